@@ -1,0 +1,156 @@
+"""Command line edge: parse arguments, call one function, turn errors into exit codes.
+
+Exit codes: 0 ok, 1 something the user can fix (ClusterGenError), 2 a bug in
+clustergen (any other exception; the traceback only with --debug).
+Handlers import their modules lazily so `clustergen check` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from generator import __version__
+from generator.errors import ClusterGenError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from generator.init_dir import init_workdir
+
+    for line in init_workdir(args.dir):
+        print(line)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from generator.config import load_cluster, summary
+
+    cluster = load_cluster(args.config)
+    print(f"ok: {summary(cluster)}")
+    return 0
+
+
+def _cmd_configure(args: argparse.Namespace) -> int:
+    from generator.pipeline import configure
+
+    report = configure(args.config, force=args.force, validate=not args.no_validate)
+    print(report)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from generator.validate import run_validate
+
+    return run_validate(args.dir, schema_locations=args.schema_location, strict=args.strict)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from generator.diff import run_diff
+
+    return run_diff(args.config, against=args.against, output_format=args.format, check=args.check)
+
+
+def _cmd_secrets(args: argparse.Namespace) -> int:
+    from generator.secrets import commands
+
+    action: Callable[[Path], int] = getattr(commands, args.secrets_action)
+    return action(args.dir)
+
+
+def _cmd_sbom(args: argparse.Namespace) -> int:
+    from generator.sbom import run_sbom
+
+    return run_sbom(args.dir, output=args.output)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clustergen",
+        description="Render a Flux + Talos GitOps repository from cluster.yaml.",
+    )
+    parser.add_argument("--version", action="version", version=f"clustergen {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    def config_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=Path("cluster.yaml"),
+            help="path to cluster.yaml (default: ./cluster.yaml); output goes next to it",
+        )
+
+    p = add("init", _cmd_init, "create cluster.yaml and key files that are missing")
+    p.add_argument("--dir", type=Path, default=Path("."), help="working directory (default: .)")
+
+    p = add("check", _cmd_check, "validate cluster.yaml only")
+    config_arg(p)
+
+    p = add("configure", _cmd_configure, "render, encrypt and write the repository")
+    config_arg(p)
+    p.add_argument("--force", action="store_true", help="overwrite hand-edited files (keeps .orig)")
+    p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
+
+    p = add("validate", _cmd_validate, "validate a rendered tree")
+    p.add_argument("dir", nargs="?", type=Path, default=Path("."))
+    p.add_argument(
+        "--schema-location",
+        action="append",
+        default=[],
+        metavar="TEMPLATE",
+        help="kubeconform-style CRD schema location, e.g. DIR/{group}/{kind}_{version}.json",
+    )
+    p.add_argument("--strict", action="store_true", help="unknown kinds are errors")
+
+    p = add("diff", _cmd_diff, "compare a fresh render with the working tree")
+    config_arg(p)
+    p.add_argument("--against", metavar="GIT_REF", help="compare with a git revision instead")
+    p.add_argument("--format", choices=["unified", "summary", "json"], default="unified")
+    p.add_argument("--check", action="store_true", help="exit 1 when anything differs")
+
+    p = add("secrets", _cmd_secrets, "inventory, check or rotate sops-encrypted files")
+    p.add_argument("secrets_action", choices=["inventory", "check", "rotate"])
+    p.add_argument("--dir", type=Path, default=Path("."))
+
+    p = add("sbom", _cmd_sbom, "write a CycloneDX inventory of charts and images")
+    p.add_argument("--dir", type=Path, default=Path("."))
+    p.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        handler: Handler = args.handler
+        return handler(args)
+    except ClusterGenError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                "clustergen hit an internal error; sorry. "
+                "Rerun with --debug for the traceback and report it.",
+                file=sys.stderr,
+            )
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

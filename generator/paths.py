@@ -1,0 +1,32 @@
+"""Where the product's own files live, in a checkout and in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT = _PACKAGE.parent
+_INSTALLED = _PACKAGE / "_data"
+
+
+def _data_root() -> Path:
+    # A checkout (the normal case: users clone the template) wins over the wheel copy.
+    return _CHECKOUT if (_CHECKOUT / "templates").is_dir() else _INSTALLED
+
+
+DATA_ROOT = _data_root()
+TEMPLATES = DATA_ROOT / "templates"
+TEMPLATE_TREE = TEMPLATES / "config"
+MACROS = TEMPLATES / "macros"
+VERSIONS_FILE = TEMPLATES / "versions.yaml"
+SCHEMA_FILE = DATA_ROOT / "schemas" / "cluster.schema.json"
+SAMPLE_CONFIG = DATA_ROOT / "cluster.sample.yaml"
+
+# Files in the user's working directory.
+CONFIG_NAME = "cluster.yaml"
+SECRETS_CONFIG_NAME = "cluster.secrets.sops.yaml"
+AGE_KEY_NAME = "age.key"
+DEPLOY_KEY_NAME = "deploy.key"
+WEBHOOK_TOKEN_NAME = "webhook.token"
+TUNNEL_CREDENTIALS_NAME = "cloudflare-tunnel.json"
+MANIFEST_PATH = ".clustergen/manifest.json"
