@@ -1,0 +1,175 @@
+"""The jinja environment: upstream's delimiters and makejinja's settings, plus our filters.
+
+Settings mirror makejinja's `init_jinja_env` with the values in `makejinja.toml`,
+so a tree rendered here is byte-identical to one rendered by `makejinja` run by
+hand. makejinja itself is never imported at runtime (its CLI costs ~120 ms).
+
+Filters are pure functions of their arguments: reading files or the environment
+from a template is a hidden side effect, so there is none (and no `env` global).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import posixpath
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from generator.errors import ProblemsError
+
+BLOCK_START, BLOCK_END = "#%", "%#"
+VARIABLE_START, VARIABLE_END = "#{", "}#"
+COMMENT_START, COMMENT_END = "#|", "#|"
+
+
+class RenderError(ProblemsError):
+    """One or more templates failed; nothing was written."""
+
+    headline = "{n} template error(s); nothing was written"
+
+
+# --- filters ---------------------------------------------------------------
+
+
+def nthhost(cidr: str, n: int) -> str:
+    """The n-th address of a network (`'10.0.0.0/24' | nthhost(5)` → `10.0.0.5`).
+
+    Negative n counts from the end (-1 is the last address).
+    """
+    network = ipaddress.ip_network(str(cidr), strict=False)
+    if not -network.num_addresses <= n < network.num_addresses:
+        raise ValueError(f"{cidr} has {network.num_addresses} addresses; there is no address {n}")
+    return str(network[n])
+
+
+def basename(path: str) -> str:
+    return posixpath.basename(str(path))
+
+
+def b64encode(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def sha256sum(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    return hashlib.sha256(raw).hexdigest()
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Block style with indented sequences, as Kubernetes manifests are written."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_mapping(dumper: yaml.SafeDumper, data: Mapping[Any, Any]) -> yaml.Node:
+    return dumper.represent_dict(dict(data))
+
+
+def _represent_sequence(dumper: yaml.SafeDumper, data: Sequence[Any]) -> yaml.Node:
+    return dumper.represent_list(list(data))
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # Certificates and scripts read better as literal blocks than as escaped one-liners.
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_BlockDumper.add_multi_representer(Mapping, _represent_mapping)
+_BlockDumper.add_representer(tuple, _represent_sequence)
+_BlockDumper.add_representer(str, _represent_str)
+
+
+def to_yaml(value: Any) -> str:
+    """Block-style YAML, keys in their given order, no document markers, no trailing newline.
+
+    Without the trailing newline `#{ x | to_yaml | indent(4) }#` on its own line
+    leaves no blank line behind.
+    """
+    text = yaml.dump(
+        value,
+        Dumper=_BlockDumper,
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1_000_000,
+    )
+    # A bare scalar ends with an explicit document end marker; drop it.
+    if text.endswith("\n...\n"):
+        text = text[: -len("...\n")]
+    return text.rstrip("\n")
+
+
+FILTERS: tuple[Any, ...] = (nthhost, basename, to_yaml, b64encode, sha256sum)
+
+
+# --- environment -------------------------------------------------------------
+
+
+class _MemoryBytecodeCache(jinja2.BytecodeCache):
+    """Compiled templates shared by every environment of this process.
+
+    Jinja keys each bucket by template name and source checksum, so an edited
+    template is recompiled and a stale one never used.
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if (code := self._store.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE_CACHE = _MemoryBytecodeCache()
+
+
+def make_environment(
+    search_paths: Sequence[Path], globals: Mapping[str, Any] | None = None
+) -> jinja2.Environment:
+    """A fresh environment loading templates from `search_paths` (first match wins).
+
+    `globals` become jinja globals, as makejinja does with its data: unlike
+    render arguments they are visible inside imported macro files too. A new
+    environment per context keeps renders independent; the shared bytecode
+    cache keeps that cheap.
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
+        block_start_string=BLOCK_START,
+        block_end_string=BLOCK_END,
+        variable_start_string=VARIABLE_START,
+        variable_end_string=VARIABLE_END,
+        comment_start_string=COMMENT_START,
+        comment_end_string=COMMENT_END,
+        line_statement_prefix=None,
+        line_comment_prefix=None,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        newline_sequence="\n",
+        keep_trailing_newline=True,
+        optimized=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=None,
+        autoescape=False,
+        # makejinja uses 0 (no cache); imported macro files are loaded once per
+        # template otherwise. Output is the same either way.
+        cache_size=400,
+        auto_reload=False,
+        bytecode_cache=_BYTECODE_CACHE,
+    )
+    env.filters.update({f.__name__: f for f in FILTERS})
+    if globals:
+        env.globals.update(globals)
+    return env
