@@ -69,12 +69,13 @@ class _BlockDumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def _represent_mapping(dumper: yaml.SafeDumper, data: Mapping[Any, Any]) -> yaml.Node:
-    return dumper.represent_dict(dict(data))
-
-
-def _represent_sequence(dumper: yaml.SafeDumper, data: Sequence[Any]) -> yaml.Node:
-    return dumper.represent_list(list(data))
+def _plain(value: Any) -> Any:
+    """Any mapping as a dict and any tuple as a list: the config model may hand out frozen types."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
@@ -83,8 +84,6 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_BlockDumper.add_multi_representer(Mapping, _represent_mapping)
-_BlockDumper.add_representer(tuple, _represent_sequence)
 _BlockDumper.add_representer(str, _represent_str)
 
 
@@ -95,7 +94,7 @@ def to_yaml(value: Any) -> str:
     leaves no blank line behind.
     """
     text = yaml.dump(
-        value,
+        _plain(value),
         Dumper=_BlockDumper,
         default_flow_style=False,
         sort_keys=False,
@@ -105,7 +104,7 @@ def to_yaml(value: Any) -> str:
     # A bare scalar ends with an explicit document end marker; drop it.
     if text.endswith("\n...\n"):
         text = text[: -len("...\n")]
-    return text.rstrip("\n")
+    return text.removesuffix("\n")
 
 
 FILTERS: tuple[Any, ...] = (nthhost, basename, to_yaml, b64encode, sha256sum)

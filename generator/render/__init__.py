@@ -1,0 +1,15 @@
+"""Render the template tree in memory (see DESIGN.md, "The template context")."""
+
+from generator.render.context import build_context, load_versions
+from generator.render.environment import RenderError, make_environment
+from generator.render.tree import RenderedTree, is_secret, render_tree
+
+__all__ = [
+    "RenderError",
+    "RenderedTree",
+    "build_context",
+    "is_secret",
+    "load_versions",
+    "make_environment",
+    "render_tree",
+]

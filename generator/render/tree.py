@@ -1,0 +1,159 @@
+"""Render the whole template tree in memory: {relative output path: bytes}.
+
+Nothing here writes: a failing template leaves no partial output because
+there is no output until the writer runs. Every failure is collected, so one
+run reports all broken templates with file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+
+from generator import paths
+from generator.errors import Problem
+from generator.render.environment import RenderError, make_environment
+from generator.render.plugin import NEVER_RENDERED, DirectoryGuards
+
+JINJA_SUFFIX = ".j2"
+# Errors a template (or a filter it calls) can raise; anything else is a bug of ours.
+_TEMPLATE_FAILURES = (
+    jinja2.TemplateError,
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    ValueError,
+)
+
+
+@dataclass
+class RenderedTree:
+    """Output of a render: `files` maps posix paths (sorted) to content.
+
+    `modes` maps every path to 0o755 when its template is executable, else
+    0o644, so scripts stay executable once written.
+    """
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    modes: dict[str, int] = field(default_factory=dict)
+
+
+def is_secret(path: str) -> bool:
+    """A rendered file that must be encrypted before it touches disk.
+
+    `.sops.yaml` itself is sops' configuration, not a secret: the marker must
+    follow a real name (`x.sops.yaml`).
+    """
+    return PurePosixPath(path).name.find(".sops.") > 0
+
+
+def render_tree(
+    context: Mapping[str, Any],
+    template_root: Path = paths.TEMPLATE_TREE,
+    macro_root: Path = paths.TEMPLATES,
+) -> RenderedTree:
+    """Render every template under `template_root`; raise RenderError listing all failures."""
+    env = make_environment([template_root, macro_root], globals=context)
+    shown = _Shown(macro_root)
+    guards = DirectoryGuards(env, [template_root], shown)
+    files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    problems: list[Problem] = []
+
+    for dirpath, dirnames, filenames in os.walk(template_root):
+        directory = Path(dirpath)
+        try:
+            if not guards.enabled(directory):
+                dirnames.clear()
+                continue
+        except RenderError as err:
+            problems.extend(p for p in err.problems if isinstance(p, Problem))
+            dirnames.clear()
+            continue
+        dirnames.sort()
+        for name in sorted(filenames):
+            if name in NEVER_RENDERED:
+                continue
+            source = directory / name
+            name_in_tree = source.relative_to(template_root).as_posix()
+            out = name_in_tree.removesuffix(JINJA_SUFFIX)
+            if out in sources:
+                problems.append(
+                    Problem(
+                        "", f"renders to {out}, as {sources[out]} does; remove one", shown(source)
+                    )
+                )
+                continue
+            sources[out] = name_in_tree
+            if name.endswith(JINJA_SUFFIX):
+                try:
+                    text = env.get_template(name_in_tree).render()
+                except _TEMPLATE_FAILURES as err:
+                    problems.append(_problem(err, source, shown))
+                    continue
+                if not text.strip():
+                    continue
+                content = text.encode("utf-8")
+            else:
+                content = source.read_bytes()
+            files[out] = content
+            executable = source.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+            modes[out] = 0o755 if executable else 0o644
+
+    if problems:
+        raise RenderError(problems)
+    ordered = sorted(files)
+    return RenderedTree({p: files[p] for p in ordered}, {p: modes[p] for p in ordered})
+
+
+class _Shown:
+    """Template paths as the user sees them: `templates/config/x.yaml.j2`."""
+
+    def __init__(self, macro_root: Path) -> None:
+        self._base = macro_root.resolve().parent
+
+    def __call__(self, path: Path | str) -> str:
+        resolved = Path(path).resolve()
+        if resolved.is_relative_to(self._base):
+            return resolved.relative_to(self._base).as_posix()
+        return str(path)
+
+
+def _problem(err: Exception, source: Path, shown: _Shown) -> Problem:
+    rendering = shown(source)
+    if isinstance(err, jinja2.TemplateSyntaxError):
+        where = shown(err.filename) if err.filename else rendering
+        return Problem(
+            "", _with_origin(f"syntax error: {err.message}", where, rendering), where, err.lineno
+        )
+    if isinstance(err, jinja2.TemplateNotFound):
+        detail = f"imports {err.name}, which does not exist"
+    elif isinstance(err, jinja2.UndefinedError):
+        detail = f"{err.message} (a typo, or a key the context does not have)"
+    else:
+        detail = f"{type(err).__name__}: {err}"
+    where, line = _template_frame(err, rendering, shown)
+    return Problem("", _with_origin(detail, where, rendering), where, line)
+
+
+def _template_frame(err: Exception, fallback: str, shown: _Shown) -> tuple[str, int | None]:
+    """The innermost traceback frame inside a template (jinja rewrites them to template lines)."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if frame.filename.endswith(JINJA_SUFFIX) or frame.name in {
+            "top-level template code",
+            "template",
+        }:
+            return shown(frame.filename), frame.lineno
+    return fallback, None
+
+
+def _with_origin(detail: str, where: str, rendering: str) -> str:
+    return detail if where == rendering else f"{detail} (while rendering {rendering})"

@@ -1,0 +1,88 @@
+"""`.clustergen/manifest.json`: which files clustergen wrote, and their sha256.
+
+A file listed here with matching bytes is ours to update or remove; anything
+else on disk is the user's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from generator import __version__, paths
+from generator.errors import ClusterGenError
+
+
+class ManifestError(ClusterGenError):
+    """The ownership manifest cannot be read."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    generator: str = __version__
+    config_digest: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # posix path → sha256 hex
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest_path(root: Path) -> Path:
+    return root / paths.MANIFEST_PATH
+
+
+def load_manifest(root: Path) -> Manifest:
+    """The manifest under `root`; an empty one when there is none yet."""
+    path = manifest_path(root)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Manifest()
+    try:
+        data = json.loads(raw)
+        files = data["files"]
+        if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+        ):
+            raise ValueError("`files` must map paths to sha256 strings")
+        return Manifest(str(data.get("generator", "")), str(data.get("config_digest", "")), files)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ManifestError(
+            f"{paths.MANIFEST_PATH} is corrupt ({err}). It records which files clustergen "
+            "wrote. Restore it with `git checkout -- .clustergen/manifest.json`, or delete it: "
+            "configure then adopts generated files whose content matches and reports the "
+            "rest as conflicts (`--force` takes them over, keeping .orig copies)."
+        ) from err
+
+
+def dump_manifest(manifest: Manifest) -> bytes:
+    data = {
+        "generator": manifest.generator,
+        "config_digest": manifest.config_digest,
+        "files": dict(sorted(manifest.files.items())),
+    }
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def save_manifest(root: Path, manifest: Manifest) -> None:
+    path = manifest_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, dump_manifest(manifest), 0o644)
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    """Write via a temp file in the same directory and rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,74 @@
+"""Filters and environment settings."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from generator.render.environment import (
+    b64encode,
+    basename,
+    make_environment,
+    nthhost,
+    sha256sum,
+    to_yaml,
+)
+
+
+def test_nthhost() -> None:
+    assert nthhost("10.0.0.0/24", 1) == "10.0.0.1"
+    assert nthhost("10.0.0.0/24", 10) == "10.0.0.10"
+    assert nthhost("10.0.0.0/24", -1) == "10.0.0.255"
+    assert nthhost("10.0.0.17/24", 0) == "10.0.0.0"
+    assert nthhost("fd00::/64", 2) == "fd00::2"
+    with pytest.raises(ValueError, match="has 256 addresses"):
+        nthhost("10.0.0.0/24", 256)
+
+
+def test_small_filters() -> None:
+    assert basename("/a/b/c.yaml") == "c.yaml"
+    assert b64encode("hi") == "aGk=" == b64encode(b"hi")
+    assert sha256sum("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_to_yaml_block_style_in_given_order_without_markers() -> None:
+    value = {"z": 1, "a": {"list": [1, {"k": "v"}]}, "cert": "line1\nline2\n"}
+
+    text = to_yaml(value)
+
+    assert text == ("z: 1\na:\n  list:\n    - 1\n    - k: v\ncert: |\n  line1\n  line2")
+    assert yaml.safe_load(text + "\n") == value  # as placed on its own template line
+    assert to_yaml("plain") == "plain"
+    assert to_yaml(types.MappingProxyType({"b": (1, 2)})) == "b:\n  - 1\n  - 2"
+
+
+def test_strict_undefined_and_filters_registered(tmp_path: Path) -> None:
+    (tmp_path / "t.j2").write_text("#{ cidr | nthhost(3) }# #{ cidr | sha256sum | length }#")
+    env = make_environment([tmp_path], globals={"cidr": "10.0.0.0/8"})
+
+    assert env.get_template("t.j2").render() == "10.0.0.3 64"
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("#{ nope }#").render()
+
+
+def test_environments_are_independent(tmp_path: Path) -> None:
+    (tmp_path / "t.j2").write_text("#{ name }#")
+
+    first = make_environment([tmp_path], globals={"name": "one"})
+    second = make_environment([tmp_path], globals={"name": "two"})
+
+    assert first.get_template("t.j2").render() == "one"
+    assert second.get_template("t.j2").render() == "two"
+    assert "env" not in first.globals  # no os.environ behind the renderer's back
+
+
+def test_edited_template_is_recompiled(tmp_path: Path) -> None:
+    template = tmp_path / "t.j2"
+    template.write_text("old")
+    assert make_environment([tmp_path]).get_template("t.j2").render() == "old"
+    template.write_text("new")
+    assert make_environment([tmp_path]).get_template("t.j2").render() == "new"

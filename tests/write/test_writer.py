@@ -1,0 +1,224 @@
+"""plan_write / apply_plan against real directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from generator.errors import ClusterGenError, WriteConflict
+from generator.write import apply_plan, load_manifest, plan_write
+from generator.write.writer import WriteSummary
+
+TREE = {
+    "kubernetes/apps/a/ks.yaml": b"a: 1\n",
+    "kubernetes/apps/b/ks.yaml": b"b: 1\n",
+    "scripts/run.sh": b"#!/bin/sh\n",
+    "README.md": b"readme\n",
+}
+MODES = {p: (0o755 if p.endswith(".sh") else 0o644) for p in TREE}
+
+
+def configure(root: Path, tree: dict[str, bytes], force: bool = False) -> WriteSummary:
+    plan = plan_write(
+        tree, root, load_manifest(root), MODES | {p: 0o644 for p in tree if p not in MODES}
+    )
+    return apply_plan(plan, root, force=force)
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file with content, mode and mtime (ns), the manifest included."""
+    return {
+        p.relative_to(root).as_posix(): (
+            p.read_bytes(),
+            p.stat().st_mode & 0o777,
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_first_write_creates_files_with_modes_and_manifest(tmp_path: Path) -> None:
+    summary = configure(tmp_path, TREE)
+
+    assert summary.created == sorted(TREE)
+    assert str(summary).startswith("4 created, 0 updated, 0 removed, 0 unchanged")
+    assert "  + scripts/run.sh" in str(summary)
+    assert (tmp_path / "scripts/run.sh").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "README.md").stat().st_mode & 0o777 == 0o644
+    assert set(load_manifest(tmp_path).files) == set(TREE)
+
+
+def test_second_apply_writes_nothing(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    before = snapshot(tmp_path)
+    os.utime(tmp_path / "README.md", ns=(1, 1))  # an mtime a rewrite could not keep
+    before["README.md"] = (*before["README.md"][:2], 1)
+
+    summary = configure(tmp_path, TREE)
+
+    assert str(summary) == "0 changed (4 unchanged)"
+    assert snapshot(tmp_path) == before
+
+
+def test_changed_content_is_updated_atomically_without_temp_files(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+
+    summary = configure(tmp_path, TREE | {"README.md": b"new\n"})
+
+    assert summary.updated == ["README.md"]
+    assert str(summary).splitlines() == [
+        "0 created, 1 updated, 0 removed, 3 unchanged",
+        "  ~ README.md",
+    ]
+    assert (tmp_path / "README.md").read_bytes() == b"new\n"
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_files_no_longer_produced_are_removed_and_emptied_dirs_pruned(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / "scripts" / "mine.txt").write_text("user file\n")
+    (tmp_path / "kubernetes/apps/user-empty").mkdir()
+    smaller = {p: b for p, b in TREE.items() if p.startswith("README")}
+
+    summary = configure(tmp_path, smaller)
+
+    assert summary.removed == [
+        "kubernetes/apps/a/ks.yaml",
+        "kubernetes/apps/b/ks.yaml",
+        "scripts/run.sh",
+    ]
+    assert not (tmp_path / "kubernetes/apps/a").exists()
+    assert (tmp_path / "kubernetes/apps/user-empty").is_dir()  # the user's, though empty
+    assert (tmp_path / "scripts/mine.txt").read_text() == "user file\n"
+    assert set(load_manifest(tmp_path).files) == {"README.md"}
+
+
+def test_dirs_emptied_by_removal_are_pruned_up_to_root(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+
+    configure(tmp_path, {"README.md": TREE["README.md"]})
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".clustergen", "README.md"]
+
+
+def test_hand_edited_file_is_a_conflict_and_nothing_is_written(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / "kubernetes/apps/a/ks.yaml").write_bytes(b"a: edited\n")
+    before = snapshot(tmp_path)
+
+    with pytest.raises(WriteConflict) as err:
+        configure(tmp_path, TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n", "new.yaml": b"n\n"})
+
+    assert "kubernetes/apps/a/ks.yaml: edited by hand" in str(err.value)
+    assert "--force" in str(err.value) and ".orig" in str(err.value)
+    assert snapshot(tmp_path) == before
+
+
+def test_force_overwrites_and_keeps_orig(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    edited = tmp_path / "kubernetes/apps/a/ks.yaml"
+    edited.write_bytes(b"a: edited\n")
+
+    summary = configure(tmp_path, TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n"}, force=True)
+
+    assert edited.read_bytes() == b"a: 2\n"
+    assert (tmp_path / "kubernetes/apps/a/ks.yaml.orig").read_bytes() == b"a: edited\n"
+    assert "(your version saved as kubernetes/apps/a/ks.yaml.orig)" in str(summary)
+    # A second forced edit keeps the first backup too.
+    edited.write_bytes(b"a: again\n")
+    configure(tmp_path, TREE | {"kubernetes/apps/a/ks.yaml": b"a: 3\n"}, force=True)
+    assert (tmp_path / "kubernetes/apps/a/ks.yaml.orig").read_bytes() == b"a: edited\n"
+    assert (tmp_path / "kubernetes/apps/a/ks.yaml.orig.1").read_bytes() == b"a: again\n"
+
+
+def test_user_file_at_a_path_we_create_is_a_conflict(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("my own readme\n")
+
+    with pytest.raises(
+        WriteConflict, match=r"README\.md: exists but was not written by clustergen"
+    ):
+        configure(tmp_path, TREE)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_identical_unowned_file_is_adopted(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_bytes(TREE["README.md"])
+
+    summary = configure(tmp_path, TREE)
+
+    assert summary.unchanged == 1
+    assert "README.md" in load_manifest(tmp_path).files
+
+
+def test_edited_file_we_no_longer_produce_is_kept(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / "scripts/run.sh").write_bytes(b"#!/bin/sh\necho mine\n")
+
+    summary = configure(tmp_path, {p: b for p, b in TREE.items() if p != "scripts/run.sh"})
+
+    assert (tmp_path / "scripts/run.sh").read_bytes() == b"#!/bin/sh\necho mine\n"
+    assert "kept (edited by you, no longer generated): scripts/run.sh" in str(summary)
+    assert "scripts/run.sh" not in load_manifest(tmp_path).files
+
+
+def test_deleted_generated_file_is_recreated(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / "README.md").unlink()
+
+    assert configure(tmp_path, TREE).created == ["README.md"]
+
+
+def test_executable_bit_change_alone_is_an_update(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / "scripts/run.sh").chmod(0o644)
+
+    assert configure(tmp_path, TREE).updated == ["scripts/run.sh"]
+    assert (tmp_path / "scripts/run.sh").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "../escape.yaml",
+        "/etc/passwd",
+        "a/../../b",
+        "a//b",
+        ".clustergen/manifest.json",
+        ".git/config",
+    ],
+)
+def test_paths_outside_the_tree_are_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ClusterGenError, match="refusing to write"):
+        plan_write({bad: b"x"}, tmp_path / "out", load_manifest(tmp_path / "out"))
+
+
+def test_symlinked_directory_leading_out_of_root_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (root / "kubernetes").symlink_to(outside)
+
+    with pytest.raises(ClusterGenError, match="outside"):
+        plan_write({"kubernetes/x.yaml": b"x"}, root, load_manifest(root))
+    assert list(outside.iterdir()) == []
+
+
+def test_symlink_at_target_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real.yaml").write_text("mine\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "real.yaml")
+
+    with pytest.raises(ClusterGenError, match="symlink or a directory"):
+        plan_write({"link.yaml": b"x"}, tmp_path, load_manifest(tmp_path))
+    assert (tmp_path / "real.yaml").read_text() == "mine\n"
+
+
+def test_config_digest_is_recorded(tmp_path: Path) -> None:
+    plan = plan_write(TREE, tmp_path, load_manifest(tmp_path), MODES, config_digest="d1")
+    apply_plan(plan, tmp_path)
+
+    assert load_manifest(tmp_path).config_digest == "d1"
