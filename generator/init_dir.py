@@ -1,0 +1,95 @@
+"""`clustergen init`: the sample cluster.yaml and key files that are missing.
+
+Never overwrites: a file that exists is kept and reported as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from generator import paths
+from generator.errors import ClusterGenError, SideFileError
+from generator.secrets.files import create_exclusive
+from generator.secrets.keys import (
+    generate_age_key,
+    generate_deploy_key,
+    generate_webhook_token,
+    load_deploy_key,
+    public_openssh,
+)
+from generator.secrets.tracked import refuse_tracked_keys
+
+PRIVATE = 0o600
+PUBLIC = 0o644
+# Content is produced only for files that do not exist yet.
+_Maker = Callable[[], str | bytes]
+
+
+def init_workdir(workdir: Path) -> list[str]:
+    """Create what is missing in workdir; one "created X" / "kept X …" line per file."""
+    if not workdir.is_dir():
+        raise ClusterGenError(f"{workdir} is not a directory; create it first")
+    refuse_tracked_keys(workdir)
+    lines: list[str] = []
+    config = workdir / paths.CONFIG_NAME
+    if not config.exists() and not paths.SAMPLE_CONFIG.is_file():
+        raise ClusterGenError(
+            f"the sample config {paths.SAMPLE_CONFIG} is missing; reinstall clustergen"
+        )
+    lines.append(_create(config, paths.SAMPLE_CONFIG.read_bytes, PUBLIC))
+    lines.append(_create(workdir / paths.AGE_KEY_NAME, generate_age_key, PRIVATE))
+    lines.append(_create(workdir / paths.WEBHOOK_TOKEN_NAME, _token_file, PRIVATE))
+    lines.extend(_deploy_key(workdir, config))
+    return lines
+
+
+def _token_file() -> str:
+    return generate_webhook_token() + "\n"
+
+
+def _create(path: Path, make: _Maker, mode: int) -> str:
+    if path.exists():
+        return f"kept {path.name} (already exists)"
+    try:
+        create_exclusive(path, make(), mode)
+    except FileExistsError:  # created by someone else meanwhile: theirs wins
+        return f"kept {path.name} (already exists)"
+    return f"created {path.name}"
+
+
+def _deploy_key(workdir: Path, config: Path) -> list[str]:
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return [
+            f"skipped {paths.DEPLOY_KEY_NAME}: {paths.CONFIG_NAME} does not parse; "
+            "run `clustergen check` to see why, then `clustergen init` again"
+        ]
+    repository = data.get("repository") if isinstance(data, dict) else None
+    url = repository.get("url") if isinstance(repository, dict) else None
+    if not (isinstance(url, str) and url.startswith("ssh://")):
+        return []
+    private_path = workdir / paths.DEPLOY_KEY_NAME
+    public_path = workdir / f"{paths.DEPLOY_KEY_NAME}.pub"
+    if private_path.exists() and public_path.exists():
+        return [_create(private_path, str, PRIVATE), _create(public_path, str, PUBLIC)]
+    if private_path.exists():
+        # Keep the pair consistent: a lost public half is re-derived, never re-generated.
+        key = load_deploy_key(private_path.read_text(encoding="utf-8"), paths.DEPLOY_KEY_NAME)
+        return [
+            f"kept {private_path.name} (already exists)",
+            _create(public_path, lambda: public_openssh(key), PUBLIC),
+        ]
+    if public_path.exists():
+        raise SideFileError(
+            f"{public_path.name} exists without {private_path.name}; a new private key would "
+            f"not match it. Remove {public_path.name} and run `clustergen init` again"
+        )
+    private, public = generate_deploy_key()
+    return [
+        _create(private_path, lambda: private, PRIVATE),
+        _create(public_path, lambda: public, PUBLIC),
+    ]

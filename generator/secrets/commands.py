@@ -1,0 +1,92 @@
+"""`clustergen secrets inventory|check|rotate --dir D`: each returns the exit code."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from generator.errors import SecretsError, WriteConflict
+from generator.paths import AGE_KEY_NAME
+from generator.secrets.audit import SecretFile, load_rules, scan
+from generator.secrets.files import SOPS_CONFIG, replace_atomically
+from generator.secrets.inventory import MARKER, build_inventory
+from generator.secrets.keys import OLD_AGE_KEY_NAME
+from generator.secrets.sops import MissingKey, Sops
+from generator.secrets.tracked import PRIVATE_FILES, tracked_files
+
+INVENTORY_PATH = Path("docs/SECRETS.md")
+WORKERS = 4
+
+
+def inventory(workdir: Path) -> int:
+    target = workdir / INVENTORY_PATH
+    if target.exists() and not target.read_text(errors="replace").startswith(MARKER):
+        raise WriteConflict(
+            f"{INVENTORY_PATH} exists and was not written by `clustergen secrets inventory`; "
+            "move it away to let the inventory be written there"
+        )
+    text = build_inventory(workdir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(target, text.encode())
+    print(f"wrote {INVENTORY_PATH}")
+    return 0
+
+
+def check(workdir: Path) -> int:
+    files = scan(workdir, load_rules(workdir))
+    problems = [f"{item.path}: {item.problem}" for item in files if item.problem]
+    problems += [
+        f"{name}: tracked by git; run `git rm --cached {name}`, commit, and rotate it"
+        for name in tracked_files(workdir, PRIVATE_FILES)
+    ]
+    if problems:
+        print("\n".join(problems))
+        print(
+            f"{len(problems)} problem(s); `clustergen configure` re-encrypts generated files, "
+            "`clustergen secrets rotate` re-encrypts the rest for the keys in .sops.yaml"
+        )
+        return 1
+    print(f"ok: {len(files)} secret file(s), all encrypted for the keys in {SOPS_CONFIG}")
+    return 0
+
+
+def rotate(workdir: Path) -> int:
+    files = scan(workdir, load_rules(workdir))
+    todo = [item for item in files if item.problem]
+    unmatched = [item.path for item in todo if item.rule is None]
+    if unmatched:
+        raise SecretsError(
+            f"no creation rule in {SOPS_CONFIG} matches {', '.join(unmatched)}; "
+            "add one (or move the files) and run rotate again"
+        )
+    if not todo:
+        print(f"nothing to do: {len(files)} secret file(s) already encrypted for the current keys")
+        return 0
+    sops = Sops(age_key_file=workdir / AGE_KEY_NAME, config=workdir / SOPS_CONFIG)
+    old_key = workdir / OLD_AGE_KEY_NAME
+    old_sops = Sops(age_key_file=old_key, config=sops.config) if old_key.is_file() else None
+    # Everything is re-encrypted in memory first: one failure writes nothing.
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        results = list(pool.map(lambda item: _reencrypt(item, sops, old_sops), todo))
+    for item, ciphertext in zip(todo, results, strict=True):
+        replace_atomically(workdir / item.path, ciphertext)
+        print(f"re-encrypted {item.path} ({item.problem})")
+    print(f"{len(todo)} file(s) re-encrypted, {len(files) - len(todo)} already current")
+    return 0
+
+
+def _reencrypt(item: SecretFile, sops: Sops, old_sops: Sops | None) -> bytes:
+    if not item.encrypted:
+        return sops.encrypt(item.content, item.path)
+    try:
+        plaintext = sops.decrypt(item.content, item.path)
+    except SecretsError as err:
+        if old_sops is None:
+            if isinstance(err, MissingKey):
+                raise
+            raise SecretsError(
+                f"{err}; if the file was encrypted for your previous key, put that key in "
+                f"{OLD_AGE_KEY_NAME} and run rotate again (nothing was changed)"
+            ) from None
+        plaintext = old_sops.decrypt(item.content, item.path)
+    return sops.encrypt(plaintext, item.path)

@@ -1,0 +1,63 @@
+"""Which files are secrets, where they are, and how key files reach the disk."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+SOPS_CONFIG = ".sops.yaml"
+# Directories never searched for secrets: tooling, not the user's repository.
+SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen"})
+
+
+def is_secret_path(path: str | Path) -> bool:
+    """A secret's name has `.sops.` after a real stem (`x.sops.yaml`); `.sops.yaml` holds rules."""
+    return PurePosixPath(str(path)).name.find(".sops.") > 0
+
+
+def iter_secret_files(root: Path) -> Iterator[str]:
+    """Relative POSIX paths of every secret file under root, sorted, skipping tooling dirs."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        for name in filenames:
+            if is_secret_path(name):
+                rel = Path(dirpath, name).relative_to(root)
+                found.append(rel.as_posix())
+    yield from sorted(found)
+
+
+def create_exclusive(path: Path, content: str | bytes, mode: int) -> None:
+    """Create path with exactly `mode`; FileExistsError if it exists (never overwrites)."""
+    data = content.encode() if isinstance(content, str) else content
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        # The umask may have narrowed (or, for 0644, not) the mode: set it exactly.
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+
+
+def replace_atomically(path: Path, content: bytes) -> None:
+    """Write content next to path and rename it over path, keeping path's mode."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

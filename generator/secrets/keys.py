@@ -1,0 +1,111 @@
+"""Key material: age identities, SSH deploy keys and webhook tokens.
+
+Private key text never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyrage
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from generator.errors import SideFileError
+
+# The previous key while a rotation is under way (see docs/SECRETS.md): still decrypts.
+OLD_AGE_KEY_NAME = "age.key.old"
+AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
+AGE_PUBLIC_PREFIX = "age1"
+DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
+INIT_HINT = "run `task init` (or `clustergen init`)"
+
+# Key types Flux's git client accepts for a deploy key.
+SSHKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+@dataclass(frozen=True)
+class AgeKey:
+    identity: str
+    public: str
+
+
+def generate_age_key() -> str:
+    """A new identity in age-keygen's file format (comments, then the secret key)."""
+    identity = pyrage.x25519.Identity.generate()
+    created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return f"# created: {created}\n# public key: {identity.to_public()}\n{identity}\n"
+
+
+def parse_age_key(text: str, name: str = "age.key") -> AgeKey:
+    """The one identity in an age key file; SideFileError naming the file if unusable."""
+    identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-")]
+    recreate = (
+        f"move it away and {INIT_HINT} to create a new key; secrets encrypted for the "
+        "old key must then be re-encrypted (see docs/SECRETS.md, 'Rotating the age key')"
+    )
+    if len(identities) != 1:
+        found = "no age secret key" if not identities else f"{len(identities)} age secret keys"
+        raise SideFileError(f"{name} holds {found}, expected exactly one; {recreate}")
+    try:
+        identity = pyrage.x25519.Identity.from_str(identities[0])
+    except pyrage.IdentityError as err:
+        raise SideFileError(f"{name} is not a valid age key ({err}); {recreate}") from None
+    public = str(identity.to_public())
+    for line in text.splitlines():
+        if line.startswith("# public key:") and line.split(":", 1)[1].strip() != public:
+            raise SideFileError(
+                f"{name}: the '# public key' comment does not match its secret key; {recreate}"
+            )
+    return AgeKey(identity=identities[0], public=public)
+
+
+def read_age_key(path: Path) -> AgeKey:
+    if not path.is_file():
+        raise SideFileError(f"{path.name} not found in {path.parent}; {INIT_HINT} to create it")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SideFileError(f"cannot read {path}: {err}") from None
+    return parse_age_key(text, path.name)
+
+
+def generate_deploy_key() -> tuple[str, str]:
+    """(private, public) ed25519 key pair in OpenSSH format, for a read-only deploy key."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    return private, public_openssh(key)
+
+
+def public_openssh(key: SSHKey) -> str:
+    raw = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return f"{raw.decode()} {DEPLOY_KEY_COMMENT}\n"
+
+
+def load_deploy_key(text: str, name: str = "deploy.key") -> SSHKey:
+    """Parse an unencrypted OpenSSH private key (ed25519, ecdsa or rsa), or SideFileError."""
+    try:
+        key = serialization.load_ssh_private_key(text.encode(), password=None)
+    except (ValueError, TypeError) as err:
+        reason = str(err).split("\n")[0] or type(err).__name__
+        raise SideFileError(
+            f"{name} is not an unencrypted OpenSSH private key ({reason}); "
+            f"move it and deploy.key.pub away and {INIT_HINT} to create a new pair"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise SideFileError(f"{name} must be an ed25519, ecdsa or rsa key; {INIT_HINT}")
+    return key
+
+
+def generate_webhook_token() -> str:
+    return secrets.token_hex(32)

@@ -1,0 +1,64 @@
+"""`cluster.secrets.sops.yaml`: secret values kept out of cluster.yaml, deep-merged over it."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.errors import SecretsError
+from generator.paths import SECRETS_CONFIG_NAME
+from generator.secrets.keys import OLD_AGE_KEY_NAME
+from generator.secrets.metadata import read_metadata
+from generator.secrets.sops import MissingKey, Sops
+
+
+def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
+    """The decrypted overlay as plain data, or None when the file does not exist.
+
+    Raises MissingKey when the file exists but no key is at hand, so the caller
+    can decide whether running without secrets is acceptable.
+    """
+    path = workdir / SECRETS_CONFIG_NAME
+    if not path.is_file():
+        return None
+    content = path.read_bytes()
+    meta = read_metadata(content, SECRETS_CONFIG_NAME)
+    if meta is None or not meta.complete:
+        raise SecretsError(
+            f"{SECRETS_CONFIG_NAME} is not encrypted; encrypt it before anything else: "
+            f"`sops encrypt --age \"$(grep -o 'age1.*' age.key)\" --in-place {SECRETS_CONFIG_NAME}`"
+        )
+    if sops is None:
+        raise MissingKey(
+            f"{SECRETS_CONFIG_NAME} exists but no age key is available to decrypt it; "
+            "put age.key next to cluster.yaml or set SOPS_AGE_KEY_FILE"
+        )
+    try:
+        plaintext = sops.decrypt(content, SECRETS_CONFIG_NAME)
+    except MissingKey:
+        raise
+    except SecretsError:
+        # Mid-rotation the overlay is still encrypted for the previous key.
+        old_key = workdir / OLD_AGE_KEY_NAME
+        if not old_key.is_file():
+            raise
+        plaintext = dataclasses.replace(sops, age_key_file=old_key).decrypt(
+            content, SECRETS_CONFIG_NAME
+        )
+    try:
+        data = yaml.safe_load(plaintext)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SecretsError(f"{SECRETS_CONFIG_NAME} does not parse as YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SecretsError(
+            f"{SECRETS_CONFIG_NAME} must be a mapping with the same sections as cluster.yaml "
+            f"(e.g. `dns: {{token: ...}}`), not a {type(data).__name__}"
+        )
+    return data

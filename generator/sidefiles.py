@@ -1,0 +1,173 @@
+"""Key and credential files next to cluster.yaml, read once before rendering.
+
+Only the files the configuration needs are read, and every problem is reported
+at once so the user fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generator.errors import SideFileError
+from generator.paths import (
+    AGE_KEY_NAME,
+    DEPLOY_KEY_NAME,
+    TUNNEL_CREDENTIALS_NAME,
+    WEBHOOK_TOKEN_NAME,
+)
+from generator.secrets.keys import load_deploy_key, parse_age_key, public_openssh
+from generator.secrets.tracked import refuse_tracked_keys
+
+INIT_CMD = "`task init` (or `clustergen init`)"
+INIT = f"create it with {INIT_CMD}"
+TUNNEL_CREATE = (
+    "create it with `cloudflared tunnel login && cloudflared tunnel create "
+    f"--credentials-file {TUNNEL_CREDENTIALS_NAME} kubernetes`"
+)
+_MIN_TOKEN_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class SideFiles:
+    age_public_key: str
+    age_private_key: str
+    webhook_token: str
+    deploy_key: str | None
+    deploy_key_pub: str | None
+    tunnel_id: str | None
+    tunnel_account: str | None
+    tunnel_secret: str | None
+    tunnel_token: str | None
+
+
+class _Reader:
+    """Reads files and collects problems instead of stopping at the first."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.problems: list[str] = []
+
+    def text(self, name: str, create_hint: str) -> str | None:
+        path = self.workdir / name
+        if not path.is_file():
+            self.problems.append(f"{name}: missing; {create_hint}")
+            return None
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            self.problems.append(f"{name}: cannot be read ({err})")
+            return None
+
+    def check(self, error: SideFileError) -> None:
+        self.problems.append(str(error))
+
+
+def read_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> SideFiles:
+    """Read age.key and whichever of the other side files cluster_values calls for."""
+    repository = cluster_values.get("repository") or {}
+    ingress = cluster_values.get("ingress") or {}
+    needs_deploy_key = str(repository.get("url", "")).startswith("ssh://")
+    needs_token = repository.get("webhook_provider", "github") != "none"
+    needs_tunnel = ingress.get("mode") == "cloudflare-tunnel"
+
+    refuse_tracked_keys(workdir)
+    reader = _Reader(workdir)
+    age_private = age_public = ""
+    if (text := reader.text(AGE_KEY_NAME, INIT)) is not None:
+        try:
+            key = parse_age_key(text, AGE_KEY_NAME)
+            age_private, age_public = key.identity, key.public
+        except SideFileError as err:
+            reader.check(err)
+
+    token = _read_token(reader) if needs_token else ""
+    deploy_key, deploy_pub = _read_deploy_key(reader) if needs_deploy_key else (None, None)
+    tunnel = _read_tunnel(reader) if needs_tunnel else None
+
+    if reader.problems:
+        raise SideFileError(
+            f"{len(reader.problems)} side file(s) next to cluster.yaml need attention:\n"
+            + "\n".join(f"  {p}" for p in reader.problems)
+        )
+    return SideFiles(
+        age_public_key=age_public,
+        age_private_key=age_private,
+        webhook_token=token,
+        deploy_key=deploy_key,
+        deploy_key_pub=deploy_pub,
+        tunnel_id=tunnel["TunnelID"] if tunnel else None,
+        tunnel_account=tunnel["AccountTag"] if tunnel else None,
+        tunnel_secret=tunnel["TunnelSecret"] if tunnel else None,
+        tunnel_token=tunnel_token(tunnel) if tunnel else None,
+    )
+
+
+def _read_token(reader: _Reader) -> str:
+    text = reader.text(WEBHOOK_TOKEN_NAME, INIT)
+    if text is None:
+        return ""
+    token = text.strip()
+    if len(token) < _MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
+        reader.problems.append(
+            f"{WEBHOOK_TOKEN_NAME}: must hold one token of at least {_MIN_TOKEN_LENGTH} "
+            f"characters without spaces; delete it and run {INIT_CMD} to make a new one"
+        )
+        return ""
+    return token
+
+
+def _read_deploy_key(reader: _Reader) -> tuple[str | None, str | None]:
+    hint = f"{INIT} (repository.url is ssh://, so Flux needs a deploy key)"
+    text = reader.text(DEPLOY_KEY_NAME, hint)
+    if text is None:
+        return None, None
+    try:
+        key = load_deploy_key(text, DEPLOY_KEY_NAME)
+    except SideFileError as err:
+        reader.check(err)
+        return None, None
+    # The public half is derived, so a lost deploy.key.pub costs nothing.
+    return text, public_openssh(key)
+
+
+def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
+    hint = f"ingress.mode is cloudflare-tunnel; {TUNNEL_CREATE}"
+    text = reader.text(TUNNEL_CREDENTIALS_NAME, hint)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        reader.problems.append(
+            f"{TUNNEL_CREDENTIALS_NAME}:{err.lineno}: not valid JSON ({err.msg}); "
+            f"re-create it: {TUNNEL_CREATE}"
+        )
+        return None
+    wanted = ("AccountTag", "TunnelSecret", "TunnelID")
+    missing = [k for k in wanted if not isinstance(data, dict) or not _nonempty(data.get(k))]
+    if missing:
+        reader.problems.append(
+            f"{TUNNEL_CREDENTIALS_NAME}: missing {', '.join(missing)} (expected the file "
+            f"`cloudflared tunnel create` writes); re-create it: {TUNNEL_CREATE}"
+        )
+        return None
+    return {k: str(data[k]) for k in wanted}
+
+
+def _nonempty(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def tunnel_token(credentials: Mapping[str, str]) -> str:
+    """The token `cloudflared tunnel run --token` takes: base64 of compact JSON a/t/s."""
+    payload = {
+        "a": credentials["AccountTag"],
+        "t": credentials["TunnelID"],
+        "s": credentials["TunnelSecret"],
+    }
+    return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sops_helpers import KeyPair, rules_for, write_rules
+
+from generator.errors import SecretsError, WriteConflict
+from generator.secrets import commands
+from generator.secrets.sops import Sops
+
+GOOD = "kubernetes/apps/good/secret.sops.yaml"
+STALE = "kubernetes/apps/stale/secret.sops.yaml"
+PLAIN = "kubernetes/apps/plain/secret.sops.yaml"
+OVERLAY = "cluster.secrets.sops.yaml"
+VALUES = [b"g00d-value", b"st4le-value", b"pl4in-value", b"0verlay-value"]
+
+
+def secret(name: str, value: bytes) -> bytes:
+    return (
+        b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: apps\n"
+        % (name.encode())
+        + b"stringData:\n  password: %s\n" % value
+    )
+
+
+def encrypt_for(tmp: Path, publics: list[str], plaintext: bytes, path: str) -> bytes:
+    rules_dir = tmp / f"rules-{len(list(tmp.glob('rules-*')))}"
+    rules_dir.mkdir()
+    return Sops(config=write_rules(rules_dir, *publics)).encrypt(plaintext, path)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, age: KeyPair, other_age: KeyPair) -> Path:
+    """A rendered repo after a key rotation: other_age is the previous key."""
+    root = tmp_path / "repo"
+    files = {
+        GOOD: encrypt_for(tmp_path, [age.key.public], secret("good", b"g00d-value"), GOOD),
+        STALE: encrypt_for(
+            tmp_path, [other_age.key.public], secret("stale", b"st4le-value"), STALE
+        ),
+        PLAIN: secret("plain", b"pl4in-value"),
+        OVERLAY: encrypt_for(
+            tmp_path,
+            [age.key.public, other_age.key.public],
+            b"dns:\n  token: 0verlay-value\n",
+            OVERLAY,
+        ),
+        ".venv/lib/ignored.sops.yaml": b"not: checked\n",
+        ".sops.yaml": rules_for(age.key.public),
+    }
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    shutil.copy(age.path, root / "age.key")
+    shutil.copy(other_age.path, root / "age.key.old")
+    return root
+
+
+def test_check_lists_unencrypted_and_stale_files(
+    repo: Path, other_age: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert commands.check(repo) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert f"{PLAIN}: not encrypted (no sops metadata with a MAC)" in lines
+    assert any(ln.startswith(f"{STALE}: encrypted for {other_age.key.public}, but") for ln in lines)
+    assert any(ln.startswith(f"{OVERLAY}: encrypted for ") for ln in lines)
+    assert GOOD not in out and "ignored" not in out
+    assert "3 problem(s)" in out
+
+
+def test_rotate_fixes_everything_check_found(
+    repo: Path, age: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_before = (repo / GOOD).read_bytes()
+    assert commands.rotate(repo) == 0
+    assert "3 file(s) re-encrypted, 1 already current" in capsys.readouterr().out
+    assert (repo / GOOD).read_bytes() == good_before
+    sops = Sops(age_key_file=age.path)
+    for rel, value in (
+        (STALE, b"st4le-value"),
+        (PLAIN, b"pl4in-value"),
+        (OVERLAY, b"0verlay-value"),
+    ):
+        data = (repo / rel).read_bytes()
+        assert value not in data
+        assert sops.recipients(data) == {age.key.public}
+        assert value in sops.decrypt(data, rel)
+    assert commands.check(repo) == 0
+    assert "ok: 4 secret file(s)" in capsys.readouterr().out
+    assert commands.rotate(repo) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_rotate_without_the_old_key_changes_nothing(repo: Path) -> None:
+    (repo / "age.key.old").unlink()
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    with pytest.raises(SecretsError, match=r"cannot decrypt .*age\.key\.old"):
+        commands.rotate(repo)
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
+
+
+def test_check_without_rules_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(SecretsError, match=r"no \.sops\.yaml .*clustergen configure"):
+        commands.check(tmp_path)
+
+
+def test_inventory_lists_names_never_values(
+    repo: Path, age: KeyPair, other_age: KeyPair, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert commands.inventory(repo) == 0
+    text = (repo / "docs/SECRETS.md").read_text()
+    for rel in (GOOD, STALE, PLAIN, OVERLAY):
+        assert f"`{rel}`" in text
+    assert "Secret `apps/stale`: `password`" in text
+    assert "`dns.token`" in text
+    assert f"`{other_age.key.public}`" in text
+    assert f"The local `age.key` is recipient `{age.key.public}`" in text
+    assert "## Rotating the age key" in text
+    for value in VALUES:
+        assert value.decode() not in text
+    assert "ignored" not in text
+    # Generated once, it is ours to refresh; a hand-written file is not.
+    assert commands.inventory(repo) == 0
+    (repo / "docs/SECRETS.md").write_text("# my notes\n")
+    with pytest.raises(WriteConflict, match=r"docs/SECRETS\.md"):
+        commands.inventory(repo)
+    assert (repo / "docs/SECRETS.md").read_text() == "# my notes\n"

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from generator.errors import SideFileError
+from generator.secrets.keys import generate_age_key, generate_deploy_key, read_age_key
+from generator.sidefiles import read_side_files
+
+SSH_TUNNEL = {
+    "repository": {"url": "ssh://git@github.com/me/cluster", "webhook_provider": "github"},
+    "ingress": {"mode": "cloudflare-tunnel"},
+}
+HTTPS_QUIET = {
+    "repository": {"url": "https://github.com/me/cluster", "webhook_provider": "none"},
+    "ingress": {"mode": "direct"},
+}
+TUNNEL = {"AccountTag": "acc0unt", "TunnelSecret": "c2VjcmV0", "TunnelID": "1d-of-tunnel"}
+
+
+def write_all(workdir: Path) -> str:
+    (workdir / "age.key").write_text(generate_age_key())
+    (workdir / "webhook.token").write_text("a" * 64 + "\n")
+    private, public = generate_deploy_key()
+    (workdir / "deploy.key").write_text(private)
+    (workdir / "cloudflare-tunnel.json").write_text(json.dumps(TUNNEL))
+    return public
+
+
+def test_reads_everything_the_config_needs(tmp_path: Path) -> None:
+    public = write_all(tmp_path)  # deploy.key.pub is absent: derived from deploy.key
+    side = read_side_files(SSH_TUNNEL, tmp_path)
+    key = read_age_key(tmp_path / "age.key")
+    assert (side.age_private_key, side.age_public_key) == (key.identity, key.public)
+    assert side.webhook_token == "a" * 64
+    assert side.deploy_key == (tmp_path / "deploy.key").read_text()
+    assert side.deploy_key_pub == public
+    assert (side.tunnel_id, side.tunnel_account, side.tunnel_secret) == (
+        "1d-of-tunnel",
+        "acc0unt",
+        "c2VjcmV0",
+    )
+    assert side.tunnel_token is not None
+    assert json.loads(base64.b64decode(side.tunnel_token)) == {
+        "a": "acc0unt",
+        "t": "1d-of-tunnel",
+        "s": "c2VjcmV0",
+    }
+
+
+def test_reads_only_what_is_needed(tmp_path: Path) -> None:
+    (tmp_path / "age.key").write_text(generate_age_key())
+    (tmp_path / "deploy.key").write_text("not a key")  # not needed for https: never read
+    side = read_side_files(HTTPS_QUIET, tmp_path)
+    assert side.webhook_token == ""
+    assert side.deploy_key is None and side.deploy_key_pub is None
+    assert side.tunnel_id is None and side.tunnel_token is None
+
+
+def test_all_missing_files_are_listed_at_once(tmp_path: Path) -> None:
+    with pytest.raises(SideFileError) as err:
+        read_side_files(SSH_TUNNEL, tmp_path)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "4 side file(s) next to cluster.yaml need attention:"
+    assert lines[1].strip().startswith("age.key: missing; create it with `task init`")
+    assert lines[2].strip().startswith("webhook.token: missing; create it with `task init`")
+    assert "deploy.key: missing" in lines[3] and "clustergen init" in lines[3]
+    assert "cloudflare-tunnel.json: missing" in lines[4]
+    assert (
+        "cloudflared tunnel login && cloudflared tunnel create "
+        "--credentials-file cloudflare-tunnel.json kubernetes" in lines[4]
+    )
+
+
+def test_invalid_files_are_listed_without_their_content(tmp_path: Path) -> None:
+    (tmp_path / "age.key").write_text("AGE-SECRET-KEY-1BROKENSECRET\n")
+    (tmp_path / "webhook.token").write_text("short\n")
+    (tmp_path / "deploy.key").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nBROKEN\n")
+    (tmp_path / "cloudflare-tunnel.json").write_text('{"AccountTag": "x", "TunnelID": ""}')
+    with pytest.raises(SideFileError) as err:
+        read_side_files(SSH_TUNNEL, tmp_path)
+    message = str(err.value)
+    assert message.startswith("4 side file(s)")
+    assert "age.key is not a valid age key" in message
+    assert "webhook.token: must hold one token of at least 16 characters" in message
+    assert "deploy.key is not an unencrypted OpenSSH private key" in message
+    assert "cloudflare-tunnel.json: missing TunnelSecret, TunnelID" in message
+    assert "BROKENSECRET" not in message and "BROKEN\n" not in message
+
+
+def test_tunnel_json_syntax_error_has_a_line(tmp_path: Path) -> None:
+    write_all(tmp_path)
+    (tmp_path / "cloudflare-tunnel.json").write_text('{\n"AccountTag": "x",\n}')
+    with pytest.raises(SideFileError, match=r"cloudflare-tunnel\.json:3: not valid JSON"):
+        read_side_files(SSH_TUNNEL, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_tracked_key_file_is_refused(tmp_path: Path) -> None:
+    write_all(tmp_path)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "webhook.token"], cwd=tmp_path, check=True)
+    with pytest.raises(SideFileError) as err:
+        read_side_files(SSH_TUNNEL, tmp_path)
+    assert "webhook.token is tracked by git" in str(err.value)
+    assert "git rm --cached webhook.token" in str(err.value)
