@@ -1,0 +1,77 @@
+"""`clustergen diff`: render in memory and compare with the working tree or a git revision."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from generator import paths
+from generator.diff.git import read_git_tree
+from generator.diff.output import FORMATS, as_json, format_json, format_summary, format_unified
+from generator.diff.trees import Decrypt, FileChange, ObjectChange, TreeDiff, diff_trees
+from generator.errors import ClusterGenError
+
+__all__ = [
+    "FileChange",
+    "ObjectChange",
+    "TreeDiff",
+    "as_json",
+    "compare",
+    "diff_trees",
+    "format_json",
+    "format_summary",
+    "format_unified",
+    "read_git_tree",
+    "read_work_tree",
+    "run_diff",
+]
+
+
+def read_work_tree(workdir: Path, paths_: set[str]) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for rel in sorted(paths_):
+        path = workdir / rel
+        if path.is_file():
+            files[rel] = path.read_bytes()
+    return files
+
+
+def owned_paths(manifest: bytes | None) -> set[str]:
+    """Paths in `.clustergen/manifest.json` ({"files": {path: sha256}}); empty if absent."""
+    if manifest is None:
+        return set()
+    try:
+        files = json.loads(manifest).get("files", {})
+    except (ValueError, AttributeError) as err:
+        raise ClusterGenError(
+            f"{paths.MANIFEST_PATH} is not valid JSON ({err}); restore it from git"
+        ) from None
+    return {str(p) for p in files} if isinstance(files, dict) else set()
+
+
+def compare(
+    new: Mapping[str, bytes], workdir: Path, against: str | None, decrypt: Decrypt | None
+) -> TreeDiff:
+    if against is None:
+        manifest_file = workdir / paths.MANIFEST_PATH
+        manifest = manifest_file.read_bytes() if manifest_file.is_file() else None
+        owned = owned_paths(manifest)
+        old = read_work_tree(workdir, set(new) | owned)
+    else:
+        manifest = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
+        owned = owned_paths(manifest)
+        old = read_git_tree(workdir, against, set(new) | owned)
+    return diff_trees(new, old, decrypt_old=decrypt, owned=owned)
+
+
+def run_diff(config: Path, against: str | None, output_format: str, check: bool) -> int:
+    """Print the differences; with `check`, exit 1 when anything differs."""
+    from generator.pipeline import render_in_memory
+
+    if output_format not in FORMATS:
+        raise ClusterGenError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
+    result = render_in_memory(config)
+    diff = compare(result.tree.files, result.workdir, against, result.decrypt)
+    print(FORMATS[output_format](diff))
+    return 1 if check and diff.differs else 0

@@ -1,0 +1,114 @@
+"""Objects of a YAML file keyed by identity, and their normalized text for comparison.
+
+Two files are equal when their objects are: document order, key order, quoting
+and comments do not count. Secret values are never put into any text here;
+for secrets only the names of changed keys come out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+from typing import Any
+
+import yaml
+
+# (kind, namespace, name); documents that are not objects are keyed by position.
+ObjectKey = tuple[str, str, str]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_objects(content: bytes, path: str) -> dict[ObjectKey, Any] | None:
+    """Documents keyed by identity; None when the file is not YAML (compare it as text)."""
+    if not path.endswith((".yaml", ".yml")):
+        return None
+    try:
+        docs = [d for d in yaml.load_all(content.decode("utf-8"), Loader=_Loader) if d is not None]
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    objects: dict[ObjectKey, Any] = {}
+    for index, doc in enumerate(docs):
+        key = object_key(doc, index)
+        if key in objects:  # Same identity twice: keep both apart by position.
+            key = (key[0], key[1], f"{key[2]}#{index}")
+        objects[key] = doc
+    return objects
+
+
+def object_key(doc: Any, index: int) -> ObjectKey:
+    if isinstance(doc, dict) and isinstance(doc.get("metadata"), dict) and doc.get("kind"):
+        meta = doc["metadata"]
+        return (str(doc["kind"]), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    return ("", "", f"document {index + 1}")
+
+
+def normalized(doc: Any) -> str:
+    return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
+
+
+def unified(old: str, new: str, path: str, label: str) -> str:
+    suffix = f" ({label})" if label else ""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{path}{suffix}",
+        tofile=f"b/{path}{suffix}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def label(key: ObjectKey) -> str:
+    kind, namespace, name = key
+    if not kind:
+        return name
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def without_sops(doc: Any) -> Any:
+    return {k: v for k, v in doc.items() if k != "sops"} if isinstance(doc, dict) else doc
+
+
+def secret_values(doc: Any) -> dict[str, str]:
+    """Every leaf of a secret document by key path; Secret `data` decoded so it
+    compares equal to the same value written under `stringData`."""
+    doc = without_sops(doc)
+    if isinstance(doc, dict) and doc.get("kind") == "Secret":
+        values: dict[str, str] = {}
+        data = doc.get("data")
+        if isinstance(data, dict):
+            values.update({str(k): _b64(v) for k, v in data.items()})
+        string_data = doc.get("stringData")
+        if isinstance(string_data, dict):
+            values.update({str(k): str(v) for k, v in string_data.items()})
+        rest = {k: v for k, v in doc.items() if k not in ("data", "stringData")}
+        values.update({f"(object) {k}": v for k, v in _leaves(rest, "").items()})
+        return values
+    return _leaves(doc, "")
+
+
+def _b64(value: Any) -> str:
+    try:
+        return base64.b64decode(str(value), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return str(value)
+
+
+def _leaves(node: Any, prefix: str) -> dict[str, str]:
+    if isinstance(node, dict):
+        out: dict[str, str] = {}
+        for key, value in node.items():
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(node, list):
+        out = {}
+        for i, value in enumerate(node):
+            out.update(_leaves(value, f"{prefix}[{i}]"))
+        return out
+    return {prefix: repr(node)}
+
+
+def changed_keys(old: Any, new: Any) -> list[str]:
+    """Names (never values) of secret keys added, removed or changed."""
+    before, after = secret_values(old), secret_values(new)
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))

@@ -1,0 +1,149 @@
+"""Checks on a rendered tree: YAML, schemas, the Flux graph, kustomizations, encryption.
+
+`validate_tree` works on plain data ({relative path: bytes}); `run_validate` is
+the CLI's entry: it reads a directory, prints the report and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from generator.errors import ClusterGenError
+from generator.paths import AGE_KEY_NAME
+from generator.validate.documents import Finding, is_secret_file, may_hold_objects, parse_tree
+from generator.validate.flux_graph import check_graph
+from generator.validate.flux_tree import build_model
+from generator.validate.kubectl import build_all, kubectl_available
+from generator.validate.kustomize import Tree, build_roots, load_kustomizations
+from generator.validate.objects import check_objects
+from generator.validate.policies import check_encrypted, check_network_policies
+from generator.validate.report import as_problems, format_report, raise_for_errors
+from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
+from generator.validate.substitute import Decrypt
+
+__all__ = [
+    "DEFAULT_LOCATION",
+    "Finding",
+    "SchemaStore",
+    "as_problems",
+    "format_report",
+    "raise_for_errors",
+    "read_tree",
+    "run_validate",
+    "validate_tree",
+]
+
+# Top-level directories whose every file kustomize may read.
+_TREE_DIRS = ("kubernetes", "bootstrap")
+_SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen", ".task"})
+
+
+def validate_tree(
+    files: Mapping[str, bytes],
+    *,
+    schema_locations: Sequence[str] = (),
+    strict: bool = False,
+    decrypt: Decrypt | None = None,
+    kubectl: bool = True,
+    root: Path | None = None,
+    secrets_encrypted: bool = True,
+    store: SchemaStore | None = None,
+) -> list[Finding]:
+    """Every problem in the tree, errors and warnings.
+
+    `decrypt(path, ciphertext)` reads encrypted substitution sources (None: no
+    key). `root` is where the tree lies on disk, for kubectl; without it kubectl
+    gets a temporary copy with secret values blanked. `secrets_encrypted=False`
+    for an in-memory render whose secrets are still plaintext.
+    """
+    if decrypt is not None:
+        decrypt = _memoized(decrypt)
+    docs, findings = parse_tree(files)
+    tree = Tree(files)
+    kdirs, kustomize_findings = load_kustomizations(tree, docs)
+    findings += kustomize_findings
+    if secrets_encrypted:
+        findings += check_encrypted(files, docs)
+    model = build_model(files, docs, tree, kdirs, decrypt)
+    findings += model.findings
+    data_files = {path for kdir in kdirs.values() for path in kdir.data_files}
+    object_paths = [p for p in sorted(model.docs) if may_hold_objects(p) and p not in data_files]
+    store = store or SchemaStore(schema_locations or (DEFAULT_LOCATION,))
+    findings += check_objects(model, object_paths, store, strict=strict)
+    findings += check_graph(model)
+    findings += check_network_policies(model)
+    if kubectl and kubectl_available():
+        findings += build_all(files, build_roots(kdirs), root)
+    return findings
+
+
+def _memoized(decrypt: Decrypt) -> Decrypt:
+    # Several Kustomizations substitute from the same Secret: run sops once per file.
+    cache: dict[tuple[str, bytes], bytes | None] = {}
+
+    def cached(path: str, data: bytes) -> bytes | None:
+        if (path, data) not in cache:
+            cache[(path, data)] = decrypt(path, data)
+        return cache[(path, data)]
+
+    return cached
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    """The files validation looks at: everything under kubernetes/ and bootstrap/,
+    and every sops file elsewhere (hidden and tool directories skipped)."""
+    files: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        top = rel_dir.split("/", 1)[0]
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if top in _TREE_DIRS or is_secret_file(rel):
+                files[rel] = (Path(dirpath) / name).read_bytes()
+    return files
+
+
+def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> int:
+    """`clustergen validate`: print the report; 1 when there are errors."""
+    if not root.is_dir():
+        raise ClusterGenError(f"{root} is not a directory; pass the rendered repository's root")
+    files = read_tree(root)
+    if not any(p.startswith(f"{d}/") for p in files for d in _TREE_DIRS):
+        raise ClusterGenError(
+            f"{root} has no kubernetes/ or bootstrap/ directory; "
+            "run `clustergen configure` first or pass the repository root"
+        )
+    findings = validate_tree(
+        files,
+        schema_locations=schema_locations,
+        strict=strict,
+        decrypt=sops_decryptor(root),
+        root=root,
+    )
+    print(format_report(findings))
+    return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def sops_decryptor(root: Path) -> Decrypt | None:
+    """sops with the age key next to the tree (or $SOPS_AGE_KEY_FILE); None without a key."""
+    from generator.secrets.sops import Sops
+
+    key = root / AGE_KEY_NAME
+    if not key.is_file() and not os.environ.get("SOPS_AGE_KEY_FILE"):
+        return None
+    config = root / ".sops.yaml"
+    sops = Sops(
+        age_key_file=key if key.is_file() else None,
+        config=config if config.is_file() else None,
+    )
+
+    def decrypt(path: str, ciphertext: bytes) -> bytes | None:
+        try:
+            return sops.decrypt(ciphertext, path)
+        except ClusterGenError:
+            return None
+
+    return decrypt

@@ -1,0 +1,71 @@
+"""Every object has the fields an API server needs and matches its JSON schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from generator.validate.documents import Doc, Finding, Severity, is_object, object_shape_findings
+from generator.validate.flux_tree import Model
+from generator.validate.schemas import SchemaStore
+from generator.validate.substitute import DISABLED_KEY, substitution_disabled
+
+
+def check_objects(
+    model: Model, paths: Iterable[str], store: SchemaStore, *, strict: bool
+) -> list[Finding]:
+    findings: list[Finding] = []
+    unknown: dict[tuple[str, str], list[Doc]] = {}
+    for path in paths:
+        for doc in model.docs.get(path, []):
+            findings += object_shape_findings(doc)
+            if not is_object(doc):
+                continue
+            result = store.check(_without_sops(doc.data))
+            if not result.found:
+                unknown.setdefault((doc.api_version, doc.kind), []).append(doc)
+                continue
+            findings += _schema_findings(model, doc, result.errors)
+    level: Severity = "error" if strict else "warning"
+    for (api_version, kind), docs in sorted(unknown.items()):
+        more = f" (and {len(docs) - 1} more)" if len(docs) > 1 else ""
+        findings.append(
+            docs[0].finding(
+                f"no schema for {kind} {api_version}{more}; add a --schema-location that has it",
+                level,
+            )
+        )
+    for location, reason in store.unreachable.items():
+        findings.append(
+            Finding(
+                "",
+                f"schema location {location} unreachable: {reason}; objects it would "
+                "check were skipped (offline? pass --schema-location DIR/{group}/{kind}_{version}"
+                ".json or run once online to fill the cache)",
+                severity=level,
+            )
+        )
+    return findings
+
+
+def _without_sops(data: dict[str, Any]) -> dict[str, Any]:
+    # sops metadata is stripped by kustomize-controller before apply.
+    return {k: v for k, v in data.items() if k != "sops"} if "sops" in data else data
+
+
+def _schema_findings(model: Model, doc: Doc, errors: list[tuple[str, bool]]) -> Iterator[Finding]:
+    for message, has_variable in errors:
+        if not has_variable:
+            yield doc.finding(message)
+        elif doc.meta.get("unresolved"):
+            sources = "; ".join(doc.meta["unresolved"])
+            yield doc.finding(f"{message} (variable not resolved: {sources})", "warning")
+        else:
+            owner = model.owner.get(doc.path)
+            if substitution_disabled(doc):
+                why = f"{DISABLED_KEY} is disabled on this object"
+            elif owner is not None and owner.variables is None:
+                why = f"Kustomization {owner.name} has no postBuild substitution"
+            else:
+                why = "no Flux Kustomization with postBuild applies this file"
+            yield doc.finding(f"{message} (Flux will not substitute it: {why})")

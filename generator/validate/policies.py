@@ -1,0 +1,85 @@
+"""Policies over the whole tree: every namespace has a network policy (when the
+feature is on) and every secret file is encrypted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from generator.validate.documents import Doc, Finding, is_secret_file
+from generator.validate.flux_tree import Model
+
+_NS_LABELS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namespace")
+_CILIUM = "cilium.io"
+
+
+def check_network_policies(model: Model) -> list[Finding]:
+    """With Cilium policies rendered, each rendered Namespace must be covered by one."""
+    objects = model.objects()
+    namespaced = {
+        ns
+        for d in objects
+        if d.kind == "CiliumNetworkPolicy" and d.group == _CILIUM
+        for ns in model.namespaces_of(d)
+    }
+    cluster_wide = [
+        d for d in objects if d.kind == "CiliumClusterwideNetworkPolicy" and d.group == _CILIUM
+    ]
+    if not namespaced and not cluster_wide:
+        return []  # The feature is off.
+    findings = []
+    for doc in objects:
+        if doc.kind != "Namespace" or doc.api_version != "v1" or doc.name in namespaced:
+            continue
+        if any(_selects_namespace(p, doc.name) for p in cluster_wide):
+            continue
+        findings.append(
+            doc.finding("no CiliumNetworkPolicy in it and no cluster-wide policy selects it")
+        )
+    return findings
+
+
+def _selects_namespace(policy: Doc, namespace: str) -> bool:
+    spec = policy.get("spec")
+    specs = [spec] if isinstance(spec, dict) else []
+    specs += [s for s in policy.get("specs") or [] if isinstance(s, dict)]
+    return any(_selector_matches(s.get("endpointSelector"), namespace) for s in specs)
+
+
+def _selector_matches(selector: Any, namespace: str) -> bool:
+    if not isinstance(selector, dict):
+        return False
+    labels = selector.get("matchLabels") or {}
+    for key in _NS_LABELS:
+        if key in labels and labels[key] != namespace:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        if not isinstance(expr, dict) or expr.get("key") not in _NS_LABELS:
+            continue
+        values = expr.get("values") or []
+        op = expr.get("operator")
+        if (op == "In" and namespace not in values) or (op == "NotIn" and namespace in values):
+            return False
+        if op == "DoesNotExist":
+            return False
+    # Other labels narrow the pods, not the namespaces: still counts as covering it.
+    return True
+
+
+def check_encrypted(files: Mapping[str, bytes], docs: Mapping[str, list[Doc]]) -> Iterator[Finding]:
+    """Every `*.sops.*` file carries sops metadata with a MAC."""
+    for path in sorted(files):
+        if not is_secret_file(path):
+            continue
+        if path in docs:
+            file_docs = docs[path]
+            ok = bool(file_docs) and all(_has_mac(d.get("sops")) for d in file_docs)
+        else:
+            # dotenv/ini/binary formats keep the metadata as plain keys.
+            ok = b"sops_mac" in files[path] or b'"mac"' in files[path]
+        if not ok:
+            yield Finding(path, "not encrypted by sops (no sops metadata with a mac)")
+
+
+def _has_mac(meta: Any) -> bool:
+    return isinstance(meta, dict) and bool(meta.get("mac"))

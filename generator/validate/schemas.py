@@ -1,0 +1,196 @@
+"""JSON schemas for objects: core kinds from kubernetes-validate, custom resources
+from kubeconform-style locations (`DIR/{group}/{kind}_{version}.json` or https URLs).
+
+Every schema is read and compiled once per `SchemaStore`; kubernetes-validate's
+own `validate()` re-reads its 1.8 MB definitions file per object, so we only
+borrow its bundled files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+DEFAULT_LOCATION = (
+    "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{group}/{kind}_{version}.json"
+)
+_FETCH_TIMEOUT = 15.0
+_MAX_ERRORS = 5
+_MAX_MESSAGE = 240
+
+Fetch = Callable[[str], bytes | None]
+
+
+class SchemaFetchError(Exception):
+    """A schema URL could not be reached (as opposed to: it does not exist)."""
+
+
+@dataclass
+class SchemaResult:
+    """`errors` are (message, is_unresolved_variable); `found` is False for unknown kinds."""
+
+    found: bool
+    errors: list[tuple[str, bool]] = field(default_factory=list)
+
+
+def core_schema_dir(version: str | None = None) -> Path:
+    """The strict schema directory of kubernetes-validate for `version` (default: newest)."""
+    root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
+    names = [p.name for p in root.iterdir() if p.name.endswith("-local-strict")]
+    if version is not None:
+        wanted = f"v{version.removeprefix('v')}"
+        names = [n for n in names if n.startswith(wanted)]
+    if not names:
+        raise FileNotFoundError(f"kubernetes-validate has no schemas for {version}")
+    newest = max(names, key=lambda n: tuple(int(x) for x in n[1:].split("-")[0].split(".")))
+    return Path(str(root / newest))
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "clustergen" / "schemas"
+
+
+class SchemaStore:
+    def __init__(
+        self,
+        locations: Sequence[str] = (DEFAULT_LOCATION,),
+        *,
+        kubernetes_version: str | None = None,
+        cache_dir: Path | None = None,
+        fetch: Fetch | None = None,
+    ) -> None:
+        self.locations = list(locations)
+        self.core_dir = core_schema_dir(kubernetes_version)
+        self.cache_dir = cache_dir or default_cache_dir()
+        self._fetch = fetch or self._download
+        self._validators: dict[tuple[str, str], Any] = {}
+        self._registry: Registry[Any] | None = None
+        # Locations that failed to download once: not retried for every object.
+        self.unreachable: dict[str, str] = {}
+
+    @property
+    def kubernetes_version(self) -> str:
+        return self.core_dir.name.split("-")[0].removeprefix("v")
+
+    def check(self, data: dict[str, Any]) -> SchemaResult:
+        api_version, kind = str(data.get("apiVersion", "")), str(data.get("kind", ""))
+        key = (api_version, kind)
+        if key not in self._validators:
+            self._validators[key] = self._core(api_version, kind) or self._custom(api_version, kind)
+        validator = self._validators[key]
+        if validator is None:
+            return SchemaResult(found=False)
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+        return SchemaResult(True, [_describe(e) for e in errors[:_MAX_ERRORS]])
+
+    def _core(self, api_version: str, kind: str) -> Any:
+        group, _, version = api_version.rpartition("/")
+        short = f"{group.split('.')[0]}-{version}" if group else version
+        path = self.core_dir / f"{kind.lower()}-{short}.json"
+        if not path.is_file():
+            return None
+        schema = json.loads(path.read_text())
+        # The file name drops the group's domain; make sure the group really matches.
+        gvks = schema.get("x-kubernetes-group-version-kind") or []
+        if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
+            return None
+        return jsonschema.Draft202012Validator(schema, registry=self._core_registry())
+
+    def _core_registry(self) -> Registry[Any]:
+        if self._registry is None:
+            defs = json.loads((self.core_dir / "_definitions.json").read_text())
+            self._registry = Resource.from_contents(defs) @ Registry()
+        return self._registry
+
+    def _custom(self, api_version: str, kind: str) -> Any:
+        group, _, version = api_version.rpartition("/")
+        for location in self.locations:
+            if location in self.unreachable:
+                continue
+            where = expand_location(location, group, kind, version)
+            try:
+                raw = self._read(where)
+            except SchemaFetchError as err:
+                self.unreachable[location] = str(err)
+                continue
+            if raw is None:
+                continue
+            schema = json.loads(raw)
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+            return cls(schema)
+        return None
+
+    def _read(self, where: str) -> bytes | None:
+        if where.startswith(("https://", "http://")):
+            return self._cached(where)
+        path = Path(where.removeprefix("file://"))
+        return path.read_bytes() if path.is_file() else None
+
+    def _cached(self, url: str) -> bytes | None:
+        cached = self.cache_dir / urllib.parse.quote(url, safe="")
+        if cached.is_file():
+            return cached.read_bytes()
+        raw = self._fetch(url)
+        if raw is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            tmp.replace(cached)
+        return raw
+
+    @staticmethod
+    def _download(url: str) -> bytes | None:
+        try:
+            with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return None
+            raise SchemaFetchError(f"{url}: HTTP {err.code}") from err
+        except (urllib.error.URLError, TimeoutError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise SchemaFetchError(f"cannot download {url} ({reason})") from err
+
+
+def expand_location(location: str, group: str, kind: str, version: str) -> str:
+    """Fill a location template; a plain directory gets the standard layout appended."""
+    if "{" not in location:
+        location = location.rstrip("/") + "/{group}/{kind}_{version}.json"
+    values = {"group": group, "kind": kind.lower(), "version": version}
+    # kubeconform's Go-template spelling works too.
+    location = re.sub(
+        r"\{\{\s*\.(Group|ResourceKind|ResourceAPIVersion)\s*\}\}",
+        lambda m: "{" + {"Group": "group", "ResourceKind": "kind"}.get(m[1], "version") + "}",
+        location,
+    )
+    return re.sub(r"\{(group|kind|version)\}", lambda m: values[m[1]], location)
+
+
+def _describe(error: jsonschema.ValidationError) -> tuple[str, bool]:
+    where = _json_path(error.absolute_path)
+    message = error.message
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    unresolved = isinstance(error.instance, str) and "${" in error.instance
+    return (f"{where}: {message}" if where else message), unresolved
+
+
+def _json_path(path: Sequence[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,77 @@
+"""Schema locations: templates, directories, URLs through a cache, offline behaviour."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from generator.validate.schemas import (
+    SchemaFetchError,
+    SchemaStore,
+    core_schema_dir,
+    expand_location,
+)
+
+POLICY = {
+    "apiVersion": "cilium.io/v2",
+    "kind": "CiliumNetworkPolicy",
+    "metadata": {"name": "x"},
+    "spec": {"endpointSelector": {}},
+}
+
+
+def test_expand_location_forms() -> None:
+    args = ("cilium.io", "CiliumNetworkPolicy", "v2")
+    expected = "/s/cilium.io/ciliumnetworkpolicy_v2.json"
+    assert expand_location("/s/{group}/{kind}_{version}.json", *args) == expected
+    assert expand_location("/s/", *args) == expected
+    go_style = "/s/{{ .Group }}/{{ .ResourceKind }}_{{.ResourceAPIVersion}}.json"
+    assert expand_location(go_style, *args) == expected
+
+
+def test_core_kinds_use_the_newest_bundled_kubernetes() -> None:
+    store = SchemaStore([])
+    assert store.kubernetes_version == core_schema_dir().name.split("-")[0][1:]
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}
+    result = store.check(bad)
+    assert result.found and any("'selector' is a required property" in m for m, _ in result.errors)
+    # A group that only shares its first label with a core group is not core.
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Ingress", "metadata": {}}
+    assert not store.check(route).found
+
+
+def test_url_location_is_cached(tmp_path: Path) -> None:
+    calls: list[str] = []
+    schema = {"type": "object", "required": ["spec"]}
+
+    def fetch(url: str) -> bytes | None:
+        calls.append(url)
+        return json.dumps(schema).encode() if "/cilium.io/" in url else None
+
+    location = "https://schemas.example/{group}/{kind}_{version}.json"
+    for _ in range(2):
+        store = SchemaStore([location], cache_dir=tmp_path, fetch=fetch)
+        assert store.check(POLICY).errors == []
+        assert not store.check({**POLICY, "apiVersion": "other.io/v1"}).found
+    # The second store read the hit from disk; the 404 is asked again.
+    assert calls == [
+        "https://schemas.example/cilium.io/ciliumnetworkpolicy_v2.json",
+        "https://schemas.example/other.io/ciliumnetworkpolicy_v1.json",
+        "https://schemas.example/other.io/ciliumnetworkpolicy_v1.json",
+    ]
+
+
+def test_offline_location_is_tried_once(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def offline(url: str) -> bytes | None:
+        calls.append(url)
+        raise SchemaFetchError(f"cannot download {url} (no network)")
+
+    location = "https://schemas.example/{group}/{kind}_{version}.json"
+    store = SchemaStore(
+        [location, "/nonexistent/{group}/{kind}_{version}.json"], cache_dir=tmp_path, fetch=offline
+    )
+    assert not store.check(POLICY).found
+    assert not store.check({**POLICY, "kind": "CiliumClusterwideNetworkPolicy"}).found
+    assert len(calls) == 1 and location in store.unreachable

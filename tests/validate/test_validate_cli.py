@@ -1,0 +1,77 @@
+"""run_validate on a tree on disk, and validation speed on a tree of realistic size."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from generator.errors import ClusterGenError
+from generator.secrets.sops import Sops
+from generator.validate import SchemaStore, run_validate, validate_tree
+
+Tree = dict[str, bytes]
+
+
+def write_tree(root: Path, tree: Tree) -> None:
+    for path, content in tree.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(content)
+
+
+def test_run_validate_clean_with_key(
+    tmp_path: Path,
+    clean_tree: Tree,
+    sops: Sops,
+    schema_location: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_tree(tmp_path, clean_tree)
+    assert sops.age_key_file is not None
+    (tmp_path / "age.key").write_bytes(sops.age_key_file.read_bytes())
+    assert run_validate(tmp_path, [schema_location], strict=True) == 0
+    assert capsys.readouterr().out.strip() == "ok: no errors"
+
+
+def test_run_validate_reports_errors_by_file(
+    tmp_path: Path, clean_tree: Tree, schema_location: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "kubernetes/apps/default/echo/ks.yaml"
+    clean_tree[path] = clean_tree[path].replace(b"name: flux-instance", b"name: nothing")
+    write_tree(tmp_path, clean_tree)
+    assert run_validate(tmp_path, [schema_location], strict=False) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"{path}:2: Kustomization/echo: dependsOn Kustomization nothing "
+        "in namespace flux-system is not rendered"
+    )
+    # No age key: the encrypted substitution source makes a warning, not an error.
+    assert out[1:3] == ["", "warnings:"] and "could not be decrypted" in out[3]
+    assert out[-1] == "1 error(s) in 1 file(s), 1 warning(s)"
+
+
+def test_run_validate_needs_a_rendered_tree(tmp_path: Path) -> None:
+    with pytest.raises(ClusterGenError, match="no kubernetes/ or bootstrap/"):
+        run_validate(tmp_path, [], strict=False)
+    with pytest.raises(ClusterGenError, match="not a directory"):
+        run_validate(tmp_path / "missing", [], strict=False)
+
+
+def test_150_files_validate_in_about_a_second(clean_tree: Tree, schema_location: str) -> None:
+    app = "kubernetes/apps/default/echo"
+    apps = {p: c for p, c in clean_tree.items() if p.startswith(f"{app}/")}
+    listing = b""
+    for i in range(26):
+        for path, content in apps.items():
+            new_path = path.replace("/echo/", f"/echo{i}/")
+            clean_tree[new_path] = content.replace(b"echo", f"echo{i}".encode())
+        listing += f"  - ./echo{i}/ks.yaml\n".encode()
+    clean_tree["kubernetes/apps/default/kustomization.yaml"] += listing
+    assert len(clean_tree) >= 150
+    start = time.perf_counter()
+    # A fresh store: schema loading and compiling is part of the cost.
+    findings = validate_tree(clean_tree, store=SchemaStore([schema_location]), kubectl=False)
+    elapsed = time.perf_counter() - start
+    assert [f for f in findings if f.severity == "error"] == []
+    assert elapsed < 3.0, f"validation took {elapsed:.2f}s"
