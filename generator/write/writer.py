@@ -49,9 +49,12 @@ class WriteSummary:
     kept: list[str] = field(default_factory=list)
     backups: dict[str, str] = field(default_factory=dict)  # overwritten path → its .orig
 
+    @property
+    def changed(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.removed)
+
     def __str__(self) -> str:
-        changed = len(self.created) + len(self.updated) + len(self.removed)
-        if not changed:
+        if not self.changed:
             lines = [f"0 changed ({self.unchanged} unchanged)"]
         else:
             lines = [

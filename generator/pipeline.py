@@ -1,0 +1,109 @@
+"""configure, end to end: load → check → render in memory → encrypt → write → validate.
+
+Each step lives in its own module; this one only strings them together and
+decides what happens when one fails (nothing is written before every secret is
+encrypted, so a failure leaves the working tree as it was).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator import paths
+from generator.config import load_cluster
+from generator.config.model import Cluster
+from generator.render.context import build_context, load_versions
+from generator.render.tree import RenderedTree, render_tree
+from generator.errors import SecretsError
+from generator.secrets.encrypt import encrypt_tree
+from generator.secrets.overlay import load_overlay
+from generator.secrets.sops import Sops
+from generator.sidefiles import SideFiles, read_side_files
+from generator.validate import raise_for_errors, read_tree, validate_tree
+from generator.write.manifest import load_manifest
+from generator.write.writer import apply_plan, plan_write
+
+Decrypt = Callable[[str, bytes], bytes | None]
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    cluster: Cluster
+    tree: RenderedTree
+    workdir: Path
+    sops: Sops | None  # None when there is no age key (CI without secrets)
+
+    def decrypt(self, path: str, ciphertext: bytes) -> bytes | None:
+        """Plaintext of an on-disk secret, or None when we hold no key for it."""
+        if self.sops is None:
+            return None
+        return self.sops.decrypt(ciphertext, path)
+
+
+def _sops_for(workdir: Path) -> Sops | None:
+    key = workdir / paths.AGE_KEY_NAME
+    if not key.is_file():
+        return None
+    return Sops(age_key_file=key, config=workdir / ".sops.yaml")
+
+
+def render_in_memory(config_path: Path) -> RenderResult:
+    """Everything up to (not including) encryption; secrets are plaintext in memory."""
+    workdir = config_path.resolve().parent
+    sops = _sops_for(workdir)
+    overlay = load_overlay(workdir, sops)
+    cluster = load_cluster(config_path, overlay=overlay)
+    side: SideFiles = read_side_files(cluster.values, workdir)
+    context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
+    return RenderResult(cluster, render_tree(context), workdir, sops)
+
+
+def configure(config_path: Path, *, force: bool = False, validate: bool = True) -> str:
+    """Render, encrypt, write what changed, validate. Returns the report to print.
+
+    Every secret is encrypted before the first byte is written: a sops failure
+    leaves the working tree exactly as it was.
+    """
+    result = render_in_memory(config_path)
+    workdir = result.workdir
+    if result.sops is None:
+        raise SecretsError(
+            f"{workdir / paths.AGE_KEY_NAME} is missing; run `task init` (or `clustergen init`) "
+            "to create it, or restore your saved key"
+        )
+    files = encrypt_tree(result.tree.files, workdir, result.sops)
+    plan = plan_write(
+        files,
+        workdir,
+        load_manifest(workdir),
+        result.tree.modes,
+        config_digest=result.cluster.digest,
+    )
+    summary = apply_plan(plan, workdir, force=force)
+    report = [str(summary)]
+    if not validate:
+        return "\n".join(report)
+    if not summary.changed:
+        # Identical bytes were validated when they were written.
+        report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
+        return "\n".join(report)
+    findings = validate_tree(
+        read_tree(workdir),
+        schema_locations=schema_locations_from_env(),
+        decrypt=result.decrypt,
+        root=workdir,
+    )
+    raise_for_errors(findings)
+    warnings = [str(f) for f in findings]
+    report += warnings
+    report.append(f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}")
+    return "\n".join(report)
+
+
+def schema_locations_from_env() -> list[str]:
+    """Extra CRD schema locations from $CLUSTERGEN_SCHEMA_LOCATION (os.pathsep-separated)."""
+    raw = os.environ.get("CLUSTERGEN_SCHEMA_LOCATION", "")
+    return [part for part in raw.split(os.pathsep) if part]
