@@ -1,0 +1,332 @@
+"""The rendered repository's CI: workflows per features.ci flag, pinned actions, Renovate.
+
+Workflows are rendered from the sample config by the real renderer; each is checked for
+structure (what actionlint would reject that we can see offline: missing permissions or
+timeouts, dangling `needs`, secrets in `if:`, expressions inside shell scripts) and, when
+an `actionlint` binary is on PATH, by actionlint itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from generator import paths
+from generator.render.tree import render_tree
+
+Context = Callable[[Mapping[str, Any]], dict[str, Any]]
+RenderCI = Callable[[Mapping[str, Any]], dict[str, bytes]]
+
+WORKFLOWS = {
+    "validate": ".github/workflows/validate.yaml",
+    "render_diff": ".github/workflows/render-diff.yaml",
+    "security_scan": ".github/workflows/security-scan.yaml",
+    "sbom": ".github/workflows/sbom.yaml",
+}
+RENOVATE = ".renovaterc.json5"
+CI_FILES = {**WORKFLOWS, "renovate": RENOVATE}
+
+PINNED = re.compile(r"^[^@\s]+@[0-9a-f]{40}$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?:\s+#\s*(?P<comment>\S.*))?$")
+VERSION_COMMENT = re.compile(r"^v?\d+(\.\d+)*$")
+TOP_KEYS = {"name", "run-name", "on", "permissions", "env", "defaults", "concurrency", "jobs"}
+JOB_KEYS = {
+    "name", "needs", "if", "runs-on", "timeout-minutes", "permissions", "outputs", "steps",
+    "strategy", "env", "concurrency", "environment", "defaults", "continue-on-error",
+}  # fmt: skip
+STEP_KEYS = {
+    "name", "id", "if", "uses", "run", "with", "env", "shell", "working-directory",
+    "continue-on-error", "timeout-minutes",
+}  # fmt: skip
+SCOPES = {
+    "actions", "artifact-metadata", "attestations", "checks", "contents", "deployments",
+    "discussions", "id-token", "issues", "models", "packages", "pages", "pull-requests",
+    "repository-projects", "security-events", "statuses",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def ci_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CI templates (and talos/, whose annotations Renovate reads) without the rest."""
+    root = tmp_path_factory.mktemp("ci-templates") / "config"
+    shutil.copytree(paths.TEMPLATE_TREE / ".github", root / ".github")
+    shutil.copytree(paths.TEMPLATE_TREE / "talos", root / "talos")
+    shutil.copy(paths.TEMPLATE_TREE / f"{RENOVATE}.j2", root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def render_ci(ci_templates: Path, context_for: Context) -> RenderCI:
+    cache: dict[str, dict[str, bytes]] = {}
+
+    def _render(changes: Mapping[str, Any]) -> dict[str, bytes]:
+        key = repr(sorted(changes.items()))
+        if key not in cache:
+            cache[key] = render_tree(context_for(changes), template_root=ci_templates).files
+        return cache[key]
+
+    return _render
+
+
+@pytest.fixture(scope="session")
+def workflows(render_ci: RenderCI) -> dict[str, str]:
+    files = render_ci({})
+    return {path: files[path].decode() for path in WORKFLOWS.values()}
+
+
+def _on(workflow: Mapping[Any, Any]) -> Any:
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    return workflow.get("on", workflow.get(True))
+
+
+# --- flags ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", sorted(CI_FILES))
+def test_each_flag_renders_its_file_and_nothing_else(render_ci: RenderCI, flag: str) -> None:
+    files = render_ci({f"features.ci.{flag}": False})
+    assert CI_FILES[flag] not in files
+    for other, path in CI_FILES.items():
+        if other != flag:
+            assert path in files, f"{path} vanished when features.ci.{flag} was turned off"
+
+
+def test_all_flags_on_renders_every_file(render_ci: RenderCI) -> None:
+    files = render_ci({})
+    assert set(CI_FILES.values()) <= set(files)
+
+
+def test_ci_disabled_leaves_no_trace(render_ci: RenderCI) -> None:
+    files = render_ci({"features.ci.enabled": False})
+    assert not [p for p in files if p.startswith(".github/") or p == RENOVATE]
+
+
+def test_workflows_run_on_the_configured_branch(render_ci: RenderCI) -> None:
+    files = render_ci({"repository.branch": "production"})
+    for path in (WORKFLOWS["validate"], WORKFLOWS["render_diff"]):
+        assert _on(yaml.safe_load(files[path]))["push"]["branches"] == ["production"]
+
+
+# --- pinned actions ------------------------------------------------------------------
+
+
+def test_every_action_is_pinned_by_digest_with_its_version(workflows: dict[str, str]) -> None:
+    seen = 0
+    for path, text in workflows.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            match = USES_LINE.match(line)
+            if match is None:
+                continue
+            seen += 1
+            ref, comment = match["ref"], match["comment"]
+            if ref.startswith("./"):
+                continue
+            assert PINNED.match(ref), f"{path}:{number}: {ref} is not pinned to a commit digest"
+            assert comment and VERSION_COMMENT.match(comment), f"{path}:{number}: no version"
+        steps = [s for job in yaml.safe_load(text)["jobs"].values() for s in job["steps"]]
+        assert sum("uses" in s for s in steps) == len(
+            [line for line in text.splitlines() if USES_LINE.match(line)]
+        ), f"{path}: a `uses:` the line check did not see"
+    assert seen > 10
+
+
+def test_pins_come_from_versions_and_are_all_used(workflows: dict[str, str]) -> None:
+    actions = yaml.safe_load(paths.VERSIONS_FILE.read_text(encoding="utf-8"))["actions"]
+    text = "\n".join(workflows.values())
+    for key, action in actions.items():
+        assert re.fullmatch(r"[0-9a-f]{40}", action["digest"]), key
+        assert VERSION_COMMENT.match(action["version"]), key
+        pin = f"uses: {action['uses']}@{action['digest']} # {action['version']}"
+        assert pin in text, f"versions.yaml actions.{key} is used by no workflow"
+
+
+# --- structure -----------------------------------------------------------------------
+
+
+def _expressions_balanced(text: str) -> bool:
+    return all(
+        line.count("${{") == len(re.findall(r"\$\{\{.*?\}\}", line)) for line in text.splitlines()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_workflow_structure(workflows: dict[str, str], name: str) -> None:
+    path = WORKFLOWS[name]
+    workflow = yaml.safe_load(workflows[path])
+    assert {str(k) if k is not True else "on" for k in workflow} <= TOP_KEYS
+    assert _on(workflow), f"{path}: no triggers"
+    # Nothing is granted by default: each job asks for what it needs.
+    assert workflow["permissions"] == {}, f"{path}: top-level permissions must be {{}}"
+    if "pull_request" in _on(workflow):
+        assert "github.event.pull_request.number" in workflow["concurrency"]["group"]
+        assert "pull_request" in str(workflow["concurrency"]["cancel-in-progress"])
+    jobs = workflow["jobs"]
+    for job_id, job in jobs.items():
+        where = f"{path} jobs.{job_id}"
+        assert set(job) <= JOB_KEYS, f"{where}: unknown keys {set(job) - JOB_KEYS}"
+        assert job["runs-on"] and isinstance(job["timeout-minutes"], int), where
+        assert 0 < job["timeout-minutes"] <= 60, where
+        assert isinstance(job["permissions"], dict), f"{where}: no permissions"
+        for scope, level in job["permissions"].items():
+            assert scope in SCOPES and level in {"read", "write", "none"}, f"{where}: {scope}"
+        if "id-token" in job["permissions"]:
+            assert (name, job_id) == ("sbom", "attest"), f"{where}: only attest mints tokens"
+        needs = job.get("needs", [])
+        for need in [needs] if isinstance(needs, str) else needs:
+            assert need in jobs, f"{where}: needs unknown job {need}"
+        assert str(job.get("if", "")).count("secrets.") == 0, f"{where}: secrets in if"
+        for index, step in enumerate(job["steps"]):
+            at = f"{where}.steps[{index}] ({step.get('name')})"
+            assert set(step) <= STEP_KEYS, f"{at}: unknown keys {set(step) - STEP_KEYS}"
+            assert ("uses" in step) != ("run" in step), f"{at}: needs exactly one of uses/run"
+            assert "name" in step, at
+            assert "secrets." not in str(step.get("if", "")), f"{at}: secrets in if"
+            # Expressions in a script are a script-injection risk: they go through env.
+            assert "${{" not in step.get("run", ""), f"{at}: expression inside run"
+    assert _expressions_balanced(workflows[path]), f"{path}: unbalanced ${{{{ }}}}"
+
+
+def test_checkouts_keep_no_credentials(workflows: dict[str, str]) -> None:
+    for path, text in workflows.items():
+        for job in yaml.safe_load(text)["jobs"].values():
+            for step in job["steps"]:
+                if "actions/checkout@" in step.get("uses", ""):
+                    assert step["with"]["persist-credentials"] is False, path
+
+
+def test_render_diff_guards_the_age_key(workflows: dict[str, str]) -> None:
+    job = yaml.safe_load(workflows[WORKFLOWS["render_diff"]])["jobs"]["render-diff"]
+    script = next(s["run"] for s in job["steps"] if "> age.key" in s.get("run", ""))
+    assert script.index("umask 077") < script.index("> age.key")
+    assert "clustergen diff --check --format unified" in workflows[WORKFLOWS["render_diff"]]
+    assert any(s.get("run", "").strip() == "rm -f age.key" for s in job["steps"])
+
+
+def test_security_scan_uploads_one_category_per_scan(workflows: dict[str, str]) -> None:
+    jobs = yaml.safe_load(workflows[WORKFLOWS["security_scan"]])["jobs"]
+    categories = [
+        s["with"]["category"]
+        for job in jobs.values()
+        for s in job["steps"]
+        if "codeql-action/upload-sarif@" in s.get("uses", "")
+    ]
+    assert len(categories) == len(set(categories)) == 3
+    scans = {
+        s["with"]["scan-type"]: s["with"]["severity"]
+        for job in jobs.values()
+        for s in job["steps"]
+        if "trivy-action@" in s.get("uses", "")
+    }
+    assert scans == {
+        "config": "CRITICAL,HIGH,MEDIUM",
+        "fs": "CRITICAL,HIGH",
+        "image": "CRITICAL,HIGH",
+    }
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
+def test_actionlint(render_ci: RenderCI, tmp_path: Path) -> None:
+    files = render_ci({})
+    for path in WORKFLOWS.values():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(files[path])
+    result = subprocess.run(
+        ["actionlint", "-shellcheck=", "-pyflakes=", *sorted(WORKFLOWS.values())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Renovate ------------------------------------------------------------------------
+
+
+def _json5(text: str) -> Any:
+    """Our JSON5 is JSON plus whole-line `//` comments."""
+    return json.loads(
+        "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+    )
+
+
+def _python_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern.replace("(?<", "(?P<"))
+
+
+@pytest.fixture(scope="session")
+def renovate(render_ci: RenderCI) -> dict[str, Any]:
+    config = _json5(render_ci({})[RENOVATE].decode())
+    assert isinstance(config, dict)
+    return config
+
+
+def _managers_for(renovate: dict[str, Any], path: str) -> list[re.Pattern[str]]:
+    found = []
+    for manager in renovate["customManagers"]:
+        patterns = [_python_regex(p.strip("/")) for p in manager["managerFilePatterns"]]
+        if any(p.search(path) for p in patterns):
+            found += [_python_regex(m) for m in manager["matchStrings"]]
+    return found
+
+
+def test_renovate_managers_cover_flux_actions_and_talos(renovate: dict[str, Any]) -> None:
+    flux = [_python_regex(p.strip("/")) for p in renovate["flux"]["managerFilePatterns"]]
+    assert any(p.search("kubernetes/apps/x/y/app/ocirepository.yaml") for p in flux)
+    assert _managers_for(renovate, "talos/talenv.yaml")
+    assert renovate.get("github-actions", {}).get("enabled", True)
+
+
+def test_renovate_reads_every_entry_of_the_versions_file(renovate: dict[str, Any]) -> None:
+    text = paths.VERSIONS_FILE.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    matchers = _managers_for(renovate, "templates/versions.yaml")
+    assert len(matchers) == 2
+    annotations = len(re.findall(r"^\s*# renovate: ", text, re.MULTILINE))
+    matches = [m for matcher in matchers for m in matcher.finditer(text)]
+    # Each annotation is read by exactly one manager, so no dependency is bumped twice.
+    assert len(matches) == len({m.start() for m in matches}) == annotations
+    expected: dict[str, str] = {}
+    for section in (s for s in data.values() if isinstance(s, dict)):
+        entries = section.values() if "version" not in section else [section]
+        for entry in entries:
+            if isinstance(entry, dict) and "version" in entry:
+                expected.setdefault(str(entry["version"]), str(entry.get("digest", "")))
+    for match in matches:
+        assert match["currentValue"] in expected, match.group(0)
+        if "currentDigest" in match.groupdict():
+            assert match["currentDigest"] == expected[match["currentValue"]]
+
+
+def test_renovate_reads_the_rendered_talos_versions(
+    renovate: dict[str, Any], render_ci: RenderCI
+) -> None:
+    talenv = render_ci({})["talos/talenv.yaml"].decode()
+    values = yaml.safe_load(talenv)
+    found = {
+        m["depName"]: m["currentValue"]
+        for r in _managers_for(renovate, "talos/talenv.yaml")
+        for m in r.finditer(talenv)
+    }
+    assert found == {
+        "ghcr.io/siderolabs/installer": values["talosVersion"],
+        "ghcr.io/siderolabs/kubelet": values["kubernetesVersion"],
+    }
+
+
+def test_renovate_automerges_only_digest_and_patch(renovate: dict[str, Any]) -> None:
+    automerged = [r for r in renovate["packageRules"] if r.get("automerge")]
+    assert automerged
+    for rule in automerged:
+        assert set(rule["matchUpdateTypes"]) <= {"digest", "patch"}
+        assert rule.get("groupName")
