@@ -19,9 +19,9 @@ from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.errors import SecretsError
 from generator.secrets.encrypt import encrypt_tree
-from generator.secrets.overlay import load_overlay
+from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
-from generator.sidefiles import SideFiles, read_side_files
+from generator.sidefiles import placeholder_side_files, read_side_files
 from generator.validate import raise_for_errors, read_tree, validate_tree
 from generator.write.manifest import load_manifest
 from generator.write.writer import apply_plan, plan_write
@@ -50,13 +50,23 @@ def _sops_for(workdir: Path) -> Sops | None:
     return Sops(age_key_file=key, config=workdir / ".sops.yaml")
 
 
-def render_in_memory(config_path: Path) -> RenderResult:
-    """Everything up to (not including) encryption; secrets are plaintext in memory."""
+def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResult:
+    """Everything up to (not including) encryption; secrets are plaintext in memory.
+
+    `keyless`: when there is no age key (CI without secrets), render anyway with
+    placeholders for every secret value; callers must not write such a tree,
+    only compare its non-secret files.
+    """
     workdir = config_path.resolve().parent
     sops = _sops_for(workdir)
-    overlay = load_overlay(workdir, sops)
-    cluster = load_cluster(config_path, overlay=overlay)
-    side: SideFiles = read_side_files(cluster.values, workdir)
+    if sops is None and keyless:
+        overlay = load_overlay_without_key(workdir)
+        cluster = load_cluster(config_path, overlay=overlay)
+        side = placeholder_side_files(workdir)
+    else:
+        overlay = load_overlay(workdir, sops)
+        cluster = load_cluster(config_path, overlay=overlay)
+        side = read_side_files(cluster.values, workdir)
     context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
     return RenderResult(cluster, render_tree(context), workdir, sops)
 

@@ -171,3 +171,31 @@ def tunnel_token(credentials: Mapping[str, str]) -> str:
         "s": credentials["TunnelSecret"],
     }
     return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
+
+
+def placeholder_side_files(workdir: Path) -> SideFiles:
+    """Stand-ins for a render without keys (CI drift checks): only secret files use them.
+
+    The age public key is taken from the committed `.sops.yaml`, so the
+    creation rules render exactly as they were written.
+    """
+    from generator.secrets.metadata import parse_rules
+
+    public = "age1-no-key"
+    rules_file = workdir / ".sops.yaml"
+    if rules_file.is_file():
+        rules = parse_rules(rules_file.read_bytes())
+        age = sorted({r for rule in rules for r in rule.recipients if r.startswith("age1")})
+        public = ",".join(age) or public
+    fake = "not-decrypted-no-age-key"
+    return SideFiles(
+        age_public_key=public,
+        age_private_key=fake,
+        webhook_token=fake,
+        deploy_key=fake,
+        deploy_key_pub=fake,
+        tunnel_id=fake,
+        tunnel_account=fake,
+        tunnel_secret=fake,
+        tunnel_token=fake,
+    )

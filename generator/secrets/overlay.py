@@ -62,3 +62,36 @@ def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
             f"(e.g. `dns: {{token: ...}}`), not a {type(data).__name__}"
         )
     return data
+
+
+NOT_DECRYPTED = "not-decrypted-no-age-key"
+
+
+def load_overlay_without_key(workdir: Path) -> dict[str, Any] | None:
+    """The overlay's structure with every encrypted value replaced by a placeholder.
+
+    sops keeps YAML keys in clear text, so CI without the age key still knows
+    which keys the overlay sets; the files rendered from them are reported as
+    "not compared" rather than failing the whole render.
+    """
+    path = workdir / SECRETS_CONFIG_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_bytes())
+    except yaml.YAMLError:
+        raise SecretsError(f"{SECRETS_CONFIG_NAME} does not parse as YAML") from None
+    if not isinstance(data, dict):
+        return None
+    data.pop("sops", None)
+    return _mask(data)  # type: ignore[no-any-return]
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _mask(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_mask(value) for value in node]
+    if isinstance(node, str) and node.startswith("ENC["):
+        return NOT_DECRYPTED
+    return node

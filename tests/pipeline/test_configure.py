@@ -7,53 +7,18 @@ import stat
 from pathlib import Path
 
 import pytest
-import yaml
 
 from generator.cli import main
-from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from generator.secrets.sops import Sops
 
-SECRET_TOKEN = "cf-token-Zq8nV3kQ1wLx"
-
-
-def _edit(config: Path, **changes: object) -> None:
-    """Set dotted keys in cluster.yaml (comments are lost; fine for tests)."""
-    data = yaml.safe_load(config.read_text())
-    for dotted, value in changes.items():
-        node = data
-        *parents, leaf = dotted.split("__")
-        for key in parents:
-            if node.get(key) is None:  # `spegel:` with every key commented out
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
-def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and ".git" not in path.parts:
-            out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
-    return out
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS"):
-        monkeypatch.delenv(name, raising=False)
-    init_workdir(tmp_path)
-    _edit(tmp_path / "cluster.yaml", dns__token=SECRET_TOKEN)
-    configure(tmp_path / "cluster.yaml", validate=False)
-    return tmp_path
-
+from .conftest import SECRET_TOKEN, edit, snapshot
 
 def test_second_run_changes_nothing(workdir: Path) -> None:
-    before = _snapshot(workdir)
+    before = snapshot(workdir)
     report = configure(workdir / "cluster.yaml")
     assert report.startswith("0 changed")
-    assert _snapshot(workdir) == before  # bytes and mtimes
+    assert snapshot(workdir) == before  # bytes and mtimes
 
 
 def test_secrets_are_encrypted_and_decrypt_to_the_config(workdir: Path) -> None:
@@ -69,10 +34,10 @@ def test_secrets_are_encrypted_and_decrypt_to_the_config(workdir: Path) -> None:
 
 
 def test_changing_one_secret_rewrites_only_its_files(workdir: Path) -> None:
-    before = _snapshot(workdir)
-    _edit(workdir / "cluster.yaml", dns__token="cf-token-rotated-0000")
+    before = snapshot(workdir)
+    edit(workdir / "cluster.yaml", dns__token="cf-token-rotated-0000")
     configure(workdir / "cluster.yaml", validate=False)
-    after = _snapshot(workdir)
+    after = snapshot(workdir)
     changed = {p for p in after if before.get(p, (None,))[0] != after[p][0]}
     changed -= {".clustergen/manifest.json", "cluster.yaml"}
     assert changed, "the token change must reach some secret"
@@ -80,11 +45,11 @@ def test_changing_one_secret_rewrites_only_its_files(workdir: Path) -> None:
 
 
 def test_component_off_removes_exactly_its_files(workdir: Path) -> None:
-    spegel = {p for p in _snapshot(workdir) if "spegel" in p}
+    spegel = {p for p in snapshot(workdir) if "spegel" in p}
     assert spegel, "the 3-node sample enables spegel"
     user_file = workdir / "kubernetes/apps/kube-system/my-own.yaml"
     user_file.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine}\n")
-    _edit(workdir / "cluster.yaml", spegel__enabled=False)
+    edit(workdir / "cluster.yaml", spegel__enabled=False)
     report = configure(workdir / "cluster.yaml", validate=False)
     for path in spegel:
         assert not (workdir / path).exists()
@@ -100,13 +65,13 @@ def test_hand_edit_is_reported_not_overwritten(
 ) -> None:
     edited = workdir / "kubernetes/flux/cluster/ks.yaml"
     edited.write_text(edited.read_text() + "# my note\n")
-    _edit(workdir / "cluster.yaml", repository__branch="trunk")
-    before = _snapshot(workdir)
+    edit(workdir / "cluster.yaml", repository__branch="trunk")
+    before = snapshot(workdir)
 
     assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
     err = capsys.readouterr().err
     assert "kubernetes/flux/cluster/ks.yaml" in err and "--force" in err
-    assert _snapshot(workdir) == before, "nothing may be written when a conflict is found"
+    assert snapshot(workdir) == before, "nothing may be written when a conflict is found"
 
     assert main(["configure", "--no-validate", "--force", "--config", str(workdir / "cluster.yaml")]) == 0
     assert (workdir / "kubernetes/flux/cluster/ks.yaml.orig").read_text().endswith("# my note\n")
@@ -131,13 +96,13 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
     new_token = "cf-token-never-on-disk-77"
-    _edit(workdir / "cluster.yaml", dns__token=new_token, repository__branch="other")
+    edit(workdir / "cluster.yaml", dns__token=new_token, repository__branch="other")
     # Every secret must be re-encrypted: a new recipient-free change is not enough, so rotate the webhook too.
     (workdir / "webhook.token").write_text("f" * 64 + "\n")
-    before = _snapshot(workdir)
+    before = snapshot(workdir)
 
     assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
-    assert _snapshot(workdir) == before
+    assert snapshot(workdir) == before
     for root in (workdir, Path(os.environ.get("TMPDIR", "/tmp"))):
         for path in root.rglob("*"):
             if path.is_file() and path.name != "cluster.yaml" and path.stat().st_size < 1_000_000:
@@ -149,7 +114,7 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
 
 def test_corrupt_age_key_fails_cleanly(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "age.key").write_text("not a key\n")
-    before = _snapshot(workdir)
+    before = snapshot(workdir)
     assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
     assert "age.key" in capsys.readouterr().err
-    assert _snapshot(workdir) == before
+    assert snapshot(workdir) == before

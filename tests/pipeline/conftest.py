@@ -1,0 +1,47 @@
+"""A configured workdir from the sample: real init, real render, real sops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator.init_dir import init_workdir
+from generator.pipeline import configure
+
+SECRET_TOKEN = "cf-token-Zq8nV3kQ1wLx"
+
+
+def edit(config: Path, **changes: object) -> None:
+    """Set dotted keys in cluster.yaml (comments are lost; fine for tests)."""
+    data = yaml.safe_load(config.read_text())
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            if node.get(key) is None:  # `spegel:` with every key commented out
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and ".git" not in path.parts:
+            out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS"):
+        monkeypatch.delenv(name, raising=False)
+    init_workdir(tmp_path)
+    edit(tmp_path / "cluster.yaml", dns__token=SECRET_TOKEN)
+    configure(tmp_path / "cluster.yaml", validate=False)
+    return tmp_path
+
+
