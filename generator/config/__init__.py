@@ -1,0 +1,92 @@
+"""cluster.yaml → Cluster: load (positions, duplicates) → schema → rules → defaults + derived.
+
+Every problem is collected and raised at once as a ConfigError whose lines read
+`cluster.yaml:LINE:COL key.path: what is wrong (allowed: …; did you mean …?)`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from generator.config import derive, rules, schema
+from generator.config.loader import load_yaml
+from generator.config.locate import KeyPath, Locator, all_paths, sort_problems
+from generator.config.model import Cluster, digest_of
+from generator.errors import ConfigError
+
+__all__ = ["Cluster", "ConfigError", "load_cluster", "summary"]
+
+
+def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluster:
+    """Load, validate and complete the config at `path`.
+
+    `overlay` is the already-decrypted content of cluster.secrets.sops.yaml; it
+    is deep-merged over the YAML before validation (mappings merge key by key,
+    lists item by item, anything else is replaced).
+    """
+    loaded = load_yaml(path)
+    data: dict[str, Any] = loaded.data
+    schema.restore_number_texts(data, loaded.number_texts)
+    leaves: set[KeyPath] = set()
+    inner: set[KeyPath] = set()
+    if overlay:
+        data = deep_merge(data, overlay)
+        for key_path, is_leaf in all_paths(overlay):
+            (leaves if is_leaf else inner).add(key_path)
+    locator = Locator(loaded.file, loaded.positions, frozenset(leaves), frozenset(inner))
+
+    findings = schema.validate(data)
+    flagged = {key_path for key_path, _ in findings}
+    values = derive.apply_defaults(data)
+    derive.complete(values)
+    for key_path, message in rules.check(values, data):
+        # A value the schema rejected is not judged again by the rules.
+        if not any(key_path[:end] in flagged for end in range(len(key_path) + 1)):
+            findings.append((key_path, message))
+    if findings:
+        problems = [locator.problem(key_path, message) for key_path, message in findings]
+        raise ConfigError(sort_problems(problems))
+
+    derive.normalise(values)
+    derived = derive.derive(values)
+    return Cluster(values=values, derived=derived, path=path, digest=digest_of(values))
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        merged[key] = _merge_value(merged.get(key), value)
+    return merged
+
+
+def _merge_value(base: Any, value: Any) -> Any:
+    if isinstance(base, Mapping) and isinstance(value, Mapping):
+        return deep_merge(base, value)
+    if isinstance(base, list) and isinstance(value, list):
+        merged = list(base)
+        for index, item in enumerate(value):
+            if index < len(merged):
+                merged[index] = _merge_value(merged[index], item)
+            else:
+                merged.append(copy.deepcopy(item))
+        return merged
+    return copy.deepcopy(value)
+
+
+def summary(cluster: Cluster) -> str:
+    """One line: '3 nodes (3 controllers, 0 workers), features on: monitoring, pod_security'."""
+    derived = cluster.derived
+    nodes, controllers = derived["node_count"], derived["controller_count"]
+    workers = nodes - controllers
+    on = ", ".join(derived["features_on"]) or "none"
+    return (
+        f"{_count(nodes, 'node')} ({_count(controllers, 'controller')}, "
+        f"{_count(workers, 'worker')}), features on: {on}"
+    )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

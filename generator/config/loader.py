@@ -1,0 +1,270 @@
+"""Read cluster.yaml into plain data plus the (line, col) of every key.
+
+Scalars follow the YAML 1.2 core schema, not PyYAML's YAML 1.1 defaults: only
+true/false are booleans, so `yes`, `on` or `no` stay text (a boolean field then
+says so instead of a node named `no` silently becoming False); `12:30` is not a
+base-60 number, `010` is ten and `2024-01-01` stays a string. Numbers written
+as strings ("20" for a VLAN) stay strings; the schema accepts both where the
+spec does.
+
+Anything malformed (tabs, unclosed brackets, duplicate keys, an empty file, a
+list at the top, bytes that are not UTF-8, a missing file) becomes a
+ConfigError with the line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from generator.config.locate import KeyPath, Position, format_path
+from generator.errors import ConfigError, Problem
+
+
+@dataclass(frozen=True)
+class LoadedYaml:
+    data: dict[str, Any]
+    positions: dict[KeyPath, Position]
+    file: str
+    # Unquoted scalars read as numbers, with their text as written: a key that
+    # takes text (a schematic ID of digits, a branch "2024") gets the text back.
+    number_texts: dict[KeyPath, str]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core implicit types."""
+
+
+_Loader.yaml_implicit_resolvers = {}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node))
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# Marks keys copied in by `<<:`, which explicit keys may override without being duplicates.
+_MERGED = "!clustergen/merged"
+
+
+def load_yaml(path: Path) -> LoadedYaml:
+    """Parse the file at `path`; raise ConfigError with file:line:col on any malformation."""
+    name = path.name
+    text = _read_text(path)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # ReaderError: a control character in the text
+        raise _reader_error(name, text, exc) from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise _error(name, "the file is empty; start from cluster.sample.yaml", None)
+        if not isinstance(root, MappingNode):
+            found = "a list" if isinstance(root, SequenceNode) else "a single value"
+            raise _error(
+                name,
+                f"the top level must be a mapping of sections (network:, nodes:, …), found {found}",
+                _pos(root),
+            )
+        builder = _Builder(loader, name)
+        data = builder.build(root, ())
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(name, exc) from None
+    except yaml.YAMLError as exc:
+        raise _reader_error(name, text, exc) from None
+    finally:
+        loader.dispose()
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    assert isinstance(data, dict)
+    return LoadedYaml(data, builder.positions, name, builder.number_texts)
+
+
+def _read_text(path: Path) -> str:
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _error(
+            shown, "not found; run `clustergen init` to create it from cluster.sample.yaml", None
+        ) from None
+    except IsADirectoryError:
+        raise _error(shown, "is a directory; pass the path of cluster.yaml itself", None) from None
+    except PermissionError:
+        raise _error(shown, "cannot be read (permission denied)", None) from None
+    except OSError as exc:
+        raise _error(shown, f"cannot be read: {exc.strerror or exc}", None) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start]
+        raise _error(
+            path.name,
+            f"is not UTF-8 text (byte 0x{byte:02x}); is this really the YAML config?",
+            (line, exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1),
+        ) from None
+
+
+def _error(file: str, message: str, pos: Position | None) -> ConfigError:
+    line, col = pos if pos else (None, None)
+    return ConfigError([Problem(key="", message=message, file=file, line=line, col=col)])
+
+
+def _pos(node: Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _syntax_error(file: str, exc: yaml.MarkedYAMLError) -> ConfigError:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    message = f"invalid YAML: {problem}"
+    if exc.context and exc.context_mark and exc.context_mark is not mark:
+        message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+    if "'\\t'" in problem or "\t" in problem:
+        message += "; indent with spaces, not tabs"
+    elif "expected ':'" in problem or "mapping values are not allowed" in problem:
+        message += "; check the indentation and that every key ends with ': '"
+    pos = (mark.line + 1, mark.column + 1) if mark else None
+    return _error(file, message, pos)
+
+
+def _reader_error(file: str, text: str, exc: yaml.YAMLError) -> ConfigError:
+    offset = getattr(exc, "position", None)
+    if not isinstance(offset, int):
+        return _error(file, f"invalid YAML: {exc}", None)
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    char = getattr(exc, "character", None)
+    shown = f"0x{char:02x}" if isinstance(char, int) else "?"
+    return _error(
+        file,
+        f"invalid YAML: control character {shown} is not allowed; is this a text file?",
+        (line, col),
+    )
+
+
+class _Builder:
+    """Turns composed nodes into dicts/lists, recording positions and duplicate keys."""
+
+    def __init__(self, loader: _Loader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.positions: dict[KeyPath, Position] = {}
+        self.number_texts: dict[KeyPath, str] = {}
+        self.problems: list[Problem] = []
+        self._active: set[int] = set()
+
+    def build(self, node: Node, path: KeyPath) -> Any:
+        if isinstance(node, ScalarNode):
+            value = self.loader.construct_object(node, deep=True)
+            plain = node.style is None and node.tag.startswith("tag:yaml.org,2002:")
+            if plain and isinstance(value, int | float) and not isinstance(value, bool):
+                self.number_texts[path] = str(node.value)
+            return value
+        if id(node) in self._active:
+            self._problem(path, "refers to itself through an alias; expand it", _pos(node))
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return self._sequence(node, path)
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+        finally:
+            self._active.discard(id(node))
+        return None
+
+    def _sequence(self, node: SequenceNode, path: KeyPath) -> list[Any]:
+        if not path:
+            self.positions[()] = _pos(node)
+        items = []
+        for index, item in enumerate(node.value):
+            self.positions[(*path, index)] = _pos(item)
+            items.append(self.build(item, (*path, index)))
+        return items
+
+    def _mapping(self, node: MappingNode, path: KeyPath) -> dict[str, Any]:
+        if not path:
+            self.positions[()] = _pos(node)
+        result: dict[str, Any] = {}
+        seen: dict[str, int] = {}
+        for key_node, value_node in self._merged(node, path) + self._explicit(node):
+            if not isinstance(key_node, ScalarNode):
+                self._problem(
+                    path, "a key must be a plain name, not a list or mapping", _pos(key_node)
+                )
+                continue
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            explicit = key_node.tag != _MERGED
+            if explicit and key in seen:
+                self._problem(
+                    (*path, key),
+                    f"duplicate key '{key}' (lines {seen[key]} and {line}); keep one of them",
+                    _pos(key_node),
+                )
+                continue
+            if explicit:
+                seen[key] = line
+            self.positions[(*path, key)] = _pos(key_node)
+            result[key] = self.build(value_node, (*path, key))
+        return result
+
+    @staticmethod
+    def _explicit(node: MappingNode) -> list[tuple[Node, Node]]:
+        return [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+
+    def _merged(self, node: MappingNode, path: KeyPath) -> list[tuple[Node, Node]]:
+        # `<<: *anchor` entries; explicit keys later in the list override them.
+        pairs: list[tuple[Node, Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                continue
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            # Earlier sources win, so add them last.
+            for source in reversed(sources):
+                if not isinstance(source, MappingNode):
+                    self._problem(path, "'<<' must refer to a mapping", _pos(source))
+                    continue
+                for k, v in source.value:
+                    marked = ScalarNode(_MERGED, str(k.value), k.start_mark, k.end_mark)
+                    pairs.append((marked if isinstance(k, ScalarNode) else k, v))
+        return pairs
+
+    def _problem(self, path: KeyPath, message: str, pos: Position) -> None:
+        self.problems.append(
+            Problem(key=format_path(path), message=message, file=self.file, line=pos[0], col=pos[1])
+        )

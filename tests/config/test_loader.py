@@ -1,0 +1,176 @@
+"""Malformed YAML becomes a short ConfigError with the line; positions are kept for every key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from generator.config.loader import load_yaml
+from generator.errors import ConfigError
+from tests.config.conftest import write
+
+MALFORMED: dict[str, tuple[str | bytes, str]] = {
+    "tab indentation": (
+        "network:\n\tnode_cidr: 10.0.0.0/24\n",
+        "cluster.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token; "
+        "indent with spaces, not tabs",
+    ),
+    "unclosed bracket": (
+        "network:\n  dns_servers: [1.1.1.1, 1.0.0.1\nnodes: []\n",
+        "cluster.yaml:3:6: invalid YAML: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence on line 2)",
+    ),
+    "unclosed quote": (
+        'domain:\n  name: "example.com\nnodes: []\n',
+        "cluster.yaml:4:1: invalid YAML: found unexpected end of stream "
+        "(while scanning a quoted scalar on line 2)",
+    ),
+    "bad indentation": (
+        "network:\n  node_cidr: 10.0.0.0/24\n    dns_servers: []\n",
+        "cluster.yaml:3:16: invalid YAML: mapping values are not allowed here; "
+        "check the indentation and that every key ends with ': '",
+    ),
+    "duplicate key": (
+        "network:\n  node_cidr: 10.0.0.0/24\ndomain:\n  name: a.com\nnetwork: {}\n",
+        "cluster.yaml:5:1 network: duplicate key 'network' (lines 1 and 5); keep one of them",
+    ),
+    "duplicate key inside a list item": (
+        "nodes:\n  - name: a\n    address: 10.0.0.1\n    name: b\n",
+        "cluster.yaml:4:5 nodes[0].name: duplicate key 'name' (lines 2 and 4); keep one of them",
+    ),
+    "empty file": ("", "cluster.yaml: the file is empty; start from cluster.sample.yaml"),
+    "only comments": (
+        "# nothing yet\n",
+        "cluster.yaml: the file is empty; start from cluster.sample.yaml",
+    ),
+    "top-level list": (
+        "- network\n- nodes\n",
+        "cluster.yaml:1:1: the top level must be a mapping of sections (network:, nodes:, …), "
+        "found a list",
+    ),
+    "top-level scalar": (
+        "hello\n",
+        "cluster.yaml:1:1: the top level must be a mapping of sections (network:, nodes:, …), "
+        "found a single value",
+    ),
+    "two documents": (
+        "network: {}\n---\nnodes: []\n",
+        "cluster.yaml:2:1: invalid YAML: but found another document "
+        "(expected a single document in the stream on line 1)",
+    ),
+    "binary garbage": (
+        b"network:\n  x: \xff\xfe\x00\x01garbage\n",
+        "cluster.yaml:2:6: is not UTF-8 text (byte 0xff); is this really the YAML config?",
+    ),
+    "control character": (
+        "network:\n  x: a\x00b\n",
+        "cluster.yaml:2:7: invalid YAML: control character 0x00 is not allowed; "
+        "is this a text file?",
+    ),
+    "unknown tag": (
+        "network: !vault abc\n",
+        "cluster.yaml:1:10: invalid YAML: could not determine a constructor for the tag '!vault'",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("content", "expected"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_yaml_is_one_short_error(
+    tmp_path: Path, content: str | bytes, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(write(tmp_path, content))
+    message = str(caught.value)
+    assert message.splitlines()[0] == expected
+    assert len(message.splitlines()) <= 3
+    assert "Traceback" not in message
+
+
+def test_every_duplicate_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "a: 1\nb: 2\na: 3\nb: 4\n")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(path)
+    assert [str(p) for p in caught.value.problems] == [
+        "cluster.yaml:3:1 a: duplicate key 'a' (lines 1 and 3); keep one of them",
+        "cluster.yaml:4:1 b: duplicate key 'b' (lines 2 and 4); keep one of them",
+    ]
+
+
+def test_missing_file_names_the_path_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(tmp_path / "cluster.yaml")
+    assert str(caught.value).splitlines()[0] == (
+        f"{tmp_path / 'cluster.yaml'}: not found; "
+        "run `clustergen init` to create it from cluster.sample.yaml"
+    )
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"is a directory; pass the path of cluster\.yaml itself"):
+        load_yaml(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "a: 1\n")
+    path.chmod(0)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_yaml(path)
+
+
+def test_yaml_1_2_scalars(tmp_path: Path) -> None:
+    text = (
+        "a: yes\nb: on\nc: no\nd: true\ne: False\nf: 12:30\ng: 2024-01-01\nh: 010\n"
+        "i: 0x1f\nj: 1.5\nk: ~\nl:\nm: '20'\nn: 0o17\n"
+    )
+    data = load_yaml(write(tmp_path, text)).data
+    assert data == {
+        "a": "yes", "b": "on", "c": "no", "d": True, "e": False, "f": "12:30",
+        "g": "2024-01-01", "h": 10, "i": 31, "j": 1.5, "k": None, "l": None, "m": "20", "n": 15,
+    }  # fmt: skip
+
+
+def test_keys_are_always_text(tmp_path: Path) -> None:
+    data = load_yaml(write(tmp_path, "1: a\nyes: b\nnull: c\n")).data
+    assert data == {"1": "a", "yes": "b", "null": "c"}
+
+
+def test_positions_of_every_key_and_list_item(tmp_path: Path) -> None:
+    text = "network:\n  node_cidr: 10.0.0.0/24\nnodes:\n  - name: a\n    address: 10.0.0.2\n"
+    loaded = load_yaml(write(tmp_path, text))
+    assert loaded.file == "cluster.yaml"
+    assert loaded.positions == {
+        (): (1, 1),
+        ("network",): (1, 1),
+        ("network", "node_cidr"): (2, 3),
+        ("nodes",): (3, 1),
+        ("nodes", 0): (4, 5),
+        ("nodes", 0, "name"): (4, 5),
+        ("nodes", 0, "address"): (5, 5),
+    }
+
+
+def test_anchors_and_merge_keys(tmp_path: Path) -> None:
+    text = (
+        "defaults: &node\n  disk: /dev/sda\n  mtu: 1500\n"
+        "nodes:\n  - <<: *node\n    name: a\n    mtu: 9000\n  - *node\n"
+    )
+    data = load_yaml(write(tmp_path, text)).data
+    assert data["nodes"] == [
+        {"disk": "/dev/sda", "mtu": 9000, "name": "a"},
+        {"disk": "/dev/sda", "mtu": 1500},
+    ]
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    data = load_yaml(write(tmp_path, "\ufeffdomain:\n  name: example.com\n")).data
+    assert data == {"domain": {"name": "example.com"}}
+
+
+def test_real_file_name_is_used(tmp_path: Path) -> None:
+    path = write(tmp_path, "a: 1\na: 2\n", name="lab.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(path)
+    assert str(caught.value.problems[0]).startswith("lab.yaml:2:1 a:")
