@@ -43,5 +43,3 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     edit(tmp_path / "cluster.yaml", dns__token=SECRET_TOKEN)
     configure(tmp_path / "cluster.yaml", validate=False)
     return tmp_path
-
-

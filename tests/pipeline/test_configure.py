@@ -14,6 +14,7 @@ from generator.secrets.sops import Sops
 
 from .conftest import SECRET_TOKEN, edit, snapshot
 
+
 def test_second_run_changes_nothing(workdir: Path) -> None:
     before = snapshot(workdir)
     report = configure(workdir / "cluster.yaml")
@@ -25,7 +26,9 @@ def test_secrets_are_encrypted_and_decrypt_to_the_config(workdir: Path) -> None:
     sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
     secret_files = sorted(p for p in workdir.rglob("*.sops.*") if p.name != ".sops.yaml")
     assert secret_files
-    plaintexts = {p: sops.decrypt(p.read_bytes(), p.relative_to(workdir).as_posix()) for p in secret_files}
+    plaintexts = {
+        p: sops.decrypt(p.read_bytes(), p.relative_to(workdir).as_posix()) for p in secret_files
+    }
     assert any(SECRET_TOKEN.encode() in text for text in plaintexts.values())
     for path in workdir.rglob("*"):
         if not path.is_file() or path.name in {"cluster.yaml"}:
@@ -73,7 +76,10 @@ def test_hand_edit_is_reported_not_overwritten(
     assert "kubernetes/flux/cluster/ks.yaml" in err and "--force" in err
     assert snapshot(workdir) == before, "nothing may be written when a conflict is found"
 
-    assert main(["configure", "--no-validate", "--force", "--config", str(workdir / "cluster.yaml")]) == 0
+    assert (
+        main(["configure", "--no-validate", "--force", "--config", str(workdir / "cluster.yaml")])
+        == 0
+    )
     assert (workdir / "kubernetes/flux/cluster/ks.yaml.orig").read_text().endswith("# my note\n")
 
 
@@ -89,7 +95,7 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
     wrapper.write_text(
         "#!/bin/sh\n"
         'case " $* " in *" encrypt "*)\n'
-        f'  n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n'
+        f"  n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n"
         '  [ "$n" -ge 3 ] && { echo "boom" >&2; exit 1; } ;;\nesac\n'
         f'exec {get_binary_path()} "$@"\n'
     )

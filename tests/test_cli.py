@@ -1,0 +1,76 @@
+"""The CLI edge: exit codes, one-screen errors, no prompts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from generator import cli
+from generator.paths import SAMPLE_CONFIG
+
+
+def test_check_accepts_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", "--config", str(SAMPLE_CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok: ") and "3 nodes" in out
+
+
+def test_user_error_is_one_line_per_problem_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        SAMPLE_CONFIG.read_text().replace("node_cidr: 192.168.1.0/24", "node_cidr: 192.168.1.7/24")
+    )
+    assert cli.main(["check", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "cluster.yaml:" in err and "network.node_cidr" in err and "192.168.1.0/24" in err
+
+
+def test_internal_bug_is_exit_2_with_a_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(_: argparse.Namespace) -> int:
+        raise RuntimeError("simulated bug")
+
+    # A handler that raises something other than ClusterGenError stands for any bug.
+    monkeypatch.setattr(cli, "build_parser", _parser_with(broken))
+    assert cli.main(["check"]) == 2
+    err = capsys.readouterr().err
+    assert "--debug" in err and "Traceback" not in err
+    assert cli.main(["--debug", "check"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def _parser_with(handler: cli.Handler) -> Callable[[], argparse.ArgumentParser]:
+    original = cli.build_parser
+
+    def build() -> argparse.ArgumentParser:
+        parser = original()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        sub.choices["check"].set_defaults(handler=handler)  # type: ignore[index]
+        return parser
+
+    return build
+
+
+def test_runs_without_a_tty(tmp_path: Path) -> None:
+    env = {**os.environ, "CI": "true"}
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", "init", "--dir", str(tmp_path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cluster.yaml").read_text().startswith("# yaml-language-server: $schema=")
