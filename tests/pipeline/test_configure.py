@@ -103,7 +103,7 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
     monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
     new_token = "cf-token-never-on-disk-77"
     edit(workdir / "cluster.yaml", dns__token=new_token, repository__branch="other")
-    # Every secret must be re-encrypted: a new recipient-free change is not enough, so rotate the webhook too.
+    # More than two secrets must change so the third encryption (the failing one) happens.
     (workdir / "webhook.token").write_text("f" * 64 + "\n")
     before = snapshot(workdir)
 
