@@ -392,3 +392,24 @@ def test_longest_gap_between_cron_runs(cron: str, hours: float) -> None:
     env = make_environment([paths.TEMPLATES])
     template = env.from_string("#% import 'macros/backups.j2' as b %##{ b.max_gap_minutes(c) }#")
     assert int(template.render(c=cron)) == hours * 60
+
+
+def test_each_alert_is_defined_once_across_the_tree(render: Renderer) -> None:
+    # Backup alerts belong to the velero app; the observability rules must not repeat them.
+    tree = render(
+        {
+            **S3,
+            "features.monitoring.enabled": True,
+            "features.policy_engine.enabled": True,
+            "features.vulnerability_scanning.enabled": True,
+        }
+    )
+    # An alert may come in two severities or once per schedule, but from one file only:
+    # two files defining the same alert page twice for one outage.
+    files_of: dict[str, set[str]] = {}
+    for path, doc in of_kind(tree, "PrometheusRule"):
+        for group in doc["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    files_of.setdefault(rule["alert"], set()).add(path)
+    assert {alert: files for alert, files in files_of.items() if len(files) > 1} == {}

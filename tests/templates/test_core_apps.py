@@ -346,7 +346,7 @@ def test_versions_are_renovate_annotated_and_used(render: Render) -> None:
     versions = yaml.safe_load("\n".join(lines))
     for i, line in enumerate(lines):
         if line.strip().startswith("version:"):
-            assert re.match(r"\s*# renovate: datasource=\S+ depName=\S+$", lines[i - 1]), line
+            assert re.match(r"\s*# renovate: datasource=\S+ depName=\S+( versioning=\S+)?( registryUrl=\S+)?$", lines[i - 1]), line
     tree = render({"ingress.mode": "cloudflare-tunnel"})
     charts = {c["repository"]: str(c["version"]) for c in versions["charts"].values()}
     for _, obj in objects(tree):
