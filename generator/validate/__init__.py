@@ -18,7 +18,8 @@ from generator.validate.flux_tree import build_model
 from generator.validate.kubectl import build_all, kubectl_available
 from generator.validate.kustomize import Tree, build_roots, load_kustomizations
 from generator.validate.objects import check_objects
-from generator.validate.policies import check_encrypted, check_network_policies
+from generator.validate.policies import check_applied, check_encrypted, check_network_policies
+from generator.validate.references import check_references
 from generator.validate.report import as_problems, format_report, raise_for_errors
 from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
 from generator.validate.substitute import Decrypt
@@ -29,6 +30,7 @@ __all__ = [
     "SchemaStore",
     "as_problems",
     "format_report",
+    "locations_from_env",
     "raise_for_errors",
     "read_tree",
     "run_validate",
@@ -37,6 +39,7 @@ __all__ = [
 
 # Top-level directories whose every file kustomize may read.
 _TREE_DIRS = ("kubernetes", "bootstrap")
+SCHEMA_LOCATION_ENV = "CLUSTERGEN_SCHEMA_LOCATION"
 _SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen", ".task"})
 
 
@@ -73,7 +76,9 @@ def validate_tree(
     store = store or SchemaStore(schema_locations or (DEFAULT_LOCATION,))
     findings += check_objects(model, object_paths, store, strict=strict)
     findings += check_graph(model)
+    findings += check_references(model)
     findings += check_network_policies(model)
+    findings += check_applied(model, kdirs, data_files)
     if kubectl and kubectl_available():
         findings += build_all(files, build_roots(kdirs), root)
     return findings
@@ -107,7 +112,8 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 
 def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> int:
-    """`clustergen validate`: print the report; 1 when there are errors."""
+    """`clustergen validate`: print the report; 1 when there are errors. Without
+    --schema-location, $CLUSTERGEN_SCHEMA_LOCATION applies as it does for configure."""
     if not root.is_dir():
         raise ClusterGenError(f"{root} is not a directory; pass the rendered repository's root")
     files = read_tree(root)
@@ -118,13 +124,19 @@ def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> i
         )
     findings = validate_tree(
         files,
-        schema_locations=schema_locations,
+        schema_locations=list(schema_locations) or locations_from_env(),
         strict=strict,
         decrypt=sops_decryptor(root),
         root=root,
     )
     print(format_report(findings))
     return 1 if any(f.severity == "error" for f in findings) else 0
+
+
+def locations_from_env() -> list[str]:
+    """CRD schema locations from $CLUSTERGEN_SCHEMA_LOCATION (os.pathsep-separated)."""
+    raw = os.environ.get(SCHEMA_LOCATION_ENV, "")
+    return [part for part in raw.split(os.pathsep) if part]
 
 
 def sops_decryptor(root: Path) -> Decrypt | None:

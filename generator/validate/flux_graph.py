@@ -19,7 +19,7 @@ def check_graph(model: Model) -> list[Finding]:
     findings: list[Finding] = []
     findings += _paths(model)
     findings += _dependencies(model, "Kustomization", _ks_nodes(model))
-    releases = {(model.namespace_of(d), d.name): d for d in model.objects() if _is_hr(d)}
+    releases = {(model.namespace_of(d), d.name): d for d in model.applied_objects() if _is_hr(d)}
     findings += _dependencies(model, "HelmRelease", releases)
     findings += _sources(model)
     findings += _secret_refs(model)
@@ -127,7 +127,7 @@ def _sources(model: Model) -> Iterator[Finding]:
             return True
         return model.find(kind, name, namespace) is not None
 
-    for doc in model.objects():
+    for doc in model.applied_objects():
         namespace = model.namespace_of(doc)
         refs: list[tuple[str, Any]] = []
         if doc.kind == "Kustomization" and doc.group == "kustomize.toolkit.fluxcd.io":
@@ -147,7 +147,7 @@ def _sources(model: Model) -> Iterator[Finding]:
 
 
 def _secret_refs(model: Model) -> Iterator[Finding]:
-    for doc in model.objects():
+    for doc in model.applied_objects():
         if not _is_flux(doc):
             continue
         namespace = model.namespace_of(doc)

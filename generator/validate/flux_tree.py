@@ -19,6 +19,8 @@ from generator.validate.patches import apply_parent_patches
 from generator.validate.substitute import Decrypt, Variables, substitute_doc, values_of
 
 FLUX_KS_GROUP = "kustomize.toolkit.fluxcd.io"
+# What Flux applies lives here; bootstrap/ is applied by helmfile.
+FLUX_ROOT = "kubernetes/"
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Model:
     generated: set[tuple[str, str | None, str]] = field(default_factory=set)
     own_source: str = "flux-system"
     findings: list[Finding] = field(default_factory=list)
+    _applied: list[Doc] | None = None
+    _by_name: dict[tuple[str, str], list[Doc]] = field(default_factory=dict)
 
     def namespaces_of(self, doc: Doc) -> set[str]:
         forced = self.forced_namespaces.get(doc.path)
@@ -64,10 +68,35 @@ class Model:
     def objects(self) -> list[Doc]:
         return [d for docs in self.docs.values() for d in docs if is_object(d)]
 
+    def applied_objects(self) -> list[Doc]:
+        """Objects that reach the cluster: only their references and policies matter."""
+        if self._applied is not None:
+            return self._applied
+        return [d for d in self.objects() if self.applied(d)]
+
+    def freeze(self) -> None:
+        """The model is complete: index what the checks look up (once, not per lookup)."""
+        self._applied = None
+        self._applied = self.applied_objects()
+        self._by_name = {}
+        for doc in self._applied:
+            self._by_name.setdefault((doc.kind, doc.name), []).append(doc)
+
+    def applied(self, doc: Doc) -> bool:
+        """Whether anything applies the object: a Flux Kustomization under kubernetes/
+        (once there is one to follow), the bootstrap for everything else."""
+        return doc.path in self.owner or not (
+            self.kustomizations and doc.path.startswith(FLUX_ROOT)
+        )
+
     def find(self, kind: str, name: str, namespace: str | None) -> Doc | None:
-        """The object of that kind and name; a missing namespace on either side matches any."""
-        for doc in self.objects():
-            if doc.kind != kind or doc.name != name:
+        """The applied object of that kind and name; a missing namespace on either side
+        matches any."""
+        candidates = (
+            self._by_name.get((kind, name), []) if self._applied is not None else self.objects()
+        )
+        for doc in candidates:
+            if doc.kind != kind or doc.name != name or not self.applied(doc):
                 continue
             namespaces = self.namespaces_of(doc)
             if namespace is None or not namespaces or namespace in namespaces:
@@ -94,17 +123,18 @@ def build_model(
         rest = [
             d
             for d in model.objects()
-            if _is_flux_ks(d) and (d.path, d.index) not in done and d.path not in model.owner
+            if is_flux_ks(d) and (d.path, d.index) not in done and d.path not in model.owner
         ]
         if not rest:
             break
         first = min(rest, key=lambda d: (d.path.count("/"), d.path, d.index))
         done.add((first.path, first.index))
         queue.append(_flux_ks(first, first.data, model.namespace_of(first)))
+    model.freeze()
     return model
 
 
-def _is_flux_ks(doc: Doc) -> bool:
+def is_flux_ks(doc: Doc) -> bool:
     return doc.kind == "Kustomization" and doc.group == FLUX_KS_GROUP
 
 
@@ -158,7 +188,8 @@ def _apply(
     ks.path = normalize("", str(raw_path or "./"))
     if ks.path is None or not (tree.is_dir(ks.path) or ks.path in kdirs):
         return []
-    included, visited = flux_build(ks.path, tree, kdirs)
+    components = _components(model, ks, tree, kdirs)
+    included, visited = flux_build(ks.path, tree, kdirs, components)
     target_ns = ks.spec.get("targetNamespace")
     for kdir in visited:
         for kind, name in kdir.generated:
@@ -181,16 +212,41 @@ def _apply(
             if ks.variables is not None:
                 doc = _substituted(model, ks, doc, ks.variables)
             new_docs.append(doc)
-            if _is_flux_ks(doc) and (doc.path, doc.index) not in done:
+            if is_flux_ks(doc) and (doc.path, doc.index) not in done:
                 done.add((doc.path, doc.index))
                 namespace = model.namespace_of(doc)
-                data = apply_parent_patches(ks.doc, doc, namespace) if not ks.implicit else doc.data
+                data = doc.data
+                if not ks.implicit:
+                    data, problems = apply_parent_patches(ks.doc, doc, namespace)
+                    for problem in problems:
+                        finding = ks.doc.finding(problem)
+                        if finding not in model.findings:
+                            model.findings.append(finding)
                 child = _flux_ks(doc, data, namespace)
                 model.patched_specs[(doc.path, doc.index)] = child.spec
                 children.append(child)
         if item.path in model.docs:
             model.docs[item.path] = new_docs
     return children
+
+
+def _components(
+    model: Model, ks: FluxKs, tree: Tree, kdirs: Mapping[str, KustomizeDir]
+) -> list[str]:
+    """`spec.components`: kustomize Components Flux adds to the build, relative to spec.path."""
+    found: list[str] = []
+    for i, ref in enumerate(ks.spec.get("components") or []):
+        if not isinstance(ref, str):
+            continue
+        target = normalize(ks.path or "", ref)
+        if target is not None and target in kdirs:
+            found.append(target)
+            continue
+        what = "outside the repository" if target is None else "not a kustomize Component"
+        if target is not None and not tree.is_dir(target):
+            what = "does not exist"
+        model.findings.append(ks.doc.finding(f"spec.components[{i}] {ref!r}: {what}"))
+    return found
 
 
 def _variables(model: Model, ks: FluxKs, decrypt: Decrypt | None) -> Variables | None:

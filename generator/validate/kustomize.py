@@ -8,7 +8,7 @@ at subdirectories that have their own kustomization.yaml.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,10 +155,14 @@ def _is_path(value: Any) -> bool:
 
 
 def flux_build(
-    start: str, tree: Tree, kdirs: Mapping[str, KustomizeDir]
+    start: str,
+    tree: Tree,
+    kdirs: Mapping[str, KustomizeDir],
+    components: Sequence[str] = (),
 ) -> tuple[list[Included], list[KustomizeDir]]:
-    """Manifest files a Flux Kustomization with `spec.path` = start applies, and the
-    kustomization.yaml files it goes through (for their generated objects)."""
+    """Manifest files a Flux Kustomization with `spec.path` = start (and `spec.components`,
+    directories of kustomize Components) applies, and the kustomization.yaml files it goes
+    through (for their generated objects)."""
     included: list[Included] = []
     visited: list[KustomizeDir] = []
     # A component included from two namespaces is applied in both.
@@ -182,6 +186,9 @@ def flux_build(
 
     if start in kdirs:
         walk(start, None)
+        # Flux appends spec.components to the root's own `components:`.
+        for component in components:
+            walk(component, kdirs[start].namespace)
         return included, visited
     prefix = f"{start}/" if start else ""
     nested = sorted(d for d in kdirs if d.startswith(prefix) and d != start)
@@ -194,6 +201,8 @@ def flux_build(
     for directory in nested:
         if not any(directory.startswith(f"{d}/") for d in nested):
             walk(directory, None)
+    for component in components:
+        walk(component, None)
     return included, visited
 
 

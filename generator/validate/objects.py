@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from generator.validate.documents import Doc, Finding, Severity, is_object, object_shape_findings
@@ -27,6 +27,10 @@ def check_objects(
                 continue
             findings += _schema_findings(model, doc, result.errors)
     level: Severity = "error" if strict else "warning"
+    if unknown and store.unreachable:
+        # Offline: any unknown kind may be one the unreachable location has; one line says so.
+        findings.append(Finding("", offline_message(store.unreachable, unknown), severity=level))
+        return findings
     for (api_version, kind), docs in sorted(unknown.items()):
         more = f" (and {len(docs) - 1} more)" if len(docs) > 1 else ""
         findings.append(
@@ -35,17 +39,25 @@ def check_objects(
                 level,
             )
         )
-    for location, reason in store.unreachable.items():
-        findings.append(
-            Finding(
-                "",
-                f"schema location {location} unreachable: {reason}; objects it would "
-                "check were skipped (offline? pass --schema-location DIR/{group}/{kind}_{version}"
-                ".json or run once online to fill the cache)",
-                severity=level,
-            )
-        )
     return findings
+
+
+def offline_message(unreachable: Mapping[str, str], unknown: Mapping[Any, list[Doc]]) -> str:
+    objects = sum(len(docs) for docs in unknown.values())
+    where = "; ".join(
+        f"{_short_location(location)} unreachable: {reason}"
+        for location, reason in unreachable.items()
+    )
+    return (
+        f"CRD schemas unavailable ({where}): {objects} custom resource(s) of {len(unknown)} "
+        "kind(s) not schema-checked; set CLUSTERGEN_SCHEMA_LOCATION or pass --schema-location "
+        "(DIR/{group}/{kind}_{version}.json), or run once online to fill the cache"
+    )
+
+
+def _short_location(location: str) -> str:
+    # The template part is the same for every location: the fixed prefix identifies it.
+    return location.split("{", 1)[0].rstrip("/") + "/…" if "{" in location else location
 
 
 def _without_sops(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from generator.validate.documents import Doc
+from generator.validate.selectors import selector_matches
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -56,31 +57,41 @@ def _json6902(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
 
 
 def _matches(target: Mapping[str, Any], child: Doc, namespace: str | None) -> bool:
+    """Whether kustomize's patch `target` selects the child; ValueError for a bad selector."""
     for key, actual in (("kind", child.kind), ("name", child.name), ("namespace", namespace)):
         wanted = target.get(key)
         if wanted and not re.fullmatch(str(wanted), actual or ""):
             return False
-    group = target.get("group")
-    if group and group != child.group:
-        return False
-    selector = target.get("labelSelector")
-    if isinstance(selector, str) and "=" in selector:
-        labels = child.get("metadata", "labels") or {}
-        for term in selector.split(","):
-            key, _, value = term.partition("=")
-            if str(labels.get(key.strip().rstrip("!"))) != value.strip():
+    group, _, version = child.api_version.rpartition("/")
+    for key, actual in (("group", group), ("version", version)):
+        wanted = target.get(key)
+        if wanted and wanted != actual:
+            return False
+    for key, section in (("labelSelector", "labels"), ("annotationSelector", "annotations")):
+        selector = target.get(key)
+        if isinstance(selector, str) and selector.strip():
+            values = child.get("metadata", section)
+            if not selector_matches(selector, values if isinstance(values, dict) else {}):
                 return False
     return True
 
 
-def apply_parent_patches(parent: Doc, child: Doc, namespace: str | None) -> dict[str, Any]:
-    """The child's object after the parent Kustomization's patches that target it."""
+def apply_parent_patches(
+    parent: Doc, child: Doc, namespace: str | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The child's object after the parent Kustomization's patches that target it, and
+    the problems with those patches (kustomize-controller would fail the build)."""
     data: dict[str, Any] = child.data
-    for entry in parent.get("spec", "patches") or []:
+    problems: list[str] = []
+    for i, entry in enumerate(parent.get("spec", "patches") or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("patch"), str):
             continue
         target = entry.get("target") or {}
-        if not isinstance(target, dict) or not _matches(target, child, namespace):
+        try:
+            if not isinstance(target, dict) or not _matches(target, child, namespace):
+                continue
+        except ValueError as err:
+            problems.append(f"spec.patches[{i}].target: {err}")
             continue
         try:
             patch = yaml.safe_load(entry["patch"])
@@ -93,7 +104,7 @@ def apply_parent_patches(parent: Doc, child: Doc, namespace: str | None) -> dict
                 continue
             body = {k: v for k, v in patch.items() if k not in ("apiVersion", "kind", "metadata")}
             data = merge_patch(data, body)
-    return data
+    return data, problems
 
 
 def _name_differs(patch: dict[str, Any], child: Doc) -> bool:

@@ -1,13 +1,15 @@
 """Policies over the whole tree: every namespace has a network policy (when the
-feature is on) and every secret file is encrypted."""
+feature is on), every secret file is encrypted, every manifest is applied by something."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import posixpath
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from generator.validate.documents import Doc, Finding, is_secret_file
-from generator.validate.flux_tree import Model
+from generator.validate.documents import Doc, Finding, is_object, is_secret_file, may_hold_objects
+from generator.validate.flux_tree import FLUX_ROOT, Model
+from generator.validate.kustomize import KustomizeDir, normalize
 
 _NS_LABELS = ("k8s:io.kubernetes.pod.namespace", "io.kubernetes.pod.namespace")
 _CILIUM = "cilium.io"
@@ -15,7 +17,7 @@ _CILIUM = "cilium.io"
 
 def check_network_policies(model: Model) -> list[Finding]:
     """With Cilium policies rendered, each rendered Namespace must be covered by one."""
-    objects = model.objects()
+    objects = model.applied_objects()
     namespaced = {
         ns
         for d in objects
@@ -83,3 +85,40 @@ def check_encrypted(files: Mapping[str, bytes], docs: Mapping[str, list[Doc]]) -
 
 def _has_mac(meta: Any) -> bool:
     return isinstance(meta, dict) and bool(meta.get("mac"))
+
+
+def check_applied(
+    model: Model, kdirs: Mapping[str, KustomizeDir], data_files: Collection[str]
+) -> Iterator[Finding]:
+    """Manifests under kubernetes/ that no Flux Kustomization applies never reach the
+    cluster: usually a file missing from its kustomization.yaml."""
+    if not model.kustomizations:
+        return
+    # Paths of Kustomizations we could not follow (another source): their content is unknown.
+    foreign = {
+        path
+        for ks in model.kustomizations
+        if ks.path is None and not ks.implicit
+        for path in [normalize("", str(ks.spec.get("path") or "./"))]
+        if path is not None
+    }
+    for path, docs in sorted(model.docs.items()):
+        if not path.startswith(FLUX_ROOT) or path in model.owner or path in data_files:
+            continue
+        if not may_hold_objects(path) or any(path.startswith(f"{d}/") for d in foreign):
+            continue
+        first = next((d for d in docs if is_object(d)), None)
+        if first is not None:
+            yield first.finding(f"never applied: {_why_unapplied(kdirs, path)}", "warning")
+
+
+def _why_unapplied(kdirs: Mapping[str, KustomizeDir], path: str) -> str:
+    directory = posixpath.dirname(path)
+    while directory:
+        kdir = kdirs.get(directory)
+        if kdir is not None:
+            if path in kdir.resources:
+                return f"{kdir.file} lists it, but nothing includes {kdir.dir}"
+            return f"{kdir.file} does not list it"
+        directory = posixpath.dirname(directory)
+    return "no Flux Kustomization path reaches it"

@@ -22,8 +22,11 @@ def format_report(findings: Sequence[Finding]) -> str:
             lines.append("")
         lines.append("warnings:")
         lines += [f"  {f}" for f in warnings]
-    files = len({f.path for f in errors})
-    summary = f"{len(errors)} error(s) in {files} file(s)" if errors else "ok: no errors"
+    # Tree-wide findings (offline schemas) have no file.
+    files = len({f.path for f in errors if f.path})
+    summary = f"{len(errors)} error(s)" if errors else "ok: no errors"
+    if files:
+        summary += f" in {files} file(s)"
     if warnings:
         summary += f", {len(warnings)} warning(s)"
     lines.append(summary)

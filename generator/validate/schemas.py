@@ -78,7 +78,8 @@ class SchemaStore:
         self._fetch = fetch or self._download
         self._validators: dict[tuple[str, str], Any] = {}
         self._registry: Registry[Any] | None = None
-        # Locations that failed to download once: not retried for every object.
+        # Locations that failed to download once (location: reason): only the cache is
+        # read for them afterwards.
         self.unreachable: dict[str, str] = {}
 
     @property
@@ -118,13 +119,11 @@ class SchemaStore:
     def _custom(self, api_version: str, kind: str) -> Any:
         group, _, version = api_version.rpartition("/")
         for location in self.locations:
-            if location in self.unreachable:
-                continue
             where = expand_location(location, group, kind, version)
             try:
-                raw = self._read(where)
+                raw = self._read(where, offline=location in self.unreachable)
             except SchemaFetchError as err:
-                self.unreachable[location] = str(err)
+                self.unreachable.setdefault(location, str(err))
                 continue
             if raw is None:
                 continue
@@ -133,16 +132,19 @@ class SchemaStore:
             return cls(schema)
         return None
 
-    def _read(self, where: str) -> bytes | None:
+    def _read(self, where: str, *, offline: bool = False) -> bytes | None:
         if where.startswith(("https://", "http://")):
-            return self._cached(where)
+            return self._cached(where, offline=offline)
         path = Path(where.removeprefix("file://"))
         return path.read_bytes() if path.is_file() else None
 
-    def _cached(self, url: str) -> bytes | None:
+    def _cached(self, url: str, *, offline: bool) -> bytes | None:
         cached = self.cache_dir / urllib.parse.quote(url, safe="")
         if cached.is_file():
             return cached.read_bytes()
+        if offline:
+            # Failed once already: the cache still answers, the network is not asked again.
+            raise SchemaFetchError(f"not cached: {url}")
         raw = self._fetch(url)
         if raw is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -160,10 +162,11 @@ class SchemaStore:
         except urllib.error.HTTPError as err:
             if err.code == 404:
                 return None
-            raise SchemaFetchError(f"{url}: HTTP {err.code}") from err
+            raise SchemaFetchError(f"HTTP {err.code}") from err
         except (urllib.error.URLError, TimeoutError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise SchemaFetchError(f"cannot download {url} ({reason})") from err
+            reason = str(getattr(err, "reason", err))
+            # "[Errno -2] Name or service not known": the errno says nothing to a person.
+            raise SchemaFetchError(re.sub(r"^\[Errno -?\d+\] ", "", reason)) from err
 
 
 def expand_location(location: str, group: str, kind: str, version: str) -> str:

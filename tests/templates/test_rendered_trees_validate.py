@@ -103,6 +103,14 @@ FEATURE_VARIANTS: dict[str, dict[str, Any]] = {
     "all-on-vm-audit": all_on("victoria-metrics", "audit"),
     "all-on-single-node": {**all_on("kube-prometheus-stack", "enforce"), "nodes": "single"},
 }
+# What each feature adds, so a variant that silently renders without it cannot pass.
+FEATURE_DIRS = {
+    "features.monitoring": "kubernetes/apps/observability/",
+    "features.policy_engine.enabled": "kubernetes/apps/kyverno/",
+    "features.vulnerability_scanning.enabled": "kubernetes/apps/trivy-system/",
+    "features.backups.enabled": "kubernetes/apps/velero/",
+    "features.flux_notifications": "kubernetes/apps/flux-system/flux-notifications/",
+}
 # kubectl kustomize over every root takes seconds: only for the barest and the fullest tree.
 WITH_KUBECTL = frozenset({"sample", "all-on-kps-enforce"})
 # Chart/image pins other areas keep in their test helpers until templates/versions.yaml
@@ -166,6 +174,9 @@ def test_real_render_validates_clean(
     name: str, render_full: Callable[[str], Tree], store: SchemaStore
 ) -> None:
     tree = render_full(name)
+    for key, directory in FEATURE_DIRS.items():
+        if key in FEATURE_VARIANTS.get(name, {}):
+            assert any(p.startswith(directory) for p in tree), f"{key} rendered no {directory}"
     use_kubectl = name in WITH_KUBECTL and kubectl_available()
     findings = validate(tree, store, kubectl=use_kubectl)
     assert findings == [], f"{name}:\n{format_report(findings)}"

@@ -75,3 +75,19 @@ def test_offline_location_is_tried_once(tmp_path: Path) -> None:
     assert not store.check(POLICY).found
     assert not store.check({**POLICY, "kind": "CiliumClusterwideNetworkPolicy"}).found
     assert len(calls) == 1 and location in store.unreachable
+
+
+def test_cache_still_answers_after_the_location_went_unreachable(tmp_path: Path) -> None:
+    location = "https://schemas.example/{group}/{kind}_{version}.json"
+    schema = json.dumps({"type": "object", "required": ["spec"]}).encode()
+    online = SchemaStore([location], cache_dir=tmp_path, fetch=lambda url: schema)
+    assert online.check(POLICY).found
+
+    def offline(url: str) -> bytes | None:
+        raise SchemaFetchError("Name or service not known")
+
+    store = SchemaStore([location], cache_dir=tmp_path, fetch=offline)
+    other = {**POLICY, "kind": "CiliumClusterwideNetworkPolicy"}
+    assert not store.check(other).found and location in store.unreachable
+    # Asked after the failure: the cached schema is still used.
+    assert store.check(POLICY).found
