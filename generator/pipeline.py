@@ -7,7 +7,6 @@ encrypted, so a failure leaves the working tree as it was).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,18 @@ from pathlib import Path
 from generator import paths
 from generator.config import load_cluster
 from generator.config.model import Cluster
+from generator.errors import SecretsError
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
-from generator.errors import SecretsError
-from generator.secrets.encrypt import encrypt_tree
+from generator.secrets.encrypt import (
+    Written,
+    config_digest_for,
+    encrypt_tree,
+    fingerprints_for,
+)
 from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
 from generator.sidefiles import placeholder_side_files, read_side_files
-from generator.validate import raise_for_errors, read_tree, validate_tree
 from generator.write.manifest import load_manifest
 from generator.write.writer import apply_plan, plan_write
 
@@ -84,13 +87,17 @@ def configure(config_path: Path, *, force: bool = False, validate: bool = True) 
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `task init` (or `clustergen init`) "
             "to create it, or restore your saved key"
         )
-    files = encrypt_tree(result.tree.files, workdir, result.sops)
+    manifest = load_manifest(workdir)
+    # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
+    written = Written(manifest.files, manifest.fingerprints)
+    files = encrypt_tree(result.tree.files, workdir, result.sops, written=written)
     plan = plan_write(
         files,
         workdir,
-        load_manifest(workdir),
+        manifest,
         result.tree.modes,
-        config_digest=result.cluster.digest,
+        config_digest=config_digest_for(result.cluster.digest, result.sops),
+        fingerprints=fingerprints_for(result.tree.files, result.sops),
     )
     summary = apply_plan(plan, workdir, force=force)
     report = [str(summary)]
@@ -100,20 +107,17 @@ def configure(config_path: Path, *, force: bool = False, validate: bool = True) 
         # Identical bytes were validated when they were written.
         report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
         return "\n".join(report)
+    # Imported here: validation (kubernetes-validate, schemas) is only needed when files changed.
+    from generator.validate import locations_from_env, raise_for_errors, read_tree, validate_tree
+
     findings = validate_tree(
         read_tree(workdir),
-        schema_locations=schema_locations_from_env(),
+        schema_locations=locations_from_env(),
         decrypt=result.decrypt,
         root=workdir,
     )
     raise_for_errors(findings)
-    warnings = [str(f) for f in findings]
+    warnings = sorted(str(f) for f in findings)
     report += warnings
     report.append(f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}")
     return "\n".join(report)
-
-
-def schema_locations_from_env() -> list[str]:
-    """Extra CRD schema locations from $CLUSTERGEN_SCHEMA_LOCATION (os.pathsep-separated)."""
-    raw = os.environ.get("CLUSTERGEN_SCHEMA_LOCATION", "")
-    return [part for part in raw.split(os.pathsep) if part]

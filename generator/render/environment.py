@@ -22,6 +22,7 @@ import jinja2
 import yaml
 
 from generator.errors import ProblemsError
+from generator.render.bytecode import TemplateBytecodeCache, settings_tag
 
 BLOCK_START, BLOCK_END = "#%", "%#"
 VARIABLE_START, VARIABLE_END = "#{", "}#"
@@ -113,25 +114,35 @@ FILTERS: tuple[Any, ...] = (nthhost, basename, to_yaml, b64encode, sha256sum)
 # --- environment -------------------------------------------------------------
 
 
-class _MemoryBytecodeCache(jinja2.BytecodeCache):
-    """Compiled templates shared by every environment of this process.
+# Everything but the loader and the cache; the bytecode cache is keyed by these too.
+_OPTIONS: dict[str, Any] = {
+    "block_start_string": BLOCK_START,
+    "block_end_string": BLOCK_END,
+    "variable_start_string": VARIABLE_START,
+    "variable_end_string": VARIABLE_END,
+    "comment_start_string": COMMENT_START,
+    "comment_end_string": COMMENT_END,
+    "line_statement_prefix": None,
+    "line_comment_prefix": None,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "newline_sequence": "\n",
+    "keep_trailing_newline": True,
+    "optimized": True,
+    "undefined": jinja2.StrictUndefined,
+    "finalize": None,
+    "autoescape": False,
+    # makejinja uses 0 (no cache); imported macro files are loaded once per
+    # template otherwise. Output is the same either way.
+    "cache_size": 400,
+    "auto_reload": False,
+}
 
-    Jinja keys each bucket by template name and source checksum, so an edited
-    template is recompiled and a stale one never used.
-    """
-
-    def __init__(self) -> None:
-        self._store: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if (code := self._store.get(bucket.key)) is not None:
-            bucket.bytecode_from_string(code)
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self._store[bucket.key] = bucket.bytecode_to_string()
-
-
-_BYTECODE_CACHE = _MemoryBytecodeCache()
+# Shared by every environment of this process and, through the user's cache
+# directory, by later runs: each process would otherwise compile every template.
+_BYTECODE_CACHE = TemplateBytecodeCache(
+    settings_tag([*sorted(_OPTIONS.items()), *sorted(f.__name__ for f in FILTERS)])
+)
 
 
 def make_environment(
@@ -146,27 +157,8 @@ def make_environment(
     """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
-        block_start_string=BLOCK_START,
-        block_end_string=BLOCK_END,
-        variable_start_string=VARIABLE_START,
-        variable_end_string=VARIABLE_END,
-        comment_start_string=COMMENT_START,
-        comment_end_string=COMMENT_END,
-        line_statement_prefix=None,
-        line_comment_prefix=None,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        newline_sequence="\n",
-        keep_trailing_newline=True,
-        optimized=True,
-        undefined=jinja2.StrictUndefined,
-        finalize=None,
-        autoescape=False,
-        # makejinja uses 0 (no cache); imported macro files are loaded once per
-        # template otherwise. Output is the same either way.
-        cache_size=400,
-        auto_reload=False,
         bytecode_cache=_BYTECODE_CACHE,
+        **_OPTIONS,
     )
     env.filters.update({f.__name__: f for f in FILTERS})
     if globals:

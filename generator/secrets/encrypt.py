@@ -3,20 +3,33 @@
 sops output is randomised (fresh data key and IVs), so re-encrypting an
 unchanged secret would churn git history. An existing file that the local key
 decrypts to the same documents keeps its exact bytes.
+
+Proving "unchanged" by decrypting costs a sops run per secret. When the file
+on disk is byte for byte what we last wrote (its sha256 is in the ownership
+manifest) and the plaintext's keyed fingerprint matches the one recorded then
+(see fingerprint.py), it is unchanged without running sops at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from generator.errors import SecretsError
 from generator.secrets.files import SOPS_CONFIG, is_secret_path
+from generator.secrets.fingerprint import (
+    key_from_file,
+    keyed_config_digest,
+    matches,
+    secret_fingerprints,
+)
 from generator.secrets.metadata import (
     CreationRule,
     is_current,
@@ -29,16 +42,60 @@ from generator.secrets.metadata import (
 from generator.secrets.sops import MissingKey, Sops
 
 
+@dataclass(frozen=True)
+class Written:
+    """What the last run wrote, from the ownership manifest."""
+
+    digests: Mapping[str, str] = field(default_factory=dict)  # path → sha256 of the bytes
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # path → plaintext fingerprint
+
+
+@dataclass(frozen=True)
+class _Known:
+    """Lets a secret skip sops when it is provably what we wrote last time."""
+
+    key: bytes
+    written: Written
+
+    def unchanged(self, path: str, existing: bytes, plaintext: bytes) -> bool:
+        digest = self.written.digests.get(path)
+        return (
+            digest is not None
+            and hashlib.sha256(existing).hexdigest() == digest
+            and matches(self.key, path, plaintext, self.written.fingerprints.get(path))
+        )
+
+
 def encrypt_tree(
-    files: Mapping[str, bytes], workdir: Path, sops: Sops, workers: int = 4
+    files: Mapping[str, bytes],
+    workdir: Path,
+    sops: Sops,
+    workers: int = 4,
+    *,
+    written: Written | None = None,
 ) -> dict[str, bytes]:
-    """The tree with every `*.sops.*` file encrypted; all or nothing (SecretsError)."""
+    """The tree with every `*.sops.*` file encrypted; all or nothing (SecretsError).
+
+    `written` (from the ownership manifest) lets unchanged secrets skip sops.
+    """
     secrets = sorted(path for path in files if is_secret_path(path))
     if not secrets:
         return dict(files)
     rules_bytes = _rules_bytes(files, sops)
     rules = parse_rules(rules_bytes)
     out = dict(files)
+    key = key_from_file(sops.age_key_file) if written is not None else None
+    known = _Known(key, written) if key is not None and written is not None else None
+    # Checked before any sops run, so a warm run needs neither sops nor the temporary rules.
+    to_encrypt = []
+    for path in secrets:
+        kept = _kept_without_sops(path, files[path], workdir, rule_for(rules, path), known)
+        if kept is not None:
+            out[path] = kept
+        else:
+            to_encrypt.append(path)
+    if not to_encrypt:
+        return out
     # sops reads creation rules only from a file; they hold no secrets, so a temp copy is fine.
     rules_dir = Path(tempfile.mkdtemp(prefix="clustergen-sops-"))
     try:
@@ -49,7 +106,7 @@ def encrypt_tree(
                 path: pool.submit(
                     _encrypt_one, path, files[path], workdir, configured, rule_for(rules, path)
                 )
-                for path in secrets
+                for path in to_encrypt
             }
             _, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
             if pending:  # something failed: start nothing new
@@ -64,6 +121,16 @@ def encrypt_tree(
     for path, fut in futures.items():
         out[path] = fut.result()
     return out
+
+
+def fingerprints_for(files: Mapping[str, bytes], sops: Sops) -> dict[str, str]:
+    """Fingerprints of the tree's secret plaintexts, to record in the ownership manifest."""
+    return secret_fingerprints(files, key_from_file(sops.age_key_file))
+
+
+def config_digest_for(digest: str, sops: Sops) -> str:
+    """The config digest to record in the committed manifest (keyed, see fingerprint.py)."""
+    return keyed_config_digest(digest, key_from_file(sops.age_key_file))
 
 
 def _rules_bytes(files: Mapping[str, bytes], sops: Sops) -> bytes:
@@ -81,6 +148,19 @@ def _failure(failed: list[str], futures: Mapping[str, Future[bytes]]) -> Secrets
     first = futures[failed[0]].exception()
     more = f" ({len(failed) - 1} more failed)" if len(failed) > 1 else ""
     return SecretsError(f"{first}{more}; nothing was written")
+
+
+def _kept_without_sops(
+    path: str, plaintext: bytes, workdir: Path, rule: CreationRule | None, known: _Known | None
+) -> bytes | None:
+    """The existing ciphertext when it is provably current and for this plaintext; else None."""
+    if known is None or rule is None:
+        return None
+    existing = _read_existing(workdir / path)
+    if existing is None or not known.unchanged(path, existing, plaintext):
+        return None
+    # Recipients or encrypted_regex changed since: it must be made anew.
+    return existing if is_current(read_metadata(existing, path), rule) else None
 
 
 def _encrypt_one(

@@ -9,13 +9,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import pyrage
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from generator.errors import SideFileError
+
+if TYPE_CHECKING:
+    # cryptography costs ~40 ms to import; only deploy keys (ssh:// repositories) need it.
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 # The previous key while a rotation is under way (see docs/SECRETS.md): still decrypts.
 OLD_AGE_KEY_NAME = "age.key.old"
@@ -25,7 +28,7 @@ DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
 INIT_HINT = "run `task init` (or `clustergen init`)"
 
 # Key types Flux's git client accepts for a deploy key.
-SSHKey = Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+SSHKey: TypeAlias = "Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ def read_age_key(path: Path) -> AgeKey:
 
 def generate_deploy_key() -> tuple[str, str]:
     """(private, public) ed25519 key pair in OpenSSH format, for a read-only deploy key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -86,6 +92,8 @@ def generate_deploy_key() -> tuple[str, str]:
 
 
 def public_openssh(key: SSHKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
@@ -94,6 +102,10 @@ def public_openssh(key: SSHKey) -> str:
 
 def load_deploy_key(text: str, name: str = "deploy.key") -> SSHKey:
     """Parse an unencrypted OpenSSH private key (ed25519, ecdsa or rsa), or SideFileError."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_ssh_private_key(text.encode(), password=None)
     except (ValueError, TypeError) as err:

@@ -1,7 +1,9 @@
 """`.clustergen/manifest.json`: which files clustergen wrote, and their sha256.
 
 A file listed here with matching bytes is ours to update or remove; anything
-else on disk is the user's.
+else on disk is the user's. `fingerprints` holds a keyed fingerprint of each
+secret's plaintext (see secrets/fingerprint.py), never the plaintext or a
+plain hash of it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Manifest:
     generator: str = __version__
     config_digest: str = ""
     files: dict[str, str] = field(default_factory=dict)  # posix path → sha256 hex
+    fingerprints: dict[str, str] = field(default_factory=dict)  # secret path → HMAC hex
 
 
 def sha256_hex(data: bytes) -> str:
@@ -45,12 +48,11 @@ def load_manifest(root: Path) -> Manifest:
         return Manifest()
     try:
         data = json.loads(raw)
-        files = data["files"]
-        if not isinstance(files, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in files.items()
-        ):
-            raise ValueError("`files` must map paths to sha256 strings")
-        return Manifest(str(data.get("generator", "")), str(data.get("config_digest", "")), files)
+        files = _string_map(data["files"], "files")
+        fingerprints = _string_map(data.get("fingerprints", {}), "fingerprints")
+        return Manifest(
+            str(data.get("generator", "")), str(data.get("config_digest", "")), files, fingerprints
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ManifestError(
             f"{paths.MANIFEST_PATH} is corrupt ({err}). It records which files clustergen "
@@ -60,12 +62,22 @@ def load_manifest(root: Path) -> Manifest:
         ) from err
 
 
+def _string_map(value: object, name: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError(f"`{name}` must map paths to hex strings")
+    return value
+
+
 def dump_manifest(manifest: Manifest) -> bytes:
-    data = {
+    data: dict[str, object] = {
         "generator": manifest.generator,
         "config_digest": manifest.config_digest,
         "files": dict(sorted(manifest.files.items())),
     }
+    if manifest.fingerprints:  # absent for trees without secrets, as before fingerprints existed
+        data["fingerprints"] = dict(sorted(manifest.fingerprints.items()))
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 

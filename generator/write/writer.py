@@ -77,15 +77,24 @@ def plan_write(
     modes: Mapping[str, int] | None = None,
     *,
     config_digest: str = "",
+    fingerprints: Mapping[str, str] | None = None,
 ) -> WritePlan:
-    """Classify every produced or previously written path; reads the disk, writes nothing."""
+    """Classify every produced or previously written path; reads the disk, writes nothing.
+
+    `fingerprints` (secret path → keyed plaintext fingerprint) are recorded in
+    the new manifest for the paths in `files`.
+    """
     real_root = root.resolve()
-    targets = {rel: _target(root, real_root, rel) for rel in files}
+    inside: dict[Path, bool] = {}
+    targets = {rel: _target(root, real_root, rel, inside) for rel in files}
+    recorded = {p: f for p, f in (fingerprints or {}).items() if p in files}
     plan = WritePlan(
         files,
         {},
         manifest,
-        Manifest(__version__, config_digest, {p: sha256_hex(b) for p, b in files.items()}),
+        Manifest(
+            __version__, config_digest, {p: sha256_hex(b) for p, b in files.items()}, recorded
+        ),
     )
     for rel in sorted(files):
         new, target, ours = files[rel], targets[rel], manifest.files.get(rel)
@@ -109,7 +118,7 @@ def plan_write(
             plan.conflicts.append(Conflict(rel, "edited by hand since clustergen wrote it"))
     for rel in sorted(set(manifest.files) - set(files)):
         try:
-            target = _target(root, real_root, rel)
+            target = _target(root, real_root, rel, inside)
         except ClusterGenError:
             # Replaced by a link or a directory since we wrote it: the user's now.
             plan.kept.append(rel)
@@ -151,8 +160,12 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
     return summary
 
 
-def _target(root: Path, real_root: Path, rel: str) -> Path:
-    """`root/rel`, refusing anything that could land outside root or on a link."""
+def _target(root: Path, real_root: Path, rel: str, inside: dict[Path, bool] | None = None) -> Path:
+    """`root/rel`, refusing anything that could land outside root or on a link.
+
+    `inside` memoises the (syscall-heavy) symlink check of each parent directory
+    across the calls of one plan; most files share their directory with others.
+    """
     parts = rel.split("/")
     if (
         not rel
@@ -163,11 +176,21 @@ def _target(root: Path, real_root: Path, rel: str) -> Path:
     ):
         raise ClusterGenError(f"refusing to write {rel!r}: not a plain path inside the output")
     target = root / rel
-    if not target.parent.resolve().is_relative_to(real_root):
+    parent = target.parent
+    ok = inside.get(parent) if inside is not None else None
+    if ok is None:
+        ok = parent.resolve().is_relative_to(real_root)
+        if inside is not None:
+            inside[parent] = ok
+    if not ok:
         raise ClusterGenError(
             f"refusing to write {rel}: {target.parent} leads outside {root} through a symlink"
         )
-    if target.is_symlink() or (target.exists() and not target.is_file()):
+    try:
+        mode = target.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return target
+    if not stat.S_ISREG(mode):  # a symlink, a directory or anything else that is no plain file
         raise ClusterGenError(
             f"{rel} is a symlink or a directory where clustergen writes a file; "
             "move it away and run again"

@@ -7,14 +7,12 @@ literal default, enum values or marks a key secret, the schema says the same.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from generator.config.schema import load_schema, resolve
-
-SPEC = Path(__file__).parents[2] / "../shared/spec/cluster-config.md"
+from tests.shared import SPEC
 
 pytestmark = pytest.mark.skipif(not SPEC.is_file(), reason="spec not checked out next to the repo")
 

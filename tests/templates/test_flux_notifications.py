@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from generator.validate.schemas import SchemaStore
+from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
 from tests.templates.observability import (
-    CRD_SCHEMAS,
     OBSERVABILITY_DIRS,
     RenderTree,
     Tree,

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from generator.validate.schemas import SchemaStore
+from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
 from tests.templates.conftest import WEBHOOK_TOKEN
 from tests.templates.observability import (
-    CRD_SCHEMAS,
     OBSERVABILITY_DIRS,
     RenderTree,
     Tree,

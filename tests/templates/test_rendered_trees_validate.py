@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,9 @@ from generator.render.environment import RenderError
 from generator.render.tree import render_tree
 from generator.validate import Finding, SchemaStore, format_report, validate_tree
 from generator.validate.kubectl import kubectl_available
+from tests.shared import CRD_SCHEMAS as CRD_DIR
 from tests.templates.test_core_apps import VARIANTS as CORE_VARIANTS
 
-CRD_DIR = (Path(__file__).parents[2] / "../shared/crd-schemas").resolve()
 CRD_SCHEMAS = f"{CRD_DIR}/{{group}}/{{kind}}_{{version}}.json"
 
 Tree = dict[str, bytes]

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from generator.validate.schemas import SchemaStore
+from tests.shared import CRD_SCHEMAS
 from tests.templates.security import (
     ALL_ON,
-    CRD_SCHEMAS,
     SECURITY_OFF,
     SINGLE_NODE,
     Tree,

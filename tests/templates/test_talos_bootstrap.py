@@ -26,10 +26,9 @@ from generator import paths
 from generator.config import load_cluster
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
+from tests.shared import CRD_SCHEMAS
 
-KUSTOMIZATION_SCHEMA = Path(
-    "/work/shared/crd-schemas/kustomize.toolkit.fluxcd.io/kustomization_v1.json"
-)
+KUSTOMIZATION_SCHEMA = CRD_SCHEMAS / "kustomize.toolkit.fluxcd.io/kustomization_v1.json"
 SCHEMATIC = "b" * 64
 FAKE_DEPLOY_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZQ==\n-----END OPENSSH PRIVATE KEY-----\n"

@@ -14,9 +14,9 @@ import pytest
 
 from generator.secrets.sops import Sops
 from generator.validate import SchemaStore
+from tests.shared import CRD_SCHEMAS
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CRD_SCHEMAS = (Path(__file__).parents[2] / "../shared/crd-schemas").resolve()
 SCHEMA_LOCATION = f"{CRD_SCHEMAS}/{{group}}/{{kind}}_{{version}}.json"
 
 Tree = dict[str, bytes]

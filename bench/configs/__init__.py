@@ -1,0 +1,1 @@
+"""Benchmark configurations, generated from cluster.sample.yaml by code (see generate.py)."""

@@ -1,0 +1,275 @@
+"""Benchmark `clustergen configure` step by step and as a whole (see bench/README.md).
+
+    uv run task bench                      # 5 runs of everything on three configs
+    python bench/run.py --runs 3 --configs sample,large
+    python bench/run.py --quick            # 1 run, sample and large, under a minute
+
+Every measurement happens in a fresh process (each step in bench/steps.py, the
+whole command as the `clustergen` executable), in temporary directories, with
+XDG_CACHE_HOME pointing at a temporary cache so the user's own cache is neither
+used nor touched. Prints median [min–max] wall seconds and the median CPU
+seconds (user + sys of the process and its children, e.g. sops and kubectl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from configs.generate import CONFIGS, load_sample
+from results import Result, Series, report, summary
+
+BENCH = Path(__file__).resolve().parent
+STEPS = BENCH / "steps.py"
+CRD_SCHEMAS = Path("/work/shared/crd-schemas")
+SIDE_FILES = ("age.key", "webhook.token", "deploy.key", "cloudflare-tunnel.json")
+
+
+class BenchError(Exception):
+    """A measured command failed; the config's remaining runs are skipped."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="clustergen-bench-"))
+    try:
+        env = _environment(scratch, pyc=not args.no_pyc)
+        print(_machine(), flush=True)
+        if args.no_pyc:
+            print("PYTHONDONTWRITEBYTECODE=1: every process compiles every module it imports")
+        results = []
+        for name in args.configs:
+            result = bench_config(
+                name, scratch / name, env, args.runs, args.profile_top, args.commands_only
+            )
+            if result is not None:
+                results.append(result)
+                print(report(result), flush=True)
+        print(summary(results))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per measurement (default 5)")
+    parser.add_argument("--quick", action="store_true", help="1 run of the sample and large")
+    parser.add_argument(
+        "--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {list(CONFIGS)}"
+    )
+    parser.add_argument("--profile-top", type=int, default=15, help="hot spots to show (0: none)")
+    parser.add_argument(
+        "--no-pyc", action="store_true", help="run with PYTHONDONTWRITEBYTECODE=1 (no .pyc cache)"
+    )
+    parser.add_argument(
+        "--commands-only",
+        action="store_true",
+        help="only time `clustergen configure` (e.g. an older checkout via PYTHONPATH)",
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.configs = 1, "sample,large"
+    args.configs = [c for c in args.configs.split(",") if c]
+    unknown = [c for c in args.configs if c not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown config(s) {unknown}; choose from {list(CONFIGS)}")
+    return args
+
+
+def _environment(scratch: Path, pyc: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env["XDG_CACHE_HOME"] = str(scratch / "xdg-cache")
+    if pyc:
+        # As on a user's machine: Python caches compiled modules after the first run.
+        # The prefix keeps those .pyc files in the scratch directory, out of the repo.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS"):
+        env.pop(name, None)
+    if CRD_SCHEMAS.is_dir() and "CLUSTERGEN_SCHEMA_LOCATION" not in env:
+        # Offline CRD schemas, so validation checks custom resources instead of trying the network.
+        env["CLUSTERGEN_SCHEMA_LOCATION"] = f"{CRD_SCHEMAS}/{{group}}/{{kind}}_{{version}}.json"
+    return env
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, "
+        f"load average {load:.2f} at start"
+    )
+
+
+def _clustergen() -> list[str]:
+    script = Path(sys.executable).parent / "clustergen"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "generator"]
+
+
+# --- one config ----------------------------------------------------------------
+
+
+def bench_config(
+    name: str, root: Path, env: dict[str, str], runs: int, profile_top: int, commands_only: bool
+) -> Result | None:
+    base = root / "base"
+    base.mkdir(parents=True)
+    subprocess.run(
+        [*_clustergen(), "init", "--dir", str(base)], env=env, check=True, capture_output=True
+    )
+    config = CONFIGS[name](load_sample())
+    (base / "cluster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    check = subprocess.run(
+        [*_clustergen(), "check", "--config", str(base / "cluster.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if check.returncode != 0:
+        print(f"== {name}: skipped, the generated config is rejected ==\n{check.stderr}")
+        return None
+    result = Result(name)
+    # One untimed configure fills the bytecode cache the "warm cache" numbers rely on.
+    _configure(_copy_base(base, root / "prime"), env, "--no-validate")
+    try:
+        for run in range(runs):
+            print(f"  {name}: run {run + 1}/{runs}", file=sys.stderr, flush=True)
+            if not commands_only:
+                _steps_run(result, base, root / f"steps-{run}", env)
+            _command_runs(result, base, root / f"cmd-{run}", env)
+        if profile_top and not commands_only:
+            result.profile = _profile(base, root, env, profile_top)
+    except BenchError as err:
+        print(f"== {name}: stopped early ==\n{err}", file=sys.stderr)
+    return result
+
+
+def _profile(base: Path, root: Path, env: dict[str, str], top: int) -> str:
+    warm = _copy_base(base, root / "profiled")
+    _configure(warm, env)
+    argv = [sys.executable, str(STEPS), str(warm), str(root), "--profile", str(top)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BenchError(f"profiling failed:\n{out.stderr}")
+    return out.stdout.rstrip()
+
+
+def _steps_run(result: Result, base: Path, scratch: Path, env: dict[str, str]) -> None:
+    workdir = _copy_base(base, scratch / "work")
+    data = _run_steps([str(workdir), str(scratch)], env)
+    result.files, result.secrets = data["files"], data["secrets"]
+    for step, seconds in data["timings"].items():
+        result.steps.setdefault(step, Series()).wall.append(seconds)
+    # The same first steps with an empty bytecode cache: what a first-ever run pays.
+    cold_env = {**env, "XDG_CACHE_HOME": str(scratch / "empty-cache")}
+    data = _run_steps([str(workdir), str(scratch / "render-only"), "--render-only"], cold_env)
+    for step in ("import", "render in memory"):
+        label = f"{step}, empty jinja cache"
+        result.steps.setdefault(label, Series()).wall.append(data["timings"][step])
+
+
+def _run_steps(args: list[str], env: dict[str, str]) -> dict[str, object]:
+    Path(args[1]).mkdir(parents=True, exist_ok=True)
+    out = subprocess.run(
+        [sys.executable, str(STEPS), *args], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise BenchError(f"bench/steps.py failed:\n{out.stderr}")
+    data: dict[str, object] = json.loads(out.stdout)
+    return data
+
+
+def _command_runs(result: Result, base: Path, scratch: Path, env: dict[str, str]) -> None:
+    def record(label: str, workdir: Path, *flags: str, run_env: dict[str, str] = env) -> None:
+        wall, cpu = _configure(workdir, run_env, *flags)
+        series = result.commands.setdefault(label, Series())
+        series.wall.append(wall)
+        series.cpu.append(cpu)
+
+    validated = _copy_base(base, scratch / "validated")
+    record("configure cold (validates, kubectl)", validated)
+    before = _snapshot(validated)
+    record("configure warm (nothing changed)", validated)
+    result.warm_files_written.append(_changed_files(before, _snapshot(validated)))
+    _change_one_key(validated)
+    record("configure after one-key change", validated)
+
+    quick = _copy_base(base, scratch / "no-validate")
+    record("configure cold --no-validate", quick, "--no-validate")
+    _change_one_key(quick)
+    record("configure after one-key change --no-validate", quick, "--no-validate")
+
+    first = _copy_base(base, scratch / "first-ever")
+    cold_env = {**env, "XDG_CACHE_HOME": str(scratch / "empty-cache")}
+    record(
+        "configure cold --no-validate, empty jinja cache", first, "--no-validate", run_env=cold_env
+    )
+
+
+def _configure(workdir: Path, env: dict[str, str], *flags: str) -> tuple[float, float]:
+    """(wall, cpu) seconds of one `clustergen configure`; cpu includes sops, git, kubectl."""
+    argv = [*_clustergen(), "--debug", "configure", "--config", str(workdir / "cluster.yaml")]
+    argv += flags
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=workdir)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise BenchError(f"`{' '.join(argv)}` failed ({done.returncode}):\n{done.stderr}")
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return wall, cpu
+
+
+def _copy_base(base: Path, target: Path) -> Path:
+    target.mkdir(parents=True)
+    for name in ("cluster.yaml", *SIDE_FILES):
+        if (base / name).is_file():
+            shutil.copy2(base / name, target / name)
+    return target
+
+
+def _change_one_key(workdir: Path) -> None:
+    """Flip dns.token: one secret value, as a user rotating a token would."""
+    path = workdir / "cluster.yaml"
+    data = yaml.safe_load(path.read_text())
+    token = data["dns"]["token"]
+    data["dns"]["token"] = token[:-1] + ("x" if not token.endswith("x") else "y")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(root).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino)
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def _changed_files(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> int:
+    return len({p for p in before.keys() | after.keys() if before.get(p) != after.get(p)})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Fingerprints of secret plaintext, so an unchanged secret needs no sops call to prove it.
+
+The ownership manifest is committed next to the ciphertext, and many secrets
+are short or guessable (a token, a password): a plain hash of one would be
+brute-forced from the public repository. A fingerprint is therefore an
+HMAC-SHA256 keyed with a key derived from the age identity, over the file's
+path and plaintext: only someone who can decrypt the secrets anyway can compute
+or check it, and equal secrets in different files do not look alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from pathlib import Path
+
+from generator.secrets.files import is_secret_path
+
+_KEY_LABEL = b"clustergen-secret-fingerprint"
+_IDENTITY_PREFIX = "AGE-SECRET-KEY-"
+
+
+def fingerprint_key(identity: str) -> bytes:
+    """The HMAC key for one age identity (`AGE-SECRET-KEY-1…`)."""
+    return hashlib.sha256(_KEY_LABEL + identity.strip().encode()).digest()
+
+
+def key_from_file(age_key_file: Path | None) -> bytes | None:
+    """The HMAC key of the one identity in an age key file; None when there is no such file.
+
+    An unreadable or ambiguous key file yields None: fingerprints are an
+    optimisation, and the sops calls that follow report the real problem.
+    """
+    if age_key_file is None:
+        return None
+    try:
+        text = age_key_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(_IDENTITY_PREFIX)]
+    return fingerprint_key(identities[0]) if len(identities) == 1 else None
+
+
+def fingerprint(key: bytes, path: str, plaintext: bytes) -> str:
+    message = path.encode() + b"\0" + plaintext
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def matches(key: bytes, path: str, plaintext: bytes, recorded: str | None) -> bool:
+    return recorded is not None and hmac.compare_digest(fingerprint(key, path, plaintext), recorded)
+
+
+def secret_fingerprints(files: Mapping[str, bytes], key: bytes | None) -> dict[str, str]:
+    """Fingerprints of every `*.sops.*` plaintext in a rendered tree ({} without a key)."""
+    if key is None:
+        return {}
+    return {
+        path: fingerprint(key, path, data) for path, data in files.items() if is_secret_path(path)
+    }
+
+
+def keyed_config_digest(digest: str, key: bytes | None) -> str:
+    """The config digest as the committed manifest may show it: keyed, like fingerprints.
+
+    A plain sha256 of the values would let anyone who knows the rest of the
+    config (most of it is visible in the rendered repository) test guesses of
+    its secret values. "" without a key.
+    """
+    if key is None:
+        return ""
+    return hmac.new(key, b"config\0" + digest.encode(), hashlib.sha256).hexdigest()
