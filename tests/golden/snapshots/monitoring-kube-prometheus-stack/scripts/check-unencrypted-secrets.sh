@@ -1,0 +1,48 @@
+#!/bin/sh
+# Fail when a commit would publish a secret: a *.sops.* file without sops
+# metadata (it was never encrypted, or was decrypted in place), or a private
+# key file. Checks the files given as arguments (pre-commit passes the staged
+# ones), or the files staged in git when called without arguments.
+set -u
+
+status=0
+
+check_file() {
+    path=$1
+    name=${path##*/}
+    case $name in
+        age.key | age.key.old | deploy.key | webhook.token | cloudflare-tunnel.json)
+            echo "$path: private key file staged; run: git rm --cached '$path'" >&2
+            status=1
+            return
+            ;;
+        .sops.yaml) return ;;
+        *.sops.*) ;;
+        *) return ;;
+    esac
+    [ -f "$path" ] || return # staged for deletion
+    # sops writes its metadata as a `sops:` block (YAML), a "sops" key (JSON)
+    # or sops_* lines (dotenv); every variant carries a MAC.
+    if ! grep -Eq '^sops:|"sops"[[:space:]]*:|^sops_mac=' "$path" ||
+        ! grep -Eq '^[[:space:]]+mac:|"mac"[[:space:]]*:|^sops_mac=' "$path"; then
+        echo "$path: not encrypted; run: sops encrypt --in-place '$path'" >&2
+        status=1
+    fi
+}
+
+if [ $# -gt 0 ]; then
+    for path in "$@"; do check_file "$path"; done
+else
+    staged=$(git diff --cached --name-only --diff-filter=ACMR) || exit 2
+    # Newline-separated; file names with newlines are not supported.
+    old_ifs=$IFS
+    IFS='
+'
+    for path in $staged; do check_file "$path"; done
+    IFS=$old_ifs
+fi
+
+if [ "$status" -ne 0 ]; then
+    echo "commit refused: secrets must be encrypted and key files must stay out of git" >&2
+fi
+exit "$status"
