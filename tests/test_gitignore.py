@@ -1,0 +1,51 @@
+"""Users commit the rendered tree in their clone: .gitignore must not hide any of it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOTS = ROOT / "tests" / "golden" / "snapshots"
+
+
+def test_no_rendered_path_is_ignored() -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout")
+    rendered = sorted(
+        {
+            p.relative_to(snapshot).as_posix()
+            for snapshot in SNAPSHOTS.iterdir()
+            if snapshot.is_dir()
+            for p in snapshot.rglob("*")
+            if p.is_file()
+        }
+    )
+    assert rendered
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        input="\n".join(rendered),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split() == [], "ignored rendered files"
+
+
+def test_keys_and_config_are_ignored_at_the_root() -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs a git checkout")
+    names = ["age.key", "deploy.key", "webhook.token", "cloudflare-tunnel.json", "cluster.yaml"]
+    result = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        input="\n".join(names),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert sorted(result.stdout.split()) == sorted(names)
