@@ -7,14 +7,14 @@ encrypted, so a failure leaves the working tree as it was).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator import paths
 from generator.config import load_cluster
 from generator.config.model import Cluster
-from generator.errors import SecretsError
+from generator.errors import SecretsError, ValidationFailed
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.encrypt import (
@@ -27,9 +27,16 @@ from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
 from generator.sidefiles import placeholder_side_files, read_side_files
 from generator.write.manifest import load_manifest
-from generator.write.writer import apply_plan, plan_write
+from generator.write.writer import WritePlan, apply_plan, plan_write
 
 Decrypt = Callable[[str, bytes], bytes | None]
+
+
+class WriteBlocked(ValidationFailed):
+    headline = (
+        "{n} problem(s) in the tree as it would be written; nothing was written "
+        "(fix them, or rerun with --no-validate to write anyway)"
+    )
 
 
 @dataclass(frozen=True)
@@ -75,10 +82,10 @@ def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResul
 
 
 def configure(config_path: Path, *, force: bool = False, validate: bool = True) -> str:
-    """Render, encrypt, write what changed, validate. Returns the report to print.
+    """Render, encrypt, validate, then write what changed. Returns the report to print.
 
-    Every secret is encrypted before the first byte is written: a sops failure
-    leaves the working tree exactly as it was.
+    Nothing is written until every secret is encrypted and the tree as it will
+    be on disk has passed validation: a failure leaves the working tree as it was.
     """
     result = render_in_memory(config_path)
     workdir = result.workdir
@@ -99,25 +106,38 @@ def configure(config_path: Path, *, force: bool = False, validate: bool = True) 
         config_digest=config_digest_for(result.cluster.digest, result.sops),
         fingerprints=fingerprints_for(result.tree.files, result.sops),
     )
+    plan.refuse_conflicts(force)  # before the cost of validating
+    report: list[str] = []
+    if validate and plan.changes:
+        report = _validate_planned(plan, files, result)
+    elif validate:
+        # Everything on disk is what an earlier, validated run wrote.
+        report = ["validation skipped: nothing changed (run `clustergen validate` to re-check)"]
     summary = apply_plan(plan, workdir, force=force)
-    report = [str(summary)]
-    if not validate:
-        return "\n".join(report)
-    if not summary.changed:
-        # Identical bytes were validated when they were written.
-        report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
-        return "\n".join(report)
-    # Imported here: validation (kubernetes-validate, schemas) is only needed when files changed.
-    from generator.validate import locations_from_env, raise_for_errors, read_tree, validate_tree
+    return "\n".join([str(summary), *report])
 
-    findings = validate_tree(
-        read_tree(workdir),
-        schema_locations=locations_from_env(),
-        decrypt=result.decrypt,
-        root=workdir,
+
+def _validate_planned(
+    plan: WritePlan, files: Mapping[str, bytes], result: RenderResult
+) -> list[str]:
+    """Validate the tree as it will be after the write: the user's files plus ours."""
+    # Imported here: validation (kubernetes-validate, schemas) is only needed when files change.
+    from generator.validate import (
+        in_validation_scope,
+        locations_from_env,
+        raise_for_errors,
+        read_tree,
+        validate_tree,
     )
-    raise_for_errors(findings)
+
+    tree = read_tree(result.workdir)
+    for path in plan.remove:
+        tree.pop(path, None)
+    tree.update({path: data for path, data in files.items() if in_validation_scope(path)})
+    findings = validate_tree(tree, schema_locations=locations_from_env(), decrypt=result.decrypt)
+    try:
+        raise_for_errors(findings)
+    except ValidationFailed as err:
+        raise WriteBlocked(err.problems) from None
     warnings = sorted(str(f) for f in findings)
-    report += warnings
-    report.append(f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}")
-    return "\n".join(report)
+    return [*warnings, f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}"]

@@ -11,6 +11,15 @@ from pathlib import Path, PurePosixPath
 SOPS_CONFIG = ".sops.yaml"
 # Directories never searched for secrets: tooling, not the user's repository.
 SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen"})
+# Where the cluster's secrets live: what clustergen renders plus the repository root.
+# The clone also carries clustergen's own tests, whose fixtures are plaintext on purpose.
+SECRET_DIRS = ("kubernetes", "bootstrap", "talos")
+
+
+def in_secret_scope(path: str) -> bool:
+    """True for root-level files and anything under the rendered cluster directories."""
+    parts = PurePosixPath(path).parts
+    return len(parts) == 1 or parts[0] in SECRET_DIRS
 
 
 def is_secret_path(path: str | Path) -> bool:
@@ -19,14 +28,16 @@ def is_secret_path(path: str | Path) -> bool:
 
 
 def iter_secret_files(root: Path) -> Iterator[str]:
-    """Relative POSIX paths of every secret file under root, sorted, skipping tooling dirs."""
+    """Relative POSIX paths of every secret file in scope under root, sorted."""
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        here = Path(dirpath).relative_to(root)
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and in_secret_scope((here / d).as_posix())
+        )
         for name in filenames:
             if is_secret_path(name):
-                rel = Path(dirpath, name).relative_to(root)
-                found.append(rel.as_posix())
+                found.append((here / name).as_posix())
     yield from sorted(found)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.paths import AGE_KEY_NAME
+from generator.secrets.files import in_secret_scope
 from generator.validate.documents import Finding, is_secret_file, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
@@ -30,6 +31,7 @@ __all__ = [
     "SchemaStore",
     "as_problems",
     "format_report",
+    "in_validation_scope",
     "locations_from_env",
     "raise_for_errors",
     "read_tree",
@@ -98,17 +100,25 @@ def _memoized(decrypt: Decrypt) -> Decrypt:
 
 def read_tree(root: Path) -> dict[str, bytes]:
     """The files validation looks at: everything under kubernetes/ and bootstrap/,
-    and every sops file elsewhere (hidden and tool directories skipped)."""
+    and the secret files in scope (root level, talos/); tooling directories skipped."""
     files: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
         rel_dir = Path(dirpath).relative_to(root).as_posix()
-        top = rel_dir.split("/", 1)[0]
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d not in _SKIP_DIRS and in_secret_scope(d if rel_dir == "." else f"{rel_dir}/{d}")
+        ]
         for name in filenames:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if top in _TREE_DIRS or is_secret_file(rel):
+            if in_validation_scope(rel):
                 files[rel] = (Path(dirpath) / name).read_bytes()
     return files
+
+
+def in_validation_scope(path: str) -> bool:
+    """Whether `read_tree` would pick this relative path (given its directory is walked)."""
+    return path.split("/", 1)[0] in _TREE_DIRS or (in_secret_scope(path) and is_secret_file(path))
 
 
 def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> int:

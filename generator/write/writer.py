@@ -39,6 +39,16 @@ class WritePlan:
     conflicts: list[Conflict] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # ours once, edited, no longer produced
 
+    @property
+    def changes(self) -> bool:
+        """Whether applying the plan would touch any file."""
+        return bool(self.create or self.update or self.remove or self.conflicts)
+
+    def refuse_conflicts(self, force: bool) -> None:
+        """WriteConflict when hand edits are in the way and `force` is off."""
+        if self.conflicts and not force:
+            raise WriteConflict(_conflict_message(self.conflicts))
+
 
 @dataclass
 class WriteSummary:
@@ -132,8 +142,7 @@ def plan_write(
 
 def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary:
     """Carry out a plan. Conflicts without `force` raise WriteConflict before any write."""
-    if plan.conflicts and not force:
-        raise WriteConflict(_conflict_message(plan.conflicts))
+    plan.refuse_conflicts(force)
     summary = WriteSummary(
         created=list(plan.create),
         updated=sorted([*plan.update, *(c.path for c in plan.conflicts)]),

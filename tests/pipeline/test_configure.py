@@ -125,3 +125,19 @@ def test_corrupt_age_key_fails_cleanly(workdir: Path, capsys: pytest.CaptureFixt
     assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
     assert "age.key" in capsys.readouterr().err
     assert snapshot(workdir) == before
+
+
+def test_invalid_tree_blocks_the_write(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A user's own manifest that the API would reject: Flux applies kubernetes/apps/ recursively.
+    (workdir / "kubernetes/apps/mine.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: default}\n"
+        "data: {replicas: 1}\n"
+    )
+    edit(workdir / "cluster.yaml", repository__branch="trunk")
+    before = snapshot(workdir)
+    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "kubernetes/apps/mine.yaml" in err and "ConfigMap/mine" in err
+    assert "nothing was written" in err
+    assert snapshot(workdir) == before
+    assert main(["configure", "--no-validate", "--config", str(workdir / "cluster.yaml")]) == 0
