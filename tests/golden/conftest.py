@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from generator.paths import TEMPLATE_TREE
+
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 MAX_DIFF_LINES = 40
 
@@ -31,6 +33,7 @@ class GoldenSnapshots:
 
     def __call__(self, tree: Mapping[str, bytes], name: str) -> None:
         snapshot = self.root / name
+        tree = templated_only(tree)
         if self.update:
             write_snapshot(tree, snapshot)
             return
@@ -43,6 +46,12 @@ class GoldenSnapshots:
                 f"(if intended: pytest tests/golden --update-golden):\n" + "\n".join(problems),
                 pytrace=False,
             )
+
+
+def templated_only(tree: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Drop files copied verbatim from templates/config: they cannot vary with the config,
+    and a copy per snapshot would only repeat the template."""
+    return {p: b for p, b in tree.items() if not (TEMPLATE_TREE / p).is_file()}
 
 
 def read_snapshot(snapshot: Path) -> dict[str, bytes]:
