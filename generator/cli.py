@@ -12,11 +12,20 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from generator import __version__
 from generator.errors import ClusterGenError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; here 2 means a bug, and a typo is the user's to fix."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -29,9 +38,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from generator.config import load_cluster, summary
+    from generator.secrets.overlay import overlay_for_check
 
-    cluster = load_cluster(args.config)
+    overlay, note = overlay_for_check(args.config.resolve().parent)
+    cluster = load_cluster(args.config, overlay=overlay)
     print(f"ok: {summary(cluster)}")
+    if note:
+        print(f"note: {note}")
     return 0
 
 
@@ -69,7 +82,7 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="clustergen",
         description="Render a Flux + Talos GitOps repository from cluster.yaml.",
     )

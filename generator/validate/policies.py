@@ -73,14 +73,17 @@ def check_encrypted(files: Mapping[str, bytes], docs: Mapping[str, list[Doc]]) -
     for path in sorted(files):
         if not is_secret_file(path):
             continue
+        message = "not encrypted by sops (no sops metadata with a mac)"
         if path in docs:
-            file_docs = docs[path]
-            ok = bool(file_docs) and all(_has_mac(d.get("sops")) for d in file_docs)
-        else:
-            # dotenv/ini/binary formats keep the metadata as plain keys.
-            ok = b"sops_mac" in files[path] or b'"mac"' in files[path]
-        if not ok:
-            yield Finding(path, "not encrypted by sops (no sops metadata with a mac)")
+            # Name the objects whose values would reach Git in clear text.
+            for doc in docs[path]:
+                if not _has_mac(doc.get("sops")):
+                    yield doc.finding(message) if is_object(doc) else Finding(path, message)
+            if not docs[path]:
+                yield Finding(path, message)
+        # dotenv/ini/binary formats keep the metadata as plain keys.
+        elif b"sops_mac" not in files[path] and b'"mac"' not in files[path]:
+            yield Finding(path, message)
 
 
 def _has_mac(meta: Any) -> bool:

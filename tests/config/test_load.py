@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.config import load_cluster
+from generator.config import NOT_DECRYPTED, load_cluster
 from generator.errors import ConfigError
 from tests.config.conftest import BASE, before_nodes, edit, problems, where, write
 
@@ -60,6 +60,28 @@ def test_overlay_problems_name_the_secrets_file(tmp_path: Path) -> None:
         "features.backups.enabled is true" in found
     )
     assert all(line.startswith("cluster.secrets.sops.yaml ") for line in found)
+
+
+def test_values_that_could_not_be_decrypted_are_not_judged(tmp_path: Path) -> None:
+    # Without the age key every overlay value is a placeholder: an e-mail field, an
+    # enum or a "must be empty" rule cannot judge it. What cluster.yaml says still counts.
+    text = edit(
+        BASE,
+        ("provider: cloudflare", "provider: none"),
+        ("token: fake-token", ""),
+        ("node_cidr: 192.168.1.0/24", "node_cidr: 192.168.1.7/24"),
+    )
+    path = write(tmp_path, text)
+    masked = {
+        "dns": {"token": NOT_DECRYPTED},
+        "features": {"flux_notifications": {"provider": NOT_DECRYPTED}},
+    }
+    assert problems(path, masked) == [
+        f"cluster.yaml:{where(text, 'node_cidr')} network.node_cidr: 192.168.1.7/24 has host "
+        "bits set; use the network address 192.168.1.0/24"
+    ]
+    readable = {"dns": {"token": "t"}, "features": {"flux_notifications": {"provider": "x"}}}
+    assert len(problems(path, readable)) == 3
 
 
 def test_overlay_merges_list_items_by_index(tmp_path: Path) -> None:

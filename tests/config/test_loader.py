@@ -20,12 +20,12 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
     "unclosed bracket": (
         "network:\n  dns_servers: [1.1.1.1, 1.0.0.1\nnodes: []\n",
         "cluster.yaml:3:6: invalid YAML: expected ',' or ']', but got ':' "
-        "(while parsing a flow sequence on line 2)",
+        "(while parsing a flow sequence on line 2); close the '[' or add the missing ','",
     ),
     "unclosed quote": (
         'domain:\n  name: "example.com\nnodes: []\n',
         "cluster.yaml:4:1: invalid YAML: found unexpected end of stream "
-        "(while scanning a quoted scalar on line 2)",
+        "(while scanning a quoted scalar on line 2); close the quote",
     ),
     "bad indentation": (
         "network:\n  node_cidr: 10.0.0.0/24\n    dns_servers: []\n",
@@ -58,11 +58,28 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
     "two documents": (
         "network: {}\n---\nnodes: []\n",
         "cluster.yaml:2:1: invalid YAML: but found another document "
-        "(expected a single document in the stream on line 1)",
+        "(expected a single document in the stream on line 1); "
+        "keep a single document: remove the '---' line",
     ),
     "binary garbage": (
         b"network:\n  x: \xff\xfe\x00\x01garbage\n",
         "cluster.yaml:2:6: is not UTF-8 text (byte 0xff); is this really the YAML config?",
+    ),
+    "unclosed brace at the end": (
+        "network: {node_cidr: 10.0.0.0/24\n",
+        "cluster.yaml:2:1: invalid YAML: expected ',' or '}', but got '<stream end>' "
+        "(while parsing a flow mapping on line 1); close the '{' or add the missing ','",
+    ),
+    "misaligned keys": (
+        "network:\n  node_cidr: 10.0.0.0/24\n dns_servers: []\n",
+        "cluster.yaml:3:2: invalid YAML: expected <block end>, but found '<block mapping start>' "
+        "(while parsing a block mapping on line 1); "
+        "keys of one mapping must start in the same column",
+    ),
+    "undefined alias": (
+        "network: *net\n",
+        "cluster.yaml:1:10: invalid YAML: found undefined alias 'net'; "
+        "define the anchor (&name) before using *name, or write the value",
     ),
     "control character": (
         "network:\n  x: a\x00b\n",
@@ -71,7 +88,8 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
     ),
     "unknown tag": (
         "network: !vault abc\n",
-        "cluster.yaml:1:10: invalid YAML: could not determine a constructor for the tag '!vault'",
+        "cluster.yaml:1:10: invalid YAML: could not determine a constructor for the tag '!vault'; "
+        "remove the '!' tag; plain values only",
     ),
 }  # fmt: skip
 

@@ -141,3 +141,14 @@ def test_invalid_tree_blocks_the_write(workdir: Path, capsys: pytest.CaptureFixt
     assert "nothing was written" in err
     assert snapshot(workdir) == before
     assert main(["configure", "--no-validate", "--config", str(workdir / "cluster.yaml")]) == 0
+
+
+def test_missing_sops_fails_before_anything_is_written(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(workdir / "cluster.yaml", dns__token="cf-token-never-on-disk-88", repository__branch="b")
+    before = snapshot(workdir)
+    monkeypatch.setenv("CLUSTERGEN_SOPS", str(workdir / "no-such-sops"))
+    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
+    assert "CLUSTERGEN_SOPS" in capsys.readouterr().err
+    assert snapshot(workdir) == before

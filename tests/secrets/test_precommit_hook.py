@@ -77,3 +77,41 @@ def test_pre_commit_config_runs_the_script_on_the_right_files() -> None:
     ]
     assert selected == [ENCRYPTED, "age.key", "sub/deploy.key", "cloudflare-tunnel.json"]
     assert exclude.search(".sops.yaml")
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_without_arguments_judges_the_staged_content_not_the_work_tree(repo: Path) -> None:
+    _git(repo, "init", "-q")
+    _git(repo, "add", PLAIN)
+    # Encrypted on disk afterwards, but the commit would still hold the plaintext.
+    (repo / PLAIN).write_bytes((repo / ENCRYPTED).read_bytes())
+    result = hook(repo)
+    assert result.returncode == 1 and f"{PLAIN}: not encrypted" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_installed_as_a_git_hook_it_blocks_the_commit(repo: Path) -> None:
+    _git(repo, "init", "-q")
+    hook_file = repo / ".git" / "hooks" / "pre-commit"
+    hook_file.write_text(f"#!/bin/sh\nexec sh {SCRIPT}\n")
+    hook_file.chmod(0o755)
+    _git(repo, "add", ENCRYPTED, "README.md")
+    assert _git(repo, "commit", "-q", "-m", "ok").returncode == 0
+
+    for staged in (PLAIN, "age.key"):
+        _git(repo, "add", "-f", staged)
+        refused = _git(repo, "commit", "-q", "-m", "leak")
+        assert refused.returncode != 0 and "commit refused" in refused.stderr, staged
+        _git(repo, "rm", "-q", "--cached", staged)
+    log = _git(repo, "log", "--format=%s").stdout.split()
+    assert log == ["ok"]

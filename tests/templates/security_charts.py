@@ -50,6 +50,18 @@ CHART_LABELS: dict[str, tuple[dict[str, str], str]] = {
         },
         "cert-manager chart templates/webhook-deployment.yaml",
     ),
+    "cert-manager-cainjector": (
+        {
+            "app.kubernetes.io/component": "cainjector",
+            "app.kubernetes.io/instance": "cert-manager",
+            "app.kubernetes.io/name": "cainjector",
+        },
+        "cert-manager chart templates/cainjector-deployment.yaml",
+    ),
+    "cert-manager-metrics": (
+        {"app.kubernetes.io/instance": "cert-manager"},
+        "cert-manager chart: every deployment's pods (its ServiceMonitor scrapes all three)",
+    ),
     "envoy-gateway": (
         {
             "app.kubernetes.io/instance": "envoy-gateway",

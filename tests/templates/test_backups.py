@@ -208,8 +208,9 @@ def test_schedules_follow_cluster_yaml(render: Renderer) -> None:
     assert weekly["spec"]["schedule"] == "0 5 * * 6"
     assert daily["spec"]["template"]["ttl"] == "72h"
     assert weekly["spec"]["template"]["ttl"] == "1440h"
+    # The platform namespaces clustergen renders, then the user's own exclusions.
     assert daily["spec"]["template"]["excludedNamespaces"] == [
-        "flux-system", "kube-system", "velero", "scratch", "media"
+        "flux-system", "kube-system", "cert-manager", "network", "velero", "scratch", "media"
     ]  # fmt: skip
     assert weekly["spec"]["template"]["excludedNamespaces"] == ["scratch", "media"]
     assert weekly["spec"]["template"]["includeClusterResources"] is True
@@ -226,7 +227,12 @@ def test_defaults_give_daily_and_weekly_schedules_without_exclusions(render: Ren
     assert (weekly["schedule"], weekly["template"]["ttl"]) == ("0 4 * * 0", "720h")
     assert "excludedNamespaces" not in weekly["template"]
     daily = one(tree, "Schedule", "daily")["spec"]
-    assert daily["template"]["excludedNamespaces"] == ["flux-system", "kube-system", "velero"]
+    assert daily["template"]["excludedNamespaces"] == [
+        "flux-system", "kube-system", "cert-manager", "network", "velero"
+    ]  # fmt: skip
+    # Prometheus and Loki volumes are rebuilt data: weekly copies them, daily does not.
+    with_monitoring = one(render(S3, MONITORING), "Schedule", "daily")["spec"]
+    assert "observability" in with_monitoring["template"]["excludedNamespaces"]
 
 
 @pytest.mark.parametrize(
@@ -360,6 +366,30 @@ def test_dr_doc_states_rpo_retention_and_filled_in_commands(render: Renderer) ->
         assert command in doc, command
     for key in ("age.key", "talsecret.sops.yaml", "cluster.yaml"):
         assert f"**`{key}`**" in doc or f"**`talos/{key}`**" in doc, key
+
+
+def test_dr_doc_keeps_flux_from_recreating_a_namespace_during_its_restore(
+    render: Renderer,
+) -> None:
+    tree = render(S3)
+    doc = tree[DR_DOC].decode()
+    # The namespaces' Kustomizations are applied by the root one: suspended while a deleted
+    # namespace is restored, or Flux recreates it empty under Velero's feet.
+    root = docs(tree, "kubernetes/flux/cluster/ks.yaml")[0]["metadata"]
+    suspend = f"flux suspend kustomization {root['name']} -n {root['namespace']}"
+    resume = f"flux resume kustomization {root['name']} -n {root['namespace']}"
+    restores = [
+        section
+        for section in doc.split("\n## ")[1:]
+        if "kubectl delete namespace" in section
+        and section.index("kubectl delete namespace") < section.rfind("velero restore create")
+    ]
+    assert len(restores) == 2  # a namespace; the whole cluster from Git plus Velero
+    for section in restores:
+        assert section.find(suspend) != -1, section.splitlines()[0]
+        assert section.index(suspend) < section.index("kubectl delete namespace")
+        deleted = section.index("kubectl delete namespace")
+        assert section.index("velero restore create", deleted) < section.rindex(resume)
 
 
 def test_dr_doc_names_the_deploy_key_only_for_ssh_repositories(render: Renderer) -> None:

@@ -1,17 +1,19 @@
-"""The rendered repository's CI: workflows per features.ci flag, pinned actions, Renovate.
+"""The rendered repository's CI: workflows per features.ci flag, pinned actions.
 
 Workflows are rendered from the sample config by the real renderer; each is checked for
 structure (what actionlint would reject that we can see offline: missing permissions or
-timeouts, dangling `needs`, secrets in `if:`, expressions inside shell scripts) and, when
-an `actionlint` binary is on PATH, by actionlint itself.
+timeouts, dangling `needs`, secrets in `if:`, expressions inside shell scripts), against
+SchemaStore's GitHub workflow schema when check-jsonschema is installed, and by actionlint
+when an `actionlint` binary is on PATH. Renovate: test_ci_renovate.py; the render-diff
+scripts run for real in test_ci_render_diff.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -202,12 +204,18 @@ def test_checkouts_keep_no_credentials(workflows: dict[str, str]) -> None:
                     assert step["with"]["persist-credentials"] is False, path
 
 
-def test_render_diff_guards_the_age_key(workflows: dict[str, str]) -> None:
+def test_render_diff_guards_the_key_files(workflows: dict[str, str]) -> None:
     job = yaml.safe_load(workflows[WORKFLOWS["render_diff"]])["jobs"]["render-diff"]
+    names = [s["name"] for s in job["steps"]]
     script = next(s["run"] for s in job["steps"] if "> age.key" in s.get("run", ""))
     assert script.index("umask 077") < script.index("> age.key")
     assert "clustergen diff --check --format unified" in workflows[WORKFLOWS["render_diff"]]
-    assert any(s.get("run", "").strip() == "rm -f age.key" for s in job["steps"])
+    cleanup = next(s for s in job["steps"] if s["name"] == "Remove the keys")
+    assert cleanup["if"] == "${{ always() }}"
+    assert cleanup["run"].split()[:3] == ["rm", "-f", "age.key"]
+    # Removed before any third-party step that follows the compare can read them.
+    later = names[names.index("Re-render and compare") + 1 :]
+    assert later[0] == "Remove the keys"
 
 
 def test_security_scan_uploads_one_category_per_scan(workflows: dict[str, str]) -> None:
@@ -232,15 +240,32 @@ def test_security_scan_uploads_one_category_per_scan(workflows: dict[str, str]) 
     }
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
-def test_actionlint(render_ci: RenderCI, tmp_path: Path) -> None:
-    files = render_ci({})
+def _write_workflows(files: Mapping[str, bytes], root: Path) -> list[str]:
     for path in WORKFLOWS.values():
-        target = tmp_path / path
+        target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(files[path])
+    return sorted(WORKFLOWS.values())
+
+
+@pytest.mark.parametrize("changes", [{}, {"repository.url": "ssh://git@github.com/a/b"}])
+def test_github_workflow_schema(
+    render_ci: RenderCI, tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    # check-jsonschema ships SchemaStore's github-workflow schema, so this runs offline.
+    pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installed")
     result = subprocess.run(
-        ["actionlint", "-shellcheck=", "-pyflakes=", *sorted(WORKFLOWS.values())],
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+         *_write_workflows(render_ci(changes), tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
+def test_actionlint(render_ci: RenderCI, tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["actionlint", "-shellcheck=", "-pyflakes=", *_write_workflows(render_ci({}), tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -248,85 +273,3 @@ def test_actionlint(render_ci: RenderCI, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-# --- Renovate ------------------------------------------------------------------------
-
-
-def _json5(text: str) -> Any:
-    """Our JSON5 is JSON plus whole-line `//` comments."""
-    return json.loads(
-        "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
-    )
-
-
-def _python_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern.replace("(?<", "(?P<"))
-
-
-@pytest.fixture(scope="session")
-def renovate(render_ci: RenderCI) -> dict[str, Any]:
-    config = _json5(render_ci({})[RENOVATE].decode())
-    assert isinstance(config, dict)
-    return config
-
-
-def _managers_for(renovate: dict[str, Any], path: str) -> list[re.Pattern[str]]:
-    found = []
-    for manager in renovate["customManagers"]:
-        patterns = [_python_regex(p.strip("/")) for p in manager["managerFilePatterns"]]
-        if any(p.search(path) for p in patterns):
-            found += [_python_regex(m) for m in manager["matchStrings"]]
-    return found
-
-
-def test_renovate_managers_cover_flux_actions_and_talos(renovate: dict[str, Any]) -> None:
-    flux = [_python_regex(p.strip("/")) for p in renovate["flux"]["managerFilePatterns"]]
-    assert any(p.search("kubernetes/apps/x/y/app/ocirepository.yaml") for p in flux)
-    assert _managers_for(renovate, "talos/talenv.yaml")
-    assert renovate.get("github-actions", {}).get("enabled", True)
-
-
-def test_renovate_reads_every_entry_of_the_versions_file(renovate: dict[str, Any]) -> None:
-    text = paths.VERSIONS_FILE.read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    matchers = _managers_for(renovate, "templates/versions.yaml")
-    assert len(matchers) == 2
-    annotations = len(re.findall(r"^\s*# renovate: ", text, re.MULTILINE))
-    matches = [m for matcher in matchers for m in matcher.finditer(text)]
-    # Each annotation is read by exactly one manager, so no dependency is bumped twice.
-    assert len(matches) == len({m.start() for m in matches}) == annotations
-    expected: dict[str, str] = {}
-    for section in (s for s in data.values() if isinstance(s, dict)):
-        entries = section.values() if "version" not in section else [section]
-        for entry in entries:
-            if isinstance(entry, dict) and "version" in entry:
-                expected.setdefault(str(entry["version"]), str(entry.get("digest", "")))
-    for match in matches:
-        assert match["currentValue"] in expected, match.group(0)
-        if "currentDigest" in match.groupdict():
-            assert match["currentDigest"] == expected[match["currentValue"]]
-
-
-def test_renovate_reads_the_rendered_talos_versions(
-    renovate: dict[str, Any], render_ci: RenderCI
-) -> None:
-    talenv = render_ci({})["talos/talenv.yaml"].decode()
-    values = yaml.safe_load(talenv)
-    found = {
-        m["depName"]: m["currentValue"]
-        for r in _managers_for(renovate, "talos/talenv.yaml")
-        for m in r.finditer(talenv)
-    }
-    assert found == {
-        "ghcr.io/siderolabs/installer": values["talosVersion"],
-        "ghcr.io/siderolabs/kubelet": values["kubernetesVersion"],
-    }
-
-
-def test_renovate_automerges_only_digest_and_patch(renovate: dict[str, Any]) -> None:
-    automerged = [r for r in renovate["packageRules"] if r.get("automerge")]
-    assert automerged
-    for rule in automerged:
-        assert set(rule["matchUpdateTypes"]) <= {"digest", "patch"}
-        assert rule.get("groupName")

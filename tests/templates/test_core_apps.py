@@ -270,7 +270,19 @@ def test_bgp_replaces_l2_announcements(render: Render) -> None:
 
 def test_cilium_matches_talos(render: Render) -> None:
     cilium = values(render({}), "cilium")
-    assert (cilium["k8sServiceHost"], cilium["k8sServicePort"]) == ("127.0.0.1", 7445)
+    # KubePrism, as Talos documents it for Cilium.
+    assert (cilium["k8sServiceHost"], cilium["k8sServicePort"]) == ("localhost", 7445)
+    # Talos mounts cgroup v2 itself; the chart's key is camelCase (a lowercase one is ignored).
+    assert cilium["cgroup"] == {"autoMount": {"enabled": False}, "hostRoot": "/sys/fs/cgroup"}
+    # Talos forbids SYS_MODULE: the agent gets an explicit capability set without it.
+    agent_caps = cilium["securityContext"]["capabilities"]["ciliumAgent"]
+    assert {"NET_ADMIN", "SYS_ADMIN", "BPF", "PERFMON"} <= set(agent_caps)
+    assert "SYS_MODULE" not in agent_caps
+    assert cilium["securityContext"]["capabilities"]["cleanCiliumState"] == [
+        "NET_ADMIN",
+        "SYS_ADMIN",
+        "SYS_RESOURCE",
+    ]
     assert cilium["kubeProxyReplacement"] is True
     assert cilium["ipam"] == {"mode": "kubernetes"}
     assert cilium["loadBalancer"]["mode"] == "dsr"

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from generator import paths
+from generator.render.context import load_versions
 from generator.validate.schemas import SchemaStore
 from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
 from tests.templates.conftest import WEBHOOK_TOKEN
@@ -258,6 +260,12 @@ def test_grafana_dashboards_cover_the_operators(render: RenderTree) -> None:
         "node-exporter",
     ):
         assert any(b.startswith(wanted) for b in boards), wanted
+    # Flux resource status comes from flux-operator's metrics, at the operator's release
+    # (flux2-monitoring-example's cluster.json needs kube-state-metrics settings we lack).
+    operator = grafana["dashboards"]["flux"]["flux-operator"]["url"]
+    version = load_versions(paths.VERSIONS_FILE)["charts"]["flux-operator"]["version"]
+    assert f"/flux-operator/v{version}/" in operator
+    assert not any("cluster.json" in str(b) for b in grafana["dashboards"]["flux"].values())
     providers = grafana["dashboardProviders"]["dashboardproviders.yaml"]["providers"]
     assert {p["name"] for p in providers} == set(grafana["dashboards"])
     for folder in grafana["dashboards"].values():
@@ -276,6 +284,12 @@ def test_logs_and_tracing_are_linked_data_sources(full: Tree) -> None:
     assert loki["singleBinary"]["persistence"]["storageClass"] == "fast-ssd"
     tempo = values(full, "tempo")["tempo"]["receivers"]["otlp"]["protocols"]
     assert tempo["grpc"]["endpoint"].endswith(":4317")
+    # Grafana's service map reads what the metrics generator writes, which it only does for
+    # the processors the overrides switch on.
+    generator = values(full, "tempo")["tempo"]
+    assert generator["metricsGenerator"]["enabled"] is True
+    processors = generator["overrides"]["defaults"]["metrics_generator"]["processors"]
+    assert set(processors) == {"service-graphs", "span-metrics"}
     sources = {
         d["uid"]: d
         for d in values(full, "grafana")["datasources"]["datasources.yaml"]["datasources"]

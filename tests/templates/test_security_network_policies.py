@@ -120,3 +120,128 @@ def test_cilium_audits_policies_only_in_audit_mode(tree: Callable[..., Tree], mo
     files = tree({**ALL_ON, "features.network_policies.mode": mode})
     assert helm_values(files, "cilium").get("policyAuditMode", False) is (mode == "audit")
     assert "policyAuditMode" not in helm_values(tree(SECURITY_OFF), "cilium")
+
+
+def _admits(
+    files: Tree, namespace: str, pod: dict[str, str], port: str, source: Callable[[Any], bool]
+) -> bool:
+    """Some policy of `namespace` selecting `pod` lets `source` (a rule predicate) in on `port`."""
+    for policy in of_kind(files, "CiliumNetworkPolicy"):
+        if policy["metadata"]["namespace"] != namespace:
+            continue
+        selector = policy["spec"]["endpointSelector"].get("matchLabels", {})
+        if not selector.items() <= pod.items():
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            ports = {p["port"] for tp in rule.get("toPorts", []) for p in tp["ports"]}
+            if source(rule) and (not rule.get("toPorts") or port in ports):
+                return True
+    return False
+
+
+def _from_scrapers(rule: Any) -> bool:
+    return any(
+        e.get("matchLabels", {}).get(NS_LABEL) == "observability"
+        and e["matchLabels"].get("clustergen.io/metrics-scraper") == "true"
+        for e in rule.get("fromEndpoints", [])
+    )
+
+
+def _from_apiserver(rule: Any) -> bool:
+    return "kube-apiserver" in rule.get("fromEntities", [])
+
+
+# Pods the ServiceMonitors/PodMonitors scrape outside the observability namespace (which
+# allows itself): (namespace, pod labels, metrics port). Host-network pods (Cilium,
+# node-exporter) are not endpoints and need no policy.
+SCRAPED = [
+    ("kube-system", "coredns", "9153"),
+    ("kube-system", "metrics-server", "10250"),
+    ("kube-system", "reloader", "9090"),
+    ("kube-system", "spegel", "9090"),
+    ("cert-manager", "cert-manager", "9402"),
+    ("cert-manager", "cert-manager-webhook", "9402"),
+    ("cert-manager", "cert-manager-cainjector", "9402"),
+    ("network", "envoy-gateway", "19001"),
+    ("network", "envoy-proxies", "19001"),
+    ("network", "cloudflare-dns", "7979"),
+    ("kyverno", "kyverno-admission-controller", "8000"),
+    ("kyverno", "kyverno-cleanup-controller", "8000"),
+]
+# Pods every pod of whose namespace is scraped on one port.
+SCRAPED_NAMESPACES = [("flux-system", "8080"), ("velero", "8085"), ("trivy-system", "8080")]
+# Webhooks and aggregated APIs the API server calls: (namespace, pod labels, port).
+WEBHOOKS = [
+    ("cert-manager", "cert-manager-webhook", "10250"),
+    ("kube-system", "metrics-server", "10250"),
+    ("network", "envoy-gateway", "9443"),
+    ("kyverno", "kyverno-admission-controller", "9443"),
+    ("kyverno", "kyverno-cleanup-controller", "9443"),
+]
+
+
+def test_enforce_mode_lets_the_scrapers_reach_every_monitored_pod(
+    tree: Callable[..., Tree],
+) -> None:
+    files = tree(ENFORCE)
+    blocked = [
+        f"{ns}/{name}:{port}"
+        for ns, name, port in SCRAPED
+        if not _admits(files, ns, CHART_LABELS[name][0], port, _from_scrapers)
+    ]
+    blocked += [
+        f"{ns}/*:{port}"
+        for ns, port in SCRAPED_NAMESPACES
+        if not _admits(files, ns, {}, port, _from_scrapers)
+    ]
+    assert blocked == []
+
+
+@pytest.mark.parametrize(
+    "stack,port", [("kube-prometheus-stack", "10250"), ("victoria-metrics", "9443")]
+)
+def test_enforce_mode_lets_the_api_server_call_every_webhook(
+    tree: Callable[..., Tree], stack: str, port: str
+) -> None:
+    files = tree({**ENFORCE, "features.monitoring.stack": stack})
+    # The metrics operator's validating webhook (prometheus-operator / VM operator).
+    webhooks = [*WEBHOOKS, ("observability", None, port)]
+    blocked = [
+        f"{ns}/{name}:{p}"
+        for ns, name, p in webhooks
+        if not _admits(files, ns, CHART_LABELS[name][0] if name else {}, p, _from_apiserver)
+    ]
+    assert blocked == []
+
+
+def test_enforce_mode_lets_alerts_and_notifications_out_on_their_ports(
+    tree: Callable[..., Tree],
+) -> None:
+    files = tree(
+        {
+            **ENFORCE,
+            "features.monitoring.alerting.receivers": [
+                {"name": "ntfy", "type": "ntfy", "url": "http://ntfy.home.arpa:8080/alerts"},
+                {"name": "hook", "type": "webhook", "url": "http://hooks.home.arpa/x"},
+                {
+                    "name": "mail",
+                    "type": "email",
+                    "address": "me@example.org",
+                    "smarthost": "smtp.example.org:465",
+                    "from": "am@example.org",
+                },
+            ],
+            "features.monitoring.alerting.heartbeat_url": "https://hc.example.org:8443/ping",
+            "features.flux_notifications.enabled": True,
+            "features.flux_notifications.provider": "generic",
+            "features.flux_notifications.address": "https://hooks.example.org:9443/flux",
+        }
+    )
+
+    def world_ports(name: str) -> set[str]:
+        spec = find(files, "CiliumNetworkPolicy", name)["spec"]
+        rule = next(r for r in spec["egress"] if r.get("toEntities") == ["world"])
+        return {p["port"] for p in rule["toPorts"][0]["ports"]}
+
+    assert world_ports("observability") == {"443", "8080", "80", "465", "8443"}
+    assert world_ports("flux") == {"443", "9443"}

@@ -227,6 +227,19 @@ def test_talenv_pins_versions_for_renovate(tmp_path: Path, own: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("coredns_addr", [None, "10.43.0.53"])
+def test_kubelet_cluster_dns_is_the_coredns_service(
+    tmp_path: Path, coredns_addr: str | None
+) -> None:
+    changes = {} if coredns_addr is None else {"kubernetes.coredns_addr": coredns_addr}
+    tree = render(tmp_path, **changes)
+    kubelet = doc(tree, "talos/patches/global/machine-kubelet.yaml")["machine"]["kubelet"]
+    helmrelease = doc(tree, "kubernetes/apps/kube-system/coredns/app/helmrelease.yaml")
+    expected = coredns_addr or "10.43.0.10"
+    assert helmrelease["spec"]["values"]["service"]["clusterIP"] == expected
+    assert kubelet["clusterDNS"] == [expected]
+
+
 @pytest.mark.parametrize("spegel", [True, False])
 def test_spegel_switches_containerd_config_and_bootstrap_release(
     tmp_path: Path, own: Path, spegel: bool

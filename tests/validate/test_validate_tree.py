@@ -121,7 +121,8 @@ def test_unencrypted_secret_file(clean_tree: Tree, store: SchemaStore, decrypt: 
     path = f"{INSTANCE_APP}/secret.sops.yaml"
     clean_tree[path] = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: b\n"
     err = only_error(run(clean_tree, store, decrypt))
-    assert err.path == path and "not encrypted by sops" in err.message
+    assert (err.path, err.line, err.obj) == (path, 1, "Secret/x")
+    assert "not encrypted by sops" in err.message
 
 
 def test_dangling_secret_ref(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:

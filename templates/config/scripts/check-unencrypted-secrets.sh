@@ -2,10 +2,16 @@
 # Fail when a commit would publish a secret: a *.sops.* file without sops
 # metadata (it was never encrypted, or was decrypted in place), or a private
 # key file. Checks the files given as arguments (pre-commit passes the staged
-# ones), or the files staged in git when called without arguments.
+# ones), or the files staged in git when called without arguments; then it
+# reads what is staged, which is what the commit would hold.
 set -u
 
 status=0
+from_index=0
+
+content() {
+    if [ "$from_index" -eq 1 ]; then git show ":$1"; else cat "$1"; fi
+}
 
 check_file() {
     path=$1
@@ -20,11 +26,11 @@ check_file() {
         *.sops.*) ;;
         *) return ;;
     esac
-    [ -f "$path" ] || return # staged for deletion
+    [ "$from_index" -eq 1 ] || [ -f "$path" ] || return # staged for deletion
     # sops writes its metadata as a `sops:` block (YAML), a "sops" key (JSON)
     # or sops_* lines (dotenv); every variant carries a MAC.
-    if ! grep -Eq '^sops:|"sops"[[:space:]]*:|^sops_mac=' "$path" ||
-        ! grep -Eq '^[[:space:]]+mac:|"mac"[[:space:]]*:|^sops_mac=' "$path"; then
+    if ! content "$path" | grep -Eq '^sops:|"sops"[[:space:]]*:|^sops_mac=' ||
+        ! content "$path" | grep -Eq '^[[:space:]]+mac:|"mac"[[:space:]]*:|^sops_mac='; then
         echo "$path: not encrypted; run: sops encrypt --in-place '$path'" >&2
         status=1
     fi
@@ -33,6 +39,7 @@ check_file() {
 if [ $# -gt 0 ]; then
     for path in "$@"; do check_file "$path"; done
 else
+    from_index=1
     staged=$(git diff --cached --name-only --diff-filter=ACMR) || exit 2
     # Newline-separated; file names with newlines are not supported.
     old_ifs=$IFS

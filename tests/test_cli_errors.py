@@ -1,0 +1,221 @@
+"""Every user error through the real CLI (a subprocess, no TTY): exit 1, one screen, no traceback.
+
+Each case breaks one thing in a fresh workdir and names what the message must
+contain: the file (and line), and the fix. Every case runs through `cli.main`;
+a few also run as a real process (in parallel, to stay fast).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from generator import cli
+from generator.init_dir import init_workdir
+from generator.secrets.keys import generate_age_key, parse_age_key
+from generator.secrets.sops import Sops
+
+ONE_SCREEN = 15
+SECRET = "cf-t0ken-never-shown"
+
+
+@dataclass(frozen=True)
+class Case:
+    argv: tuple[str, ...]
+    expected: tuple[str, ...]  # substrings of stderr: where, and what to do
+    setup: Callable[[Path], None] = lambda workdir: None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _config(text: str | bytes) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        data = text.encode() if isinstance(text, str) else text
+        (workdir / "cluster.yaml").write_bytes(data)
+
+    return setup
+
+
+def _edit(old: str, new: str) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        config = workdir / "cluster.yaml"
+        text = config.read_text()
+        assert old in text, old
+        config.write_text(text.replace(old, new, 1))
+
+    return setup
+
+
+def _both(*steps: Callable[[Path], None]) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        for step in steps:
+            step(workdir)
+
+    return setup
+
+
+def _remove(name: str) -> Callable[[Path], None]:
+    return lambda workdir: (workdir / name).unlink()
+
+
+def _write(name: str, content: str) -> Callable[[Path], None]:
+    return lambda workdir: (workdir / name).write_text(content)
+
+
+def _tracked(name: str) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+        subprocess.run(["git", "add", name], cwd=workdir, check=True)
+
+    return setup
+
+
+def _overlay_for_another_key(workdir: Path) -> None:
+    other = parse_age_key(generate_age_key()).public
+    rules = workdir / "other-rules.yaml"
+    rules.write_text(f"creation_rules:\n  - age: {other}\n")
+    plaintext = f"dns:\n  token: {SECRET}\n".encode()
+    ciphertext = Sops(config=rules).encrypt(plaintext, "cluster.secrets.sops.yaml")
+    (workdir / "cluster.secrets.sops.yaml").write_bytes(ciphertext)
+    rules.unlink()
+
+
+BROKEN_RULES = _both(
+    _edit("node_cidr: 192.168.1.0/24", "node_cidr: 192.168.1.5/24"),
+    _edit("svc_cidr: 10.43.0.0/16", "svc_cidr: 10.42.128.0/17"),
+    _edit("name: k8s-1", "name: k8s-0"),
+    _edit("mode: direct", "mode: drect"),
+    _edit("  branch: main", "  brnch: main"),
+)
+
+CHECK = ("check",)
+CONFIGURE = ("configure", "--no-validate")
+CASES: dict[str, Case] = {
+    "tabs": Case(CHECK, ("cluster.yaml:2:1:", "spaces, not tabs"),
+                 _config("network:\n\tnode_cidr: 10.0.0.0/24\n")),
+    "unclosed bracket": Case(CHECK, ("cluster.yaml:3:1:", "close the '['"),
+                             _config("network:\n  dns_servers: [1.1.1.1\n")),
+    "duplicate keys": Case(CHECK, ("cluster.yaml:3:1 network:", "lines 1 and 3", "keep one"),
+                           _config("network: {}\nnodes: []\nnetwork: {}\n")),
+    "empty file": Case(CHECK, ("cluster.yaml:", "empty", "cluster.sample.yaml"), _config("")),
+    "list at the top": Case(CHECK, ("cluster.yaml:1:1:", "must be a mapping"),
+                            _config("- network\n- nodes\n")),
+    "binary garbage": Case(CHECK, ("cluster.yaml:1:", "not UTF-8"),
+                           _config(bytes(range(128, 256)) * 4)),
+    "missing file": Case(CHECK, ("cluster.yaml", "not found", "clustergen init"),
+                         _remove("cluster.yaml")),
+    "broken rules, all at once": Case(CHECK, (
+        "cluster.yaml:11:3 network.node_cidr:", "use the network address 192.168.1.0/24",
+        "kubernetes.svc_cidr:", "overlaps kubernetes.pod_cidr",
+        "nodes[1].name: name 'k8s-0' is also used by nodes[0]",
+        "ingress.mode: must be one of", "did you mean 'direct'?",
+        "repository.brnch: unknown key 'brnch' (did you mean 'branch'?)",
+        "5 error(s)",
+    ), BROKEN_RULES),
+    "missing age.key": Case(CONFIGURE, ("age.key: missing", "task init"), _remove("age.key")),
+    "corrupt age.key": Case(CONFIGURE, ("age.key holds no age secret key", "task init"),
+                            _write("age.key", "not a key\n")),
+    "missing tunnel credentials": Case(
+        CONFIGURE,
+        ("cloudflare-tunnel.json: missing", "ingress.mode is cloudflare-tunnel",
+         "cloudflared tunnel create"),
+        _edit("mode: direct", "mode: cloudflare-tunnel"),
+    ),
+    "git-tracked age.key": Case(
+        CONFIGURE, ("age.key is tracked by git", "git rm --cached age.key", ".gitignore"),
+        _tracked("age.key"),
+    ),
+    "missing sops": Case(CONFIGURE, ("CLUSTERGEN_SOPS is /nonexistent", "unset CLUSTERGEN_SOPS"),
+                         env={"CLUSTERGEN_SOPS": "/nonexistent"}),
+    "overlay for another key": Case(
+        CONFIGURE,
+        ("cannot decrypt cluster.secrets.sops.yaml", "age.key (age1", "age.key.old"),
+        _overlay_for_another_key,
+    ),
+    "plaintext overlay": Case(
+        CONFIGURE, ("cluster.secrets.sops.yaml is not encrypted", "sops encrypt"),
+        _write("cluster.secrets.sops.yaml", f"dns:\n  token: {SECRET}\n"),
+    ),
+    "secrets check before configure": Case(("secrets", "check"), (".sops.yaml", "configure")),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _workdir(tmp_path: Path, case: Case) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    init_workdir(tmp_path)
+    case.setup(tmp_path)
+    return tmp_path
+
+
+def _assert_user_error(outcome: Outcome, expected: tuple[str, ...]) -> None:
+    shown = outcome.stdout + outcome.stderr
+    assert outcome.returncode == 1, shown
+    assert "Traceback" not in shown
+    assert len(shown.splitlines()) <= ONE_SCREEN, shown
+    assert SECRET not in shown
+    for text in expected:
+        assert text in shown, f"{text!r} not in:\n{shown}"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_user_error_is_exit_1_on_one_screen(
+    name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    case = CASES[name]
+    workdir = _workdir(tmp_path, case)
+    for var in [v for v in os.environ if v.startswith("SOPS_")] + ["CLUSTERGEN_SOPS"]:
+        monkeypatch.delenv(var, raising=False)
+    for var, value in case.env.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.chdir(workdir)
+    returncode = cli.main(list(case.argv))
+    captured = capsys.readouterr()
+    _assert_user_error(Outcome(returncode, captured.out, captured.err), case.expected)
+
+
+# The same path through a real process without a TTY, for a few representative cases.
+IN_A_PROCESS = ("unclosed bracket", "broken rules, all at once", "corrupt age.key", "missing sops")
+
+
+def _run(workdir: Path, case: Case) -> Outcome:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    env.update({"CI": "true", "CLUSTERGEN_SOPS": "", **case.env})
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", *case.argv],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    return Outcome(result.returncode, result.stdout, result.stderr)
+
+
+def test_user_errors_in_a_process_without_a_tty(tmp_path_factory: pytest.TempPathFactory) -> None:
+    workdirs = {
+        name: _workdir(tmp_path_factory.mktemp("cli"), CASES[name]) for name in IN_A_PROCESS
+    }
+    with ThreadPoolExecutor(max_workers=len(IN_A_PROCESS)) as pool:
+        futures = {name: pool.submit(_run, workdirs[name], CASES[name]) for name in IN_A_PROCESS}
+    for name, future in futures.items():
+        _assert_user_error(future.result(), CASES[name].expected)

@@ -1,0 +1,77 @@
+"""Taskfile.yaml with the real `task` binary: non-interactive, and init runs when it is needed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+TASKFILE = Path(__file__).resolve().parents[1] / "Taskfile.yaml"
+BIN = Path(sys.executable).parent
+SSH_URL = "ssh://git@github.com/example/home-ops.git"
+
+
+def task(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "CI": "true"}
+    return subprocess.run(
+        [str(BIN / "task"), *args],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def runs_init(workdir: Path) -> bool:
+    """Whether `task configure` would run init first (a dry run evaluates the status checks)."""
+    result = task(workdir, "--dry", "configure")
+    assert result.returncode == 0, result.stderr
+    return "clustergen init" in result.stdout + result.stderr
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    if not (BIN / "task").exists():
+        pytest.skip("the task binary (go-task-bin) is not installed")
+    shutil.copy(TASKFILE, tmp_path / "Taskfile.yaml")
+    return tmp_path
+
+
+def test_nothing_prompts() -> None:
+    tasks = yaml.safe_load(TASKFILE.read_text())["tasks"]
+    for name, spec in tasks.items():
+        assert "prompt" not in spec and not spec.get("interactive"), name
+
+
+def test_configure_runs_init_only_when_a_file_is_missing(workdir: Path) -> None:
+    assert runs_init(workdir)
+    result = task(workdir, "init")
+    assert result.returncode == 0, result.stderr
+    assert "created age.key" in result.stdout
+    assert not runs_init(workdir)
+
+    check = task(workdir, "check")
+    assert check.returncode == 0 and check.stdout.startswith("ok: "), check.stderr
+
+    (workdir / "webhook.token").unlink()
+    assert runs_init(workdir)
+
+
+def test_ssh_repository_makes_init_create_the_deploy_key(workdir: Path) -> None:
+    assert task(workdir, "init").returncode == 0
+    config = workdir / "cluster.yaml"
+    config.write_text(
+        config.read_text().replace("url: https://github.com/example/home-ops", f"url: {SSH_URL}")
+    )
+    assert runs_init(workdir), "deploy.key is missing, so configure must run init"
+    result = task(workdir, "init")
+    assert result.returncode == 0 and "created deploy.key" in result.stdout, result.stderr
+    assert not runs_init(workdir)
