@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from generator import paths
 from generator.config import load_cluster
@@ -60,12 +61,21 @@ def _sops_for(workdir: Path) -> Sops | None:
     return Sops(age_key_file=key, config=workdir / ".sops.yaml")
 
 
-def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResult:
-    """Everything up to (not including) encryption; secrets are plaintext in memory.
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a render needs, read and checked: the edge before the pure part."""
 
-    `keyless`: when there is no age key (CI without secrets), render anyway with
-    placeholders for every secret value; callers must not write such a tree,
-    only compare its non-secret files.
+    cluster: Cluster
+    context: dict[str, Any]
+    workdir: Path
+    sops: Sops | None
+
+
+def load_inputs(config_path: Path, *, keyless: bool = False) -> Inputs:
+    """cluster.yaml (+ the sops overlay), the side files and the versions, as a context.
+
+    `keyless`: when there is no age key (CI without secrets), use placeholders for
+    every secret value; a tree rendered from them must never be written, only compared.
     """
     workdir = config_path.resolve().parent
     sops = _sops_for(workdir)
@@ -78,7 +88,13 @@ def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResul
         cluster = load_cluster(config_path, overlay=overlay)
         side = read_side_files(cluster.values, workdir)
     context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
-    return RenderResult(cluster, render_tree(context), workdir, sops)
+    return Inputs(cluster, context, workdir, sops)
+
+
+def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResult:
+    """Everything up to (not including) encryption; secrets are plaintext in memory."""
+    inputs = load_inputs(config_path, keyless=keyless)
+    return RenderResult(inputs.cluster, render_tree(inputs.context), inputs.workdir, inputs.sops)
 
 
 def configure(config_path: Path, *, force: bool = False, validate: bool = True) -> str:

@@ -143,12 +143,7 @@ def _context_from_files(data_paths: Sequence[Path]) -> dict[str, Any]:
             f"makejinja.toml: `data` must list {paths.CONFIG_NAME}; "
             f'add data = ["./{paths.CONFIG_NAME}"] (or use `clustergen configure`)'
         )
-    from generator.config import load_cluster
-    from generator.render.context import build_context, load_versions
-    from generator.sidefiles import read_side_files
+    from generator.pipeline import load_inputs
 
-    # Secrets from cluster.secrets.sops.yaml are `clustergen configure`'s job (it
-    # holds the sops overlay); this path renders what cluster.yaml alone allows.
-    cluster = load_cluster(config_file)
-    side = read_side_files(cluster.values, config_file.resolve().parent)
-    return build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
+    # The same inputs as `clustergen configure`: cluster.secrets.sops.yaml included.
+    return load_inputs(config_file).context
