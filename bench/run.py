@@ -32,7 +32,8 @@ from results import Result, Series, report, summary
 
 BENCH = Path(__file__).resolve().parent
 STEPS = BENCH / "steps.py"
-CRD_SCHEMAS = Path("/work/shared/crd-schemas")
+# Reference data beside the repository (../shared), never copied into it.
+CRD_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "crd-schemas"
 SIDE_FILES = ("age.key", "webhook.token", "deploy.key", "cloudflare-tunnel.json")
 
 
