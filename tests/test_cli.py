@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 
 from generator import cli
 from generator.paths import SAMPLE_CONFIG
+from tests.process import run_clustergen
 
 
 def test_check_accepts_the_sample(capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,16 +60,7 @@ def _parser_with(handler: cli.Handler) -> Callable[[], argparse.ArgumentParser]:
 
 
 def test_runs_without_a_tty(tmp_path: Path) -> None:
-    env = {**os.environ, "CI": "true"}
-    result = subprocess.run(
-        [sys.executable, "-m", "generator", "init", "--dir", str(tmp_path)],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    result = run_clustergen(["init", "--dir", str(tmp_path)], timeout=60)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cluster.yaml").read_text().startswith("# yaml-language-server: $schema=")
 

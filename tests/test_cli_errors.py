@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from generator import cli
 from generator.init_dir import init_workdir
 from generator.secrets.keys import generate_age_key, parse_age_key
 from generator.secrets.sops import Sops
+from tests.process import run_clustergen
 
 ONE_SCREEN = 15
 SECRET = "cf-t0ken-never-shown"
@@ -197,17 +197,8 @@ IN_A_PROCESS = ("unclosed bracket", "broken rules, all at once", "corrupt age.ke
 
 def _run(workdir: Path, case: Case) -> Outcome:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    env.update({"CI": "true", "CLUSTERGEN_SOPS": "", **case.env})
-    result = subprocess.run(
-        [sys.executable, "-m", "generator", *case.argv],
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    env.update({"CLUSTERGEN_SOPS": "", **case.env})
+    result = run_clustergen(case.argv, cwd=workdir, env=env)
     return Outcome(result.returncode, result.stdout, result.stderr)
 
 

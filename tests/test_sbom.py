@@ -6,75 +6,32 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pyrage
 import pytest
-import yaml
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from generator import paths
 from generator.cli import main
-from generator.config import load_cluster
 from generator.errors import ClusterGenError
-from generator.render.context import build_context, load_versions
-from generator.render.tree import is_secret, render_tree
+from generator.render.context import load_versions
+from generator.render.tree import is_secret
 from generator.sbom import InventoryError, run_sbom, scan_tree
 from generator.sbom.references import ImageRef, chart_purl, image_purl, parse_image
-from generator.sidefiles import SideFiles
+from tests.rendering import EVERY_CHART, render_config, sample_with, write_config
 
-# Every feature that installs a chart, on, so every chart of versions.yaml is rendered;
-# monitoring stacks are alternatives, hence two variants.
-EVERYTHING: dict[str, Any] = {
-    "features.monitoring.enabled": True,
-    "features.monitoring.logs.enabled": True,
-    "features.monitoring.tracing.enabled": True,
-    "features.policy_engine.enabled": True,
-    "features.vulnerability_scanning.enabled": True,
-    "features.backups.enabled": True,
-    "features.backups.s3": {
-        "endpoint": "https://s3.example.com",
-        "bucket": "cluster-backups",
-        "region": "us-east-1",
-        "access_key": "access",
-        "secret_key": "secret",
-    },
-}
+# Every chart of versions.yaml is rendered; monitoring stacks are alternatives, hence two.
 VARIANTS = {
     "sample": {},
-    "everything": EVERYTHING,
-    "victoria-metrics": {**EVERYTHING, "features.monitoring.stack": "victoria-metrics"},
+    "everything": EVERY_CHART,
+    "victoria-metrics": {**EVERY_CHART, "features.monitoring.stack": "victoria-metrics"},
 }
-
-
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data.setdefault(key, {})
-    data[leaf] = value
 
 
 def _write_render(changes: dict[str, Any], where: Path) -> Path:
     """Render the sample with `changes` into `where`, leaving out secrets (plaintext here)."""
-    config = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    for dotted, value in changes.items():
-        _set(config, dotted, value)
     where.mkdir(parents=True)
-    (where / paths.CONFIG_NAME).write_text(yaml.safe_dump(config), encoding="utf-8")
-    cluster = load_cluster(where / paths.CONFIG_NAME).context()
-    identity = pyrage.x25519.Identity.generate()
-    side = SideFiles(
-        age_public_key=str(identity.to_public()),
-        age_private_key=str(identity),
-        webhook_token="0123456789abcdef0123456789abcdef",
-        deploy_key=None,
-        deploy_key_pub=None,
-        tunnel_id=None,
-        tunnel_account=None,
-        tunnel_secret=None,
-        tunnel_token=None,
-    )
-    tree = render_tree(build_context(cluster, side, load_versions(paths.VERSIONS_FILE)))
+    tree = render_config(write_config(sample_with(changes), where))
     for path, content in tree.files.items():
         if not is_secret(path):
             (where / path).parent.mkdir(parents=True, exist_ok=True)

@@ -4,28 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyrage
 import pytest
 
 from generator.secrets.sops import Sops
+from tests.fakes import sops_with_new_key
 
 RULES = """\
 creation_rules:
   - path_regex: .*\\.sops\\.ya?ml
     encrypted_regex: "^(data|stringData)$"
-    age: {public}
+    age: AGE_PUBLIC_KEY
 """
 
 
 @pytest.fixture(scope="session")
 def sops(tmp_path_factory: pytest.TempPathFactory) -> Sops:
-    workdir = tmp_path_factory.mktemp("diff-sops")
-    identity = pyrage.x25519.Identity.generate()
-    key = workdir / "age.key"
-    key.write_text(f"{identity}\n")
-    config = workdir / ".sops.yaml"
-    config.write_text(RULES.format(public=identity.to_public()))
-    return Sops(age_key_file=key, config=config)
+    return sops_with_new_key(tmp_path_factory.mktemp("diff-sops"), RULES)
 
 
 @pytest.fixture

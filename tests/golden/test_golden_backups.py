@@ -12,16 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pyrage
 import pytest
-import yaml
 
-from generator import paths
-from generator.config import load_cluster
-from generator.render.context import build_context, load_versions
-from generator.render.tree import render_tree
-from generator.sidefiles import SideFiles
-from tests.templates.observability import PENDING_CHARTS
+from tests.fakes import golden_side
+from tests.rendering import render_config, sample_with, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -47,40 +41,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-def _sample_with(changes: Mapping[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        target = data
-        for key in parents:
-            target = target.setdefault(key, {})
-        target[leaf] = value
-    return data
-
-
 def render_backups(changes: Mapping[str, Any], workdir: Path) -> dict[str, bytes]:
     """The files the backups feature owns, from cluster.sample.yaml with `changes`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / paths.CONFIG_NAME
-    config.write_text(yaml.safe_dump(_sample_with(changes)), encoding="utf-8")
-    identity = pyrage.x25519.Identity.from_str(AGE_KEY)
-    side = SideFiles(
-        age_public_key=str(identity.to_public()),
-        age_private_key=AGE_KEY,
-        webhook_token="0123456789abcdef0123456789abcdef",
-        deploy_key=None,
-        deploy_key_pub=None,
-        tunnel_id=None,
-        tunnel_account=None,
-        tunnel_secret=None,
-        tunnel_token=None,
-    )
-    context = build_context(
-        load_cluster(config).context(), side, load_versions(paths.VERSIONS_FILE)
-    )
-    for name, chart in PENDING_CHARTS.items():
-        context["versions"].setdefault("charts", {}).setdefault(name, chart)
-    files = render_tree(context).files
+    config = write_config(sample_with(changes), workdir)
+    files = render_config(config, golden_side(AGE_KEY)).files
     return {p: c for p, c in files.items() if p.startswith(OWNED) or p in OWNED_FILES}
 
 

@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.templates.security import ALL_ON, SECURITY_OFF, SINGLE_NODE, render, security_files
+from tests.templates.security import (
+    ALL_ON,
+    ENFORCE,
+    SECURITY_OFF,
+    SINGLE_NODE,
+    render,
+    security_files,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -21,12 +28,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     # Everything the security flags render is absent: only the plain namespaces remain.
     "security-off": SECURITY_OFF,
     "security-audit": ALL_ON,
-    "security-enforce": {**ALL_ON, "features.network_policies.mode": "enforce"},
+    "security-enforce": ENFORCE,
     # One controller: no budgets, single replicas, the same policies.
     "security-enforce-single-node": {
-        **ALL_ON,
+        **ENFORCE,
         **SINGLE_NODE,
-        "features.network_policies.mode": "enforce",
         "features.pod_security.level": "restricted",
         "ingress.mode": "cloudflare-tunnel",
     },

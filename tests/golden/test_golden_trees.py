@@ -12,13 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from generator import paths
-from generator.config import load_cluster
-from generator.render.context import build_context, load_versions
-from generator.render.tree import render_tree
-from generator.sidefiles import SideFiles
+from tests.fakes import GOLDEN_SIDE
+from tests.rendering import render_config, sample_with, write_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "config" / "fixtures" / "valid"
 
@@ -30,20 +27,6 @@ CONFIGS = {
     "ssh-bundled-host": FIXTURES / "ssh-bundled-host.yaml",
     "all-features": FIXTURES / "all-features.yaml",
 }
-
-FAKE = "golden-fake-not-a-secret"
-SIDE = SideFiles(
-    age_public_key="age1goldengoldengoldengoldengoldengoldengoldengoldengoldenqqqqqq",
-    age_private_key="AGE-SECRET-KEY-1GOLDEN-FAKE-NOT-A-KEY",
-    webhook_token="0123456789abcdef0123456789abcdef",
-    deploy_key="-----BEGIN OPENSSH PRIVATE KEY-----\ngolden\n-----END OPENSSH PRIVATE KEY-----\n",
-    deploy_key_pub="ssh-ed25519 AAAAgoldenfake flux",
-    tunnel_id="6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
-    tunnel_account=FAKE,
-    tunnel_secret=FAKE,
-    tunnel_token=FAKE,
-)
-
 
 # Variants of the sample: (dotted key, value) changes applied to a copy.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -65,26 +48,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _variant(name: str, directory: Path) -> Path:
-    data = yaml.safe_load(paths.SAMPLE_CONFIG.read_text())
-    for dotted, value in VARIANTS[name].items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for key in parents:
-            if node.get(key) is None:  # a section whose keys are all commented out
-                node[key] = {}
-            node = node[key]
-        node[leaf] = value
-    config = directory / "cluster.yaml"
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    return config
-
-
 @pytest.mark.parametrize("name", sorted([*CONFIGS, *VARIANTS]))
 def test_rendered_tree_matches_snapshot(
     name: str, tmp_path: Path, assert_golden: Callable[[Mapping[str, bytes], str], None]
 ) -> None:
-    config = CONFIGS[name] if name in CONFIGS else _variant(name, tmp_path)
-    cluster = load_cluster(config)
-    context = build_context(cluster.context(), SIDE, load_versions(paths.VERSIONS_FILE))
-    assert_golden(render_tree(context).files, name)
+    if name in CONFIGS:
+        config = CONFIGS[name]
+    else:
+        config = write_config(sample_with(VARIANTS[name]), tmp_path)
+    assert_golden(render_config(config, GOLDEN_SIDE).files, name)

@@ -63,3 +63,9 @@ def make_key(directory: Path) -> KeyPair:
     path = directory / "age.key"
     path.write_text(generate_age_key())
     return KeyPair(path, read_age_key(path))
+
+
+def encrypt_for(key: KeyPair, directory: Path, plaintext: bytes, filename: str) -> bytes:
+    """`plaintext` encrypted by the real sops for `key`, under rules written to `directory`."""
+    rules = write_rules(directory, key.key.public)
+    return Sops(config=rules).encrypt(plaintext, filename)

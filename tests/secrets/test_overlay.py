@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sops_helpers import KeyPair, write_rules
+from sops_helpers import KeyPair, encrypt_for
 
 from generator.errors import SecretsError
 from generator.secrets.overlay import load_overlay
@@ -18,8 +18,7 @@ OVERLAY = (
 
 @pytest.fixture(scope="module")
 def encrypted_overlay(age: KeyPair, tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    rules = write_rules(tmp_path_factory.mktemp("rules"), age.key.public)
-    return Sops(config=rules).encrypt(OVERLAY, "cluster.secrets.sops.yaml")
+    return encrypt_for(age, tmp_path_factory.mktemp("rules"), OVERLAY, "cluster.secrets.sops.yaml")
 
 
 def test_absent_overlay_is_none(tmp_path: Path) -> None:

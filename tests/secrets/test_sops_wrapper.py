@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sops_helpers import KeyPair, write_rules
+from sops_helpers import KeyPair, encrypt_for, write_rules
 
 from generator.errors import SecretsError
 from generator.secrets.sops import MissingKey, Sops
@@ -16,8 +16,8 @@ SECRET = (
 
 @pytest.fixture(scope="module")
 def encrypted(age: KeyPair, tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    config = write_rules(tmp_path_factory.mktemp("rules"), age.key.public)
-    return Sops(config=config).encrypt(SECRET, "kubernetes/apps/demo/secret.sops.yaml")
+    rules = tmp_path_factory.mktemp("rules")
+    return encrypt_for(age, rules, SECRET, "kubernetes/apps/demo/secret.sops.yaml")
 
 
 def test_round_trip_keeps_two_space_yaml(age: KeyPair, encrypted: bytes) -> None:

@@ -3,27 +3,19 @@ Kyverno, resource governance, Trivy) and their golden trees.
 
 The tree holds the core namespaces, the observability namespace (scraping rules follow it)
 and what the security flags add, rendered from cluster.sample.yaml with dotted-key changes
-by the real config loader and renderer. Side files are a stand-in: a real pyrage age key
-and fake tokens.
+by the real config loader and renderer (tests/rendering.py, side files from tests/fakes.py).
 """
 
 from __future__ import annotations
 
-import copy
 import posixpath
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pyrage
 import yaml
 
-from generator import paths
-from generator.config import load_cluster
-from generator.render.context import build_context, load_versions
-from generator.render.tree import render_tree
-from generator.sidefiles import SideFiles
+from tests.rendering import copy_templates, render_config, sample_with, write_config
 
 Tree = dict[str, bytes]
 Doc = dict[str, Any]
@@ -42,15 +34,6 @@ TEMPLATE_DIRS = (
     "kubernetes/apps/velero",
     "docs/runbooks",
 )
-# Charts pinned here until templates/versions.yaml carries them (it wins when it does).
-PENDING_CHARTS: dict[str, dict[str, str]] = {
-    "kyverno": {"version": "3.9.0", "repository": "oci://ghcr.io/kyverno/charts/kyverno"},
-    "trivy-operator": {
-        "version": "0.34.0",
-        "repository": "oci://ghcr.io/aquasecurity/helm-charts/trivy-operator",
-    },
-}
-
 S3 = {
     "features.backups.s3.endpoint": "https://s3.example.com:9000",
     "features.backups.s3.bucket": "cluster-backups",
@@ -79,75 +62,17 @@ ALL_ON: dict[str, Any] = {
     **S3,
 }
 SINGLE_NODE: dict[str, Any] = {"nodes": "single"}
-FAKE_DEPLOY_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZQ==\n-----END OPENSSH PRIVATE KEY-----\n"
-)
-
-
-def _with_changes(data: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    data = copy.deepcopy(data)
-    for dotted, value in changes.items():
-        if dotted == "nodes" and value == "single":
-            data["nodes"] = data["nodes"][:1]
-            continue
-        *parents, leaf = dotted.split(".")
-        target = data
-        for key in parents:
-            if not isinstance(target.get(key), dict):
-                target[key] = {}
-            target = target[key]
-        target[leaf] = value
-    return data
-
-
-def _side(context: Mapping[str, Any]) -> SideFiles:
-    identity = pyrage.x25519.Identity.generate()
-    tunnel = context["ingress"]["mode"] == "cloudflare-tunnel"
-    ssh = context["derived"]["repo_is_ssh"]
-    return SideFiles(
-        age_public_key=str(identity.to_public()),
-        age_private_key=str(identity),
-        webhook_token="0123456789abcdef0123456789abcdef",
-        deploy_key=FAKE_DEPLOY_KEY if ssh else None,
-        deploy_key_pub="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake flux" if ssh else None,
-        tunnel_id="6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b" if tunnel else None,
-        tunnel_account="0123456789abcdef0123456789abcdef" if tunnel else None,
-        tunnel_secret="c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0" if tunnel else None,
-        tunnel_token="eyJhIjoiYWNjb3VudCIsInQiOiJ0dW5uZWwiLCJzIjoic2VjcmV0In0=" if tunnel else None,
-    )
-
-
-def context(changes: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
-    sample = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    config = workdir / paths.CONFIG_NAME
-    config.write_text(yaml.safe_dump(_with_changes(sample, changes)), encoding="utf-8")
-    cluster = load_cluster(config).context()
-    ctx = build_context(cluster, _side(cluster), load_versions(paths.VERSIONS_FILE))
-    charts = ctx["versions"].setdefault("charts", {})
-    for name, chart in PENDING_CHARTS.items():
-        charts.setdefault(name, chart)
-    # The observability feature's charts, while versions.yaml lacks them.
-    from tests.templates.observability import PENDING_CHARTS as OBSERVABILITY_CHARTS
-
-    for name, chart in OBSERVABILITY_CHARTS.items():
-        charts.setdefault(name, chart)
-    return ctx
-
-
-def template_root(workdir: Path) -> Path:
-    root = workdir / "templates" / "config"
-    for directory in TEMPLATE_DIRS:
-        source = paths.TEMPLATE_TREE / directory
-        if source.is_dir():
-            shutil.copytree(source, root / directory)
-    return root
+ENFORCE: dict[str, Any] = {**ALL_ON, "features.network_policies.mode": "enforce"}
+TUNNEL: dict[str, Any] = {"ingress.mode": "cloudflare-tunnel"}
+# Cilium's label for the namespace of a pod, in policy selectors.
+NS_LABEL = "k8s:io.kubernetes.pod.namespace"
 
 
 def render(changes: Mapping[str, Any], workdir: Path) -> Tree:
     """The tree for the sample with `changes`; `workdir` must be a fresh directory."""
     workdir.mkdir(parents=True)
-    root = template_root(workdir)
-    return render_tree(context(changes, workdir), template_root=root).files
+    root = copy_templates(workdir / "templates" / "config", TEMPLATE_DIRS)
+    return render_config(write_config(sample_with(changes), workdir), template_root=root).files
 
 
 def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, Doc]]:

@@ -21,8 +21,8 @@ from generator import paths
 from generator.config import ConfigError, load_cluster
 from generator.render.environment import make_environment
 from generator.render.tree import is_secret, render_tree
+from tests.rendering import sample_with, write_config
 from tests.shared import CRD_SCHEMAS
-from tests.templates.observability import PENDING_CHARTS
 
 VELERO = "kubernetes/apps/velero"
 TALOS_PATCH = "talos/patches/controller/machine-features-etcd-backup.yaml"
@@ -42,13 +42,6 @@ MONITORING = {"features.monitoring.enabled": True}
 Tree = dict[str, bytes]
 
 
-def with_pending_versions(context: dict[str, Any]) -> dict[str, Any]:
-    """The monitoring stack's charts, until templates/versions.yaml carries them."""
-    for name, chart in PENDING_CHARTS.items():
-        context["versions"].setdefault("charts", {}).setdefault(name, chart)
-    return context
-
-
 class Renderer:
     """Renders each combination of changes once; keeps its context for the side files."""
 
@@ -60,7 +53,7 @@ class Renderer:
         merged = {k: v for change in changes for k, v in change.items()}
         key = repr(sorted(merged.items()))
         if key not in self._cache:
-            context = with_pending_versions(self._context_for(merged))
+            context = self._context_for(merged)
             self._cache[key] = (context, render_tree(context).files)
         return self._cache[key]
 
@@ -121,10 +114,8 @@ def test_on_renders_velero_etcd_backup_patch_and_docs(render: Renderer) -> None:
 
 
 def test_incomplete_s3_is_rejected_naming_each_missing_key(tmp_path: Path) -> None:
-    data = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    data["features"]["backups"] = {"enabled": True, "s3": {"bucket": "cluster-backups"}}
-    config = tmp_path / paths.CONFIG_NAME
-    config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    backups = {"enabled": True, "s3": {"bucket": "cluster-backups"}}
+    config = write_config(sample_with({"features.backups": backups}), tmp_path)
     with pytest.raises(ConfigError) as caught:
         load_cluster(config)
     message = str(caught.value)

@@ -29,6 +29,8 @@ from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from generator.render.tree import render_tree
 from generator.sidefiles import read_side_files
+from tests.rendering import copy_templates, sample_with, write_config
+from tests.templates.conftest import ContextFor
 
 pytestmark = pytest.mark.slow
 
@@ -211,15 +213,13 @@ SIDE_FILE_CASES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def workflow_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("workflow-templates") / "config"
-    shutil.copytree(paths.TEMPLATE_TREE / ".github", root / ".github")
-    return root
+    return copy_templates(tmp_path_factory.mktemp("workflow-templates") / "config", (".github",))
 
 
 @pytest.mark.parametrize("case", sorted(SIDE_FILE_CASES))
 def test_workflow_asks_for_exactly_the_side_files_clustergen_reads(
     case: str,
-    context_for: Callable[[Mapping[str, Any]], dict[str, Any]],
+    context_for: ContextFor,
     workflow_templates: Path,
     tmp_path: Path,
 ) -> None:
@@ -234,21 +234,8 @@ def test_workflow_asks_for_exactly_the_side_files_clustergen_reads(
     assert removed == written_files
 
     # read_side_files names every file it needs when none is there.
-    config = tmp_path / paths.CONFIG_NAME
-    config.write_text(yaml.safe_dump(_sample_with(SIDE_FILE_CASES[case])), encoding="utf-8")
+    config = write_config(sample_with(SIDE_FILE_CASES[case]), tmp_path)
     with pytest.raises(SideFileError) as caught:
         read_side_files(load_cluster(config).values, tmp_path)
     needed = re.findall(r"^\s+(\S+): missing", str(caught.value), re.MULTILINE)
     assert sorted(written_files) == sorted(needed)
-
-
-def _sample_with(changes: Mapping[str, Any]) -> dict[str, Any]:
-    data = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    assert isinstance(data, dict)
-    return data

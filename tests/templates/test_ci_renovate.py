@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pyrage
 import pytest
 import yaml
 
 from generator import paths
-from generator.config import load_cluster
-from generator.render.context import build_context, load_versions
+from generator.render.context import load_versions
 from generator.render.tree import render_tree
-from generator.sidefiles import SideFiles
+from tests.rendering import render_config, write_config
+from tests.templates.conftest import ContextFor
 
 RENOVATE = ".renovaterc.json5"
 VALIDATE = ".github/workflows/validate.yaml"
@@ -48,15 +46,8 @@ def _python_regex(pattern: str) -> re.Pattern[str]:
 
 
 @pytest.fixture(scope="module")
-def ci_files(
-    tmp_path_factory: pytest.TempPathFactory,
-    context_for: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("renovate-templates") / "config"
-    for directory in (".github", "talos"):
-        shutil.copytree(paths.TEMPLATE_TREE / directory, root / directory)
-    shutil.copy(paths.TEMPLATE_TREE / f"{RENOVATE}.j2", root)
-    files = render_tree(context_for({}), template_root=root).files
+def ci_files(ci_templates: Path, context_for: ContextFor) -> dict[str, str]:
+    files = render_tree(context_for({}), template_root=ci_templates).files
     return {path: content.decode() for path, content in files.items()}
 
 
@@ -188,17 +179,7 @@ def test_renovate_schema(ci_files: dict[str, str], tmp_path: Path) -> None:
 def _render_all_features(tmp_path: Path, stack: str) -> dict[str, bytes]:
     config = yaml.safe_load(ALL_FEATURES.read_text(encoding="utf-8"))
     config["features"]["monitoring"]["stack"] = stack
-    path = tmp_path / stack / paths.CONFIG_NAME
-    path.parent.mkdir()
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    cluster = load_cluster(path).context()
-    identity = pyrage.x25519.Identity.generate()
-    fake = "renovate-test-fake"
-    side = SideFiles(
-        str(identity.to_public()), str(identity), "0123456789abcdef0123456789abcdef",
-        None, None, fake, fake, fake, fake,
-    )  # fmt: skip
-    return render_tree(build_context(cluster, side, load_versions(paths.VERSIONS_FILE))).files
+    return render_config(write_config(config, tmp_path / stack)).files
 
 
 def _built_in_deps(files: Mapping[str, bytes]) -> set[Dep]:

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,7 @@ import pytest
 import yaml
 
 from generator import paths
-from generator.render.tree import render_tree
-
-Context = Callable[[Mapping[str, Any]], dict[str, Any]]
-RenderCI = Callable[[Mapping[str, Any]], dict[str, bytes]]
+from tests.templates.conftest import ContextFor, Render, make_renderer
 
 WORKFLOWS = {
     "validate": ".github/workflows/validate.yaml",
@@ -56,30 +53,12 @@ SCOPES = {
 
 
 @pytest.fixture(scope="session")
-def ci_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The CI templates (and talos/, whose annotations Renovate reads) without the rest."""
-    root = tmp_path_factory.mktemp("ci-templates") / "config"
-    shutil.copytree(paths.TEMPLATE_TREE / ".github", root / ".github")
-    shutil.copytree(paths.TEMPLATE_TREE / "talos", root / "talos")
-    shutil.copy(paths.TEMPLATE_TREE / f"{RENOVATE}.j2", root)
-    return root
+def render_ci(ci_templates: Path, context_for: ContextFor) -> Render:
+    return make_renderer(ci_templates, context_for)
 
 
 @pytest.fixture(scope="session")
-def render_ci(ci_templates: Path, context_for: Context) -> RenderCI:
-    cache: dict[str, dict[str, bytes]] = {}
-
-    def _render(changes: Mapping[str, Any]) -> dict[str, bytes]:
-        key = repr(sorted(changes.items()))
-        if key not in cache:
-            cache[key] = render_tree(context_for(changes), template_root=ci_templates).files
-        return cache[key]
-
-    return _render
-
-
-@pytest.fixture(scope="session")
-def workflows(render_ci: RenderCI) -> dict[str, str]:
+def workflows(render_ci: Render) -> dict[str, str]:
     files = render_ci({})
     return {path: files[path].decode() for path in WORKFLOWS.values()}
 
@@ -93,7 +72,7 @@ def _on(workflow: Mapping[Any, Any]) -> Any:
 
 
 @pytest.mark.parametrize("flag", sorted(CI_FILES))
-def test_each_flag_renders_its_file_and_nothing_else(render_ci: RenderCI, flag: str) -> None:
+def test_each_flag_renders_its_file_and_nothing_else(render_ci: Render, flag: str) -> None:
     files = render_ci({f"features.ci.{flag}": False})
     assert CI_FILES[flag] not in files
     for other, path in CI_FILES.items():
@@ -101,17 +80,17 @@ def test_each_flag_renders_its_file_and_nothing_else(render_ci: RenderCI, flag: 
             assert path in files, f"{path} vanished when features.ci.{flag} was turned off"
 
 
-def test_all_flags_on_renders_every_file(render_ci: RenderCI) -> None:
+def test_all_flags_on_renders_every_file(render_ci: Render) -> None:
     files = render_ci({})
     assert set(CI_FILES.values()) <= set(files)
 
 
-def test_ci_disabled_leaves_no_trace(render_ci: RenderCI) -> None:
+def test_ci_disabled_leaves_no_trace(render_ci: Render) -> None:
     files = render_ci({"features.ci.enabled": False})
     assert not [p for p in files if p.startswith(".github/") or p == RENOVATE]
 
 
-def test_workflows_run_on_the_configured_branch(render_ci: RenderCI) -> None:
+def test_workflows_run_on_the_configured_branch(render_ci: Render) -> None:
     files = render_ci({"repository.branch": "production"})
     for path in (WORKFLOWS["validate"], WORKFLOWS["render_diff"]):
         assert _on(yaml.safe_load(files[path]))["push"]["branches"] == ["production"]
@@ -249,9 +228,7 @@ def _write_workflows(files: Mapping[str, bytes], root: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("changes", [{}, {"repository.url": "ssh://git@github.com/a/b"}])
-def test_github_workflow_schema(
-    render_ci: RenderCI, tmp_path: Path, changes: dict[str, Any]
-) -> None:
+def test_github_workflow_schema(render_ci: Render, tmp_path: Path, changes: dict[str, Any]) -> None:
     # check-jsonschema ships SchemaStore's github-workflow schema, so this runs offline.
     pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installed")
     result = subprocess.run(
@@ -263,7 +240,7 @@ def test_github_workflow_schema(
 
 
 @pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
-def test_actionlint(render_ci: RenderCI, tmp_path: Path) -> None:
+def test_actionlint(render_ci: Render, tmp_path: Path) -> None:
     result = subprocess.run(
         ["actionlint", "-shellcheck=", "-pyflakes=", *_write_workflows(render_ci({}), tmp_path)],
         cwd=tmp_path,

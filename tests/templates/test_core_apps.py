@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -15,17 +14,24 @@ import yaml
 from generator import paths
 from generator.validate.kubectl import build_all, kubectl_available
 from generator.validate.schemas import SchemaStore
-from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
-from tests.templates.conftest import (
+from tests.fakes import (
     FAKE_DEPLOY_KEY,
     FAKE_DEPLOY_KEY_PUB,
     TUNNEL_ID,
     TUNNEL_TOKEN,
     WEBHOOK_TOKEN,
-    Render,
+)
+from tests.templates.conftest import Render
+from tests.templates.manifests import (
+    DOMAIN,
+    docs,
+    find,
+    kustomize_dirs,
+    objects,
+    unlisted_or_dangling,
+    values,
 )
 
-DOMAIN = "example.com"  # domain.name in cluster.sample.yaml
 BGP = {"router_addr": "192.168.1.1", "router_asn": 64513, "node_asn": "64514"}
 
 Changes = Callable[[dict[str, Any]], dict[str, Any]]
@@ -56,42 +62,6 @@ def tree(render: Render, variant: dict[str, Any]) -> dict[str, bytes]:
     return render(variant)
 
 
-@pytest.fixture(scope="module")
-def schemas() -> SchemaStore:
-    if not Path(CRD_SCHEMAS.split("{")[0]).is_dir():
-        pytest.skip("CRD schemas not available")
-    return SchemaStore([CRD_SCHEMAS])
-
-
-def docs(tree: Mapping[str, bytes], path: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(tree[path]) if d is not None]
-
-
-def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every Kubernetes object, after Flux's postBuild substitution of cluster-secrets."""
-    for path, content in tree.items():
-        if path.endswith(".yaml") and posixpath.basename(path) != "kustomization.yaml":
-            text = content.decode().replace("${SECRET_DOMAIN}", DOMAIN)
-            for doc in yaml.safe_load_all(text):
-                if doc is not None:
-                    yield path, doc
-
-
-def find(tree: Mapping[str, bytes], kind: str, name: str) -> dict[str, Any]:
-    found = [d for _, d in objects(tree) if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
-    return found[0]
-
-
-def values(tree: Mapping[str, bytes], app: str) -> dict[str, Any]:
-    result: dict[str, Any] = find(tree, "HelmRelease", app)["spec"].get("values", {})
-    return result
-
-
-def kustomize_dirs(tree: Mapping[str, bytes]) -> list[str]:
-    return sorted(posixpath.dirname(p) for p in tree if p.endswith("/kustomization.yaml"))
-
-
 def flux_kustomizations(tree: Mapping[str, bytes]) -> dict[tuple[str, str], dict[str, Any]]:
     """(namespace, name) → Flux Kustomization; the namespace is set by the namespace folder."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
@@ -118,18 +88,7 @@ def test_every_file_is_tidy_nonempty_yaml(tree: dict[str, bytes]) -> None:
 
 
 def test_kustomizations_list_exactly_the_rendered_files(tree: dict[str, bytes]) -> None:
-    listed: set[str] = set()
-    for directory in kustomize_dirs(tree):
-        kustomization = docs(tree, f"{directory}/kustomization.yaml")[0]
-        for ref in kustomization.get("resources", []) + kustomization.get("components", []):
-            path = posixpath.normpath(posixpath.join(directory, ref))
-            assert path in tree or f"{path}/kustomization.yaml" in tree, (
-                f"{directory}/kustomization.yaml lists {ref}, which is not rendered"
-            )
-            listed.add(path)
-    apps = {p for p in tree if p.startswith("kubernetes/apps/")}
-    orphans = {p for p in apps if not p.endswith("/kustomization.yaml")} - listed
-    assert not orphans, f"rendered but listed by no kustomization.yaml: {sorted(orphans)}"
+    assert unlisted_or_dangling(tree) == []
 
 
 def test_flux_kustomizations_resolve(tree: dict[str, bytes]) -> None:

@@ -4,26 +4,14 @@ failed Kustomizations, HelmReleases and sources in every namespace holding Flux 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from generator.validate.schemas import SchemaStore
-from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
-from tests.templates.observability import (
-    OBSERVABILITY_DIRS,
-    RenderTree,
-    Tree,
-    copy_templates,
-    docs,
-    find,
-    make_renderer,
-    of_kind,
-    template_root_with,
-    unlisted_or_dangling,
-)
+from tests.templates.conftest import ContextFor, Render, Tree
+from tests.templates.manifests import docs, find, of_kind, unlisted_or_dangling
+from tests.templates.observability import observability_renderer, render_everything
 
 APP = "kubernetes/apps/flux-system/flux-notifications"
 ADDRESS = "https://discord.com/api/webhooks/42/SECRET-flux-webhook"
@@ -40,22 +28,18 @@ def enabled(provider: str = "discord", **more: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def render(
-    tmp_path_factory: pytest.TempPathFactory,
-    context_for: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> RenderTree:
-    root = template_root_with(tmp_path_factory.mktemp("fluxnotify"), OBSERVABILITY_DIRS)
-    return make_renderer(root, context_for)
+def render(tmp_path_factory: pytest.TempPathFactory, context_for: ContextFor) -> Render:
+    return observability_renderer(tmp_path_factory, context_for)
 
 
-def test_off_leaves_no_trace(render: RenderTree) -> None:
+def test_off_leaves_no_trace(render: Render) -> None:
     tree = render({})
     assert not [p for p in tree if p.startswith(APP)]
     assert not of_kind(tree, "Provider") and not of_kind(tree, "Alert")
 
 
 @pytest.mark.parametrize("provider", ["discord", "slack", "msteams", "generic"])
-def test_provider_reads_its_address_from_a_sops_secret(render: RenderTree, provider: str) -> None:
+def test_provider_reads_its_address_from_a_sops_secret(render: Render, provider: str) -> None:
     tree = render(enabled(provider))
     spec = find(tree, "Provider", "flux-notifications")["spec"]
     assert spec == {"type": provider, "secretRef": {"name": "flux-notifications"}}
@@ -70,23 +54,9 @@ def test_provider_reads_its_address_from_a_sops_secret(render: RenderTree, provi
 
 
 @pytest.fixture(scope="module")
-def everything(
-    tmp_path_factory: pytest.TempPathFactory,
-    context_for: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> Tree:
-    """All of kubernetes/ with every feature that adds a namespace."""
-    root = copy_templates(tmp_path_factory.mktemp("all") / "config", ("kubernetes",))
-    features = {
-        "features.monitoring.enabled": True,
-        "features.policy_engine.enabled": True,
-        "features.vulnerability_scanning.enabled": True,
-        "features.backups.enabled": True,
-        "features.backups.s3.endpoint": "https://s3.example.org",
-        "features.backups.s3.bucket": "backups",
-        "features.backups.s3.access_key": "access",
-        "features.backups.s3.secret_key": "secret",
-    }
-    return make_renderer(root, context_for)(enabled(**features))
+def everything(tmp_path_factory: pytest.TempPathFactory, context_for: ContextFor) -> Tree:
+    """All of kubernetes/ and docs/ with notifications and every feature that adds a namespace."""
+    return render_everything(tmp_path_factory, context_for, enabled())
 
 
 def test_alerts_cover_failures_of_every_kind_in_every_namespace(everything: Tree) -> None:
@@ -112,7 +82,7 @@ def test_alerts_cover_failures_of_every_kind_in_every_namespace(everything: Tree
         assert not missing, f"{name} misses {sorted(missing)}: update flux_namespaces()"
 
 
-def test_app_is_wired_into_flux_system(render: RenderTree) -> None:
+def test_app_is_wired_into_flux_system(render: Render) -> None:
     tree = render(enabled())
     ks = find(tree, "Kustomization", "flux-notifications")["spec"]
     assert ks["dependsOn"] == [{"name": "flux-instance"}]
@@ -120,16 +90,13 @@ def test_app_is_wired_into_flux_system(render: RenderTree) -> None:
     assert unlisted_or_dangling(tree) == []
 
 
-def test_resources_validate(render: RenderTree) -> None:
-    if not Path(CRD_SCHEMAS.split("{")[0]).is_dir():
-        pytest.skip("CRD schemas not available")
-    store = SchemaStore([CRD_SCHEMAS])
+def test_resources_validate(render: Render, schemas: SchemaStore) -> None:
     tree: Tree = render(enabled())
     checked = 0
     for kind in ("Provider", "Alert", "Kustomization"):
         for path, doc in of_kind(tree, kind):
             if path.startswith(APP):
-                result = store.check(doc)
+                result = schemas.check(doc)
                 assert result.found and not result.errors, f"{path}: {result.errors}"
                 checked += 1
     assert checked == 5

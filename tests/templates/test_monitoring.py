@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,23 +17,18 @@ import yaml
 from generator import paths
 from generator.render.context import load_versions
 from generator.validate.schemas import SchemaStore
-from tests.shared import CRD_SCHEMA_LOCATION as CRD_SCHEMAS
-from tests.templates.conftest import WEBHOOK_TOKEN
-from tests.templates.observability import (
-    OBSERVABILITY_DIRS,
-    RenderTree,
-    Tree,
-    copy_templates,
+from tests.fakes import WEBHOOK_TOKEN
+from tests.templates.conftest import ContextFor, Render, Tree
+from tests.templates.manifests import (
     dig,
     docs,
     find,
-    make_renderer,
     objects,
     of_kind,
-    template_root_with,
     unlisted_or_dangling,
     values,
 )
+from tests.templates.observability import observability_renderer, render_everything
 
 OBS = "kubernetes/apps/observability"
 MONITOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
@@ -71,23 +64,12 @@ def monitoring(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def render(
-    tmp_path_factory: pytest.TempPathFactory,
-    context_for: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> RenderTree:
-    root = template_root_with(tmp_path_factory.mktemp("obs"), OBSERVABILITY_DIRS)
-    return make_renderer(root, context_for)
+def render(tmp_path_factory: pytest.TempPathFactory, context_for: ContextFor) -> Render:
+    return observability_renderer(tmp_path_factory, context_for)
 
 
 @pytest.fixture(scope="module")
-def schemas() -> SchemaStore:
-    if not Path(CRD_SCHEMAS.split("{")[0]).is_dir():
-        pytest.skip("CRD schemas not available")
-    return SchemaStore([CRD_SCHEMAS])
-
-
-@pytest.fixture(scope="module")
-def full(render: RenderTree) -> Tree:
+def full(render: Render) -> Tree:
     """Everything on: receivers of every type, heartbeat, logs, tracing, backups, policies."""
     return render(
         monitoring(
@@ -118,7 +100,7 @@ def alertmanager_config(tree: Tree, stack: str = "kube-prometheus-stack") -> dic
 # --- off: no trace ------------------------------------------------------------------
 
 
-def test_monitoring_off_leaves_no_trace(render: RenderTree) -> None:
+def test_monitoring_off_leaves_no_trace(render: Render) -> None:
     tree = render({})
     assert not [p for p in tree if p.startswith((OBS, "docs/runbooks"))]
     assert not [d["kind"] for _, d in objects(tree) if d["kind"] in MONITOR_KINDS]
@@ -133,7 +115,7 @@ def test_monitoring_off_leaves_no_trace(render: RenderTree) -> None:
 
 
 @pytest.mark.parametrize("stack", ["kube-prometheus-stack", "victoria-metrics"])
-def test_stack_renders_only_itself_and_lists_every_file(render: RenderTree, stack: str) -> None:
+def test_stack_renders_only_itself_and_lists_every_file(render: Render, stack: str) -> None:
     tree = render(monitoring(**{"features.monitoring.stack": stack}))
     other = "victoria-metrics" if stack == "kube-prometheus-stack" else "kube-prometheus-stack"
     assert f"{OBS}/{stack}/ks.yaml" in tree
@@ -144,7 +126,7 @@ def test_stack_renders_only_itself_and_lists_every_file(render: RenderTree, stac
     assert grafana["spec"]["dependsOn"] == [{"name": stack}]
 
 
-def test_kube_prometheus_stack_values_follow_config(render: RenderTree) -> None:
+def test_kube_prometheus_stack_values_follow_config(render: Render) -> None:
     tree = render(
         monitoring(
             **{
@@ -166,13 +148,13 @@ def test_kube_prometheus_stack_values_follow_config(render: RenderTree) -> None:
     assert am["useExistingSecret"] is True and am["configSecret"] == "alertmanager-config"
 
 
-def test_storage_class_is_omitted_when_unset(render: RenderTree) -> None:
+def test_storage_class_is_omitted_when_unset(render: Render) -> None:
     tree = render(monitoring())
     claim = values(tree, "kube-prometheus-stack")["prometheus"]["prometheusSpec"]["storageSpec"]
     assert "storageClassName" not in claim["volumeClaimTemplate"]["spec"]
 
 
-def test_victoria_metrics_values_follow_config(render: RenderTree) -> None:
+def test_victoria_metrics_values_follow_config(render: Render) -> None:
     tree = render(
         monitoring(
             **{
@@ -196,7 +178,7 @@ def test_victoria_metrics_values_follow_config(render: RenderTree) -> None:
 
 
 @pytest.mark.parametrize("stack", ["kube-prometheus-stack", "victoria-metrics"])
-def test_every_component_has_resources(render: RenderTree, stack: str) -> None:
+def test_every_component_has_resources(render: Render, stack: str) -> None:
     tree = render(monitoring(**{"features.monitoring.stack": stack}))
     release = values(tree, stack)
     if stack == "kube-prometheus-stack":
@@ -229,7 +211,7 @@ def test_every_component_has_resources(render: RenderTree, stack: str) -> None:
 # --- grafana ------------------------------------------------------------------------
 
 
-def test_grafana_behind_internal_gateway_with_stable_admin_secret(render: RenderTree) -> None:
+def test_grafana_behind_internal_gateway_with_stable_admin_secret(render: Render) -> None:
     tree = render(monitoring())
     route = find(tree, "HTTPRoute", "grafana")
     assert route["spec"]["hostnames"] == ["grafana.example.com"]
@@ -245,7 +227,7 @@ def test_grafana_behind_internal_gateway_with_stable_admin_secret(render: Render
     )
 
 
-def test_grafana_dashboards_cover_the_operators(render: RenderTree) -> None:
+def test_grafana_dashboards_cover_the_operators(render: Render) -> None:
     grafana = values(render(monitoring()), "grafana")
     boards = {name for folder in grafana["dashboards"].values() for name in folder}
     for wanted in (
@@ -349,7 +331,7 @@ def test_every_rule_is_complete_and_has_a_runbook(full: Tree) -> None:
     assert sorted(re.findall(r"> (0\.\d+)", r["expr"])[0] for r in pvc) == ["0.80", "0.95"]
 
 
-def test_optional_rules_follow_their_features(render: RenderTree) -> None:
+def test_optional_rules_follow_their_features(render: Render) -> None:
     tree = render(monitoring())
     alerts = {
         r["alert"]
@@ -369,9 +351,7 @@ def test_optional_rules_follow_their_features(render: RenderTree) -> None:
         ("https://codeberg.org/me/ops.git", "main", "https://codeberg.org/me/ops/src/branch/main/"),
     ],
 )
-def test_runbook_urls_follow_the_forge(
-    render: RenderTree, url: str, branch: str, base: str
-) -> None:
+def test_runbook_urls_follow_the_forge(render: Render, url: str, branch: str, base: str) -> None:
     tree = render(
         monitoring(
             **{
@@ -419,7 +399,7 @@ def test_inhibition_rules(full: Tree) -> None:
 
 
 @pytest.mark.parametrize("stack", ["kube-prometheus-stack", "victoria-metrics"])
-def test_watchdog_exists_iff_heartbeat(render: RenderTree, stack: str) -> None:
+def test_watchdog_exists_iff_heartbeat(render: Render, stack: str) -> None:
     base = {"features.monitoring.stack": stack}
     with_hb = render(
         monitoring(**base, **{"features.monitoring.alerting.heartbeat_url": HEARTBEAT})
@@ -456,7 +436,7 @@ def test_no_secret_outside_sops_files(full: Tree) -> None:
 
 @pytest.mark.parametrize("stack", ["kube-prometheus-stack", "victoria-metrics"])
 def test_custom_resources_validate(
-    render: RenderTree, full: Tree, schemas: SchemaStore, stack: str
+    render: Render, full: Tree, schemas: SchemaStore, stack: str
 ) -> None:
     tree = (
         full
@@ -553,26 +533,9 @@ MONITORED: dict[str, Values | Manifest | Exempt] = {
 
 
 @pytest.fixture(scope="module")
-def everything(
-    tmp_path_factory: pytest.TempPathFactory,
-    context_for: Callable[[Mapping[str, Any]], dict[str, Any]],
-) -> Tree:
+def everything(tmp_path_factory: pytest.TempPathFactory, context_for: ContextFor) -> Tree:
     """The whole kubernetes/ tree (every area), with every feature that adds an operator."""
-    root = copy_templates(tmp_path_factory.mktemp("all") / "config", ("kubernetes", "docs"))
-    return make_renderer(root, context_for)(
-        {
-            "features.monitoring.enabled": True,
-            "features.monitoring.logs.enabled": True,
-            "features.monitoring.tracing.enabled": True,
-            "features.policy_engine.enabled": True,
-            "features.vulnerability_scanning.enabled": True,
-            "features.backups.enabled": True,
-            "features.backups.s3.endpoint": "https://s3.example.org",
-            "features.backups.s3.bucket": "backups",
-            "features.backups.s3.access_key": "access",
-            "features.backups.s3.secret_key": "secret",
-        }
-    )
+    return render_everything(tmp_path_factory, context_for, {})
 
 
 def test_every_rendered_operator_is_monitored(everything: Tree) -> None:

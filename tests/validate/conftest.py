@@ -9,34 +9,44 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pyrage
 import pytest
 
 from generator.secrets.sops import Sops
-from generator.validate import SchemaStore
-from tests.shared import CRD_SCHEMAS
+from generator.validate import Finding, SchemaStore, validate_tree
+from tests.fakes import sops_with_new_key
+from tests.shared import CRD_SCHEMA_LOCATION, CRD_SCHEMAS
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SCHEMA_LOCATION = f"{CRD_SCHEMAS}/{{group}}/{{kind}}_{{version}}.json"
 
 Tree = dict[str, bytes]
+Decrypt = Callable[[str, bytes], bytes | None]
+
+ECHO_KS = "kubernetes/apps/default/echo/ks.yaml"
+ECHO_APP = "kubernetes/apps/default/echo/app"
+
+
+def run(tree: Tree, store: SchemaStore, decrypt: Decrypt | None, **kw: object) -> list[Finding]:
+    """validate_tree without kubectl unless `kw` says otherwise."""
+    options: dict[str, object] = {"kubectl": False, **kw}
+    return validate_tree(tree, store=store, decrypt=decrypt, **options)  # type: ignore[arg-type]
+
+
+def edit(tree: Tree, path: str, old: str, new: str) -> None:
+    """Replace the first `old` in `path` of `tree`, which must hold it."""
+    text = tree[path].decode()
+    assert old in text, f"{old!r} not in {path}"
+    tree[path] = text.replace(old, new, 1).encode()
 
 
 @pytest.fixture(scope="session")
 def sops(tmp_path_factory: pytest.TempPathFactory) -> Sops:
     """sops with a fresh age key and the fixture's creation rules."""
-    workdir = tmp_path_factory.mktemp("sops")
-    identity = pyrage.x25519.Identity.generate()
-    key = workdir / "age.key"
-    key.write_text(f"{identity}\n")
     rules = (FIXTURES / "clean" / ".sops.yaml").read_text()
-    config = workdir / ".sops.yaml"
-    config.write_text(rules.replace("AGE_PUBLIC_KEY", str(identity.to_public())))
-    return Sops(age_key_file=key, config=config)
+    return sops_with_new_key(tmp_path_factory.mktemp("sops"), rules)
 
 
 @pytest.fixture(scope="session")
-def decrypt(sops: Sops) -> Callable[[str, bytes], bytes | None]:
+def decrypt(sops: Sops) -> Decrypt:
     return lambda path, data: sops.decrypt(data, path)
 
 
@@ -68,7 +78,7 @@ def clean_tree(clean_tree_cached: Tree) -> Tree:
 def schema_location() -> str:
     if not CRD_SCHEMAS.is_dir():
         pytest.skip(f"CRD schemas not found at {CRD_SCHEMAS}")
-    return SCHEMA_LOCATION
+    return CRD_SCHEMA_LOCATION
 
 
 @pytest.fixture(scope="session")

@@ -3,30 +3,14 @@ and objects nothing applies (which must neither satisfy references nor go unnoti
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from generator.validate import Finding, SchemaStore, validate_tree
+from generator.validate import SchemaStore
 from generator.validate.selectors import Requirement, parse_selector, selector_matches
-
-Tree = dict[str, bytes]
-Decrypt = Callable[[str, bytes], bytes | None]
+from tests.validate.conftest import ECHO_APP, ECHO_KS, Decrypt, Tree, edit, run
 
 CLUSTER_KS = "kubernetes/flux/cluster/ks.yaml"
-ECHO_KS = "kubernetes/apps/default/echo/ks.yaml"
-ECHO_APP = "kubernetes/apps/default/echo/app"
 OPT_OUT = "substitution.flux.home.arpa/disabled"
-
-
-def run(tree: Tree, store: SchemaStore, decrypt: Decrypt | None) -> list[Finding]:
-    return validate_tree(tree, store=store, decrypt=decrypt, kubectl=False)
-
-
-def edit(tree: Tree, path: str, old: str, new: str) -> None:
-    text = tree[path].decode()
-    assert old in text, f"{old!r} not in {path}"
-    tree[path] = text.replace(old, new, 1).encode()
 
 
 def add_resource(tree: Tree, directory: str, name: str, content: str) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from generator.validate import SchemaStore, validate_tree
-
-Tree = dict[str, bytes]
-Decrypt = Callable[[str, bytes], bytes | None]
+from generator.validate import SchemaStore
+from tests.validate.conftest import Decrypt, Tree, run
 
 GATEWAYS = "kubernetes/apps/network/gateways/app"
 ROUTE = "kubernetes/apps/flux-system/flux-instance/app/httproute.yaml"
@@ -99,7 +95,7 @@ def test_broken_reference(
     text = clean_tree[path].decode()
     assert old in text
     clean_tree[path] = text.replace(old, new, 1).encode()
-    [error] = validate_tree(clean_tree, store=store, decrypt=decrypt, kubectl=False)
+    [error] = run(clean_tree, store, decrypt)
     assert (error.path, error.severity, error.message) == (path, "error", message)
 
 
@@ -113,19 +109,19 @@ def add(tree: Tree, name: str, content: str) -> str:
 
 def test_velero_references(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
     path = add(clean_tree, "velero.yaml", VELERO)
-    [error] = validate_tree(clean_tree, store=store, decrypt=decrypt, kubectl=False)
+    [error] = run(clean_tree, store, decrypt)
     assert (error.path, error.obj) == (path, "BackupStorageLocation/default")
     assert error.message == (
         "spec.credential names Secret velero-s3 in namespace network, which is not rendered"
     )
     clean_tree[path] = clean_tree[path].replace(b"storageLocation: default", b"storageLocation: x")
-    found = validate_tree(clean_tree, store=store, decrypt=decrypt, kubectl=False)
+    found = run(clean_tree, store, decrypt)
     expected = "spec.template.storageLocation names BackupStorageLocation x in namespace network"
     assert [f.obj for f in found if f.message.startswith(expected)] == ["Schedule/daily"]
 
 
 def test_alert_needs_its_provider(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
     path = add(clean_tree, "alert.yaml", ALERT)
-    [error] = validate_tree(clean_tree, store=store, decrypt=decrypt, kubectl=False)
+    [error] = run(clean_tree, store, decrypt)
     assert (error.path, error.obj) == (path, "Alert/failures")
     assert error.message.startswith("spec.providerRef names Provider discord in namespace network")

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from generator.validate import Finding, SchemaStore, validate_tree
+from generator.validate import Finding, SchemaStore
 from generator.validate.kubectl import kubectl_available
+from tests.validate.conftest import ECHO_APP, ECHO_KS, Decrypt, Tree, edit, run
 
-Tree = dict[str, bytes]
-Decrypt = Callable[[str, bytes], bytes | None]
-
-ECHO_KS = "kubernetes/apps/default/echo/ks.yaml"
-ECHO_APP = "kubernetes/apps/default/echo/app"
 INSTANCE_KS = "kubernetes/apps/flux-system/flux-instance/ks.yaml"
 INSTANCE_APP = "kubernetes/apps/flux-system/flux-instance/app"
 ROUTE = f"{INSTANCE_APP}/httproute.yaml"
 
 
-def run(tree: Tree, store: SchemaStore, decrypt: Decrypt | None, **kw: object) -> list[Finding]:
-    options: dict[str, object] = {"kubectl": False, **kw}
-    return validate_tree(tree, store=store, decrypt=decrypt, **options)  # type: ignore[arg-type]
-
-
 def errors(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "error"]
-
-
-def edit(tree: Tree, path: str, old: str, new: str) -> None:
-    text = tree[path].decode()
-    assert old in text, f"{old!r} not in {path}"
-    tree[path] = text.replace(old, new, 1).encode()
 
 
 def only_error(findings: list[Finding]) -> Finding:

@@ -1,0 +1,104 @@
+"""Real renders for tests: cluster.sample.yaml with dotted-key changes, loaded by the real
+config loader (defaults, rules, derived values) and rendered by the real renderer.
+
+    config = write_config(sample_with({"ingress.mode": "none"}), tmp_path)
+    files = render_config(config).files
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator import paths
+from generator.config import load_cluster
+from generator.render.context import build_context, load_versions
+from generator.render.tree import RenderedTree, render_tree
+from generator.sidefiles import SideFiles
+from tests.fakes import side_files
+
+SideFor = Callable[[Mapping[str, Any]], SideFiles]
+
+# Every feature that installs a chart (an operator, a namespace), on.
+EVERY_CHART: dict[str, Any] = {
+    "features.monitoring.enabled": True,
+    "features.monitoring.logs.enabled": True,
+    "features.monitoring.tracing.enabled": True,
+    "features.policy_engine.enabled": True,
+    "features.vulnerability_scanning.enabled": True,
+    "features.backups.enabled": True,
+    "features.backups.s3.endpoint": "https://s3.example.org",
+    "features.backups.s3.bucket": "backups",
+    "features.backups.s3.access_key": "access",
+    "features.backups.s3.secret_key": "secret",
+}
+
+
+@functools.cache
+def _sample() -> dict[str, Any]:
+    data = yaml.safe_load(paths.SAMPLE_CONFIG.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def sample_with(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """cluster.sample.yaml's data with `changes` ({"a.b.c": value}) applied to a copy.
+
+    Sections missing on the way (or all commented out) are created; `"nodes": "single"`
+    keeps only the first node.
+    """
+    data = copy.deepcopy(_sample())
+    for dotted, value in changes.items():
+        if dotted == "nodes" and value == "single":
+            data["nodes"] = data["nodes"][:1]
+            continue
+        *parents, leaf = dotted.split(".")
+        node = data
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = value
+    return data
+
+
+def write_config(data: Mapping[str, Any], directory: Path) -> Path:
+    """`directory`/cluster.yaml holding `data`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / paths.CONFIG_NAME
+    config.write_text(yaml.safe_dump(dict(data), sort_keys=False), encoding="utf-8")
+    return config
+
+
+def context_of(config: Path, side: SideFiles | SideFor = side_files) -> dict[str, Any]:
+    """The template context of `config`; `side` is fixed or made for the cluster's context."""
+    cluster = load_cluster(config).context()
+    chosen = side if isinstance(side, SideFiles) else side(cluster)
+    return build_context(cluster, chosen, load_versions(paths.VERSIONS_FILE))
+
+
+def render_config(
+    config: Path,
+    side: SideFiles | SideFor = side_files,
+    template_root: Path = paths.TEMPLATE_TREE,
+) -> RenderedTree:
+    """The rendered tree of `config` (every template unless `template_root` says otherwise)."""
+    return render_tree(context_of(config, side), template_root=template_root)
+
+
+def copy_templates(root: Path, names: tuple[str, ...]) -> Path:
+    """A template root holding only `names` (directories or files) of templates/config."""
+    for name in names:
+        source, target = paths.TEMPLATE_TREE / name, root / name
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return root
