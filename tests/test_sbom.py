@@ -14,8 +14,8 @@ from packageurl import PackageURL
 from generator import paths
 from generator.cli import main
 from generator.errors import ClusterGenError
+from generator.render import is_secret
 from generator.render.context import load_versions
-from generator.render.tree import is_secret
 from generator.sbom import InventoryError, run_sbom, scan_tree
 from generator.sbom.references import ImageRef, chart_purl, image_purl, parse_image
 from tests.rendering import EVERY_CHART, render_config, sample_with, write_config

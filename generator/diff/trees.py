@@ -20,6 +20,7 @@ from generator.diff.objects import (
     without_sops,
 )
 from generator.errors import ClusterGenError
+from generator.secrets.files import is_secret_path
 
 Decrypt = Callable[[str, bytes], bytes | None]
 Change = Literal["added", "removed", "changed"]
@@ -56,11 +57,6 @@ class TreeDiff:
         return bool(self.added or self.removed or self.changed)
 
 
-def is_secret(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return ".sops." in name and not name.startswith(".sops.")
-
-
 def diff_trees(
     new: Mapping[str, bytes],
     old: Mapping[str, bytes],
@@ -77,7 +73,7 @@ def diff_trees(
     not_compared: list[tuple[str, str]] = []
     unchanged = 0
     for path in sorted(p for p in new if p in old):
-        if is_secret(path):
+        if is_secret_path(path):
             result = _secret_file(path, new[path], old[path], decrypt_old)
             if isinstance(result, str):
                 not_compared.append((path, result))

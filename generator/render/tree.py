@@ -12,7 +12,7 @@ import stat
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -43,15 +43,6 @@ class RenderedTree:
 
     files: dict[str, bytes] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
-
-
-def is_secret(path: str) -> bool:
-    """A rendered file that must be encrypted before it touches disk.
-
-    `.sops.yaml` itself is sops' configuration, not a secret: the marker must
-    follow a real name (`x.sops.yaml`).
-    """
-    return PurePosixPath(path).name.find(".sops.") > 0
 
 
 def render_tree(

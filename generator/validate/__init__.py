@@ -12,8 +12,8 @@ from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.paths import AGE_KEY_NAME
-from generator.secrets.files import in_secret_scope
-from generator.validate.documents import Finding, is_secret_file, may_hold_objects, parse_tree
+from generator.secrets.files import in_secret_scope, is_secret_path
+from generator.validate.documents import Finding, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
 from generator.validate.kubectl import build_all, kubectl_available
@@ -118,7 +118,7 @@ def read_tree(root: Path) -> dict[str, bytes]:
 
 def in_validation_scope(path: str) -> bool:
     """Whether `read_tree` would pick this relative path (given its directory is walked)."""
-    return path.split("/", 1)[0] in _TREE_DIRS or (in_secret_scope(path) and is_secret_file(path))
+    return path.split("/", 1)[0] in _TREE_DIRS or (in_secret_scope(path) and is_secret_path(path))
 
 
 def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> int:

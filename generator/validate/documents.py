@@ -95,12 +95,6 @@ def is_yaml(path: str) -> bool:
     return path.endswith((".yaml", ".yml"))
 
 
-def is_secret_file(path: str) -> bool:
-    """`x.sops.yaml` and friends; `.sops.yaml` itself is sops' configuration."""
-    name = path.rsplit("/", 1)[-1]
-    return ".sops." in name and not name.startswith(".sops.")
-
-
 def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]]:
     """Every non-empty document of one file, or the finding that stops parsing."""
     try:

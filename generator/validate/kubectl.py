@@ -19,7 +19,8 @@ import yaml
 
 from generator.command import run
 from generator.errors import CommandError
-from generator.validate.documents import Finding, is_secret_file, is_yaml
+from generator.secrets.files import is_secret_path
+from generator.validate.documents import Finding, is_yaml
 
 KUBECTL_TIMEOUT = 60.0
 _MAX_REASON = 300
@@ -72,7 +73,7 @@ def _materialize(files: Mapping[str, bytes], target: Path) -> None:
     for path, content in files.items():
         dest = target / path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(_redact(content) if is_secret_file(path) and is_yaml(path) else content)
+        dest.write_bytes(_redact(content) if is_secret_path(path) and is_yaml(path) else content)
 
 
 def _redact(content: bytes) -> bytes:

@@ -7,7 +7,8 @@ import posixpath
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from generator.validate.documents import Doc, Finding, is_object, is_secret_file, may_hold_objects
+from generator.secrets.files import is_secret_path
+from generator.validate.documents import Doc, Finding, is_object, may_hold_objects
 from generator.validate.flux_tree import FLUX_ROOT, Model
 from generator.validate.kustomize import KustomizeDir, normalize
 
@@ -71,7 +72,7 @@ def _selector_matches(selector: Any, namespace: str) -> bool:
 def check_encrypted(files: Mapping[str, bytes], docs: Mapping[str, list[Doc]]) -> Iterator[Finding]:
     """Every `*.sops.*` file carries sops metadata with a MAC."""
     for path in sorted(files):
-        if not is_secret_file(path):
+        if not is_secret_path(path):
             continue
         message = "not encrypted by sops (no sops metadata with a mac)"
         if path in docs:

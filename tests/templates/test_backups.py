@@ -19,8 +19,9 @@ import yaml
 
 from generator import paths
 from generator.config import ConfigError, load_cluster
+from generator.render import is_secret
 from generator.render.environment import make_environment
-from generator.render.tree import is_secret, render_tree
+from generator.render.tree import render_tree
 from tests.rendering import sample_with, write_config
 from tests.shared import CRD_SCHEMAS
 
