@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 SOPS_CONFIG = ".sops.yaml"
 # Directories never searched for secrets: tooling, not the user's repository.
-SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen"})
+SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen", ".task"})
 # Where the cluster's secrets live: what clustergen renders plus the repository root.
 # The clone also carries clustergen's own tests, whose fixtures are plaintext on purpose.
 SECRET_DIRS = ("kubernetes", "bootstrap", "talos")

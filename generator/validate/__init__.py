@@ -12,7 +12,7 @@ from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.paths import AGE_KEY_NAME
-from generator.secrets.files import in_secret_scope, is_secret_path
+from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
 from generator.validate.documents import Finding, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
@@ -42,7 +42,6 @@ __all__ = [
 # Top-level directories whose every file kustomize may read.
 _TREE_DIRS = ("kubernetes", "bootstrap")
 SCHEMA_LOCATION_ENV = "CLUSTERGEN_SCHEMA_LOCATION"
-_SKIP_DIRS = frozenset({".git", ".venv", "node_modules", ".clustergen", ".task"})
 
 
 def validate_tree(
@@ -107,7 +106,7 @@ def read_tree(root: Path) -> dict[str, bytes]:
         dirnames[:] = [
             d
             for d in dirnames
-            if d not in _SKIP_DIRS and in_secret_scope(d if rel_dir == "." else f"{rel_dir}/{d}")
+            if d not in SKIP_DIRS and in_secret_scope(d if rel_dir == "." else f"{rel_dir}/{d}")
         ]
         for name in filenames:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
