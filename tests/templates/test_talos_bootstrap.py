@@ -227,8 +227,27 @@ def test_control_plane_metrics_and_crds_follow_monitoring(
     cluster = doc(tree, "talos/patches/controller/cluster.yaml")["cluster"]
     assert ("extraArgs" in cluster["etcd"]) is monitoring
     assert ("scheduler" in cluster and "controllerManager" in cluster) is monitoring
+    if monitoring:
+        # Exactly the ports the stacks scrape at the controllers' addresses (etcd over HTTP).
+        assert cluster["etcd"]["extraArgs"] == {"listen-metrics-urls": "http://0.0.0.0:2381"}
+        for component in ("controllerManager", "scheduler"):
+            assert cluster[component] == {"extraArgs": {"bind-address": "0.0.0.0"}}
     crds = doc(tree, "bootstrap/helmfile.d/00-crds.yaml")["releases"]
     assert ("prometheus-operator-crds" in [r["name"] for r in crds]) is monitoring
+
+
+@pytest.mark.parametrize("pod_security", [True, False])
+def test_talos_pod_security_default_is_kept_while_the_feature_is_on(
+    tmp_path: Path, own: Path, pod_security: bool
+) -> None:
+    # Talos' default (enforce baseline, audit/warn restricted, kube-system exempt) covers
+    # namespaces without labels; it is deleted only when pod security is off.
+    tree = render(tmp_path, own, **{"features.pod_security.enabled": pod_security})
+    api_server = doc(tree, "talos/patches/controller/cluster.yaml")["cluster"]["apiServer"]
+    if pod_security:
+        assert "admissionControl" not in api_server
+    else:
+        assert api_server["admissionControl"] == {"$$patch": "delete"}
 
 
 # --- sops rules -----------------------------------------------------------------------
