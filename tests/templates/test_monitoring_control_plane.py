@@ -96,12 +96,19 @@ def test_down_targets_and_monitoring_components_alert(
     assert rules["MonitoringComponentDown"]["expr"] == 'up{namespace="observability"} == 0'
     assert rules["MonitoringComponentDown"]["labels"]["severity"] == "critical"
     assert rules["KubeStateMetricsDown"]["expr"] == 'absent(up{job="kube-state-metrics"} == 1)'
-    # The charts' own general groups (TargetDown plus a second Watchdog) stay off.
+    # The charts' own general groups (TargetDown plus a second Watchdog) stay off; their
+    # groups watching the stack's own parts stay on (chart default: on).
     values = helm_values(files, stack)
     if stack == "kube-prometheus-stack":
-        assert values["defaultRules"]["rules"]["general"] is False
+        chart_rules = values["defaultRules"]["rules"]
+        assert chart_rules["general"] is False
+        for group in ("alertmanager", "prometheus", "prometheusOperator", "configReloaders"):
+            assert chart_rules.get(group, True) is True, group
     else:
-        assert values["defaultRules"]["groups"]["general.rules"] == {"enabled": False}
+        groups = values["defaultRules"]["groups"]
+        assert groups["general.rules"] == {"enabled": False}
+        for group in ("alertmanager.rules", "vmagent", "vmalert", "vmsingle", "vmoperator"):
+            assert groups.get(group, {}).get("enabled", True) is True, group
 
 
 def allows_nodes_on(rule: dict[str, Any], ports: set[str]) -> bool:
