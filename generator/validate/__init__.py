@@ -71,6 +71,7 @@ def validate_tree(
     if decrypt is not None:
         decrypt = _memoized(decrypt)
     docs, findings = parse_tree(files)
+    unparsable = {f.path for f in findings}
     tree = Tree(files)
     kdirs, kustomize_findings = load_kustomizations(tree, docs)
     findings += kustomize_findings
@@ -86,7 +87,7 @@ def validate_tree(
     findings += check_references(model)
     findings += check_network_policies(model)
     findings += check_applied(model, kdirs, data_files)
-    findings += check_tool_configs(docs)
+    findings += check_tool_configs(docs, unparsable)
     if kubectl and kubectl_available():
         findings += build_all(files, build_roots(kdirs), root)
     return findings

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -57,8 +57,9 @@ _STRING_LIST = {"type": "array", "items": _STRINGS}
 TALCONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["clusterName", "kubernetesVersion", "endpoint", "nodes"],
-    "propertyNames": {"enum": sorted(_TALCONFIG_KEYS)},
+    "additionalProperties": False,
     "properties": {
+        **{key: {} for key in sorted(_TALCONFIG_KEYS)},
         "clusterName": _STRINGS,
         "kubernetesVersion": _STRINGS,
         "talosVersion": _STRINGS,
@@ -76,8 +77,9 @@ TALCONFIG_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "required": ["hostname", "ipAddress"],
-                "propertyNames": {"enum": sorted(_NODE_KEYS)},
+                "additionalProperties": False,
                 "properties": {
+                    **{key: {} for key in sorted(_NODE_KEYS)},
                     "hostname": _STRINGS,
                     "ipAddress": _STRINGS,
                     "installDisk": _STRINGS,
@@ -91,10 +93,12 @@ TALCONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
-def check_tool_configs(docs: Mapping[str, list[Doc]]) -> Iterator[Finding]:
+def check_tool_configs(
+    docs: Mapping[str, list[Doc]], unparsable: Collection[str] = ()
+) -> Iterator[Finding]:
     """Findings for the workflows, talconfig.yaml and Talos patches among `docs`
-    (every parsed YAML file of the tree, by path)."""
-    for path in sorted(docs):
+    (every parsed YAML file of the tree, by path); `unparsable` files are already reported."""
+    for path in sorted(set(docs) - set(unparsable)):
         if path.startswith(WORKFLOWS_DIR) and path.count("/") == 2:
             yield from _against(
                 path, _as_yaml_1_2(docs[path]), _workflow_validator(), "GitHub workflow"
