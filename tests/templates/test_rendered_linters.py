@@ -84,3 +84,20 @@ def test_actionlint_workflows(tree: Path) -> None:
     shellcheck = f"-shellcheck={tool('shellcheck')}"
     result = lint([tool("actionlint"), shellcheck, "-pyflakes=", *workflows], tree)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_yamllint_skips_what_is_not_the_cluster(tree: Path, tmp_path: Path) -> None:
+    # Users clone clustergen and render into the clone: its own files (test fixtures that
+    # are broken on purpose), their cluster.yaml and talhelper's output are not linted.
+    (tmp_path / ".yamllint.yaml").write_bytes((tree / ".yamllint.yaml").read_bytes())
+    ignored = (
+        "cluster.yaml", "cluster.sample.yaml", "Taskfile.yaml", "templates/versions.yaml",
+        "tests/fixtures/bad.yaml", "bench/x.yaml", "schemas/x.yaml", "generator/x.yaml",
+        "talos/clusterconfig/home-k8s-0.yaml", "kubernetes/apps/x/secret.sops.yaml",
+    )  # fmt: skip
+    for path in (*ignored, "kubernetes/apps/x/bad.yaml"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a: {b:  c}\n")  # no `---`, braces: two findings each
+    result = lint([tool("yamllint"), "--strict", "-f", "parsable", "."], tmp_path)
+    reported = {line.split(":", 1)[0].removeprefix("./") for line in result.stdout.splitlines()}
+    assert reported == {"kubernetes/apps/x/bad.yaml"}, result.stdout
