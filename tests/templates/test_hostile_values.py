@@ -8,6 +8,7 @@ lowercase names there, but the templates must not rely on it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,19 @@ def test_domain_and_tls_sans_beyond_the_schema(tmp_path: Path, text: str) -> Non
     assert text in values["kubernetes/components/sops/cluster-secrets.sops.yaml"]
     talconfig = values["talos/talconfig.yaml"]
     assert text in talconfig and "k8s." + text in talconfig
+
+
+# A YAML value (after `key:`, `-` or `[`) that opens a quote and interpolates inside it, and
+# Jinja's tojson (surrogate pairs for emoji, which Go's YAML parser rejects).
+_HAND_QUOTED = re.compile(r"""(?:[:\-\[,]\s*)["'][^"'\s]*#\{|\|\s*tojson\b""")
+
+
+def test_no_template_quotes_a_value_by_hand() -> None:
+    offenders = [
+        f"{path.relative_to(paths.TEMPLATES)}:{number}: {line.strip()}"
+        for path in sorted(paths.TEMPLATES.rglob("*.j2"))
+        if not path.name.endswith(".md.j2")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if _HAND_QUOTED.search(line)
+    ]
+    assert offenders == [], "use `| to_yaml_scalar`:\n" + "\n".join(offenders)
