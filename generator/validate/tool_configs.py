@@ -17,13 +17,15 @@ this module checks the shape of the ones that do:
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from collections.abc import Collection, Iterator, Mapping
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from generator.errors import ClusterGenError
 from generator.validate.documents import Doc, Finding
 
 WORKFLOWS_DIR = ".github/workflows/"
@@ -140,8 +142,12 @@ def _patch_shape(path: str, docs: list[Doc]) -> Iterator[Finding]:
 
 @functools.cache
 def _workflow_validator() -> jsonschema.protocols.Validator:
-    vendored = resources.files("check_jsonschema.builtin_schemas.vendor")
-    schema = json.loads(vendored.joinpath("github-workflows.json").read_text(encoding="utf-8"))
+    # Found without importing check_jsonschema: its import (CLI, HTTP client) costs ~0.8 s.
+    spec = importlib.util.find_spec("check_jsonschema")
+    if spec is None or spec.origin is None:
+        raise ClusterGenError("check-jsonschema is not installed; reinstall clustergen")
+    vendored = Path(spec.origin).parent / "builtin_schemas" / "vendor" / "github-workflows.json"
+    schema = json.loads(vendored.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 
