@@ -131,15 +131,21 @@ def test_receivers_notifications_and_tokens(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", [DENSE, SPACED, *LEADING])
-def test_domain_and_tls_sans_beyond_the_schema(tmp_path: Path, text: str) -> None:
+def test_names_beyond_the_schema(tmp_path: Path, text: str) -> None:
+    # domain, tls_sans, node names and schematic ids: the schema allows only plain names
+    # and hex, but the templates must not rely on it.
     context = context_of(write_config(sample_with({}), tmp_path))
     context["domain"] = {**context["domain"], "name": text}
     api = {**context["kubernetes"]["api"], "tls_sans": [text, "k8s." + text]}
     context["kubernetes"] = {**context["kubernetes"], "api": api}
+    node = {**context["nodes"][0], "name": "n" + text, "schematic_id": "s" + text}
+    context["nodes"] = [node, *context["nodes"][1:]]
     values = parsed_values(render_tree(context, template_root=paths.TEMPLATE_TREE).files)
     assert text in values["kubernetes/components/sops/cluster-secrets.sops.yaml"]
     talconfig = values["talos/talconfig.yaml"]
     assert text in talconfig and "k8s." + text in talconfig
+    assert "n" + text in talconfig
+    assert any(isinstance(v, str) and v.endswith("/s" + text) for v in talconfig)
 
 
 # A YAML value (after `key:`, `-` or `[`) that opens a quote and interpolates inside it, and
