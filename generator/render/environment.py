@@ -108,7 +108,35 @@ def to_yaml(value: Any) -> str:
     return text.removesuffix("\n")
 
 
-FILTERS: tuple[Any, ...] = (nthhost, basename, to_yaml, b64encode, sha256sum)
+def to_yaml_scalar(value: str | bool | int | float | None) -> str:
+    """One YAML flow scalar that parses back to exactly `value`: `key: #{ v | to_yaml_scalar }#`.
+
+    A string is always double-quoted, so no value reads as another type (`yes`, `1e3`,
+    `null`) or as YAML syntax (`#`, `: `, a leading `*`, `&` or `!`). PyYAML's emitter
+    escapes quotes, backslashes and control characters; other non-ASCII text stays as it
+    is, except characters outside the Basic Multilingual Plane (emoji), written `\\U0001F389`.
+    Jinja's `tojson` is not used for YAML: it writes an emoji as a UTF-16 surrogate pair
+    (`\\ud83c\\udf89`), which Go's YAML parser (Flux, sops, Alertmanager) rejects.
+    Numbers, booleans and null are written plain, as YAML 1.1 reads them back.
+
+    Raises TypeError for anything else (a mapping or list belongs in `to_yaml`).
+    """
+    if value is not None and not isinstance(value, str | bool | int | float):
+        raise TypeError(f"to_yaml_scalar takes a string, number, boolean or null, not {value!r}")
+    if isinstance(value, str):
+        value = str(value)  # a macro's output is a Markup, which SafeDumper does not know
+    text = yaml.dump(
+        value,
+        Dumper=yaml.SafeDumper,
+        default_style='"' if isinstance(value, str) else None,
+        allow_unicode=True,
+        width=1_000_000,
+    )
+    # A plain scalar document ends with an explicit document end marker; drop it.
+    return text.removesuffix("\n...\n").removesuffix("\n")
+
+
+FILTERS: tuple[Any, ...] = (nthhost, basename, to_yaml, to_yaml_scalar, b64encode, sha256sum)
 
 
 # --- environment -------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from generator.errors import ClusterGenError
 from generator.paths import AGE_KEY_NAME
 from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
-from generator.validate.documents import Finding, may_hold_objects, parse_tree
+from generator.validate.documents import Finding, is_yaml, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
 from generator.validate.kubectl import build_all, kubectl_available
@@ -24,6 +24,7 @@ from generator.validate.references import check_references
 from generator.validate.report import as_problems, format_report, raise_for_errors
 from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
 from generator.validate.substitute import Decrypt
+from generator.validate.tool_configs import check_tool_configs
 
 __all__ = [
     "DEFAULT_LOCATION",
@@ -41,6 +42,11 @@ __all__ = [
 
 # Top-level directories whose every file kustomize may read.
 _TREE_DIRS = ("kubernetes", "bootstrap")
+# Rendered YAML for other tools (GitHub Actions, talhelper): parsed and shape-checked.
+# Only what clustergen renders under talos/: talhelper's clusterconfig/ holds plaintext
+# machine configs, which must not be read (nor copied for kubectl).
+_TOOL_DIRS = (".github/", "talos/patches/")
+_TOOL_FILES = ("talos/talconfig.yaml", "talos/talenv.yaml")
 SCHEMA_LOCATION_ENV = "CLUSTERGEN_SCHEMA_LOCATION"
 
 
@@ -65,6 +71,7 @@ def validate_tree(
     if decrypt is not None:
         decrypt = _memoized(decrypt)
     docs, findings = parse_tree(files)
+    unparsable = {f.path for f in findings}
     tree = Tree(files)
     kdirs, kustomize_findings = load_kustomizations(tree, docs)
     findings += kustomize_findings
@@ -80,6 +87,7 @@ def validate_tree(
     findings += check_references(model)
     findings += check_network_policies(model)
     findings += check_applied(model, kdirs, data_files)
+    findings += check_tool_configs(docs, unparsable)
     if kubectl and kubectl_available():
         findings += build_all(files, build_roots(kdirs), root)
     return findings
@@ -98,15 +106,16 @@ def _memoized(decrypt: Decrypt) -> Decrypt:
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
-    """The files validation looks at: everything under kubernetes/ and bootstrap/,
-    and the secret files in scope (root level, talos/); tooling directories skipped."""
+    """The files validation looks at: everything under kubernetes/, bootstrap/, talos/ and
+    .github/, root-level dot-YAML files (.sops.yaml, ...) and the secret files in scope;
+    tooling directories skipped."""
     files: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         dirnames[:] = [
             d
             for d in dirnames
-            if d not in SKIP_DIRS and in_secret_scope(d if rel_dir == "." else f"{rel_dir}/{d}")
+            if d not in SKIP_DIRS and _walked(d if rel_dir == "." else f"{rel_dir}/{d}")
         ]
         for name in filenames:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
@@ -115,9 +124,17 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return files
 
 
+def _walked(directory: str) -> bool:
+    return in_secret_scope(directory) or f"{directory}/".startswith(_TOOL_DIRS)
+
+
 def in_validation_scope(path: str) -> bool:
     """Whether `read_tree` would pick this relative path (given its directory is walked)."""
-    return path.split("/", 1)[0] in _TREE_DIRS or (in_secret_scope(path) and is_secret_path(path))
+    top, _, rest = path.partition("/")
+    if top in _TREE_DIRS or path.startswith(_TOOL_DIRS) or path in _TOOL_FILES:
+        return True
+    root_dot_yaml = not rest and top.startswith(".") and is_yaml(top)
+    return root_dot_yaml or (in_secret_scope(path) and is_secret_path(path))
 
 
 def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> int:

@@ -143,6 +143,21 @@ def test_invalid_tree_blocks_the_write(workdir: Path, capsys: pytest.CaptureFixt
     assert main(["configure", "--no-validate", "--config", str(workdir / "cluster.yaml")]) == 0
 
 
+def test_unparsable_workflow_blocks_the_write(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # .github/ and talos/ are validated too: a workflow GitHub could not read is refused.
+    mine = workdir / ".github/workflows/mine.yaml"
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text("---\non: [push\njobs: {}\n")
+    edit(workdir / "cluster.yaml", repository__branch="trunk")
+    before = snapshot(workdir)
+    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert ".github/workflows/mine.yaml:" in err and "invalid YAML" in err
+    assert snapshot(workdir) == before
+
+
 def test_missing_sops_fails_before_anything_is_written(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from generator.render.environment import (
     b64encode,
@@ -16,6 +18,7 @@ from generator.render.environment import (
     nthhost,
     sha256sum,
     to_yaml,
+    to_yaml_scalar,
 )
 
 
@@ -44,6 +47,40 @@ def test_to_yaml_block_style_in_given_order_without_markers() -> None:
     assert yaml.safe_load(text + "\n") == value  # as placed on its own template line
     assert to_yaml("plain") == "plain"
     assert to_yaml(types.MappingProxyType({"b": (1, 2)})) == "b:\n  - 1\n  - 2"
+
+
+# Text YAML can hold: every code point but surrogates (not encodable as UTF-8).
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]))
+
+
+@given(_TEXT)
+def test_to_yaml_scalar_parses_back_to_exactly_the_string(value: str) -> None:
+    rendered = to_yaml_scalar(value)
+    assert "\n" not in rendered  # one line, safe after `key: ` or `- `
+    assert yaml.safe_load(f"key: {rendered}\n") == {"key": value}
+    assert yaml.safe_load(f"- {rendered}\n- [{rendered}]\n") == [value, [value]]
+
+
+@pytest.mark.parametrize(
+    "value", ['a "b" \\ # c: d', "*alias", "&anchor", "yes", "null", "1e3", "0o17", "ü 🎉", ""]
+)
+def test_to_yaml_scalar_keeps_strings_strings(value: str) -> None:
+    assert yaml.safe_load(f"k: {to_yaml_scalar(value)}") == {"k": value}
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False)))
+def test_to_yaml_scalar_numbers_booleans_and_null_keep_their_type(value: object) -> None:
+    assert yaml.safe_load(f"k: {to_yaml_scalar(value)}") == {"k": value}  # type: ignore[arg-type]
+
+
+def test_to_yaml_scalar_refuses_collections_and_takes_macro_output(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="to_yaml"):
+        to_yaml_scalar(["a"])  # type: ignore[arg-type]
+    (tmp_path / "t.j2").write_text(
+        '#% macro m() %#x "y"#% endmacro %#k: #{ m() | to_yaml_scalar }#'
+    )
+    rendered = make_environment([tmp_path]).get_template("t.j2").render()
+    assert yaml.safe_load(rendered) == {"k": 'x "y"'}
 
 
 def test_strict_undefined_and_filters_registered(tmp_path: Path) -> None:

