@@ -157,4 +157,5 @@ REPLICAS: dict[str, tuple[str, str, str]] = {
         "cloudflare-tunnel",
         "spec.values.controllers.cloudflare-tunnel.replicas",
     ),
+    "echo": ("HelmRelease", "echo", "spec.values.controllers.echo.replicas"),
 }

@@ -109,9 +109,12 @@ def test_a_single_replica_gets_no_budget(
 def test_kyverno_budgets_follow_the_flag(tree: Callable[..., Tree]) -> None:
     on = helm_values(tree(ALL_ON), "kyverno")["admissionController"]
     off = helm_values(tree({**ALL_ON, "features.pod_disruption_budgets.enabled": False}), "kyverno")
+    # minAvailable null: the chart's default (1) beside maxUnavailable fails its PDB helper.
     assert on["replicas"] == 3 and on["podDisruptionBudget"] == {
         "enabled": True,
+        "minAvailable": None,
         "maxUnavailable": 1,
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
     assert off["admissionController"]["podDisruptionBudget"]["enabled"] is False
     assert off["admissionController"]["podDisruptionBudget"]["maxUnavailable"] == 1
