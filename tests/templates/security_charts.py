@@ -158,4 +158,5 @@ REPLICAS: dict[str, tuple[str, str, str]] = {
         "spec.values.controllers.cloudflare-tunnel.replicas",
     ),
     "echo": ("HelmRelease", "echo", "spec.values.controllers.echo.replicas"),
+    "k8s-gateway": ("HelmRelease", "k8s-gateway", "spec.values.replicaCount"),
 }

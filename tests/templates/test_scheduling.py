@@ -88,6 +88,13 @@ WORKLOADS: dict[str, tuple[str, str, str, str, bool]] = {
         "spec.provider.kubernetes.envoyDeployment.pod.topologySpreadConstraints",
         False,
     ),
+    "k8s-gateway": (
+        "HelmRelease",
+        "k8s-gateway",
+        "spec.values.replicaCount",
+        "spec.values.topologySpreadConstraints",
+        False,
+    ),
     "cloudflare-tunnel": (
         "HelmRelease",
         "cloudflare-tunnel",
