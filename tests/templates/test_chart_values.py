@@ -80,13 +80,32 @@ def test_keys_are_spelled_as_the_chart_reads_them(
 
 def test_kyverno_budgets_set_one_bound(files: Tree) -> None:
     """kyverno chart 3.9.0 templates/_helpers/_pdb.tpl fails the install when minAvailable
-    (default 1) and maxUnavailable are both set; the chart adds the budget of any
+    (default 1) and maxUnavailable are both truthy; the chart adds the budget of any
     controller with more than one replica, whatever podDisruptionBudget.enabled says."""
     values = helm_values(files, "kyverno")
     for controller in ("admission", "background", "cleanup", "reports"):
         budget = values[f"{controller}Controller"]["podDisruptionBudget"]
         assert budget["maxUnavailable"] == 1
-        assert "minAvailable" in budget and budget["minAvailable"] is None
+        # Falsy for the helper's `and`, and never rendered beside maxUnavailable.
+        assert budget["minAvailable"] == 0
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _nulls(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [n for i, v in enumerate(value) for n in _nulls(v, f"{path}[{i}]")]
+    return [path] if value is None else []
+
+
+def test_no_value_relies_on_null_to_unset_a_default(files: Tree) -> None:
+    """Helm deletes a default set to null, but the API server drops null values from a
+    HelmRelease before helm-controller reads them (fluxcd/flux2#3298,
+    fluxcd/helm-controller#319): the chart's default silently comes back. Unset with a
+    value the chart reads as unset instead (0, "", false, [])."""
+    for release in of_kind(files, "HelmRelease"):
+        values = release["spec"].get("values") or {}
+        assert _nulls(values) == [], release["metadata"]["name"]
 
 
 def test_each_pod_has_at_most_one_budget(files: Tree) -> None:

@@ -146,8 +146,8 @@ def test_replicas_spread_and_budgets_follow_the_nodes_each_workload_may_use(
         assert values["replicas"] == want
         assert values["podDisruptionBudget"]["enabled"] is (want > 1)
         # The chart's PDB helper fails when minAvailable (default 1) and maxUnavailable are
-        # both set (kyverno chart 3.9.0 templates/_helpers/_pdb.tpl).
-        assert values["podDisruptionBudget"]["minAvailable"] is None
+        # both set (kyverno chart 3.9.0 templates/_helpers/_pdb.tpl); 0 reads as unset.
+        assert values["podDisruptionBudget"]["minAvailable"] == 0
         assert values["podDisruptionBudget"]["maxUnavailable"] == 1
         labels = {
             "app.kubernetes.io/component": f"{controller}-controller",

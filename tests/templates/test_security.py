@@ -109,10 +109,11 @@ def test_a_single_replica_gets_no_budget(
 def test_kyverno_budgets_follow_the_flag(tree: Callable[..., Tree]) -> None:
     on = helm_values(tree(ALL_ON), "kyverno")["admissionController"]
     off = helm_values(tree({**ALL_ON, "features.pod_disruption_budgets.enabled": False}), "kyverno")
-    # minAvailable null: the chart's default (1) beside maxUnavailable fails its PDB helper.
+    # minAvailable 0 (read as unset): the chart's default (1) beside maxUnavailable fails its
+    # PDB helper.
     assert on["replicas"] == 3 and on["podDisruptionBudget"] == {
         "enabled": True,
-        "minAvailable": None,
+        "minAvailable": 0,
         "maxUnavailable": 1,
         "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
