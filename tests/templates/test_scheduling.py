@@ -4,10 +4,13 @@ wherever there is more than one (templates/macros/scheduling.j2, config/derive.p
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.rendering import copy_templates, render_config, sample_with, write_config
 from tests.templates.security import ALL_ON, TUNNEL, Tree, Trees, dig, find, helm_values, of_kind
 from tests.templates.security_charts import CHART_LABELS
 
@@ -164,3 +167,12 @@ def test_each_gateways_proxies_spread_on_their_own(tree: Callable[..., Tree]) ->
         "topologySpreadConstraints"
     ][0]
     assert constraint["matchLabelKeys"] == ["gateway.envoyproxy.io/owning-gateway-name"]
+
+
+def test_controllers_take_workloads(tmp_path: Path) -> None:
+    """replicas_any_node counts the controllers because Talos lets workloads run on them;
+    if the controller patch stopped doing so, the replica rule in config/derive.py must too."""
+    root = copy_templates(tmp_path / "templates" / "config", ("talos",))
+    files = render_config(write_config(sample_with({}), tmp_path), template_root=root).files
+    patch = yaml.safe_load(files["talos/patches/controller/cluster.yaml"])
+    assert patch["cluster"]["allowSchedulingOnControlPlanes"] is True
