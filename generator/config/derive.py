@@ -104,8 +104,19 @@ def normalise(values: dict[str, Any]) -> None:
     monitoring["storage_size"] = str(monitoring["storage_size"])
 
 
+# Replicas of a multi-replica workload never exceed this: a third copy survives one node's
+# reboot while another is down; more only add load.
+MAX_REPLICAS = 3
+
+
 def derive(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The `derived` template context: computed once here, never set by users."""
+    """The `derived` template context: computed once here, never set by users.
+
+    Replica counts follow the nodes a workload may be scheduled on, capped at MAX_REPLICAS:
+    `replicas_any_node` for workloads that run anywhere (every node is schedulable: the
+    Talos controller patch sets `cluster.allowSchedulingOnControlPlanes: true`), and
+    `replicas_control_plane` for workloads pinned to control-plane nodes (CoreDNS).
+    """
     nodes = values["nodes"]
     controllers = [n for n in nodes if n["controller"]]
     workers = [n for n in nodes if not n["controller"]]
@@ -123,7 +134,8 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
         "workers": workers,
         "controller_count": len(controllers),
         "node_count": len(nodes),
-        "replicas": min(len(controllers), 3),
+        "replicas_any_node": min(len(nodes), MAX_REPLICAS),
+        "replicas_control_plane": min(len(controllers), MAX_REPLICAS),
         "ha": len(controllers) > 1,
         "bgp_enabled": all(bgp[k] is not None for k in ("router_addr", "router_asn", "node_asn")),
         "repo_is_ssh": is_ssh(url),

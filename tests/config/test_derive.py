@@ -14,6 +14,8 @@ from generator.config.schema import load_schema, resolve
 from generator.config.urls import BUNDLED_KNOWN_HOSTS
 from tests.config.conftest import BASE, SCHEMATIC, before_nodes, edit, load_text, write
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 
 def schema_paths(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every property path of the schema, not descending into list items."""
@@ -68,7 +70,8 @@ def test_single_node_cluster(tmp_path: Path) -> None:
     cluster = load_text(tmp_path, text)
     assert cluster.values["spegel"]["enabled"] is False
     derived = cluster.derived
-    assert (derived["node_count"], derived["controller_count"], derived["replicas"]) == (1, 1, 1)
+    assert (derived["node_count"], derived["controller_count"]) == (1, 1)
+    assert (derived["replicas_any_node"], derived["replicas_control_plane"]) == (1, 1)
     assert derived["ha"] is False
     assert derived["workers"] == []
     assert summary(cluster) == (
@@ -84,7 +87,8 @@ def test_replicas_are_capped_at_three(tmp_path: Path) -> None:
     )
     text = BASE.split("nodes:")[0] + "nodes:\n" + nodes
     derived = load_text(tmp_path, text).derived
-    assert (derived["controller_count"], derived["replicas"], derived["ha"]) == (5, 3, True)
+    assert (derived["controller_count"], derived["ha"]) == (5, True)
+    assert (derived["replicas_any_node"], derived["replicas_control_plane"]) == (3, 3)
     assert [n["name"] for n in derived["controllers"]] == ["n0", "n1", "n2", "n3", "n4"]
 
 
@@ -201,3 +205,20 @@ def test_context_digest_and_path(tmp_path: Path) -> None:
     changed = write(tmp_path, BASE.replace("example.com", "example.org"), "c.yaml")
     assert load_cluster(changed).digest != cluster.digest
     assert len(cluster.digest) == 64
+
+
+@pytest.mark.parametrize(
+    ("fixture", "any_node", "control_plane"),
+    [
+        # Controllers are schedulable, so workers add to what unpinned workloads can use.
+        ("one-controller-three-workers", 3, 1),
+        ("single-node", 1, 1),
+        ("three-controllers", 3, 3),
+    ],
+)
+def test_replicas_follow_the_nodes_a_workload_may_run_on(
+    fixture: str, any_node: int, control_plane: int
+) -> None:
+    derived = load_cluster(FIXTURES / "valid" / f"{fixture}.yaml").derived
+    assert derived["replicas_any_node"] == any_node
+    assert derived["replicas_control_plane"] == control_plane

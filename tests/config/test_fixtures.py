@@ -41,7 +41,7 @@ def test_invalid_fixture_reports_expected_lines(path: Path) -> None:
 def test_fixture_scenarios() -> None:
     by_name = {p.stem: load_cluster(p) for p in VALID}
     assert by_name["single-node"].derived["node_count"] == 1
-    assert by_name["three-controllers"].derived["replicas"] == 3
+    assert by_name["three-controllers"].derived["replicas_control_plane"] == 3
     assert by_name["three-controllers"].derived["workers"][0]["name"] == "worker-0"
     assert by_name["ssh-bundled-host"].derived["repo_known_hosts"].startswith("github.com ")
     assert by_name["self-hosted-git"].derived["repo_known_hosts"].startswith("# ssh-keyscan")

@@ -157,4 +157,6 @@ REPLICAS: dict[str, tuple[str, str, str]] = {
         "cloudflare-tunnel",
         "spec.values.controllers.cloudflare-tunnel.replicas",
     ),
+    "echo": ("HelmRelease", "echo", "spec.values.controllers.echo.replicas"),
+    "k8s-gateway": ("HelmRelease", "k8s-gateway", "spec.values.replicaCount"),
 }

@@ -109,9 +109,13 @@ def test_a_single_replica_gets_no_budget(
 def test_kyverno_budgets_follow_the_flag(tree: Callable[..., Tree]) -> None:
     on = helm_values(tree(ALL_ON), "kyverno")["admissionController"]
     off = helm_values(tree({**ALL_ON, "features.pod_disruption_budgets.enabled": False}), "kyverno")
+    # minAvailable 0 (read as unset): the chart's default (1) beside maxUnavailable fails its
+    # PDB helper.
     assert on["replicas"] == 3 and on["podDisruptionBudget"] == {
         "enabled": True,
+        "minAvailable": 0,
         "maxUnavailable": 1,
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
     assert off["admissionController"]["podDisruptionBudget"]["enabled"] is False
     assert off["admissionController"]["podDisruptionBudget"]["maxUnavailable"] == 1
