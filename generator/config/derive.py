@@ -126,6 +126,7 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
         "replicas": min(len(controllers), 3),
         "ha": len(controllers) > 1,
         "bgp_enabled": all(bgp[k] is not None for k in ("router_addr", "router_asn", "node_asn")),
+        **loadbalancer_pool(values),
         "repo_is_ssh": is_ssh(url),
         "repo_host": repo_host(url),
         "repo_known_hosts": known_hosts,
@@ -133,3 +134,40 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
             name for name, feature in features.items() if feature.get("enabled") is True
         ),
     }
+
+
+def parse_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """First and last address of `cilium.loadbalancer_range`: a CIDR or `first-last`.
+
+    Raises ValueError for text that is neither.
+    """
+    if "-" in text:
+        first, _, last = text.partition("-")
+        return ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
+    net = ipaddress.IPv4Network(text, strict=False)
+    return net.network_address, net.broadcast_address
+
+
+def loadbalancer_pool(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The LoadBalancer IP pool: one /32 block per gateway address plus the user's range.
+
+    Returns `loadbalancer_blocks` (CiliumLoadBalancerIPPool `blocks`: `{"cidr": …}` or
+    `{"start": …, "stop": …}`) and `l2_announcements` (some pool address is on the node
+    network, so hosts there ARP for it and Cilium must answer, with or without BGP).
+    """
+    node_net = ipaddress.IPv4Network(values["network"]["node_cidr"], strict=False)
+    gateways = values["gateways"]
+    addresses = [gateways[k] for k in ("internal", "dns", "external") if gateways[k]]
+    blocks: list[dict[str, str]] = [{"cidr": f"{a}/32"} for a in addresses]
+    on_link = any(ipaddress.IPv4Address(a) in node_net for a in addresses)
+    text = values["cilium"]["loadbalancer_range"]
+    if text:
+        first, last = parse_range(text)
+        if "-" in text:
+            blocks.append({"start": str(first), "stop": str(last)})
+        else:
+            blocks.append({"cidr": str(ipaddress.IPv4Network(text, strict=False))})
+        on_link = on_link or (
+            first <= node_net.broadcast_address and last >= node_net.network_address
+        )
+    return {"loadbalancer_blocks": blocks, "l2_announcements": on_link}

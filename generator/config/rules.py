@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from generator.config.derive import parse_range
 from generator.config.locate import KeyPath, format_path
 from generator.config.rules_features import check_features
 from generator.config.urls import bundled_known_hosts, is_ssh, repo_host, repo_port
@@ -26,6 +27,8 @@ DEFAULT_GATEWAY: KeyPath = ("network", "default_gateway")
 COREDNS: KeyPath = ("kubernetes", "coredns_addr")
 API_ADDR: KeyPath = ("kubernetes", "api", "addr")
 GATEWAYS: tuple[KeyPath, ...] = tuple(("gateways", k) for k in ("internal", "dns", "external"))
+LB_RANGE: KeyPath = ("cilium", "loadbalancer_range")
+BGP_ROUTER: KeyPath = ("cilium", "bgp", "router_addr")
 BGP_KEYS = ("router_addr", "router_asn", "node_asn")
 MAX_ASN = 4294967295
 
@@ -76,7 +79,8 @@ def bgp_on(values: Mapping[str, Any]) -> bool:
 
 def check(values: Mapping[str, Any], given: Mapping[str, Any]) -> list[Finding]:
     rules: tuple[Rule, ...] = (_cidrs, _inside_node_cidr, _unique_addresses, _bgp_and_vlan,
-                               _repository, _dns_and_ingress, _nodes)  # fmt: skip
+                               _loadbalancer_range, _repository, _dns_and_ingress,
+                               _nodes)  # fmt: skip
     findings = [f for rule in rules for f in rule(values, given)]
     findings.extend(check_features(values))
     return findings
@@ -114,6 +118,8 @@ def _inside_node_cidr(values: Mapping[str, Any], given: Mapping[str, Any]) -> It
     bgp = bgp_on(values)
     if not bgp:
         targets.extend(GATEWAYS)
+    else:
+        targets.append(BGP_ROUTER)
     for path in targets:
         ip = _ip(at(values, path))
         if ip is None:
@@ -122,6 +128,9 @@ def _inside_node_cidr(values: Mapping[str, Any], given: Mapping[str, Any]) -> It
             message = f"{ip} is outside network.node_cidr ({net})"
             if not bgp and path in GATEWAYS:
                 message += " (gateways may be outside it only when cilium.bgp is set)"
+            if path == BGP_ROUTER:
+                # The peer config sets no eBGP multihop: the router must be one hop away.
+                message += "; Cilium peers with the router directly, so it must be on that network"
             yield path, message
         elif net.prefixlen < 31 and ip in (net.network_address, net.broadcast_address):
             kind = "network" if ip == net.network_address else "broadcast"
@@ -159,6 +168,73 @@ def _bgp_and_vlan(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterat
     vlan = at(values, ("network", "vlan_tag"))
     if isinstance(vlan, str) and vlan.isdigit() and not 1 <= int(vlan) <= 4094:
         yield ("network", "vlan_tag"), f"must be a VLAN ID from 1 to 4094 (got {vlan})"
+
+
+def _loadbalancer_range(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:
+    """cilium.loadbalancer_range holds only addresses nothing else on the network uses.
+
+    Cilium hands out any pool address to a LoadBalancer Service and announces it (ARP on the
+    node network, BGP elsewhere), so an address in use there would be taken over.
+    """
+    text = at(values, LB_RANGE)
+    if not isinstance(text, str):
+        return
+    try:
+        first, last = parse_range(text)
+    except ValueError:
+        return
+    if "-" not in text and str(first) != text.split("/")[0]:
+        yield (
+            LB_RANGE,
+            f"{text} has host bits set; use the network address {first}/{text.split('/')[1]}",
+        )
+        return
+    if first > last:
+        yield LB_RANGE, f"{text} ends before it starts; write it as {last}-{first}"
+        return
+    span = f"{text} "
+    for path in (POD_CIDR, SVC_CIDR):
+        net = _net(at(values, path))
+        if net and first <= net.broadcast_address and last >= net.network_address:
+            yield (
+                LB_RANGE,
+                f"{span}overlaps {format_path(path)} ({net}); "
+                "the pool must not share addresses with the cluster networks",
+            )
+    node_net = _net(at(values, NODE_CIDR))
+    if node_net is None:
+        return
+    if not bgp_on(values) and not (first in node_net and last in node_net):
+        yield (
+            LB_RANGE,
+            span
+            + f"is not inside network.node_cidr ({node_net}); addresses "
+            + ("outside it need cilium.bgp (hosts on the node network reach only on-link ones)"),
+        )
+    if node_net.prefixlen < 31:
+        for ip, kind in (
+            (node_net.network_address, "network"),
+            (node_net.broadcast_address, "broadcast"),
+        ):
+            if first <= ip <= last:
+                yield LB_RANGE, span + f"contains {ip}, the {kind} address of network.node_cidr"
+    owners = [DEFAULT_GATEWAY, API_ADDR, *GATEWAYS, BGP_ROUTER]
+    owners += [(*p, "address") for p in _node_paths(values)]
+    for key in ("dns_servers", "ntp_servers"):
+        servers = at(values, ("network", key))
+        owners += (
+            [("network", key, i) for i in range(len(servers))] if isinstance(servers, list) else []
+        )
+    for path in owners:
+        ip = _ip(at(values, path))
+        if ip is not None and first <= ip <= last:
+            label = format_path(path)
+            if path == DEFAULT_GATEWAY and at(given, path) is None:
+                label += " (by default the first host of network.node_cidr)"
+            yield (
+                LB_RANGE,
+                span + f"contains {ip}, the address of {label}; choose a range without it",
+            )
 
 
 def _repository(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:
