@@ -226,14 +226,14 @@ def _loadbalancer_range(values: Mapping[str, Any], given: Mapping[str, Any]) -> 
             [("network", key, i) for i in range(len(servers))] if isinstance(servers, list) else []
         )
     for path in owners:
-        ip = _ip(at(values, path))
-        if ip is not None and first <= ip <= last:
+        owned = _ip(at(values, path))
+        if owned is not None and first <= owned <= last:
             label = format_path(path)
             if path == DEFAULT_GATEWAY and at(given, path) is None:
                 label += " (by default the first host of network.node_cidr)"
             yield (
                 LB_RANGE,
-                span + f"contains {ip}, the address of {label}; choose a range without it",
+                span + f"contains {owned}, the address of {label}; choose a range without it",
             )
 
 
