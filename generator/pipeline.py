@@ -18,6 +18,7 @@ from generator.config.model import Cluster
 from generator.errors import ClusterGenError, Problem, SecretsError, ValidationFailed
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
+from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
     Written,
     config_digest_for,
@@ -65,15 +66,16 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     overlay, note = overlay_for_check(workdir)
     cluster = load_cluster(config_path, overlay=overlay)
     missing = check_side_files(cluster.values, workdir)
+    if (workdir / paths.AGE_KEY_NAME).is_file():  # not a keyless checkout: as configure
+        refuse_lost_keys(workdir)
     report_warnings(cluster.warnings, warn, strict=strict)
     lines = [f"ok: {summary(cluster)}"]
     if note:
         lines.append(f"note: {note}")
+    others = [name for name in missing if name != paths.AGE_KEY_NAME]
     if missing:
-        lines.append(
-            f"note: no {paths.AGE_KEY_NAME}, so {', '.join(missing)} went unchecked; "
-            "configure needs them"
-        )
+        unchecked = f"; {', '.join(others)} went unchecked" if others else ""
+        lines.append(f"note: no {paths.AGE_KEY_NAME}{unchecked} (configure needs them)")
     return lines
 
 
@@ -154,7 +156,9 @@ def configure(
     Nothing is written until every secret is encrypted and the tree as it will
     be on disk has passed validation: a failure leaves the working tree as it was.
     The config's warnings go to `warn` first; with `strict` any warning stops the run.
+    Refuses (before anything else) when a key or token the tree depends on is missing.
     """
+    refuse_lost_keys(config_path.resolve().parent)
     result = render_in_memory(config_path)
     report_warnings(result.cluster.warnings, warn, strict=strict)
     workdir = result.workdir
