@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from generator.config.schema import Schema, load_schema, resolve
 from generator.config.urls import bundled_known_hosts, is_ssh, repo_host
+
+# Kernel disk names as `talosctl get disks` lists them (sda, vda, nvme0n1, mmcblk0): a user
+# copying one means that device, never a serial number, so it is taken as /dev/<name>.
+KERNEL_DISK = re.compile(r"^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)$")
 
 
 def apply_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +92,11 @@ def complete(values: dict[str, Any]) -> None:
 
 
 def normalise(values: dict[str, Any]) -> None:
-    """Give values one type each (in place): VLAN and ASNs as int, quantities as str."""
+    """Give values one type each (in place): VLAN and ASNs as int, quantities as str,
+    bare kernel disk names as device paths."""
+    for node in values["nodes"]:
+        if KERNEL_DISK.match(node["disk"]):
+            node["disk"] = f"/dev/{node['disk']}"
     network = values["network"]
     if network["vlan_tag"] is not None:
         network["vlan_tag"] = int(network["vlan_tag"])

@@ -9,10 +9,11 @@ is not also "outside node_cidr"). All rules run; nothing stops at the first.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from generator.config.derive import parse_range
+from generator.config.derive import KERNEL_DISK, parse_range
 from generator.config.locate import KeyPath, format_path
 from generator.config.rules_features import check_features
 from generator.config.urls import bundled_known_hosts, is_ssh, repo_host, repo_port
@@ -79,8 +80,9 @@ def bgp_on(values: Mapping[str, Any]) -> bool:
 
 def check(values: Mapping[str, Any], given: Mapping[str, Any]) -> list[Finding]:
     rules: tuple[Rule, ...] = (_cidrs, _inside_node_cidr, _unique_addresses, _bgp_and_vlan,
-                               _loadbalancer_range, _repository, _dns_and_ingress,
-                               _nodes)  # fmt: skip
+                               _loadbalancer_range, _upstream_servers, _repository,
+                               _webhook_provider, _dns_and_ingress, _nodes,
+                               _disks)  # fmt: skip
     findings = [f for rule in rules for f in rule(values, given)]
     findings.extend(check_features(values))
     return findings
@@ -104,6 +106,17 @@ def _cidrs(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Find
     coredns = _ip(at(values, COREDNS))
     if svc and coredns and coredns not in svc:
         yield COREDNS, f"{coredns} is outside kubernetes.svc_cidr ({svc})"
+    elif svc and coredns and coredns in (svc.network_address, svc.broadcast_address):
+        yield COREDNS, f"{coredns} is the network or broadcast address of {svc}; use a host"
+    elif svc and coredns and coredns == svc.network_address + 1:
+        # The API server gives the first service address to the `kubernetes` Service.
+        yield (
+            COREDNS,
+            (
+                f"{coredns} is the ClusterIP of the `kubernetes` Service (the first address of "
+                f"kubernetes.svc_cidr); use another, e.g. {svc.network_address + 10}"
+            ),
+        )
     if svc and at(values, COREDNS) is None:
         yield SVC_CIDR, f"{svc} is too small to hold the CoreDNS address (its 10th address)"
 
@@ -248,10 +261,101 @@ def _repository(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator
         scan = f"ssh-keyscan -p {port} {host}" if port else f"ssh-keyscan {host}"
         message = f"is required for an ssh:// repository on {host} (keys are bundled only "
         yield path, message + f"for github.com, gitlab.com and codeberg.org); run `{scan}`"
+    names = {host, f"[{host}]:{port}"} if port and port != 22 else {host}
+    entries: list[set[str]] = []
     for number, line in enumerate(known.splitlines(), start=1):
         fields = line.split()
-        if fields and not line.lstrip().startswith("#") and len(fields) < 3:
+        if not fields or line.lstrip().startswith("#"):
+            continue
+        if len(fields) < 3:
             yield path, f"line {number} is not a known_hosts line ('host key-type base64-key')"
+            continue
+        entries.append(set(fields[0].split(",")))
+    # Hashed entries (|1|…) cannot be matched without their salt: trust a file that has any.
+    hashed = any(name.startswith("|") for entry in entries for name in entry)
+    if entries and not hashed and not any(entry & names for entry in entries):
+        want = " or ".join(sorted(names))
+        scan = f"ssh-keyscan -p {port} {host}" if port and port != 22 else f"ssh-keyscan {host}"
+        yield (
+            path,
+            (
+                f"has no line for {want} (the host of repository.url), so Flux would reject the "
+                f"server's key; run `{scan}`"
+            ),
+        )
+
+
+_BRANCH_PREFIX = re.compile(r"^(refs/heads/|refs/remotes/origin/|origin/)")
+# The webhook each forge sends, as Flux's Receiver types name them
+# (https://fluxcd.io/flux/components/notification/receivers/#type).
+_FORGE_WEBHOOKS = {"github.com": "github", "gitlab.com": "gitlab"}
+
+
+def _branch(values: Mapping[str, Any]) -> Iterator[Finding]:
+    branch = at(values, ("repository", "branch"))
+    if isinstance(branch, str) and (short := _BRANCH_PREFIX.sub("", branch)) != branch:
+        yield (
+            ("repository", "branch"),
+            (f"'{branch}' is a ref, not a branch name; Flux takes the name: write {short}"),
+        )
+
+
+def _webhook_provider(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:
+    yield from _branch(values)
+    url = at(values, ("repository", "url"))
+    provider = at(values, ("repository", "webhook_provider"))
+    if not isinstance(url, str) or provider in (None, "none"):
+        return
+    host = repo_host(url).lower()
+    expected = _FORGE_WEBHOOKS.get(host)
+    if expected and provider != expected:
+        default = "" if at(given, ("repository", "webhook_provider")) else " (the default)"
+        yield (
+            ("repository", "webhook_provider"),
+            (
+                f"'{provider}'{default} does not match {host}, which sends {expected} webhooks; "
+                f"set {expected}, or none"
+            ),
+        )
+
+
+_PARTITION = re.compile(
+    r"^(/dev/)?(?P<disk>(sd|vd|xvd|hd)[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)p?[0-9]+$"
+)
+
+
+def _disks(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:
+    """An install disk is a whole disk; a partition name matches no disk Talos can install to."""
+    for path in _node_paths(values):
+        disk = at(values, (*path, "disk"))
+        match = _PARTITION.match(disk) if isinstance(disk, str) else None
+        if match and not KERNEL_DISK.match(disk.removeprefix("/dev/")):
+            yield (
+                (*path, "disk"),
+                (
+                    f"'{disk}' is a partition; Talos installs to a whole disk: "
+                    f"use /dev/{match['disk']}"
+                ),
+            )
+
+
+def _upstream_servers(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:
+    """Nodes need DNS and NTP before the cluster runs (to pull images, to trust certificates'
+    times), so their servers cannot be addresses the cluster itself serves."""
+    served = [API_ADDR, *GATEWAYS] + [(*p, "address") for p in _node_paths(values)]
+    owners = {ip: path for path in served if (ip := _ip(at(values, path))) is not None}
+    for key, what in (("dns_servers", "DNS"), ("ntp_servers", "NTP")):
+        servers = at(values, ("network", key))
+        for index, server in enumerate(servers if isinstance(servers, list) else []):
+            ip = _ip(server)
+            if ip is not None and ip in owners:
+                yield (
+                    ("network", key, index),
+                    (
+                        f"{ip} is {format_path(owners[ip])}, served by the cluster itself; nodes "
+                        f"need {what} before it runs: use your router or a public server"
+                    ),
+                )
 
 
 def _dns_and_ingress(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:

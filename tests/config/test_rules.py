@@ -225,7 +225,8 @@ VALID: dict[str, list[Change]] = {
         ("node_cidr: 192.168.1.0/24", '+  vlan_tag: "20"')],
     "http url": [(HTTPS, "url: http://git.lan/me/ops")],
     "ssh url on github.com": [(HTTPS, "url: ssh://git@github.com/me/ops")],
-    "ssh url on gitlab.com": [(HTTPS, "url: ssh://git@gitlab.com/me/ops.git")],
+    "ssh url on gitlab.com": [
+        (HTTPS, "url: ssh://git@gitlab.com/me/ops.git\nwebhook_provider: gitlab")],
     "ssh url on codeberg.org": [(HTTPS, "url: ssh://git@codeberg.org/me/ops")],
     "ssh url with known_hosts": [
         (HTTPS, "url: ssh://git@git.example.com/me/ops.git\n"
