@@ -241,6 +241,9 @@ def test_bgp_keeps_l2_announcements_for_on_link_gateways(render: Render) -> None
 def test_pool_holds_gateways_and_the_range_only(render: Render) -> None:
     pool = find(render({}), "CiliumLoadBalancerIPPool", "pool")["spec"]
     assert pool == {"blocks": [{"cidr": f"192.168.1.{n}/32"} for n in (21, 22, 23)]}
+    # The sample with any extra LoadBalancer Service: nothing in use on the LAN is handed out.
+    for in_use in ("192.168.1.1", "192.168.1.10", "192.168.1.11", "192.168.1.12", "192.168.1.20"):
+        assert f"{in_use}/" not in str(pool)
     tree = render({"cilium.loadbalancer_range": "192.168.1.240-192.168.1.250"})
     blocks = find(tree, "CiliumLoadBalancerIPPool", "pool")["spec"]["blocks"]
     assert blocks[-1] == {"start": "192.168.1.240", "stop": "192.168.1.250"}
