@@ -296,9 +296,16 @@ def test_ssh_repository_gets_a_deploy_key(render: Render) -> None:
     assert secret["known_hosts"].startswith("github.com ")
 
 
-@pytest.mark.parametrize("provider", ["github", "gitlab", "generic-hmac"])
-def test_webhook_receiver_type(render: Render, provider: str) -> None:
-    tree = render({"repository.webhook_provider": provider})
+@pytest.mark.parametrize(
+    ("provider", "url"),
+    [
+        ("github", "https://github.com/example/home-ops"),
+        ("gitlab", "https://gitlab.com/example/home-ops"),
+        ("generic-hmac", "https://git.example.com/example/home-ops"),
+    ],
+)
+def test_webhook_receiver_type(render: Render, provider: str, url: str) -> None:
+    tree = render({"repository.webhook_provider": provider, "repository.url": url})
     receiver = find(tree, "Receiver", "flux-webhook")["spec"]
     assert receiver["type"] == provider
     assert receiver["secretRef"] == {"name": "flux-webhook-token"}
