@@ -56,7 +56,7 @@ def _nodes(controllers: int, workers: int) -> list[dict[str, Any]]:
     ]
 
 
-def _config(combo: tuple[Any, ...]) -> dict[str, Any]:
+def _config(combo: tuple[Any, ...], lb_range: str | None = None) -> dict[str, Any]:
     ingress, dns, bgp, on_link, controllers, workers = combo
     internal, dns_addr, external = ON_LINK if on_link else OFF_LINK
     changes: dict[str, Any] = {
@@ -70,6 +70,8 @@ def _config(combo: tuple[Any, ...]) -> dict[str, Any]:
     }
     if bgp:
         changes["cilium.bgp"] = BGP
+    if lb_range:
+        changes["cilium.loadbalancer_range"] = lb_range
     return sample_with(changes)
 
 
@@ -84,10 +86,14 @@ def _expected_rejections(combo: tuple[Any, ...]) -> set[str]:
 
 
 @functools.cache
-def _outcome(combo: tuple[Any, ...], workdir: Path) -> dict[str, bytes] | ConfigError:
+def _outcome(
+    combo: tuple[Any, ...], workdir: Path, lb_range: str | None = None
+) -> dict[str, bytes] | ConfigError:
     """The rendered tree of one combination, or the rules' rejection (cached per module)."""
-    directory = workdir / "-".join(str(part) for part in combo)
-    config = write_config(_config(combo), directory)
+    name = "-".join(str(part) for part in combo) + (
+        f"-{lb_range.replace('/', '_')}" if lb_range else ""
+    )
+    config = write_config(_config(combo, lb_range), workdir / name)
     try:
         cluster = load_cluster(config).context()
     except ConfigError as err:
@@ -178,8 +184,19 @@ def test_combination_is_served_or_rejected(combo: tuple[Any, ...], workdir: Path
         assert all("cluster.yaml:" in str(p) for p in outcome.problems)
         return
     assert not expected, f"accepted, but the rules should reject it ({expected})"
+    _assert_served(outcome, bgp=combo[2])
+
+
+def _block_ends(block: dict[str, str]) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    if "cidr" in block:
+        net = ipaddress.IPv4Network(block["cidr"])
+        return net.network_address, net.broadcast_address
+    return ipaddress.IPv4Address(block["start"]), ipaddress.IPv4Address(block["stop"])
+
+
+def _assert_served(outcome: dict[str, bytes], *, bgp: bool) -> None:
+    """The invariants of an accepted combination, on its rendered tree."""
     tree = {p: c for p, c in outcome.items() if p.startswith("kubernetes/")}
-    _, _, bgp, _, _, _ = combo
     pool = _only(tree, "CiliumLoadBalancerIPPool")
     assert pool is not None
     blocks = pool["spec"]["blocks"]
@@ -196,11 +213,29 @@ def test_combination_is_served_or_rejected(combo: tuple[Any, ...], workdir: Path
     assert addresses, "no LoadBalancer address rendered"
     for address in sorted(addresses):
         assert any(_in_block(address, b) for b in blocks), f"{address} is in no pool block"
-        if address in NODE_CIDR:
-            assert l2, f"{address} is on the node network but nothing answers ARP for it"
-        else:
-            assert bgp_announces, f"{address} is off the node network and BGP is off"
+    # Whatever the pool may hand out is announced where hosts look for it.
+    for block in blocks:
+        first, last = _block_ends(block)
+        if first in NODE_CIDR or last in NODE_CIDR:
+            assert l2, f"{block} is on the node network but nothing answers ARP for it"
+        if first not in NODE_CIDR or last not in NODE_CIDR:
+            assert bgp_announces, f"{block} is off the node network and BGP is off"
     assert _dangling(outcome) == []
+
+
+@pytest.mark.parametrize(
+    ("bgp", "lb_range"),
+    [(False, "192.168.1.240-192.168.1.250"), (True, "10.99.1.0/24"), (True, "192.168.1.224/28")],
+)
+def test_a_loadbalancer_range_is_pooled_and_announced(
+    workdir: Path, bgp: bool, lb_range: str
+) -> None:
+    outcome = _outcome(("direct", "cloudflare", bgp, True, 1, 0), workdir, lb_range)
+    assert not isinstance(outcome, ConfigError), str(outcome)
+    kubernetes = {p: c for p, c in outcome.items() if p.startswith("kubernetes/")}
+    pool = _only(kubernetes, "CiliumLoadBalancerIPPool")
+    assert pool is not None and len(pool["spec"]["blocks"]) == 4
+    _assert_served(outcome, bgp=bgp)
 
 
 def test_the_walk_renders_and_rejects() -> None:
