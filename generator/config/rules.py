@@ -178,6 +178,16 @@ def _bgp_and_vlan(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterat
         value = at(values, ("cilium", "bgp", key))
         if isinstance(value, str) and value.isdigit() and not 1 <= int(value) <= MAX_ASN:
             yield ("cilium", "bgp", key), f"must be an AS number from 1 to {MAX_ASN} (got {value})"
+    router = _ip(at(values, BGP_ROUTER))
+    for path in [API_ADDR, *GATEWAYS] + [(*p, "address") for p in _node_paths(values)]:
+        if router is not None and _ip(at(values, path)) == router:
+            yield (
+                BGP_ROUTER,
+                (
+                    f"{router} is {format_path(path)}; the BGP peer is your router (often "
+                    "network.default_gateway), not an address of the cluster"
+                ),
+            )
     vlan = at(values, ("network", "vlan_tag"))
     if isinstance(vlan, str) and vlan.isdigit() and not 1 <= int(vlan) <= 4094:
         yield ("network", "vlan_tag"), f"must be a VLAN ID from 1 to 4094 (got {vlan})"
