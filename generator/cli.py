@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from generator import __version__
-from generator.errors import ClusterGenError
+from generator.errors import ClusterGenError, Problem
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,22 +36,25 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
-    from generator.config import load_cluster, summary
-    from generator.secrets.overlay import overlay_for_check
+def _warn(problem: Problem) -> None:
+    print(f"warning: {problem}", file=sys.stderr)
 
-    overlay, note = overlay_for_check(args.config.resolve().parent)
-    cluster = load_cluster(args.config, overlay=overlay)
-    print(f"ok: {summary(cluster)}")
-    if note:
-        print(f"note: {note}")
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from generator.pipeline import check
+
+    for line in check(args.config, warn=_warn, strict=args.strict):
+        print(line)
     return 0
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
     from generator.pipeline import configure
 
-    report = configure(args.config, force=args.force, validate=not args.no_validate)
+    report = configure(
+        args.config, force=args.force, validate=not args.no_validate, warn=_warn,
+        strict=args.strict,
+    )  # fmt: skip
     print(report)
     return 0
 
@@ -106,11 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", _cmd_init, "create cluster.yaml and key files that are missing")
     p.add_argument("--dir", type=Path, default=Path("."), help="working directory (default: .)")
 
-    p = add("check", _cmd_check, "validate cluster.yaml only")
+    def strict_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--strict", action="store_true", help="warnings are errors (exit 1)")
+
+    p = add("check", _cmd_check, "validate cluster.yaml and the side files, render nothing")
     config_arg(p)
+    strict_arg(p)
 
     p = add("configure", _cmd_configure, "render, encrypt and write the repository")
     config_arg(p)
+    strict_arg(p)
     p.add_argument("--force", action="store_true", help="overwrite hand-edited files (keeps .orig)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
 

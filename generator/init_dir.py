@@ -12,6 +12,7 @@ import yaml
 
 from generator import paths
 from generator.errors import ClusterGenError, SideFileError
+from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.files import create_exclusive
 from generator.secrets.keys import (
     generate_age_key,
@@ -33,6 +34,7 @@ def init_workdir(workdir: Path) -> list[str]:
     if not workdir.is_dir():
         raise ClusterGenError(f"{workdir} is not a directory; create it first")
     refuse_tracked_keys(workdir)
+    refuse_lost_keys(workdir)
     lines: list[str] = []
     config = workdir / paths.CONFIG_NAME
     if not config.exists() and not paths.SAMPLE_CONFIG.is_file():

@@ -7,7 +7,7 @@ encrypted, so a failure leaves the working tree as it was).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,10 @@ from typing import Any
 from generator import paths
 from generator.config import load_cluster
 from generator.config.model import Cluster
-from generator.errors import SecretsError, ValidationFailed
+from generator.errors import ClusterGenError, Problem, SecretsError, ValidationFailed
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
+from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
     Written,
     config_digest_for,
@@ -31,6 +32,51 @@ from generator.write.manifest import load_manifest
 from generator.write.writer import WritePlan, apply_plan, plan_write
 
 Decrypt = Callable[[str, bytes], bytes | None]
+Warn = Callable[[Problem], None]
+
+
+def _ignore(problem: Problem) -> None:
+    """The default `warn`: callers that print nothing (tests, the makejinja plugin)."""
+
+
+def report_warnings(warnings: Iterable[Problem], warn: Warn, *, strict: bool) -> None:
+    """Hand every warning to `warn`; with `strict`, then refuse to go on."""
+    found = list(warnings)
+    for problem in found:
+        warn(problem)
+    if strict and found:
+        raise ClusterGenError(
+            f"{len(found)} warning(s) and --strict; nothing was written "
+            "(act on them, or run without --strict)"
+        )
+
+
+def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> list[str]:
+    """Every check `configure` runs before rendering: cluster.yaml (+ the overlay), its
+    warnings and the side files. Returns the lines to print ("ok: …", notes).
+
+    Without age.key (a checkout without keys) the overlay's values and missing side files
+    are noted rather than fatal; with it, a missing side file fails as it would configure.
+    """
+    from generator.config import summary
+    from generator.secrets.overlay import overlay_for_check
+    from generator.sidefiles import check_side_files
+
+    workdir = config_path.resolve().parent
+    overlay, note = overlay_for_check(workdir)
+    cluster = load_cluster(config_path, overlay=overlay)
+    missing = check_side_files(cluster.values, workdir)
+    if (workdir / paths.AGE_KEY_NAME).is_file():  # not a keyless checkout: as configure
+        refuse_lost_keys(workdir)
+    report_warnings(cluster.warnings, warn, strict=strict)
+    lines = [f"ok: {summary(cluster)}"]
+    if note:
+        lines.append(f"note: {note}")
+    others = [name for name in missing if name != paths.AGE_KEY_NAME]
+    if missing:
+        unchecked = f"; {', '.join(others)} went unchecked" if others else ""
+        lines.append(f"note: no {paths.AGE_KEY_NAME}{unchecked} (configure needs them)")
+    return lines
 
 
 class WriteBlocked(ValidationFailed):
@@ -97,13 +143,24 @@ def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResul
     return RenderResult(inputs.cluster, render_tree(inputs.context), inputs.workdir, inputs.sops)
 
 
-def configure(config_path: Path, *, force: bool = False, validate: bool = True) -> str:
+def configure(
+    config_path: Path,
+    *,
+    force: bool = False,
+    validate: bool = True,
+    warn: Warn = _ignore,
+    strict: bool = False,
+) -> str:
     """Render, encrypt, validate, then write what changed. Returns the report to print.
 
     Nothing is written until every secret is encrypted and the tree as it will
     be on disk has passed validation: a failure leaves the working tree as it was.
+    The config's warnings go to `warn` first; with `strict` any warning stops the run.
+    Refuses (before anything else) when a key or token the tree depends on is missing.
     """
+    refuse_lost_keys(config_path.resolve().parent)
     result = render_in_memory(config_path)
+    report_warnings(result.cluster.warnings, warn, strict=strict)
     workdir = result.workdir
     if result.sops is None:
         raise SecretsError(

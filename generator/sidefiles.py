@@ -7,7 +7,10 @@ at once so the user fixes them in one pass.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,11 @@ TUNNEL_CREATE = (
     f"--credentials-file {TUNNEL_CREDENTIALS_NAME} kubernetes`"
 )
 _MIN_TOKEN_LENGTH = 16
+# The credentials file `cloudflared tunnel create` writes: the 32-hex account ID, the
+# tunnel's UUID and a base64 secret of at least 32 bytes (Cloudflare API, "Create a
+# Cloudflare Tunnel": https://developers.cloudflare.com/api/resources/zero_trust/subresources/tunnels/subresources/cloudflared/methods/create/).
+_ACCOUNT_TAG = re.compile(r"^[0-9a-f]{32}$")
+_MIN_TUNNEL_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -48,14 +56,19 @@ class SideFiles:
 class _Reader:
     """Reads files and collects problems instead of stopping at the first."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, missing_ok: bool = False) -> None:
         self.workdir = workdir
+        self.missing_ok = missing_ok
         self.problems: list[str] = []
+        self.missing: list[str] = []
 
     def text(self, name: str, create_hint: str) -> str | None:
         path = self.workdir / name
         if not path.is_file():
-            self.problems.append(f"{name}: missing; {create_hint}")
+            if self.missing_ok:
+                self.missing.append(name)
+            else:
+                self.problems.append(f"{name}: missing; {create_hint}")
             return None
         try:
             return path.read_text(encoding="utf-8")
@@ -68,7 +81,32 @@ class _Reader:
 
 
 def read_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> SideFiles:
-    """Read age.key and whichever of the other side files cluster_values calls for."""
+    """Read age.key and whichever of the other side files cluster_values calls for.
+
+    Raises SideFileError listing every missing or malformed file at once.
+    """
+    side, _ = _read_all(cluster_values, _Reader(workdir))
+    assert side is not None  # _read_all raises instead when a file is missing
+    return side
+
+
+def check_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> list[str]:
+    """The checks `configure` runs on the side files, for `clustergen check`.
+
+    With age.key present every needed file must be there and well-formed, as for
+    configure. Without it (a checkout without keys: CI, a review) the files that exist are
+    still checked and the names of the missing ones are returned for a note.
+    Raises SideFileError for files that exist but are malformed (or missing, with a key).
+    """
+    keyless = not (workdir / AGE_KEY_NAME).is_file()
+    _, missing = _read_all(cluster_values, _Reader(workdir, missing_ok=keyless))
+    return missing
+
+
+def _read_all(
+    cluster_values: Mapping[str, Any], reader: _Reader
+) -> tuple[SideFiles | None, list[str]]:
+    workdir = reader.workdir
     repository = cluster_values.get("repository") or {}
     ingress = cluster_values.get("ingress") or {}
     needs_deploy_key = str(repository.get("url", "")).startswith("ssh://")
@@ -76,7 +114,6 @@ def read_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> SideFil
     needs_tunnel = ingress.get("mode") == "cloudflare-tunnel"
 
     refuse_tracked_keys(workdir)
-    reader = _Reader(workdir)
     age_private = age_public = ""
     if (text := reader.text(AGE_KEY_NAME, INIT)) is not None:
         try:
@@ -94,7 +131,9 @@ def read_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> SideFil
             f"{len(reader.problems)} side file(s) next to cluster.yaml need attention:\n"
             + "\n".join(f"  {p}" for p in reader.problems)
         )
-    return SideFiles(
+    if reader.missing:
+        return None, reader.missing
+    side = SideFiles(
         age_public_key=age_public,
         age_private_key=age_private,
         webhook_token=token,
@@ -105,6 +144,7 @@ def read_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> SideFil
         tunnel_secret=tunnel["TunnelSecret"] if tunnel else None,
         tunnel_token=tunnel_token(tunnel) if tunnel else None,
     )
+    return side, []
 
 
 def _read_token(reader: _Reader) -> str:
@@ -156,7 +196,39 @@ def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
             f"`cloudflared tunnel create` writes); re-create it: {TUNNEL_CREATE}"
         )
         return None
-    return {k: str(data[k]) for k in wanted}
+    credentials = {k: str(data[k]).strip() for k in wanted}
+    malformed = _malformed_tunnel_fields(credentials)
+    if malformed:
+        reader.problems.append(
+            f"{TUNNEL_CREDENTIALS_NAME}: {'; '.join(malformed)} (not the file "
+            f"`cloudflared tunnel create` writes); re-create it: {TUNNEL_CREATE}"
+        )
+        return None
+    return credentials
+
+
+def _malformed_tunnel_fields(credentials: Mapping[str, str]) -> list[str]:
+    """What is wrong with each field; the tunnel ID also names the DNS target
+    <TunnelID>.cfargotunnel.com, which cannot exist unless it is the tunnel's UUID."""
+    problems: list[str] = []
+    if not _ACCOUNT_TAG.match(credentials["AccountTag"]):
+        problems.append("AccountTag must be 32 lowercase hex characters")
+    try:
+        uuid.UUID(credentials["TunnelID"])
+        is_uuid = len(credentials["TunnelID"]) == 36
+    except ValueError:
+        is_uuid = False
+    if not is_uuid:
+        problems.append(
+            "TunnelID must be the tunnel's UUID like 6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+        )
+    try:
+        secret = base64.b64decode(credentials["TunnelSecret"], validate=True)
+    except (binascii.Error, ValueError):
+        secret = b""
+    if len(secret) < _MIN_TUNNEL_SECRET_BYTES:
+        problems.append(f"TunnelSecret must be base64 of at least {_MIN_TUNNEL_SECRET_BYTES} bytes")
+    return problems
 
 
 def _nonempty(value: object) -> bool:

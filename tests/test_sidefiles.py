@@ -20,7 +20,9 @@ HTTPS_QUIET = {
     "repository": {"url": "https://github.com/me/cluster", "webhook_provider": "none"},
     "ingress": {"mode": "direct"},
 }
-TUNNEL = {"AccountTag": "acc0unt", "TunnelSecret": "c2VjcmV0", "TunnelID": "1d-of-tunnel"}
+ACCOUNT, TUNNEL_ID = "0123456789abcdef0123456789abcdef", "6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
+SECRET = base64.b64encode(bytes(range(32))).decode()
+TUNNEL = {"AccountTag": ACCOUNT, "TunnelSecret": SECRET, "TunnelID": TUNNEL_ID}
 
 
 def write_all(workdir: Path) -> str:
@@ -40,16 +42,12 @@ def test_reads_everything_the_config_needs(tmp_path: Path) -> None:
     assert side.webhook_token == "a" * 64
     assert side.deploy_key == (tmp_path / "deploy.key").read_text()
     assert side.deploy_key_pub == public
-    assert (side.tunnel_id, side.tunnel_account, side.tunnel_secret) == (
-        "1d-of-tunnel",
-        "acc0unt",
-        "c2VjcmV0",
-    )
+    assert (side.tunnel_id, side.tunnel_account, side.tunnel_secret) == (TUNNEL_ID, ACCOUNT, SECRET)
     assert side.tunnel_token is not None
     assert json.loads(base64.b64decode(side.tunnel_token)) == {
-        "a": "acc0unt",
-        "t": "1d-of-tunnel",
-        "s": "c2VjcmV0",
+        "a": ACCOUNT,
+        "t": TUNNEL_ID,
+        "s": SECRET,
     }
 
 
@@ -109,3 +107,20 @@ def test_tracked_key_file_is_refused(tmp_path: Path) -> None:
         read_side_files(SSH_TUNNEL, tmp_path)
     assert "webhook.token is tracked by git" in str(err.value)
     assert "git rm --cached webhook.token" in str(err.value)
+
+
+def test_tunnel_credentials_of_the_wrong_shape_are_named(tmp_path: Path) -> None:
+    # A TunnelID that is not a UUID renders a DNS target <id>.cfargotunnel.com that cannot exist.
+    write_all(tmp_path)
+    bad = {"AccountTag": "acc0unt", "TunnelSecret": "c2VjcmV0", "TunnelID": "kubernetes"}
+    (tmp_path / "cloudflare-tunnel.json").write_text(json.dumps(bad))
+    with pytest.raises(SideFileError) as err:
+        read_side_files(SSH_TUNNEL, tmp_path)
+    assert str(err.value).splitlines()[1] == (
+        "  cloudflare-tunnel.json: AccountTag must be 32 lowercase hex characters; "
+        "TunnelID must be the tunnel's UUID like 6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b; "
+        "TunnelSecret must be base64 of at least 32 bytes (not the file `cloudflared tunnel "
+        "create` writes); re-create it: create it with `cloudflared tunnel login && "
+        "cloudflared tunnel create --credentials-file cloudflare-tunnel.json kubernetes`"
+    )
+    assert "acc0unt" not in str(err.value)

@@ -75,3 +75,25 @@ def test_ssh_repository_makes_init_create_the_deploy_key(workdir: Path) -> None:
     result = task(workdir, "init")
     assert result.returncode == 0 and "created deploy.key" in result.stdout, result.stderr
     assert not runs_init(workdir)
+
+
+def test_configure_in_a_clone_without_the_key_refuses_at_init(workdir: Path) -> None:
+    # The repository already holds secrets for a key this checkout lacks: init-if-needed runs
+    # (age.key is missing) and refuses, so configure never mints a new key.
+    assert task(workdir, "init").returncode == 0
+    assert task(workdir, "configure", "--", "--no-validate").returncode == 0
+    (workdir / "age.key").rename(workdir.parent / "saved.key")
+    result = task(workdir, "configure", "--", "--no-validate")
+    assert result.returncode != 0
+    assert "age.key is missing, but .sops.yaml" in result.stderr
+    assert not (workdir / "age.key").exists()
+
+
+def test_check_passes_strict_through(workdir: Path) -> None:
+    assert task(workdir, "init").returncode == 0
+    config = workdir / "cluster.yaml"
+    marker = "    # Metrics stack, Grafana dashboards, alert rules. Default: false.\n"
+    text = config.read_text().replace(marker + "    enabled: false", marker + "    enabled: true")
+    config.write_text(text)
+    assert "warning: " in task(workdir, "check").stderr
+    assert task(workdir, "check", "--", "--strict").returncode != 0

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from generator.config import derive, rules, schema
+from generator.config import derive, rules, rules_warnings, schema
 from generator.config.loader import load_yaml
 from generator.config.locate import KeyPath, Locator, all_paths, sort_problems
 from generator.config.model import Cluster, digest_of
@@ -61,7 +61,14 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
 
     derive.normalise(values)
     derived = derive.derive(values)
-    return Cluster(values=values, derived=derived, path=path, digest=digest_of(values))
+    warnings = [locator.problem(p, m) for p, m in rules_warnings.check_warnings(values)]
+    return Cluster(
+        values=values,
+        derived=derived,
+        path=path,
+        digest=digest_of(values),
+        warnings=tuple(sort_problems(warnings)),
+    )
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

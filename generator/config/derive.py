@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from generator.config.schema import Schema, load_schema, resolve
 from generator.config.urls import bundled_known_hosts, is_ssh, repo_host
+
+# Kernel disk names as `talosctl get disks` lists them (sda, vda, nvme0n1, mmcblk0): a user
+# copying one means that device, never a serial number, so it is taken as /dev/<name>.
+KERNEL_DISK = re.compile(r"^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme[0-9]+n[0-9]+|mmcblk[0-9]+)$")
 
 
 def apply_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +92,11 @@ def complete(values: dict[str, Any]) -> None:
 
 
 def normalise(values: dict[str, Any]) -> None:
-    """Give values one type each (in place): VLAN and ASNs as int, quantities as str."""
+    """Give values one type each (in place): VLAN and ASNs as int, quantities as str,
+    bare kernel disk names as device paths."""
+    for node in values["nodes"]:
+        if KERNEL_DISK.match(node["disk"]):
+            node["disk"] = f"/dev/{node['disk']}"
     network = values["network"]
     if network["vlan_tag"] is not None:
         network["vlan_tag"] = int(network["vlan_tag"])
@@ -138,6 +147,7 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
         "replicas_control_plane": min(len(controllers), MAX_REPLICAS),
         "ha": len(controllers) > 1,
         "bgp_enabled": all(bgp[k] is not None for k in ("router_addr", "router_asn", "node_asn")),
+        **loadbalancer_pool(values),
         "repo_is_ssh": is_ssh(url),
         "repo_host": repo_host(url),
         "repo_known_hosts": known_hosts,
@@ -145,3 +155,40 @@ def derive(values: Mapping[str, Any]) -> dict[str, Any]:
             name for name, feature in features.items() if feature.get("enabled") is True
         ),
     }
+
+
+def parse_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """First and last address of `cilium.loadbalancer_range`: a CIDR or `first-last`.
+
+    Raises ValueError for text that is neither.
+    """
+    if "-" in text:
+        first, _, last = text.partition("-")
+        return ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
+    net = ipaddress.IPv4Network(text, strict=False)
+    return net.network_address, net.broadcast_address
+
+
+def loadbalancer_pool(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The LoadBalancer IP pool: one /32 block per gateway address plus the user's range.
+
+    Returns `loadbalancer_blocks` (CiliumLoadBalancerIPPool `blocks`: `{"cidr": …}` or
+    `{"start": …, "stop": …}`) and `l2_announcements` (some pool address is on the node
+    network, so hosts there ARP for it and Cilium must answer, with or without BGP).
+    """
+    node_net = ipaddress.IPv4Network(values["network"]["node_cidr"], strict=False)
+    gateways = values["gateways"]
+    addresses = [gateways[k] for k in ("internal", "dns", "external") if gateways[k]]
+    blocks: list[dict[str, str]] = [{"cidr": f"{a}/32"} for a in addresses]
+    on_link = any(ipaddress.IPv4Address(a) in node_net for a in addresses)
+    text = values["cilium"]["loadbalancer_range"]
+    if text:
+        first, last = parse_range(text)
+        if "-" in text:
+            blocks.append({"start": str(first), "stop": str(last)})
+        else:
+            blocks.append({"cidr": str(ipaddress.IPv4Network(text, strict=False))})
+        on_link = on_link or (
+            first <= node_net.broadcast_address and last >= node_net.network_address
+        )
+    return {"loadbalancer_blocks": blocks, "l2_announcements": on_link}

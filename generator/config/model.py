@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.errors import Problem
+
 
 def digest_of(values: Mapping[str, Any]) -> str:
     """sha256 of the normalised values; stable across key order and formatting."""
@@ -24,6 +26,8 @@ class Cluster:
     derived: dict[str, Any]
     path: Path
     digest: str
+    # Valid but operationally unsound settings (config.rules_warnings), in file order.
+    warnings: tuple[Problem, ...] = ()
 
     def context(self) -> dict[str, Any]:
         """The template context: every top-level section plus `derived`."""

@@ -142,6 +142,7 @@ def test_repository_derived(
     tmp_path: Path, url: str, known_hosts: str, is_ssh: bool, host: str, expected: str
 ) -> None:
     text = edit(BASE, ("url: https://github.com/example/home-ops", f"url: {url}"))
+    text = edit(text, (f"url: {url}", f"url: {url}\nwebhook_provider: none"))
     if known_hosts:
         text = edit(text, (f"url: {url}", f"url: {url}\nknown_hosts: '{known_hosts}'"))
     derived = load_text(tmp_path, text).derived

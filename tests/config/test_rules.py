@@ -68,6 +68,23 @@ BROKEN: dict[str, tuple[list[Change], list[Expected]]] = {
         [("addr:", "kubernetes.api.addr",
           "10.0.0.20 is outside network.node_cidr (192.168.1.0/24)")],
     ),
+    "loadbalancer_range with host bits": (
+        [("talos:", "cilium:\n  loadbalancer_range: 192.168.1.250/28\ntalos:")],
+        [("loadbalancer_range", "cilium.loadbalancer_range",
+          "192.168.1.250/28 has host bits set; use the network address 192.168.1.240/28")],
+    ),
+    "loadbalancer_range backwards": (
+        [("talos:", "cilium:\n  loadbalancer_range: 192.168.1.250-192.168.1.240\ntalos:")],
+        [("loadbalancer_range", "cilium.loadbalancer_range",
+          "192.168.1.250-192.168.1.240 ends before it starts; "
+          "write it as 192.168.1.240-192.168.1.250")],
+    ),
+    "coredns on the kubernetes Service address": (
+        [("kubernetes:", "+  coredns_addr: 10.43.0.1")],
+        [("coredns_addr", "kubernetes.coredns_addr",
+          "10.43.0.1 is the ClusterIP of the `kubernetes` Service (the first address of "
+          "kubernetes.svc_cidr); use another, e.g. 10.43.0.10")],
+    ),
     "api is the network address": (
         [("addr: 192.168.1.20", "addr: 192.168.1.0")],
         [("addr:", "kubernetes.api.addr",
@@ -225,7 +242,11 @@ VALID: dict[str, list[Change]] = {
         ("node_cidr: 192.168.1.0/24", '+  vlan_tag: "20"')],
     "http url": [(HTTPS, "url: http://git.lan/me/ops")],
     "ssh url on github.com": [(HTTPS, "url: ssh://git@github.com/me/ops")],
-    "ssh url on gitlab.com": [(HTTPS, "url: ssh://git@gitlab.com/me/ops.git")],
+    "kernel disk name": [("disk: /dev/sda", "disk: nvme0n1")],
+    "loadbalancer_range on the node network": [
+        ("talos:", "cilium:\n  loadbalancer_range: 192.168.1.224/28\ntalos:")],
+    "ssh url on gitlab.com": [
+        (HTTPS, "url: ssh://git@gitlab.com/me/ops.git\nwebhook_provider: gitlab")],
     "ssh url on codeberg.org": [(HTTPS, "url: ssh://git@codeberg.org/me/ops")],
     "ssh url with known_hosts": [
         (HTTPS, "url: ssh://git@git.example.com/me/ops.git\n"

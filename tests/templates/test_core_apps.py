@@ -151,7 +151,15 @@ def _mentions(tree: Mapping[str, bytes], needle: str) -> list[str]:
         ),
         ({}, ["bgp", "BGP", "deploy-key", "internal-ca", "selfsigned"]),
         ({}, ["serviceMonitor", "servicemonitor", "podMonitor", "monitor:", "flux-notifications"]),
-        ({"cilium.bgp": BGP}, ["CiliumL2AnnouncementPolicy", "l2announcements"]),
+        (
+            {
+                "cilium.bgp": BGP,
+                "gateways.internal": "10.99.0.1",
+                "gateways.dns": "10.99.0.2",
+                "gateways.external": "10.99.0.3",
+            },
+            ["CiliumL2AnnouncementPolicy", "l2announcements"],
+        ),
         ({"features.pod_security.enabled": False}, ["pod-security.kubernetes.io"]),
     ],
 )
@@ -215,7 +223,8 @@ def test_certificate_issuer_follows_dns_provider(
     assert {"name": "cluster-issuers", "namespace": "cert-manager"} in gateways["spec"]["dependsOn"]
 
 
-def test_bgp_replaces_l2_announcements(render: Render) -> None:
+def test_bgp_keeps_l2_announcements_for_on_link_gateways(render: Render) -> None:
+    # Hosts on the node network ARP for the gateways there; BGP alone would not answer.
     tree = render({"cilium.bgp": BGP})
     cilium = values(tree, "cilium")
     assert cilium["bgpControlPlane"] == {"enabled": True}
@@ -225,6 +234,22 @@ def test_bgp_replaces_l2_announcements(render: Render) -> None:
     assert instance["peers"][0]["peerAddress"] == "192.168.1.1"
     pool = find(tree, "CiliumLoadBalancerIPPool", "pool")["spec"]["blocks"]
     assert pool == [{"cidr": f"192.168.1.{n}/32"} for n in (21, 22, 23)]
+    assert cilium["l2announcements"] == {"enabled": True}
+    assert find(tree, "CiliumL2AnnouncementPolicy", "l2-policy")["spec"]["loadBalancerIPs"]
+
+
+def test_pool_holds_gateways_and_the_range_only(render: Render) -> None:
+    pool = find(render({}), "CiliumLoadBalancerIPPool", "pool")["spec"]
+    assert pool == {"blocks": [{"cidr": f"192.168.1.{n}/32"} for n in (21, 22, 23)]}
+    # The sample with any extra LoadBalancer Service: nothing in use on the LAN is handed out.
+    for in_use in ("192.168.1.1", "192.168.1.10", "192.168.1.11", "192.168.1.12", "192.168.1.20"):
+        assert f"{in_use}/" not in str(pool)
+    tree = render({"cilium.loadbalancer_range": "192.168.1.240-192.168.1.250"})
+    blocks = find(tree, "CiliumLoadBalancerIPPool", "pool")["spec"]["blocks"]
+    assert blocks[-1] == {"start": "192.168.1.240", "stop": "192.168.1.250"}
+    tree = render({"cilium.loadbalancer_range": "192.168.1.224/28"})
+    blocks = find(tree, "CiliumLoadBalancerIPPool", "pool")["spec"]["blocks"]
+    assert blocks[-1] == {"cidr": "192.168.1.224/28"}
 
 
 def test_cilium_matches_talos(render: Render) -> None:
@@ -271,9 +296,16 @@ def test_ssh_repository_gets_a_deploy_key(render: Render) -> None:
     assert secret["known_hosts"].startswith("github.com ")
 
 
-@pytest.mark.parametrize("provider", ["github", "gitlab", "generic-hmac"])
-def test_webhook_receiver_type(render: Render, provider: str) -> None:
-    tree = render({"repository.webhook_provider": provider})
+@pytest.mark.parametrize(
+    ("provider", "url"),
+    [
+        ("github", "https://github.com/example/home-ops"),
+        ("gitlab", "https://gitlab.com/example/home-ops"),
+        ("generic-hmac", "https://git.example.com/example/home-ops"),
+    ],
+)
+def test_webhook_receiver_type(render: Render, provider: str, url: str) -> None:
+    tree = render({"repository.webhook_provider": provider, "repository.url": url})
     receiver = find(tree, "Receiver", "flux-webhook")["spec"]
     assert receiver["type"] == provider
     assert receiver["secretRef"] == {"name": "flux-webhook-token"}

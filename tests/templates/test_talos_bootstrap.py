@@ -141,6 +141,11 @@ def test_encryption_without_secureboot_uses_node_id(tmp_path: Path, own: Path) -
         ("/dev/disk/by-id/wwn-0x5002538e", {"installDisk": "/dev/disk/by-id/wwn-0x5002538e"}),
         ("nvme-Samsung_SSD_980_S64D", {"installDisk": "/dev/disk/by-id/nvme-Samsung_SSD_980_S64D"}),
         ("S4EWNX0R123456", {"installDiskSelector": {"serial": "S4EWNX0R123456"}}),
+        # Kernel names as `talosctl get disks` lists them are devices, never serials.
+        ("nvme0n1", {"installDisk": "/dev/nvme0n1"}),
+        ("sda", {"installDisk": "/dev/sda"}),
+        ("vda", {"installDisk": "/dev/vda"}),
+        ("mmcblk0", {"installDisk": "/dev/mmcblk0"}),
     ],
 )
 def test_install_disk_follows_the_value(

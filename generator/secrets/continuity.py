@@ -1,0 +1,101 @@
+"""A missing key or token file is not a first run when the repository already depends on one.
+
+In a fresh clone (a new laptop, a teammate) `init` would mint a new age.key, webhook.token
+or deploy.key and `configure` would re-encrypt every secret for them: once pushed, Flux
+(holding the old key) decrypts nothing. So both refuse when the tree already holds secrets
+that only a key we do not have can open, or the encrypted copy of a token we would replace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator.errors import SideFileError
+from generator.paths import AGE_KEY_NAME, DEPLOY_KEY_NAME, WEBHOOK_TOKEN_NAME
+from generator.secrets.files import iter_secret_files
+from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, parse_age_key
+from generator.secrets.metadata import parse_rules, read_metadata
+
+# The rendered secrets that hold a side file's value (see templates/config/…).
+WEBHOOK_SECRET = "kubernetes/apps/flux-system/flux-webhook/app/secret.sops.yaml"
+DEPLOY_KEY_SECRETS = (
+    "bootstrap/deploy-key.sops.yaml",
+    "kubernetes/apps/flux-system/flux-instance/app/deploy-key.sops.yaml",
+)
+RULES_NAME = ".sops.yaml"
+
+
+def refuse_lost_keys(workdir: Path) -> None:
+    """Raise SideFileError when a key or token file is missing (or another) while the tree
+    depends on the one that was there: what to restore, and where the rotation steps are."""
+    problems = [*_age_problems(workdir)]
+    if not (workdir / WEBHOOK_TOKEN_NAME).exists() and (workdir / WEBHOOK_SECRET).is_file():
+        problems.append(
+            f"{WEBHOOK_TOKEN_NAME} is missing, but {WEBHOOK_SECRET} holds the token the "
+            f"push webhook already uses; restore it, or recover it with `SOPS_AGE_KEY_FILE="
+            f'{AGE_KEY_NAME} sops decrypt --extract \'["stringData"]["token"]\' '
+            f"{WEBHOOK_SECRET} > {WEBHOOK_TOKEN_NAME}`"
+        )
+    committed = [p for p in DEPLOY_KEY_SECRETS if (workdir / p).is_file()]
+    if not (workdir / DEPLOY_KEY_NAME).exists() and committed:
+        problems.append(
+            f"{DEPLOY_KEY_NAME} is missing, but {committed[0]} holds the deploy key the "
+            f"repository trusts; restore it, or recover it with `SOPS_AGE_KEY_FILE="
+            f'{AGE_KEY_NAME} sops decrypt --extract \'["stringData"]["identity"]\' '
+            f"{committed[0]} > {DEPLOY_KEY_NAME}`"
+        )
+    if problems:
+        raise SideFileError(
+            "this repository already has secrets; nothing was created or written:\n"
+            + "\n".join(f"  {p}" for p in problems)
+        )
+
+
+def _local_recipients(workdir: Path) -> set[str]:
+    """Public keys of age.key and (during a rotation) age.key.old; unreadable ones count as
+    absent here, and are reported by the side-file checks."""
+    found: set[str] = set()
+    for name in (AGE_KEY_NAME, OLD_AGE_KEY_NAME):
+        path = workdir / name
+        try:
+            found.add(parse_age_key(path.read_text(encoding="utf-8"), name).public)
+        except (OSError, UnicodeDecodeError, SideFileError):
+            continue
+    return found
+
+
+def _locked_files(workdir: Path, local: set[str]) -> dict[str, frozenset[str]]:
+    """Files (and .sops.yaml) naming age recipients of which none is a local key."""
+    locked: dict[str, frozenset[str]] = {}
+    rules = workdir / RULES_NAME
+    if rules.is_file():
+        for rule in parse_rules(rules.read_bytes()):
+            age = frozenset(r for r in rule.recipients if r.startswith("age1"))
+            if age and not age & local:
+                locked.setdefault(RULES_NAME, age)
+    for path in iter_secret_files(workdir):
+        meta = read_metadata((workdir / path).read_bytes(), path)
+        in_file = frozenset(r for r in meta.recipients if r.startswith("age1")) if meta else None
+        if in_file and not in_file & local:
+            locked[path] = in_file
+    return locked
+
+
+def _age_problems(workdir: Path) -> list[str]:
+    local = _local_recipients(workdir)
+    locked = _locked_files(workdir, local)
+    if not locked:
+        return []
+    names = sorted(locked, key=lambda p: (p != RULES_NAME, p))
+    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    wanted = ", ".join(sorted(set().union(*locked.values())))
+    if not (workdir / AGE_KEY_NAME).exists():
+        start = f"{AGE_KEY_NAME} is missing, but {listed} are encrypted for {wanted}"
+    else:
+        mine = ", ".join(sorted(local)) or "unreadable"
+        start = f"{AGE_KEY_NAME} ({mine}) cannot decrypt {listed}, encrypted for {wanted}"
+    return [
+        f"{start}; a new key would lock Flux out of them. Restore the {AGE_KEY_NAME} holding "
+        "that key next to cluster.yaml (from your password manager or backup); when rotating "
+        f"keys, keep the old one as {OLD_AGE_KEY_NAME} ({ROTATION_HINT})"
+    ]
