@@ -114,6 +114,9 @@ def test_shell_steps_are_the_script_and_diagnostics_run_on_failure() -> None:
     assert not [r for r in runs if "${{" in r]
     on_failure = [s["name"] for s in steps if s.get("if") == "${{ failure() }}"]
     assert on_failure == ["Collect diagnostics", "Upload diagnostics"]
+    collect, upload = (s for s in steps if s["name"] in on_failure)
+    written = collect["run"].split()[-1].strip('"').replace("$RUNNER_TEMP", "${{ runner.temp }}")
+    assert upload["with"]["path"] == written
     assert _workflow()["permissions"] == {}
     assert _job()["permissions"] == {"contents": "read"}
 
