@@ -58,8 +58,8 @@ def matches(old: Any, new: Any, skip: frozenset[Path], at: Path = ()) -> bool:
 
 
 def describe(paths: Sequence[Path]) -> str:
-    """`spec.endpoints[0].targets, ...` for a report."""
-    return ", ".join(sorted(_dotted(p) for p in paths))
+    """`spec.endpoints[0].targets, ...` for a report, each path once."""
+    return ", ".join(sorted({_dotted(p) for p in paths}))
 
 
 def _dotted(path: Path) -> str:

@@ -168,3 +168,7 @@ def test_every_plain_file_that_derives_from_a_secret(tmp_path: Path) -> None:
     assert derived["kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml"] == (
         "spec.endpoints[0].targets"
     )
+
+
+def test_a_path_skipped_in_two_objects_is_named_once() -> None:
+    assert describe([("spec", "a"), ("spec", "a"), ("kind",)]) == "kind, spec.a"
