@@ -155,3 +155,22 @@ def test_nodes_json_is_what_cluster_config_reads(e2e: Run, tmp_path: Path) -> No
     e2e("prepare", "all-features")
     nodes = json.loads((tmp_path / "state" / "nodes.json").read_text())
     assert [n["controller"] for n in nodes] == [True, False]
+
+
+def test_runner_setup_installs_qemu_and_adds_swap(e2e: Run) -> None:
+    outcome = e2e("runner-setup")
+    assert outcome.returncode == 0, outcome.stderr
+    assert all(c.startswith("sudo ") for c in outcome.calls)
+    assert any("apt-get install" in c and "qemu-system-x86" in c for c in outcome.calls)
+    assert outcome.calls[-1] == "sudo swapon /mnt/e2e-swapfile"
+
+
+def test_git_server_waits_until_it_answers(e2e: Run, tmp_path: Path) -> None:
+    remote = tmp_path / "remote.git"
+    run(["git", "init", "--quiet", "--bare", remote])
+    outcome = e2e("git-server", env={"E2E_GIT_PUSH_URL": str(remote)})
+    assert outcome.returncode == 0, outcome.stderr
+    docker = outcome.calls[0]  # the container's script spans several lines
+    assert [c for c in outcome.calls if c.startswith("docker ")] == [docker]
+    assert docker.startswith("docker run --detach --rm --name clustergen-e2e-git")
+    assert "--publish 8418:23232" in docker
