@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from generator import paths
-from generator.config import load_cluster
+from generator.config import NOT_DECRYPTED, NOT_DECRYPTED_PROBE, load_cluster
 from generator.config.model import Cluster
 from generator.errors import ClusterGenError, Problem, SecretsError, ValidationFailed
 from generator.render.context import build_context, load_versions
@@ -92,6 +92,8 @@ class RenderResult:
     tree: RenderedTree
     workdir: Path
     sops: Sops | None  # None when there is no age key (CI without secrets)
+    # Keyless only: the same render with other placeholders (generator/diff/derived.py).
+    probe: Mapping[str, bytes] | None = None
 
     def decrypt(self, path: str, ciphertext: bytes) -> bytes | None:
         """Plaintext of an on-disk secret, or None when we hold no key for it."""
@@ -117,18 +119,20 @@ class Inputs:
     sops: Sops | None
 
 
-def load_inputs(config_path: Path, *, keyless: bool = False) -> Inputs:
+def load_inputs(
+    config_path: Path, *, keyless: bool = False, placeholder: str = NOT_DECRYPTED
+) -> Inputs:
     """cluster.yaml (+ the sops overlay), the side files and the versions, as a context.
 
-    `keyless`: when there is no age key (CI without secrets), use placeholders for
+    `keyless`: when there is no age key (CI without secrets), use `placeholder` for
     every secret value; a tree rendered from them must never be written, only compared.
     """
     workdir = config_path.resolve().parent
     sops = _sops_for(workdir)
     if sops is None and keyless:
-        overlay = load_overlay_without_key(workdir)
+        overlay = load_overlay_without_key(workdir, placeholder)
         cluster = load_cluster(config_path, overlay=overlay)
-        side = placeholder_side_files(workdir)
+        side = placeholder_side_files(workdir, placeholder)
     else:
         overlay = load_overlay(workdir, sops)
         cluster = load_cluster(config_path, overlay=overlay)
@@ -138,9 +142,18 @@ def load_inputs(config_path: Path, *, keyless: bool = False) -> Inputs:
 
 
 def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResult:
-    """Everything up to (not including) encryption; secrets are plaintext in memory."""
+    """Everything up to (not including) encryption; secrets are plaintext in memory.
+
+    Without an age key (`keyless`), the tree is also rendered with a second placeholder
+    (`probe`), so a comparison can tell what derives from secret values.
+    """
     inputs = load_inputs(config_path, keyless=keyless)
-    return RenderResult(inputs.cluster, render_tree(inputs.context), inputs.workdir, inputs.sops)
+    tree = render_tree(inputs.context)
+    probe = None
+    if keyless and inputs.sops is None:
+        other = load_inputs(config_path, keyless=True, placeholder=NOT_DECRYPTED_PROBE)
+        probe = render_tree(other.context).files
+    return RenderResult(inputs.cluster, tree, inputs.workdir, inputs.sops, probe)
 
 
 def configure(

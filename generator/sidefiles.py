@@ -245,8 +245,9 @@ def tunnel_token(credentials: Mapping[str, str]) -> str:
     return base64.b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode()
 
 
-def placeholder_side_files(workdir: Path) -> SideFiles:
-    """Stand-ins for a render without keys (CI drift checks): only secret files use them.
+def placeholder_side_files(workdir: Path, placeholder: str | None = None) -> SideFiles:
+    """Stand-ins for a render without keys (CI drift checks): every secret value is
+    `placeholder` (default `config.NOT_DECRYPTED`).
 
     The age public key is taken from the committed `.sops.yaml`, so the
     creation rules render exactly as they were written.
@@ -260,7 +261,7 @@ def placeholder_side_files(workdir: Path) -> SideFiles:
         rules = parse_rules(rules_file.read_bytes())
         age = sorted({r for rule in rules for r in rule.recipients if r.startswith("age1")})
         public = ",".join(age) or public
-    fake = NOT_DECRYPTED
+    fake = placeholder or NOT_DECRYPTED
     return SideFiles(
         age_public_key=public,
         age_private_key=fake,

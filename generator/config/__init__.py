@@ -17,11 +17,23 @@ from generator.config.locate import KeyPath, Locator, all_paths, sort_problems
 from generator.config.model import Cluster, digest_of
 from generator.errors import ConfigError
 
-__all__ = ["NOT_DECRYPTED", "Cluster", "ConfigError", "load_cluster", "summary"]
+__all__ = [
+    "NOT_DECRYPTED",
+    "NOT_DECRYPTED_PROBE",
+    "Cluster",
+    "ConfigError",
+    "load_cluster",
+    "summary",
+]
 
 # Stands in for each value of cluster.secrets.sops.yaml when no key can decrypt it
 # (CI without secrets): the overlay's structure is known, its values are not.
 NOT_DECRYPTED = "not-decrypted-no-age-key"
+# The second stand-in of a render without keys (generator/diff/derived.py): shaped like a URL
+# with a port, so that whatever a template derives from a secret value (text, a hash, a URL's
+# port) comes out different from NOT_DECRYPTED's.
+NOT_DECRYPTED_PROBE = "https://not-decrypted.invalid:1/no-age-key"
+_PLACEHOLDERS = (NOT_DECRYPTED, NOT_DECRYPTED_PROBE)
 
 
 def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluster:
@@ -41,7 +53,7 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
         data = deep_merge(data, overlay)
         for key_path, is_leaf in all_paths(overlay):
             (leaves if is_leaf else inner).add(key_path)
-            if is_leaf and _value_at(overlay, key_path) == NOT_DECRYPTED:
+            if is_leaf and _value_at(overlay, key_path) in _PLACEHOLDERS:
                 unknown.add(key_path)
     locator = Locator(loaded.file, loaded.positions, frozenset(leaves), frozenset(inner))
 

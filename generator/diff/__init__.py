@@ -51,7 +51,11 @@ def owned_paths(manifest: bytes | None) -> set[str]:
 
 
 def compare(
-    new: Mapping[str, bytes], workdir: Path, against: str | None, decrypt: Decrypt | None
+    new: Mapping[str, bytes],
+    workdir: Path,
+    against: str | None,
+    decrypt: Decrypt | None,
+    probe: Mapping[str, bytes] | None = None,
 ) -> TreeDiff:
     if against is None:
         manifest_file = workdir / paths.MANIFEST_PATH
@@ -62,7 +66,7 @@ def compare(
         manifest = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
         owned = owned_paths(manifest)
         old = read_git_tree(workdir, against, set(new) | owned)
-    return diff_trees(new, old, decrypt_old=decrypt, owned=owned)
+    return diff_trees(new, old, decrypt_old=decrypt, owned=owned, probe=probe)
 
 
 def run_diff(config: Path, against: str | None, output_format: str, check: bool) -> int:
@@ -73,6 +77,6 @@ def run_diff(config: Path, against: str | None, output_format: str, check: bool)
         raise ClusterGenError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
     # Without an age key (CI) secret files are reported as not compared, never guessed.
     result = render_in_memory(config, keyless=True)
-    diff = compare(result.tree.files, result.workdir, against, result.decrypt)
+    diff = compare(result.tree.files, result.workdir, against, result.decrypt, result.probe)
     print(FORMATS[output_format](diff))
     return 1 if check and diff.differs else 0

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from generator.diff.derived import describe, matches, secret_derived
 from generator.diff.objects import (
     changed_keys,
     label,
@@ -63,9 +64,14 @@ def diff_trees(
     *,
     decrypt_old: Decrypt | None = None,
     owned: Iterable[str] = (),
+    probe: Mapping[str, bytes] | None = None,
 ) -> TreeDiff:
     """Differences between trees, limited to the new tree's paths and `owned` ones
-    (the generator's manifest): files the user added are nobody's business here."""
+    (the generator's manifest): files the user added are nobody's business here.
+
+    `probe`: for a render without keys, the same render with other placeholders; what
+    differs between the two derives from secret values and is not compared
+    (generator/diff/derived.py)."""
     scope = set(new) | set(owned)
     added = sorted(p for p in new if p not in old)
     removed = sorted(p for p in scope if p in old and p not in new)
@@ -75,6 +81,11 @@ def diff_trees(
     for path in sorted(p for p in new if p in old):
         if is_secret_path(path):
             result = _secret_file(path, new[path], old[path], decrypt_old)
+            if isinstance(result, str):
+                not_compared.append((path, result))
+                continue
+        elif probe is not None and probe.get(path, new[path]) != new[path]:
+            result = _derived_file(path, new[path], probe[path], old[path])
             if isinstance(result, str):
                 not_compared.append((path, result))
                 continue
@@ -102,6 +113,38 @@ def _plain_file(path: str, new: bytes, old: bytes) -> FileChange | None:
             text = unified(before, after, path, label(key))
             changes.append(ObjectChange(*key, _change(before, after), text))
     return FileChange(path, tuple(changes)) if changes else None
+
+
+def _derived_file(path: str, new: bytes, probe: bytes, old: bytes) -> FileChange | str:
+    """A plain file that derives from secret values: the changes outside those values, or
+    why it was not compared (only in part, or not at all)."""
+    new_objects, probe_objects = parse_objects(new, path), parse_objects(probe, path)
+    old_objects = parse_objects(old, path)
+    if (
+        new_objects is None
+        or probe_objects is None
+        or old_objects is None
+        or new_objects.keys() != probe_objects.keys()
+    ):
+        return "derives from secret values (no age key)"
+    skipped: list[tuple[str | int, ...]] = []
+    changed: list[ObjectChange] = []
+    for key in sorted(new_objects.keys() | old_objects.keys()):
+        if key not in new_objects or key not in old_objects:
+            before = normalized(old_objects[key]) if key in old_objects else ""
+            after = normalized(new_objects[key]) if key in new_objects else ""
+            changed.append(
+                ObjectChange(*key, _change(before, after), unified(before, after, path, label(key)))
+            )
+            continue
+        skip = secret_derived(new_objects[key], probe_objects[key])
+        skipped += skip
+        if not matches(old_objects[key], new_objects[key], skip):
+            before, after = normalized(old_objects[key]), normalized(new_objects[key])
+            changed.append(ObjectChange(*key, "changed", unified(before, after, path, label(key))))
+    if changed:
+        return FileChange(path, tuple(changed))
+    return f"{describe(skipped)} derive from secret values (no age key); the rest is unchanged"
 
 
 def _change(before: object, after: object) -> Change:

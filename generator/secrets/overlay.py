@@ -85,8 +85,10 @@ def overlay_for_check(workdir: Path) -> tuple[dict[str, Any] | None, str]:
         return load_overlay_without_key(workdir), note
 
 
-def load_overlay_without_key(workdir: Path) -> dict[str, Any] | None:
-    """The overlay's structure with every encrypted value replaced by a placeholder.
+def load_overlay_without_key(
+    workdir: Path, placeholder: str = NOT_DECRYPTED
+) -> dict[str, Any] | None:
+    """The overlay's structure with every encrypted value replaced by `placeholder`.
 
     sops keeps YAML keys in clear text, so CI without the age key still knows
     which keys the overlay sets; the files rendered from them are reported as
@@ -102,14 +104,14 @@ def load_overlay_without_key(workdir: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict):
         return None
     data.pop("sops", None)
-    return _mask(data)  # type: ignore[no-any-return]
+    return _mask(data, placeholder)  # type: ignore[no-any-return]
 
 
-def _mask(node: Any) -> Any:
+def _mask(node: Any, placeholder: str) -> Any:
     if isinstance(node, dict):
-        return {key: _mask(value) for key, value in node.items()}
+        return {key: _mask(value, placeholder) for key, value in node.items()}
     if isinstance(node, list):
-        return [_mask(value) for value in node]
+        return [_mask(value, placeholder) for value in node]
     if isinstance(node, str) and node.startswith("ENC["):
-        return NOT_DECRYPTED
+        return placeholder
     return node

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.config import NOT_DECRYPTED, load_cluster
+from generator.config import NOT_DECRYPTED, NOT_DECRYPTED_PROBE, load_cluster
 from generator.errors import ConfigError
 from tests.config.conftest import BASE, before_nodes, edit, problems, where, write
 
@@ -62,7 +62,10 @@ def test_overlay_problems_name_the_secrets_file(tmp_path: Path) -> None:
     assert all(line.startswith("cluster.secrets.sops.yaml ") for line in found)
 
 
-def test_values_that_could_not_be_decrypted_are_not_judged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("placeholder", [NOT_DECRYPTED, NOT_DECRYPTED_PROBE])
+def test_values_that_could_not_be_decrypted_are_not_judged(
+    tmp_path: Path, placeholder: str
+) -> None:
     # Without the age key every overlay value is a placeholder: an e-mail field, an
     # enum or a "must be empty" rule cannot judge it. What cluster.yaml says still counts.
     text = edit(
@@ -73,8 +76,8 @@ def test_values_that_could_not_be_decrypted_are_not_judged(tmp_path: Path) -> No
     )
     path = write(tmp_path, text)
     masked = {
-        "dns": {"token": NOT_DECRYPTED},
-        "features": {"flux_notifications": {"provider": NOT_DECRYPTED}},
+        "dns": {"token": placeholder},
+        "features": {"flux_notifications": {"provider": placeholder}},
     }
     assert problems(path, masked) == [
         f"cluster.yaml:{where(text, 'node_cidr')} network.node_cidr: 192.168.1.7/24 has host "

@@ -33,6 +33,7 @@ TEMPLATE_DIRS = (
     "kubernetes/apps/trivy-system",
     "kubernetes/apps/velero",
     "docs/runbooks",
+    "docs/network-policies.md.j2",
 )
 S3 = {
     "features.backups.s3.endpoint": "https://s3.example.com:9000",
@@ -134,6 +135,7 @@ SECURITY_PATHS = (
     "kubernetes/apps/trivy-system/",
     "kubernetes/components/resource-governance/",
     "docs/runbooks/vulnerabilities.md",
+    "docs/network-policies.md",
 )
 
 

@@ -254,3 +254,19 @@ def test_actionlint(render_ci: Render, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_helm_renders_every_helmrelease_on_every_pull_request(
+    workflows: dict[str, str],
+) -> None:
+    workflow = yaml.safe_load(workflows[WORKFLOWS["validate"]])
+    assert "pull_request" in _on(workflow)
+    job = workflow["jobs"]["flate"]
+    # On unless the repository opts out: an unset variable is '' in expressions.
+    assert job["if"] == "${{ vars.FLATE != 'false' }}"
+    steps = {s["name"]: s for s in job["steps"]}
+    assert steps["Install flate"]["uses"].startswith("home-operations/flate/action@")
+    test = steps["Build every Kustomization and HelmRelease"]["run"]
+    # Every Kustomization and HelmRelease reachable from the root Flux reads.
+    assert "flate test all --path ./kubernetes/flux/cluster" in test
+    assert "set -o pipefail" in test  # the tee must not hide a failure

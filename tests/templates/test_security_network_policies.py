@@ -3,11 +3,14 @@ match the charts' pod labels (helpers in tests/templates/security.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
+from generator.validate.schemas import SchemaStore
 from tests.templates.security import (
     ALL_ON,
     ENFORCE,
@@ -24,6 +27,8 @@ from tests.templates.security import (
     policies,
 )
 from tests.templates.security_charts import CHART_LABELS
+
+RUNBOOK = "docs/network-policies.md"
 
 pytestmark = pytest.mark.slow
 
@@ -42,18 +47,34 @@ def test_every_namespace_has_its_own_policy(
     assert set(namespaces(files)) <= covered
 
 
-def test_audit_mode_never_default_denies(tree: Callable[..., Tree]) -> None:
-    rendered = policies(tree(ALL_ON))
-    assert rendered
-    for policy in rendered:
-        assert policy["spec"]["enableDefaultDeny"] == {"egress": False, "ingress": False}
-        assert policy["metadata"]["name"] != "default-deny"
+# What audit and enforce may render differently: the Cilium agent's audit flag and the
+# runbook's sentence naming the mode.
+MODE_FILES = ("kubernetes/apps/kube-system/cilium/app/helmrelease.yaml", RUNBOOK)
 
 
-def test_enforce_mode_denies_by_default_but_allows_dns_and_the_api(
-    tree: Callable[..., Tree],
+def _keyless(content: bytes) -> bytes:
+    return re.sub(rb"age1[0-9a-z]{58}", b"age1...", content)
+
+
+@pytest.mark.parametrize("extra", [{}, {**TUNNEL, **SINGLE_NODE}])
+def test_audit_renders_exactly_the_enforce_policies(
+    tree: Callable[..., Tree], extra: dict[str, Any]
 ) -> None:
-    files = tree(ENFORCE)
+    audit, enforce = tree({**ALL_ON, **extra}), tree({**ENFORCE, **extra})
+    assert audit.keys() == enforce.keys()
+    # Each render has its own fresh age key.
+    differ = sorted(p for p in audit if _keyless(audit[p]) != _keyless(enforce[p]))
+    assert differ == sorted(MODE_FILES)
+    cilium_audit, cilium_enforce = helm_values(audit, "cilium"), helm_values(enforce, "cilium")
+    assert cilium_audit.pop("policyAuditMode") is True
+    assert cilium_audit == cilium_enforce
+
+
+@pytest.mark.parametrize("changes", [ALL_ON, ENFORCE])
+def test_both_modes_deny_by_default_but_allow_dns_and_the_api(
+    tree: Callable[..., Tree], changes: dict[str, Any]
+) -> None:
+    files = tree(changes)
     for policy in policies(files):
         assert "enableDefaultDeny" not in policy["spec"], policy["metadata"]["name"]
     deny = find(files, "CiliumClusterwideNetworkPolicy", "default-deny")["spec"]
@@ -244,3 +265,41 @@ def test_enforce_mode_lets_alerts_and_notifications_out_on_their_ports(
 
     assert world_ports("observability") == {"443", "8080", "80", "465", "8443"}
     assert world_ports("flux") == {"443", "9443"}
+
+
+def _yaml_blocks(markdown: str) -> list[dict[str, Any]]:
+    blocks = re.findall(r"^```yaml\n(.*?)^```$", markdown, flags=re.M | re.S)
+    return [d for block in blocks for d in yaml.safe_load_all(block) if d is not None]
+
+
+@pytest.mark.parametrize("mode", ["audit", "enforce"])
+def test_runbook_names_the_mode_and_its_cnp_example_is_valid(
+    tree: Callable[..., Tree], schemas: SchemaStore, mode: str
+) -> None:
+    files = tree({**ALL_ON, "features.network_policies.mode": mode})
+    runbook = files[RUNBOOK].decode()
+    assert f"**{mode}** mode" in runbook
+    for verdict in (
+        "--verdict AUDIT",
+        "--verdict DROPPED",
+        "features.network_policies.mode: enforce",
+    ):
+        assert verdict in runbook
+    [example] = _yaml_blocks(runbook)
+    assert example["kind"] == "CiliumNetworkPolicy"
+    result = schemas.check(example)
+    assert result.found and not result.errors, result.errors
+    # Its gateway peer is the one the rendered policies use for traffic from the gateways.
+    echo = find(files, "CiliumNetworkPolicy", "echo")["spec"]["ingress"][0]["fromEndpoints"]
+    assert example["spec"]["ingress"][0]["fromEndpoints"] == echo
+
+
+@pytest.mark.parametrize(
+    "changes", [SECURITY_OFF, {**ALL_ON, "features.network_policies.enabled": False}]
+)
+def test_runbook_only_with_network_policies(
+    tree: Callable[..., Tree], changes: dict[str, Any]
+) -> None:
+    files = tree(changes)
+    assert RUNBOOK not in files
+    assert not [p for p, c in files.items() if b"policyAuditMode" in c]

