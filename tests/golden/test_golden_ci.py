@@ -7,13 +7,14 @@ the render-diff variant that asks for every key file (ssh repository, Cloudflare
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes import GOLDEN_SIDE
+from tests.golden.snapshot import GoldenSnapshots
 from tests.rendering import copy_templates, render_config, sample_with, write_config
 
 SCENARIOS: dict[str, dict[str, Any]] = {
@@ -28,6 +29,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
+def ci_files(tree: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The CI files of a whole tree: what the CI templates render."""
+    return {p: c for p, c in tree.items() if p.startswith(".github/") or p == ".renovaterc.json5"}
+
+
 @pytest.fixture(scope="module")
 def ci_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ci-golden") / "config"
@@ -39,9 +45,10 @@ def test_ci_files(
     name: str,
     ci_templates: Path,
     tmp_path: Path,
-    assert_golden: Callable[[Mapping[str, bytes], str], None],
+    assert_golden: GoldenSnapshots,
 ) -> None:
     config = write_config(sample_with(SCENARIOS[name]), tmp_path)
     files = render_config(config, GOLDEN_SIDE, template_root=ci_templates).files
     assert files, "every CI flag off: nothing to snapshot"
-    assert_golden(files, name)
+    assert ci_files(files) == files, "the CI templates render outside ci_files()"
+    assert_golden(files, name, within=ci_files)

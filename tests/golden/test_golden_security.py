@@ -42,4 +42,4 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_security_tree(assert_golden: Any, tmp_path: Path, name: str) -> None:
     tree = render(SCENARIOS[name], tmp_path / "work")
-    assert_golden(security_files(tree), name)
+    assert_golden(security_files(tree), name, within=security_files)

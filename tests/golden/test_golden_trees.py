@@ -2,30 +2,27 @@
 
 Side files are fixed fakes so the snapshots are byte-stable; secrets appear in
 plaintext here because this is the in-memory render, before encryption.
-Refresh with `task test:update-golden` and review the diff.
+The sample is kept whole; every other tree as its delta against the reference renders
+(conftest.py). Refresh with `task test:update-golden` and review the diff.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from generator import paths
 from tests.fakes import GOLDEN_SIDE
+from tests.golden.snapshot import FIXTURES, REFERENCE_CONFIGS, GoldenSnapshots, References
 from tests.rendering import render_config, sample_with, write_config
 
-FIXTURES = Path(__file__).resolve().parents[1] / "config" / "fixtures" / "valid"
-
 CONFIGS = {
-    "sample": paths.SAMPLE_CONFIG,
+    **REFERENCE_CONFIGS,
     "single-node": FIXTURES / "single-node.yaml",
     "bgp": FIXTURES / "bgp.yaml",
     "dns-none": FIXTURES / "dns-none.yaml",
     "ssh-bundled-host": FIXTURES / "ssh-bundled-host.yaml",
-    "all-features": FIXTURES / "all-features.yaml",
 }
 
 # Variants of the sample: (dotted key, value) changes applied to a copy.
@@ -50,8 +47,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", sorted([*CONFIGS, *VARIANTS]))
 def test_rendered_tree_matches_snapshot(
-    name: str, tmp_path: Path, assert_golden: Callable[[Mapping[str, bytes], str], None]
+    name: str,
+    tmp_path: Path,
+    assert_golden: GoldenSnapshots,
+    golden_references: References,
 ) -> None:
+    if name in REFERENCE_CONFIGS:
+        assert_golden(golden_references.tree(name), name)  # rendered once per session
+        return
     if name in CONFIGS:
         config = CONFIGS[name]
     else:
