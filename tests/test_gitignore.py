@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.golden.snapshot import snapshot_paths
+
 ROOT = Path(__file__).resolve().parents[1]
-SNAPSHOTS = ROOT / "tests" / "golden" / "snapshots"
 
 
 def ignored(names: list[str]) -> list[str]:
@@ -29,15 +30,7 @@ def ignored(names: list[str]) -> list[str]:
 
 
 def test_no_rendered_path_is_ignored() -> None:
-    rendered = sorted(
-        {
-            p.relative_to(snapshot).as_posix()
-            for snapshot in SNAPSHOTS.iterdir()
-            if snapshot.is_dir()
-            for p in snapshot.rglob("*")
-            if p.is_file()
-        }
-    )
+    rendered = sorted(snapshot_paths())
     assert rendered
     assert ignored(rendered) == [], "ignored rendered files"
 
