@@ -30,7 +30,8 @@ FAKE_DEPLOY_KEY_PUB = (
 )
 TUNNEL_ID = "6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 TUNNEL_ACCOUNT = "0123456789abcdef0123456789abcdef"
-TUNNEL_SECRET = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
+# TUNNEL_SECRET: 36 bytes; cloudflared writes at least 32.
+TUNNEL_SECRET = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"
 TUNNEL_TOKEN = "eyJhIjoiYWNjb3VudCIsInQiOiJ0dW5uZWwiLCJzIjoic2VjcmV0In0="
 
 # Golden snapshots hold these bytes: changing any of them rewrites the snapshots.

@@ -24,6 +24,7 @@ def test_warning_fixture_reports_expected_lines(path: Path) -> None:
 # Valid fixtures that show a setting we warn about, and the keys warned about.
 WARNED = {
     "three-controllers": ["nodes[0].mtu"],  # a per-node MTU override on one node only
+    "one-controller-three-workers": ["nodes"],  # one controller: no etcd or API failover
 }
 
 

@@ -103,6 +103,11 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
     )
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
+    # clustergen's temp dirs go under pytest's temp tree, so the scan below sees only this
+    # run's (a shared /tmp holds other processes' clustergen-* dirs, e.g. bench copies).
+    private_tmp = tmp_path_factory.mktemp("private-tmp")
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     new_token = "cf-token-never-on-disk-77"
     edit(workdir / "cluster.yaml", dns__token=new_token, repository__branch="other")
     # More than two secrets must change so the third encryption (the failing one) happens.
@@ -112,11 +117,9 @@ def test_failing_sops_leaves_no_plaintext_and_old_files_intact(
     assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
     assert snapshot(workdir) == before
     # Nowhere: not in the workdir, not in pytest's temp tree, not in a clustergen temp dir.
-    leftovers = [p for p in Path(tempfile.gettempdir()).glob("clustergen-*")]
-    for root in (tmp_path_factory.getbasetemp(), *leftovers):
-        for path in root.rglob("*"):
-            if path.is_file() and path.name != "cluster.yaml":
-                assert new_token.encode() not in path.read_bytes(), path
+    for path in tmp_path_factory.getbasetemp().rglob("*"):
+        if path.is_file() and path.name != "cluster.yaml":
+            assert new_token.encode() not in path.read_bytes(), path
 
 
 def test_corrupt_age_key_fails_cleanly(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
