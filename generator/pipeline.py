@@ -15,7 +15,7 @@ from typing import Any
 from generator import paths
 from generator.config import load_cluster
 from generator.config.model import Cluster
-from generator.errors import SecretsError, ValidationFailed
+from generator.errors import SecretsError, ValidationFailed, WriteConflict
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.encrypt import (
@@ -24,10 +24,13 @@ from generator.secrets.encrypt import (
     encrypt_tree,
     fingerprints_for,
 )
+from generator.secrets.fingerprint import key_from_file
 from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
 from generator.sidefiles import placeholder_side_files, read_side_files
+from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
+from generator.write.ownership import report_line, trusted
 from generator.write.writer import WritePlan, apply_plan, plan_write
 
 Decrypt = Callable[[str, bytes], bytes | None]
@@ -100,9 +103,19 @@ def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResul
 def configure(config_path: Path, *, force: bool = False, validate: bool = True) -> str:
     """Render, encrypt, validate, then write what changed. Returns the report to print.
 
-    Nothing is written until every secret is encrypted and the tree as it will
-    be on disk has passed validation: a failure leaves the working tree as it was.
+    Runs under the working directory's lock, after recovering a write a crash
+    interrupted. Nothing is written until every secret is encrypted and the
+    tree as it will be on disk has passed validation; the write itself is one
+    transaction: a failure leaves the working tree as it was.
     """
+    workdir = config_path.resolve().parent
+    state_dir(workdir, create=False)  # a symlinked or misplaced .clustergen: refuse up front
+    with writing(workdir) as recovered:
+        report = [recovered] if recovered else []
+        return "\n".join(report + _configure_locked(config_path, force, validate))
+
+
+def _configure_locked(config_path: Path, force: bool, validate: bool) -> list[str]:
     result = render_in_memory(config_path)
     workdir = result.workdir
     if result.sops is None:
@@ -110,7 +123,10 @@ def configure(config_path: Path, *, force: bool = False, validate: bool = True) 
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `task init` (or `clustergen init`) "
             "to create it, or restore your saved key"
         )
-    manifest = load_manifest(workdir)
+    key = key_from_file(result.sops.age_key_file)
+    # The committed manifest only proves what passes the scope and seal checks.
+    manifest, distrusted = trusted(load_manifest(workdir), key)
+    ignored = [report_line(path, why) for path, why in distrusted.items()]
     # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
     written = Written(manifest.files, manifest.fingerprints)
     files = encrypt_tree(result.tree.files, workdir, result.sops, written=written)
@@ -121,16 +137,23 @@ def configure(config_path: Path, *, force: bool = False, validate: bool = True) 
         result.tree.modes,
         config_digest=config_digest_for(result.cluster.digest, result.sops),
         fingerprints=fingerprints_for(result.tree.files, result.sops),
+        seal_key=key,
+        untrusted=distrusted,
     )
-    plan.refuse_conflicts(force)  # before the cost of validating
-    report: list[str] = []
+    try:
+        plan.refuse_conflicts(force)  # before the cost of validating
+    except WriteConflict as err:
+        in_conflict = {c.path for c in plan.conflicts}
+        others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
+        raise WriteConflict("\n".join([*others, str(err)])) from None
+    report: list[str] = ignored
     if validate and plan.changes:
-        report = _validate_planned(plan, files, result)
+        report += _validate_planned(plan, files, result)
     elif validate:
         # Everything on disk is what an earlier, validated run wrote.
-        report = ["validation skipped: nothing changed (run `clustergen validate` to re-check)"]
+        report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
     summary = apply_plan(plan, workdir, force=force)
-    return "\n".join([str(summary), *report])
+    return [str(summary), *report]
 
 
 def _validate_planned(

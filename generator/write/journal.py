@@ -1,0 +1,321 @@
+"""The write transaction: stage, journal, apply, commit; and recovery after a crash.
+
+A write goes through these steps (see DESIGN.md, "Writing"):
+
+1. The journal (`.clustergen/journal.json`, state `prepared`) lists every
+   directory to make, every file to stage beside its target under a
+   clustergen-owned temp name (`.clustergen-stage-N`), every removal, and
+   the staged new manifest. Nothing has changed yet.
+2. Each new file is written to its stage name and fsynced. The file it
+   replaces (and each file to remove) gets a second hard link
+   (`.clustergen-old-N`), so the write can be undone until the end.
+3. The journal is rewritten with state `committed`: from here the write
+   is rolled forward, whatever happens.
+4. Stages are renamed over their targets, removals unlinked, the staged
+   manifest renamed into place, the old links dropped, the journal removed.
+   SIGINT and SIGTERM are held back from step 3 to the end.
+
+`recover` runs at the start of every writing command: a `prepared` journal
+is rolled back (stages, old links and made directories removed), a
+`committed` one rolled forward. Either way the tree is consistent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import stat
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+from generator.write.fs import OutputRoot, WriteError, os_reason
+
+JOURNAL_PATH = ".clustergen/journal.json"
+MANIFEST_REL = ".clustergen/manifest.json"
+STAGE_PREFIX = ".clustergen-stage-"
+OLD_PREFIX = ".clustergen-old-"
+_DEFERRED = {signal.SIGINT, signal.SIGTERM}
+
+
+@dataclass
+class FileWrite:
+    path: str
+    stage: str
+    mode: int
+    old: str | None = None  # a second link to the replaced file while the write is open
+
+
+@dataclass
+class Removal:
+    path: str
+    old: str | None = None
+
+
+@dataclass
+class Journal:
+    state: str = "prepared"
+    dirs: list[str] = field(default_factory=list)  # made by this write, parents first
+    writes: list[FileWrite] = field(default_factory=list)
+    removals: list[Removal] = field(default_factory=list)
+    manifest_stage: str | None = None
+    # Directories our removals may have emptied: pruned after the write.
+    prune: list[str] = field(default_factory=list)
+
+    def dump(self) -> bytes:
+        return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Journal:
+        data = json.loads(raw)
+        return cls(
+            state=str(data["state"]),
+            dirs=[str(d) for d in data["dirs"]],
+            writes=[FileWrite(**w) for w in data["writes"]],
+            removals=[Removal(**r) for r in data["removals"]],
+            manifest_stage=data.get("manifest_stage"),
+            prune=[str(d) for d in data.get("prune", [])],
+        )
+
+
+def stage_name(rel: str, n: int, prefix: str = STAGE_PREFIX) -> str:
+    """A clustergen-owned temp name beside rel: never `*.sops.*`, never YAML."""
+    parent = PurePosixPath(rel).parent
+    return (parent / f"{prefix}{n}").as_posix()
+
+
+def transact(
+    root: Path,
+    files: Mapping[str, bytes],
+    modes: Mapping[str, int],
+    removals: list[str],
+    manifest: bytes | None,
+    backups: Mapping[str, tuple[str, int]] | None = None,
+) -> None:
+    """Write `files` (rel → bytes, with `modes`), remove `removals`, then put `manifest`.
+
+    `backups` (rel → (backup rel, mode)) keeps the current bytes of rel under the
+    backup name. All or nothing: WriteError (path and OS reason) leaves the
+    tree as it was.
+    """
+    journal = Journal()
+    n = 0
+    with OutputRoot(root) as out:
+        staged_data: dict[str, bytes] = {}
+        for rel, (backup, mode) in sorted((backups or {}).items()):
+            current = _read(out, rel)
+            journal.writes.append(FileWrite(backup, stage_name(backup, n), mode))
+            staged_data[journal.writes[-1].stage] = current
+            n += 1
+        for rel in sorted(files):
+            journal.writes.append(FileWrite(rel, stage_name(rel, n), modes[rel]))
+            staged_data[journal.writes[-1].stage] = files[rel]
+            n += 1
+        for rel in removals:
+            journal.removals.append(Removal(rel))
+        # Named before staging, so a rollback after a crash knows every name to clean.
+        for item in _linked(journal):
+            item.old = stage_name(item.path, n, OLD_PREFIX)
+            n += 1
+        journal.prune = _prune_candidates(removals)
+        if manifest is not None:
+            journal.manifest_stage = stage_name(MANIFEST_REL, n)
+            staged_data[journal.manifest_stage] = manifest
+        journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
+        _save_journal(out, journal)
+        try:
+            _stage(out, journal, staged_data)
+        except BaseException:
+            _roll_back(out, journal)
+            raise
+        with deferred_signals():
+            journal.state = "committed"
+            try:
+                _save_journal(out, journal)
+            except BaseException:
+                _roll_back(out, journal)
+                raise
+            try:
+                _roll_forward(out, journal)
+            except WriteError:
+                _undo_applied(out, journal)
+                raise
+
+
+def recover(root: Path) -> str | None:
+    """Finish or undo a write a crash interrupted; the one-line report, or None."""
+    path = root / JOURNAL_PATH
+    if not path.is_file():
+        _drop_journal_temps(root)
+        return None
+    try:
+        journal = Journal.parse(path.read_bytes())
+    except (ValueError, KeyError, TypeError) as err:
+        raise WriteError(
+            f"{JOURNAL_PATH} is unreadable ({err}); it records a write that was interrupted. "
+            "Check the working tree with `git status`, then delete the journal and run again"
+        ) from None
+    with OutputRoot(root) as out:
+        if journal.state == "committed":
+            _roll_forward(out, journal)
+            done = len(journal.writes) + len(journal.removals)
+            return f"recovered an interrupted write: finished it ({done} file change(s))"
+        _roll_back(out, journal)
+        return "recovered an interrupted write: undid it (nothing of it had been applied)"
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back while the journal and the tree disagree."""
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+    except ValueError:  # not the main thread: signals go to the main thread anyway
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stage(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None:
+    made: list[str] = []
+    try:
+        for rel in journal.dirs:
+            out.dir_fd(rel, create=made)
+    finally:
+        # Only directories this write made are ever removed again.
+        journal.dirs = [d for d in journal.dirs if d in made] + [
+            d for d in made if d not in journal.dirs
+        ]
+    for write in journal.writes:
+        _check_target(out, write.path)
+        out.create(write.stage, data[write.stage], write.mode)
+    for item in _linked(journal):
+        _check_target(out, item.path)
+        exists = out.lstat(item.path) is not None
+        if item.old is not None and not (exists and out.link(item.path, item.old)):
+            item.old = None  # nothing to keep (a new file), or links unsupported here
+    if journal.manifest_stage is not None:
+        out.dir_fd(".clustergen", create=[])
+        out.create(journal.manifest_stage, data[journal.manifest_stage], 0o644)
+
+
+def _check_target(out: OutputRoot, rel: str) -> None:
+    st = out.lstat(rel)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise WriteError(
+            f"{rel} is a symlink or a directory where clustergen writes a file; "
+            "move it away and run again"
+        )
+
+
+def _roll_forward(out: OutputRoot, journal: Journal) -> None:
+    for write in journal.writes:
+        if out.lstat(write.stage) is not None:
+            out.rename(write.stage, write.path)
+    for removal in journal.removals:
+        if removal.old is None or out.lstat(removal.old) is not None:
+            out.unlink(removal.path)
+    if journal.manifest_stage is not None and out.lstat(journal.manifest_stage) is not None:
+        out.rename(journal.manifest_stage, MANIFEST_REL)
+    out.fsync_dirs()
+    _drop_olds(out, journal)
+    _prune(out, journal.prune)
+    out.unlink(JOURNAL_PATH)
+    out.fsync_dirs()
+
+
+def _undo_applied(out: OutputRoot, journal: Journal) -> None:
+    """After a failed rename in the apply: put back what was replaced, drop what was new."""
+    try:
+        for write in journal.writes:
+            if out.lstat(write.stage) is not None:
+                continue  # not applied yet
+            if write.old is not None:
+                out.rename(write.old, write.path)
+            else:
+                out.unlink(write.path)
+        for removal in journal.removals:
+            if removal.old is not None and out.lstat(removal.path) is None:
+                out.rename(removal.old, removal.path)
+        if journal.manifest_stage is not None:
+            out.unlink(journal.manifest_stage)
+        journal.state = "prepared"
+        _roll_back(out, journal)
+    except WriteError:
+        pass  # the journal stays committed: the next run finishes the write instead
+
+
+def _roll_back(out: OutputRoot, journal: Journal) -> None:
+    for write in journal.writes:
+        out.unlink(write.stage)
+    if journal.manifest_stage is not None:
+        out.unlink(journal.manifest_stage)
+    _drop_olds(out, journal)
+    for rel in reversed(journal.dirs):
+        out.rmdir_if_empty(rel)
+    out.unlink(JOURNAL_PATH)
+    out.fsync_dirs()
+
+
+def _drop_olds(out: OutputRoot, journal: Journal) -> None:
+    for item in _linked(journal):
+        if item.old is not None:
+            out.unlink(item.old)
+
+
+def _prune(out: OutputRoot, candidates: list[str]) -> None:
+    for rel in candidates:  # deepest first
+        out.rmdir_if_empty(rel)
+
+
+def _prune_candidates(removed: list[str]) -> list[str]:
+    parents = {PurePosixPath(rel).parent for rel in removed}
+    dirs = {p for parent in parents for p in (parent, *parent.parents) if p.parts}
+    return [d.as_posix() for d in sorted(dirs, key=lambda p: (-len(p.parts), p.as_posix()))]
+
+
+def _missing_dirs(out: OutputRoot, paths: list[str]) -> list[str]:
+    missing: list[str] = []
+    for rel in paths:
+        parent = PurePosixPath(rel).parent
+        for d in reversed([parent, *parent.parents]):
+            if not d.parts or d.as_posix() in missing:
+                continue
+            try:
+                out.dir_fd(d.as_posix())
+            except FileNotFoundError:
+                missing.append(d.as_posix())
+    return missing
+
+
+def _save_journal(out: OutputRoot, journal: Journal) -> None:
+    """Write the journal atomically and durably (temp + fsync + rename + fsync dir)."""
+    fd = out.dir_fd(".clustergen", create=[])
+    tmp = JOURNAL_PATH + ".tmp"
+    out.create(tmp, journal.dump(), 0o644)
+    out.rename(tmp, JOURNAL_PATH)
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+
+
+def _drop_journal_temps(root: Path) -> None:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        (root / (JOURNAL_PATH + ".tmp")).unlink()
+
+
+def _read(out: OutputRoot, rel: str) -> bytes:
+    fd, name = out.split(rel)
+    try:
+        handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    except OSError as err:
+        raise WriteError(f"cannot read {rel}: {os_reason(err)}") from None
+    with os.fdopen(handle, "rb") as fh:
+        return fh.read()
+
+
+def _linked(journal: Journal) -> list[FileWrite | Removal]:
+    return [*journal.writes, *journal.removals]
