@@ -31,6 +31,8 @@ class Manifest:
     fingerprints: dict[str, str] = field(default_factory=dict)  # secret path → HMAC hex
     # secret path → HMAC binding its sha256 to its fingerprint (see ownership.py)
     seals: dict[str, str] = field(default_factory=dict)
+    # Which key made the seals (a one-way id): after a key rotation they cannot be checked.
+    seal_key: str = ""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -64,6 +66,7 @@ def load_manifest(root: Path) -> Manifest:
             files,
             fingerprints,
             seals,
+            str(data.get("seal_key", "")),
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ManifestError(
@@ -92,6 +95,7 @@ def dump_manifest(manifest: Manifest) -> bytes:
         data["fingerprints"] = dict(sorted(manifest.fingerprints.items()))
     if manifest.seals:
         data["seals"] = dict(sorted(manifest.seals.items()))
+        data["seal_key"] = manifest.seal_key
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 

@@ -95,6 +95,11 @@ def seal(key: bytes, path: str, digest: str, fingerprint: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def seal_key_id(key: bytes) -> str:
+    """A one-way id of the sealing key, to tell a rotated key from a forged seal."""
+    return hmac.new(key, b"clustergen-seal-key-id", hashlib.sha256).hexdigest()[:16]
+
+
 def seals_for(manifest: Manifest, key: bytes | None) -> dict[str, str]:
     """Seals of every secret entry of a manifest that has a fingerprint ({} without a key)."""
     if key is None:
@@ -109,11 +114,13 @@ def seals_for(manifest: Manifest, key: bytes | None) -> dict[str, str]:
 def trusted(manifest: Manifest, key: bytes | None) -> tuple[Manifest, dict[str, str]]:
     """The entries of `manifest` that pass both checks, and why each other one was dropped.
 
-    A secret entry without a seal (a manifest from before seals, or one whose
-    seal was deleted) keeps its ownership but loses its fingerprint, so its
-    file is decrypted and compared instead of trusted on sight.
+    A secret entry without a seal it can check (a manifest from before seals,
+    a seal that was deleted, seals made with a since-rotated key) keeps its
+    ownership but loses its fingerprint, so its file is decrypted and compared
+    instead of trusted on sight.
     """
     scope = output_scope()
+    checkable = key is not None and manifest.seal_key == seal_key_id(key)
     files: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
     dropped: dict[str, str] = {}
@@ -122,7 +129,7 @@ def trusted(manifest: Manifest, key: bytes | None) -> tuple[Manifest, dict[str, 
             dropped[path] = OUT_OF_SCOPE
             continue
         fp = manifest.fingerprints.get(path)
-        recorded = manifest.seals.get(path)
+        recorded = manifest.seals.get(path) if checkable else None
         if (
             is_secret_path(path)
             and recorded is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from generator import __version__
@@ -18,7 +18,7 @@ from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
 from generator.write.journal import transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
-from generator.write.ownership import output_scope, seals_for
+from generator.write.ownership import output_scope, seal_key_id, seals_for
 
 DEFAULT_MODE = 0o644
 _RESERVED_TOPS = frozenset({".clustergen", ".git"})
@@ -113,7 +113,10 @@ def plan_write(
     new_manifest = Manifest(
         __version__, config_digest, {p: sha256_hex(b) for p, b in files.items()}, recorded
     )
-    new_manifest.seals.update(seals_for(new_manifest, seal_key))
+    if seal_key is not None:
+        new_manifest = replace(
+            new_manifest, seals=seals_for(new_manifest, seal_key), seal_key=seal_key_id(seal_key)
+        )
     plan = WritePlan(files, {}, manifest, new_manifest)
     for rel in sorted(files):
         new, target, ours = files[rel], targets[rel], manifest.files.get(rel)
