@@ -25,7 +25,7 @@ def test_creates_missing_files_with_private_modes(tmp_path: Path) -> None:
     assert (tmp_path / "cluster.yaml").read_bytes() == paths.SAMPLE_CONFIG.read_bytes()
     assert mode(tmp_path / "age.key") == 0o600
     assert mode(tmp_path / "webhook.token") == 0o600
-    assert mode(tmp_path / "cluster.yaml") == 0o644
+    assert mode(tmp_path / "cluster.yaml") == 0o600  # may hold plaintext secrets
     read_age_key(tmp_path / "age.key")  # a valid key
     assert len((tmp_path / "webhook.token").read_text().strip()) == 64
 
