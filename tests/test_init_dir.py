@@ -33,13 +33,13 @@ def test_creates_missing_files_with_private_modes(tmp_path: Path) -> None:
 def test_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "cluster.yaml").write_text(SSH_CONFIG)
     init_workdir(tmp_path)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     lines = init_workdir(tmp_path)
     assert lines == [
         f"kept {name} (already exists)"
         for name in ("cluster.yaml", "age.key", "webhook.token", "deploy.key", "deploy.key.pub")
     ]
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_ssh_repository_gets_a_deploy_key_pair(tmp_path: Path) -> None:
