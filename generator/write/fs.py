@@ -118,10 +118,11 @@ class OutputRoot:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def create(self, rel: str, data: bytes, mode: int) -> None:
+    def create(self, rel: str, data: bytes, mode: int, *, for_path: str | None = None) -> None:
         """Create rel (a clustergen temp name) with exactly `mode`, fsynced.
 
-        A leftover of that name is clustergen's own and is replaced.
+        A leftover of that name is clustergen's own and is replaced; on failure
+        nothing of it is left. Errors name `for_path` (the file being written).
         """
         fd, name = self.split(rel)
         try:
@@ -133,16 +134,20 @@ class OutputRoot:
                 0o600,
                 dir_fd=fd,
             )
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(out, view) :]
-                os.fchmod(out, mode)
-                os.fsync(out)
-            finally:
-                os.close(out)
         except OSError as err:
-            raise write_error(rel, err) from None
+            raise write_error(for_path or rel, err) from None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(out, view) :]
+            os.fchmod(out, mode)
+            os.fsync(out)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=fd)
+            raise write_error(for_path or rel, err) from None
+        finally:
+            os.close(out)
 
     def link(self, rel: str, new_rel: str) -> bool:
         """Hard-link rel as new_rel (same directory); False where links are unsupported."""

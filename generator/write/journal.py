@@ -46,6 +46,7 @@ class FileWrite:
     stage: str
     mode: int
     old: str | None = None  # a second link to the replaced file while the write is open
+    existed: bool = False  # a file was there before (kept as `old` where links work)
 
 
 @dataclass
@@ -124,9 +125,12 @@ def transact(
             journal.manifest_stage = stage_name(MANIFEST_REL, n)
             staged_data[journal.manifest_stage] = manifest
         journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
-        _save_journal(out, journal)
         try:
+            _save_journal(out, journal)
             _stage(out, journal, staged_data)
+        except WriteError as err:
+            _roll_back(out, journal)
+            raise WriteError(f"{err}; nothing was changed") from None
         except BaseException:
             _roll_back(out, journal)
             raise
@@ -134,14 +138,27 @@ def transact(
             journal.state = "committed"
             try:
                 _save_journal(out, journal)
-            except BaseException:
+            except WriteError as err:
                 _roll_back(out, journal)
-                raise
+                raise WriteError(f"{err}; nothing was changed") from None
             try:
-                _roll_forward(out, journal)
-            except WriteError:
-                _undo_applied(out, journal)
-                raise
+                _apply(out, journal)
+            except WriteError as err:
+                # A rename the disk refuses now (an immutable file, say) would fail on every
+                # retry too: undo instead, so the tree is as it was.
+                raise WriteError(f"{err}; {_undo_or_leave(out, journal)}") from None
+            _finish(out, journal)
+
+
+def _undo_or_leave(out: OutputRoot, journal: Journal) -> str:
+    try:
+        journal.state = "undoing"
+        _save_journal(out, journal)
+        _undo(out, journal)
+        _roll_back(out, journal)
+    except WriteError:
+        return "the next clustergen run in this directory completes or undoes the write"
+    return "nothing was changed"
 
 
 def recover(root: Path) -> str | None:
@@ -159,9 +176,12 @@ def recover(root: Path) -> str | None:
         ) from None
     with OutputRoot(root) as out:
         if journal.state == "committed":
-            _roll_forward(out, journal)
+            _apply(out, journal)
+            _finish(out, journal)
             done = len(journal.writes) + len(journal.removals)
             return f"recovered an interrupted write: finished it ({done} file change(s))"
+        if journal.state == "undoing":
+            _undo(out, journal)
         _roll_back(out, journal)
         return "recovered an interrupted write: undid it (nothing of it had been applied)"
 
@@ -192,15 +212,19 @@ def _stage(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None
         ]
     for write in journal.writes:
         _check_target(out, write.path)
-        out.create(write.stage, data[write.stage], write.mode)
+        out.create(write.stage, data[write.stage], write.mode, for_path=write.path)
     for item in _linked(journal):
         _check_target(out, item.path)
         exists = out.lstat(item.path) is not None
+        if isinstance(item, FileWrite):
+            item.existed = exists
         if item.old is not None and not (exists and out.link(item.path, item.old)):
             item.old = None  # nothing to keep (a new file), or links unsupported here
     if journal.manifest_stage is not None:
         out.dir_fd(".clustergen", create=[])
-        out.create(journal.manifest_stage, data[journal.manifest_stage], 0o644)
+        out.create(
+            journal.manifest_stage, data[journal.manifest_stage], 0o644, for_path=MANIFEST_REL
+        )
 
 
 def _check_target(out: OutputRoot, rel: str) -> None:
@@ -212,7 +236,8 @@ def _check_target(out: OutputRoot, rel: str) -> None:
         )
 
 
-def _roll_forward(out: OutputRoot, journal: Journal) -> None:
+def _apply(out: OutputRoot, journal: Journal) -> None:
+    """Stages over targets, removals, the manifest. Idempotent: a retry skips what is done."""
     for write in journal.writes:
         if out.lstat(write.stage) is not None:
             out.rename(write.stage, write.path)
@@ -222,31 +247,32 @@ def _roll_forward(out: OutputRoot, journal: Journal) -> None:
     if journal.manifest_stage is not None and out.lstat(journal.manifest_stage) is not None:
         out.rename(journal.manifest_stage, MANIFEST_REL)
     out.fsync_dirs()
+
+
+def _finish(out: OutputRoot, journal: Journal) -> None:
+    """After a complete apply: drop the old links, prune emptied directories, end the journal."""
     _drop_olds(out, journal)
     _prune(out, journal.prune)
     out.unlink(JOURNAL_PATH)
     out.fsync_dirs()
 
 
-def _undo_applied(out: OutputRoot, journal: Journal) -> None:
-    """After a failed rename in the apply: put back what was replaced, drop what was new."""
-    try:
-        for write in journal.writes:
-            if out.lstat(write.stage) is not None:
-                continue  # not applied yet
-            if write.old is not None:
+def _undo(out: OutputRoot, journal: Journal) -> None:
+    """Put back what an incomplete apply replaced or removed. Idempotent."""
+    if journal.manifest_stage is not None:
+        out.unlink(journal.manifest_stage)  # the manifest is renamed last: never applied here
+    for write in journal.writes:
+        if out.lstat(write.stage) is not None:
+            continue  # not applied; _roll_back removes the stage
+        if write.old is not None:
+            if out.lstat(write.old) is not None:
                 out.rename(write.old, write.path)
-            else:
-                out.unlink(write.path)
-        for removal in journal.removals:
-            if removal.old is not None and out.lstat(removal.path) is None:
-                out.rename(removal.old, removal.path)
-        if journal.manifest_stage is not None:
-            out.unlink(journal.manifest_stage)
-        journal.state = "prepared"
-        _roll_back(out, journal)
-    except WriteError:
-        pass  # the journal stays committed: the next run finishes the write instead
+        elif not write.existed:
+            out.unlink(write.path)
+    for removal in journal.removals:
+        old = removal.old
+        if old is not None and out.lstat(old) is not None and out.lstat(removal.path) is None:
+            out.rename(old, removal.path)
 
 
 def _roll_back(out: OutputRoot, journal: Journal) -> None:
