@@ -36,6 +36,14 @@ def write_error(rel: str, err: OSError, action: str = "write") -> WriteError:
     return WriteError(f"cannot {action} {rel}: {os_reason(err)}")
 
 
+def symlinked_directory(root: Path, rel_dir: str, target: str) -> WriteError:
+    return WriteError(
+        f"refusing to write through {rel_dir}: it is a symlink (to {target}); "
+        f"clustergen writes only into real directories inside {root}. "
+        "Replace the link with a directory and run again"
+    )
+
+
 class OutputRoot:
     """Open directories under `root`, cached; use as a context manager to close them."""
 
@@ -91,12 +99,7 @@ class OutputRoot:
         except OSError:
             mode = 0
         if stat.S_ISLNK(mode):
-            target = os.readlink(name, dir_fd=parent_fd)
-            return WriteError(
-                f"refusing to write through {rel_dir}: it is a symlink (to {target}); "
-                f"clustergen writes only into real directories inside {self.root}. "
-                "Replace the link with a directory and run again"
-            )
+            return symlinked_directory(self.root, rel_dir, os.readlink(name, dir_fd=parent_fd))
         if mode and not stat.S_ISDIR(mode):
             return WriteError(
                 f"cannot write into {rel_dir}: a file is where clustergen needs a directory; "

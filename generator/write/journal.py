@@ -124,8 +124,8 @@ def transact(
         if manifest is not None:
             journal.manifest_stage = stage_name(MANIFEST_REL, n)
             staged_data[journal.manifest_stage] = manifest
-        journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
         try:
+            journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
             _save_journal(out, journal)
             _stage(out, journal, staged_data)
         except WriteError as err:
@@ -276,11 +276,17 @@ def _undo(out: OutputRoot, journal: Journal) -> None:
 
 
 def _roll_back(out: OutputRoot, journal: Journal) -> None:
-    for write in journal.writes:
-        out.unlink(write.stage)
+    """Remove every stage and old link, and the directories the write made, then the journal.
+
+    A directory that can no longer be opened safely (swapped for a link, say)
+    holds nothing of ours to remove: the error that stopped the write says why.
+    """
+    temps = [w.stage for w in journal.writes] + [i.old for i in _linked(journal) if i.old]
     if journal.manifest_stage is not None:
-        out.unlink(journal.manifest_stage)
-    _drop_olds(out, journal)
+        temps.append(journal.manifest_stage)
+    for rel in temps:
+        with contextlib.suppress(WriteError):
+            out.unlink(rel)
     for rel in reversed(journal.dirs):
         out.rmdir_if_empty(rel)
     out.unlink(JOURNAL_PATH)

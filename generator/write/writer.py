@@ -8,6 +8,7 @@ as one transaction (journal.py): a run lands whole or leaves the tree alone.
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from generator import __version__
 from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
+from generator.write.fs import WriteError, symlinked_directory
 from generator.write.journal import transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.ownership import output_scope, seal_key_id, seals_for
@@ -230,10 +232,7 @@ def _target(root: Path, real_root: Path, rel: str, inside: dict[Path, bool] | No
         if inside is not None:
             inside[parent] = ok
     if not ok:
-        raise ClusterGenError(
-            f"refusing to write {rel}: {target.parent} is reached through a symlink; "
-            f"clustergen writes only into real directories inside {root}"
-        )
+        raise _symlinked_dir(root, parts[:-1])
     try:
         mode = target.lstat().st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -244,6 +243,15 @@ def _target(root: Path, real_root: Path, rel: str, inside: dict[Path, bool] | No
             "move it away and run again"
         )
     return target
+
+
+def _symlinked_dir(root: Path, dirs: list[str]) -> WriteError:
+    """The error naming the first directory on the way that is a symlink (as fs.py words it)."""
+    for depth in range(1, len(dirs) + 1):
+        rel_dir = "/".join(dirs[:depth])
+        if (root / rel_dir).is_symlink():
+            return symlinked_directory(root, rel_dir, os.readlink(root / rel_dir))
+    return WriteError(f"refusing to write into {'/'.join(dirs)}: it resolves outside {root}")
 
 
 def _conflict_message(conflicts: list[Conflict]) -> str:
