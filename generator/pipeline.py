@@ -125,7 +125,8 @@ def _configure_locked(config_path: Path, force: bool, validate: bool) -> list[st
         )
     key = key_from_file(result.sops.age_key_file)
     # The committed manifest only proves what passes the scope and seal checks.
-    manifest, distrusted = trusted(load_manifest(workdir), key)
+    committed = load_manifest(workdir)
+    manifest, distrusted = trusted(committed, key)
     ignored = [report_line(path, why) for path, why in distrusted.items()]
     # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
     written = Written(manifest.files, manifest.fingerprints)
@@ -140,6 +141,7 @@ def _configure_locked(config_path: Path, force: bool, validate: bool) -> list[st
         seal_key=key,
         untrusted=distrusted,
     )
+    plan.old = committed  # so a manifest that listed entries we dropped is rewritten without them
     try:
         plan.refuse_conflicts(force)  # before the cost of validating
     except WriteConflict as err:

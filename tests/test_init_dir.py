@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,26 @@ def test_creates_missing_files_with_private_modes(tmp_path: Path) -> None:
     assert mode(tmp_path / "cluster.yaml") == 0o600  # may hold plaintext secrets
     read_age_key(tmp_path / "age.key")  # a valid key
     assert len((tmp_path / "webhook.token").read_text().strip()) == 64
+
+
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o600), (0o077, 0o600), (0o277, 0o400)])
+def test_cluster_yaml_is_private_and_respects_the_umask(
+    tmp_path: Path, umask: int, expected: int
+) -> None:
+    result = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'umask {umask:03o} && exec "$0" -m generator init --dir "$1"',
+            sys.executable,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert mode(tmp_path / "cluster.yaml") == expected
 
 
 def test_never_overwrites(tmp_path: Path) -> None:
