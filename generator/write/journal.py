@@ -328,7 +328,7 @@ def _save_journal(out: OutputRoot, journal: Journal) -> None:
     """Write the journal atomically and durably (temp + fsync + rename + fsync dir)."""
     fd = out.dir_fd(".clustergen", create=[])
     tmp = JOURNAL_PATH + ".tmp"
-    out.create(tmp, journal.dump(), 0o644)
+    out.create(tmp, journal.dump(), 0o644, for_path=JOURNAL_PATH)
     out.rename(tmp, JOURNAL_PATH)
     with contextlib.suppress(OSError):
         os.fsync(fd)

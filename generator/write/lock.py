@@ -73,8 +73,10 @@ def writing(root: Path, wait: float | None = None) -> Iterator[str | None]:
         raise WriteError(f"cannot open {LOCK_PATH}: {os_reason(err)}") from None
     try:
         _acquire(fd, root, _wait_seconds() if wait is None else wait)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # The PID only names the holder in the message above; a full disk must not stop us.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield recover(root)
     finally:
         os.close(fd)  # releases the lock

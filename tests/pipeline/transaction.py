@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,7 @@ def assert_secrets_match_config(repo: Repo, fingerprinted: set[str]) -> None:
     secrets = sorted(p for p in rendered if is_secret_path(p))
     assert secrets and set(secrets) == fingerprinted
     sops = Sops(age_key_file=repo.root / "age.key", config=repo.root / ".sops.yaml")
-    for path in secrets:
-        plaintext = sops.decrypt((repo.root / path).read_bytes(), path)
-        assert same_content(plaintext, rendered[path], path), path
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        plaintexts = pool.map(lambda p: sops.decrypt((repo.root / p).read_bytes(), p), secrets)
+        for path, plaintext in zip(secrets, plaintexts, strict=True):
+            assert same_content(plaintext, rendered[path], path), path
