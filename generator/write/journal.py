@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import stat
 from collections.abc import Iterator, Mapping
@@ -32,12 +33,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 from generator.write.fs import OutputRoot, WriteError, os_reason
+from generator.write.ownership import output_scope
 
 JOURNAL_PATH = ".clustergen/journal.json"
 MANIFEST_REL = ".clustergen/manifest.json"
 STAGE_PREFIX = ".clustergen-stage-"
 OLD_PREFIX = ".clustergen-old-"
 _DEFERRED = {signal.SIGINT, signal.SIGTERM}
+_TEMP = re.compile(r"\.clustergen-(stage|old)-[0-9]+")
+_BACKUP = re.compile(r"\.orig(\.[0-9]+)?$")
+# Where a secret's replaced version goes under --force (writer.py keeps it in step).
+SECRET_BACKUP_DIR = ".clustergen/orig"
 
 
 @dataclass
@@ -169,6 +175,7 @@ def recover(root: Path) -> str | None:
         return None
     try:
         journal = Journal.parse(path.read_bytes())
+        _check_journal(journal)
     except (ValueError, KeyError, TypeError) as err:
         raise WriteError(
             f"{JOURNAL_PATH} is unreadable ({err}); it records a write that was interrupted. "
@@ -184,6 +191,43 @@ def recover(root: Path) -> str | None:
             _undo(out, journal)
         _roll_back(out, journal)
         return "recovered an interrupted write: undid it (nothing of it had been applied)"
+
+
+def _check_journal(journal: Journal) -> None:
+    """ValueError unless the journal names only what a clustergen write can touch.
+
+    It is never committed (.gitignore), but a pull request could add one; without
+    this, "recovering" it would rename or remove any file in the repository.
+    """
+    if journal.state not in ("prepared", "committed", "undoing"):
+        raise ValueError(f"unknown state {journal.state!r}")
+    scope = output_scope()
+
+    def ours(rel: str) -> bool:
+        backup = _BACKUP.sub("", rel)
+        if backup != rel:
+            rel = backup.removeprefix(f"{SECRET_BACKUP_DIR}/")
+        return scope.renders(rel)
+
+    def temp_beside(name: str | None, rel: str) -> bool:
+        return name is None or (
+            _TEMP.fullmatch(PurePosixPath(name).name) is not None
+            and PurePosixPath(name).parent == PurePosixPath(rel).parent
+        )
+
+    for item in _linked(journal):
+        if not ours(item.path):
+            raise ValueError(f"it names {item.path}, which clustergen never writes")
+        stage = item.stage if isinstance(item, FileWrite) else None
+        if not (temp_beside(stage, item.path) and temp_beside(item.old, item.path)):
+            raise ValueError(f"its temporary names for {item.path} are not clustergen's")
+    if not temp_beside(journal.manifest_stage, MANIFEST_REL):
+        raise ValueError("its staged manifest is not clustergen's")
+    parents = {
+        p.as_posix() for i in _linked(journal) for p in PurePosixPath(i.path).parents if p.parts
+    }
+    if not {*journal.dirs, *journal.prune} <= parents:
+        raise ValueError("it names directories no file of the write is in")
 
 
 @contextlib.contextmanager

@@ -18,15 +18,15 @@ from generator import __version__
 from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
 from generator.write.fs import WriteError, symlinked_directory
-from generator.write.journal import transact
+from generator.write.journal import SECRET_BACKUP_DIR, transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.ownership import output_scope, seal_key_id, seals_for
 
 DEFAULT_MODE = 0o644
 _RESERVED_TOPS = frozenset({".clustergen", ".git"})
-# A secret's replaced version is kept here, where no secret scan or validation looks
-# (a `x.sops.yaml.orig` beside it would be taken for a secret without creation rule).
-SECRET_BACKUP_DIR = ".clustergen/orig"
+# A secret's replaced version is kept under SECRET_BACKUP_DIR, where no secret scan or
+# validation looks (a `x.sops.yaml.orig` beside it would be taken for a secret without
+# a creation rule).
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,21 @@ def test_transact_keeps_backups_and_modes(tmp_path: Path) -> None:
     assert (tmp_path / "kubernetes/x.yaml").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "kubernetes/x.yaml.orig").read_text() == "mine\n"
     assert (tmp_path / "kubernetes/x.yaml.orig").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_journal_naming_files_clustergen_never_writes_is_refused(tmp_path: Path) -> None:
+    # Never committed (.gitignore), but a pull request could add one.
+    (tmp_path / "age.key").write_text("AGE-SECRET-KEY-1…\n")
+    (tmp_path / ".clustergen").mkdir()
+    forged = Journal(state="committed", removals=[Removal("age.key")])
+    (tmp_path / JOURNAL_PATH).write_bytes(forged.dump())
+
+    with pytest.raises(WriteError) as err:
+        recover(tmp_path)
+
+    assert str(err.value) == (
+        ".clustergen/journal.json is unreadable (it names age.key, which clustergen never "
+        "writes); it records a write that was interrupted. Check the working tree with "
+        "`git status`, then delete the journal and run again"
+    )
+    assert (tmp_path / "age.key").exists()
