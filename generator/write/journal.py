@@ -178,7 +178,7 @@ def recover(root: Path) -> str | None:
         _check_journal(journal)
     except (ValueError, KeyError, TypeError) as err:
         raise WriteError(
-            f"{JOURNAL_PATH} is unreadable ({err}); it records a write that was interrupted. "
+            f"{JOURNAL_PATH} cannot be used ({err}); it records a write that was interrupted. "
             "Check the working tree with `git status`, then delete the journal and run again"
         ) from None
     with OutputRoot(root) as out:

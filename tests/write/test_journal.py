@@ -97,7 +97,7 @@ def test_an_unreadable_journal_is_reported(tmp_path: Path) -> None:
     (tmp_path / ".clustergen").mkdir()
     (tmp_path / JOURNAL_PATH).write_text("{not json")
 
-    with pytest.raises(WriteError, match=r"journal\.json is unreadable .*delete the journal"):
+    with pytest.raises(WriteError, match=r"journal\.json cannot be used .*delete the journal"):
         recover(tmp_path)
 
 
@@ -193,7 +193,7 @@ def test_a_journal_naming_files_clustergen_never_writes_is_refused(tmp_path: Pat
         recover(tmp_path)
 
     assert str(err.value) == (
-        ".clustergen/journal.json is unreadable (it names age.key, which clustergen never "
+        ".clustergen/journal.json cannot be used (it names age.key, which clustergen never "
         "writes); it records a write that was interrupted. Check the working tree with "
         "`git status`, then delete the journal and run again"
     )
