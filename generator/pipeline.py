@@ -109,6 +109,8 @@ def configure(config_path: Path, *, force: bool = False, validate: bool = True) 
     transaction: a failure leaves the working tree as it was.
     """
     workdir = config_path.resolve().parent
+    if not config_path.is_file():
+        load_cluster(config_path)  # its "not found" error, before the lock litters the directory
     state_dir(workdir, create=False)  # a symlinked or misplaced .clustergen: refuse up front
     with writing(workdir) as recovered:
         report = [recovered] if recovered else []
