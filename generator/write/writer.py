@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from generator import __version__
 from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
-from generator.write.fs import WriteError, symlinked_directory
+from generator.write.fs import WriteError, os_reason, symlinked_directory
 from generator.write.journal import SECRET_BACKUP_DIR, transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.ownership import output_scope, seal_key_id, seals_for
@@ -122,7 +122,7 @@ def plan_write(
     plan = WritePlan(files, {}, manifest, new_manifest)
     for rel in sorted(files):
         new, target, ours = files[rel], targets[rel], manifest.files.get(rel)
-        on_disk = target.read_bytes() if target.exists() else None
+        on_disk = _read(target, rel)
         want = modes.get(rel, DEFAULT_MODE) if modes is not None else None
         if on_disk is None:
             plan.create.append(rel)
@@ -148,9 +148,10 @@ def plan_write(
             # Replaced by a link or a directory since we wrote it: the user's now.
             plan.kept.append(rel)
             continue
-        if not target.exists():
+        data = _read(target, rel)
+        if data is None:
             continue
-        untouched = sha256_hex(target.read_bytes()) == manifest.files[rel]
+        untouched = sha256_hex(data) == manifest.files[rel]
         (plan.remove if untouched else plan.kept).append(rel)
     return plan
 
@@ -184,6 +185,16 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         backups,
     )
     return summary
+
+
+def _read(target: Path, rel: str) -> bytes | None:
+    """target's bytes, None when it does not exist; WriteError (path, OS reason) otherwise."""
+    try:
+        return target.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        raise WriteError(f"cannot read {rel}: {os_reason(err)}") from None
 
 
 def _backup_for(root: Path, rel: str) -> tuple[str, int]:

@@ -192,3 +192,18 @@ def test_read_only_file_loop(tmpfs: Path) -> None:
         finally:
             _chattr("-i", target)
         go_back_and_check(repo, reference)
+
+
+def test_read_only_file_system(tmpfs: Path) -> None:
+    repo = Repo.create(tmpfs / "repo")
+    reference = repo.files()
+    repo.use(repo.all_features)
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    try:
+        result = repo.configure()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+
+    assert result.returncode == 1
+    assert result.stderr == ("error: cannot open .clustergen/lock: Read-only file system (EROFS)\n")
+    go_back_and_check(repo, reference)
