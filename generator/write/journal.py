@@ -181,7 +181,7 @@ def recover(root: Path) -> str | None:
             f"{JOURNAL_PATH} cannot be used ({err}); it records a write that was interrupted. "
             "Check the working tree with `git status`, then delete the journal and run again"
         ) from None
-    with OutputRoot(root) as out:
+    with OutputRoot(root) as out, deferred_signals():
         if journal.state == "committed":
             _apply(out, journal)
             _finish(out, journal)
