@@ -20,7 +20,12 @@ from pathlib import Path
 import pytest
 
 from generator.pipeline import configure
-from tests.pipeline.transaction import Repo, assert_consistent, assert_no_plaintext
+from tests.pipeline.transaction import (
+    CLEAN_ENV,
+    Repo,
+    assert_consistent,
+    assert_no_plaintext,
+)
 
 JOURNAL = ".clustergen/journal.json"
 
@@ -100,6 +105,20 @@ def test_kill_loop(tmp_path: Path) -> None:
         recovered += [line for line in report.splitlines() if line.startswith("recovered")]
     # The journal-timed kills land inside the write: at least one run had to recover.
     assert recovered, "no kill landed inside a write"
+
+
+def test_two_configures_at_once_take_turns(tmp_path: Path) -> None:
+    repo = Repo.create(tmp_path / "repo")
+    repo.use(repo.all_features)
+    env = {**CLEAN_ENV, "CI": "true", "CLUSTERGEN_LOCK_WAIT": "120"}
+    first, second = (repo.start_configure(env) for _ in range(2))
+
+    outputs = sorted(p.communicate(timeout=240)[0] for p in (first, second))
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    # One wrote everything; the other, waiting for the lock, found nothing left to do.
+    assert outputs[0].startswith("0 changed") and not outputs[1].startswith("0 changed")
+    assert_consistent(repo)
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ class Repo:
     def use(self, config: str) -> None:
         (self.root / "cluster.yaml").write_text(config)
 
-    def start_configure(self) -> subprocess.Popen[str]:
+    def start_configure(self, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "generator", "configure", "--no-validate"],
             cwd=self.root,
@@ -77,7 +77,7 @@ class Repo:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**CLEAN_ENV, "CI": "true"},
+            env=env or {**CLEAN_ENV, "CI": "true"},
         )
 
     def configure(self) -> subprocess.CompletedProcess[str]:
