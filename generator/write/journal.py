@@ -15,9 +15,15 @@ A write goes through these steps (see DESIGN.md, "Writing"):
    manifest renamed into place, the old links dropped, the journal removed.
    SIGINT and SIGTERM are held back from step 3 to the end.
 
-`recover` runs at the start of every writing command: a `prepared` journal
-is rolled back (stages, old links and made directories removed), a
-`committed` one rolled forward. Either way the tree is consistent again.
+A disk error while staging rolls back at once. A rename the disk refuses
+during step 4 (an immutable file, say) would fail on every retry, so the
+journal turns `undoing` and the applied part is put back from the old links.
+
+`recover` runs at the start of every writing command, under the lock: a
+`prepared` journal is rolled back (stages, old links and made directories
+removed), an `undoing` one undone, a `committed` one rolled forward. Either
+way the tree is consistent again. A journal naming anything a clustergen
+write cannot touch is refused, never acted on.
 """
 
 from __future__ import annotations
