@@ -34,6 +34,7 @@ def test_a_second_run_waits_then_names_the_holder(tmp_path: Path) -> None:
 
 def test_every_writing_command_takes_the_lock(tmp_path: Path) -> None:
     env = {**os.environ, "CLUSTERGEN_LOCK_WAIT": "0"}
+    (tmp_path / "cluster.yaml").write_text("{}\n")
     with writing(tmp_path):
         for argv in (
             ["init", "--dir", str(tmp_path)],
@@ -44,7 +45,7 @@ def test_every_writing_command_takes_the_lock(tmp_path: Path) -> None:
             result = run_clustergen(argv, env=env)
             assert result.returncode == 1, argv
             assert "holds .clustergen/lock" in result.stderr, argv
-    assert list(tmp_path.iterdir()) == [tmp_path / ".clustergen"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".clustergen", "cluster.yaml"]
 
 
 def test_the_lock_is_taken_once_the_holder_is_done(tmp_path: Path) -> None:
