@@ -197,7 +197,7 @@ class OutputRoot:
             if fd is not None:
                 os.close(fd)
             os.rmdir(path.name, dir_fd=parent_fd)
-        except OSError:
+        except (OSError, WriteError):  # not empty, gone, or no longer reachable safely
             return False
         return True
 
