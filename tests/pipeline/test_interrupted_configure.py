@@ -89,9 +89,12 @@ def test_kill_loop(tmp_path: Path) -> None:
     go_back_and_check(repo, reference)
 
     recovered = []
+    tmpdir = tmp_path / "tmp"  # the run's own temporary directory, to see what it leaves
+    tmpdir.mkdir()
+    env = {**CLEAN_ENV, "CI": "true", "TMPDIR": str(tmpdir)}
     for sig, when in KILLS:
         repo.use(repo.all_features)
-        proc = repo.start_configure()
+        proc = repo.start_configure(env)
         if isinstance(when, float):
             time.sleep(duration * when)
             if proc.poll() is None:
@@ -101,6 +104,10 @@ def test_kill_loop(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=120)
         assert "Traceback" not in err and "internal error" not in err, err
         assert_no_plaintext(repo)
+        if sig != signal.SIGKILL:  # an interrupt unwinds: sops rules, kustomize copies go
+            assert list(tmpdir.iterdir()) == []
+        shutil.rmtree(tmpdir)
+        tmpdir.mkdir()
         report = go_back_and_check(repo, reference)
         recovered += [line for line in report.splitlines() if line.startswith("recovered")]
     # The journal-timed kills land inside the write: at least one run had to recover.
