@@ -5,6 +5,7 @@ Never overwrites: a file that exists is kept and reported as such.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,17 +23,42 @@ from generator.secrets.keys import (
     public_openssh,
 )
 from generator.secrets.tracked import refuse_tracked_keys
+from generator.write.lock import writing
 
 PRIVATE = 0o600
 PUBLIC = 0o644
+# cluster.yaml may hold plaintext secrets: private, and narrower still if the umask says so.
+CONFIG_MODE = PRIVATE
 # Content is produced only for files that do not exist yet.
 _Maker = Callable[[], str | bytes]
 
 
 def init_workdir(workdir: Path) -> list[str]:
-    """Create what is missing in workdir; one "created X" / "kept X …" line per file."""
+    """Create what is missing in workdir; one "created X" / "kept X …" line per file.
+
+    Runs under the working directory's lock (write/lock.py), after recovering
+    a write a crash interrupted.
+    """
     if not workdir.is_dir():
         raise ClusterGenError(f"{workdir} is not a directory; create it first")
+    with writing(workdir) as recovered:
+        return ([recovered] if recovered else []) + _init_locked(workdir)
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc where it can be, else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def _init_locked(workdir: Path) -> list[str]:
     refuse_tracked_keys(workdir)
     refuse_lost_keys(workdir)
     lines: list[str] = []
@@ -41,7 +67,7 @@ def init_workdir(workdir: Path) -> list[str]:
         raise ClusterGenError(
             f"the sample config {paths.SAMPLE_CONFIG} is missing; reinstall clustergen"
         )
-    lines.append(_create(config, paths.SAMPLE_CONFIG.read_bytes, PUBLIC))
+    lines.append(_create(config, paths.SAMPLE_CONFIG.read_bytes, CONFIG_MODE & ~current_umask()))
     lines.append(_create(workdir / paths.AGE_KEY_NAME, generate_age_key, PRIVATE))
     lines.append(_create(workdir / paths.WEBHOOK_TOKEN_NAME, _token_file, PRIVATE))
     lines.extend(_deploy_key(workdir, config))

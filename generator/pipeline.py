@@ -15,7 +15,13 @@ from typing import Any
 from generator import paths
 from generator.config import NOT_DECRYPTED, NOT_DECRYPTED_PROBE, load_cluster
 from generator.config.model import Cluster
-from generator.errors import ClusterGenError, Problem, SecretsError, ValidationFailed
+from generator.errors import (
+    ClusterGenError,
+    Problem,
+    SecretsError,
+    ValidationFailed,
+    WriteConflict,
+)
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.continuity import refuse_lost_keys
@@ -25,10 +31,13 @@ from generator.secrets.encrypt import (
     encrypt_tree,
     fingerprints_for,
 )
+from generator.secrets.fingerprint import key_from_file
 from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
 from generator.sidefiles import placeholder_side_files, read_side_files
+from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
+from generator.write.ownership import report_line, trusted
 from generator.write.writer import WritePlan, apply_plan, plan_write
 
 Decrypt = Callable[[str, bytes], bytes | None]
@@ -166,12 +175,26 @@ def configure(
 ) -> str:
     """Render, encrypt, validate, then write what changed. Returns the report to print.
 
-    Nothing is written until every secret is encrypted and the tree as it will
-    be on disk has passed validation: a failure leaves the working tree as it was.
-    The config's warnings go to `warn` first; with `strict` any warning stops the run.
-    Refuses (before anything else) when a key or token the tree depends on is missing.
+    Runs under the working directory's lock, after recovering a write a crash
+    interrupted. Refuses (before rendering) when a key or token the tree depends on
+    is missing. The config's warnings go to `warn` first; with `strict` any warning
+    stops the run. Nothing is written until every secret is encrypted and the tree
+    as it will be on disk has passed validation; the write itself is one
+    transaction: a failure leaves the working tree as it was.
     """
-    refuse_lost_keys(config_path.resolve().parent)
+    workdir = config_path.resolve().parent
+    if not config_path.is_file():
+        load_cluster(config_path)  # its "not found" error, before the lock litters the directory
+    state_dir(workdir, create=False)  # a symlinked or misplaced .clustergen: refuse up front
+    with writing(workdir) as recovered:
+        report = [recovered] if recovered else []
+        refuse_lost_keys(workdir)
+        return "\n".join(report + _configure_locked(config_path, force, validate, warn, strict))
+
+
+def _configure_locked(
+    config_path: Path, force: bool, validate: bool, warn: Warn, strict: bool
+) -> list[str]:
     result = render_in_memory(config_path)
     report_warnings(result.cluster.warnings, warn, strict=strict)
     workdir = result.workdir
@@ -180,7 +203,11 @@ def configure(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `task init` (or `clustergen init`) "
             "to create it, or restore your saved key"
         )
-    manifest = load_manifest(workdir)
+    key = key_from_file(result.sops.age_key_file)
+    # The committed manifest only proves what passes the scope and seal checks.
+    committed = load_manifest(workdir)
+    manifest, distrusted = trusted(committed, key)
+    ignored = [report_line(path, why) for path, why in distrusted.items()]
     # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
     written = Written(manifest.files, manifest.fingerprints)
     files = encrypt_tree(result.tree.files, workdir, result.sops, written=written)
@@ -191,16 +218,24 @@ def configure(
         result.tree.modes,
         config_digest=config_digest_for(result.cluster.digest, result.sops),
         fingerprints=fingerprints_for(result.tree.files, result.sops),
+        seal_key=key,
+        untrusted=distrusted,
     )
-    plan.refuse_conflicts(force)  # before the cost of validating
-    report: list[str] = []
+    plan.old = committed  # so a manifest that listed entries we dropped is rewritten without them
+    try:
+        plan.refuse_conflicts(force)  # before the cost of validating
+    except WriteConflict as err:
+        in_conflict = {c.path for c in plan.conflicts}
+        others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
+        raise WriteConflict("\n".join([*others, str(err)])) from None
+    report: list[str] = ignored
     if validate and plan.changes:
-        report = _validate_planned(plan, files, result)
+        report += _validate_planned(plan, files, result)
     elif validate:
         # Everything on disk is what an earlier, validated run wrote.
-        report = ["validation skipped: nothing changed (run `clustergen validate` to re-check)"]
+        report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
     summary = apply_plan(plan, workdir, force=force)
-    return "\n".join([str(summary), *report])
+    return [str(summary), *report]
 
 
 def _validate_planned(

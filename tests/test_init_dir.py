@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,21 +26,41 @@ def test_creates_missing_files_with_private_modes(tmp_path: Path) -> None:
     assert (tmp_path / "cluster.yaml").read_bytes() == paths.SAMPLE_CONFIG.read_bytes()
     assert mode(tmp_path / "age.key") == 0o600
     assert mode(tmp_path / "webhook.token") == 0o600
-    assert mode(tmp_path / "cluster.yaml") == 0o644
+    assert mode(tmp_path / "cluster.yaml") == 0o600  # may hold plaintext secrets
     read_age_key(tmp_path / "age.key")  # a valid key
     assert len((tmp_path / "webhook.token").read_text().strip()) == 64
+
+
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o600), (0o077, 0o600), (0o277, 0o400)])
+def test_cluster_yaml_is_private_and_respects_the_umask(
+    tmp_path: Path, umask: int, expected: int
+) -> None:
+    result = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'umask {umask:03o} && exec "$0" -m generator init --dir "$1"',
+            sys.executable,
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert mode(tmp_path / "cluster.yaml") == expected
 
 
 def test_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "cluster.yaml").write_text(SSH_CONFIG)
     init_workdir(tmp_path)
-    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     lines = init_workdir(tmp_path)
     assert lines == [
         f"kept {name} (already exists)"
         for name in ("cluster.yaml", "age.key", "webhook.token", "deploy.key", "deploy.key.pub")
     ]
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_ssh_repository_gets_a_deploy_key_pair(tmp_path: Path) -> None:

@@ -8,17 +8,26 @@ from pathlib import Path
 from generator.errors import SecretsError, WriteConflict
 from generator.paths import AGE_KEY_NAME
 from generator.secrets.audit import SecretFile, load_rules, scan
-from generator.secrets.files import SOPS_CONFIG, replace_atomically
+from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.inventory import MARKER, build_inventory
 from generator.secrets.keys import OLD_AGE_KEY_NAME
 from generator.secrets.sops import MissingKey, Sops
 from generator.secrets.tracked import PRIVATE_FILES, tracked_files
+from generator.write.journal import transact
+from generator.write.lock import writing
 
 INVENTORY_PATH = Path("docs/SECRETS.md")
 WORKERS = 4
 
 
 def inventory(workdir: Path) -> int:
+    with writing(workdir) as recovered:
+        if recovered:
+            print(recovered)
+        return _inventory(workdir)
+
+
+def _inventory(workdir: Path) -> int:
     target = workdir / INVENTORY_PATH
     if target.exists() and not target.read_text(errors="replace").startswith(MARKER):
         raise WriteConflict(
@@ -26,8 +35,8 @@ def inventory(workdir: Path) -> int:
             "move it away to let the inventory be written there"
         )
     text = build_inventory(workdir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    replace_atomically(target, text.encode())
+    rel = INVENTORY_PATH.as_posix()
+    transact(workdir, {rel: text.encode()}, {rel: _mode(target)}, [], None)
     print(f"wrote {INVENTORY_PATH}")
     return 0
 
@@ -51,6 +60,21 @@ def check(workdir: Path) -> int:
 
 
 def rotate(workdir: Path) -> int:
+    with writing(workdir) as recovered:
+        if recovered:
+            print(recovered)
+        return _rotate(workdir)
+
+
+def _mode(path: Path) -> int:
+    """path's mode when it exists (the user may have changed it), else 0644."""
+    try:
+        return path.lstat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o644
+
+
+def _rotate(workdir: Path) -> int:
     files = scan(workdir, load_rules(workdir))
     todo = [item for item in files if item.problem]
     unmatched = [item.path for item in todo if item.rule is None]
@@ -68,8 +92,15 @@ def rotate(workdir: Path) -> int:
     # Everything is re-encrypted in memory first: one failure writes nothing.
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(lambda item: _reencrypt(item, sops, old_sops), todo))
-    for item, ciphertext in zip(todo, results, strict=True):
-        replace_atomically(workdir / item.path, ciphertext)
+    # One transaction: a crash or a full disk re-encrypts all of them or none.
+    transact(
+        workdir,
+        {item.path: ciphertext for item, ciphertext in zip(todo, results, strict=True)},
+        {item.path: _mode(workdir / item.path) for item in todo},
+        [],
+        None,
+    )
+    for item in todo:
         print(f"re-encrypted {item.path} ({item.problem})")
     print(f"{len(todo)} file(s) re-encrypted, {len(files) - len(todo)} already current")
     return 0

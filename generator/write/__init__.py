@@ -1,5 +1,6 @@
-"""Write a rendered tree: plan, atomic writes, ownership manifest (see DESIGN.md, "Ownership")."""
+"""Write a rendered tree: plan, one transaction, ownership manifest (DESIGN.md, "Writing")."""
 
+from generator.write.fs import WriteError
 from generator.write.manifest import Manifest, ManifestError, load_manifest, save_manifest
 from generator.write.writer import (
     Conflict,
@@ -13,6 +14,7 @@ __all__ = [
     "Conflict",
     "Manifest",
     "ManifestError",
+    "WriteError",
     "WritePlan",
     "WriteSummary",
     "apply_plan",

@@ -29,6 +29,10 @@ class Manifest:
     config_digest: str = ""
     files: dict[str, str] = field(default_factory=dict)  # posix path → sha256 hex
     fingerprints: dict[str, str] = field(default_factory=dict)  # secret path → HMAC hex
+    # secret path → HMAC binding its sha256 to its fingerprint (see ownership.py)
+    seals: dict[str, str] = field(default_factory=dict)
+    # Which key made the seals (a one-way id): after a key rotation they cannot be checked.
+    seal_key: str = ""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -46,14 +50,25 @@ def load_manifest(root: Path) -> Manifest:
         raw = path.read_bytes()
     except FileNotFoundError:
         return Manifest()
+    except OSError as err:  # a directory where the manifest belongs, unreadable, …
+        raise ManifestError(
+            f"cannot read {paths.MANIFEST_PATH}: {err.strerror}. It must be the file "
+            "clustergen wrote; move whatever is there away (or restore it from git) and run again"
+        ) from None
     try:
         data = json.loads(raw)
         files = _string_map(data["files"], "files")
         fingerprints = _string_map(data.get("fingerprints", {}), "fingerprints")
+        seals = _string_map(data.get("seals", {}), "seals")
         return Manifest(
-            str(data.get("generator", "")), str(data.get("config_digest", "")), files, fingerprints
+            str(data.get("generator", "")),
+            str(data.get("config_digest", "")),
+            files,
+            fingerprints,
+            seals,
+            str(data.get("seal_key", "")),
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ManifestError(
             f"{paths.MANIFEST_PATH} is corrupt ({err}). It records which files clustergen "
             "wrote. Restore it with `git checkout -- .clustergen/manifest.json`, or delete it: "
@@ -78,6 +93,9 @@ def dump_manifest(manifest: Manifest) -> bytes:
     }
     if manifest.fingerprints:  # absent for trees without secrets, as before fingerprints existed
         data["fingerprints"] = dict(sorted(manifest.fingerprints.items()))
+    if manifest.seals:
+        data["seals"] = dict(sorted(manifest.seals.items()))
+        data["seal_key"] = manifest.seal_key
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 

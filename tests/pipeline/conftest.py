@@ -30,7 +30,8 @@ def edit(config: Path, **changes: object) -> None:
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     out = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and ".git" not in path.parts:
+        # The lock file holds the PID of the last writer: it changes on every run.
+        if path.is_file() and ".git" not in path.parts and path.name != "lock":
             out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
     return out
 

@@ -173,12 +173,19 @@ def test_deleted_generated_file_is_recreated(tmp_path: Path) -> None:
     assert configure(tmp_path, TREE).created == ["README.md"]
 
 
-def test_executable_bit_change_alone_is_an_update(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "mode"),
+    [("scripts/run.sh", 0o700), ("README.md", 0o755), ("kubernetes/apps/a/ks.yaml", 0o600)],
+)
+def test_a_mode_the_user_set_is_kept_unchanged_and_on_update(
+    tmp_path: Path, path: str, mode: int
+) -> None:
     configure(tmp_path, TREE)
-    (tmp_path / "scripts/run.sh").chmod(0o644)
+    (tmp_path / path).chmod(mode)
 
-    assert configure(tmp_path, TREE).updated == ["scripts/run.sh"]
-    assert (tmp_path / "scripts/run.sh").stat().st_mode & 0o777 == 0o755
+    assert configure(tmp_path, TREE).changed == 0
+    assert configure(tmp_path, TREE | {path: b"new: 1\n"}).updated == [path]
+    assert (tmp_path / path).stat().st_mode & 0o777 == mode
 
 
 @pytest.mark.parametrize(
@@ -203,7 +210,9 @@ def test_symlinked_directory_leading_out_of_root_is_refused(tmp_path: Path) -> N
     outside.mkdir()
     (root / "kubernetes").symlink_to(outside)
 
-    with pytest.raises(ClusterGenError, match="outside"):
+    with pytest.raises(
+        ClusterGenError, match="refusing to write through kubernetes: it is a symlink"
+    ):
         plan_write({"kubernetes/x.yaml": b"x"}, root, load_manifest(root))
     assert list(outside.iterdir()) == []
 

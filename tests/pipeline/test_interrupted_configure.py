@@ -1,0 +1,238 @@
+"""configure killed, interrupted or refused by the disk mid-write lands whole or not at all.
+
+Each loop switches a configured sample repository to the all-features config
+(150+ files and 7 secrets change), breaks that run, then goes back to the
+sample: that configure must exit 0, a further one change nothing, and disk,
+manifest and ciphertext must agree, with no plaintext and nothing of the
+broken run left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generator.pipeline import configure
+from tests.pipeline.transaction import (
+    CLEAN_ENV,
+    Repo,
+    assert_consistent,
+    assert_no_plaintext,
+)
+
+JOURNAL = ".clustergen/journal.json"
+
+
+@pytest.fixture(autouse=True)
+def _no_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def go_back_and_check(repo: Repo, reference: dict[str, bytes]) -> str:
+    """Back to the sample: exit 0, then 0 changed, consistent, the sample's file set."""
+    repo.use(repo.sample)
+    back = repo.configure()
+    assert back.returncode == 0, back.stderr
+    again = configure(repo.root / "cluster.yaml", validate=False)
+    assert again.startswith("0 changed"), again
+    assert_consistent(repo)
+    files = repo.files()
+    assert set(files) == set(reference)  # nothing of the interrupted run left behind
+    changed = [p for p in reference if files[p] != reference[p] and ".sops." not in p]
+    assert changed == [] or changed == [".clustergen/manifest.json"]
+    return back.stdout
+
+
+def _kill_when(proc: subprocess.Popen[str], journal: Path, trigger: str, sig: int) -> None:
+    """Send sig once the journal shows `trigger` ("prepared"/"committed"), or the process ends."""
+    while proc.poll() is None:
+        try:
+            if trigger.encode() in journal.read_bytes():
+                proc.send_signal(sig)
+                return
+        except OSError:
+            pass
+        time.sleep(0.0005)
+
+
+# Spread over the run: fractions of an uninterrupted run's time, and two moments the
+# journal marks (staging, and just after the commit point).
+KILLS: list[tuple[int, float | str]] = [
+    (signal.SIGINT, 0.3),
+    (signal.SIGKILL, 0.55),
+    (signal.SIGTERM, 0.7),
+    (signal.SIGKILL, 0.8),
+    (signal.SIGINT, 0.9),
+    (signal.SIGKILL, "prepared"),
+    (signal.SIGKILL, "committed"),
+    (signal.SIGINT, "committed"),
+]
+
+
+def test_kill_loop(tmp_path: Path) -> None:
+    repo = Repo.create(tmp_path / "repo")
+    reference = repo.files()
+    repo.use(repo.all_features)
+    started = time.monotonic()
+    full = repo.configure()
+    duration = time.monotonic() - started
+    assert full.returncode == 0, full.stderr
+    assert int(full.stdout.split()[0]) + int(full.stdout.split()[2]) >= 90  # created + updated
+    go_back_and_check(repo, reference)
+
+    recovered = []
+    tmpdir = tmp_path / "tmp"  # the run's own temporary directory, to see what it leaves
+    tmpdir.mkdir()
+    env = {**CLEAN_ENV, "CI": "true", "TMPDIR": str(tmpdir)}
+    for sig, when in KILLS:
+        repo.use(repo.all_features)
+        proc = repo.start_configure(env)
+        if isinstance(when, float):
+            time.sleep(duration * when)
+            if proc.poll() is None:
+                proc.send_signal(sig)
+        else:
+            _kill_when(proc, repo.root / JOURNAL, when, sig)
+        _, err = proc.communicate(timeout=120)
+        assert "Traceback" not in err and "internal error" not in err, err
+        assert_no_plaintext(repo)
+        if sig != signal.SIGKILL:
+            # An interrupt is held back while the tree and journal disagree, then unwinds:
+            # the write landed whole or not at all, and no temporary file is left.
+            assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+            assert list(tmpdir.iterdir()) == []
+        shutil.rmtree(tmpdir)
+        tmpdir.mkdir()
+        report = go_back_and_check(repo, reference)
+        recovered += [line for line in report.splitlines() if line.startswith("recovered")]
+    # The journal-timed kills land inside the write: at least one run had to recover.
+    assert recovered, "no kill landed inside a write"
+
+
+def test_two_configures_at_once_take_turns(tmp_path: Path) -> None:
+    repo = Repo.create(tmp_path / "repo")
+    repo.use(repo.all_features)
+    env = {**CLEAN_ENV, "CI": "true", "CLUSTERGEN_LOCK_WAIT": "120"}
+    first, second = (repo.start_configure(env) for _ in range(2))
+
+    outputs = sorted(p.communicate(timeout=240)[0] for p in (first, second))
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    # One wrote everything; the other, waiting for the lock, found nothing left to do.
+    assert outputs[0].startswith("0 changed") and not outputs[1].startswith("0 changed")
+    assert_consistent(repo)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A small tmpfs of its own (root only): a disk that can be filled, files made immutable."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a tmpfs (full-disk and read-only-file loops)")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)])
+    if done.returncode != 0:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_full_disk_loop(tmpfs: Path) -> None:
+    repo = Repo.create(tmpfs / "repo")
+    reference = repo.files()
+    filler = tmpfs / "filler"
+    failures = 0
+    # From no room at all to nearly enough: the write fails at a different step each time.
+    for leave in (0, 16 << 10, 64 << 10, 256 << 10, 512 << 10):
+        with filler.open("wb") as fh:
+            fh.truncate(0)
+            chunk = b"\0" * (1 << 20)
+            while _free(tmpfs) > leave + len(chunk):
+                fh.write(chunk)
+                fh.flush()
+            room = _free(tmpfs) - leave
+            if room > 0:
+                fh.write(b"\0" * room)
+            fh.flush()
+            os.fsync(fh.fileno())
+        before = repo.files()
+        repo.use(repo.all_features)
+        result = repo.configure()
+        if result.returncode != 0:
+            failures += 1
+            assert result.returncode == 1, result.stderr
+            assert "No space left on device (ENOSPC); nothing was changed" in result.stderr
+            assert result.stderr.startswith("error: cannot ")
+            now = repo.files()
+            now["cluster.yaml"] = before["cluster.yaml"]
+            assert now == before
+        assert_no_plaintext(repo)
+        filler.unlink()
+        go_back_and_check(repo, reference)
+    assert failures >= 3
+
+
+def _chattr(flag: str, path: Path) -> None:
+    subprocess.run(["chattr", flag, str(path)], check=True, capture_output=True)
+
+
+def test_read_only_file_loop(tmpfs: Path) -> None:
+    if shutil.which("chattr") is None:
+        pytest.skip("needs chattr to make a file immutable (read-only even for root)")
+    repo = Repo.create(tmpfs / "repo")
+    reference = repo.files()
+    repo.use(repo.all_features)
+    listing = repo.configure().stdout.splitlines()
+    go_back_and_check(repo, reference)
+    updated = [line[4:] for line in listing if line.startswith("  ~ ")]
+    removed = [line[4:] for line in listing if line.startswith("  - ")]
+    # First, middle and last file the write replaces, and one it removes.
+    for path in (updated[0], updated[len(updated) // 2], updated[-1], removed[0]):
+        target = repo.root / path
+        _chattr("+i", target)
+        try:
+            before = repo.files()
+            repo.use(repo.all_features)
+            result = repo.configure()
+            assert result.returncode == 1, result.stdout
+            verb = "remove" if path in removed else "write"
+            assert result.stderr == (
+                f"error: cannot {verb} {path}: Operation not permitted (EPERM); "
+                "nothing was changed\n"
+            )
+            now = repo.files()
+            now["cluster.yaml"] = before["cluster.yaml"]
+            assert now == before
+        finally:
+            _chattr("-i", target)
+        go_back_and_check(repo, reference)
+
+
+def test_read_only_file_system(tmpfs: Path) -> None:
+    repo = Repo.create(tmpfs / "repo")
+    reference = repo.files()
+    repo.use(repo.all_features)
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    try:
+        result = repo.configure()
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+
+    assert result.returncode == 1
+    assert result.stderr == ("error: cannot open .clustergen/lock: Read-only file system (EROFS)\n")
+    go_back_and_check(repo, reference)

@@ -1,0 +1,132 @@
+"""A repository that switches between the sample and the all-features config, and checks
+that disk, manifest and ciphertext agree: for the interrupted/failing-write loops."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from generator.init_dir import init_workdir
+from generator.pipeline import configure, render_in_memory
+from generator.secrets.encrypt import same_content
+from generator.secrets.files import is_secret_path
+from generator.secrets.fingerprint import key_from_file
+from generator.secrets.sops import Sops
+from generator.write.manifest import load_manifest, sha256_hex
+from generator.write.ownership import output_scope, trusted
+from tests.process import run_clustergen
+
+FIXTURE = Path(__file__).parents[1] / "config" / "fixtures" / "valid" / "all-features.yaml"
+# In both configs; must never reach the disk outside cluster.yaml in plaintext.
+TOKEN = "txn-loop-token-Qm4vX9kL2"
+TUNNEL = {
+    "AccountTag": "0123456789abcdef0123456789abcdef",
+    "TunnelSecret": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+    "TunnelID": "6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+}
+CLEAN_ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
+}
+USER_FILES = {"cluster.yaml", "age.key", "webhook.token", "cloudflare-tunnel.json"}
+
+
+def _with_token(text: str) -> str:
+    data = yaml.safe_load(text)
+    data["dns"]["token"] = TOKEN
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@dataclass
+class Repo:
+    root: Path
+    sample: str  # cluster.yaml text of each config
+    all_features: str
+
+    @classmethod
+    def create(cls, root: Path) -> Repo:
+        """init + the sample configured (in-process: setup is not what is tested)."""
+        root.mkdir(parents=True, exist_ok=True)
+        init_workdir(root)
+        (root / "cloudflare-tunnel.json").write_text(json.dumps(TUNNEL))
+        repo = cls(
+            root,
+            _with_token((root / "cluster.yaml").read_text()),
+            _with_token(FIXTURE.read_text()),
+        )
+        repo.use(repo.sample)
+        configure(root / "cluster.yaml", validate=False)
+        return repo
+
+    def use(self, config: str) -> None:
+        (self.root / "cluster.yaml").write_text(config)
+
+    def start_configure(self, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "generator", "configure", "--no-validate"],
+            cwd=self.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env or {**CLEAN_ENV, "CI": "true"},
+        )
+
+    def configure(self) -> subprocess.CompletedProcess[str]:
+        return run_clustergen(["configure", "--no-validate"], cwd=self.root, env=CLEAN_ENV)
+
+    def files(self) -> dict[str, bytes]:
+        """Every file but the lock (it holds the last writer's PID)."""
+        return {
+            p.relative_to(self.root).as_posix(): p.read_bytes()
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file() and p.name != "lock"
+        }
+
+
+def assert_no_plaintext(repo: Repo) -> None:
+    """The secret value is nowhere but in cluster.yaml; every *.sops.* file is ciphertext."""
+    for rel, data in repo.files().items():
+        if rel in USER_FILES:
+            continue
+        assert TOKEN.encode() not in data, f"plaintext secret in {rel}"
+        if is_secret_path(rel):
+            assert b"ENC[AES256_GCM," in data and b"sops:" in data, f"{rel} is not ciphertext"
+
+
+def assert_consistent(repo: Repo) -> None:
+    """No clustergen temp file or journal; the manifest lists exactly the generated files,
+    with their digests and valid seals; every secret decrypts to what the config renders."""
+    files = repo.files()
+    leftovers = [
+        p for p in files if "/.clustergen-" in f"/{p}" or p.startswith(".clustergen/journal")
+    ]
+    assert leftovers == []
+    key = key_from_file(repo.root / "age.key")
+    manifest, dropped = trusted(load_manifest(repo.root), key)
+    assert dropped == {}
+    scope = output_scope()
+    on_disk = {p for p in files if scope.renders(p)}
+    assert on_disk == set(manifest.files)
+    assert {p: sha256_hex(files[p]) for p in on_disk} == manifest.files
+    assert_secrets_match_config(repo, set(manifest.fingerprints))
+    assert_no_plaintext(repo)
+
+
+def assert_secrets_match_config(repo: Repo, fingerprinted: set[str]) -> None:
+    rendered = render_in_memory(repo.root / "cluster.yaml").tree.files
+    secrets = sorted(p for p in rendered if is_secret_path(p))
+    assert secrets and set(secrets) == fingerprinted
+    sops = Sops(age_key_file=repo.root / "age.key", config=repo.root / ".sops.yaml")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        plaintexts = pool.map(lambda p: sops.decrypt((repo.root / p).read_bytes(), p), secrets)
+        for path, plaintext in zip(secrets, plaintexts, strict=True):
+            assert same_content(plaintext, rendered[path], path), path

@@ -1,0 +1,200 @@
+"""The write transaction: all or nothing, recovery after a crash, no write through a link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.write import apply_plan, load_manifest, plan_write
+from generator.write.fs import OutputRoot, WriteError
+from generator.write.journal import (
+    JOURNAL_PATH,
+    FileWrite,
+    Journal,
+    Removal,
+    _prune_candidates,
+    _save_journal,
+    _stage,
+    recover,
+    stage_name,
+    transact,
+)
+
+TREE = {
+    "kubernetes/apps/a/ks.yaml": b"a: 1\n",
+    "kubernetes/apps/b/ks.yaml": b"b: 1\n",
+    "docs/runbooks/x.md": b"# x\n",
+}
+
+
+def write(root: Path, tree: dict[str, bytes]) -> None:
+    apply_plan(plan_write(tree, root, load_manifest(root)), root)
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def crash_after_staging(root: Path, new: dict[str, bytes], remove: list[str], state: str) -> None:
+    """What a SIGKILL leaves after staging (`prepared`) or after the commit point."""
+    journal = Journal(
+        writes=[FileWrite(p, stage_name(p, i), 0o644) for i, p in enumerate(sorted(new))],
+        removals=[Removal(p) for p in remove],
+        prune=_prune_candidates(remove),
+    )
+    for i, item in enumerate([*journal.writes, *journal.removals]):
+        item.old = stage_name(item.path, 100 + i, ".clustergen-old-")
+    with OutputRoot(root) as out:
+        journal.dirs = ["kubernetes/apps/c"]
+        _save_journal(out, journal)
+        _stage(out, journal, {w.stage: new[w.path] for w in journal.writes})
+        journal.state = state
+        _save_journal(out, journal)
+
+
+def test_a_write_leaves_no_journal_and_no_temp_file(tmp_path: Path) -> None:
+    write(tmp_path, TREE)
+
+    assert sorted(files(tmp_path)) == [".clustergen/manifest.json", *sorted(TREE)]
+
+
+def test_a_staged_but_uncommitted_write_is_undone(tmp_path: Path) -> None:
+    write(tmp_path, TREE)
+    before = files(tmp_path)
+    new = {"kubernetes/apps/a/ks.yaml": b"a: 2\n", "kubernetes/apps/c/ks.yaml": b"c: 1\n"}
+
+    crash_after_staging(tmp_path, new, ["docs/runbooks/x.md"], "prepared")
+    assert any(".clustergen-stage-" in p for p in files(tmp_path))
+
+    assert recover(tmp_path) == (
+        "recovered an interrupted write: undid it (nothing of it had been applied)"
+    )
+    assert files(tmp_path) == before
+    assert not (tmp_path / "kubernetes/apps/c").exists()
+    assert recover(tmp_path) is None
+
+
+def test_a_committed_write_is_finished(tmp_path: Path) -> None:
+    write(tmp_path, TREE)
+    new = {"kubernetes/apps/a/ks.yaml": b"a: 2\n", "kubernetes/apps/c/ks.yaml": b"c: 1\n"}
+
+    crash_after_staging(tmp_path, new, ["docs/runbooks/x.md"], "committed")
+
+    assert recover(tmp_path) == "recovered an interrupted write: finished it (3 file change(s))"
+    after = files(tmp_path)
+    assert after["kubernetes/apps/a/ks.yaml"] == b"a: 2\n"
+    assert after["kubernetes/apps/c/ks.yaml"] == b"c: 1\n"
+    assert "docs/runbooks/x.md" not in after and not (tmp_path / "docs").exists()
+    assert not any(".clustergen-" in p for p in after)
+
+
+def test_an_unreadable_journal_is_reported(tmp_path: Path) -> None:
+    (tmp_path / ".clustergen").mkdir()
+    (tmp_path / JOURNAL_PATH).write_text("{not json")
+
+    with pytest.raises(WriteError, match=r"journal\.json cannot be used .*delete the journal"):
+        recover(tmp_path)
+
+
+def test_a_directory_swapped_for_a_symlink_after_planning_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    write(root, TREE)
+    plan = plan_write(
+        {**TREE, "kubernetes/apps/a/ks.yaml": b"a: 2\n", "kubernetes/apps/a/new.yaml": b"n\n"},
+        root,
+        load_manifest(root),
+    )
+    # Swapped while validation runs: the real directory moves away, a link takes its place.
+    (root / "kubernetes/apps").rename(tmp_path / "moved")
+    (root / "kubernetes/apps").symlink_to(outside)
+
+    with pytest.raises(WriteError) as err:
+        apply_plan(plan, root)
+
+    assert str(err.value) == (
+        f"refusing to write through kubernetes/apps: it is a symlink (to {outside}); "
+        f"clustergen writes only into real directories inside {root}. Replace the link with "
+        "a directory and run again; nothing was changed"
+    )
+    assert list(outside.iterdir()) == []
+    assert not (root / JOURNAL_PATH).exists()
+
+
+def test_a_symlinked_output_directory_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "docs").symlink_to(outside)
+
+    with pytest.raises(WriteError) as err:
+        plan_write(TREE, root, load_manifest(root))
+
+    assert str(err.value) == (
+        f"refusing to write through docs: it is a symlink (to {outside}); clustergen writes "
+        f"only into real directories inside {root}. Replace the link with a directory and "
+        "run again"
+    )
+
+
+def test_a_file_where_a_directory_belongs_names_it(tmp_path: Path) -> None:
+    write(tmp_path, TREE)
+    plan = plan_write(
+        {**TREE, "kubernetes/apps/d/ks.yaml": b"d\n"}, tmp_path, load_manifest(tmp_path)
+    )
+    (tmp_path / "kubernetes/apps/d").write_text("mine\n")
+    before = files(tmp_path)
+
+    with pytest.raises(WriteError) as err:
+        apply_plan(plan, tmp_path)
+
+    assert str(err.value) == (
+        "cannot write into kubernetes/apps/d: a file is where clustergen needs a directory; "
+        "move it away and run again; nothing was changed"
+    )
+    assert files(tmp_path) == before
+
+
+def test_transact_keeps_backups_and_modes(tmp_path: Path) -> None:
+    (tmp_path / "kubernetes").mkdir()
+    (tmp_path / "kubernetes/x.yaml").write_text("mine\n")
+
+    transact(
+        tmp_path,
+        {"kubernetes/x.yaml": b"ours\n"},
+        {"kubernetes/x.yaml": 0o640},
+        [],
+        None,
+        {"kubernetes/x.yaml": ("kubernetes/x.yaml.orig", 0o600)},
+    )
+
+    assert (tmp_path / "kubernetes/x.yaml").read_text() == "ours\n"
+    assert (tmp_path / "kubernetes/x.yaml").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "kubernetes/x.yaml.orig").read_text() == "mine\n"
+    assert (tmp_path / "kubernetes/x.yaml.orig").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_journal_naming_files_clustergen_never_writes_is_refused(tmp_path: Path) -> None:
+    # Never committed (.gitignore), but a pull request could add one.
+    (tmp_path / "age.key").write_text("AGE-SECRET-KEY-1…\n")
+    (tmp_path / ".clustergen").mkdir()
+    forged = Journal(state="committed", removals=[Removal("age.key")])
+    (tmp_path / JOURNAL_PATH).write_bytes(forged.dump())
+
+    with pytest.raises(WriteError) as err:
+        recover(tmp_path)
+
+    assert str(err.value) == (
+        ".clustergen/journal.json cannot be used (it names age.key, which clustergen never "
+        "writes); it records a write that was interrupted. Check the working tree with "
+        "`git status`, then delete the journal and run again"
+    )
+    assert (tmp_path / "age.key").exists()
