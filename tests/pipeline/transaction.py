@@ -21,16 +21,13 @@ from generator.secrets.fingerprint import key_from_file
 from generator.secrets.sops import Sops
 from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
+from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
 from tests.process import run_clustergen
 
 FIXTURE = Path(__file__).parents[1] / "config" / "fixtures" / "valid" / "all-features.yaml"
 # In both configs; must never reach the disk outside cluster.yaml in plaintext.
 TOKEN = "txn-loop-token-Qm4vX9kL2"
-TUNNEL = {
-    "AccountTag": "0123456789abcdef0123456789abcdef",
-    "TunnelSecret": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
-    "TunnelID": "6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
-}
+TUNNEL = {"AccountTag": TUNNEL_ACCOUNT, "TunnelSecret": TUNNEL_SECRET, "TunnelID": TUNNEL_ID}
 CLEAN_ENV = {
     k: v
     for k, v in os.environ.items()
