@@ -1,0 +1,35 @@
+"""YAML documents of rendered files for assertions, parsed once per process.
+
+Many tests look at the same rendered trees; parsing them again for every
+assertion with PyYAML's pure-Python loader was most of the suite's time. Each
+distinct content is parsed once, with libyaml when PyYAML has it, and every
+caller gets its own copy, so a test may change what it got.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import yaml
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(content: bytes | str) -> tuple[Any, ...]:
+    return tuple(yaml.load_all(content, Loader=_Loader))
+
+
+def load_all(content: bytes | str) -> list[Any]:
+    """Every document of `content`, as yaml.safe_load_all gives them (None for empty ones)."""
+    return copy.deepcopy(list(_parsed(content)))
+
+
+def load(content: bytes | str) -> Any:
+    """The single document of `content`, as yaml.safe_load gives it."""
+    docs = _parsed(content)
+    if len(docs) > 1:
+        raise yaml.YAMLError("expected a single document, found more")
+    return copy.deepcopy(docs[0]) if docs else None

@@ -1,0 +1,118 @@
+"""The kustomize build cache: a clean build is not repeated until one of its inputs changes.
+
+kubectl is the real one, behind a wrapper on PATH that logs which directory it built.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from generator.validate.kubectl import build_all
+
+KUBECTL = shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl not on PATH")
+
+COMPONENT = b"""apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+labels:
+  - pairs: {team: platform}
+"""
+TREE = {
+    "kubernetes/apps/a/kustomization.yaml": b"""apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [cm.yaml]
+components: [../../components/common]
+""",
+    "kubernetes/apps/a/cm.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    "kubernetes/apps/b/kustomization.yaml": b"resources: [cm.yaml]\n",
+    "kubernetes/apps/b/cm.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+    "kubernetes/components/common/kustomization.yaml": COMPONENT,
+}
+ROOTS = ["kubernetes/apps/a", "kubernetes/apps/b"]
+
+
+@pytest.fixture
+def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The log of the directories kubectl was asked to build, one per line."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "built.log"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "kubectl"
+    wrapper.write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {KUBECTL} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(str(KUBECTL)).parent}")
+    log.touch()
+    return log
+
+
+def builds(log: Path) -> list[str]:
+    """The tree directories built since the last call (the temporary prefix dropped)."""
+    lines = [
+        re.sub(r"^.*/clustergen-kustomize-[^/]+/", "", line)
+        for line in log.read_text().splitlines()
+    ]
+    log.write_text("")
+    return sorted(lines)
+
+
+def test_a_clean_build_is_not_repeated(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ROOTS
+    assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == []
+
+
+def test_only_the_changed_directory_is_built_again(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    build_all(TREE, ROOTS, None, cache_dir=cache)
+    builds(built)
+    changed = {
+        **TREE,
+        "kubernetes/apps/b/cm.yaml": TREE["kubernetes/apps/b/cm.yaml"] + b"data: {}\n",
+    }
+    assert build_all(changed, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ["kubernetes/apps/b"]
+
+
+def test_a_component_change_rebuilds_the_directories_using_it(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    build_all(TREE, ROOTS, None, cache_dir=cache)
+    builds(built)
+    path = "kubernetes/components/common/kustomization.yaml"
+    changed = {**TREE, path: COMPONENT.replace(b"platform", b"apps")}
+    assert build_all(changed, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ["kubernetes/apps/a"]
+
+
+def test_a_failed_build_is_reported_every_time(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    broken = {**TREE, "kubernetes/apps/b/kustomization.yaml": b"resources: [missing.yaml]\n"}
+    for _ in range(2):
+        findings = build_all(broken, ROOTS, None, cache_dir=cache)
+        assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
+        assert "missing.yaml" in findings[0].message
+    assert builds(built) == ["kubernetes/apps/a", "kubernetes/apps/b", "kubernetes/apps/b"]
+
+
+def test_secret_values_do_not_reach_the_cache(built: Path, tmp_path: Path) -> None:
+    """In memory, secrets are built as key-only stand-ins: a new value is no new build."""
+    cache = tmp_path / "cache"
+    secret = "kubernetes/apps/b/secret.sops.yaml"
+    kustomization = b"resources: [cm.yaml, secret.sops.yaml]\n"
+    tree = {**TREE, "kubernetes/apps/b/kustomization.yaml": kustomization}
+
+    def with_token(token: str) -> dict[str, bytes]:
+        body = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{t: {token}}}\n"
+        return {**tree, secret: body.encode()}
+
+    assert build_all(with_token("one"), ROOTS, None, cache_dir=cache) == []
+    builds(built)
+    assert build_all(with_token("two"), ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == []
+    for entry in cache.iterdir():
+        assert b"one" not in entry.read_bytes() and b"two" not in entry.read_bytes()
