@@ -42,7 +42,16 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir, log = tmp_path / "bin", tmp_path / "built.log"
     bin_dir.mkdir()
     wrapper = bin_dir / "kubectl"
-    wrapper.write_text(f'#!/bin/sh\necho "$2" >> {log}\nexec {KUBECTL} "$@"\n')
+    # One line per build: the directory, or "together:" and the directories listed.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        '  *clustergen-kustomize-all-*) echo "together:$(grep -o "kubernetes/[a-z/]*" '
+        f'"$2/kustomization.yaml" | tr "\\n" ,)" >> {log} ;;\n'
+        f'  *) echo "$2" >> {log} ;;\n'
+        "esac\n"
+        f'exec {KUBECTL} "$@"\n'
+    )
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(str(KUBECTL)).parent}")
     log.touch()
@@ -50,7 +59,8 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def builds(log: Path) -> list[str]:
-    """The tree directories built since the last call (the temporary prefix dropped)."""
+    """The builds since the last call: tree directories, or "together:a,b," for one
+    build of several."""
     lines = [
         re.sub(r"^.*/clustergen-kustomize-[^/]+/", "", line)
         for line in log.read_text().splitlines()
@@ -62,7 +72,7 @@ def builds(log: Path) -> list[str]:
 def test_a_clean_build_is_not_repeated(built: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
-    assert builds(built) == ROOTS
+    assert builds(built) == [f"together:{ROOTS[0]},{ROOTS[1]},"]
     assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
     assert builds(built) == []
 
@@ -96,7 +106,13 @@ def test_a_failed_build_is_reported_every_time(built: Path, tmp_path: Path) -> N
         findings = build_all(broken, ROOTS, None, cache_dir=cache)
         assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
         assert "missing.yaml" in findings[0].message
-    assert builds(built) == ["kubernetes/apps/a", "kubernetes/apps/b", "kubernetes/apps/b"]
+    # Together first, then one by one to name the failure; a, clean, is not built again.
+    assert builds(built) == [
+        "kubernetes/apps/a",
+        "kubernetes/apps/b",
+        "kubernetes/apps/b",
+        f"together:{ROOTS[0]},{ROOTS[1]},",
+    ]
 
 
 def test_secret_values_do_not_reach_the_cache(built: Path, tmp_path: Path) -> None:
