@@ -8,7 +8,6 @@ caller gets its own copy, so a test may change what it got.
 
 from __future__ import annotations
 
-import copy
 import functools
 from typing import Any
 
@@ -24,7 +23,7 @@ def _parsed(content: bytes | str) -> tuple[Any, ...]:
 
 def load_all(content: bytes | str) -> list[Any]:
     """Every document of `content`, as yaml.safe_load_all gives them (None for empty ones)."""
-    return copy.deepcopy(list(_parsed(content)))
+    return [_copy(doc) for doc in _parsed(content)]
 
 
 def load(content: bytes | str) -> Any:
@@ -32,4 +31,13 @@ def load(content: bytes | str) -> Any:
     docs = _parsed(content)
     if len(docs) > 1:
         raise yaml.YAMLError("expected a single document, found more")
-    return copy.deepcopy(docs[0]) if docs else None
+    return _copy(docs[0]) if docs else None
+
+
+def _copy(node: Any) -> Any:
+    # Parsed YAML is dicts, lists and immutable scalars: copy.deepcopy's memo is not needed.
+    if isinstance(node, dict):
+        return {key: _copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_copy(item) for item in node]
+    return node

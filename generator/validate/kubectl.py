@@ -30,7 +30,7 @@ from generator.command import run
 from generator.errors import CommandError
 from generator.render.bytecode import private_dir, user_cache_root
 from generator.secrets.files import is_secret_path
-from generator.validate.documents import Finding, is_yaml
+from generator.validate.documents import YAML_LOADER, Finding, is_yaml
 from generator.validate.kustomize import KUSTOMIZATION_NAMES, normalize
 
 KUBECTL_TIMEOUT = 60.0
@@ -40,7 +40,6 @@ _KEEP = frozenset({"apiVersion", "kind", "metadata", "type"})
 _CACHE_FORMAT = "kustomize-build-1"
 # Keys whose entries name a whole kustomization (a directory) rather than a file in it.
 _RESOURCE_KEYS = frozenset({"resources", "components", "bases", "crds"})
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def kubectl_available() -> bool:
@@ -220,7 +219,7 @@ class _Inputs:
         if name not in KUSTOMIZATION_NAMES:
             return []
         try:
-            doc = yaml.load(self.files[path], Loader=_Loader)
+            doc = yaml.load(self.files[path], Loader=YAML_LOADER)
         except yaml.YAMLError:
             return None  # what kustomize makes of it is unknown: always build
         refs = []
