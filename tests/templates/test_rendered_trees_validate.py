@@ -19,6 +19,9 @@ from tests.shared import CRD_SCHEMA_LOCATION
 from tests.templates.conftest import ContextFor, Tree
 from tests.templates.test_core_apps import VARIANTS as CORE_VARIANTS
 
+# Whole-tree renders and validation (kubectl for two of them).
+pytestmark = pytest.mark.slow
+
 S3 = {
     "endpoint": "https://s3.example.com:9000",
     "bucket": "cluster-backups",
