@@ -344,6 +344,7 @@ def suite_time(scratch: Path, env: dict[str, str]) -> float:
     suite_env.update(CI="true", UV_NO_PROGRESS="1")
     subprocess.run(["uv", "sync", "--quiet"], cwd=clone, env=suite_env, check=True)
     print("  suite: uv run task test on a clean clone", file=sys.stderr, flush=True)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
         ["uv", "run", "task", "test"],
@@ -354,6 +355,13 @@ def suite_time(scratch: Path, env: dict[str, str]) -> float:
         text=True,
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"  suite: {seconds:.1f} s wall, {cpu:.1f} s CPU (all processes), load {load:.1f} after",
+        file=sys.stderr,
+    )
     if done.returncode != 0:
         print(f"  suite failed ({done.returncode}):\n{done.stdout[-3000:]}", file=sys.stderr)
     return seconds
