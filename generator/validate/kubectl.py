@@ -66,7 +66,7 @@ def build_all(
     cache = _cache_directory(cache_dir)
     keys: dict[str, str | None] = {}
     if cache:
-        inputs = _Inputs(seen)
+        inputs = _Inputs(seen, root)
         keys = {d: _cache_key(inputs, d, disk=root is not None) for d in roots}
     todo = [d for d in roots if not _built_before(cache, keys.get(d))]
     if not todo:
@@ -172,8 +172,10 @@ class _Inputs:
     costs a rebuild; a file too few would serve a stale result.
     """
 
-    def __init__(self, files: Mapping[str, bytes]) -> None:
+    def __init__(self, files: Mapping[str, bytes], disk: Path | None = None) -> None:
         self.files = files
+        # On disk, kustomize may read files `files` leaves out (outside validation's scope).
+        self.disk = disk
         self._below: dict[str, list[str]] = {}
         for path in files:
             parts = path.split("/")
@@ -227,8 +229,12 @@ class _Inputs:
             target = _reference(base, key, ref)
             if target is _OUTSIDE:
                 return None
-            if isinstance(target, str) and (target in self.files or target in self._below):
+            if not isinstance(target, str):
+                continue
+            if target in self.files or target in self._below:
                 refs.append(target)
+            elif self.disk is not None and (self.disk / target).exists():
+                return None  # read from disk, but not part of the key: always build
         return refs
 
 

@@ -132,3 +132,23 @@ def test_secret_values_do_not_reach_the_cache(built: Path, tmp_path: Path) -> No
     assert builds(built) == []
     for entry in cache.iterdir():
         assert b"one" not in entry.read_bytes() and b"two" not in entry.read_bytes()
+
+
+def test_on_disk_a_base_outside_the_validated_files_is_built_every_time(
+    built: Path, tmp_path: Path
+) -> None:
+    """`clustergen validate` reads kubernetes/ and bootstrap/; a base elsewhere on disk is
+    read by kustomize but not by the key, so the root is never taken from the cache."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    on_disk = {
+        "kubernetes/apps/c/kustomization.yaml": b"resources: [../../../other/base]\n",
+        "other/base/kustomization.yaml": b"resources: [cm.yaml]\n",
+        "other/base/cm.yaml": TREE["kubernetes/apps/a/cm.yaml"],
+    }
+    for path, content in on_disk.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes(content)
+    files = {p: c for p, c in on_disk.items() if p.startswith("kubernetes/")}
+    for _ in range(2):
+        assert build_all(files, ["kubernetes/apps/c"], repo, cache_dir=cache) == []
+    assert len(builds(built)) == 2
