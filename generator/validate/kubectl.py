@@ -1,14 +1,16 @@
-"""`kubectl kustomize` over every kustomization root, in parallel, skipping what built before.
+"""`kubectl kustomize` over every kustomization root, skipping what built before.
 
 kubectl needs files on disk. A tree that only exists in memory is written to a
 temporary directory first, with secret files replaced by key-only stand-ins so
 plaintext never reaches the disk (kustomize does not look at values).
 
 A root that built cleanly is remembered under `user_cache_root()/kustomize`,
-keyed by a hash of everything its build may read (see `inputs_of`), the bytes
+keyed by a hash of everything its build may read (see `_Inputs`), the bytes
 as kubectl sees them, and the kubectl binary; the next run with the same key
 skips the build. Only successes are kept: a failure (or a timeout on a busy
 machine) is built again every time, so a cached entry can never hide a problem.
+The roots left are built by one kubectl process together, and one by one (one
+per CPU at a time) only when that fails, to name each failing root.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ def build_all(
     cache = _cache_directory(cache_dir)
     keys: dict[str, str | None] = {}
     if cache:
-        inputs = _Inputs(seen, root)
-        keys = {d: _cache_key(inputs, d, disk=root is not None) for d in roots}
+        inputs, kubectl = _Inputs(seen, root), _kubectl_identity()
+        keys = {d: _cache_key(inputs, d, kubectl, disk=root is not None) for d in roots}
     todo = [d for d in roots if not _built_before(cache, keys.get(d))]
     if not todo:
         return []
@@ -150,13 +152,13 @@ def _kubectl_identity() -> str:
     return f"{path}:{info.st_size}:{info.st_mtime_ns}"
 
 
-def _cache_key(inputs: _Inputs, directory: str, *, disk: bool) -> str | None:
+def _cache_key(inputs: _Inputs, directory: str, kubectl: str, *, disk: bool) -> str | None:
     """sha256 of the build's inputs; None when the build may read outside the tree."""
     paths = inputs.of(directory)
     if paths is None:
         return None
     digest = hashlib.sha256()
-    for part in (_CACHE_FORMAT, _kubectl_identity(), "disk" if disk else "memory", directory):
+    for part in (_CACHE_FORMAT, kubectl, "disk" if disk else "memory", directory):
         digest.update(part.encode() + b"\0")
     for path in sorted(paths):
         digest.update(path.encode() + b"\0" + inputs.digest(path))
