@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,9 @@ _MAX_REASON = 300
 _KEEP = frozenset({"apiVersion", "kind", "metadata", "type"})
 # Part of every cache key: bump it when what a key covers changes.
 _CACHE_FORMAT = "kustomize-build-1"
+# Past this many entries, those not written for PRUNE_AGE seconds are removed.
+PRUNE_ABOVE = 4096
+PRUNE_AGE = 30 * 24 * 3600.0
 # Keys whose entries name a whole kustomization (a directory) rather than a file in it.
 _RESOURCE_KEYS = frozenset({"resources", "components", "bases", "crds"})
 
@@ -85,6 +89,7 @@ def build_all(
             key = keys[directory]
             if key and directory not in failed:
                 _touch_quietly(cache / key)
+        _prune(cache)
     return [failed[d] for d in roots if d in failed]
 
 
@@ -266,6 +271,20 @@ def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(node, list):
         for item in node:
             yield from _strings(item, key)
+
+
+def _prune(cache: Path) -> None:
+    """Keep the cache small: each change adds an entry per rebuilt root, forever otherwise."""
+    try:
+        entries = list(os.scandir(cache))
+        if len(entries) <= PRUNE_ABOVE:
+            return
+        cutoff = time.time() - PRUNE_AGE
+        for entry in entries:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+    except OSError:
+        pass  # another run pruned first, or the cache went away: nothing to keep small
 
 
 def _touch_quietly(path: Path) -> None:

@@ -5,6 +5,7 @@ kubectl is the real one, behind a wrapper on PATH that logs which directory it b
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import stat
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.validate import kubectl
 from generator.validate.kubectl import build_all
 
 KUBECTL = shutil.which("kubectl")
@@ -152,3 +154,20 @@ def test_on_disk_a_base_outside_the_validated_files_is_built_every_time(
     for _ in range(2):
         assert build_all(files, ["kubernetes/apps/c"], repo, cache_dir=cache) == []
     assert len(builds(built)) == 2
+
+
+def test_old_entries_go_once_the_cache_is_large(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    old = [cache / f"old-{i}" for i in range(3)]
+    for entry in old:
+        entry.touch()
+        os.utime(entry, (1_000_000_000, 1_000_000_000))  # 2001
+    (cache / "recent").touch()
+    monkeypatch.setattr(kubectl, "PRUNE_ABOVE", 3)
+    assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
+    left = sorted(p.name for p in cache.iterdir())
+    assert "recent" in left and not [name for name in left if name.startswith("old-")]
+    assert len(left) == 3  # recent + the two new builds
