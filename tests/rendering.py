@@ -3,6 +3,10 @@ config loader (defaults, rules, derived values) and rendered by the real rendere
 
     config = write_config(sample_with({"ingress.mode": "none"}), tmp_path)
     files = render_config(config).files
+    files = render_sample({"ingress.mode": "none"})   # the same, rendered once per process
+
+Render through `render_sample` wherever a test only needs the files: each scenario
+is rendered once per test process (per pytest-xdist worker), whichever file asks.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -90,6 +95,25 @@ def render_config(
 ) -> RenderedTree:
     """The rendered tree of `config` (every template unless `template_root` says otherwise)."""
     return render_tree(context_of(config, side), template_root=template_root)
+
+
+_rendered: dict[tuple[str, str, object], dict[str, bytes]] = {}
+
+
+def render_sample(
+    changes: Mapping[str, Any],
+    template_root: Path = paths.TEMPLATE_TREE,
+    side: SideFiles | SideFor = side_files,
+) -> dict[str, bytes]:
+    """{path: bytes} of the sample with `changes`, rendered once per process for each
+    (changes, template root, side files); every caller gets its own dict."""
+    key = (repr(sorted(changes.items())), str(template_root), side)
+    if key not in _rendered:
+        workdir = Path(tempfile.mkdtemp(prefix="render-"))
+        config = write_config(sample_with(changes), workdir)
+        _rendered[key] = render_config(config, side, template_root).files
+        shutil.rmtree(workdir, ignore_errors=True)
+    return dict(_rendered[key])
 
 
 def copy_templates(root: Path, names: tuple[str, ...]) -> Path:

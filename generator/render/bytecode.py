@@ -29,15 +29,25 @@ CACHE_ENV = "XDG_CACHE_HOME"
 _SUFFIX = ".jinjabc"
 
 
-def default_cache_root() -> Path | None:
-    """`$XDG_CACHE_HOME/clustergen/jinja`, else `~/.cache/clustergen/jinja`; None without a home."""
+def user_cache_root() -> Path | None:
+    """`$XDG_CACHE_HOME/clustergen`, else `~/.cache/clustergen`; None without a home.
+
+    The one place that decides where clustergen's caches live (template bytecode,
+    kustomize build results, downloaded schemas), each in its own subdirectory.
+    """
     base = os.environ.get(CACHE_ENV, "")
     if not os.path.isabs(base):  # the XDG spec: relative values are ignored
         try:
             base = str(Path.home() / ".cache")
         except RuntimeError:
             return None
-    return Path(base) / "clustergen" / "jinja"
+    return Path(base) / "clustergen"
+
+
+def default_cache_root() -> Path | None:
+    """`user_cache_root()/jinja`: where compiled templates are kept; None without a home."""
+    root = user_cache_root()
+    return root / "jinja" if root is not None else None
 
 
 def settings_tag(settings: Iterable[object]) -> str:

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.paths import AGE_KEY_NAME
 from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
-from generator.validate.documents import Finding, is_yaml, may_hold_objects, parse_tree
+from generator.validate.documents import Doc, Finding, is_yaml, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
 from generator.validate.kubectl import build_all, kubectl_available
-from generator.validate.kustomize import Tree, build_roots, load_kustomizations
+from generator.validate.kustomize import KustomizeDir, Tree, build_roots, load_kustomizations
 from generator.validate.objects import check_objects
 from generator.validate.policies import check_applied, check_encrypted, check_network_policies
 from generator.validate.references import check_references
@@ -75,6 +76,44 @@ def validate_tree(
     tree = Tree(files)
     kdirs, kustomize_findings = load_kustomizations(tree, docs)
     findings += kustomize_findings
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # kubectl runs while the checks below run in Python: two cores, not one after the other.
+        builds = (
+            background.submit(build_all, files, build_roots(kdirs), root)
+            if kubectl and kubectl_available()
+            else None
+        )
+        findings += _checks(
+            files,
+            docs,
+            unparsable,
+            tree,
+            kdirs,
+            schema_locations,
+            strict,
+            decrypt,
+            store,
+            secrets_encrypted,
+        )
+        if builds is not None:
+            findings += builds.result()
+    return findings
+
+
+def _checks(
+    files: Mapping[str, bytes],
+    docs: Mapping[str, list[Doc]],
+    unparsable: set[str],
+    tree: Tree,
+    kdirs: Mapping[str, KustomizeDir],
+    schema_locations: Sequence[str],
+    strict: bool,
+    decrypt: Decrypt | None,
+    store: SchemaStore | None,
+    secrets_encrypted: bool,
+) -> list[Finding]:
+    """Every check but kubectl's, in the order their findings are reported."""
+    findings: list[Finding] = []
     if secrets_encrypted:
         findings += check_encrypted(files, docs)
     model = build_model(files, docs, tree, kdirs, decrypt)
@@ -88,8 +127,6 @@ def validate_tree(
     findings += check_network_policies(model)
     findings += check_applied(model, kdirs, data_files)
     findings += check_tool_configs(docs, unparsable)
-    if kubectl and kubectl_available():
-        findings += build_all(files, build_roots(kdirs), root)
     return findings
 
 

@@ -19,7 +19,8 @@ NOT_OBJECT_NAMES = frozenset({"kustomization.yaml", "kustomization.yml", "Kustom
 # Only these top-level directories hold manifests that reach the API server.
 OBJECT_ROOTS = ("kubernetes/", "bootstrap/")
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's safe loader when PyYAML has it: the same data, ten times faster.
+YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
     except UnicodeDecodeError as err:
         return [], [Finding(path, f"not UTF-8 text: {err}")]
     docs: list[Doc] = []
-    loader = _Loader(text)
+    loader = YAML_LOADER(text)
     try:
         while loader.check_node():
             node = loader.get_node()

@@ -1,16 +1,28 @@
-"""`kubectl kustomize` over every kustomization root, a few at a time.
+"""`kubectl kustomize` over every kustomization root, skipping what built before.
 
 kubectl needs files on disk. A tree that only exists in memory is written to a
 temporary directory first, with secret files replaced by key-only stand-ins so
 plaintext never reaches the disk (kustomize does not look at values).
+
+A root that built cleanly is remembered under `user_cache_root()/kustomize`,
+keyed by a hash of everything its build may read (see `_Inputs`), the bytes
+as kubectl sees them, and the kubectl binary; the next run with the same key
+skips the build. Only successes are kept: a failure (or a timeout on a busy
+machine) is built again every time, so a cached entry can never hide a problem.
+The roots left are built by one kubectl process together, and one by one (one
+per CPU at a time) only when that fails, to name each failing root.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,12 +31,21 @@ import yaml
 
 from generator.command import run
 from generator.errors import CommandError
+from generator.render.bytecode import private_dir, user_cache_root
 from generator.secrets.files import is_secret_path
-from generator.validate.documents import Finding, is_yaml
+from generator.validate.documents import YAML_LOADER, Finding, is_yaml
+from generator.validate.kustomize import KUSTOMIZATION_NAMES, normalize
 
 KUBECTL_TIMEOUT = 60.0
 _MAX_REASON = 300
 _KEEP = frozenset({"apiVersion", "kind", "metadata", "type"})
+# Part of every cache key: bump it when what a key covers changes.
+_CACHE_FORMAT = "kustomize-build-1"
+# Past this many entries, those not written for PRUNE_AGE seconds are removed.
+PRUNE_ABOVE = 4096
+PRUNE_AGE = 30 * 24 * 3600.0
+# Keys whose entries name a whole kustomization (a directory) rather than a file in it.
+_RESOURCE_KEYS = frozenset({"resources", "components", "bases", "crds"})
 
 
 def kubectl_available() -> bool:
@@ -32,19 +53,54 @@ def kubectl_available() -> bool:
 
 
 def build_all(
-    files: Mapping[str, bytes], roots: Sequence[str], root: Path | None, jobs: int = 4
+    files: Mapping[str, bytes],
+    roots: Sequence[str],
+    root: Path | None,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
 ) -> list[Finding]:
-    """A finding for every root directory `kubectl kustomize` cannot build."""
+    """A finding for every root directory `kubectl kustomize` cannot build, in `roots` order.
+
+    `root` is where `files` lie on disk (None: written to a temporary directory,
+    secrets as stand-ins). `jobs` kubectl processes at a time (default: one per
+    CPU). `cache_dir` holds the keys of clean builds (default:
+    `user_cache_root()/kustomize`; unusable or absent: every root is built).
+    """
     if not roots:
         return []
+    seen = _redacted(files) if root is None else files
+    cache = _cache_directory(cache_dir)
+    keys: dict[str, str | None] = {}
+    if cache:
+        inputs, kubectl = _Inputs(seen, root), _kubectl_identity()
+        keys = {d: _cache_key(inputs, d, kubectl, disk=root is not None) for d in roots}
+    todo = [d for d in roots if not _built_before(cache, keys.get(d))]
+    if not todo:
+        return []
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if root is not None:
-        return _build_in(root, roots, jobs)
-    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-") as tmp:
-        _materialize(files, Path(tmp))
-        return _build_in(Path(tmp), roots, jobs)
+        failed = _build_in(root, todo, workers)
+    else:
+        with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-") as tmp:
+            _materialize(seen, Path(tmp))
+            failed = _build_in(Path(tmp), todo, workers)
+    if cache:
+        for directory in todo:
+            key = keys[directory]
+            if key and directory not in failed:
+                _touch_quietly(cache / key)
+        _prune(cache)
+    return [failed[d] for d in roots if d in failed]
 
 
-def _build_in(base: Path, roots: Sequence[str], jobs: int) -> list[Finding]:
+def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]:
+    """The roots that fail, with why. All roots first go through one `kubectl
+    kustomize` of a kustomization listing them (one process instead of one per root;
+    it succeeds only when every root does); when that fails, each root is built on
+    its own, `jobs` at a time, so every failure is named as before."""
+    if len(roots) > 1 and _builds_together(base, roots):
+        return {}
+
     def build(directory: str) -> Finding | None:
         try:
             run(["kubectl", "kustomize", base / directory], timeout=KUBECTL_TIMEOUT)
@@ -53,9 +109,188 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> list[Finding]:
             return Finding(where, f"kubectl kustomize failed: {_short(err, base)}")
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # Threads only wait on kubectl processes; the processes run in parallel.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(build, roots))
-    return [f for f in results if f is not None]
+    return {d: f for d, f in zip(roots, results, strict=True) if f is not None}
+
+
+def _builds_together(base: Path, roots: Sequence[str]) -> bool:
+    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-all-") as tmp:
+        # kustomize refuses absolute paths to other kustomizations, relative ones work.
+        resources = [os.path.relpath(base / directory, tmp) for directory in roots]
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({"resources": resources}))
+        try:
+            run(["kubectl", "kustomize", tmp], timeout=KUBECTL_TIMEOUT)
+        except CommandError:
+            return False
+    return True
+
+
+# --- the cache ------------------------------------------------------------------------
+
+
+def _cache_directory(cache_dir: Path | None) -> Path | None:
+    if cache_dir is None:
+        base = user_cache_root()
+        if base is None:
+            return None
+        cache_dir = base / "kustomize"
+    # Only this user's directory: someone else's entries could make a broken build pass.
+    return private_dir(cache_dir)
+
+
+def _built_before(cache: Path | None, key: str | None) -> bool:
+    return cache is not None and key is not None and (cache / key).is_file()
+
+
+def _kubectl_identity() -> str:
+    """Which kubectl builds: its resolved path, size and mtime change with every install."""
+    found = shutil.which("kubectl")
+    if found is None:
+        return ""
+    path = Path(found).resolve()
+    try:
+        info = path.stat()
+    except OSError:
+        return str(path)
+    return f"{path}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _cache_key(inputs: _Inputs, directory: str, kubectl: str, *, disk: bool) -> str | None:
+    """sha256 of the build's inputs; None when the build may read outside the tree."""
+    paths = inputs.of(directory)
+    if paths is None:
+        return None
+    digest = hashlib.sha256()
+    for part in (_CACHE_FORMAT, kubectl, "disk" if disk else "memory", directory):
+        digest.update(part.encode() + b"\0")
+    for path in sorted(paths):
+        digest.update(path.encode() + b"\0" + inputs.digest(path))
+    return digest.hexdigest()
+
+
+class _Inputs:
+    """What each build may read, worked out once per tree.
+
+    Generous on purpose: every file below each directory a build reaches, and every
+    path any string of a kustomization.yaml names (resources, components, patches,
+    generator files, replacements, ...), followed recursively. A file too many only
+    costs a rebuild; a file too few would serve a stale result.
+    """
+
+    def __init__(self, files: Mapping[str, bytes], disk: Path | None = None) -> None:
+        self.files = files
+        # On disk, kustomize may read files `files` leaves out (outside validation's scope).
+        self.disk = disk
+        self._below: dict[str, list[str]] = {}
+        for path in files:
+            parts = path.split("/")
+            for i in range(len(parts)):
+                self._below.setdefault("/".join(parts[:i]), []).append(path)
+        self._refs: dict[str, list[str] | None] = {}
+        self._digests: dict[str, bytes] = {}
+
+    def of(self, directory: str) -> set[str] | None:
+        """Every file building `directory` may read; None when it may read something
+        outside the tree (a remote base, a path above the root)."""
+        found: set[str] = set()
+        pending, reached = [directory], set()
+        while pending:
+            current = pending.pop()
+            if current in reached:
+                continue
+            reached.add(current)
+            below = [current] if current in self.files else self._below.get(current, [])
+            for path in below:
+                if path in found:
+                    continue
+                found.add(path)
+                refs = self._references(path)
+                if refs is None:
+                    return None
+                pending.extend(refs)
+        return found
+
+    def digest(self, path: str) -> bytes:
+        if path not in self._digests:
+            self._digests[path] = hashlib.sha256(self.files[path]).digest()
+        return self._digests[path]
+
+    def _references(self, path: str) -> list[str] | None:
+        """Tree paths a kustomization file names ([] for other files); None: outside."""
+        if path not in self._refs:
+            self._refs[path] = self._parse(path)
+        return self._refs[path]
+
+    def _parse(self, path: str) -> list[str] | None:
+        base, _, name = path.rpartition("/")
+        if name not in KUSTOMIZATION_NAMES:
+            return []
+        try:
+            doc = yaml.load(self.files[path], Loader=YAML_LOADER)
+        except yaml.YAMLError:
+            return None  # what kustomize makes of it is unknown: always build
+        refs = []
+        for key, ref in _strings(doc):
+            target = _reference(base, key, ref)
+            if target is _OUTSIDE:
+                return None
+            if not isinstance(target, str):
+                continue
+            if target in self.files or target in self._below:
+                refs.append(target)
+            elif self.disk is not None and (self.disk / target).exists():
+                return None  # read from disk, but not part of the key: always build
+        return refs
+
+
+_OUTSIDE = object()
+
+
+def _reference(base: str, key: str, ref: str) -> object:
+    """The tree path `ref` may name, None when it names nothing, _OUTSIDE when it leaves it."""
+    if "\n" in ref or not ref:
+        return None
+    if "://" in ref or ref.startswith(("github.com/", "git@")):
+        return _OUTSIDE if key in _RESOURCE_KEYS else None
+    target = normalize(base, ref)
+    if target is None:
+        # An inline JSON patch's `path: /spec/...` is not a file; a resource elsewhere is.
+        return _OUTSIDE if key in _RESOURCE_KEYS or ref.startswith("../") else None
+    return target
+
+
+def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(the top-level key it sits under, value) for every string in a YAML document."""
+    if isinstance(node, str):
+        yield key, node
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, key or str(k))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item, key)
+
+
+def _prune(cache: Path) -> None:
+    """Keep the cache small: each change adds an entry per rebuilt root, forever otherwise."""
+    try:
+        entries = list(os.scandir(cache))
+        if len(entries) <= PRUNE_ABOVE:
+            return
+        cutoff = time.time() - PRUNE_AGE
+        for entry in entries:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+    except OSError:
+        pass  # another run pruned first, or the cache went away: nothing to keep small
+
+
+def _touch_quietly(path: Path) -> None:
+    # A read-only or full cache only costs a rebuild next time.
+    with contextlib.suppress(OSError):
+        path.touch()
 
 
 def _short(err: CommandError, base: Path) -> str:
@@ -69,11 +304,19 @@ def _short(err: CommandError, base: Path) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
+def _redacted(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The tree as kubectl gets it from memory: secret files as key-only stand-ins."""
+    return {
+        path: _redact(content) if is_secret_path(path) and is_yaml(path) else content
+        for path, content in files.items()
+    }
+
+
 def _materialize(files: Mapping[str, bytes], target: Path) -> None:
     for path, content in files.items():
         dest = target / path
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(_redact(content) if is_secret_path(path) and is_yaml(path) else content)
+        dest.write_bytes(content)
 
 
 def _redact(content: bytes) -> bytes:

@@ -1,16 +1,19 @@
 """JSON schemas for objects: core kinds from kubernetes-validate, custom resources
 from kubeconform-style locations (`DIR/{group}/{kind}_{version}.json` or https URLs).
 
-Every schema is read and compiled once per `SchemaStore`; kubernetes-validate's
-own `validate()` re-reads its 1.8 MB definitions file per object, so we only
-borrow its bundled files.
+Every schema file is read and parsed once per process, and a core kind's
+validator is compiled once per process (shared by every `SchemaStore`);
+kubernetes-validate's own `validate()` re-reads its 1.8 MB definitions file per
+object, so we only borrow its bundled files.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +25,8 @@ from typing import Any
 
 import jsonschema
 from referencing import Registry, Resource
+
+from generator.render.bytecode import user_cache_root
 
 DEFAULT_LOCATION = (
     "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{group}/{kind}_{version}.json"
@@ -59,8 +64,38 @@ def core_schema_dir(version: str | None = None) -> Path:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "clustergen" / "schemas"
+    """`user_cache_root()/schemas` (downloaded CRD schemas); a temporary one without a home."""
+    root = user_cache_root()
+    if root is None:
+        root = Path(tempfile.gettempdir()) / f"clustergen-{os.getuid()}"
+    return root / "schemas"
+
+
+@functools.cache
+def _read_json(path: Path) -> Any:
+    # Bundled with kubernetes-validate: the files never change while a process runs.
+    return json.loads(path.read_text())
+
+
+@functools.cache
+def _core_registry(core_dir: Path) -> Registry[Any]:
+    return Resource.from_contents(_read_json(core_dir / "_definitions.json")) @ Registry()
+
+
+@functools.cache
+def _core_validator(core_dir: Path, api_version: str, kind: str) -> Any:
+    """The compiled validator of a core kind, or None when kubernetes-validate has none."""
+    group, _, version = api_version.rpartition("/")
+    short = f"{group.split('.')[0]}-{version}" if group else version
+    path = core_dir / f"{kind.lower()}-{short}.json"
+    if not path.is_file():
+        return None
+    schema = _read_json(path)
+    # The file name drops the group's domain; make sure the group really matches.
+    gvks = schema.get("x-kubernetes-group-version-kind") or []
+    if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
+        return None
+    return jsonschema.Draft202012Validator(schema, registry=_core_registry(core_dir))
 
 
 class SchemaStore:
@@ -77,7 +112,6 @@ class SchemaStore:
         self.cache_dir = cache_dir or default_cache_dir()
         self._fetch = fetch or self._download
         self._validators: dict[tuple[str, str], Any] = {}
-        self._registry: Registry[Any] | None = None
         # Locations that failed to download once (location: reason): only the cache is
         # read for them afterwards.
         self.unreachable: dict[str, str] = {}
@@ -98,23 +132,7 @@ class SchemaStore:
         return SchemaResult(True, [_describe(e) for e in errors[:_MAX_ERRORS]])
 
     def _core(self, api_version: str, kind: str) -> Any:
-        group, _, version = api_version.rpartition("/")
-        short = f"{group.split('.')[0]}-{version}" if group else version
-        path = self.core_dir / f"{kind.lower()}-{short}.json"
-        if not path.is_file():
-            return None
-        schema = json.loads(path.read_text())
-        # The file name drops the group's domain; make sure the group really matches.
-        gvks = schema.get("x-kubernetes-group-version-kind") or []
-        if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
-            return None
-        return jsonschema.Draft202012Validator(schema, registry=self._core_registry())
-
-    def _core_registry(self) -> Registry[Any]:
-        if self._registry is None:
-            defs = json.loads((self.core_dir / "_definitions.json").read_text())
-            self._registry = Resource.from_contents(defs) @ Registry()
-        return self._registry
+        return _core_validator(self.core_dir, api_version, kind)
 
     def _custom(self, api_version: str, kind: str) -> Any:
         group, _, version = api_version.rpartition("/")

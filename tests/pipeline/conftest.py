@@ -11,6 +11,14 @@ from generator.init_dir import init_workdir
 from generator.pipeline import configure
 
 SECRET_TOKEN = "cf-token-Zq8nV3kQ1wLx"
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test here runs configure end to end (render, sops, often validation): slow.
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.slow)
 
 
 def edit(config: Path, **changes: object) -> None:

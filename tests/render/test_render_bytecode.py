@@ -8,7 +8,12 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from generator.render.bytecode import TemplateBytecodeCache, default_cache_root, settings_tag
+from generator.render.bytecode import (
+    TemplateBytecodeCache,
+    default_cache_root,
+    settings_tag,
+    user_cache_root,
+)
 
 
 def render(templates: Path, cache: TemplateBytecodeCache) -> tuple[str, int]:
@@ -81,6 +86,13 @@ def test_cache_root_follows_xdg_and_ignores_relative_values(
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_root() == tmp_path / "home" / ".cache" / "clustergen" / "jinja"
+
+
+def test_every_cache_shares_one_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    root = tmp_path / "clustergen"
+    assert user_cache_root() == root
+    assert default_cache_root() == root / "jinja"
 
 
 def test_settings_tag_changes_with_settings() -> None:

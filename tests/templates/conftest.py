@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from generator.render.tree import render_tree
 from generator.validate.schemas import SchemaStore
-from tests.rendering import context_of, copy_templates, sample_with, write_config
+from tests.rendering import context_of, copy_templates, render_sample, sample_with, write_config
 from tests.shared import CRD_SCHEMA_LOCATION, CRD_SCHEMAS
 
 Tree = dict[str, bytes]
@@ -62,16 +61,12 @@ def context_for(tmp_path_factory: pytest.TempPathFactory) -> ContextFor:
     return _context
 
 
-def make_renderer(root: Path, context_for: ContextFor) -> Render:
+def make_renderer(root: Path, context_for: ContextFor | None = None) -> Render:
     """{path: bytes} of the templates under `root` for the sample with `changes` applied,
-    each combination rendered once."""
-    cache: dict[str, Tree] = {}
+    each combination rendered once per process (tests/rendering.py's render_sample)."""
 
     def _render(changes: Mapping[str, Any]) -> Tree:
-        key = repr(sorted(changes.items()))
-        if key not in cache:
-            cache[key] = render_tree(context_for(changes), template_root=root).files
-        return cache[key]
+        return render_sample(changes, template_root=root)
 
     return _render
 

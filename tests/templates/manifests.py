@@ -6,13 +6,13 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import yaml
+from tests import documents
 
 DOMAIN = "example.com"  # domain.name in cluster.sample.yaml
 
 
 def docs(tree: Mapping[str, bytes], path: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(tree[path]) if d is not None]
+    return [d for d in documents.load_all(tree[path]) if d is not None]
 
 
 def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -21,7 +21,7 @@ def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
     for path, content in tree.items():
         if path.endswith(".yaml") and posixpath.basename(path) != "kustomization.yaml":
             text = content.decode().replace("${SECRET_DOMAIN}", DOMAIN)
-            for doc in yaml.safe_load_all(text):
+            for doc in documents.load_all(text):
                 if doc is not None:
                     yield path, doc
 

@@ -8,14 +8,15 @@ by the real config loader and renderer (tests/rendering.py, side files from test
 
 from __future__ import annotations
 
+import functools
 import posixpath
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.rendering import copy_templates, render_config, sample_with, write_config
+from tests import documents
+from tests.rendering import copy_templates, render_sample
 
 Tree = dict[str, bytes]
 Doc = dict[str, Any]
@@ -69,18 +70,26 @@ TUNNEL: dict[str, Any] = {"ingress.mode": "cloudflare-tunnel"}
 NS_LABEL = "k8s:io.kubernetes.pod.namespace"
 
 
-def render(changes: Mapping[str, Any], workdir: Path) -> Tree:
-    """The tree for the sample with `changes`; `workdir` must be a fresh directory."""
-    workdir.mkdir(parents=True)
-    root = copy_templates(workdir / "templates" / "config", TEMPLATE_DIRS)
-    return render_config(write_config(sample_with(changes), workdir), template_root=root).files
+@functools.cache
+def _templates() -> Path:
+    # One copy of TEMPLATE_DIRS per process: templates elsewhere can neither break nor
+    # satisfy these tests.
+    return copy_templates(Path(tempfile.mkdtemp(prefix="security-")) / "config", TEMPLATE_DIRS)
+
+
+def render(changes: Mapping[str, Any], workdir: Path | None = None) -> Tree:
+    """The tree for the sample with `changes` (rendered once per process; `workdir`,
+    if given, is created for callers that keep files beside it)."""
+    if workdir is not None:
+        workdir.mkdir(parents=True)
+    return render_sample(changes, template_root=_templates())
 
 
 def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, Doc]]:
     """Every Kubernetes object of the tree's YAML files (kustomizations excluded)."""
     for path, content in sorted(tree.items()):
         if path.endswith(".yaml") and posixpath.basename(path) != "kustomization.yaml":
-            for doc in yaml.safe_load_all(content):
+            for doc in documents.load_all(content):
                 if isinstance(doc, dict) and "kind" in doc:
                     yield path, doc
 
@@ -165,7 +174,7 @@ def kustomization_problems(tree: Mapping[str, bytes], under: str) -> list[str]:
     listed: set[str] = set()
     for path in sorted(p for p in tree if p.startswith(under) and p.endswith("kustomization.yaml")):
         directory = posixpath.dirname(path)
-        kustomization = yaml.safe_load(tree[path])
+        kustomization = documents.load(tree[path])
         for ref in kustomization.get("resources", []) + kustomization.get("components", []):
             target = posixpath.normpath(posixpath.join(directory, ref))
             if target not in tree and f"{target}/kustomization.yaml" not in tree:

@@ -22,6 +22,7 @@ from generator.config import ConfigError, load_cluster
 from generator.render import is_secret
 from generator.render.environment import make_environment
 from generator.render.tree import render_tree
+from tests import documents
 from tests.rendering import sample_with, write_config
 from tests.shared import CRD_SCHEMAS
 
@@ -71,7 +72,7 @@ def render(context_for: Callable[[Mapping[str, Any]], dict[str, Any]]) -> Render
 
 
 def docs(tree: Tree, path: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(tree[path]) if d]
+    return [d for d in documents.load_all(tree[path]) if d]
 
 
 def of_kind(tree: Tree, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -25,6 +25,7 @@ import yaml
 from generator import paths
 from generator.render.context import load_versions
 from generator.render.tree import render_tree
+from tests import documents
 from tests.rendering import render_config, write_config
 from tests.templates.conftest import ContextFor
 
@@ -187,7 +188,7 @@ def _built_in_deps(files: Mapping[str, bytes]) -> set[Dep]:
         doc
         for path, content in files.items()
         if path.startswith("kubernetes/") and path.endswith(".yaml") and ".sops." not in path
-        for doc in yaml.safe_load_all(content)
+        for doc in documents.load_all(content)
         if isinstance(doc, dict)
     ]
     helm_repos = {

@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
-from generator.render.tree import render_tree
 from generator.validate import Finding, SchemaStore, format_report, validate_tree
 from generator.validate.kubectl import kubectl_available
+from tests.rendering import render_sample
 from tests.shared import CRD_SCHEMA_LOCATION
 from tests.templates.conftest import ContextFor, Tree
 from tests.templates.test_core_apps import VARIANTS as CORE_VARIANTS
+
+# Whole-tree renders and validation (kubectl for two of them).
+pytestmark = pytest.mark.slow
 
 S3 = {
     "endpoint": "https://s3.example.com:9000",
@@ -108,18 +111,13 @@ WITH_KUBECTL = frozenset({"sample", "all-on-kps-enforce"})
 
 @pytest.fixture(scope="module")
 def render_full(context_for: ContextFor, sample: dict[str, Any]) -> Callable[[str], Tree]:
-    """The whole tree (every template) of a named variant, cached for the module."""
-    cache: dict[str, Tree] = {}
+    """The whole tree (every template) of a named variant, rendered once per process."""
 
     def _render(name: str) -> Tree:
-        if name not in cache:
-            changes = (
-                CORE_VARIANTS[name](sample)
-                if name in CORE_VARIANTS
-                else dict(FEATURE_VARIANTS[name])
-            )
-            cache[name] = render_tree(context_for(changes)).files
-        return cache[name]
+        changes = (
+            CORE_VARIANTS[name](sample) if name in CORE_VARIANTS else dict(FEATURE_VARIANTS[name])
+        )
+        return render_sample(changes)
 
     return _render
 

@@ -24,6 +24,7 @@ import yaml
 from generator import paths
 from generator.render.context import load_versions
 from generator.render.tree import RenderedTree
+from tests import documents
 from tests.fakes import side_files
 from tests.linters import tool as linter
 from tests.rendering import copy_templates, render_config, sample_with, write_config
@@ -66,7 +67,7 @@ def render(tmp_path: Path, root: Path = paths.TEMPLATE_TREE, **changes: Any) -> 
 
 
 def doc(tree: RenderedTree, path: str) -> Any:
-    return yaml.safe_load(tree.files[path])
+    return documents.load(tree.files[path])
 
 
 def talconfig(tree: RenderedTree) -> dict[str, Any]:

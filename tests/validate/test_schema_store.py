@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from generator.validate.schemas import (
     SchemaFetchError,
     SchemaStore,
@@ -91,3 +93,19 @@ def test_cache_still_answers_after_the_location_went_unreachable(tmp_path: Path)
     assert not store.check(other).found and location in store.unreachable
     # Asked after the failure: the cached schema is still used.
     assert store.check(POLICY).found
+
+
+def test_core_schemas_are_compiled_once_per_process(tmp_path: Path) -> None:
+    """A second store (e.g. the next validate_tree call) reuses the first one's validators."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}
+    first, second = SchemaStore([], cache_dir=tmp_path), SchemaStore([], cache_dir=tmp_path)
+    assert first.check(namespace).found and second.check(namespace).found
+    assert first._validators[("v1", "Namespace")] is second._validators[("v1", "Namespace")]
+    assert second.check({**namespace, "spec": {"finalizers": 1}}).errors
+
+
+def test_downloaded_schemas_live_in_the_user_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert SchemaStore([]).cache_dir == tmp_path / "clustergen" / "schemas"

@@ -1,0 +1,173 @@
+"""The kustomize build cache: a clean build is not repeated until one of its inputs changes.
+
+kubectl is the real one, behind a wrapper on PATH that logs which directory it built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from generator.validate import kubectl
+from generator.validate.kubectl import build_all
+
+KUBECTL = shutil.which("kubectl")
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl not on PATH")
+
+COMPONENT = b"""apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+labels:
+  - pairs: {team: platform}
+"""
+TREE = {
+    "kubernetes/apps/a/kustomization.yaml": b"""apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [cm.yaml]
+components: [../../components/common]
+""",
+    "kubernetes/apps/a/cm.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+    "kubernetes/apps/b/kustomization.yaml": b"resources: [cm.yaml]\n",
+    "kubernetes/apps/b/cm.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+    "kubernetes/components/common/kustomization.yaml": COMPONENT,
+}
+ROOTS = ["kubernetes/apps/a", "kubernetes/apps/b"]
+
+
+@pytest.fixture
+def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The log of the directories kubectl was asked to build, one per line."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "built.log"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "kubectl"
+    # One line per build: the directory, or "together:" and the directories listed.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        '  *clustergen-kustomize-all-*) echo "together:$(grep -o "kubernetes/[a-z/]*" '
+        f'"$2/kustomization.yaml" | tr "\\n" ,)" >> {log} ;;\n'
+        f'  *) echo "$2" >> {log} ;;\n'
+        "esac\n"
+        f'exec {KUBECTL} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(str(KUBECTL)).parent}")
+    log.touch()
+    return log
+
+
+def builds(log: Path) -> list[str]:
+    """The builds since the last call: tree directories, or "together:a,b," for one
+    build of several."""
+    lines = [
+        re.sub(r"^.*/clustergen-kustomize-[^/]+/", "", line)
+        for line in log.read_text().splitlines()
+    ]
+    log.write_text("")
+    return sorted(lines)
+
+
+def test_a_clean_build_is_not_repeated(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == [f"together:{ROOTS[0]},{ROOTS[1]},"]
+    assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == []
+
+
+def test_only_the_changed_directory_is_built_again(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    build_all(TREE, ROOTS, None, cache_dir=cache)
+    builds(built)
+    changed = {
+        **TREE,
+        "kubernetes/apps/b/cm.yaml": TREE["kubernetes/apps/b/cm.yaml"] + b"data: {}\n",
+    }
+    assert build_all(changed, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ["kubernetes/apps/b"]
+
+
+def test_a_component_change_rebuilds_the_directories_using_it(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    build_all(TREE, ROOTS, None, cache_dir=cache)
+    builds(built)
+    path = "kubernetes/components/common/kustomization.yaml"
+    changed = {**TREE, path: COMPONENT.replace(b"platform", b"apps")}
+    assert build_all(changed, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ["kubernetes/apps/a"]
+
+
+def test_a_failed_build_is_reported_every_time(built: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    broken = {**TREE, "kubernetes/apps/b/kustomization.yaml": b"resources: [missing.yaml]\n"}
+    for _ in range(2):
+        findings = build_all(broken, ROOTS, None, cache_dir=cache)
+        assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
+        assert "missing.yaml" in findings[0].message
+    # Together first, then one by one to name the failure; a, clean, is not built again.
+    assert builds(built) == [
+        "kubernetes/apps/a",
+        "kubernetes/apps/b",
+        "kubernetes/apps/b",
+        f"together:{ROOTS[0]},{ROOTS[1]},",
+    ]
+
+
+def test_secret_values_do_not_reach_the_cache(built: Path, tmp_path: Path) -> None:
+    """In memory, secrets are built as key-only stand-ins: a new value is no new build."""
+    cache = tmp_path / "cache"
+    secret = "kubernetes/apps/b/secret.sops.yaml"
+    kustomization = b"resources: [cm.yaml, secret.sops.yaml]\n"
+    tree = {**TREE, "kubernetes/apps/b/kustomization.yaml": kustomization}
+
+    def with_token(token: str) -> dict[str, bytes]:
+        body = f"apiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{t: {token}}}\n"
+        return {**tree, secret: body.encode()}
+
+    assert build_all(with_token("one"), ROOTS, None, cache_dir=cache) == []
+    builds(built)
+    assert build_all(with_token("two"), ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == []
+    for entry in cache.iterdir():
+        assert b"one" not in entry.read_bytes() and b"two" not in entry.read_bytes()
+
+
+def test_on_disk_a_base_outside_the_validated_files_is_built_every_time(
+    built: Path, tmp_path: Path
+) -> None:
+    """`clustergen validate` reads kubernetes/ and bootstrap/; a base elsewhere on disk is
+    read by kustomize but not by the key, so the root is never taken from the cache."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    on_disk = {
+        "kubernetes/apps/c/kustomization.yaml": b"resources: [../../../other/base]\n",
+        "other/base/kustomization.yaml": b"resources: [cm.yaml]\n",
+        "other/base/cm.yaml": TREE["kubernetes/apps/a/cm.yaml"],
+    }
+    for path, content in on_disk.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_bytes(content)
+    files = {p: c for p, c in on_disk.items() if p.startswith("kubernetes/")}
+    for _ in range(2):
+        assert build_all(files, ["kubernetes/apps/c"], repo, cache_dir=cache) == []
+    assert len(builds(built)) == 2
+
+
+def test_old_entries_go_once_the_cache_is_large(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    old = [cache / f"old-{i}" for i in range(3)]
+    for entry in old:
+        entry.touch()
+        os.utime(entry, (1_000_000_000, 1_000_000_000))  # 2001
+    (cache / "recent").touch()
+    monkeypatch.setattr(kubectl, "PRUNE_ABOVE", 3)
+    assert build_all(TREE, ROOTS, None, cache_dir=cache) == []
+    left = sorted(p.name for p in cache.iterdir())
+    assert "recent" in left and not [name for name in left if name.startswith("old-")]
+    assert len(left) == 3  # recent + the two new builds
