@@ -93,8 +93,10 @@ def render_config(
 
 
 def copy_templates(root: Path, names: tuple[str, ...]) -> Path:
-    """A template root holding only `names` (directories or files) of templates/config."""
-    for name in names:
+    """A template root holding only `names` (directories or files) of templates/config, and
+    the renderer's own files at its top (`_folder_guards.yaml`)."""
+    own = tuple(p.name for p in paths.TEMPLATE_TREE.glob("_*") if p.is_file())
+    for name in dict.fromkeys((*names, *own)):
         source, target = paths.TEMPLATE_TREE / name, root / name
         if source.is_dir():
             shutil.copytree(source, target)

@@ -144,7 +144,9 @@ def security_files(tree: Mapping[str, bytes]) -> Tree:
     return {
         p: c
         for p, c in tree.items()
-        if p.startswith(SECURITY_PATHS) or posixpath.basename(p) == "namespace.yaml"
+        if p.startswith(SECURITY_PATHS)
+        or posixpath.basename(p) == "namespace.yaml"
+        or "/network-policies/" in p  # each namespace's own policies
     }
 
 
