@@ -29,6 +29,8 @@ from generator.render.environment import RenderError
 NAMESPACE_FILE = "_namespace.yaml.j2"
 # Where a namespace keeps its network policies (guarded in templates/config/_folder_guards.yaml).
 POLICIES = "network-policies"
+# An app folder: its Flux Kustomization, listed by the namespace's kustomization.yaml.
+FLUX_KUSTOMIZATION = "ks.yaml.j2"
 
 APPS = "kubernetes/apps"
 _KEYS = {"order": int, "platform": bool, "privileged": str}
@@ -47,7 +49,9 @@ def publish_namespaces(
     features.pod_security.level; "" with pod security off) and `pod_security_reason` (""
     unless the level is looser than the cluster's); `backed_up` (the daily Velero schedule
     takes it: not platform and not in features.backups.excluded_namespaces); `policed`
-    (it has a folder `network-policies/` and that folder's guard is on).
+    (it has a folder `network-policies/` and that folder's guard is on); `apps` (its
+    sub-folders holding a Flux `ks.yaml.j2` whose guards are on, sorted by name: what
+    its kustomization.yaml lists).
 
     `wanted` is the directory guard (render/plugin.py DirectoryGuards.wanted); env must hold
     the cluster's context as globals. Raises RenderError naming a namespace folder without
@@ -100,6 +104,11 @@ def publish_namespaces(
                 "pod_security_reason": privileged if level else "",
                 "backed_up": not facts["platform"] and folder.name not in excluded,
                 "policed": (folder / POLICIES).is_dir() and wanted(folder / POLICIES),
+                "apps": [
+                    app.name
+                    for app in sorted(folder.iterdir())
+                    if (app / FLUX_KUSTOMIZATION).is_file() and wanted(app)
+                ],
             }
         )
     if problems:

@@ -7,8 +7,9 @@ renders where files may have moved but objects must not change (issue 16's accep
 
 Every YAML document with a `kind` is an object; its namespace is `metadata.namespace`, else
 the `namespace:` of the nearest kustomization.yaml above it (what kustomize sets), else "".
-A kustomization.yaml is keyed by its folder instead (it names no object), and so is every
-file that is not YAML: both are compared by path, and reported, not failed, when only moved.
+A kustomization.yaml (it names no object) and every file that is not YAML are compared by
+path; a kustomization.yaml whose `resources` and `components` differ only in order is
+reported as such (kustomize's output does not depend on it once Flux orders by dependsOn).
 """
 
 from __future__ import annotations
@@ -73,12 +74,22 @@ def compare(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> list[str
     problems += [f"changed {k}" for k in sorted(old.keys() & new.keys()) if old[k] != new[k]]
     problems += [f"file only before: {p}" for p in sorted(old_other.keys() - new_other.keys())]
     problems += [f"file only after: {p}" for p in sorted(new_other.keys() - old_other.keys())]
-    problems += [
-        f"file changed: {p}"
-        for p in sorted(old_other.keys() & new_other.keys())
-        if old_other[p] != new_other[p]
-    ]
+    for path in sorted(old_other.keys() & new_other.keys()):
+        if old_other[path] == new_other[path]:
+            continue
+        reordered = path.endswith("kustomization.yaml") and _unordered(
+            old_other[path]
+        ) == _unordered(new_other[path])
+        problems.append(f"file {'reordered' if reordered else 'changed'}: {path}")
     return problems
+
+
+def _unordered(text: bytes) -> Any:
+    data = yaml.safe_load(text)
+    for key in ("resources", "components"):
+        if isinstance(data, dict) and isinstance(data.get(key), list):
+            data[key] = sorted(data[key])
+    return data
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
