@@ -22,22 +22,13 @@ from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.sidefiles import SideFiles
 from tests.fakes import side_files
+from tests.features import all_features_changes
 
 SideFor = Callable[[Mapping[str, Any]], SideFiles]
 
-# Every feature that installs a chart (an operator, a namespace), on.
-EVERY_CHART: dict[str, Any] = {
-    "features.monitoring.enabled": True,
-    "features.monitoring.logs.enabled": True,
-    "features.monitoring.tracing.enabled": True,
-    "features.policy_engine.enabled": True,
-    "features.vulnerability_scanning.enabled": True,
-    "features.backups.enabled": True,
-    "features.backups.s3.endpoint": "https://s3.example.org",
-    "features.backups.s3.bucket": "backups",
-    "features.backups.s3.access_key": "access",
-    "features.backups.s3.secret_key": "secret",
-}
+# Every feature on (each `enabled` flag of the schema, required values from the sample's
+# examples): derived in tests/features.py, so a new feature is in it without an edit here.
+EVERY_CHART: dict[str, Any] = all_features_changes()
 
 
 @functools.cache
