@@ -48,8 +48,10 @@ def publish_namespaces(
     they need nothing of it); `pod_security_level` (`privileged` when it says why, else
     features.pod_security.level; "" with pod security off) and `pod_security_reason` (""
     unless the level is looser than the cluster's); `backed_up` (the daily Velero schedule
-    takes it: not platform and not in features.backups.excluded_namespaces); `policed`
-    (it has a folder `network-policies/` and that folder's guard is on); `apps` (its
+    takes it: not platform and not in features.backups.excluded_namespaces);
+    `network_policies` (the folders `network-policies/` of the namespace and of its
+    components, `<name>/network-policies` and `<name>/<app>/network-policies`, relative to
+    kubernetes/apps, whose guards are on) and `policed` (there is one); `apps` (its
     sub-folders holding a Flux `ks.yaml.j2` whose guards are on, sorted by name: what
     its kustomization.yaml lists).
 
@@ -91,6 +93,9 @@ def publish_namespaces(
             problems.append(Problem("", wrong, show(facts_file), 1))
             continue
         privileged = str(facts.get("privileged") or "").strip()
+        # The namespace's own policies, then each component's, where the guards leave them.
+        candidates = [folder / POLICIES, *(app / POLICIES for app in sorted(folder.iterdir()))]
+        policies = [p.relative_to(apps).as_posix() for p in candidates if p.is_dir() and wanted(p)]
         level = ""
         if pod_security.get("enabled"):
             level = "privileged" if privileged else str(pod_security.get("level", ""))
@@ -103,7 +108,8 @@ def publish_namespaces(
                 "pod_security_level": level,
                 "pod_security_reason": privileged if level else "",
                 "backed_up": not facts["platform"] and folder.name not in excluded,
-                "policed": (folder / POLICIES).is_dir() and wanted(folder / POLICIES),
+                "network_policies": policies,
+                "policed": bool(policies),
                 "apps": [
                     app.name
                     for app in sorted(folder.iterdir())
