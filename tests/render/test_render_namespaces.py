@@ -107,3 +107,14 @@ def test_a_typo_in_a_folder_guard_is_an_error(templates: Path) -> None:
 
     with pytest.raises(RenderError, match="network_polices"):
         render(templates)
+
+
+def test_a_components_policies_are_published_under_its_own_guard(templates: Path) -> None:
+    namespace(templates, "alpha", "order: 1\nplatform: false\n")
+    put(templates, "kubernetes/apps/alpha/network-policies/p.yaml", "p: 1\n")
+    put(templates, "kubernetes/apps/alpha/web/network-policies/p.yaml", "p: 2\n")
+    put(templates, "kubernetes/apps/alpha/metrics/_when.j2", "features.monitoring.enabled\n")
+    put(templates, "kubernetes/apps/alpha/metrics/network-policies/p.yaml", "p: 3\n")
+    put(templates, "list.txt.j2", "#{ namespaces[0].network_policies | join(' ') }#")
+
+    assert render(templates)["list.txt"] == b"alpha/network-policies alpha/web/network-policies"
