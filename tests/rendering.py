@@ -27,22 +27,13 @@ from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.sidefiles import SideFiles
 from tests.fakes import side_files
+from tests.features import all_features_changes
 
 SideFor = Callable[[Mapping[str, Any]], SideFiles]
 
-# Every feature that installs a chart (an operator, a namespace), on.
-EVERY_CHART: dict[str, Any] = {
-    "features.monitoring.enabled": True,
-    "features.monitoring.logs.enabled": True,
-    "features.monitoring.tracing.enabled": True,
-    "features.policy_engine.enabled": True,
-    "features.vulnerability_scanning.enabled": True,
-    "features.backups.enabled": True,
-    "features.backups.s3.endpoint": "https://s3.example.org",
-    "features.backups.s3.bucket": "backups",
-    "features.backups.s3.access_key": "access",
-    "features.backups.s3.secret_key": "secret",
-}
+# Every feature on (each `enabled` flag of the schema, required values from the sample's
+# examples): derived in tests/features.py, so a new feature is in it without an edit here.
+EVERY_CHART: dict[str, Any] = all_features_changes()
 
 
 @functools.cache
@@ -117,8 +108,10 @@ def render_sample(
 
 
 def copy_templates(root: Path, names: tuple[str, ...]) -> Path:
-    """A template root holding only `names` (directories or files) of templates/config."""
-    for name in names:
+    """A template root holding only `names` (directories or files) of templates/config, and
+    the renderer's own files at its top (`_folder_guards.yaml`)."""
+    own = tuple(p.name for p in paths.TEMPLATE_TREE.glob("_*") if p.is_file())
+    for name in dict.fromkeys((*names, *own)):
         source, target = paths.TEMPLATE_TREE / name, root / name
         if source.is_dir():
             shutil.copytree(source, target)

@@ -11,6 +11,12 @@ guard are comments. The guard file itself is never rendered, and neither are
 `.keep` / `.gitkeep` placeholders. A typo in a guard is an error
 (StrictUndefined), never a silently skipped directory.
 
+Folder guards by name: `_folder_guards.yaml` at a template root maps a folder name to
+one expression, applied to every folder of that name below the root as if each held
+that `_when.j2` (both must be true when it has its own). A guard that many folders share
+is written once, e.g. `network-policies: features.network_policies.enabled` for the
+network policies each namespace keeps in its own `network-policies/` folder.
+
 `Plugin` lets `makejinja` (run by hand with the repo's makejinja.toml) render
 the same tree: it adds our filters, makes `templates/` importable for macros,
 applies the guards as path filters and, when makejinja only loaded the raw
@@ -24,15 +30,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import yaml
 
 from generator.errors import ClusterGenError, Problem
-from generator.render.environment import FILTERS, RenderError
+from generator.render.environment import FILTERS, RenderError, make_environment
+from generator.render.namespaces import NAMESPACE_FILE, publish_namespaces
 
 if TYPE_CHECKING:
     from makejinja.config import Config
 
 GUARD_NAME = "_when.j2"
-NEVER_RENDERED = frozenset({GUARD_NAME, ".keep", ".gitkeep"})
+FOLDER_GUARDS = "_folder_guards.yaml"
+NEVER_RENDERED = frozenset({GUARD_NAME, FOLDER_GUARDS, NAMESPACE_FILE, ".keep", ".gitkeep"})
 
 
 def guard_expression(text: str) -> str:
@@ -42,7 +51,13 @@ def guard_expression(text: str) -> str:
 
 def evaluate_guard(env: jinja2.Environment, guard_file: Path, shown_as: str) -> bool:
     """True when the directory holding `guard_file` should be rendered."""
-    expression = guard_expression(guard_file.read_text(encoding="utf-8"))
+    return evaluate_expression(
+        env, guard_expression(guard_file.read_text(encoding="utf-8")), shown_as
+    )
+
+
+def evaluate_expression(env: jinja2.Environment, expression: str, shown_as: str) -> bool:
+    """The truth of one guard expression; RenderError naming `shown_as` when it fails."""
     if not expression:
         raise RenderError(
             [
@@ -77,14 +92,19 @@ class DirectoryGuards:
         self._roots = [Path(r) for r in roots]
         self._show = show
         self._verdicts: dict[Path, bool] = {}
+        self._by_name: dict[str, tuple[str, str]] = {}
+        for root in self._roots:
+            self._by_name.update(_folder_guards(root / FOLDER_GUARDS, self._show))
 
     def enabled(self, directory: Path) -> bool:
-        """This directory's own guard (ancestors are the caller's business)."""
+        """This directory's own guard and its name's (ancestors are the caller's business)."""
         if directory not in self._verdicts:
             guard = directory / GUARD_NAME
-            self._verdicts[directory] = not guard.is_file() or evaluate_guard(
-                self._env, guard, self._show(guard)
-            )
+            verdict = not guard.is_file() or evaluate_guard(self._env, guard, self._show(guard))
+            if verdict and directory.name in self._by_name:
+                expression, shown_as = self._by_name[directory.name]
+                verdict = evaluate_expression(self._env, expression, shown_as)
+            self._verdicts[directory] = verdict
         return self._verdicts[directory]
 
     def wanted(self, path: Path) -> bool:
@@ -103,6 +123,20 @@ class DirectoryGuards:
         return True
 
 
+def _folder_guards(path: Path, show: Callable[[Path], str]) -> dict[str, tuple[str, str]]:
+    """{folder name: (expression, where it is written)} from a `_folder_guards.yaml`."""
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in data.items()
+    ):
+        raise RenderError(
+            [Problem("", "must map folder names to one guard expression each", show(path), 1)]
+        )
+    return {name: (expression.strip(), show(path)) for name, expression in data.items()}
+
+
 class Plugin:
     """makejinja's plugin protocol (see makejinja.plugin.Plugin)."""
 
@@ -119,8 +153,20 @@ class Plugin:
 
     def data(self) -> Mapping[str, Any]:
         if "derived" in self._data:
-            return {}
-        return _context_from_files([Path(p) for p in self._config.data])
+            context: dict[str, Any] = dict(self._data)
+            extra: dict[str, Any] = {}
+        else:
+            context = _context_from_files([Path(p) for p in self._config.data])
+            extra = context
+        # The namespaces the guards leave on, as render_tree publishes them.
+        inputs = [Path(p) for p in self._config.inputs if Path(p).is_dir()]
+        parents = list(dict.fromkeys(p.parent for p in inputs))
+        env = make_environment([*inputs, *parents], globals=context)
+        guards = DirectoryGuards(env, inputs)
+        namespaces: list[dict[str, Any]] = []
+        for root in inputs:
+            namespaces += publish_namespaces(env, root, guards.wanted)
+        return {**extra, "namespaces": namespaces}
 
     def filters(self) -> Sequence[Callable[..., Any]]:
         return list(FILTERS)

@@ -20,6 +20,7 @@ import jinja2
 from generator import paths
 from generator.errors import Problem
 from generator.render.environment import RenderError, make_environment
+from generator.render.namespaces import publish_namespaces
 from generator.render.plugin import NEVER_RENDERED, DirectoryGuards
 
 JINJA_SUFFIX = ".j2"
@@ -54,6 +55,8 @@ def render_tree(
     env = make_environment([template_root, macro_root], globals=context)
     shown = _Shown(macro_root)
     guards = DirectoryGuards(env, [template_root], shown)
+    # Guards first: every template sees which namespaces exist and what each holds.
+    env.globals["namespaces"] = publish_namespaces(env, template_root, guards.wanted, shown)
     files: dict[str, bytes] = {}
     modes: dict[str, int] = {}
     sources: dict[str, str] = {}

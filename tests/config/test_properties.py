@@ -14,13 +14,15 @@ from hypothesis import strategies as st
 
 from generator.config import load_cluster
 from generator.errors import ConfigError
+from tests.features import FEATURES, values_required
 
 Config = dict[str, Any]
 SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 RESERVED = {"global", "controller", "worker"}
 LABELS = st.from_regex(r"\A[a-z][a-z0-9-]{0,12}[a-z0-9]\Z").filter(lambda s: s not in RESERVED)
-FLAGS = ("network_policies", "pod_disruption_budgets", "pod_security", "policy_engine",
-         "resource_governance", "vulnerability_scanning")  # fmt: skip
+# Features switched on or off at random: every one that needs no other value (monitoring,
+# which does, is drawn below). Derived from the schema and the sample: tests/features.py.
+FLAGS = tuple(name for name in FEATURES if not values_required(name))
 URLS = (
     "https://github.com/example/home-ops",
     "http://git.lan/ops/cluster.git",

@@ -156,15 +156,17 @@ def test_every_plain_file_that_derives_from_a_secret(tmp_path: Path) -> None:
         for path in sorted(first)
         if first[path] != second[path] and not is_secret_path(path)
     }
-    policies = "kubernetes/apps/kube-system/network-policies/app"
-    assert sorted(derived) == [
-        # Port of features.flux_notifications.address.
-        f"{policies}/flux-system/flux.yaml",
-        # Ports of the receivers' URLs and of alerting.heartbeat_url.
-        f"{policies}/observability/observability.yaml",
-        # side.tunnel_id, from cloudflare-tunnel.json.
-        "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml",
-    ]
+    policies = "kubernetes/apps"
+    assert sorted(derived) == sorted(
+        [
+            # Port of features.flux_notifications.address.
+            f"{policies}/flux-system/network-policies/flux.yaml",
+            # Ports of the receivers' URLs and of alerting.heartbeat_url.
+            f"{policies}/observability/network-policies/observability.yaml",
+            # side.tunnel_id, from cloudflare-tunnel.json.
+            "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml",
+        ]
+    )
     assert derived["kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml"] == (
         "spec.endpoints[0].targets"
     )

@@ -115,18 +115,20 @@ def test_committed_tunnel_repository_is_clean_without_keys(committed: Path) -> N
     # Each plain file deriving from a secret value is compared around that value, and says so.
     notes = dict(re.findall(r"^not compared: (\S+) \((.*)\)$", result.stdout, flags=re.M))
     derived = {p: why for p, why in notes.items() if "derive from secret values" in why}
-    policies = "kubernetes/apps/kube-system/network-policies/app"
-    assert sorted(derived) == [
-        f"{policies}/flux-system/flux.yaml",
-        f"{policies}/observability/observability.yaml",
-        "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml",
-    ]
+    policies = "kubernetes/apps"
+    assert sorted(derived) == sorted(
+        [
+            f"{policies}/flux-system/network-policies/flux.yaml",
+            f"{policies}/observability/network-policies/observability.yaml",
+            "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml",
+        ]
+    )
     assert derived["kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml"].startswith(
         "spec.endpoints[0].targets derive"
     )
     assert re.match(
         r"spec\.egress\[\d+\]\.toPorts\[0\]\.ports derive",
-        derived[f"{policies}/flux-system/flux.yaml"],
+        derived[f"{policies}/flux-system/network-policies/flux.yaml"],
     )
     # Everything else that is not a secret file was compared.
     assert all(".sops." in p for p in set(notes) - set(derived))

@@ -18,6 +18,7 @@ instead; review the result with `git diff tests/golden/snapshots`.
 from __future__ import annotations
 
 import difflib
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -36,6 +37,8 @@ REFERENCE_CONFIGS = {
     "all-features": FIXTURES / "all-features.yaml",
 }
 MAX_DIFF_LINES = 40
+# When set, every checked tree is also written whole to $CLUSTERGEN_GOLDEN_DUMP/<scenario>/.
+DUMP_ENV = "CLUSTERGEN_GOLDEN_DUMP"
 
 Tree = Mapping[str, bytes]
 Within = Callable[[Tree], Tree]
@@ -81,6 +84,9 @@ class GoldenSnapshots:
         return GoldenSnapshots(root, update, references or self.references)
 
     def __call__(self, tree: Tree, name: str, within: Within = everything) -> None:
+        if dump := os.environ.get(DUMP_ENV):
+            # Whole trees, for comparing objects across a refactor (tests/golden/objects.py).
+            write_snapshot(tree, Path(dump) / name)
         tree = templated_only(tree)
         if name == self.references.base:
             self._whole(tree, name)

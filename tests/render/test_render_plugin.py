@@ -99,7 +99,8 @@ def test_plugin_builds_context_only_from_raw_cluster_yaml(tmp_path: Path) -> Non
     import jinja2
 
     plugin = Plugin(env=jinja2.Environment(), data={"derived": {}}, config=FakeConfig())  # type: ignore[arg-type]
-    assert plugin.data() == {}
+    # A full context gains only the published namespaces (none in an empty tree).
+    assert plugin.data() == {"namespaces": []}
 
     raw = Plugin(env=jinja2.Environment(), data={"network": {}}, config=FakeConfig())  # type: ignore[arg-type]
     with pytest.raises(ClusterGenError, match=r"`data` must list cluster\.yaml"):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests import documents
+from tests.features import all_features_changes
 from tests.rendering import copy_templates, render_sample
 
 Tree = dict[str, bytes]
@@ -50,19 +51,8 @@ SECURITY_OFF: dict[str, Any] = {
     "features.resource_governance.enabled": False,
     "features.vulnerability_scanning.enabled": False,
 }
-ALL_ON: dict[str, Any] = {
-    "features.network_policies.enabled": True,
-    "features.pod_disruption_budgets.enabled": True,
-    "features.pod_security.enabled": True,
-    "features.policy_engine.enabled": True,
-    "features.resource_governance.enabled": True,
-    "features.vulnerability_scanning.enabled": True,
-    "features.monitoring.enabled": True,
-    "features.monitoring.logs.enabled": True,
-    "features.monitoring.tracing.enabled": True,
-    "features.backups.enabled": True,
-    **S3,
-}
+# Every feature on (tests/features.py: derived from the schema), with this file's S3 values.
+ALL_ON: dict[str, Any] = {**all_features_changes(), **S3}
 SINGLE_NODE: dict[str, Any] = {"nodes": "single"}
 ENFORCE: dict[str, Any] = {**ALL_ON, "features.network_policies.mode": "enforce"}
 TUNNEL: dict[str, Any] = {"ingress.mode": "cloudflare-tunnel"}
@@ -153,7 +143,9 @@ def security_files(tree: Mapping[str, bytes]) -> Tree:
     return {
         p: c
         for p, c in tree.items()
-        if p.startswith(SECURITY_PATHS) or posixpath.basename(p) == "namespace.yaml"
+        if p.startswith(SECURITY_PATHS)
+        or posixpath.basename(p) == "namespace.yaml"
+        or "/network-policies/" in p  # each namespace's own policies
     }
 
 

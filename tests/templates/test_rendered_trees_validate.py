@@ -14,9 +14,11 @@ import pytest
 
 from generator.validate import Finding, SchemaStore, format_report, validate_tree
 from generator.validate.kubectl import kubectl_available
+from tests.features import FEATURES
 from tests.rendering import render_sample
 from tests.shared import CRD_SCHEMA_LOCATION
 from tests.templates.conftest import ContextFor, Tree
+from tests.templates.features import guarded_folders
 from tests.templates.test_core_apps import VARIANTS as CORE_VARIANTS
 
 # Whole-tree renders and validation (kubectl for two of them).
@@ -97,14 +99,6 @@ FEATURE_VARIANTS: dict[str, dict[str, Any]] = {
     "all-on-vm-audit": all_on("victoria-metrics", "audit"),
     "all-on-single-node": {**all_on("kube-prometheus-stack", "enforce"), "nodes": "single"},
 }
-# What each feature adds, so a variant that silently renders without it cannot pass.
-FEATURE_DIRS = {
-    "features.monitoring": "kubernetes/apps/observability/",
-    "features.policy_engine.enabled": "kubernetes/apps/kyverno/",
-    "features.vulnerability_scanning.enabled": "kubernetes/apps/trivy-system/",
-    "features.backups.enabled": "kubernetes/apps/velero/",
-    "features.flux_notifications": "kubernetes/apps/flux-system/flux-notifications/",
-}
 # kubectl kustomize over every root takes seconds: only for the barest and the fullest tree.
 WITH_KUBECTL = frozenset({"sample", "all-on-kps-enforce"})
 
@@ -137,12 +131,25 @@ def test_real_render_validates_clean(
     name: str, render_full: Callable[[str], Tree], schemas: SchemaStore
 ) -> None:
     tree = render_full(name)
-    for key, directory in FEATURE_DIRS.items():
-        if key in FEATURE_VARIANTS.get(name, {}):
-            assert any(p.startswith(directory) for p in tree), f"{key} rendered no {directory}"
+    # What each feature turned on adds (its guarded folders), so a variant that silently
+    # renders without it cannot pass.
+    for feature in FEATURES:
+        folders = tuple(guarded_folders(feature))
+        if folders and _turns_on(FEATURE_VARIANTS.get(name, {}), feature):
+            assert any(p.startswith(folders) for p in tree), f"{feature} rendered none of {folders}"
     use_kubectl = name in WITH_KUBECTL and kubectl_available()
     findings = validate(tree, schemas, kubectl=use_kubectl)
     assert findings == [], f"{name}:\n{format_report(findings)}"
+    if name in WITH_KUBECTL and not use_kubectl:
+        pytest.skip("kubectl not on PATH: the kustomize builds of this render were not checked")
+
+
+def _turns_on(changes: dict[str, Any], feature: str) -> bool:
+    key = f"features.{feature}"
+    block = changes.get(key)
+    return changes.get(f"{key}.enabled") is True or (
+        isinstance(block, dict) and block.get("enabled") is True
+    )
 
 
 def test_every_rendered_object_kind_has_a_schema(
