@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from generator import paths
-from generator.config import NOT_DECRYPTED, NOT_DECRYPTED_PROBE, load_cluster
+from generator.config import NOT_DECRYPTED_PROBE, load_cluster
 from generator.config.model import Cluster
 from generator.errors import (
     ClusterGenError,
@@ -22,7 +21,7 @@ from generator.errors import (
     ValidationFailed,
     WriteConflict,
 )
-from generator.render.context import build_context, load_versions
+from generator.inputs import load_inputs
 from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
@@ -32,9 +31,7 @@ from generator.secrets.encrypt import (
     fingerprints_for,
 )
 from generator.secrets.fingerprint import key_from_file
-from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
-from generator.sidefiles import placeholder_side_files, read_side_files
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
@@ -109,45 +106,6 @@ class RenderResult:
         if self.sops is None:
             return None
         return self.sops.decrypt(ciphertext, path)
-
-
-def _sops_for(workdir: Path) -> Sops | None:
-    key = workdir / paths.AGE_KEY_NAME
-    if not key.is_file():
-        return None
-    return Sops(age_key_file=key, config=workdir / ".sops.yaml")
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything a render needs, read and checked: the edge before the pure part."""
-
-    cluster: Cluster
-    context: dict[str, Any]
-    workdir: Path
-    sops: Sops | None
-
-
-def load_inputs(
-    config_path: Path, *, keyless: bool = False, placeholder: str = NOT_DECRYPTED
-) -> Inputs:
-    """cluster.yaml (+ the sops overlay), the side files and the versions, as a context.
-
-    `keyless`: when there is no age key (CI without secrets), use `placeholder` for
-    every secret value; a tree rendered from them must never be written, only compared.
-    """
-    workdir = config_path.resolve().parent
-    sops = _sops_for(workdir)
-    if sops is None and keyless:
-        overlay = load_overlay_without_key(workdir, placeholder)
-        cluster = load_cluster(config_path, overlay=overlay)
-        side = placeholder_side_files(workdir, placeholder)
-    else:
-        overlay = load_overlay(workdir, sops)
-        cluster = load_cluster(config_path, overlay=overlay)
-        side = read_side_files(cluster.values, workdir)
-    context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
-    return Inputs(cluster, context, workdir, sops)
 
 
 def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResult:

@@ -25,7 +25,7 @@ import yaml
 from generator.errors import Problem
 from generator.render.environment import RenderError
 
-# Never rendered itself (plugin.NEVER_RENDERED).
+# Never rendered itself (guards.NEVER_RENDERED).
 NAMESPACE_FILE = "_namespace.yaml.j2"
 # Where a namespace keeps its network policies (guarded in templates/config/_folder_guards.yaml).
 POLICIES = "network-policies"
@@ -55,7 +55,7 @@ def publish_namespaces(
     sub-folders holding a Flux `ks.yaml.j2` whose guards are on, sorted by name: what
     its kustomization.yaml lists).
 
-    `wanted` is the directory guard (render/plugin.py DirectoryGuards.wanted); env must hold
+    `wanted` is the directory guard (render/guards.py DirectoryGuards.wanted); env must hold
     the cluster's context as globals. Raises RenderError naming a namespace folder without
     its facts file, or a facts file that is not the mapping above.
     """

@@ -20,8 +20,8 @@ import jinja2
 from generator import paths
 from generator.errors import Problem
 from generator.render.environment import RenderError, make_environment
+from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
-from generator.render.plugin import NEVER_RENDERED, DirectoryGuards
 
 JINJA_SUFFIX = ".j2"
 # Errors a template (or a filter it calls) can raise; anything else is a bug of ours.

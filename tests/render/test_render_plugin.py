@@ -12,8 +12,8 @@ from makejinja.app import makejinja
 from makejinja.config import Config, Delimiter, Undefined
 
 from generator.errors import ClusterGenError
+from generator.makejinja_plugin import Plugin
 from generator.render import render_tree
-from generator.render.plugin import Plugin
 
 CONTEXT = {
     "derived": {"ha": True, "controllers": [{"name": "cp0"}, {"name": "cp1"}]},
@@ -52,7 +52,7 @@ def _run_makejinja(templates: Path, out: Path, data_file: Path) -> None:
         inputs=(templates / "config",),
         output=out,
         data=(data_file,),
-        loaders=("generator.render.plugin:Plugin",),
+        loaders=("generator.makejinja_plugin:Plugin",),
         jinja_suffix=".j2",
         exclude_patterns=("*.sops.*",),
         undefined=Undefined.strict,
@@ -123,6 +123,6 @@ def test_repo_makejinja_toml_matches_the_renderer() -> None:
         "comment_end": environment.COMMENT_END,
     }
     assert settings["undefined"] == "strict"
-    assert settings["loaders"] == ["generator.render.plugin:Plugin"]
+    assert settings["loaders"] == ["generator.makejinja_plugin:Plugin"]
     assert "*.sops.*" in settings["exclude_patterns"]
     assert os.path.isdir(repo / settings["inputs"][0])

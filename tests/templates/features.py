@@ -12,8 +12,8 @@ import yaml
 
 from generator import paths
 from generator.render.environment import make_environment
+from generator.render.guards import FOLDER_GUARDS, GUARD_NAME, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
-from generator.render.plugin import FOLDER_GUARDS, GUARD_NAME, DirectoryGuards
 from tests.features import ENABLE_FLAGS, all_features_changes
 
 
