@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from generator import paths
+from generator.config.urls import is_ssh
 from generator.errors import ClusterGenError, SideFileError
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.files import create_exclusive
@@ -98,7 +99,7 @@ def _deploy_key(workdir: Path, config: Path) -> list[str]:
         ]
     repository = data.get("repository") if isinstance(data, dict) else None
     url = repository.get("url") if isinstance(repository, dict) else None
-    if not (isinstance(url, str) and url.startswith("ssh://")):
+    if not is_ssh(url):
         return []
     private_path = workdir / paths.DEPLOY_KEY_NAME
     public_path = workdir / f"{paths.DEPLOY_KEY_NAME}.pub"

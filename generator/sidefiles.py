@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from generator.config.urls import is_ssh
 from generator.errors import SideFileError
 from generator.paths import (
     AGE_KEY_NAME,
@@ -109,7 +110,7 @@ def _read_all(
     workdir = reader.workdir
     repository = cluster_values.get("repository") or {}
     ingress = cluster_values.get("ingress") or {}
-    needs_deploy_key = str(repository.get("url", "")).startswith("ssh://")
+    needs_deploy_key = is_ssh(repository.get("url"))
     needs_token = repository.get("webhook_provider", "github") != "none"
     needs_tunnel = ingress.get("mode") == "cloudflare-tunnel"
 

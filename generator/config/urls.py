@@ -48,8 +48,10 @@ def scp_hint(url: object) -> str | None:
     return f"scp-style URLs are not supported; write ssh://{match['user']}@{match['host']}/{path}"
 
 
-def is_ssh(url: str) -> bool:
-    return url.startswith("ssh://")
+def is_ssh(url: object) -> bool:
+    """The one rule for "Flux reaches the repository over SSH" (and so needs a deploy key):
+    repository.url is an ssh:// URL (the schema refuses scp-style URLs)."""
+    return isinstance(url, str) and url.startswith("ssh://")
 
 
 def repo_host(url: str) -> str:
