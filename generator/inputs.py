@@ -13,16 +13,15 @@ from generator import paths
 from generator.config import NOT_DECRYPTED, load_cluster
 from generator.config.model import Cluster
 from generator.render.context import build_context, load_versions
+from generator.secrets.keys import held_age_key
 from generator.secrets.overlay import load_overlay, load_overlay_without_key
 from generator.secrets.sops import Sops
 from generator.sidefiles import placeholder_side_files, read_side_files
 
 
 def _sops_for(workdir: Path) -> Sops | None:
-    key = workdir / paths.AGE_KEY_NAME
-    if not key.is_file():
-        return None
-    return Sops(age_key_file=key, config=workdir / ".sops.yaml")
+    key = held_age_key(workdir)
+    return None if key is None else Sops(age_key_file=key, config=workdir / ".sops.yaml")
 
 
 @dataclass(frozen=True)

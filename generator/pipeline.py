@@ -30,7 +30,7 @@ from generator.secrets.encrypt import (
     encrypt_tree,
     fingerprints_for,
 )
-from generator.secrets.fingerprint import key_from_file
+from generator.secrets.keys import held_age_key
 from generator.secrets.sops import Sops
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
@@ -72,7 +72,7 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     overlay, note = overlay_for_check(workdir)
     cluster = load_cluster(config_path, overlay=overlay)
     missing = check_side_files(cluster.values, workdir)
-    if (workdir / paths.AGE_KEY_NAME).is_file():  # not a keyless checkout: as configure
+    if held_age_key(workdir):  # not a keyless checkout: as configure
         refuse_lost_keys(workdir)
     report_warnings(cluster.warnings, warn, strict=strict)
     lines = [f"ok: {summary(cluster)}"]
@@ -161,7 +161,7 @@ def _configure_locked(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `task init` (or `clustergen init`) "
             "to create it, or restore your saved key"
         )
-    key = key_from_file(result.sops.age_key_file)
+    key = result.sops.fingerprint_key
     # The committed manifest only proves what passes the scope and seal checks.
     committed = load_manifest(workdir)
     manifest, distrusted = trusted(committed, key)

@@ -24,7 +24,7 @@ from generator.paths import (
     TUNNEL_CREDENTIALS_NAME,
     WEBHOOK_TOKEN_NAME,
 )
-from generator.secrets.keys import load_deploy_key, parse_age_key, public_openssh
+from generator.secrets.keys import held_age_key, load_deploy_key, parse_age_key, public_openssh
 from generator.secrets.tracked import refuse_tracked_keys
 
 INIT_CMD = "`task init` (or `clustergen init`)"
@@ -99,7 +99,7 @@ def check_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> list[s
     still checked and the names of the missing ones are returned for a note.
     Raises SideFileError for files that exist but are malformed (or missing, with a key).
     """
-    keyless = not (workdir / AGE_KEY_NAME).is_file()
+    keyless = held_age_key(workdir) is None
     _, missing = _read_all(cluster_values, _Reader(workdir, missing_ok=keyless))
     return missing
 

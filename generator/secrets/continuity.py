@@ -13,7 +13,7 @@ from pathlib import Path
 from generator.errors import SideFileError
 from generator.paths import AGE_KEY_NAME, DEPLOY_KEY_NAME, WEBHOOK_TOKEN_NAME
 from generator.secrets.files import iter_secret_files
-from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, parse_age_key
+from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, read_age_key
 from generator.secrets.metadata import parse_rules, read_metadata
 
 # The rendered secrets that hold a side file's value (see templates/config/…).
@@ -56,10 +56,9 @@ def _local_recipients(workdir: Path) -> set[str]:
     absent here, and are reported by the side-file checks."""
     found: set[str] = set()
     for name in (AGE_KEY_NAME, OLD_AGE_KEY_NAME):
-        path = workdir / name
         try:
-            found.add(parse_age_key(path.read_text(encoding="utf-8"), name).public)
-        except (OSError, UnicodeDecodeError, SideFileError):
+            found.add(read_age_key(workdir / name).public)
+        except SideFileError:
             continue
     return found
 

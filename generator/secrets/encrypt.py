@@ -25,7 +25,6 @@ import yaml
 from generator.errors import SecretsError
 from generator.secrets.files import SOPS_CONFIG, is_secret_path
 from generator.secrets.fingerprint import (
-    key_from_file,
     keyed_config_digest,
     matches,
     secret_fingerprints,
@@ -84,7 +83,7 @@ def encrypt_tree(
     rules_bytes = _rules_bytes(files, sops)
     rules = parse_rules(rules_bytes)
     out = dict(files)
-    key = key_from_file(sops.age_key_file) if written is not None else None
+    key = sops.fingerprint_key if written is not None else None
     known = _Known(key, written) if key is not None and written is not None else None
     # Checked before any sops run, so a warm run needs neither sops nor the temporary rules.
     to_encrypt = []
@@ -125,12 +124,12 @@ def encrypt_tree(
 
 def fingerprints_for(files: Mapping[str, bytes], sops: Sops) -> dict[str, str]:
     """Fingerprints of the tree's secret plaintexts, to record in the ownership manifest."""
-    return secret_fingerprints(files, key_from_file(sops.age_key_file))
+    return secret_fingerprints(files, sops.fingerprint_key)
 
 
 def config_digest_for(digest: str, sops: Sops) -> str:
     """The config digest to record in the committed manifest (keyed, see fingerprint.py)."""
-    return keyed_config_digest(digest, key_from_file(sops.age_key_file))
+    return keyed_config_digest(digest, sops.fingerprint_key)
 
 
 def _rules_bytes(files: Mapping[str, bytes], sops: Sops) -> bytes:

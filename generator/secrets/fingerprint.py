@@ -15,10 +15,11 @@ import hmac
 from collections.abc import Mapping
 from pathlib import Path
 
+from generator.errors import SideFileError
 from generator.secrets.files import is_secret_path
+from generator.secrets.keys import read_age_key
 
 _KEY_LABEL = b"clustergen-secret-fingerprint"
-_IDENTITY_PREFIX = "AGE-SECRET-KEY-"
 
 
 def fingerprint_key(identity: str) -> bytes:
@@ -35,11 +36,9 @@ def key_from_file(age_key_file: Path | None) -> bytes | None:
     if age_key_file is None:
         return None
     try:
-        text = age_key_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return fingerprint_key(read_age_key(age_key_file).identity)
+    except SideFileError:
         return None
-    identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(_IDENTITY_PREFIX)]
-    return fingerprint_key(identities[0]) if len(identities) == 1 else None
 
 
 def fingerprint(key: bytes, path: str, plaintext: bytes) -> str:

@@ -5,6 +5,7 @@ Private key text never appears in an error message.
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import pyrage
 
 from generator.errors import SideFileError
+from generator.paths import AGE_KEY_NAME
 
 if TYPE_CHECKING:
     # cryptography costs ~40 ms to import; only deploy keys (ssh:// repositories) need it.
@@ -25,6 +27,7 @@ OLD_AGE_KEY_NAME = "age.key.old"
 # Where the rotation steps are written down (`secrets inventory` writes docs/SECRETS.md).
 ROTATION_HINT = "see 'Rotating the age key' in README.md or docs/SECRETS.md"
 AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
+BOM = "\ufeff"
 AGE_PUBLIC_PREFIX = "age1"
 DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
 INIT_HINT = "run `task init` (or `clustergen init`)"
@@ -47,7 +50,9 @@ def generate_age_key() -> str:
 
 
 def parse_age_key(text: str, name: str = "age.key") -> AgeKey:
-    """The one identity in an age key file; SideFileError naming the file if unusable."""
+    """The one identity in an age key file; SideFileError naming the file if unusable.
+    A byte-order mark and CRLF line ends (Windows editors) are fine."""
+    text = text.removeprefix(BOM)
     identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-")]
     recreate = (
         f"move it away and {INIT_HINT} to create a new key; secrets encrypted for the "
@@ -73,10 +78,32 @@ def read_age_key(path: Path) -> AgeKey:
     if not path.is_file():
         raise SideFileError(f"{path.name} not found in {path.parent}; {INIT_HINT} to create it")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise SideFileError(f"cannot read {path}: {err}") from None
     return parse_age_key(text, path.name)
+
+
+def held_age_key(workdir: Path) -> Path | None:
+    """The one rule for "which age key do we hold": the `age.key` next to cluster.yaml,
+    when it is a file. sops may find another in the environment (`key_in_env`)."""
+    key = workdir / AGE_KEY_NAME
+    return key if key.is_file() else None
+
+
+def key_in_env() -> bool:
+    """Whether sops gets an age key from $SOPS_AGE_KEY or $SOPS_AGE_KEY_FILE."""
+    return bool(os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"))
+
+
+def has_bom(path: Path) -> bool:
+    """Whether the file starts with a UTF-8 byte-order mark, which age (and so sops)
+    reads as part of the first line."""
+    try:
+        with path.open("rb") as file:
+            return file.read(3) == BOM.encode()
+    except OSError:
+        return False
 
 
 def generate_deploy_key() -> tuple[str, str]:

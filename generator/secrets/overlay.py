@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import yaml
 from generator.config import NOT_DECRYPTED
 from generator.errors import SecretsError
 from generator.paths import AGE_KEY_NAME, SECRETS_CONFIG_NAME
-from generator.secrets.keys import OLD_AGE_KEY_NAME
+from generator.secrets.keys import OLD_AGE_KEY_NAME, held_age_key, key_in_env
 from generator.secrets.metadata import read_metadata
 from generator.secrets.sops import MissingKey, Sops
 
@@ -75,10 +74,9 @@ def overlay_for_check(workdir: Path) -> tuple[dict[str, Any] | None, str]:
     """
     if not (workdir / SECRETS_CONFIG_NAME).is_file():
         return None, ""
-    key = workdir / AGE_KEY_NAME
-    from_env = os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE")
+    key = held_age_key(workdir)
     try:
-        sops = Sops(age_key_file=key) if key.is_file() or from_env else None
+        sops = Sops(age_key_file=key) if key is not None or key_in_env() else None
         return load_overlay(workdir, sops), ""
     except MissingKey:
         note = f"{SECRETS_CONFIG_NAME} not decrypted (no {AGE_KEY_NAME}); its values went unchecked"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from generator.command import run
@@ -85,6 +86,13 @@ class Sops:
 
     def with_config(self, config: Path) -> Sops:
         return dataclasses.replace(self, config=config)
+
+    @cached_property
+    def fingerprint_key(self) -> bytes | None:
+        """The HMAC key of `age_key_file` (secrets/fingerprint.py), read once per Sops."""
+        from generator.secrets.fingerprint import key_from_file
+
+        return key_from_file(self.age_key_file)
 
     def encrypt(self, plaintext: bytes, filename: str) -> bytes:
         if self.config is None or not self.config.is_file():

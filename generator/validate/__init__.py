@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from generator.errors import ClusterGenError
-from generator.paths import AGE_KEY_NAME
 from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
 from generator.validate.documents import Doc, Finding, is_yaml, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
@@ -203,15 +202,16 @@ def locations_from_env() -> list[str]:
 
 
 def sops_decryptor(root: Path) -> Decrypt | None:
-    """sops with the age key next to the tree (or $SOPS_AGE_KEY_FILE); None without a key."""
+    """sops with the age key next to the tree (or $SOPS_AGE_KEY/_FILE); None without a key."""
+    from generator.secrets.keys import held_age_key, key_in_env
     from generator.secrets.sops import Sops
 
-    key = root / AGE_KEY_NAME
-    if not key.is_file() and not os.environ.get("SOPS_AGE_KEY_FILE"):
+    key = held_age_key(root)
+    if key is None and not key_in_env():
         return None
     config = root / ".sops.yaml"
     sops = Sops(
-        age_key_file=key if key.is_file() else None,
+        age_key_file=key,
         config=config if config.is_file() else None,
     )
 

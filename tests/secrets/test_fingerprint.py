@@ -124,6 +124,22 @@ def test_key_file_without_one_identity_gives_no_key(tmp_path: Path) -> None:
     assert key_from_file(tmp_path / "age.key") is None
 
 
+def test_key_saved_with_a_bom_and_crlf_is_the_same_key(age: KeyPair, tmp_path: Path) -> None:
+    # One parser (secrets/keys.py) for fingerprints, side files and continuity alike.
+    windows = tmp_path / "age.key"
+    windows.write_bytes(b"\xef\xbb\xbf" + age.path.read_bytes().replace(b"\n", b"\r\n"))
+    assert key_from_file(windows) == key_from_file(age.path) == fingerprint_key(age.key.identity)
+
+
+def test_sops_reads_its_key_once(age: KeyPair, tmp_path: Path) -> None:
+    copy = tmp_path / "age.key"
+    copy.write_bytes(age.path.read_bytes())
+    sops = Sops(age_key_file=copy)
+    first = sops.fingerprint_key
+    copy.unlink()  # a second read would now find nothing
+    assert sops.fingerprint_key == first == fingerprint_key(age.key.identity)
+
+
 @pytest.fixture
 def counted_sops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """CLUSTERGEN_SOPS pointing at the real sops through a wrapper that logs each run."""
