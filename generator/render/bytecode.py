@@ -15,15 +15,17 @@ corrupt entry) falls back to compiling, as if there were no cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import jinja2
 import jinja2.bccache
+
+from generator.atomic import atomic_write
 
 CACHE_ENV = "XDG_CACHE_HOME"
 _SUFFIX = ".jinjabc"
@@ -125,13 +127,5 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
 
 def _write_quietly(path: Path, data: bytes) -> None:
     """Write via rename so a concurrent run never reads half an entry; give up on any error."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        atomic_write(path, data, durable=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from generator.atomic import atomic_write
 from generator.errors import ClusterGenError
 from generator.paths import CONFIG_NAME
 from generator.sbom.cyclonedx import to_json
@@ -53,8 +54,8 @@ def run_sbom(root: Path, output: Path | None = None) -> int:
     table = markdown_path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(document, encoding="utf-8")
-        table.write_text(to_markdown(inventory, name), encoding="utf-8")
+        atomic_write(output, document.encode(), 0o644)
+        atomic_write(table, to_markdown(inventory, name).encode(), 0o644)
     except OSError as err:
         raise ClusterGenError(f"cannot write {err.filename}: {err.strerror}") from err
     print(

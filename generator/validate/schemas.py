@@ -26,6 +26,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 
+from generator.atomic import atomic_write
 from generator.render.bytecode import user_cache_root
 
 DEFAULT_LOCATION = (
@@ -166,9 +167,7 @@ class SchemaStore:
         raw = self._fetch(url)
         if raw is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(".tmp")
-            tmp.write_bytes(raw)
-            tmp.replace(cached)
+            atomic_write(cached, raw, 0o644)
         return raw
 
     @staticmethod

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import __version__, paths
+from generator.atomic import atomic_write
 from generator.errors import ClusterGenError
 
 
@@ -103,16 +102,3 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
     path = manifest_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, dump_manifest(manifest), 0o644)
-
-
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temp file in the same directory and rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            os.fchmod(fh.fileno(), mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
