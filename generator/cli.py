@@ -14,10 +14,13 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from generator import __version__
 from generator.errors import ClusterGenError, Problem
+
+if TYPE_CHECKING:
+    from generator.report import Report
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -61,29 +64,39 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit(report: Report) -> int:
+    """Print a command's report; its status is the exit code."""
+    if report.text:
+        sys.stdout.write(report.text if report.text.endswith("\n") else f"{report.text}\n")
+    return report.status
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from generator.validate import run_validate
 
-    return run_validate(args.dir, schema_locations=args.schema_location, strict=args.strict)
+    return _emit(run_validate(args.dir, schema_locations=args.schema_location, strict=args.strict))
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     from generator.diff import run_diff
 
-    return run_diff(args.config, against=args.against, output_format=args.format, check=args.check)
+    report = run_diff(
+        args.config, against=args.against, output_format=args.format, check=args.check
+    )
+    return _emit(report)
 
 
 def _cmd_secrets(args: argparse.Namespace) -> int:
     from generator.secrets import commands
 
-    action: Callable[[Path], int] = getattr(commands, args.secrets_action)
-    return action(args.dir)
+    action: Callable[[Path], Report] = getattr(commands, args.secrets_action)
+    return _emit(action(args.dir))
 
 
 def _cmd_sbom(args: argparse.Namespace) -> int:
     from generator.sbom import run_sbom
 
-    return run_sbom(args.dir, output=args.output)
+    return _emit(run_sbom(args.dir, output=args.output))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ast
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import generator
 from generator import cli
 from generator.paths import SAMPLE_CONFIG
 from tests.process import run_clustergen
@@ -73,3 +75,27 @@ def test_usage_errors_are_user_errors(argv: list[str], capsys: pytest.CaptureFix
     assert exited.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("usage: clustergen") and "error:" in err
+
+
+def _sys_stream(node: ast.Attribute) -> bool:
+    return (
+        isinstance(node.value, ast.Name)
+        and node.value.id == "sys"
+        and node.attr in {"stdout", "stderr"}
+    )
+
+
+def test_only_the_cli_prints() -> None:
+    """Commands return reports (generator/report.py); cli.py alone writes to stdout/stderr."""
+    package = Path(generator.__file__).parent
+    printing = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "cli.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = node.func if isinstance(node, ast.Call) else None
+            if isinstance(called, ast.Name) and called.id == "print":
+                printing.append(f"{path.relative_to(package)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and _sys_stream(node):
+                printing.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert printing == []

@@ -11,6 +11,7 @@ from generator.diff.git import read_git_tree
 from generator.diff.output import FORMATS, as_json, format_json, format_summary, format_unified
 from generator.diff.trees import Decrypt, FileChange, ObjectChange, TreeDiff, diff_trees
 from generator.errors import ClusterGenError
+from generator.report import Report
 
 __all__ = [
     "FileChange",
@@ -69,8 +70,8 @@ def compare(
     return diff_trees(new, old, decrypt_old=decrypt, owned=owned, probe=probe)
 
 
-def run_diff(config: Path, against: str | None, output_format: str, check: bool) -> int:
-    """Print the differences; with `check`, exit 1 when anything differs."""
+def run_diff(config: Path, against: str | None, output_format: str, check: bool) -> Report:
+    """The differences; with `check`, status 1 when anything differs."""
     from generator.pipeline import render_in_memory
 
     if output_format not in FORMATS:
@@ -78,5 +79,4 @@ def run_diff(config: Path, against: str | None, output_format: str, check: bool)
     # Without an age key (CI) secret files are reported as not compared, never guessed.
     result = render_in_memory(config, keyless=True)
     diff = compare(result.tree.files, result.workdir, against, result.decrypt, result.probe)
-    print(FORMATS[output_format](diff))
-    return 1 if check and diff.differs else 0
+    return Report(FORMATS[output_format](diff), status=1 if check and diff.differs else 0)

@@ -9,7 +9,6 @@ inventory is written next to it as FILE.md (`sbom.cdx.json` → `sbom.cdx.md`); 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,6 +16,7 @@ import yaml
 from generator.atomic import atomic_write
 from generator.errors import ClusterGenError
 from generator.paths import CONFIG_NAME
+from generator.report import Report
 from generator.sbom.cyclonedx import to_json
 from generator.sbom.inventory import Chart, Image, Inventory, InventoryError, scan_tree
 from generator.sbom.markdown import to_markdown
@@ -38,8 +38,9 @@ def markdown_path(output: Path) -> Path:
     return output.with_suffix(".md")
 
 
-def run_sbom(root: Path, output: Path | None = None) -> int:
-    """Write the inventory of the tree under `root`; the CLI's entry. Returns the exit code."""
+def run_sbom(root: Path, output: Path | None = None) -> Report:
+    """Write the inventory of the tree under `root` to `output` (JSON, and a Markdown table
+    next to it); without `output` the report's text is the JSON document."""
     if output is not None and output.suffix == ".md":
         raise ClusterGenError(
             f"--output {output}: name the JSON file (e.g. sbom.cdx.json); "
@@ -49,8 +50,7 @@ def run_sbom(root: Path, output: Path | None = None) -> int:
     name = cluster_name(root)
     document = to_json(inventory, name)
     if output is None:
-        sys.stdout.write(document)
-        return 0
+        return Report(document)
     table = markdown_path(output)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -58,11 +58,10 @@ def run_sbom(root: Path, output: Path | None = None) -> int:
         atomic_write(table, to_markdown(inventory, name).encode(), 0o644)
     except OSError as err:
         raise ClusterGenError(f"cannot write {err.filename}: {err.strerror}") from err
-    print(
+    return Report(
         f"wrote {output} and {table}: "
         f"{len(inventory.charts)} chart(s), {len(inventory.images)} image(s)"
     )
-    return 0
 
 
 def cluster_name(root: Path) -> str:

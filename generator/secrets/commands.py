@@ -1,4 +1,4 @@
-"""`clustergen secrets inventory|check|rotate --dir D`: each returns the exit code."""
+"""`clustergen secrets inventory|check|rotate --dir D`: each returns its Report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from generator.errors import SecretsError, WriteConflict
 from generator.paths import AGE_KEY_NAME
+from generator.report import Report
 from generator.secrets.audit import SecretFile, load_rules, scan
 from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.inventory import MARKER, build_inventory
@@ -20,14 +21,12 @@ INVENTORY_PATH = Path("docs/SECRETS.md")
 WORKERS = 4
 
 
-def inventory(workdir: Path) -> int:
+def inventory(workdir: Path) -> Report:
     with writing(workdir) as recovered:
-        if recovered:
-            print(recovered)
-        return _inventory(workdir)
+        return Report.of([recovered, *_inventory(workdir)] if recovered else _inventory(workdir))
 
 
-def _inventory(workdir: Path) -> int:
+def _inventory(workdir: Path) -> list[str]:
     target = workdir / INVENTORY_PATH
     if target.exists() and not target.read_text(errors="replace").startswith(MARKER):
         raise WriteConflict(
@@ -37,11 +36,10 @@ def _inventory(workdir: Path) -> int:
     text = build_inventory(workdir)
     rel = INVENTORY_PATH.as_posix()
     transact(workdir, {rel: text.encode()}, {rel: _mode(target)}, [], None)
-    print(f"wrote {INVENTORY_PATH}")
-    return 0
+    return [f"wrote {INVENTORY_PATH}"]
 
 
-def check(workdir: Path) -> int:
+def check(workdir: Path) -> Report:
     files = scan(workdir, load_rules(workdir))
     problems = [f"{item.path}: {item.problem}" for item in files if item.problem]
     problems += [
@@ -49,21 +47,17 @@ def check(workdir: Path) -> int:
         for name in tracked_files(workdir, PRIVATE_FILES)
     ]
     if problems:
-        print("\n".join(problems))
-        print(
+        summary = (
             f"{len(problems)} problem(s); `clustergen configure` re-encrypts generated files, "
             "`clustergen secrets rotate` re-encrypts the rest for the keys in .sops.yaml"
         )
-        return 1
-    print(f"ok: {len(files)} secret file(s), all encrypted for the keys in {SOPS_CONFIG}")
-    return 0
+        return Report.of([*problems, summary], status=1)
+    return Report(f"ok: {len(files)} secret file(s), all encrypted for the keys in {SOPS_CONFIG}")
 
 
-def rotate(workdir: Path) -> int:
+def rotate(workdir: Path) -> Report:
     with writing(workdir) as recovered:
-        if recovered:
-            print(recovered)
-        return _rotate(workdir)
+        return Report.of([recovered, *_rotate(workdir)] if recovered else _rotate(workdir))
 
 
 def _mode(path: Path) -> int:
@@ -74,7 +68,7 @@ def _mode(path: Path) -> int:
         return 0o644
 
 
-def _rotate(workdir: Path) -> int:
+def _rotate(workdir: Path) -> list[str]:
     files = scan(workdir, load_rules(workdir))
     todo = [item for item in files if item.problem]
     unmatched = [item.path for item in todo if item.rule is None]
@@ -84,8 +78,9 @@ def _rotate(workdir: Path) -> int:
             "add one (or move the files) and run rotate again"
         )
     if not todo:
-        print(f"nothing to do: {len(files)} secret file(s) already encrypted for the current keys")
-        return 0
+        return [
+            f"nothing to do: {len(files)} secret file(s) already encrypted for the current keys"
+        ]
     sops = Sops(age_key_file=workdir / AGE_KEY_NAME, config=workdir / SOPS_CONFIG)
     old_key = workdir / OLD_AGE_KEY_NAME
     old_sops = Sops(age_key_file=old_key, config=sops.config) if old_key.is_file() else None
@@ -100,10 +95,8 @@ def _rotate(workdir: Path) -> int:
         [],
         None,
     )
-    for item in todo:
-        print(f"re-encrypted {item.path} ({item.problem})")
-    print(f"{len(todo)} file(s) re-encrypted, {len(files) - len(todo)} already current")
-    return 0
+    lines = [f"re-encrypted {item.path} ({item.problem})" for item in todo]
+    return [*lines, f"{len(todo)} file(s) re-encrypted, {len(files) - len(todo)} already current"]
 
 
 def _reencrypt(item: SecretFile, sops: Sops, old_sops: Sops | None) -> bytes:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from generator.errors import ClusterGenError
+from generator.report import Report
 from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
 from generator.validate.documents import Doc, Finding, is_yaml, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
@@ -173,8 +174,8 @@ def in_validation_scope(path: str) -> bool:
     return root_dot_yaml or (in_secret_scope(path) and is_secret_path(path))
 
 
-def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> int:
-    """`clustergen validate`: print the report; 1 when there are errors. Without
+def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> Report:
+    """`clustergen validate`: the findings; status 1 when there are errors. Without
     --schema-location, $CLUSTERGEN_SCHEMA_LOCATION applies as it does for configure."""
     if not root.is_dir():
         raise ClusterGenError(f"{root} is not a directory; pass the rendered repository's root")
@@ -191,8 +192,8 @@ def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> i
         decrypt=sops_decryptor(root),
         root=root,
     )
-    print(format_report(findings))
-    return 1 if any(f.severity == "error" for f in findings) else 0
+    failed = any(f.severity == "error" for f in findings)
+    return Report(format_report(findings), status=1 if failed else 0)
 
 
 def locations_from_env() -> list[str]:

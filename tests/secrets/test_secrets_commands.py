@@ -58,11 +58,10 @@ def repo(tmp_path: Path, age: KeyPair, other_age: KeyPair) -> Path:
     return root
 
 
-def test_check_lists_unencrypted_and_stale_files(
-    repo: Path, other_age: KeyPair, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert commands.check(repo) == 1
-    out = capsys.readouterr().out
+def test_check_lists_unencrypted_and_stale_files(repo: Path, other_age: KeyPair) -> None:
+    report = commands.check(repo)
+    assert report.status == 1
+    out = report.text
     lines = out.splitlines()
     assert f"{PLAIN}: not encrypted (no sops metadata with a MAC)" in lines
     assert any(ln.startswith(f"{STALE}: encrypted for {other_age.key.public}, but") for ln in lines)
@@ -71,12 +70,9 @@ def test_check_lists_unencrypted_and_stale_files(
     assert "3 problem(s)" in out
 
 
-def test_rotate_fixes_everything_check_found(
-    repo: Path, age: KeyPair, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_rotate_fixes_everything_check_found(repo: Path, age: KeyPair) -> None:
     good_before = (repo / GOOD).read_bytes()
-    assert commands.rotate(repo) == 0
-    assert "3 file(s) re-encrypted, 1 already current" in capsys.readouterr().out
+    assert "3 file(s) re-encrypted, 1 already current" in commands.rotate(repo).text
     assert (repo / GOOD).read_bytes() == good_before
     sops = Sops(age_key_file=age.path)
     for rel, value in (
@@ -88,10 +84,9 @@ def test_rotate_fixes_everything_check_found(
         assert value not in data
         assert sops.recipients(data) == {age.key.public}
         assert value in sops.decrypt(data, rel)
-    assert commands.check(repo) == 0
-    assert "ok: 4 secret file(s)" in capsys.readouterr().out
-    assert commands.rotate(repo) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    assert commands.check(repo).status == 0
+    assert "ok: 4 secret file(s)" in commands.check(repo).text
+    assert "nothing to do" in commands.rotate(repo).text
 
 
 def test_rotate_without_the_old_key_changes_nothing(repo: Path) -> None:
@@ -109,10 +104,8 @@ def test_check_without_rules_says_what_to_run(tmp_path: Path) -> None:
         commands.check(tmp_path)
 
 
-def test_inventory_lists_names_never_values(
-    repo: Path, age: KeyPair, other_age: KeyPair, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert commands.inventory(repo) == 0
+def test_inventory_lists_names_never_values(repo: Path, age: KeyPair, other_age: KeyPair) -> None:
+    assert commands.inventory(repo).text == "wrote docs/SECRETS.md"
     text = (repo / "docs/SECRETS.md").read_text()
     for rel in (GOOD, STALE, PLAIN, OVERLAY):
         assert f"`{rel}`" in text
@@ -125,7 +118,7 @@ def test_inventory_lists_names_never_values(
         assert value.decode() not in text
     assert "ignored" not in text
     # Generated once, it is ours to refresh; a hand-written file is not.
-    assert commands.inventory(repo) == 0
+    assert commands.inventory(repo).text == "wrote docs/SECRETS.md"
     (repo / "docs/SECRETS.md").write_text("# my notes\n")
     with pytest.raises(WriteConflict, match=r"docs/SECRETS\.md"):
         commands.inventory(repo)

@@ -26,37 +26,37 @@ def test_run_validate_clean_with_key(
     clean_tree: Tree,
     sops: Sops,
     schema_location: str,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_tree(tmp_path, clean_tree)
     assert sops.age_key_file is not None
     (tmp_path / "age.key").write_bytes(sops.age_key_file.read_bytes())
-    assert run_validate(tmp_path, [schema_location], strict=True) == 0
-    assert capsys.readouterr().out.strip() == "ok: no errors"
+    report = run_validate(tmp_path, [schema_location], strict=True)
+    assert (report.status, report.text.strip()) == (0, "ok: no errors")
 
 
 def test_run_validate_reads_locations_from_the_environment(
     tmp_path: Path,
     clean_tree: Tree,
     schema_location: str,
-    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # As for configure: no --schema-location means $CLUSTERGEN_SCHEMA_LOCATION (not the URL).
     write_tree(tmp_path, clean_tree)
     monkeypatch.setenv("CLUSTERGEN_SCHEMA_LOCATION", f"/nonexistent{os.pathsep}{schema_location}")
-    assert run_validate(tmp_path, [], strict=True) == 0
-    assert "CRD schemas" not in capsys.readouterr().out
+    report = run_validate(tmp_path, [], strict=True)
+    assert report.status == 0
+    assert "CRD schemas" not in report.text
 
 
 def test_run_validate_reports_errors_by_file(
-    tmp_path: Path, clean_tree: Tree, schema_location: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, clean_tree: Tree, schema_location: str
 ) -> None:
     path = "kubernetes/apps/default/echo/ks.yaml"
     clean_tree[path] = clean_tree[path].replace(b"name: flux-instance", b"name: nothing")
     write_tree(tmp_path, clean_tree)
-    assert run_validate(tmp_path, [schema_location], strict=False) == 1
-    out = capsys.readouterr().out.splitlines()
+    report = run_validate(tmp_path, [schema_location], strict=False)
+    assert report.status == 1
+    out = report.text.splitlines()
     assert out[0] == (
         f"{path}:2: Kustomization/echo: dependsOn Kustomization nothing "
         "in namespace flux-system is not rendered"
