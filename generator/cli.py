@@ -99,6 +99,18 @@ def _cmd_sbom(args: argparse.Namespace) -> int:
     return _emit(run_sbom(args.dir, output=args.output))
 
 
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _cmd_talos(args: argparse.Namespace) -> int:
+    from generator import talos
+
+    if args.talos_action == "secret":
+        return _emit(talos.secret(args.dir))
+    return _emit(talos.bootstrap(args.dir, progress=_progress))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="clustergen",
@@ -156,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("secrets", _cmd_secrets, "inventory, check or rotate sops-encrypted files")
     p.add_argument("secrets_action", choices=["inventory", "check", "rotate"])
+    p.add_argument("--dir", type=Path, default=Path("."))
+
+    p = add("talos", _cmd_talos, "make the Talos secret, or bootstrap the nodes (needs talhelper)")
+    p.add_argument("talos_action", choices=["secret", "bootstrap"])
     p.add_argument("--dir", type=Path, default=Path("."))
 
     p = add("sbom", _cmd_sbom, "write a CycloneDX inventory of charts and images")

@@ -97,3 +97,14 @@ def test_check_passes_strict_through(workdir: Path) -> None:
     config.write_text(text)
     assert "warning: " in task(workdir, "check").stderr
     assert task(workdir, "check", "--", "--strict").returncode != 0
+
+
+def test_tasks_stay_thin() -> None:
+    """Logic (retries, pipes into sops) lives in tested Python: one command per step."""
+    tasks = yaml.safe_load(TASKFILE.read_text())["tasks"]
+    for name, spec in tasks.items():
+        for cmd in spec.get("cmds", []):
+            if isinstance(cmd, str):
+                assert "\n" not in cmd.strip() and not set("|;>&") & set(cmd), (name, cmd)
+    assert tasks["bootstrap:talos"]["cmds"] == ["clustergen talos bootstrap"]
+    assert tasks["talos-secret"]["cmds"] == ["clustergen talos secret"]
