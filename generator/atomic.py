@@ -1,6 +1,6 @@
 """The one atomic write outside the write transaction (generator/write/journal.py): a single
 file replaced via a temporary sibling and a rename, so a reader (or a crash) never sees half
-of it. Used for the ownership manifest, caches and reports; no generator imports, so cheap.
+of it. Used for reports (sbom), the Talos secret and caches; no generator imports, so cheap.
 """
 
 from __future__ import annotations

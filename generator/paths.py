@@ -17,7 +17,6 @@ def _data_root() -> Path:
 DATA_ROOT = _data_root()
 TEMPLATES = DATA_ROOT / "templates"
 TEMPLATE_TREE = TEMPLATES / "config"
-MACROS = TEMPLATES / "macros"
 VERSIONS_FILE = TEMPLATES / "versions.yaml"
 SCHEMA_FILE = DATA_ROOT / "schemas" / "cluster.schema.json"
 SAMPLE_CONFIG = DATA_ROOT / "cluster.sample.yaml"

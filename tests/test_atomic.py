@@ -1,4 +1,4 @@
-"""The one atomic single-file write (manifest, sbom output, schema and bytecode caches)."""
+"""The one atomic single-file write (sbom output, Talos secret, schema and bytecode caches)."""
 
 from __future__ import annotations
 

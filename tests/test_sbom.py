@@ -14,10 +14,11 @@ from packageurl import PackageURL
 from generator import paths
 from generator.cli import main
 from generator.errors import ClusterGenError
-from generator.render import is_secret
 from generator.render.context import load_versions
-from generator.sbom import InventoryError, run_sbom, scan_tree
+from generator.sbom import run_sbom
+from generator.sbom.inventory import InventoryError, scan_tree
 from generator.sbom.references import ImageRef, chart_purl, image_purl, parse_image
+from generator.secrets.files import is_secret_path as is_secret
 from tests.rendering import EVERY_CHART, render_config, sample_with, write_config
 
 # Every chart of versions.yaml is rendered; monitoring stacks are alternatives, hence two.

@@ -20,8 +20,6 @@ from generator.errors import ConfigError
 __all__ = [
     "NOT_DECRYPTED",
     "NOT_DECRYPTED_PROBE",
-    "Cluster",
-    "ConfigError",
     "load_cluster",
     "summary",
 ]

@@ -8,22 +8,13 @@ from pathlib import Path
 
 from generator import paths
 from generator.diff.git import read_git_tree
-from generator.diff.output import FORMATS, as_json, format_json, format_summary, format_unified
-from generator.diff.trees import Decrypt, FileChange, ObjectChange, TreeDiff, diff_trees
+from generator.diff.output import FORMATS
+from generator.diff.trees import Decrypt, TreeDiff, diff_trees
 from generator.errors import ClusterGenError
 from generator.report import Report
 
 __all__ = [
-    "FileChange",
-    "ObjectChange",
-    "TreeDiff",
-    "as_json",
     "compare",
-    "diff_trees",
-    "format_json",
-    "format_summary",
-    "format_unified",
-    "read_git_tree",
     "read_work_tree",
     "run_diff",
 ]

@@ -18,19 +18,12 @@ from generator.errors import ClusterGenError
 from generator.paths import CONFIG_NAME
 from generator.report import Report
 from generator.sbom.cyclonedx import to_json
-from generator.sbom.inventory import Chart, Image, Inventory, InventoryError, scan_tree
+from generator.sbom.inventory import scan_tree
 from generator.sbom.markdown import to_markdown
 
 __all__ = [
-    "Chart",
-    "Image",
-    "Inventory",
-    "InventoryError",
     "markdown_path",
     "run_sbom",
-    "scan_tree",
-    "to_json",
-    "to_markdown",
 ]
 
 

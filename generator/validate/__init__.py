@@ -22,17 +22,12 @@ from generator.validate.kustomize import KustomizeDir, Tree, build_roots, load_k
 from generator.validate.objects import check_objects
 from generator.validate.policies import check_applied, check_encrypted, check_network_policies
 from generator.validate.references import check_references
-from generator.validate.report import as_problems, format_report, raise_for_errors
+from generator.validate.report import format_report, raise_for_errors
 from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
 from generator.validate.substitute import Decrypt
 from generator.validate.tool_configs import check_tool_configs
 
 __all__ = [
-    "DEFAULT_LOCATION",
-    "Finding",
-    "SchemaStore",
-    "as_problems",
-    "format_report",
     "in_validation_scope",
     "locations_from_env",
     "raise_for_errors",

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator import __version__, paths
-from generator.atomic import atomic_write
 from generator.errors import ClusterGenError
 
 
@@ -96,9 +95,3 @@ def dump_manifest(manifest: Manifest) -> bytes:
         data["seals"] = dict(sorted(manifest.seals.items()))
         data["seal_key"] = manifest.seal_key
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
-
-
-def save_manifest(root: Path, manifest: Manifest) -> None:
-    path = manifest_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, dump_manifest(manifest), 0o644)

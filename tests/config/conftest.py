@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from generator.config import Cluster, load_cluster
+from generator.config import load_cluster
+from generator.config.model import Cluster
 from generator.errors import ConfigError
 
 SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"

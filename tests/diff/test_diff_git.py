@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from generator.command import run
-from generator.diff import compare, read_git_tree
+from generator.diff import compare
+from generator.diff.git import read_git_tree
 from generator.errors import ClusterGenError
 
 MANIFEST = ".clustergen/manifest.json"

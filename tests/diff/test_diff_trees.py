@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from generator.diff import diff_trees, format_json, format_summary, format_unified
+from generator.diff.output import format_json, format_summary, format_unified
+from generator.diff.trees import diff_trees
 from generator.secrets.sops import Sops
 
 DEPLOY = b"""\

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.render import render_tree
+from generator.render.tree import render_tree
 from tests.golden import delta
 from tests.golden.snapshot import GoldenSnapshots, References, Tree, snapshot_paths
 

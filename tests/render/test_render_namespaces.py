@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from generator.render import RenderError, render_tree
+from generator.render.environment import RenderError
+from generator.render.tree import render_tree
 
 CONTEXT: dict[str, Any] = {
     "features": {

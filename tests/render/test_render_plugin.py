@@ -13,7 +13,7 @@ from makejinja.config import Config, Delimiter, Undefined
 
 from generator.errors import ClusterGenError
 from generator.makejinja_plugin import Plugin
-from generator.render import render_tree
+from generator.render.tree import render_tree
 
 CONTEXT = {
     "derived": {"ha": True, "controllers": [{"name": "cp0"}, {"name": "cp1"}]},

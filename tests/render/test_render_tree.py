@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.render import RenderError, is_secret, render_tree
+from generator.render.environment import RenderError
+from generator.render.tree import render_tree
+from generator.secrets.files import is_secret_path as is_secret
 
 CONTEXT = {
     "network": {"node_cidr": "10.10.0.0/24"},

@@ -18,10 +18,11 @@ import pytest
 import yaml
 
 from generator import paths
-from generator.config import ConfigError, load_cluster
-from generator.render import is_secret
+from generator.config import load_cluster
+from generator.errors import ConfigError
 from generator.render.environment import make_environment
 from generator.render.tree import render_tree
+from generator.secrets.files import is_secret_path as is_secret
 from tests import documents
 from tests.rendering import sample_with, write_config
 from tests.shared import CRD_SCHEMAS

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
-from generator.validate import Finding, SchemaStore, format_report, validate_tree
+from generator.validate import validate_tree
+from generator.validate.documents import Finding
 from generator.validate.kubectl import kubectl_available
+from generator.validate.report import format_report
+from generator.validate.schemas import SchemaStore
 from tests.features import FEATURES
 from tests.rendering import render_sample
 from tests.shared import CRD_SCHEMA_LOCATION

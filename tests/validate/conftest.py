@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from generator.secrets.sops import Sops
-from generator.validate import Finding, SchemaStore, validate_tree
+from generator.validate import validate_tree
+from generator.validate.documents import Finding
+from generator.validate.schemas import SchemaStore
 from tests.fakes import sops_with_new_key
 from tests.shared import CRD_SCHEMA_LOCATION, CRD_SCHEMAS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.validate import SchemaStore
+from generator.validate.schemas import SchemaStore
 from generator.validate.selectors import Requirement, parse_selector, selector_matches
 from tests.validate.conftest import ECHO_APP, ECHO_KS, Decrypt, Tree, edit, run
 

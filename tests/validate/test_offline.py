@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.validate import SchemaStore, format_report, validate_tree
-from generator.validate.schemas import SchemaFetchError
+from generator.validate import validate_tree
+from generator.validate.report import format_report
+from generator.validate.schemas import SchemaFetchError, SchemaStore
 
 Tree = dict[str, bytes]
 LOCATION = "https://schemas.example/catalog/{group}/{kind}_{version}.json"

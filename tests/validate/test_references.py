@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.validate import SchemaStore
+from generator.validate.schemas import SchemaStore
 from tests.validate.conftest import Decrypt, Tree, run
 
 GATEWAYS = "kubernetes/apps/network/gateways/app"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.validate import Finding, SchemaStore, read_tree
-from generator.validate.documents import parse_tree
+from generator.validate import read_tree
+from generator.validate.documents import Finding, parse_tree
+from generator.validate.schemas import SchemaStore
 from generator.validate.tool_configs import check_tool_configs
 from tests.validate.conftest import Decrypt, Tree, run
 

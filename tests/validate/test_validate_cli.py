@@ -10,7 +10,8 @@ import pytest
 
 from generator.errors import ClusterGenError
 from generator.secrets.sops import Sops
-from generator.validate import SchemaStore, run_validate, validate_tree
+from generator.validate import run_validate, validate_tree
+from generator.validate.schemas import SchemaStore
 
 Tree = dict[str, bytes]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from generator.validate import Finding, SchemaStore
+from generator.validate.documents import Finding
 from generator.validate.kubectl import kubectl_available
+from generator.validate.schemas import SchemaStore
 from tests.validate.conftest import ECHO_APP, ECHO_KS, Decrypt, Tree, edit, run
 
 INSTANCE_KS = "kubernetes/apps/flux-system/flux-instance/ks.yaml"

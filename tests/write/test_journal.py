@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from generator.write import apply_plan, load_manifest, plan_write
 from generator.write.fs import OutputRoot, WriteError
 from generator.write.journal import (
     JOURNAL_PATH,
@@ -20,6 +19,8 @@ from generator.write.journal import (
     stage_name,
     transact,
 )
+from generator.write.manifest import load_manifest
+from generator.write.writer import apply_plan, plan_write
 
 TREE = {
     "kubernetes/apps/a/ks.yaml": b"a: 1\n",

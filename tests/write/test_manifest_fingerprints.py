@@ -7,13 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from generator.write import ManifestError, load_manifest, plan_write, save_manifest
-from generator.write.manifest import Manifest, dump_manifest, manifest_path
+from generator.write.manifest import (
+    Manifest,
+    ManifestError,
+    dump_manifest,
+    load_manifest,
+    manifest_path,
+)
+from generator.write.writer import plan_write
+
+
+def _save(root: Path, manifest: Manifest) -> None:
+    """The manifest on disk, as a configure run leaves it (written in its transaction)."""
+    manifest_path(root).parent.mkdir(parents=True, exist_ok=True)
+    manifest_path(root).write_bytes(dump_manifest(manifest))
 
 
 def test_round_trip_with_fingerprints(tmp_path: Path) -> None:
     manifest = Manifest("1.0", "d", {"a.sops.yaml": "1" * 64}, {"a.sops.yaml": "f" * 64})
-    save_manifest(tmp_path, manifest)
+    _save(tmp_path, manifest)
     assert load_manifest(tmp_path) == manifest
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from generator.errors import ClusterGenError, WriteConflict
-from generator.write import apply_plan, load_manifest, plan_write
-from generator.write.writer import WriteSummary
+from generator.write.manifest import load_manifest
+from generator.write.writer import WriteSummary, apply_plan, plan_write
 
 TREE = {
     "kubernetes/apps/a/ks.yaml": b"a: 1\n",
