@@ -9,8 +9,6 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
-
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
     """Replace `path` with `data` (file mode `mode`); on any error the old file stays and no

@@ -25,8 +25,6 @@ from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.keys import held_age_key, key_in_env
 from generator.secrets.sops import Sops
 
-__all__ = ["ATTEMPTS", "WAIT_SECONDS", "bootstrap", "secret"]
-
 TALOS_DIR = "talos"
 SECRET_FILE = "talsecret.sops.yaml"
 # The nodes install Talos and reboot after the apply: 60 tries 10 s apart (10 minutes).

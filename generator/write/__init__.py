@@ -1,3 +1,1 @@
 """Write a rendered tree: plan, one transaction, ownership manifest (DESIGN.md, "Writing")."""
-
-__all__ = []
