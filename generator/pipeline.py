@@ -1,8 +1,11 @@
-"""configure, end to end: load → check → render in memory → encrypt → write → validate.
+"""configure, end to end, in this order: lock (settling a write a crash left) → refuse lost
+keys → inputs (cluster.yaml + overlay, side files, versions) → render in memory → warnings
+(--strict) → trust the manifest → encrypt → plan and refuse conflicts → validate the tree as
+it will be → write in one transaction.
 
 Each step lives in its own module; this one only strings them together and
 decides what happens when one fails (nothing is written before every secret is
-encrypted, so a failure leaves the working tree as it was).
+encrypted and the planned tree validates, so a failure leaves the working tree as it was).
 """
 
 from __future__ import annotations
