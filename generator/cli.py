@@ -34,8 +34,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from generator.init_dir import init_workdir
+    from generator.init_dir import init_workdir, missing
 
+    if args.check:  # Taskfile's init-if-needed: status 1 while init would create a file
+        return 1 if missing(args.dir) else 0
     for line in init_workdir(args.dir):
         print(line)
     return 0
@@ -135,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("init", _cmd_init, "create cluster.yaml and key files that are missing")
     p.add_argument("--dir", type=Path, default=Path("."), help="working directory (default: .)")
+    p.add_argument(
+        "--check", action="store_true", help="create nothing; exit 1 when a file is missing"
+    )
 
     def strict_arg(p: argparse.ArgumentParser) -> None:
         p.add_argument("--strict", action="store_true", help="warnings are errors (exit 1)")

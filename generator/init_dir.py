@@ -46,6 +46,26 @@ def init_workdir(workdir: Path) -> list[str]:
         return ([recovered] if recovered else []) + _init_locked(workdir)
 
 
+def missing(workdir: Path) -> list[str]:
+    """The files `init_workdir` would create (deploy.key only for an ssh:// repository.url
+    in a cluster.yaml that parses); [] when it would create nothing. Reads, never writes."""
+    config = workdir / paths.CONFIG_NAME
+    names = [paths.CONFIG_NAME, paths.AGE_KEY_NAME, paths.WEBHOOK_TOKEN_NAME]
+    if is_ssh(_repository_url(config)[1]):
+        names.append(paths.DEPLOY_KEY_NAME)
+    return [name for name in names if not (workdir / name).exists()]
+
+
+def _repository_url(config: Path) -> tuple[bool, object]:
+    """(whether cluster.yaml parses, its repository.url or None)."""
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False, None
+    repository = data.get("repository") if isinstance(data, dict) else None
+    return True, repository.get("url") if isinstance(repository, dict) else None
+
+
 def current_umask() -> int:
     """The process umask (read from /proc where it can be, else set and restored)."""
     try:
@@ -90,15 +110,12 @@ def _create(path: Path, make: _Maker, mode: int) -> str:
 
 
 def _deploy_key(workdir: Path, config: Path) -> list[str]:
-    try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    parses, url = _repository_url(config)
+    if not parses:
         return [
             f"skipped {paths.DEPLOY_KEY_NAME}: {paths.CONFIG_NAME} does not parse; "
             "run `clustergen check` to see why, then `clustergen init` again"
         ]
-    repository = data.get("repository") if isinstance(data, dict) else None
-    url = repository.get("url") if isinstance(repository, dict) else None
     if not is_ssh(url):
         return []
     private_path = workdir / paths.DEPLOY_KEY_NAME

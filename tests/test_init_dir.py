@@ -10,7 +10,7 @@ import pytest
 
 from generator import paths
 from generator.errors import SideFileError
-from generator.init_dir import init_workdir
+from generator.init_dir import init_workdir, missing
 from generator.secrets.keys import load_deploy_key, public_openssh, read_age_key
 
 SSH_CONFIG = "repository:\n  url: ssh://git@github.com/me/cluster\n"
@@ -130,3 +130,15 @@ def test_git_tracked_age_key_is_refused(tmp_path: Path) -> None:
 def test_untracked_keys_in_a_repository_are_fine(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     assert "created age.key" in init_workdir(tmp_path)
+
+
+def test_missing_names_what_init_would_create(tmp_path: Path) -> None:
+    assert missing(tmp_path) == ["cluster.yaml", "age.key", "webhook.token"]
+    init_workdir(tmp_path)
+    assert missing(tmp_path) == []
+    config = tmp_path / "cluster.yaml"
+    text = config.read_text()
+    config.write_text(text.replace("url: https://github.com/", "url: ssh://git@github.com/"))
+    assert missing(tmp_path) == ["deploy.key"]  # an ssh:// repository needs one
+    init_workdir(tmp_path)
+    assert missing(tmp_path) == []
