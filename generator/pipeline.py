@@ -33,7 +33,7 @@ from generator.secrets.encrypt import (
     encrypt_tree,
     fingerprints_for,
 )
-from generator.secrets.keys import held_age_key
+from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
@@ -75,8 +75,8 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     overlay, note = overlay_for_check(workdir)
     cluster = load_cluster(config_path, overlay=overlay)
     missing = check_side_files(cluster.values, workdir)
-    if held_age_key(workdir):  # not a keyless checkout: as configure
-        refuse_lost_keys(workdir)
+    if held := discover_age_key(workdir):  # not a keyless checkout: as configure
+        refuse_lost_keys(workdir, held)
     report_warnings(cluster.warnings, warn, strict=strict)
     lines = [f"ok: {summary(cluster)}"]
     if note:
@@ -111,13 +111,16 @@ class RenderResult:
         return self.sops.decrypt(ciphertext, path)
 
 
-def render_in_memory(config_path: Path, *, keyless: bool = False) -> RenderResult:
+def render_in_memory(
+    config_path: Path, *, keyless: bool = False, held: HeldKey | None = None
+) -> RenderResult:
     """Everything up to (not including) encryption; secrets are plaintext in memory.
 
     Without an age key (`keyless`), the tree is also rendered with a second placeholder
-    (`probe`), so a comparison can tell what derives from secret values.
+    (`probe`), so a comparison can tell what derives from secret values. `held`: the age
+    key the caller discovered (keys.discover_age_key); discovered here if not given.
     """
-    inputs = load_inputs(config_path, keyless=keyless)
+    inputs = load_inputs(config_path, keyless=keyless, held=held)
     tree = render_tree(inputs.context)
     probe = None
     if keyless and inputs.sops is None:
@@ -149,14 +152,16 @@ def configure(
     state_dir(workdir, create=False)  # a symlinked or misplaced .clustergen: refuse up front
     with writing(workdir) as recovered:
         report = [recovered] if recovered else []
-        refuse_lost_keys(workdir)
-        return "\n".join(report + _configure_locked(config_path, force, validate, warn, strict))
+        held = discover_age_key(workdir)  # read once, passed down
+        refuse_lost_keys(workdir, held)
+        lines = _configure_locked(config_path, held, force, validate, warn, strict)
+        return "\n".join(report + lines)
 
 
 def _configure_locked(
-    config_path: Path, force: bool, validate: bool, warn: Warn, strict: bool
+    config_path: Path, held: HeldKey | None, force: bool, validate: bool, warn: Warn, strict: bool
 ) -> list[str]:
-    result = render_in_memory(config_path)
+    result = render_in_memory(config_path, held=held)
     report_warnings(result.cluster.warnings, warn, strict=strict)
     workdir = result.workdir
     if result.sops is None:

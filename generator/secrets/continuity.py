@@ -13,7 +13,7 @@ from pathlib import Path
 from generator.errors import SideFileError
 from generator.paths import AGE_KEY_NAME, DEPLOY_KEY_NAME, WEBHOOK_TOKEN_NAME
 from generator.secrets.files import iter_secret_files
-from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, read_age_key
+from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, HeldKey, read_age_key
 from generator.secrets.metadata import parse_rules, read_metadata
 
 # The rendered secrets that hold a side file's value (see templates/config/…).
@@ -25,10 +25,11 @@ DEPLOY_KEY_SECRETS = (
 RULES_NAME = ".sops.yaml"
 
 
-def refuse_lost_keys(workdir: Path) -> None:
+def refuse_lost_keys(workdir: Path, held: HeldKey | None = None) -> None:
     """Raise SideFileError when a key or token file is missing (or another) while the tree
-    depends on the one that was there: what to restore, and where the rotation steps are."""
-    problems = [*_age_problems(workdir)]
+    depends on the one that was there: what to restore, and where the rotation steps are.
+    `held`: age.key as the caller read it (keys.discover_age_key); read here if not given."""
+    problems = [*_age_problems(workdir, held)]
     if not (workdir / WEBHOOK_TOKEN_NAME).exists() and (workdir / WEBHOOK_SECRET).is_file():
         problems.append(
             f"{WEBHOOK_TOKEN_NAME} is missing, but {WEBHOOK_SECRET} holds the token the "
@@ -51,11 +52,15 @@ def refuse_lost_keys(workdir: Path) -> None:
         )
 
 
-def _local_recipients(workdir: Path) -> set[str]:
+def _local_recipients(workdir: Path, held: HeldKey | None) -> set[str]:
     """Public keys of age.key and (during a rotation) age.key.old; unreadable ones count as
     absent here, and are reported by the side-file checks."""
     found: set[str] = set()
+    if held is not None and held.key is not None:
+        found.add(held.key.public)
     for name in (AGE_KEY_NAME, OLD_AGE_KEY_NAME):
+        if name == AGE_KEY_NAME and held is not None:
+            continue
         try:
             found.add(read_age_key(workdir / name).public)
         except SideFileError:
@@ -80,8 +85,8 @@ def _locked_files(workdir: Path, local: set[str]) -> dict[str, frozenset[str]]:
     return locked
 
 
-def _age_problems(workdir: Path) -> list[str]:
-    local = _local_recipients(workdir)
+def _age_problems(workdir: Path, held: HeldKey | None) -> list[str]:
+    local = _local_recipients(workdir, held)
     locked = _locked_files(workdir, local)
     if not locked:
         return []

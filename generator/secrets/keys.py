@@ -91,6 +91,26 @@ def held_age_key(workdir: Path) -> Path | None:
     return key if key.is_file() else None
 
 
+@dataclass(frozen=True)
+class HeldKey:
+    """The age key file this run holds, read once (`discover_age_key`); `key` is None when
+    the file does not parse (the side-file check says why)."""
+
+    path: Path
+    key: AgeKey | None
+
+
+def discover_age_key(workdir: Path) -> HeldKey | None:
+    """`held_age_key`, read and parsed once, to pass down; None when there is none."""
+    path = held_age_key(workdir)
+    if path is None:
+        return None
+    try:
+        return HeldKey(path, read_age_key(path))
+    except SideFileError:
+        return HeldKey(path, None)
+
+
 def key_in_env() -> bool:
     """Whether sops gets an age key from $SOPS_AGE_KEY or $SOPS_AGE_KEY_FILE."""
     return bool(os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"))

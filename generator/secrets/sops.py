@@ -10,11 +10,15 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.command import run
 from generator.errors import CommandError, SecretsError, SideFileError
 from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, read_age_key
 from generator.secrets.metadata import read_metadata
+
+if TYPE_CHECKING:
+    from generator.secrets.keys import AgeKey
 
 SOPS_ENV = "CLUSTERGEN_SOPS"
 # We inspect the exit code and stderr ourselves to explain failures.
@@ -76,6 +80,8 @@ class Sops:
     config: Path | None = None
     binary: Path | None = None
     timeout: float = 60.0
+    # The identity in age_key_file when the caller has read it already (keys.HeldKey).
+    identity: AgeKey | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "binary", find_sops(self.binary))
@@ -89,9 +95,12 @@ class Sops:
 
     @cached_property
     def fingerprint_key(self) -> bytes | None:
-        """The HMAC key of `age_key_file` (secrets/fingerprint.py), read once per Sops."""
-        from generator.secrets.fingerprint import key_from_file
+        """The HMAC key of `age_key_file` (secrets/fingerprint.py): from `identity` when
+        given, else read from the file once per Sops."""
+        from generator.secrets.fingerprint import fingerprint_key, key_from_file
 
+        if self.identity is not None:
+            return fingerprint_key(self.identity.identity)
         return key_from_file(self.age_key_file)
 
     def encrypt(self, plaintext: bytes, filename: str) -> bytes:

@@ -82,3 +82,14 @@ def test_webhook_token_is_64_hex_chars() -> None:
     token = generate_webhook_token()
     assert re.fullmatch(r"[0-9a-f]{64}", token)
     assert token != generate_webhook_token()
+
+
+def test_the_held_key_is_discovered_once(tmp_path: Path) -> None:
+    from generator.secrets.keys import HeldKey, discover_age_key
+
+    assert discover_age_key(tmp_path) is None
+    (tmp_path / "age.key").write_text("# no key here\n")
+    assert discover_age_key(tmp_path) == HeldKey(tmp_path / "age.key", None)
+    (tmp_path / "age.key").write_text(generate_age_key())
+    held = discover_age_key(tmp_path)
+    assert held is not None and held.key == read_age_key(tmp_path / "age.key")

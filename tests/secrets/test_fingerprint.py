@@ -138,6 +138,8 @@ def test_sops_reads_its_key_once(age: KeyPair, tmp_path: Path) -> None:
     first = sops.fingerprint_key
     copy.unlink()  # a second read would now find nothing
     assert sops.fingerprint_key == first == fingerprint_key(age.key.identity)
+    # A key the caller read already (keys.discover_age_key) is not read again.
+    assert Sops(age_key_file=copy, identity=age.key).fingerprint_key == first
 
 
 @pytest.fixture
