@@ -89,7 +89,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_secrets(args: argparse.Namespace) -> int:
-    from generator.secrets import commands
+    from generator import secrets_commands as commands
 
     action: Callable[[Path], Report] = getattr(commands, args.secrets_action)
     return _emit(action(args.dir))

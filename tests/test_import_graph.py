@@ -80,6 +80,19 @@ def test_generator_has_no_import_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def test_subpackages_have_no_cycle_either() -> None:
+    """generator.config, generator.render, … each as one node (top-level modules as theirs)."""
+    packages: dict[str, set[str]] = {}
+    for module, imported in import_graph().items():
+        node = ".".join(module.split(".")[:2])
+        packages.setdefault(node, set()).update(
+            ".".join(m.split(".")[:2]) for m in imported if not m.startswith(f"{node}.")
+        )
+        packages[node].discard(node)
+    cycle = find_cycle(packages)
+    assert cycle is None, "import cycle between packages: " + " -> ".join(cycle or [])
+
+
 def test_the_graph_sees_lazy_and_relative_imports() -> None:
     graph = import_graph()
     # cli imports pipeline only inside its command functions.

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sops_helpers import KeyPair, rules_for, write_rules
 
+from generator import secrets_commands as commands
 from generator.errors import SecretsError, WriteConflict
-from generator.secrets import commands
 from generator.secrets.sops import Sops
 
 GOOD = "kubernetes/apps/good/secret.sops.yaml"
