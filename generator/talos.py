@@ -24,6 +24,7 @@ from generator.report import Report
 from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.keys import held_age_key, key_in_env
 from generator.secrets.sops import Sops
+from generator.write.lock import writing
 
 TALOS_DIR = "talos"
 SECRET_FILE = "talsecret.sops.yaml"
@@ -49,11 +50,15 @@ def secret(workdir: Path) -> Report:
     if target.exists():
         return Report(f"kept {TALOS_DIR}/{SECRET_FILE} (already exists)")
     _require("talhelper")
-    plaintext = run(["talhelper", "gensecret"], cwd=talos).stdout
-    sops = Sops(age_key_file=held_age_key(workdir), config=workdir / SOPS_CONFIG)
-    ciphertext = sops.encrypt(plaintext, f"{TALOS_DIR}/{SECRET_FILE}")
-    atomic_write(target, ciphertext, 0o644)
-    return Report(f"created {TALOS_DIR}/{SECRET_FILE}")
+    with writing(workdir) as recovered:  # as every command that writes here (DESIGN.md)
+        lines = [recovered] if recovered else []
+        if target.exists():  # made by a run that held the lock before us: theirs stays
+            return Report.of([*lines, f"kept {TALOS_DIR}/{SECRET_FILE} (already exists)"])
+        plaintext = run(["talhelper", "gensecret"], cwd=talos).stdout
+        sops = Sops(age_key_file=held_age_key(workdir), config=workdir / SOPS_CONFIG)
+        ciphertext = sops.encrypt(plaintext, f"{TALOS_DIR}/{SECRET_FILE}")
+        atomic_write(target, ciphertext, 0o644)
+        return Report.of([*lines, f"created {TALOS_DIR}/{SECRET_FILE}"])
 
 
 def bootstrap(
