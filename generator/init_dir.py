@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from generator import paths
-from generator.config.urls import is_ssh
 from generator.errors import ClusterGenError, SideFileError
+from generator.repository import is_ssh
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.files import create_exclusive
 from generator.secrets.keys import (

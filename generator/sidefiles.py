@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.config.urls import is_ssh
 from generator.errors import SideFileError
 from generator.paths import (
     AGE_KEY_NAME,
@@ -24,6 +23,7 @@ from generator.paths import (
     TUNNEL_CREDENTIALS_NAME,
     WEBHOOK_TOKEN_NAME,
 )
+from generator.repository import is_ssh
 from generator.secrets.keys import held_age_key, load_deploy_key, parse_age_key, public_openssh
 from generator.secrets.tracked import refuse_tracked_keys
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from generator.config.schema import Schema, load_schema, resolve
-from generator.config.urls import bundled_known_hosts, is_ssh, repo_host
+from generator.config.urls import bundled_known_hosts, repo_host
+from generator.repository import is_ssh
 
 # Kernel disk names as `talosctl get disks` lists them (sda, vda, nvme0n1, mmcblk0): a user
 # copying one means that device, never a serial number, so it is taken as /dev/<name>.

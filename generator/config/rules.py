@@ -16,7 +16,8 @@ from typing import Any
 from generator.config.derive import KERNEL_DISK, parse_range
 from generator.config.locate import KeyPath, format_path
 from generator.config.rules_features import check_features
-from generator.config.urls import bundled_known_hosts, is_ssh, repo_host, repo_port
+from generator.config.urls import bundled_known_hosts, repo_host, repo_port
+from generator.repository import is_ssh
 
 Finding = tuple[KeyPath, str]
 Rule = Callable[[Mapping[str, Any], Mapping[str, Any]], Iterator[Finding]]

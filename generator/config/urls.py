@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from generator.repository import is_ssh
+
 # git@github.com:owner/repo.git -- what `git clone` accepts but Flux does not.
 _SCP = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>(?!//)\S+)$")
 
@@ -46,12 +48,6 @@ def scp_hint(url: object) -> str | None:
         return None
     path = match["path"].lstrip("/")
     return f"scp-style URLs are not supported; write ssh://{match['user']}@{match['host']}/{path}"
-
-
-def is_ssh(url: object) -> bool:
-    """The one rule for "Flux reaches the repository over SSH" (and so needs a deploy key):
-    repository.url is an ssh:// URL (the schema refuses scp-style URLs)."""
-    return isinstance(url, str) and url.startswith("ssh://")
 
 
 def repo_host(url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generator.config.urls import is_ssh
+from generator.repository import is_ssh
 
 
 @pytest.mark.parametrize(
