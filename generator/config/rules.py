@@ -154,11 +154,17 @@ def _bgp_and_vlan(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterat
                 yield ("cilium", "bgp", key), message
     for key in ("router_asn", "node_asn"):
         value = at(values, ("cilium", "bgp", key))
-        if isinstance(value, str) and value.isdigit() and not 1 <= int(value) <= MAX_ASN:
+        if _is_number_text(value) and not 1 <= int(value) <= MAX_ASN:
             yield ("cilium", "bgp", key), f"must be an AS number from 1 to {MAX_ASN} (got {value})"
     vlan = at(values, ("network", "vlan_tag"))
-    if isinstance(vlan, str) and vlan.isdigit() and not 1 <= int(vlan) <= 4094:
+    if _is_number_text(vlan) and not 1 <= int(vlan) <= 4094:
         yield ("network", "vlan_tag"), f"must be a VLAN ID from 1 to 4094 (got {vlan})"
+
+
+def _is_number_text(value: Any) -> bool:
+    # Only ASCII digits: str.isdigit() also takes "²", which int() refuses; the length
+    # bound keeps int() away from the text of a huge number the schema reports anyway.
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
 
 
 def _repository(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:

@@ -88,9 +88,10 @@ def _types(schema: Schema) -> set[str]:
     return types
 
 
-def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, str]) -> None:
+def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, str]) -> set[KeyPath]:
     """Give back the written text where YAML read a number but the key takes only text
-    (a schematic ID of digits, `branch: 2024`); in place."""
+    (a schematic ID of digits, `branch: 2024`); in place. Returns the paths given back."""
+    restored: set[KeyPath] = set()
     for path, text in number_texts.items():
         schema = property_schema(path)
         types = _types(schema) if schema else set()
@@ -100,6 +101,8 @@ def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, st
         for part in path[:-1]:
             parent = parent[part]
         parent[path[-1]] = text
+        restored.add(path)
+    return restored
 
 
 # Hints computed from the offending value, named by the schema's `x-hint`.

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from generator import bounded_yaml
 from generator.command import run
 from generator.errors import CommandError
 from generator.secrets.files import is_secret_path
@@ -78,7 +79,7 @@ def _materialize(files: Mapping[str, bytes], target: Path) -> None:
 
 def _redact(content: bytes) -> bytes:
     try:
-        docs = [d for d in yaml.safe_load_all(content) if d is not None]
+        docs = [d for d in bounded_yaml.load_all(content) if d is not None]
     except yaml.YAMLError:
         return b""
     kept = [
