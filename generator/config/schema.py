@@ -21,7 +21,7 @@ from jsonschema.protocols import Validator
 
 from generator.config.locate import KeyPath
 from generator.config.text import control_characters, printable
-from generator.config.urls import scp_hint
+from generator.config.urls import mask_userinfo, repo_url_hint
 from generator.paths import SCHEMA_FILE
 
 Schema = dict[str, Any]
@@ -139,7 +139,7 @@ def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, st
 
 
 # Hints computed from the offending value, named by the schema's `x-hint`.
-HINTS: dict[str, Callable[[Any], str | None]] = {"repo-url": scp_hint}
+HINTS: dict[str, Callable[[Any], str | None]] = {"repo-url": repo_url_hint}
 
 
 def validate(data: Mapping[str, Any]) -> list[Finding]:
@@ -214,6 +214,7 @@ def _got(path: KeyPath, value: Any) -> str | None:
     if is_secret(path):
         return None
     if isinstance(value, str):
+        value = mask_userinfo(value)
         return f"got '{printable(value if len(value) <= 60 else value[:57] + '...')}'"
     if isinstance(value, bool):
         return f"got {str(value).lower()}"

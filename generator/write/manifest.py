@@ -46,6 +46,20 @@ def load_manifest(root: Path) -> Manifest:
         raw = path.read_bytes()
     except FileNotFoundError:
         return Manifest()
+    except IsADirectoryError:
+        raise ManifestError(
+            f"{paths.MANIFEST_PATH} is a directory; clustergen keeps its ownership manifest in "
+            "that file: move the directory elsewhere and run again"
+        ) from None
+    except NotADirectoryError:
+        raise ManifestError(
+            f"{paths.MANIFEST_PATH.split('/')[0]} is a file; clustergen keeps its ownership "
+            "manifest in that directory: move the file elsewhere and run again"
+        ) from None
+    except OSError as err:
+        raise ManifestError(
+            f"{paths.MANIFEST_PATH} cannot be read: {err.strerror or err}"
+        ) from None
     try:
         data = json.loads(raw)
         files = _string_map(data["files"], "files")
@@ -53,7 +67,7 @@ def load_manifest(root: Path) -> Manifest:
         return Manifest(
             str(data.get("generator", "")), str(data.get("config_digest", "")), files, fingerprints
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ManifestError(
             f"{paths.MANIFEST_PATH} is corrupt ({err}). It records which files clustergen "
             "wrote. Restore it with `git checkout -- .clustergen/manifest.json`, or delete it: "
