@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 # git@github.com:owner/repo.git -- what `git clone` accepts but Flux does not.
 _SCP = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>(?!//)\S+)$")
+# The port of scheme://host:port/ (not an IPv6 literal's colons).
+_PORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s]*?(\]|[^\]/:\s]):(?P<port>[^/:\]\s]*)(/|$)")
 # scheme://userinfo@ -- up to the last '@' before the path.
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
 
@@ -70,9 +72,10 @@ def repo_url_hint(url: object) -> str | None:
             "GitRepository; remove them (for a private repository use "
             "ssh://git@host/owner/repo with deploy.key)"
         )
-    try:
-        urlsplit(url).port
-    except ValueError:
+    port = _PORT.match(url)
+    if port and not (
+        port["port"].isascii() and port["port"].isdigit() and 0 < int(port["port"][:6]) < 65536
+    ):
         return "the port must be a number from 1 to 65535"
     return scp_hint(url)
 

@@ -19,7 +19,8 @@ REPOSITORY: dict[str, tuple[str, str]] = {
     "user and token": ("https://user:ghp_s3cr3tt0ken@github.com/example/home-ops",
                        f"{SHAPE} (got 'https://***@github.com/example/home-ops'; {CREDENTIALS})"),
     "token as the user": ("https://ghp_s3cr3tt0ken@github.com/example/home-ops",
-                          f"{SHAPE} (got 'https://***@github.com/example/home-ops'; {CREDENTIALS})"),
+                          f"{SHAPE} (got 'https://***@github.com/example/home-ops'; "
+                          f"{CREDENTIALS})"),
     "a password for git over ssh": ("ssh://git:ghp_s3cr3tt0ken@github.com/example/home-ops",
                                     f"{SHAPE} (got 'ssh://***@github.com/example/home-ops'; "
                                     f"{CREDENTIALS})"),
