@@ -58,7 +58,8 @@ class _Reader:
             self.problems.append(f"{name}: missing; {create_hint}")
             return None
         try:
-            return path.read_text(encoding="utf-8")
+            # utf-8-sig: a byte-order mark from a Windows editor is not part of the content.
+            return path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as err:
             self.problems.append(f"{name}: cannot be read ({err})")
             return None
