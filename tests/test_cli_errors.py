@@ -69,6 +69,10 @@ def _write(name: str, content: str) -> Callable[[Path], None]:
     return lambda workdir: (workdir / name).write_text(content)
 
 
+def _directory(name: str) -> Callable[[Path], None]:
+    return lambda workdir: (workdir / name).mkdir(parents=True)
+
+
 def _tracked(name: str) -> Callable[[Path], None]:
     def setup(workdir: Path) -> None:
         subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
@@ -182,7 +186,7 @@ CASES: dict[str, Case] = {
                                           f"url: https://x:{SECRET}@github.com/example/home-ops")),
     "manifest is a directory": Case(CONFIGURE, (".clustergen/manifest.json is a directory",
                                                 "move the directory elsewhere"),
-                                    lambda w: (w / ".clustergen/manifest.json").mkdir(parents=True)),
+                                    _directory(".clustergen/manifest.json")),
     ".clustergen is a file": Case(CONFIGURE, (".clustergen is a file", "move the file elsewhere"),
                                   _write(".clustergen", "")),
 }  # fmt: skip
