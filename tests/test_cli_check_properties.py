@@ -195,10 +195,7 @@ def test_check_never_exits_2_for_an_odd_value_at_any_key_of_the_schema(
     """Every key at once finds a crash in a rule that never sees a broken parent; one key
     at a time (for the values that reach int()) the rest."""
     value = ODD_VALUES[name]
-    if where == "at every key at once":
-        documents = [LEAVES]
-    else:
-        documents = [[path] for path in LEAVES]
+    documents = [LEAVES] if where == "at every key at once" else [[path] for path in LEAVES]
     failures = []
     for paths in documents:
         data = yaml.safe_load(yaml.safe_dump(SAMPLE))
