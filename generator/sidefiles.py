@@ -149,6 +149,12 @@ def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
             f"re-create it: {TUNNEL_CREATE}"
         )
         return None
+    except RecursionError:
+        reader.problems.append(
+            f"{TUNNEL_CREDENTIALS_NAME}: nested too deeply to be the file `cloudflared tunnel "
+            f"create` writes; re-create it: {TUNNEL_CREATE}"
+        )
+        return None
     wanted = ("AccountTag", "TunnelSecret", "TunnelID")
     missing = [k for k in wanted if not isinstance(data, dict) or not _nonempty(data.get(k))]
     if missing:

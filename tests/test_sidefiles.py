@@ -126,3 +126,10 @@ def test_side_files_from_a_windows_editor_read_the_same(tmp_path: Path) -> None:
     assert side.webhook_token == plain.webhook_token
     assert side.deploy_key_pub == plain.deploy_key_pub
     assert side.tunnel_token == plain.tunnel_token
+
+
+def test_deeply_nested_tunnel_json_is_named_not_a_crash(tmp_path: Path) -> None:
+    write_all(tmp_path)
+    (tmp_path / "cloudflare-tunnel.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SideFileError, match=r"cloudflare-tunnel\.json: nested too deeply"):
+        read_side_files(SSH_TUNNEL, tmp_path)
