@@ -99,3 +99,24 @@ def test_a_control_character_in_a_key_is_named_escaped(tmp_path: Path) -> None:
 
 def test_printable_escapes_only_control_characters() -> None:
     assert printable("k8s-0\n\x1b[2J\x85é😀") == "k8s-0\\n\\x1b[2J\\x85é😀"
+
+
+def test_dollar_ends_the_text_only_outside_classes_and_escapes() -> None:
+    assert matches_pattern("^a$", "a") and not matches_pattern("^a$", "a\n")
+    assert matches_pattern("^[$]$", "$") and not matches_pattern("^[$]$", "$\n")
+    assert matches_pattern("^\\$$", "$") and not matches_pattern("^\\$$", "\\$")
+
+
+def test_the_schema_spells_digits_as_a_class() -> None:
+    # The translation to Python's re relies on it: \d is ASCII in ECMA-262, Unicode in re.
+    assert not [p for p in ANCHORED if "\\d" in p]
+
+
+def test_a_long_hostile_domain_is_rejected_without_backtracking_forever(tmp_path: Path) -> None:
+    # Exponential in a backtracking engine without re's optimisations (e.g. regress).
+    name = "a-" * 30 + "a." * 5 + "ab-"
+    text = edit(BASE, ("name: example.com", f"name: {name}"))
+    assert problems(write(tmp_path, text)) == [
+        f"cluster.yaml:{where(text, 'name: a-a')} domain.name: must be a lowercase fully "
+        f"qualified domain name like example.com (got '{name[:57]}...')"
+    ]
