@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from generator import paths
+from generator import bounded_yaml, paths
 from generator.errors import ClusterGenError, SideFileError
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.files import create_exclusive
@@ -90,8 +90,8 @@ def _create(path: Path, make: _Maker, mode: int) -> str:
 
 def _deploy_key(workdir: Path, config: Path) -> list[str]:
     try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = bounded_yaml.load(config.read_bytes(), bounded_yaml.CONFIG_LIMITS)
+    except (OSError, yaml.YAMLError):
         return [
             f"skipped {paths.DEPLOY_KEY_NAME}: {paths.CONFIG_NAME} does not parse; "
             "run `clustergen check` to see why, then `clustergen init` again"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from generator import bounded_yaml
 from generator.errors import ClusterGenError
 from generator.paths import CONFIG_NAME
 from generator.sbom.cyclonedx import to_json
@@ -68,7 +69,7 @@ def cluster_name(root: Path) -> str:
     """domain.name from cluster.yaml when it can be read (plain YAML, no validation needed
     for a label), else the directory's name."""
     try:
-        data = yaml.safe_load((root / CONFIG_NAME).read_text(encoding="utf-8"))
+        data = bounded_yaml.load((root / CONFIG_NAME).read_bytes(), bounded_yaml.CONFIG_LIMITS)
     except (OSError, yaml.YAMLError):
         data = None
     domain = data.get("domain") if isinstance(data, dict) else None

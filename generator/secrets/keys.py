@@ -25,6 +25,7 @@ OLD_AGE_KEY_NAME = "age.key.old"
 # Where the rotation steps are written down (`secrets inventory` writes docs/SECRETS.md).
 ROTATION_HINT = "see 'Rotating the age key' in README.md or docs/SECRETS.md"
 AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
+BOM = "\ufeff"
 AGE_PUBLIC_PREFIX = "age1"
 DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
 INIT_HINT = "run `task init` (or `clustergen init`)"
@@ -47,7 +48,9 @@ def generate_age_key() -> str:
 
 
 def parse_age_key(text: str, name: str = "age.key") -> AgeKey:
-    """The one identity in an age key file; SideFileError naming the file if unusable."""
+    """The one identity in an age key file; SideFileError naming the file if unusable.
+    A byte-order mark and CRLF line ends (Windows editors) are fine."""
+    text = text.removeprefix(BOM)
     identities = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("AGE-SECRET-")]
     recreate = (
         f"move it away and {INIT_HINT} to create a new key; secrets encrypted for the "
@@ -73,10 +76,20 @@ def read_age_key(path: Path) -> AgeKey:
     if not path.is_file():
         raise SideFileError(f"{path.name} not found in {path.parent}; {INIT_HINT} to create it")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise SideFileError(f"cannot read {path}: {err}") from None
     return parse_age_key(text, path.name)
+
+
+def has_bom(path: Path) -> bool:
+    """Whether the file starts with a UTF-8 byte-order mark, which age (and so sops)
+    reads as part of the first line."""
+    try:
+        with path.open("rb") as file:
+            return file.read(3) == BOM.encode()
+    except OSError:
+        return False
 
 
 def generate_deploy_key() -> tuple[str, str]:

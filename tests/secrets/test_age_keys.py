@@ -82,3 +82,15 @@ def test_webhook_token_is_64_hex_chars() -> None:
     token = generate_webhook_token()
     assert re.fullmatch(r"[0-9a-f]{64}", token)
     assert token != generate_webhook_token()
+
+
+def test_an_age_key_with_a_byte_order_mark_and_crlf_reads_as_the_same_key(tmp_path: Path) -> None:
+    text = generate_age_key()
+    path = tmp_path / "age.key"
+    path.write_text(text)
+    plain = read_age_key(path)
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert read_age_key(path) == plain
+    # Without the comments the mark sits right before the secret key.
+    path.write_bytes(b"\xef\xbb\xbf" + plain.identity.encode() + b"\r\n")
+    assert read_age_key(path) == plain
