@@ -19,12 +19,19 @@ import pytest
 
 from generator import cli
 from generator.init_dir import init_workdir
+from generator.paths import SAMPLE_CONFIG
 from generator.secrets.keys import generate_age_key, parse_age_key
 from generator.secrets.sops import Sops
 from tests.process import run_clustergen
 
 ONE_SCREEN = 15
 SECRET = "cf-t0ken-never-shown"
+# Where the sample's first node MAC stands: the error must name that line.
+MAC_LINE = next(
+    number
+    for number, line in enumerate(SAMPLE_CONFIG.read_text().splitlines(), start=1)
+    if 'mac_addr: "02:00:00:00:00:10"' in line
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,13 @@ def _remove(name: str) -> Callable[[Path], None]:
 
 
 def _write(name: str, content: str) -> Callable[[Path], None]:
-    return lambda workdir: (workdir / name).write_text(content)
+    def setup(workdir: Path) -> None:
+        # init leaves clustergen's state directory (its lock) behind: a file takes its place.
+        if (workdir / name).is_dir():
+            shutil.rmtree(workdir / name)
+        (workdir / name).write_text(content)
+
+    return setup
 
 
 def _directory(name: str) -> Callable[[Path], None]:
@@ -175,8 +188,8 @@ CASES: dict[str, Case] = {
     "lone surrogate": Case(CHECK, ("cluster.yaml:58:9 domain.name:", "\\ud800 is half of a "
                                    "UTF-16 surrogate pair", "write the character itself"),
                            _edit("name: example.com", 'name: "example\\ud800.com"')),
-    "trailing newline in a MAC": Case(CHECK, ("cluster.yaml:105:5 nodes[0].mac_addr: holds a line "
-                                              "break (U+000A)", "one line of text"),
+    "trailing newline in a MAC": Case(CHECK, (f"cluster.yaml:{MAC_LINE}:5 nodes[0].mac_addr: "
+                                              "holds a line break (U+000A)", "one line of text"),
                                       _edit('mac_addr: "02:00:00:00:00:10"',
                                             'mac_addr: "02:00:00:00:00:10\\n"')),
     "token in repository.url": Case(CHECK, ("cluster.yaml:46:3 repository.url:",
@@ -187,7 +200,8 @@ CASES: dict[str, Case] = {
     "manifest is a directory": Case(CONFIGURE, (".clustergen/manifest.json is a directory",
                                                 "move the directory elsewhere"),
                                     _directory(".clustergen/manifest.json")),
-    ".clustergen is a file": Case(CONFIGURE, (".clustergen is a file", "move the file elsewhere"),
+    ".clustergen is a file": Case(CONFIGURE, (".clustergen in ", " is a file, but clustergen keeps its "
+                                                  "state in a directory", "move the file away"),
                                   _write(".clustergen", "")),
 }  # fmt: skip
 
