@@ -200,8 +200,9 @@ CASES: dict[str, Case] = {
     "manifest is a directory": Case(CONFIGURE, (".clustergen/manifest.json is a directory",
                                                 "move the directory elsewhere"),
                                     _directory(".clustergen/manifest.json")),
-    ".clustergen is a file": Case(CONFIGURE, (".clustergen in ", " is a file, but clustergen keeps its "
-                                                  "state in a directory", "move the file away"),
+    ".clustergen is a file": Case(CONFIGURE, (".clustergen in ", " is a file, but clustergen "
+                                                  "keeps its state in a directory",
+                                                  "move the file away"),
                                   _write(".clustergen", "")),
 }  # fmt: skip
 
