@@ -464,11 +464,15 @@ def _change_token_and_mtu(workdir: Path) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+# Rewritten by every writing command (the holder's PID, generator/write/lock.py): not output.
+_LOCK_FILE = ".clustergen/lock"
+
+
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {
         p.relative_to(root).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino)
         for p in root.rglob("*")
-        if p.is_file()
+        if p.is_file() and p.relative_to(root).as_posix() != _LOCK_FILE
     }
 
 
