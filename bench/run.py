@@ -33,7 +33,18 @@ from typing import Any
 import upstream
 import yaml
 from configs.generate import CONFIGS, load_sample
-from results import ANCHOR, COLD, ONE_CHANGE, SAME_WORK, WARM, Result, Series, report, summary
+from results import (
+    ANCHOR,
+    ANCHOR_PYC,
+    COLD,
+    ONE_CHANGE,
+    SAME_WORK,
+    WARM,
+    Result,
+    Series,
+    report,
+    summary,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -282,6 +293,10 @@ class _Anchors:
             if result is not None:
                 _add(result, ANCHOR, wall, cpu)
                 result.anchor_files, result.anchor_secrets = upstream.count(work)
+            work = upstream.stage(self.anchor, self.config, self.base / "age.key", scratch / "pyc")
+            wall, cpu = upstream.run(self.anchor, work, env, _sops(), pyc=True)
+            if result is not None:
+                _add(result, ANCHOR_PYC, wall, cpu)
         if self.same:
             wall, cpu = _same_work(_copy_base(self.base, scratch / "same"), scratch / "out", env)
             if result is not None:

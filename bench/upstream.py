@@ -62,7 +62,8 @@ class Upstream:
     """A checkout of the upstream template and a makejinja to run it with."""
 
     checkout: Path
-    makejinja: Path
+    makejinja: Path  # installed as upstream's setup does: no .pyc (mise → `uv tool install`)
+    makejinja_pyc: Path  # the same, with bytecode compiled at install (pip's default)
     description: str  # commit, makejinja and Python versions, for the report
 
 
@@ -73,8 +74,12 @@ def locate(argument: str | None) -> Path | None:
 
 
 def prepare(checkout: Path, scratch: Path, python: str | None) -> Upstream:
-    """Check the checkout's layout and install upstream's makejinja into a scratch venv
-    (with bytecode compiled at install, as pip/pipx do). Raises UpstreamError."""
+    """Check the checkout's layout and install upstream's makejinja into two scratch
+    venvs: without bytecode, as upstream's setup installs it (.mise.toml's "pipx:"
+    tools go through `uv tool install` when uv is there, and upstream's mise installs
+    uv; uv compiles no bytecode unless asked, and the Taskfile runs makejinja with
+    PYTHONDONTWRITEBYTECODE=1, so none is ever written), and with bytecode compiled at
+    install (pip's default), the stricter anchor. Raises UpstreamError."""
     missing = [name for name in _LAYOUT if not (checkout / name).exists()]
     if missing:
         raise UpstreamError(
@@ -84,9 +89,11 @@ def prepare(checkout: Path, scratch: Path, python: str | None) -> Upstream:
         )
     commit = _commit(checkout)
     interpreter, pin = _interpreter(python)
-    venv = scratch / "upstream-venv"
+    venv, venv_pyc = scratch / "upstream-venv", scratch / "upstream-venv-pyc"
     _uv("venv", "--quiet", "--python", interpreter, str(venv))
-    _uv("pip", "install", "--quiet", "--compile-bytecode", pin, venv=venv)
+    _uv("pip", "install", "--quiet", "--no-compile-bytecode", pin, venv=venv)
+    _uv("venv", "--quiet", "--python", interpreter, str(venv_pyc))
+    _uv("pip", "install", "--quiet", "--compile-bytecode", pin, venv=venv_pyc)
     version = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
         capture_output=True,
@@ -99,6 +106,7 @@ def prepare(checkout: Path, scratch: Path, python: str | None) -> Upstream:
     return Upstream(
         checkout=checkout,
         makejinja=venv / "bin" / "makejinja",
+        makejinja_pyc=venv_pyc / "bin" / "makejinja",
         description=f"upstream {commit[:7]}{note}, {pin}, Python {version}",
     )
 
@@ -211,9 +219,12 @@ def _fake_deploy_key() -> str:
 # --- one timed run ---------------------------------------------------------------------
 
 
-def run(upstream: Upstream, workdir: Path, env: dict[str, str], sops: str) -> tuple[float, float]:
+def run(
+    upstream: Upstream, workdir: Path, env: dict[str, str], sops: str, *, pyc: bool = False
+) -> tuple[float, float]:
     """(wall, cpu) seconds of render-configs + encrypt-secrets in a staged `workdir`;
-    cpu is user + sys of every process started. Raises UpstreamError on a failure."""
+    cpu is user + sys of every process started. `pyc`: the makejinja whose modules were
+    compiled at install. Raises UpstreamError on a failure."""
     run_env = {k: v for k, v in env.items() if k not in ("PYTHONPYCACHEPREFIX", "VIRTUAL_ENV")}
     # The Taskfiles' env: (root Taskfile) SOPS_AGE_KEY_FILE, SOPS_CONFIG; (render-configs)
     # PYTHONDONTWRITEBYTECODE. Without the pycache prefix, the venv's installed .pyc are read.
@@ -224,7 +235,8 @@ def run(upstream: Upstream, workdir: Path, env: dict[str, str], sops: str) -> tu
     )
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    _check(subprocess.run([str(upstream.makejinja)], env=run_env, cwd=workdir, capture_output=True))
+    makejinja = upstream.makejinja_pyc if pyc else upstream.makejinja
+    _check(subprocess.run([str(makejinja)], env=run_env, cwd=workdir, capture_output=True))
     dirs = [str(workdir / name) for name in ("bootstrap", "kubernetes", "talos")]
     found = subprocess.run(
         ["find", *dirs, "-type", "f", "-name", "*.sops.*", "-print"],
