@@ -5,6 +5,7 @@
     python bench/run.py --quick            # 1 run, sample and large, under a minute
     python bench/run.py --ratios-only --runs 7 --configs sample   # the anchor ratios only
     python bench/run.py --suite            # also time `task test` on a clean clone
+    python bench/run.py --upstream ../cluster-template ...   # the issue's anchor (README)
 
 Every measurement happens in a fresh process (each step in bench/steps.py, the
 whole command as the `clustergen` executable), in temporary directories, with
@@ -27,10 +28,23 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import upstream
 import yaml
 from configs.generate import CONFIGS, load_sample
-from results import ANCHOR, COLD, ONE_CHANGE, WARM, Result, Series, report, summary
+from results import (
+    ANCHOR,
+    ANCHOR_PYC,
+    COLD,
+    ONE_CHANGE,
+    SAME_WORK,
+    WARM,
+    Result,
+    Series,
+    report,
+    summary,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -40,8 +54,8 @@ CRD_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "crd-schemas"
 SIDE_FILES = ("age.key", "webhook.token", "deploy.key", "cloudflare-tunnel.json")
 
 
-# makejinja as upstream runs it: every template, secrets included, every file rewritten.
-ANCHOR_SETTINGS = """\
+# The same-work reference: makejinja as upstream runs it, but over OUR templates.
+SAME_WORK_SETTINGS = """\
 [makejinja]
 inputs = ["{repo}/templates/config"]
 output = "{out}"
@@ -78,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env = _environment(scratch, pyc=not args.no_pyc)
         print(_machine(), flush=True)
+        anchor = _upstream(args, scratch)
         if args.no_pyc:
             print("PYTHONDONTWRITEBYTECODE=1: every process compiles every module it imports")
         results = []
@@ -90,13 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.profile_top,
                 args.commands_only,
                 args.ratios_only,
+                anchor,
+                args.same_work,
             )
             if result is not None:
                 results.append(result)
                 print(report(result), flush=True)
         if args.suite:
             results.append(Result("suite", suite_seconds=suite_time(scratch / "suite")))
-        print(summary(results))
+        print(summary(results, anchor.description if anchor else None))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
@@ -126,6 +143,22 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only time `clustergen configure` (e.g. an older checkout via PYTHONPATH)",
     )
+    parser.add_argument(
+        "--upstream",
+        metavar="DIR",
+        help="checkout of onedr0p/cluster-template (bench/README.md) for the anchor; "
+        "default $CLUSTERGEN_BENCH_UPSTREAM",
+    )
+    parser.add_argument(
+        "--upstream-python",
+        metavar="PYTHON",
+        help="interpreter (>= 3.12) for upstream's makejinja; default: the newest found",
+    )
+    parser.add_argument(
+        "--same-work",
+        action="store_true",
+        help="also time makejinja + the sops loop over OUR templates (a reference line)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.configs = 1, "sample,large"
@@ -136,6 +169,23 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown config(s) {unknown}; choose from {list(CONFIGS)}")
     return args
+
+
+def _upstream(args: argparse.Namespace, scratch: Path) -> upstream.Upstream | None:
+    checkout = upstream.locate(args.upstream)
+    if checkout is None:
+        print(
+            "no upstream checkout (--upstream DIR or CLUSTERGEN_BENCH_UPSTREAM): the anchor is "
+            "not measured and no target is evaluated; see bench/README.md",
+            flush=True,
+        )
+        return None
+    try:
+        anchor = upstream.prepare(checkout, scratch, args.upstream_python)
+    except upstream.UpstreamError as err:
+        raise SystemExit(f"bench: {err}") from None
+    print(f"anchor: {anchor.description}", flush=True)
+    return anchor
 
 
 def _environment(scratch: Path, pyc: bool) -> dict[str, str]:
@@ -188,6 +238,8 @@ def bench_config(
     profile_top: int,
     commands_only: bool,
     ratios_only: bool = False,
+    anchor: upstream.Upstream | None = None,
+    same_work: bool = False,
 ) -> Result | None:
     base = root / "base"
     base.mkdir(parents=True)
@@ -208,19 +260,47 @@ def bench_config(
     result = Result(name)
     # One untimed configure fills the bytecode cache the "warm cache" numbers rely on.
     _configure(_copy_base(base, root / "prime"), env, "--no-validate")
-    # And one untimed anchor run: makejinja's own modules get their .pyc files too.
-    _anchor(_copy_base(base, root / "prime-anchor"), root / "prime-anchor-out", env)
+    anchors = _Anchors(anchor, config, base, same_work)
     try:
+        # One untimed run of each anchor (page cache, and .pyc for the same-work makejinja).
+        anchors.measure(None, root / "prime-anchor", env)
         for run in range(runs):
             print(f"  {name}: run {run + 1}/{runs}", file=sys.stderr, flush=True)
             if not commands_only:
                 _steps_run(result, base, root / f"steps-{run}", env)
+            anchors.measure(result, root / f"anchor-{run}", env)
             _command_runs(result, base, root / f"cmd-{run}", env, ratios_only)
         if profile_top and not commands_only:
             result.profile = _profile(base, root, env, profile_top)
-    except BenchError as err:
+    except (BenchError, upstream.UpstreamError) as err:
         print(f"== {name}: stopped early ==\n{err}", file=sys.stderr)
     return result
+
+
+class _Anchors:
+    """The anchor (upstream's configure core) and, if asked, the same-work reference,
+    measured right before our runs of the same round so load changes hit all alike."""
+
+    def __init__(
+        self, anchor: upstream.Upstream | None, config: dict[str, Any], base: Path, same: bool
+    ) -> None:
+        self.anchor, self.config, self.base, self.same = anchor, config, base, same
+
+    def measure(self, result: Result | None, scratch: Path, env: dict[str, str]) -> None:
+        if self.anchor is not None:
+            work = upstream.stage(self.anchor, self.config, self.base / "age.key", scratch / "up")
+            wall, cpu = upstream.run(self.anchor, work, env, _sops())
+            if result is not None:
+                _add(result, ANCHOR, wall, cpu)
+                result.anchor_files, result.anchor_secrets = upstream.count(work)
+            work = upstream.stage(self.anchor, self.config, self.base / "age.key", scratch / "pyc")
+            wall, cpu = upstream.run(self.anchor, work, env, _sops(), pyc=True)
+            if result is not None:
+                _add(result, ANCHOR_PYC, wall, cpu)
+        if self.same:
+            wall, cpu = _same_work(_copy_base(self.base, scratch / "same"), scratch / "out", env)
+            if result is not None:
+                _add(result, SAME_WORK, wall, cpu)
 
 
 def _profile(base: Path, root: Path, env: dict[str, str], top: int) -> str:
@@ -265,9 +345,6 @@ def _command_runs(
         wall, cpu = _configure(workdir, run_env, *flags)
         _add(result, label, wall, cpu)
 
-    # The anchor and our runs alternate within each run, so load changes hit both alike.
-    wall, cpu = _anchor(_copy_base(base, scratch / "anchor"), scratch / "anchor-out", env)
-    _add(result, ANCHOR, wall, cpu)
     # Empty caches (template bytecode, kustomize builds): a first-ever run.
     cold_env = {**env, "XDG_CACHE_HOME": str(scratch / "empty-cache")}
     validated = _copy_base(base, scratch / "validated")
@@ -292,14 +369,13 @@ def _add(result: Result, label: str, wall: float, cpu: float) -> None:
     series.cpu.append(cpu)
 
 
-def _anchor(workdir: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall, cpu) of the upstream template's configure core on our templates:
-    `makejinja` renders everything, secrets included, overwriting every file
-    (force = true), then for each *.sops.* file `sops filestatus` and
-    `sops --encrypt --in-place`, one process each, as onedr0p/cluster-template's
-    Taskfile does. No validation."""
+def _same_work(workdir: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, cpu) of upstream's configure core applied to OUR templates (a reference
+    line, not the issue's anchor): `makejinja` renders everything through
+    generator.makejinja_plugin, secrets included, overwriting every file (force = true),
+    then for each *.sops.* file `sops filestatus` and `sops --encrypt --in-place`."""
     settings = workdir / "makejinja.toml"
-    settings.write_text(ANCHOR_SETTINGS.format(repo=REPO, workdir=workdir, out=out))
+    settings.write_text(SAME_WORK_SETTINGS.format(repo=REPO, workdir=workdir, out=out))
     run_env = {**env, "MAKEJINJA_SETTINGS": str(settings)}
     makejinja = Path(sys.executable).parent / "makejinja"
     sops = _sops()
@@ -403,11 +479,15 @@ def _change_token_and_mtu(workdir: Path) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+# Rewritten by every writing command (the holder's PID, generator/write/lock.py): not output.
+_LOCK_FILE = ".clustergen/lock"
+
+
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {
         p.relative_to(root).as_posix(): (p.stat().st_mtime_ns, p.stat().st_ino)
         for p in root.rglob("*")
-        if p.is_file()
+        if p.is_file() and p.relative_to(root).as_posix() != _LOCK_FILE
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from generator import paths
+from generator import bounded_yaml, paths
 from generator.errors import ClusterGenError, SideFileError
 from generator.repository import is_ssh
 from generator.secrets.continuity import refuse_lost_keys
@@ -59,8 +59,8 @@ def missing(workdir: Path) -> list[str]:
 def _repository_url(config: Path) -> tuple[bool, object]:
     """(whether cluster.yaml parses, its repository.url or None)."""
     try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = bounded_yaml.load(config.read_bytes(), bounded_yaml.CONFIG_LIMITS)
+    except (OSError, yaml.YAMLError):
         return False, None
     repository = data.get("repository") if isinstance(data, dict) else None
     return True, repository.get("url") if isinstance(repository, dict) else None

@@ -176,7 +176,11 @@ def _configure_locked(
     ignored = [report_line(path, why) for path, why in distrusted.items()]
     # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
     written = Written(manifest.files, manifest.fingerprints)
-    files = encrypt_tree(result.tree.files, workdir, result.sops, written=written)
+    # While sops runs (only when a secret changed, so files will too), load the validator.
+    meanwhile = _load_validation if validate else None
+    files = encrypt_tree(
+        result.tree.files, workdir, result.sops, written=written, meanwhile=meanwhile
+    )
     plan = plan_write(
         files,
         workdir,
@@ -204,6 +208,22 @@ def _configure_locked(
     return [str(summary), *report]
 
 
+def _known_plaintext(files: Mapping[str, bytes], result: RenderResult) -> Decrypt:
+    """Decrypt for validation: a secret about to be written (new ciphertext or kept) is
+    the plaintext just rendered, which needs no sops run; anything else goes to sops."""
+
+    def decrypt(path: str, ciphertext: bytes) -> bytes | None:
+        if files.get(path) == ciphertext and path in result.tree.files:
+            return result.tree.files[path]
+        return result.decrypt(path, ciphertext)
+
+    return decrypt
+
+
+def _load_validation() -> None:
+    import generator.validate  # noqa: F401
+
+
 def _validate_planned(
     plan: WritePlan, files: Mapping[str, bytes], result: RenderResult
 ) -> list[str]:
@@ -221,7 +241,9 @@ def _validate_planned(
     for path in plan.remove:
         tree.pop(path, None)
     tree.update({path: data for path, data in files.items() if in_validation_scope(path)})
-    findings = validate_tree(tree, schema_locations=locations_from_env(), decrypt=result.decrypt)
+    findings = validate_tree(
+        tree, schema_locations=locations_from_env(), decrypt=_known_plaintext(files, result)
+    )
     try:
         raise_for_errors(findings)
     except ValidationFailed as err:

@@ -72,7 +72,8 @@ class _Reader:
                 self.problems.append(f"{name}: missing; {create_hint}")
             return None
         try:
-            return path.read_text(encoding="utf-8")
+            # utf-8-sig: a byte-order mark from a Windows editor is not part of the content.
+            return path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as err:
             self.problems.append(f"{name}: cannot be read ({err})")
             return None
@@ -187,6 +188,12 @@ def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
         reader.problems.append(
             f"{TUNNEL_CREDENTIALS_NAME}:{err.lineno}: not valid JSON ({err.msg}); "
             f"re-create it: {TUNNEL_CREATE}"
+        )
+        return None
+    except RecursionError:
+        reader.problems.append(
+            f"{TUNNEL_CREDENTIALS_NAME}: nested too deeply to be the file `cloudflared tunnel "
+            f"create` writes; re-create it: {TUNNEL_CREATE}"
         )
         return None
     wanted = ("AccountTag", "TunnelSecret", "TunnelID")

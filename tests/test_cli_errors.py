@@ -19,12 +19,19 @@ import pytest
 
 from generator import cli
 from generator.init_dir import init_workdir
+from generator.paths import SAMPLE_CONFIG
 from generator.secrets.keys import generate_age_key, parse_age_key
 from generator.secrets.sops import Sops
 from tests.process import run_clustergen
 
 ONE_SCREEN = 15
 SECRET = "cf-t0ken-never-shown"
+# Where the sample's first node MAC stands: the error must name that line.
+MAC_LINE = next(
+    number
+    for number, line in enumerate(SAMPLE_CONFIG.read_text().splitlines(), start=1)
+    if 'mac_addr: "02:00:00:00:00:10"' in line
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,17 @@ def _remove(name: str) -> Callable[[Path], None]:
 
 
 def _write(name: str, content: str) -> Callable[[Path], None]:
-    return lambda workdir: (workdir / name).write_text(content)
+    def setup(workdir: Path) -> None:
+        # init leaves clustergen's state directory (its lock) behind: a file takes its place.
+        if (workdir / name).is_dir():
+            shutil.rmtree(workdir / name)
+        (workdir / name).write_text(content)
+
+    return setup
+
+
+def _directory(name: str) -> Callable[[Path], None]:
+    return lambda workdir: (workdir / name).mkdir(parents=True)
 
 
 def _tracked(name: str) -> Callable[[Path], None]:
@@ -95,6 +112,16 @@ BROKEN_RULES = _both(
     _edit("  branch: main", "  brnch: main"),
 )
 
+
+def _laughs(levels: int = 9) -> str:
+    """The 'billion laughs' (11 KB at 9 levels is not needed: 10 items a level will do)."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+LAUGHS = _laughs()
 CHECK = ("check",)
 CONFIGURE = ("configure", "--no-validate")
 CASES: dict[str, Case] = {
@@ -144,6 +171,39 @@ CASES: dict[str, Case] = {
         _write("cluster.secrets.sops.yaml", f"dns:\n  token: {SECRET}\n"),
     ),
     "secrets check before configure": Case(("secrets", "check"), (".sops.yaml", "configure")),
+    # Hostile or odd input: each used to end in exit 2 (an internal error) or in a hang.
+    "billion laughs": Case(CHECK, ("cluster.yaml:5:45:", "expands to more than 100000 values",
+                                   "at most 100000 are allowed"), _config(LAUGHS)),
+    "billion laughs, configure": Case(CONFIGURE, ("expands to more than 100000 values",),
+                                      _config(LAUGHS)),
+    "500 levels of nesting": Case(CHECK, ("cluster.yaml:19:36:", "nested more than 32 levels deep",
+                                          "at most 32 are allowed"),
+                                  _edit("# vlan_tag: 20", "x: " + "[" * 500 + "]" * 500)),
+    "superscript digit as VLAN": Case(CHECK, ("cluster.yaml:19:3 network.vlan_tag:",
+                                              "must be a VLAN ID from 1 to 4094", "(got '²')"),
+                                      _edit("# vlan_tag: 20", 'vlan_tag: "²"')),
+    "huge integer": Case(CHECK, ("cluster.yaml:19:3 network.vlan_tag:",
+                                 "integer of 401 digits is too large; at most 19 are allowed"),
+                         _edit("# vlan_tag: 20", f"vlan_tag: {10**400}")),
+    "lone surrogate": Case(CHECK, ("cluster.yaml:58:9 domain.name:", "\\ud800 is half of a "
+                                   "UTF-16 surrogate pair", "write the character itself"),
+                           _edit("name: example.com", 'name: "example\\ud800.com"')),
+    "trailing newline in a MAC": Case(CHECK, (f"cluster.yaml:{MAC_LINE}:5 nodes[0].mac_addr: "
+                                              "holds a line break (U+000A)", "one line of text"),
+                                      _edit('mac_addr: "02:00:00:00:00:10"',
+                                            'mac_addr: "02:00:00:00:00:10\\n"')),
+    "token in repository.url": Case(CHECK, ("cluster.yaml:46:3 repository.url:",
+                                            "got 'https://***@github.com/example/home-ops'",
+                                            "credentials do not belong in the URL"),
+                                    _edit("url: https://github.com/example/home-ops",
+                                          f"url: https://x:{SECRET}@github.com/example/home-ops")),
+    "manifest is a directory": Case(CONFIGURE, (".clustergen/manifest.json is a directory",
+                                                "move the directory elsewhere"),
+                                    _directory(".clustergen/manifest.json")),
+    ".clustergen is a file": Case(CONFIGURE, (".clustergen in ", " is a file, but clustergen "
+                                                  "keeps its state in a directory",
+                                                  "move the file away"),
+                                  _write(".clustergen", "")),
 }  # fmt: skip
 
 
@@ -192,7 +252,8 @@ def test_user_error_is_exit_1_on_one_screen(
 
 
 # The same path through a real process without a TTY, for a few representative cases.
-IN_A_PROCESS = ("unclosed bracket", "broken rules, all at once", "corrupt age.key", "missing sops")
+IN_A_PROCESS = ("unclosed bracket", "broken rules, all at once", "corrupt age.key", "missing sops",
+                "billion laughs", "lone surrogate", "manifest is a directory")  # fmt: skip
 
 
 def _run(workdir: Path, case: Case) -> Outcome:

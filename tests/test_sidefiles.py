@@ -124,3 +124,27 @@ def test_tunnel_credentials_of_the_wrong_shape_are_named(tmp_path: Path) -> None
         "cloudflared tunnel create --credentials-file cloudflare-tunnel.json kubernetes`"
     )
     assert "acc0unt" not in str(err.value)
+
+
+def test_side_files_from_a_windows_editor_read_the_same(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark and CRLF line ends are not part of any key or token."""
+    write_all(tmp_path)
+    plain = read_side_files(SSH_TUNNEL, tmp_path)
+    for name in ("age.key", "webhook.token", "deploy.key", "cloudflare-tunnel.json"):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    side = read_side_files(SSH_TUNNEL, tmp_path)
+    assert (side.age_private_key, side.age_public_key) == (
+        plain.age_private_key,
+        plain.age_public_key,
+    )
+    assert side.webhook_token == plain.webhook_token
+    assert side.deploy_key_pub == plain.deploy_key_pub
+    assert side.tunnel_token == plain.tunnel_token
+
+
+def test_deeply_nested_tunnel_json_is_named_not_a_crash(tmp_path: Path) -> None:
+    write_all(tmp_path)
+    (tmp_path / "cloudflare-tunnel.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SideFileError, match=r"cloudflare-tunnel\.json: nested too deeply"):
+        read_side_files(SSH_TUNNEL, tmp_path)

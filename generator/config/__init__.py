@@ -43,7 +43,8 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
     """
     loaded = load_yaml(path)
     data: dict[str, Any] = loaded.data
-    schema.restore_number_texts(data, loaded.number_texts)
+    restored = schema.restore_number_texts(data, loaded.number_texts)
+    long_numbers = {p: m for p, m in loaded.long_numbers.items() if p not in restored}
     leaves: set[KeyPath] = set()
     inner: set[KeyPath] = set()
     unknown: set[KeyPath] = set()
@@ -56,6 +57,8 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
     locator = Locator(loaded.file, loaded.positions, frozenset(leaves), frozenset(inner))
 
     findings = schema.validate(data)
+    # A number too long to read is reported as that, not as text where a number goes.
+    findings = [(p, m) for p, m in findings if p not in long_numbers] + list(long_numbers.items())
     flagged = {key_path for key_path, _ in findings}
     values = derive.apply_defaults(data)
     derive.complete(values)

@@ -22,6 +22,15 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from generator.bounded_yaml import (
+    CONFIG_LIMITS,
+    BoundedComposer,
+    BoundedConstructor,
+    LimitError,
+    int_too_long,
+    scalar_text,
+    too_large,
+)
 from generator.config.locate import KeyPath, Position, format_path
 from generator.errors import ConfigError, Problem
 
@@ -34,10 +43,15 @@ class LoadedYaml:
     # Unquoted scalars read as numbers, with their text as written: a key that
     # takes text (a schematic ID of digits, a branch "2024") gets the text back.
     number_texts: dict[KeyPath, str]
+    # Integers too long to be a number here (read as their text, like number_texts):
+    # the message for each, in case the key takes a number.
+    long_numbers: dict[KeyPath, str]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core implicit types."""
+class _Loader(BoundedComposer, BoundedConstructor, yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core implicit types, within CONFIG_LIMITS."""
+
+    limits = CONFIG_LIMITS
 
 
 _Loader.yaml_implicit_resolvers = {}
@@ -75,6 +89,7 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
 # Marks keys copied in by `<<:`, which explicit keys may override without being duplicates.
 _MERGED = "!clustergen/merged"
 
@@ -100,6 +115,8 @@ def load_yaml(path: Path) -> LoadedYaml:
             )
         builder = _Builder(loader, name)
         data = builder.build(root, ())
+    except LimitError as exc:
+        raise _error(name, str(exc.problem), _mark_pos(exc)) from None
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(name, exc) from None
     except yaml.YAMLError as exc:
@@ -109,13 +126,15 @@ def load_yaml(path: Path) -> LoadedYaml:
     if builder.problems:
         raise ConfigError(builder.problems)
     assert isinstance(data, dict)
-    return LoadedYaml(data, builder.positions, name, builder.number_texts)
+    return LoadedYaml(data, builder.positions, name, builder.number_texts, builder.long_numbers)
 
 
 def _read_text(path: Path) -> str:
     shown = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(CONFIG_LIMITS.max_bytes + 1)
+            oversize = too_large(path.stat().st_size, CONFIG_LIMITS)
     except FileNotFoundError:
         raise _error(
             shown, "not found; run `clustergen init` to create it from cluster.sample.yaml", None
@@ -126,6 +145,9 @@ def _read_text(path: Path) -> str:
         raise _error(shown, "cannot be read (permission denied)", None) from None
     except OSError as exc:
         raise _error(shown, f"cannot be read: {exc.strerror or exc}", None) from None
+    if oversize or len(raw) > CONFIG_LIMITS.max_bytes:
+        message = oversize or f"the file has more than {CONFIG_LIMITS.max_bytes} bytes"
+        raise _error(shown, f"{message}; is this really the cluster config?", None)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -145,6 +167,11 @@ def _error(file: str, message: str, pos: Position | None) -> ConfigError:
 
 def _pos(node: Node) -> Position:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _mark_pos(exc: yaml.MarkedYAMLError) -> Position | None:
+    mark = exc.problem_mark
+    return (mark.line + 1, mark.column + 1) if mark else None
 
 
 def _syntax_error(file: str, exc: yaml.MarkedYAMLError) -> ConfigError:
@@ -207,12 +234,23 @@ class _Builder:
         self.file = file
         self.positions: dict[KeyPath, Position] = {}
         self.number_texts: dict[KeyPath, str] = {}
+        self.long_numbers: dict[KeyPath, str] = {}
         self.problems: list[Problem] = []
         self._active: set[int] = set()
 
     def build(self, node: Node, path: KeyPath) -> Any:
         if isinstance(node, ScalarNode):
-            value = self.loader.construct_object(node, deep=True)
+            is_int = node.tag == _INT_TAG
+            too_long = int_too_long(str(node.value), CONFIG_LIMITS) if is_int else None
+            if too_long:
+                self.long_numbers[path] = too_long
+                self.number_texts[path] = str(node.value)
+                return str(node.value)
+            try:
+                value = self.loader.construct_object(node, deep=True)
+            except LimitError as exc:
+                self._problem(path, str(exc.problem), _pos(node))
+                return None
             plain = node.style is None and node.tag.startswith("tag:yaml.org,2002:")
             if plain and isinstance(value, int | float) and not isinstance(value, bool):
                 self.number_texts[path] = str(node.value)
@@ -250,7 +288,11 @@ class _Builder:
                     path, "a key must be a plain name, not a list or mapping", _pos(key_node)
                 )
                 continue
-            key = str(key_node.value)
+            try:
+                key = scalar_text(key_node)
+            except LimitError as exc:
+                self._problem(path, f"a key: {exc.problem}", _pos(key_node))
+                continue
             line = key_node.start_mark.line + 1
             explicit = key_node.tag != _MERGED
             if explicit and key in seen:

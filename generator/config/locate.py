@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.config.text import printable
 from generator.errors import Problem
 from generator.paths import SECRETS_CONFIG_NAME
 
@@ -20,7 +21,7 @@ def format_path(path: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            out += f".{printable(part)}" if out else printable(part)
     return out
 
 

@@ -177,7 +177,7 @@ def _bgp_and_vlan(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterat
                 yield ("cilium", "bgp", key), message
     for key in ("router_asn", "node_asn"):
         value = at(values, ("cilium", "bgp", key))
-        if isinstance(value, str) and value.isdigit() and not 1 <= int(value) <= MAX_ASN:
+        if _is_number_text(value) and not 1 <= int(value) <= MAX_ASN:
             yield ("cilium", "bgp", key), f"must be an AS number from 1 to {MAX_ASN} (got {value})"
     router = _ip(at(values, BGP_ROUTER))
     for path in [API_ADDR, *GATEWAYS] + [(*p, "address") for p in _node_paths(values)]:
@@ -190,7 +190,7 @@ def _bgp_and_vlan(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterat
                 ),
             )
     vlan = at(values, ("network", "vlan_tag"))
-    if isinstance(vlan, str) and vlan.isdigit() and not 1 <= int(vlan) <= 4094:
+    if _is_number_text(vlan) and not 1 <= int(vlan) <= 4094:
         yield ("network", "vlan_tag"), f"must be a VLAN ID from 1 to 4094 (got {vlan})"
 
 
@@ -259,6 +259,12 @@ def _loadbalancer_range(values: Mapping[str, Any], given: Mapping[str, Any]) -> 
                 LB_RANGE,
                 span + f"contains {owned}, the address of {label}; choose a range without it",
             )
+
+
+def _is_number_text(value: Any) -> bool:
+    # Only ASCII digits: str.isdigit() also takes "²", which int() refuses; the length
+    # bound keeps int() away from the text of a huge number the schema reports anyway.
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20
 
 
 def _repository(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Finding]:

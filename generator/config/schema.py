@@ -11,14 +11,17 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 from generator.config.locate import KeyPath
-from generator.config.urls import scp_hint
+from generator.config.text import control_characters, printable
+from generator.config.urls import mask_userinfo, repo_url_hint
 from generator.paths import SCHEMA_FILE
 
 Schema = dict[str, Any]
@@ -43,8 +46,60 @@ def load_schema() -> Schema:
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(load_schema(), format_checker=FormatChecker(formats=["ipv4"]))
+def _ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` (ECMA-262, as JSON Schema says) compiled by Python's re: `$` outside a
+    character class becomes `\\Z`, since re's `$` also matches before a final newline.
+    Our patterns use no other construct whose meaning differs between the two (they
+    spell digits [0-9], not \\d). Not the `regress` package: its backtracking is
+    exponential on the domain pattern (a 60-character name took minutes)."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
+
+
+def matches_pattern(pattern: str, text: str) -> bool:
+    """JSON Schema `pattern` semantics: an ECMA-262 regex searched unanchored; `$` does not
+    match before a final newline, as Python's re.search would."""
+    return _ecma_regex(pattern).search(text) is not None
+
+
+def _ecma_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Schema
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not matches_pattern(pattern, instance):
+        yield ValidationError(f"{printable(instance)!r} does not match {pattern!r}")
+
+
+_EcmaValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {"pattern": _ecma_pattern}
+)
+
+
+@functools.cache
+def _validator() -> Validator:
+    validator = _EcmaValidator(load_schema(), format_checker=FormatChecker(formats=["ipv4"]))
+    return validator
+
+
+def is_multiline(path: KeyPath) -> bool:
+    """Whether the key at `path` takes several lines (`x-multiline` in the schema)."""
+    schema = property_schema(path)
+    return bool(schema and schema.get("x-multiline"))
 
 
 def resolve(schema: Schema) -> Schema:
@@ -88,9 +143,10 @@ def _types(schema: Schema) -> set[str]:
     return types
 
 
-def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, str]) -> None:
+def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, str]) -> set[KeyPath]:
     """Give back the written text where YAML read a number but the key takes only text
-    (a schematic ID of digits, `branch: 2024`); in place."""
+    (a schematic ID of digits, `branch: 2024`); in place. Returns the paths given back."""
+    restored: set[KeyPath] = set()
     for path, text in number_texts.items():
         schema = property_schema(path)
         types = _types(schema) if schema else set()
@@ -100,15 +156,25 @@ def restore_number_texts(data: dict[str, Any], number_texts: Mapping[KeyPath, st
         for part in path[:-1]:
             parent = parent[part]
         parent[path[-1]] = text
+        restored.add(path)
+    return restored
 
 
 # Hints computed from the offending value, named by the schema's `x-hint`.
-HINTS: dict[str, Callable[[Any], str | None]] = {"repo-url": scp_hint}
+HINTS: dict[str, Callable[[Any], str | None]] = {"repo-url": repo_url_hint}
 
 
 def validate(data: Mapping[str, Any]) -> list[Finding]:
-    """Every schema violation in `data` as (key path, human message)."""
-    return [finding for error in _validator().iter_errors(data) for finding in _translate(error)]
+    """Every schema violation in `data` as (key path, human message); a value holding a
+    control character is reported as that alone."""
+    controls = list(control_characters(data, is_multiline))
+    flagged = {path for path, _ in controls}
+    return controls + [
+        finding
+        for error in _validator().iter_errors(data)
+        for finding in _translate(error)
+        if not any(finding[0][:end] in flagged for end in range(len(finding[0]) + 1))
+    ]
 
 
 def _translate(error: ValidationError) -> Iterator[Finding]:
@@ -170,7 +236,8 @@ def _got(path: KeyPath, value: Any) -> str | None:
     if is_secret(path):
         return None
     if isinstance(value, str):
-        return f"got '{value if len(value) <= 60 else value[:57] + '...'}'"
+        value = mask_userinfo(value)
+        return f"got '{printable(value if len(value) <= 60 else value[:57] + '...')}'"
     if isinstance(value, bool):
         return f"got {str(value).lower()}"
     if value is None:
@@ -210,7 +277,8 @@ def _unknown_keys(path: KeyPath, schema: Schema, instance: Any) -> Iterator[Find
             yield (key,), "is computed by clustergen and cannot be set in cluster.yaml"
             continue
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        shown = printable(str(key))
         if close:
-            yield (*path, key), f"unknown key '{key}' (did you mean '{close[0]}'?)"
+            yield (*path, key), f"unknown key '{shown}' (did you mean '{close[0]}'?)"
         else:
-            yield (*path, key), f"unknown key '{key}' (allowed: {', '.join(known)})"
+            yield (*path, key), f"unknown key '{shown}' (allowed: {', '.join(known)})"

@@ -9,6 +9,10 @@ from generator.repository import is_ssh
 
 # git@github.com:owner/repo.git -- what `git clone` accepts but Flux does not.
 _SCP = re.compile(r"^(?P<user>[\w.-]+)@(?P<host>[\w.-]+):(?P<path>(?!//)\S+)$")
+# The port of scheme://host:port/ (not an IPv6 literal's colons).
+_PORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s]*?(\]|[^\]/:\s]):(?P<port>[^/:\]\s]*)(/|$)")
+# scheme://userinfo@ -- up to the last '@' before the path.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
 
 # Published host keys (ed25519 + ecdsa) of the forges whose keys we bundle, so an
 # ssh:// repository there works without the user pasting known_hosts. Sources:
@@ -48,6 +52,34 @@ def scp_hint(url: object) -> str | None:
         return None
     path = match["path"].lstrip("/")
     return f"scp-style URLs are not supported; write ssh://{match['user']}@{match['host']}/{path}"
+
+
+def mask_userinfo(text: str) -> str:
+    """`text` with the userinfo of a leading URL (`https://user:token@host/…`) shown as
+    `***`, so an error never prints a token; ssh://git@ is kept as it is."""
+    match = _USERINFO.match(text)
+    if not match or match["userinfo"] == "git":
+        return text
+    return f"{match['scheme']}***@{text[match.end() :]}"
+
+
+def repo_url_hint(url: object) -> str | None:
+    """What is wrong with a repository.url the schema rejected, when we can tell."""
+    if not isinstance(url, str):
+        return None
+    match = _USERINFO.match(url.strip())
+    if match and match["userinfo"] != "git":
+        return (
+            "credentials do not belong in the URL: it is committed with the Flux "
+            "GitRepository; remove them (for a private repository use "
+            "ssh://git@host/owner/repo with deploy.key)"
+        )
+    port = _PORT.match(url)
+    if port and not (
+        port["port"].isascii() and port["port"].isdigit() and 0 < int(port["port"][:6]) < 65536
+    ):
+        return "the port must be a number from 1 to 65535"
+    return scp_hint(url)
 
 
 def repo_host(url: str) -> str:

@@ -35,7 +35,7 @@ def owned_paths(manifest: bytes | None) -> set[str]:
         return set()
     try:
         files = json.loads(manifest).get("files", {})
-    except (ValueError, AttributeError) as err:
+    except (ValueError, AttributeError, RecursionError) as err:
         raise ClusterGenError(
             f"{paths.MANIFEST_PATH} is not valid JSON ({err}); restore it from git"
         ) from None

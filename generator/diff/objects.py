@@ -14,9 +14,10 @@ from typing import Any
 
 import yaml
 
+from generator import bounded_yaml
+
 # (kind, namespace, name); documents that are not objects are keyed by position.
 ObjectKey = tuple[str, str, str]
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_objects(content: bytes, path: str) -> dict[ObjectKey, Any] | None:
@@ -24,7 +25,7 @@ def parse_objects(content: bytes, path: str) -> dict[ObjectKey, Any] | None:
     if not path.endswith((".yaml", ".yml")):
         return None
     try:
-        docs = [d for d in yaml.load_all(content.decode("utf-8"), Loader=_Loader) if d is not None]
+        docs = [d for d in bounded_yaml.load_all(content.decode("utf-8")) if d is not None]
     except (yaml.YAMLError, UnicodeDecodeError):
         return None
     objects: dict[ObjectKey, Any] = {}

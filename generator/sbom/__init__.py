@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from generator import bounded_yaml
 from generator.atomic import atomic_write
 from generator.errors import ClusterGenError
 from generator.paths import CONFIG_NAME
@@ -61,7 +62,7 @@ def cluster_name(root: Path) -> str:
     """domain.name from cluster.yaml when it can be read (plain YAML, no validation needed
     for a label), else the directory's name."""
     try:
-        data = yaml.safe_load((root / CONFIG_NAME).read_text(encoding="utf-8"))
+        data = bounded_yaml.load((root / CONFIG_NAME).read_bytes(), bounded_yaml.CONFIG_LIMITS)
     except (OSError, yaml.YAMLError):
         data = None
     domain = data.get("domain") if isinstance(data, dict) else None

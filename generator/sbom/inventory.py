@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from generator import bounded_yaml
 from generator.errors import Problem, ProblemsError
 from generator.sbom.references import ImageRef, image_ref, parse_image, unresolved
 from generator.sbom.talos import talos_images
@@ -124,7 +125,7 @@ def _parse(texts: Mapping[str, str]) -> list[_Doc]:
     problems: list[Problem] = []
     for path, text in texts.items():
         try:
-            bodies = list(yaml.safe_load_all(text))
+            bodies = bounded_yaml.load_all(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             problems.append(

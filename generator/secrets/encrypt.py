@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,12 +57,21 @@ class _Known:
     written: Written
 
     def unchanged(self, path: str, existing: bytes, plaintext: bytes) -> bool:
-        digest = self.written.digests.get(path)
-        return (
-            digest is not None
-            and hashlib.sha256(existing).hexdigest() == digest
-            and matches(self.key, path, plaintext, self.written.fingerprints.get(path))
+        return self._ours(path, existing) and matches(
+            self.key, path, plaintext, self.written.fingerprints.get(path)
         )
+
+    def plaintext_changed(self, path: str, existing: bytes, plaintext: bytes) -> bool:
+        """The file is what we wrote, and its plaintext then had other bytes than now."""
+        return (
+            self._ours(path, existing)
+            and path in self.written.fingerprints
+            and not matches(self.key, path, plaintext, self.written.fingerprints[path])
+        )
+
+    def _ours(self, path: str, existing: bytes) -> bool:
+        digest = self.written.digests.get(path)
+        return digest is not None and hashlib.sha256(existing).hexdigest() == digest
 
 
 def encrypt_tree(
@@ -72,10 +81,13 @@ def encrypt_tree(
     workers: int = 4,
     *,
     written: Written | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> dict[str, bytes]:
     """The tree with every `*.sops.*` file encrypted; all or nothing (SecretsError).
 
     `written` (from the ownership manifest) lets unchanged secrets skip sops.
+    `meanwhile` is called in this thread while sops processes run, and only when
+    some do: work (e.g. imports) that would otherwise wait for them.
     """
     secrets = sorted(path for path in files if is_secret_path(path))
     if not secrets:
@@ -86,13 +98,20 @@ def encrypt_tree(
     key = sops.fingerprint_key if written is not None else None
     known = _Known(key, written) if key is not None and written is not None else None
     # Checked before any sops run, so a warm run needs neither sops nor the temporary rules.
-    to_encrypt = []
+    to_encrypt, likely_changed = [], set()
     for path in secrets:
         kept = _kept_without_sops(path, files[path], workdir, rule_for(rules, path), known)
         if kept is not None:
             out[path] = kept
         else:
             to_encrypt.append(path)
+            existing = _read_existing(workdir / path) if known is not None else None
+            if (
+                known
+                and existing is not None
+                and known.plaintext_changed(path, existing, files[path])
+            ):
+                likely_changed.add(path)
     if not to_encrypt:
         return out
     # sops reads creation rules only from a file; they hold no secrets, so a temp copy is fine.
@@ -103,10 +122,18 @@ def encrypt_tree(
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {
                 path: pool.submit(
-                    _encrypt_one, path, files[path], workdir, configured, rule_for(rules, path)
+                    _encrypt_one,
+                    path,
+                    files[path],
+                    workdir,
+                    configured,
+                    rule_for(rules, path),
+                    speculate=path in likely_changed,
                 )
                 for path in to_encrypt
             }
+            if meanwhile is not None:
+                meanwhile()
             _, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
             if pending:  # something failed: start nothing new
                 for fut in pending:
@@ -163,12 +190,25 @@ def _kept_without_sops(
 
 
 def _encrypt_one(
-    path: str, plaintext: bytes, workdir: Path, sops: Sops, rule: CreationRule | None
+    path: str,
+    plaintext: bytes,
+    workdir: Path,
+    sops: Sops,
+    rule: CreationRule | None,
+    *,
+    speculate: bool = False,
 ) -> bytes:
+    """`speculate`: the plaintext is known to differ byte-wise from what the file holds,
+    so it most likely needs new ciphertext: encrypt while the decrypt that decides runs
+    (two sops processes at once instead of one after the other)."""
     if rule is None:
         raise SecretsError(f"cannot encrypt {path}: no creation rule in .sops.yaml matches it")
     existing = _read_existing(workdir / path)
-    if existing is not None and is_current(read_metadata(existing, path), rule):
+    if existing is None or not is_current(read_metadata(existing, path), rule):
+        return sops.encrypt(plaintext, path)
+    # Leaving the block waits for the speculative sops run, whatever happens here.
+    with ThreadPoolExecutor(max_workers=1) as spare:
+        fresh = spare.submit(sops.encrypt, plaintext, path) if speculate else None
         try:
             old_plaintext = sops.decrypt(existing, path)
         except MissingKey:
@@ -177,8 +217,9 @@ def _encrypt_one(
             # Encrypted for a key we no longer hold (e.g. after rotation): make it anew.
             old_plaintext = None
         if old_plaintext is not None and same_content(old_plaintext, plaintext, path):
+            # Same documents in other bytes (e.g. formatting): the exact ciphertext stays.
             return existing
-    return sops.encrypt(plaintext, path)
+        return fresh.result() if fresh is not None else sops.encrypt(plaintext, path)
 
 
 def _read_existing(path: Path) -> bytes | None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
+from generator import bounded_yaml
 from generator.errors import SecretsError
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DOTENV_RECIPIENT = re.compile(r"^sops_age__list_\d+__map_recipient=(\S+)$", re.M)
 _DOTENV_REGEX = re.compile(r"^sops_encrypted_regex=(.*)$", re.M)
 
@@ -47,7 +47,7 @@ def is_dotenv(filename: str) -> bool:
 
 def load_documents(content: bytes) -> list[Any]:
     """All YAML (or JSON) documents of content; yaml.YAMLError if it does not parse."""
-    return list(yaml.load_all(content, Loader=_Loader))
+    return bounded_yaml.load_all(content)
 
 
 def read_metadata(content: bytes, filename: str) -> SopsMetadata | None:
@@ -104,7 +104,7 @@ def _dotenv_metadata(text: str) -> SopsMetadata | None:
 def parse_rules(config: bytes, name: str = ".sops.yaml") -> list[CreationRule]:
     """The creation rules of a .sops.yaml; SecretsError naming the file if malformed."""
     try:
-        data = yaml.load(config, Loader=_Loader)
+        data = bounded_yaml.load(config)
     except yaml.YAMLError as err:
         raise SecretsError(f"{name} is not valid YAML: {err}") from None
     rules = data.get("creation_rules") if isinstance(data, dict) else None

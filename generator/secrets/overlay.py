@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from generator.bounded_yaml import CONFIG_LIMITS, LimitError
+from generator.bounded_yaml import load as load_yaml
 from generator.config import NOT_DECRYPTED
 from generator.errors import SecretsError
 from generator.paths import AGE_KEY_NAME, SECRETS_CONFIG_NAME
@@ -51,11 +53,13 @@ def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
             content, SECRETS_CONFIG_NAME
         )
     try:
-        data = yaml.safe_load(plaintext)
+        data = load_yaml(plaintext, CONFIG_LIMITS)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise SecretsError(f"{SECRETS_CONFIG_NAME} does not parse as YAML{where}") from None
+        # A bound says what is allowed; a syntax error could quote a secret value.
+        why = f": {err.problem}" if isinstance(err, LimitError) else ""
+        raise SecretsError(f"{SECRETS_CONFIG_NAME} does not parse as YAML{where}{why}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -96,7 +100,7 @@ def load_overlay_without_key(
     if not path.is_file():
         return None
     try:
-        data = yaml.safe_load(path.read_bytes())
+        data = load_yaml(path.read_bytes(), CONFIG_LIMITS)
     except yaml.YAMLError:
         raise SecretsError(f"{SECRETS_CONFIG_NAME} does not parse as YAML") from None
     if not isinstance(data, dict):

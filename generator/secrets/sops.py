@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from generator.command import run
 from generator.errors import CommandError, SecretsError, SideFileError
-from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, read_age_key
+from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, has_bom, read_age_key
 from generator.secrets.metadata import read_metadata
 
 if TYPE_CHECKING:
@@ -122,6 +122,14 @@ class Sops:
 
     def _identity_env(self, filename: str) -> dict[str, str]:
         if self.age_key_file is not None and self.age_key_file.is_file():
+            if has_bom(self.age_key_file):
+                # age would read the mark as part of the key: hand sops the key itself.
+                identity = read_age_key(self.age_key_file).identity
+                return {
+                    "SOPS_AGE_KEY": "\n".join(
+                        filter(None, [os.environ.get("SOPS_AGE_KEY"), identity])
+                    )
+                }
             return {"SOPS_AGE_KEY_FILE": str(self.age_key_file)}
         if os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"):
             return {}

@@ -29,11 +29,12 @@ from typing import Any
 
 import yaml
 
+from generator import bounded_yaml
 from generator.command import run
 from generator.errors import CommandError
 from generator.render.bytecode import private_dir, user_cache_root
 from generator.secrets.files import is_secret_path
-from generator.validate.documents import YAML_LOADER, Finding, is_yaml
+from generator.validate.documents import Finding, is_yaml
 from generator.validate.kustomize import KUSTOMIZATION_NAMES, normalize
 
 KUBECTL_TIMEOUT = 60.0
@@ -228,7 +229,7 @@ class _Inputs:
         if name not in KUSTOMIZATION_NAMES:
             return []
         try:
-            doc = yaml.load(self.files[path], Loader=YAML_LOADER)
+            doc = bounded_yaml.load(self.files[path])
         except yaml.YAMLError:
             return None  # what kustomize makes of it is unknown: always build
         refs = []
@@ -321,7 +322,7 @@ def _materialize(files: Mapping[str, bytes], target: Path) -> None:
 
 def _redact(content: bytes) -> bytes:
     try:
-        docs = [d for d in yaml.safe_load_all(content) if d is not None]
+        docs = [d for d in bounded_yaml.load_all(content) if d is not None]
     except yaml.YAMLError:
         return b""
     kept = [

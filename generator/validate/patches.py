@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from generator.validate.documents import YAML_LOADER, Doc
+from generator import bounded_yaml
+from generator.validate.documents import Doc
 from generator.validate.selectors import selector_matches
 
 
@@ -94,7 +95,7 @@ def apply_parent_patches(
             problems.append(f"spec.patches[{i}].target: {err}")
             continue
         try:
-            patch = yaml.load(entry["patch"], Loader=YAML_LOADER)
+            patch = bounded_yaml.load(entry["patch"])
         except yaml.YAMLError:
             continue
         if isinstance(patch, list):

@@ -48,10 +48,19 @@ def load_manifest(root: Path) -> Manifest:
         raw = path.read_bytes()
     except FileNotFoundError:
         return Manifest()
-    except OSError as err:  # a directory where the manifest belongs, unreadable, …
+    except IsADirectoryError:
         raise ManifestError(
-            f"cannot read {paths.MANIFEST_PATH}: {err.strerror}. It must be the file "
-            "clustergen wrote; move whatever is there away (or restore it from git) and run again"
+            f"{paths.MANIFEST_PATH} is a directory; clustergen keeps its ownership manifest in "
+            "that file: move the directory elsewhere and run again"
+        ) from None
+    except NotADirectoryError:
+        raise ManifestError(
+            f"{paths.MANIFEST_PATH.split('/')[0]} is a file; clustergen keeps its ownership "
+            "manifest in that directory: move the file elsewhere and run again"
+        ) from None
+    except OSError as err:
+        raise ManifestError(
+            f"{paths.MANIFEST_PATH} cannot be read: {err.strerror or err}"
         ) from None
     try:
         data = json.loads(raw)

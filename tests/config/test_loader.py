@@ -192,3 +192,79 @@ def test_real_file_name_is_used(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_yaml(path)
     assert str(caught.value.problems[0]).startswith("lab.yaml:2:1 a:")
+
+
+def _laughs(levels: int = 9) -> str:
+    """The 'billion laughs': each level lists the previous one ten times (10**levels values)."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+BOUNDED: dict[str, tuple[str | bytes, str]] = {
+    "billion laughs": (
+        _laughs(),
+        "cluster.yaml:5:45: expands to more than 100000 values (aliases count every time they "
+        "are used); at most 100000 are allowed",
+    ),
+    "500 levels of nesting": (
+        "network:\n  x: " + "[" * 500 + "]" * 500 + "\n",
+        "cluster.yaml:2:36: nested more than 32 levels deep; at most 32 are allowed",
+    ),
+    "nesting through an alias": (
+        "a: &a " + "[" * 20 + "]" * 20 + "\nb: [[[[[[[[[[[[[[*a]]]]]]]]]]]]]]\n",
+        "cluster.yaml:2:18: alias *a nests values more than 32 levels deep; "
+        "at most 32 are allowed",
+    ),
+    "too many aliases": (
+        "a: &a 1\nb: [" + ", ".join(["*a"] * 201) + "]\n",
+        "cluster.yaml:2:805: more than 200 aliases (*name); at most 200 are allowed",
+    ),
+    "an alias inside its own anchor": (
+        "network: &net\n  x: *net\n",
+        "cluster.yaml:2:6: alias *net refers to a value that contains it; write the value out",
+    ),
+    "a lone surrogate": (
+        'domain:\n  name: "example\\ud800.com"\n',
+        "cluster.yaml:2:9 domain.name: \\ud800 is half of a UTF-16 surrogate pair, "
+        "not a character; write the character itself",
+    ),
+    "a lone surrogate in a key": (
+        'network:\n  "\\udfff": 1\n',
+        "cluster.yaml:2:3 network: a key: \\udfff is half of a UTF-16 surrogate pair, "
+        "not a character; write the character itself",
+    ),
+    "a huge file": (
+        "# " + "x" * (1024 * 1024) + "\n",
+        "cluster.yaml: the file is 1048579 bytes; at most 1048576 are read; "
+        "is this really the cluster config?",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("content", "expected"), BOUNDED.values(), ids=BOUNDED.keys())
+def test_input_beyond_a_bound_is_one_error_saying_what_is_allowed(
+    tmp_path: Path, content: str | bytes, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(write(tmp_path, content))
+    assert str(caught.value).splitlines()[0].replace(str(tmp_path) + "/", "") == expected
+
+
+def test_a_surrogate_pair_is_joined_into_its_character(tmp_path: Path) -> None:
+    loaded = load_yaml(write(tmp_path, 'domain:\n  name: "\\ud83d\\ude00"\n'))
+    assert loaded.data == {"domain": {"name": "😀"}}
+
+
+def test_an_integer_too_long_for_a_number_keeps_its_text_and_its_message(tmp_path: Path) -> None:
+    loaded = load_yaml(write(tmp_path, "network:\n  vlan_tag: " + "1" * 401 + "\n"))
+    assert loaded.data == {"network": {"vlan_tag": "1" * 401}}
+    assert loaded.long_numbers == {
+        ("network", "vlan_tag"): "integer of 401 digits is too large; at most 19 are allowed"
+    }
+
+
+def test_aliases_within_the_bounds_still_load(tmp_path: Path) -> None:
+    loaded = load_yaml(write(tmp_path, _laughs(4)))
+    assert loaded.data["l3"][9][9][9][9] == "lol"

@@ -101,7 +101,8 @@ def test_secret_url_is_not_echoed(tmp_path: Path) -> None:
     found = problems(write(tmp_path, text))
     assert found == [
         f"cluster.yaml:{where(text, 'heartbeat_url')} "
-        "features.monitoring.alerting.heartbeat_url: must be an https:// URL"
+        "features.monitoring.alerting.heartbeat_url: must be an https:// URL; a port, if given, "
+        "is from 1 to 65535"
     ]
     assert "s3cr3t" not in found[0]
 

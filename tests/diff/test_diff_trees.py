@@ -178,3 +178,13 @@ def _decrypt(sops: Sops) -> object:
 def test_unparseable_files_compare_as_text(bad: bytes) -> None:
     diff = diff_trees({"x.yaml": bad}, {"x.yaml": b"a: 1\n"})
     assert diff.changed[0].text_diff.startswith("--- a/x.yaml")
+
+
+def test_a_committed_billion_laughs_is_compared_as_text_without_expanding() -> None:
+    # diff runs in CI on pull requests: the old tree is whatever a PR committed.
+    levels = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 9)]
+    old = {PATH: ("\n".join(levels) + "\n").encode()}
+    diff = diff_trees({PATH: DEPLOY}, old)
+    assert [change.path for change in diff.changed] == [PATH]
+    assert "-l8: &l8 [*l7, " in diff.changed[0].text_diff

@@ -93,3 +93,15 @@ def test_the_held_key_is_discovered_once(tmp_path: Path) -> None:
     (tmp_path / "age.key").write_text(generate_age_key())
     held = discover_age_key(tmp_path)
     assert held is not None and held.key == read_age_key(tmp_path / "age.key")
+
+
+def test_an_age_key_with_a_byte_order_mark_and_crlf_reads_as_the_same_key(tmp_path: Path) -> None:
+    text = generate_age_key()
+    path = tmp_path / "age.key"
+    path.write_text(text)
+    plain = read_age_key(path)
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert read_age_key(path) == plain
+    # Without the comments the mark sits right before the secret key.
+    path.write_bytes(b"\xef\xbb\xbf" + plain.identity.encode() + b"\r\n")
+    assert read_age_key(path) == plain

@@ -51,7 +51,19 @@ def test_changed_value_reencrypts_only_that_secret(age: KeyPair, tmp_path: Path)
         tree(age.key.public, webhook="webhook-v4lue-2"), tmp_path, sops, written=written
     )
     assert [p for p in out if out[p] != first[p]] == [K8S]
-    assert sops.calls == [("decrypt", K8S), ("encrypt", K8S)]
+    # The decrypt that decides and the (speculative) encrypt run at the same time.
+    assert sorted(sops.calls) == [("decrypt", K8S), ("encrypt", K8S)]
+
+
+def test_same_documents_in_other_bytes_keep_their_ciphertext(age: KeyPair, tmp_path: Path) -> None:
+    first, written = first_run(age, tmp_path)
+    sops = CountingSops(age_key_file=age.path)
+    reformatted = tree(age.key.public)
+    reformatted[K8S] = b"# a comment, same documents\n" + reformatted[K8S]
+    # The fingerprint differs, so a new ciphertext is made while the decrypt runs; the
+    # decrypt shows the same documents, so the old ciphertext stays and the new is dropped.
+    assert encrypt_tree(reformatted, tmp_path, sops, written=written) == first
+    assert sorted(sops.calls) == [("decrypt", K8S), ("encrypt", K8S)]
 
 
 def test_without_fingerprints_it_falls_back_to_decrypting(age: KeyPair, tmp_path: Path) -> None:

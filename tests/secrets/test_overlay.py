@@ -61,3 +61,19 @@ def test_overlay_mid_rotation_uses_the_previous_key(
         load_overlay(tmp_path, new_key)
     shutil.copy(age.path, tmp_path / "age.key.old")
     assert load_overlay(tmp_path, new_key) == yaml.safe_load(OVERLAY)
+
+
+def test_an_overlay_nested_beyond_the_bound_is_named_without_its_values(
+    age: KeyPair, tmp_path: Path
+) -> None:
+    nested = "dns:\n" + "".join("  " * depth + f"k{depth}:\n" for depth in range(1, 40))
+    nested += "  " * 40 + "token: cf-t0ken-value\n"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    encrypted = encrypt_for(age, rules, nested.encode(), "cluster.secrets.sops.yaml")
+    (tmp_path / "cluster.secrets.sops.yaml").write_bytes(encrypted)
+    with pytest.raises(SecretsError) as caught:
+        load_overlay(tmp_path, Sops(age_key_file=age.path))
+    assert str(caught.value).startswith("cluster.secrets.sops.yaml does not parse as YAML (line ")
+    assert str(caught.value).endswith(": nested more than 32 levels deep; at most 32 are allowed")
+    assert "cf-t0ken" not in str(caught.value)

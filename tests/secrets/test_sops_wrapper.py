@@ -88,3 +88,13 @@ def test_relative_override_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLUSTERGEN_SOPS", "bin/sops")
     with pytest.raises(SecretsError, match="absolute path"):
         Sops()
+
+
+def test_an_age_key_saved_with_a_byte_order_mark_and_crlf_still_decrypts(
+    age: KeyPair, encrypted: bytes, tmp_path: Path
+) -> None:
+    # age itself reads the mark as part of the first line and rejects the file.
+    key = tmp_path / "age.key"
+    key.write_bytes(b"\xef\xbb\xbf" + age.path.read_bytes().replace(b"\n", b"\r\n"))
+    plain = Sops(age_key_file=key).decrypt(encrypted, "kubernetes/apps/demo/secret.sops.yaml")
+    assert b"s3cr3t-v4lue" in plain

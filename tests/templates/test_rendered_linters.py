@@ -94,6 +94,7 @@ def test_yamllint_skips_what_is_not_the_cluster(tree: Path, tmp_path: Path) -> N
         "cluster.yaml", "cluster.sample.yaml", "Taskfile.yaml", "templates/versions.yaml",
         "tests/fixtures/bad.yaml", "bench/x.yaml", "schemas/x.yaml", "generator/x.yaml",
         "talos/clusterconfig/home-k8s-0.yaml", "kubernetes/apps/x/secret.sops.yaml",
+        ".github/e2e/variants/x.yaml",
     )  # fmt: skip
     for path in (*ignored, "kubernetes/apps/x/bad.yaml"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -101,3 +102,12 @@ def test_yamllint_skips_what_is_not_the_cluster(tree: Path, tmp_path: Path) -> N
     result = lint([tool("yamllint"), "--strict", "-f", "parsable", "."], tmp_path)
     reported = {line.split(":", 1)[0].removeprefix("./") for line in result.stdout.splitlines()}
     assert reported == {"kubernetes/apps/x/bad.yaml"}, result.stdout
+
+
+def test_yamllint_passes_the_template_repository_it_is_rendered_into(tree: Path) -> None:
+    # The rendered config lands in a clone of this repository: with it, yamllint over the
+    # clone's own tracked files (the e2e variants, workflows, fixtures) reports nothing.
+    root = Path(__file__).resolve().parents[2]
+    config = str(tree / ".yamllint.yaml")
+    result = lint([tool("yamllint"), "--strict", "-f", "parsable", "-c", config, "."], root)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -248,3 +248,16 @@ def test_no_policies_means_feature_off(
     edit(clean_tree, "kubernetes/apps/network/kustomization.yaml", "  - ./networkpolicy.yaml\n", "")
     del clean_tree["kubernetes/apps/kube-system/kustomization.yaml"]
     assert run(clean_tree, store, decrypt) == []
+
+
+def test_a_billion_laughs_in_the_tree_is_one_finding(
+    clean_tree: Tree, store: SchemaStore, decrypt: Decrypt
+) -> None:
+    levels = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 9)]
+    clean_tree["kubernetes/laughs.yaml"] = ("\n".join(levels) + "\n").encode()
+    found = [f for f in run(clean_tree, store, decrypt) if f.path == "kubernetes/laughs.yaml"]
+    assert [str(f) for f in found] == [
+        "kubernetes/laughs.yaml:6: invalid YAML: expands to more than 1000000 values (aliases "
+        "count every time they are used); at most 1000000 are allowed"
+    ]

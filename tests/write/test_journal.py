@@ -199,3 +199,22 @@ def test_a_journal_naming_files_clustergen_never_writes_is_refused(tmp_path: Pat
         "`git status`, then delete the journal and run again"
     )
     assert (tmp_path / "age.key").exists()
+
+
+def test_a_stage_that_cannot_be_created_rolls_back_every_stage(tmp_path: Path) -> None:
+    write(tmp_path, TREE)
+    before = files(tmp_path)
+    # Where the second file's stage goes (stages are numbered in path order), a directory:
+    # creating that stage fails while the other stages are created alongside it.
+    blocker = tmp_path / stage_name("kubernetes/apps/a/ks.yaml", 1)
+    blocker.mkdir()
+    (blocker / "keep").write_bytes(b"")
+    new = {path: data + b"# changed\n" for path, data in TREE.items()}
+
+    with pytest.raises(WriteError, match=r"kubernetes/apps/a/ks\.yaml"):
+        transact(tmp_path, new, dict.fromkeys(new, 0o644), [], None)
+
+    after = files(tmp_path)
+    assert after.pop(f"{stage_name('kubernetes/apps/a/ks.yaml', 1)}/keep") == b""
+    assert after == before
+    assert not (tmp_path / JOURNAL_PATH).exists()

@@ -102,16 +102,3 @@ def test_state_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
         f"error: .clustergen in {tmp_path} is a file, but clustergen keeps its state in a "
         "directory of that name; move the file away and run again\n"
     )
-
-
-def test_a_manifest_that_is_a_directory_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / ".clustergen/manifest.json").mkdir(parents=True)
-
-    result = run_clustergen(["init", "--dir", str(tmp_path)])
-    result = run_clustergen(["configure", "--no-validate"], cwd=tmp_path)
-
-    assert result.returncode == 1
-    assert result.stderr == (
-        "error: cannot read .clustergen/manifest.json: Is a directory. It must be the file "
-        "clustergen wrote; move whatever is there away (or restore it from git) and run again\n"
-    )
