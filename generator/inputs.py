@@ -50,7 +50,8 @@ def load_inputs(
     not given.
     """
     workdir = config_path.resolve().parent
-    sops = _sops_for(workdir, held or discover_age_key(workdir))
+    held = held or discover_age_key(workdir)
+    sops = _sops_for(workdir, held)
     if sops is None and keyless:
         overlay = load_overlay_without_key(workdir, placeholder)
         cluster = load_cluster(config_path, overlay=overlay)
@@ -58,6 +59,6 @@ def load_inputs(
     else:
         overlay = load_overlay(workdir, sops)
         cluster = load_cluster(config_path, overlay=overlay)
-        side = read_side_files(cluster.values, workdir)
+        side = read_side_files(cluster.values, workdir, held)
     context = build_context(cluster.context(), side, load_versions(paths.VERSIONS_FILE))
     return Inputs(cluster, context, workdir, sops)

@@ -24,7 +24,13 @@ from generator.paths import (
     WEBHOOK_TOKEN_NAME,
 )
 from generator.repository import is_ssh
-from generator.secrets.keys import held_age_key, load_deploy_key, parse_age_key, public_openssh
+from generator.secrets.keys import (
+    HeldKey,
+    held_age_key,
+    load_deploy_key,
+    parse_age_key,
+    public_openssh,
+)
 from generator.secrets.tracked import refuse_tracked_keys
 
 INIT_CMD = "`task init` (or `clustergen init`)"
@@ -82,12 +88,15 @@ class _Reader:
         self.problems.append(str(error))
 
 
-def read_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> SideFiles:
+def read_side_files(
+    cluster_values: Mapping[str, Any], workdir: Path, held: HeldKey | None = None
+) -> SideFiles:
     """Read age.key and whichever of the other side files cluster_values calls for.
+    `held`: age.key as the caller read it (keys.discover_age_key), not read again.
 
     Raises SideFileError listing every missing or malformed file at once.
     """
-    side, _ = _read_all(cluster_values, _Reader(workdir))
+    side, _ = _read_all(cluster_values, _Reader(workdir), held)
     assert side is not None  # _read_all raises instead when a file is missing
     return side
 
@@ -106,7 +115,7 @@ def check_side_files(cluster_values: Mapping[str, Any], workdir: Path) -> list[s
 
 
 def _read_all(
-    cluster_values: Mapping[str, Any], reader: _Reader
+    cluster_values: Mapping[str, Any], reader: _Reader, held: HeldKey | None = None
 ) -> tuple[SideFiles | None, list[str]]:
     workdir = reader.workdir
     repository = cluster_values.get("repository") or {}
@@ -117,7 +126,9 @@ def _read_all(
 
     refuse_tracked_keys(workdir)
     age_private = age_public = ""
-    if (text := reader.text(AGE_KEY_NAME, INIT)) is not None:
+    if held is not None and held.key is not None:
+        age_private, age_public = held.key.identity, held.key.public
+    elif (text := reader.text(AGE_KEY_NAME, INIT)) is not None:
         try:
             key = parse_age_key(text, AGE_KEY_NAME)
             age_private, age_public = key.identity, key.public

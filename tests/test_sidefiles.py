@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from generator.errors import SideFileError
-from generator.secrets.keys import generate_age_key, generate_deploy_key, read_age_key
+from generator.secrets.keys import (
+    discover_age_key,
+    generate_age_key,
+    generate_deploy_key,
+    read_age_key,
+)
 from generator.sidefiles import read_side_files
 
 SSH_TUNNEL = {
@@ -49,6 +54,15 @@ def test_reads_everything_the_config_needs(tmp_path: Path) -> None:
         "t": TUNNEL_ID,
         "s": SECRET,
     }
+
+
+def test_the_age_key_the_caller_holds_is_not_read_again(tmp_path: Path) -> None:
+    (tmp_path / "age.key").write_text(generate_age_key())
+    held = discover_age_key(tmp_path)
+    assert held is not None and held.key is not None
+    (tmp_path / "age.key").write_text(generate_age_key())  # a second read would see this one
+    side = read_side_files(HTTPS_QUIET, tmp_path, held)
+    assert (side.age_private_key, side.age_public_key) == (held.key.identity, held.key.public)
 
 
 def test_reads_only_what_is_needed(tmp_path: Path) -> None:
