@@ -124,7 +124,7 @@ class Sops:
         if self.age_key_file is not None and self.age_key_file.is_file():
             if has_bom(self.age_key_file):
                 # age would read the mark as part of the key: hand sops the key itself.
-                identity = read_age_key(self.age_key_file).identity
+                identity = (self.identity or read_age_key(self.age_key_file)).identity
                 return {
                     "SOPS_AGE_KEY": "\n".join(
                         filter(None, [os.environ.get("SOPS_AGE_KEY"), identity])
