@@ -130,8 +130,11 @@ def test_check_never_exits_2_on_the_sample_with_random_subtrees(
             except (KeyError, IndexError, TypeError):
                 break
         else:
-            if isinstance(parent, dict) or (isinstance(parent, list) and path[-1] < len(parent)):
-                parent[path[-1]] = value
+            last = path[-1]
+            if isinstance(parent, dict) or (
+                isinstance(parent, list) and isinstance(last, int) and last < len(parent)
+            ):
+                parent[last] = value
     _assert_never_internal(config, _dump(data))
 
 
