@@ -26,9 +26,7 @@ if TYPE_CHECKING:
 OLD_AGE_KEY_NAME = "age.key.old"
 # Where the rotation steps are written down (`secrets inventory` writes docs/SECRETS.md).
 ROTATION_HINT = "see 'Rotating the age key' in README.md or docs/SECRETS.md"
-AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
 BOM = "\ufeff"
-AGE_PUBLIC_PREFIX = "age1"
 DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
 INIT_HINT = "run `task init` (or `clustergen init`)"
 

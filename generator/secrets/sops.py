@@ -116,10 +116,6 @@ class Sops:
         meta = read_metadata(ciphertext, filename)
         return set(meta.recipients) if meta else set()
 
-    def is_encrypted(self, content: bytes, filename: str) -> bool:
-        meta = read_metadata(content, filename)
-        return meta is not None and meta.complete
-
     def _identity_env(self, filename: str) -> dict[str, str]:
         if self.age_key_file is not None and self.age_key_file.is_file():
             if has_bom(self.age_key_file):

@@ -7,6 +7,7 @@ import yaml
 from sops_helpers import KeyPair, encrypt_for, write_rules
 
 from generator.errors import SecretsError
+from generator.secrets.metadata import read_metadata
 from generator.secrets.sops import MissingKey, Sops
 
 SECRET = (
@@ -39,8 +40,9 @@ def test_decrypt_needs_no_rules_file(age: KeyPair, encrypted: bytes, tmp_path: P
 def test_metadata_is_read_without_sops(age: KeyPair, encrypted: bytes) -> None:
     sops = Sops()
     assert sops.recipients(encrypted) == {age.key.public}
-    assert sops.is_encrypted(encrypted, "x.sops.yaml")
-    assert not sops.is_encrypted(SECRET, "x.sops.yaml")
+    meta = read_metadata(encrypted, "x.sops.yaml")
+    assert meta is not None and meta.complete
+    assert read_metadata(SECRET, "x.sops.yaml") is None
     assert sops.recipients(SECRET) == set()
 
 
