@@ -104,3 +104,25 @@ def test_a_cycle_is_reported_as_a_readable_chain() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")  # __version__ is public
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    """`_name` is private to its module (CONTRIBUTING.md): tests and bench included."""
+    root = PACKAGE.parent
+    found = []
+    for folder in ("generator", "tests", "bench"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("generator"):
+                    private = [
+                        a.name
+                        for a in node.names
+                        if a.name.startswith("_") and not a.name.endswith("__")
+                    ]
+                    if private:
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {private}")
+    assert found == []

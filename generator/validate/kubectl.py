@@ -83,7 +83,7 @@ def build_all(
         failed = _build_in(root, todo, workers)
     else:
         with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-") as tmp:
-            _materialize(seen, Path(tmp))
+            materialize(seen, Path(tmp))
             failed = _build_in(Path(tmp), todo, workers)
     if cache:
         for directory in todo:
@@ -313,7 +313,7 @@ def _redacted(files: Mapping[str, bytes]) -> dict[str, bytes]:
     }
 
 
-def _materialize(files: Mapping[str, bytes], target: Path) -> None:
+def materialize(files: Mapping[str, bytes], target: Path) -> None:
     for path, content in files.items():
         dest = target / path
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -132,14 +132,14 @@ def transact(
         for item in _linked(journal):
             item.old = stage_name(item.path, n, OLD_PREFIX)
             n += 1
-        journal.prune = _prune_candidates(removals)
+        journal.prune = prune_candidates(removals)
         if manifest is not None:
             journal.manifest_stage = stage_name(MANIFEST_REL, n)
             staged_data[journal.manifest_stage] = manifest
         try:
             journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
-            _save_journal(out, journal)
-            _stage(out, journal, staged_data)
+            save_journal(out, journal)
+            stage_files(out, journal, staged_data)
         except WriteError as err:
             _roll_back(out, journal)
             raise WriteError(f"{err}; nothing was changed") from None
@@ -149,7 +149,7 @@ def transact(
         with deferred_signals():
             journal.state = "committed"
             try:
-                _save_journal(out, journal)
+                save_journal(out, journal)
             except WriteError as err:
                 _roll_back(out, journal)
                 raise WriteError(f"{err}; nothing was changed") from None
@@ -165,7 +165,7 @@ def transact(
 def _undo_or_leave(out: OutputRoot, journal: Journal) -> str:
     try:
         journal.state = "undoing"
-        _save_journal(out, journal)
+        save_journal(out, journal)
         _undo(out, journal)
         _roll_back(out, journal)
     except WriteError:
@@ -250,7 +250,7 @@ def deferred_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _stage(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None:
+def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None:
     made: list[str] = []
     try:
         for rel in journal.dirs:
@@ -354,7 +354,7 @@ def _prune(out: OutputRoot, candidates: list[str]) -> None:
         out.rmdir_if_empty(rel)
 
 
-def _prune_candidates(removed: list[str]) -> list[str]:
+def prune_candidates(removed: list[str]) -> list[str]:
     parents = {PurePosixPath(rel).parent for rel in removed}
     dirs = {p for parent in parents for p in (parent, *parent.parents) if p.parts}
     return [d.as_posix() for d in sorted(dirs, key=lambda p: (-len(p.parts), p.as_posix()))]
@@ -374,7 +374,7 @@ def _missing_dirs(out: OutputRoot, paths: list[str]) -> list[str]:
     return missing
 
 
-def _save_journal(out: OutputRoot, journal: Journal) -> None:
+def save_journal(out: OutputRoot, journal: Journal) -> None:
     """Write the journal atomically and durably (temp + fsync + rename + fsync dir)."""
     fd = out.dir_fd(".clustergen", create=[])
     tmp = JOURNAL_PATH + ".tmp"

@@ -19,7 +19,7 @@ import yaml
 
 from generator.command import run
 from generator.render.tree import render_tree
-from generator.validate.kubectl import _materialize, kubectl_available
+from generator.validate.kubectl import kubectl_available, materialize
 from generator.validate.schemas import SchemaStore
 from tests.templates.conftest import ContextFor, Tree
 from tests.templates.manifests import dig, docs
@@ -58,7 +58,7 @@ def _write_kustomization(directory: Path, resources: list[str], patches: Any) ->
 def released_as_flux_applies_them(tree: Tree, base: Path) -> dict[str, dict[str, Any]]:
     """{HelmRelease name: object} as the child Kustomizations apply them, after the root's
     and the children's patches."""
-    _materialize(tree, base)
+    materialize(tree, base)
     root = docs(tree, ROOT_KS)[0]
     apps = base / root["spec"]["path"]
     # kustomize-controller generates kubernetes/apps/kustomization.yaml (there is none):

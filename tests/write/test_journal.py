@@ -12,10 +12,10 @@ from generator.write.journal import (
     FileWrite,
     Journal,
     Removal,
-    _prune_candidates,
-    _save_journal,
-    _stage,
+    prune_candidates,
     recover,
+    save_journal,
+    stage_files,
     stage_name,
     transact,
 )
@@ -46,16 +46,16 @@ def crash_after_staging(root: Path, new: dict[str, bytes], remove: list[str], st
     journal = Journal(
         writes=[FileWrite(p, stage_name(p, i), 0o644) for i, p in enumerate(sorted(new))],
         removals=[Removal(p) for p in remove],
-        prune=_prune_candidates(remove),
+        prune=prune_candidates(remove),
     )
     for i, item in enumerate([*journal.writes, *journal.removals]):
         item.old = stage_name(item.path, 100 + i, ".clustergen-old-")
     with OutputRoot(root) as out:
         journal.dirs = ["kubernetes/apps/c"]
-        _save_journal(out, journal)
-        _stage(out, journal, {w.stage: new[w.path] for w in journal.writes})
+        save_journal(out, journal)
+        stage_files(out, journal, {w.stage: new[w.path] for w in journal.writes})
         journal.state = state
-        _save_journal(out, journal)
+        save_journal(out, journal)
 
 
 def test_a_write_leaves_no_journal_and_no_temp_file(tmp_path: Path) -> None:
