@@ -168,7 +168,7 @@ class Sops:
         if self.age_key_file is None:
             return "the age key"
         try:
-            public = read_age_key(self.age_key_file).public
+            public = (self.identity or read_age_key(self.age_key_file)).public
         except SideFileError:
             return self.age_key_file.name
         return f"{self.age_key_file.name} ({public})"
