@@ -67,15 +67,18 @@ def released_as_flux_applies_them(tree: Tree, base: Path) -> dict[str, dict[str,
     _write_kustomization(apps, namespaces, root["spec"].get("patches"))
     children = [d for d in _kustomize(apps) if d["kind"] == "Kustomization"]
     assert children, "the root applies no child Kustomization"
-    released: dict[str, dict[str, Any]] = {}
     for child in children:
         wrapper = base / "_flux" / child["metadata"]["name"]
         target = posixpath.relpath(child["spec"]["path"], f"_flux/{child['metadata']['name']}")
         _write_kustomization(wrapper, [target], child["spec"].get("patches"))
-        for doc in _kustomize(wrapper):
-            if doc["kind"] == "HelmRelease":
-                released[doc["metadata"]["name"]] = doc
-    return released
+    # One build of every child (each with its own patches) instead of a kubectl per child;
+    # kustomize also refuses two children that apply the same object, as Flux would.
+    _write_kustomization(base / "_flux", [c["metadata"]["name"] for c in children], None)
+    return {
+        doc["metadata"]["name"]: doc
+        for doc in _kustomize(base / "_flux")
+        if doc["kind"] == "HelmRelease"
+    }
 
 
 def _without_defaults(release: dict[str, Any]) -> dict[str, Any]:
