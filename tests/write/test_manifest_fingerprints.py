@@ -15,17 +15,12 @@ from generator.write.manifest import (
     manifest_path,
 )
 from generator.write.writer import plan_write
-
-
-def _save(root: Path, manifest: Manifest) -> None:
-    """The manifest on disk, as a configure run leaves it (written in its transaction)."""
-    manifest_path(root).parent.mkdir(parents=True, exist_ok=True)
-    manifest_path(root).write_bytes(dump_manifest(manifest))
+from tests.write.saved import save_manifest
 
 
 def test_round_trip_with_fingerprints(tmp_path: Path) -> None:
     manifest = Manifest("1.0", "d", {"a.sops.yaml": "1" * 64}, {"a.sops.yaml": "f" * 64})
-    _save(tmp_path, manifest)
+    save_manifest(tmp_path, manifest)
     assert load_manifest(tmp_path) == manifest
 
 

@@ -12,14 +12,8 @@ from generator.write.manifest import (
     ManifestError,
     dump_manifest,
     load_manifest,
-    manifest_path,
 )
-
-
-def _save(root: Path, manifest: Manifest) -> None:
-    """The manifest on disk, as a configure run leaves it (written in its transaction)."""
-    manifest_path(root).parent.mkdir(parents=True, exist_ok=True)
-    manifest_path(root).write_bytes(dump_manifest(manifest))
+from tests.write.saved import save_manifest
 
 
 def test_missing_manifest_is_empty(tmp_path: Path) -> None:
@@ -29,7 +23,7 @@ def test_missing_manifest_is_empty(tmp_path: Path) -> None:
 def test_round_trip_is_deterministic(tmp_path: Path) -> None:
     manifest = Manifest("9.9.9", "abc", {"z.yaml": "1" * 64, "a/b.yaml": "2" * 64})
 
-    _save(tmp_path, manifest)
+    save_manifest(tmp_path, manifest)
     raw = (tmp_path / ".clustergen" / "manifest.json").read_bytes()
 
     assert load_manifest(tmp_path) == manifest
