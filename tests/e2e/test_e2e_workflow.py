@@ -163,3 +163,8 @@ def test_all_features_turns_every_feature_on(tmp_path: Path) -> None:
     assert values["policy_engine"]["mode"] == "enforce"
     assert values["pod_security"]["level"] == "restricted"
     assert values["monitoring"]["logs"]["enabled"] and values["monitoring"]["tracing"]["enabled"]
+
+
+def test_the_e2e_runs_only_where_the_template_opts_in() -> None:
+    # A user's clone holds this workflow too: without the variable it must not boot clusters.
+    assert _workflow()["jobs"]["deploy"]["if"] == "${{ vars.CLUSTERGEN_E2E == 'true' }}"
