@@ -473,3 +473,56 @@ def test_sops_component_defines_every_substituted_variable(tmp_path: Path) -> No
                 for ks in yaml.safe_load_all(content):
                     local.update((ks["spec"].get("postBuild") or {}).get("substitute") or {})
     assert used - local <= set(secret["stringData"]), used - local - set(secret["stringData"])
+
+
+def _wait_for_nodes(tmp_path: Path, own: Path, counts: list[int], timeout: int) -> str:
+    """Run the script's wait_for_nodes with a kubectl that lists counts[i] nodes on call i."""
+    tree = render(tmp_path, own)
+    text = tree.files["bootstrap/bootstrap-apps.sh"].decode()
+    start = text.index("wait_for_nodes() {")
+    function = text[start : text.index("\n}\n", start) + 3]
+    (tmp_path / "talos").mkdir(exist_ok=True)
+    (tmp_path / "talos/talconfig.yaml").write_bytes(tree.files["talos/talconfig.yaml"])
+    calls = tmp_path / "calls"
+    calls.write_text("0")
+    table = " ".join(str(c) for c in counts)
+    kubectl = tmp_path / "bin/kubectl"
+    kubectl.parent.mkdir(exist_ok=True)
+    kubectl.write_text(
+        "#!/usr/bin/env bash\n"
+        f"n=$(cat {calls}); echo $((n + 1)) > {calls}; counts=({table})\n"
+        "i=$(( n < ${#counts[@]} ? n : ${#counts[@]} - 1 ))\n"
+        'for ((k = 0; k < counts[i]; k++)); do echo "node-$k NotReady"; done\n'
+    )
+    kubectl.chmod(0o755)
+    harness = (
+        f'ROOT_DIR="{tmp_path}"; NODE_TIMEOUT={timeout}\n'
+        'phase() { :; }; phase_done() { echo "phase done"; }; log() { echo "$*"; }\n'
+        'fail() { echo "failed: $*"; exit 1; }; sleep() { SECONDS=$((SECONDS + 10)); }\n'
+        f"{function}wait_for_nodes\n"
+    )
+    result = subprocess.run(
+        ["bash", "-c", harness],
+        env={"PATH": f"{kubectl.parent}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return result.stdout
+
+
+def test_bootstrap_waits_until_every_node_registered_ready_or_not(
+    tmp_path: Path, own: Path
+) -> None:
+    # The sample has three nodes: they register one by one, none Ready (no CNI yet).
+    out = _wait_for_nodes(tmp_path, own, [0, 1, 2, 3], timeout=600)
+    assert "waiting for the nodes to register (2/3)..." in out
+    assert out.endswith("3 node(s) registered\nphase done\n")
+
+
+def test_bootstrap_names_the_count_when_a_node_never_registers(tmp_path: Path, own: Path) -> None:
+    out = _wait_for_nodes(tmp_path, own, [2], timeout=30)
+    assert out.splitlines()[-1] == (
+        "failed: nodes 2/3 registered after 30s; check `talosctl health`"
+    )

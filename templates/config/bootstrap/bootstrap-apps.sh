@@ -83,23 +83,25 @@ check_tools() {
     phase_done
 }
 
-# Talos nodes register as Ready=False until a CNI runs; Ready=True means a rerun.
+# Every node of talconfig.yaml registered, Ready or not: Talos nodes stay NotReady until a
+# CNI runs, and on a rerun some may be Ready while another is not.
 wait_for_nodes() {
     phase "nodes"
-    if kubectl wait nodes --all --for=condition=Ready=True --timeout=10s >/dev/null 2>&1; then
-        log "nodes are already Ready"
-        phase_done
-        return
-    fi
-    local deadline=$((SECONDS + NODE_TIMEOUT))
-    until kubectl wait nodes --all --for=condition=Ready=False --timeout=10s >/dev/null 2>&1; do
-        if ((SECONDS >= deadline)); then
-            fail "nodes" "not registered after ${NODE_TIMEOUT}s; check \`talosctl health\`"
+    local expected registered deadline=$((SECONDS + NODE_TIMEOUT))
+    expected="$(grep -c '^  - hostname:' "${ROOT_DIR}/talos/talconfig.yaml" 2>/dev/null || true)"
+    expected="${expected:-1}"
+    while true; do
+        registered="$(kubectl get nodes --no-headers 2>/dev/null | wc -l | tr -d ' ' || true)"
+        if ((registered > 0 && registered >= expected)); then
+            break
         fi
-        log "waiting for the nodes to register..."
+        if ((SECONDS >= deadline)); then
+            fail "nodes" "${registered}/${expected} registered after ${NODE_TIMEOUT}s; check \`talosctl health\`"
+        fi
+        log "waiting for the nodes to register (${registered}/${expected})..."
         sleep 10
     done
-    log "$(kubectl get nodes --no-headers 2>/dev/null | wc -l | tr -d ' ' || true) node(s) registered"
+    log "${registered} node(s) registered"
     phase_done
 }
 
