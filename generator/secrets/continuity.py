@@ -34,16 +34,16 @@ def refuse_lost_keys(workdir: Path, held: HeldKey | None = None) -> None:
         problems.append(
             f"{WEBHOOK_TOKEN_NAME} is missing, but {WEBHOOK_SECRET} holds the token the "
             f"push webhook already uses; restore it, or recover it with `SOPS_AGE_KEY_FILE="
-            f'{AGE_KEY_NAME} sops decrypt --extract \'["stringData"]["token"]\' '
-            f"{WEBHOOK_SECRET} > {WEBHOOK_TOKEN_NAME}`"
+            f'{AGE_KEY_NAME} uv run sops decrypt --extract \'["stringData"]["token"]\' '
+            f"--output {WEBHOOK_TOKEN_NAME} {WEBHOOK_SECRET}`"
         )
     committed = [p for p in DEPLOY_KEY_SECRETS if (workdir / p).is_file()]
     if not (workdir / DEPLOY_KEY_NAME).exists() and committed:
         problems.append(
             f"{DEPLOY_KEY_NAME} is missing, but {committed[0]} holds the deploy key the "
             f"repository trusts; restore it, or recover it with `SOPS_AGE_KEY_FILE="
-            f'{AGE_KEY_NAME} sops decrypt --extract \'["stringData"]["identity"]\' '
-            f"{committed[0]} > {DEPLOY_KEY_NAME}`"
+            f'{AGE_KEY_NAME} uv run sops decrypt --extract \'["stringData"]["identity"]\' '
+            f"--output {DEPLOY_KEY_NAME} {committed[0]}`"
         )
     if problems:
         raise SideFileError(

@@ -48,8 +48,8 @@ def clone(workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _recovery(secret: str, field: str, out: str) -> str:
     return (
-        f"restore it, or recover it with `SOPS_AGE_KEY_FILE=age.key sops decrypt --extract "
-        f'\'["stringData"]["{field}"]\' {secret} > {out}`'
+        f"restore it, or recover it with `SOPS_AGE_KEY_FILE=age.key uv run sops decrypt "
+        f'--extract \'["stringData"]["{field}"]\' --output {out} {secret}`'
     )
 
 
@@ -98,12 +98,12 @@ def test_the_recovery_command_restores_the_token_and_nothing_changes(
     with pytest.raises(SideFileError) as err:
         init_workdir(clone)
     command = str(err.value).split("`")[1]
-    assert command.startswith("SOPS_AGE_KEY_FILE=age.key sops decrypt")
+    assert command.startswith("SOPS_AGE_KEY_FILE=age.key uv run sops decrypt")
     env_part, _, rest = command.partition(" ")
-    argv = [str(find_sops()), *shlex.split(rest.split(">")[0])[1:]]
+    # `uv run sops` is the sops of this project's environment: the same binary, by path.
+    argv = [str(find_sops()), *shlex.split(rest)[3:]]
     env = {"SOPS_AGE_KEY_FILE": str(clone / env_part.split("=")[1]), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True, check=True)
-    (clone / "webhook.token").write_text(result.stdout)
+    subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True, check=True)
     assert (clone / "webhook.token").read_text().strip() == (
         (workdir / "webhook.token").read_text().strip()
     )
