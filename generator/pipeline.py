@@ -21,6 +21,7 @@ from generator.errors import (
     ClusterGenError,
     Problem,
     SecretsError,
+    SideFileError,
     ValidationFailed,
     WriteConflict,
 )
@@ -75,16 +76,26 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     overlay, note = overlay_for_check(workdir)
     cluster = load_cluster(config_path, overlay=overlay)
     missing = check_side_files(cluster.values, workdir)
-    if held := discover_age_key(workdir):  # not a keyless checkout: as configure
+    held = discover_age_key(workdir)
+    refusal = ""
+    if held:  # not a keyless checkout: as configure
         refuse_lost_keys(workdir, held)
+    else:
+        # A keyless checkout (CI) passes; the person at the keyboard learns what configure says.
+        try:
+            refuse_lost_keys(workdir)
+        except SideFileError as err:
+            refusal = str(err).splitlines()[1].strip()
     report_warnings(cluster.warnings, warn, strict=strict)
     lines = [f"ok: {summary(cluster)}"]
     if note:
         lines.append(f"note: {note}")
     others = [name for name in missing if name != paths.AGE_KEY_NAME]
     if missing:
-        unchecked = f"; {', '.join(others)} went unchecked" if others else ""
-        lines.append(f"note: no {paths.AGE_KEY_NAME}{unchecked} (configure needs them)")
+        unchecked = f"; {', '.join(others)} went unchecked too" if others else ""
+        lines.append(f"note: no {paths.AGE_KEY_NAME} (configure needs it){unchecked}")
+    if refusal:
+        lines.append(f"note: configure will refuse until then: {refusal}")
     return lines
 
 

@@ -128,3 +128,16 @@ def test_ssh_deploy_key_is_not_reminted(workdir: Path) -> None:
         + _recovery(secret, "identity", "deploy.key")
     )
     assert not (workdir / "deploy.key").exists()
+
+
+def test_check_without_the_key_passes_but_says_configure_will_refuse(
+    clone: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A keyless checkout (the user's CI) checks clean; a person is told what configure says.
+    assert main(["check", "--config", str(clone / "cluster.yaml")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("ok: ")
+    assert "note: no age.key (configure needs it); webhook.token went unchecked too" in out
+    assert out[-1].startswith(
+        "note: configure will refuse until then: age.key is missing, but .sops.yaml, "
+    )
