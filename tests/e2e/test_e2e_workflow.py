@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +16,7 @@ import yaml
 from generator import paths
 from generator.config import load_cluster
 from tests.e2e.conftest import E2E_DIR, REPO, WORKFLOW
+from tests.linters import lint, tool
 
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)@([0-9a-f]{40}) # (v\d+(?:\.\d+)*)$", re.M)
 NODES = [
@@ -56,18 +54,8 @@ def _cluster_config() -> ModuleType:
 
 
 def test_actionlint_with_shellcheck() -> None:
-    bin_dir = Path(sys.executable).parent
-    # actionlint runs shellcheck on every `run:` when it finds it on PATH.
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [str(bin_dir / "actionlint"), str(WORKFLOW.relative_to(REPO))],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    shellcheck = f"-shellcheck={tool('shellcheck')}"
+    result = lint([tool("actionlint"), shellcheck, str(WORKFLOW.relative_to(REPO))], REPO)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
