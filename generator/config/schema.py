@@ -85,8 +85,16 @@ def _ecma_pattern(
         yield ValidationError(f"{printable(instance)!r} does not match {pattern!r}")
 
 
+def _is_whole_number(checker: object, instance: Any) -> bool:
+    # JSON Schema counts 1500.0 as an integer, but YAML keeps it a float and templates
+    # would render `mtu: 1500.0`, which Talos rejects: only a real int is whole.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 _EcmaValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _ecma_pattern}
+    Draft202012Validator,
+    {"pattern": _ecma_pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_whole_number),
 )
 
 
@@ -258,12 +266,26 @@ def _type_message(schema: Schema, value: Any, got: str | None, shape: str | None
     return f"must be {words}" + _paren(got)
 
 
+def closest(value: str, options: list[str]) -> str | None:
+    """The option `value` most likely meant, or None.
+
+    A word of one option (`tunnel` of `cloudflare-tunnel`) wins over spelling
+    similarity, which alone would pick `none` (difflib ratio 0.6) for `tunnel`.
+    """
+    word = value.lower()
+    parts = [o for o in options if word in re.split(r"[-_.]", o.lower())]
+    if len(parts) == 1:
+        return parts[0]
+    match = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
 def _enum_message(allowed: Any, value: Any, got: str | None, kind: str) -> str:
     options = [allowed] if kind == "const" else [a for a in allowed if a is not None]
     close = None
     if isinstance(value, str):
-        match = difflib.get_close_matches(value, [str(o) for o in options], n=1, cutoff=0.6)
-        close = f"did you mean '{match[0]}'?" if match else None
+        match = closest(value, [str(o) for o in options])
+        close = f"did you mean '{match}'?" if match else None
     return f"must be one of: {', '.join(str(o) for o in options)}" + _paren(got, close)
 
 
@@ -276,9 +298,9 @@ def _unknown_keys(path: KeyPath, schema: Schema, instance: Any) -> Iterator[Find
         if not path and key == "derived":
             yield (key,), "is computed by clustergen and cannot be set in cluster.yaml"
             continue
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        close = closest(str(key), known)
         shown = printable(str(key))
         if close:
-            yield (*path, key), f"unknown key '{shown}' (did you mean '{close[0]}'?)"
+            yield (*path, key), f"unknown key '{shown}' (did you mean '{close}'?)"
         else:
             yield (*path, key), f"unknown key '{shown}' (allowed: {', '.join(known)})"

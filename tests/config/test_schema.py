@@ -32,6 +32,15 @@ BROKEN: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {
         [("provider", "dns.provider",
           "must be one of: cloudflare, none (got 'clouflare'; did you mean 'cloudflare'?)")],
     ),
+    "a word of an option beats spelling": (
+        [before_nodes("""
+            ingress:
+              mode: tunnel
+        """)],
+        [("mode: tunnel", "ingress.mode",
+          "must be one of: cloudflare-tunnel, direct, none "
+          "(got 'tunnel'; did you mean 'cloudflare-tunnel'?)")],
+    ),
     "yes is not a boolean": (
         [("controller: true", "controller: yes")],
         [("controller: yes", "nodes[0].controller",
@@ -50,6 +59,10 @@ BROKEN: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {
         [("node_cidr: 192.168.1.0/24", "node_cidr: 192.168.1.0/33")],
         [("node_cidr", "network.node_cidr",
           "must be an IPv4 network in CIDR form like 192.168.1.0/24 (got '192.168.1.0/33')")],
+    ),
+    "a float is not a whole number": (
+        [("address: 192.168.1.10", "+    mtu: 1500.0")],
+        [("mtu", "nodes[0].mtu", "must be a whole number (got 1500.0)")],
     ),
     "derived cannot be set": (
         [("network:", "derived:\n  ha: true\nnetwork:")],
