@@ -49,14 +49,21 @@ def _ignore(problem: Problem) -> None:
     """The default `warn`: callers that print nothing (tests, the makejinja plugin)."""
 
 
-def report_warnings(warnings: Iterable[Problem], warn: Warn, *, strict: bool) -> None:
-    """Hand every warning to `warn`; with `strict`, then refuse to go on."""
+def report_warnings(
+    warnings: Iterable[Problem], warn: Warn, *, strict: bool, writes: bool = True
+) -> None:
+    """Hand every warning to `warn`; with `strict`, then refuse to go on.
+
+    `writes`: whether the command would have written (configure) or only checks, so
+    the refusal says what it withheld.
+    """
     found = list(warnings)
     for problem in found:
         warn(problem)
     if strict and found:
+        withheld = "nothing was written" if writes else "the check fails"
         raise ClusterGenError(
-            f"{len(found)} warning(s) and --strict; nothing was written "
+            f"{len(found)} warning(s) and --strict; {withheld} "
             "(act on them, or run without --strict)"
         )
 
@@ -86,7 +93,7 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
             refuse_lost_keys(workdir)
         except SideFileError as err:
             refusal = str(err).splitlines()[1].strip()
-    report_warnings(cluster.warnings, warn, strict=strict)
+    report_warnings(cluster.warnings, warn, strict=strict, writes=False)
     lines = [f"ok: {summary(cluster)}"]
     if note:
         lines.append(f"note: {note}")

@@ -36,7 +36,7 @@ from generator.secrets.tracked import refuse_tracked_keys
 INIT_CMD = "`task init` (or `clustergen init`)"
 INIT = f"create it with {INIT_CMD}"
 TUNNEL_CREATE = (
-    "create it with `cloudflared tunnel login && cloudflared tunnel create "
+    "`cloudflared tunnel login && cloudflared tunnel create "
     f"--credentials-file {TUNNEL_CREDENTIALS_NAME} kubernetes`"
 )
 _MIN_TOKEN_LENGTH = 16
@@ -189,7 +189,7 @@ def _read_deploy_key(reader: _Reader) -> tuple[str | None, str | None]:
 
 
 def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
-    hint = f"ingress.mode is cloudflare-tunnel; {TUNNEL_CREATE}"
+    hint = f"ingress.mode is cloudflare-tunnel; create it with {TUNNEL_CREATE}"
     text = reader.text(TUNNEL_CREDENTIALS_NAME, hint)
     if text is None:
         return None
@@ -198,13 +198,13 @@ def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
     except json.JSONDecodeError as err:
         reader.problems.append(
             f"{TUNNEL_CREDENTIALS_NAME}:{err.lineno}: not valid JSON ({err.msg}); "
-            f"re-create it: {TUNNEL_CREATE}"
+            f"re-create it with {TUNNEL_CREATE}"
         )
         return None
     except RecursionError:
         reader.problems.append(
             f"{TUNNEL_CREDENTIALS_NAME}: nested too deeply to be the file `cloudflared tunnel "
-            f"create` writes; re-create it: {TUNNEL_CREATE}"
+            f"create` writes; re-create it with {TUNNEL_CREATE}"
         )
         return None
     wanted = ("AccountTag", "TunnelSecret", "TunnelID")
@@ -212,7 +212,7 @@ def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
     if missing:
         reader.problems.append(
             f"{TUNNEL_CREDENTIALS_NAME}: missing {', '.join(missing)} (expected the file "
-            f"`cloudflared tunnel create` writes); re-create it: {TUNNEL_CREATE}"
+            f"`cloudflared tunnel create` writes); re-create it with {TUNNEL_CREATE}"
         )
         return None
     credentials = {k: str(data[k]).strip() for k in wanted}
@@ -220,7 +220,7 @@ def _read_tunnel(reader: _Reader) -> dict[str, str] | None:
     if malformed:
         reader.problems.append(
             f"{TUNNEL_CREDENTIALS_NAME}: {'; '.join(malformed)} (not the file "
-            f"`cloudflared tunnel create` writes); re-create it: {TUNNEL_CREATE}"
+            f"`cloudflared tunnel create` writes); re-create it with {TUNNEL_CREATE}"
         )
         return None
     return credentials

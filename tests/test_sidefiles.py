@@ -134,7 +134,7 @@ def test_tunnel_credentials_of_the_wrong_shape_are_named(tmp_path: Path) -> None
         "  cloudflare-tunnel.json: AccountTag must be 32 lowercase hex characters; "
         "TunnelID must be the tunnel's UUID like 6f2a1c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b; "
         "TunnelSecret must be base64 of at least 32 bytes (not the file `cloudflared tunnel "
-        "create` writes); re-create it: create it with `cloudflared tunnel login && "
+        "create` writes); re-create it with `cloudflared tunnel login && "
         "cloudflared tunnel create --credentials-file cloudflare-tunnel.json kubernetes`"
     )
     assert "acc0unt" not in str(err.value)

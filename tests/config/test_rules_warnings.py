@@ -51,6 +51,5 @@ def test_check_prints_warnings_and_exits_0_unless_strict(
     err = capsys.readouterr().err.splitlines()
     assert err[0] == line
     assert err[1] == (
-        "error: 1 warning(s) and --strict; nothing was written "
-        "(act on them, or run without --strict)"
+        "error: 1 warning(s) and --strict; the check fails (act on them, or run without --strict)"
     )
