@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from generator.config.locate import KeyPath
+from generator.config.urls import BUNDLED_KNOWN_HOSTS, repo_host
 
 Finding = tuple[KeyPath, str]
 Rule = Callable[[Mapping[str, Any]], Iterator[Finding]]
@@ -20,7 +21,7 @@ Rule = Callable[[Mapping[str, Any]], Iterator[Finding]]
 def check_warnings(values: Mapping[str, Any]) -> list[Finding]:
     """Every warning of a config the rules accepted (so every key has its type)."""
     rules: tuple[Rule, ...] = (_even_controllers, _single_controller_with_workers, _mtu,
-                               _alerts_without_receiver)  # fmt: skip
+                               _alerts_without_receiver, _webhook_unreachable)  # fmt: skip
     return [finding for rule in rules for finding in rule(values)]
 
 
@@ -95,5 +96,26 @@ def _alerts_without_receiver(values: Mapping[str, Any]) -> Iterator[Finding]:
             (
                 "monitoring is on but no receiver is set, so alerts reach nobody; add a receiver "
                 "(discord, slack, email, ntfy, pushover or webhook)"
+            ),
+        )
+
+
+def _webhook_unreachable(values: Mapping[str, Any]) -> Iterator[Finding]:
+    """Flux's Receiver is called by the Git host from the internet
+    (https://fluxcd.io/flux/guides/webhook-receivers/); with `ingress.mode: none` its route is
+    on the internal gateway only, so the host's calls never arrive and the webhook token
+    guards nothing. Flux still polls the repository on its interval. Only said for the public
+    forges (those with bundled host keys): a Git server on the LAN reaches the internal
+    gateway."""
+    repository = values["repository"]
+    provider = repository["webhook_provider"]
+    public = repo_host(repository["url"]).lower() in BUNDLED_KNOWN_HOSTS
+    if values["ingress"]["mode"] == "none" and provider != "none" and public:
+        yield (
+            ("repository", "webhook_provider"),
+            (
+                f"{provider} cannot reach Flux's webhook receiver: ingress.mode is none, so "
+                "its route is on the internal gateway only; set webhook_provider: none (Flux "
+                "polls), or choose an ingress.mode that the Git host can reach"
             ),
         )

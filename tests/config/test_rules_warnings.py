@@ -25,6 +25,7 @@ def test_warning_fixture_reports_expected_lines(path: Path) -> None:
 WARNED = {
     "three-controllers": ["nodes[0].mtu"],  # a per-node MTU override on one node only
     "one-controller-three-workers": ["nodes"],  # one controller: no etcd or API failover
+    "dns-none": ["repository.webhook_provider"],  # github.com cannot call an internal route
 }
 
 
