@@ -13,9 +13,10 @@ from typing import Any
 
 from generator.config import derive, rules, rules_warnings, schema
 from generator.config.loader import load_yaml
-from generator.config.locate import KeyPath, Locator, all_paths, sort_problems
+from generator.config.locate import KeyPath, Locator, Position, all_paths, sort_problems
 from generator.config.model import Cluster, digest_of
 from generator.errors import ConfigError
+from generator.paths import SECRETS_CONFIG_NAME
 
 __all__ = [
     "NOT_DECRYPTED",
@@ -54,7 +55,13 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
             (leaves if is_leaf else inner).add(key_path)
             if is_leaf and _value_at(overlay, key_path) in _PLACEHOLDERS:
                 unknown.add(key_path)
-    locator = Locator(loaded.file, loaded.positions, frozenset(leaves), frozenset(inner))
+    locator = Locator(
+        loaded.file,
+        loaded.positions,
+        frozenset(leaves),
+        frozenset(inner),
+        overlay_positions=_overlay_positions(path.parent / SECRETS_CONFIG_NAME) if overlay else {},
+    )
 
     findings = schema.validate(data)
     # A number too long to read is reported as that, not as text where a number goes.
@@ -82,6 +89,15 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
         digest=digest_of(values),
         warnings=tuple(sort_problems(warnings)),
     )
+
+
+def _overlay_positions(path: Path) -> Mapping[KeyPath, Position]:
+    """Where each key sits in the encrypted overlay: sops keeps keys (and their lines) in
+    clear text, so a finding about an overlay value names the line without decrypting."""
+    try:
+        return load_yaml(path).positions
+    except (ConfigError, OSError):
+        return {}  # the decrypted overlay parsed; a file we cannot place just loses its lines
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,9 +44,9 @@ def all_paths(data: Any, prefix: KeyPath = ()) -> Iterable[tuple[KeyPath, bool]]
 class Locator:
     """Turns (key path, message) into a Problem pointing at the right file and line.
 
-    Keys that came from the decrypted secrets overlay have no line numbers; they
-    are reported against the secrets file. A missing key is reported at its
-    nearest parent that exists in cluster.yaml.
+    Keys that came from the decrypted secrets overlay are reported against the secrets
+    file, at their line in the encrypted file when `overlay_positions` has it. A missing
+    key is reported at its nearest parent that exists in cluster.yaml.
     """
 
     file: str
@@ -54,19 +54,27 @@ class Locator:
     overlay_leaves: frozenset[KeyPath] = field(default_factory=frozenset)
     overlay_inner: frozenset[KeyPath] = field(default_factory=frozenset)
     overlay_file: str = SECRETS_CONFIG_NAME
+    overlay_positions: Mapping[KeyPath, Position] = field(default_factory=dict)
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         key = format_path(path)
         for end in range(len(path), -1, -1):
             prefix = path[:end]
             if prefix in self.overlay_leaves:
-                return Problem(key=key, message=message, file=self.overlay_file)
+                return self._in_overlay(prefix, key, message)
             if prefix in self.positions:
                 line, col = self.positions[prefix]
                 return Problem(key=key, message=message, file=self.file, line=line, col=col)
             if prefix in self.overlay_inner:
-                return Problem(key=key, message=message, file=self.overlay_file)
+                return self._in_overlay(prefix, key, message)
         return Problem(key=key, message=message, file=self.file)
+
+    def _in_overlay(self, prefix: KeyPath, key: str, message: str) -> Problem:
+        position = self.overlay_positions.get(prefix)
+        if position is None:
+            return Problem(key=key, message=message, file=self.overlay_file)
+        line, col = position
+        return Problem(key=key, message=message, file=self.overlay_file, line=line, col=col)
 
 
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:

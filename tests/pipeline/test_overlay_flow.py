@@ -102,3 +102,18 @@ def test_overlay_for_another_key_stops_configure_and_writes_nothing(
     assert "cannot decrypt .sops.yaml, bootstrap/" in err and OVERLAY in err
     assert "age.key.old" in err
     assert snapshot(workdir) == before
+
+
+def test_a_bad_overlay_value_is_named_at_its_line_in_the_encrypted_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sops keeps keys in clear, so the line is known without printing the value.
+    command = (
+        f"printf 'dns:\\n  token: 5\\n' | {get_binary_path()} --config .sops.yaml "
+        f"encrypt --filename-override {OVERLAY} /dev/stdin > {OVERLAY}"
+    )
+    subprocess.run(["sh", "-c", command], cwd=workdir, check=True)
+    capsys.readouterr()
+    assert main(["check", "--config", str(workdir / "cluster.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert f"{OVERLAY}:2:3 dns.token: must be text" in err
