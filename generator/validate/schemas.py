@@ -27,6 +27,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from generator.atomic import atomic_write
+from generator.errors import ClusterGenError
 from generator.render.bytecode import user_cache_root
 
 DEFAULT_LOCATION = (
@@ -109,6 +110,8 @@ class SchemaStore:
         fetch: Fetch | None = None,
     ) -> None:
         self.locations = list(locations)
+        for location in self.locations:
+            _check_local_location(location)
         self.core_dir = core_schema_dir(kubernetes_version)
         self.cache_dir = cache_dir or default_cache_dir()
         self._fetch = fetch or self._download
@@ -184,6 +187,24 @@ class SchemaStore:
             reason = str(getattr(err, "reason", err))
             # "[Errno -2] Name or service not known": the errno says nothing to a person.
             raise SchemaFetchError(re.sub(r"^\[Errno -?\d+\] ", "", reason)) from err
+
+
+class SchemaLocationError(ClusterGenError):
+    """A local CRD schema location that does not exist (a typo would skip every CRD)."""
+
+
+def _check_local_location(location: str) -> None:
+    """Raise SchemaLocationError when a local location's directory is missing; URLs pass."""
+    if location.startswith(("https://", "http://")):
+        return
+    fixed = location.removeprefix("file://").split("{", 1)[0]
+    directory = Path(fixed) if "{" not in location or fixed.endswith("/") else Path(fixed).parent
+    if not directory.is_dir():
+        raise SchemaLocationError(
+            f"CRD schema location {location!r}: no directory {str(directory)!r}; give a "
+            "directory of CRD schemas (DIR or DIR/{group}/{kind}_{version}.json) or an https:// "
+            "URL in --schema-location or $CLUSTERGEN_SCHEMA_LOCATION"
+        )
 
 
 def expand_location(location: str, group: str, kind: str, version: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from generator.validate.schemas import (
     SchemaFetchError,
+    SchemaLocationError,
     SchemaStore,
     core_schema_dir,
     expand_location,
@@ -72,7 +73,9 @@ def test_offline_location_is_tried_once(tmp_path: Path) -> None:
 
     location = "https://schemas.example/{group}/{kind}_{version}.json"
     store = SchemaStore(
-        [location, "/nonexistent/{group}/{kind}_{version}.json"], cache_dir=tmp_path, fetch=offline
+        [location, f"{tmp_path}/{{group}}/{{kind}}_{{version}}.json"],
+        cache_dir=tmp_path,
+        fetch=offline,
     )
     assert not store.check(POLICY).found
     assert not store.check({**POLICY, "kind": "CiliumClusterwideNetworkPolicy"}).found
@@ -109,3 +112,13 @@ def test_downloaded_schemas_live_in_the_user_cache(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert SchemaStore([]).cache_dir == tmp_path / "clustergen" / "schemas"
+
+
+@pytest.mark.parametrize("suffix", ["", "/{group}/{kind}_{version}.json"])
+def test_a_missing_local_location_is_an_error_not_a_silent_skip(
+    tmp_path: Path, suffix: str
+) -> None:
+    with pytest.raises(SchemaLocationError, match=r"no directory .*crd-schemas"):
+        SchemaStore([f"{tmp_path}/crd-schemas{suffix}"])
+    (tmp_path / "crd-schemas").mkdir()
+    assert SchemaStore([f"{tmp_path}/crd-schemas{suffix}"]).locations

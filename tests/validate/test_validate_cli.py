@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.cli import main
 from generator.errors import ClusterGenError
 from generator.secrets.sops import Sops
 from generator.validate import run_validate, validate_tree
@@ -43,10 +44,23 @@ def test_run_validate_reads_locations_from_the_environment(
 ) -> None:
     # As for configure: no --schema-location means $CLUSTERGEN_SCHEMA_LOCATION (not the URL).
     write_tree(tmp_path, clean_tree)
-    monkeypatch.setenv("CLUSTERGEN_SCHEMA_LOCATION", f"/nonexistent{os.pathsep}{schema_location}")
+    empty = tmp_path / "no-schemas-here"
+    empty.mkdir()
+    monkeypatch.setenv("CLUSTERGEN_SCHEMA_LOCATION", f"{empty}{os.pathsep}{schema_location}")
     report = run_validate(tmp_path, [], strict=True)
     assert report.status == 0
     assert "CRD schemas" not in report.text
+
+
+def test_a_mistyped_schema_location_fails_with_its_name(
+    tmp_path: Path, clean_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tree(tmp_path / "tree", clean_tree)
+    missing = tmp_path / "crd-schemas"
+    assert main(["validate", "--schema-location", str(missing), str(tmp_path / "tree")]) == 1
+    err = capsys.readouterr().err
+    assert f"error: CRD schema location '{missing}': no directory '{missing}'" in err
+    assert "Traceback" not in err
 
 
 def test_run_validate_reports_errors_by_file(
