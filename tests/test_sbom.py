@@ -209,6 +209,20 @@ def test_markdown_output_name_is_refused(tmp_path: Path) -> None:
         run_sbom(tmp_path, tmp_path / "sbom.md")
 
 
+def test_a_markdown_file_sbom_did_not_write_is_never_overwritten(
+    rendered: _Renders, tmp_path: Path
+) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# My notes\n")
+    with pytest.raises(ClusterGenError, match=r"would overwrite .*README\.md, which clustergen"):
+        run_sbom(rendered["sample"], tmp_path / "README.json")
+    assert readme.read_text() == "# My notes\n"
+    assert not (tmp_path / "README.json").exists()
+    # Its own table from an earlier run is replaced.
+    run_sbom(rendered["sample"], tmp_path / "sbom.cdx.json")
+    run_sbom(rendered["sample"], tmp_path / "sbom.cdx.json")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -20,7 +20,7 @@ from generator.paths import CONFIG_NAME
 from generator.report import Report
 from generator.sbom.cyclonedx import to_json
 from generator.sbom.inventory import scan_tree
-from generator.sbom.markdown import to_markdown
+from generator.sbom.markdown import SBOM_MARK, to_markdown
 
 __all__ = [
     "markdown_path",
@@ -40,6 +40,8 @@ def run_sbom(root: Path, output: Path | None = None) -> Report:
             f"--output {output}: name the JSON file (e.g. sbom.cdx.json); "
             "the Markdown table is written next to it with the suffix .md"
         )
+    if output is not None:
+        _refuse_foreign_table(markdown_path(output))
     inventory = scan_tree(root)
     name = cluster_name(root)
     document = to_json(inventory, name)
@@ -56,6 +58,22 @@ def run_sbom(root: Path, output: Path | None = None) -> Report:
         f"wrote {output} and {table}: "
         f"{len(inventory.charts)} chart(s), {len(inventory.images)} image(s)"
     )
+
+
+def _refuse_foreign_table(table: Path) -> None:
+    """The Markdown table goes beside the JSON; a file there that sbom did not write (a
+    README.md for `--output README.json`) is the user's and is never overwritten."""
+    try:
+        existing = table.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise ClusterGenError(f"cannot read {table}: {err.strerror}") from err
+    if SBOM_MARK.encode() not in existing:
+        raise ClusterGenError(
+            f"--output would overwrite {table}, which clustergen sbom did not write; "
+            "choose another name (e.g. sbom.cdx.json)"
+        )
 
 
 def cluster_name(root: Path) -> str:

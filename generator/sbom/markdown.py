@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from generator.sbom.inventory import Inventory
 
+# Written into every table, so a later run knows the file beside the JSON is its own.
+SBOM_MARK = "`clustergen sbom`"
+
 
 def _cell(text: str | None) -> str:
     return (text or "–").replace("|", "\\|").replace("\n", " ")
@@ -18,7 +21,7 @@ def to_markdown(inventory: Inventory, cluster_name: str) -> str:
         f"# What {cluster_name} deploys",
         "",
         f"{len(inventory.charts)} Helm chart(s) and {len(inventory.images)} container image(s) "
-        "named in the rendered manifests (`clustergen sbom`).",
+        f"named in the rendered manifests ({SBOM_MARK}).",
         "",
         "## Helm charts",
         "",
