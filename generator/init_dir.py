@@ -114,7 +114,7 @@ def _deploy_key(workdir: Path, config: Path) -> list[str]:
     if not parses:
         return [
             f"skipped {paths.DEPLOY_KEY_NAME}: {paths.CONFIG_NAME} does not parse; "
-            "run `clustergen check` to see why, then `clustergen init` again"
+            "run `uv run clustergen check` to see why, then `uv run clustergen init` again"
         ]
     if not is_ssh(url):
         return []
@@ -132,7 +132,7 @@ def _deploy_key(workdir: Path, config: Path) -> list[str]:
     if public_path.exists():
         raise SideFileError(
             f"{public_path.name} exists without {private_path.name}; a new private key would "
-            f"not match it. Remove {public_path.name} and run `clustergen init` again"
+            f"not match it. Remove {public_path.name} and run `uv run clustergen init` again"
         )
     private, public = generate_deploy_key()
     return [

@@ -73,7 +73,7 @@ def _context_from_files(data_paths: Sequence[Path]) -> dict[str, Any]:
     if config_file is None:
         raise ClusterGenError(
             f"makejinja.toml: `data` must list {paths.CONFIG_NAME}; "
-            f'add data = ["./{paths.CONFIG_NAME}"] (or use `clustergen configure`)'
+            f'add data = ["./{paths.CONFIG_NAME}"] (or use `uv run clustergen configure`)'
         )
     # Imported here: config loading and sops are only needed for a raw cluster.yaml.
     from generator.inputs import load_inputs

@@ -184,7 +184,7 @@ def _configure_locked(
     workdir = result.workdir
     if result.sops is None:
         raise SecretsError(
-            f"{workdir / paths.AGE_KEY_NAME} is missing; run `task init` (or `clustergen init`) "
+            f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
             "to create it, or restore your saved key"
         )
     key = result.sops.fingerprint_key
@@ -221,7 +221,9 @@ def _configure_locked(
         report += _validate_planned(plan, files, result)
     elif validate:
         # Everything on disk is what an earlier, validated run wrote.
-        report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
+        report.append(
+            "validation skipped: nothing changed (run `uv run clustergen validate` to re-check)"
+        )
     summary = apply_plan(plan, workdir, force=force)
     return [str(summary), *report]
 

@@ -48,8 +48,9 @@ def check(workdir: Path) -> Report:
     ]
     if problems:
         summary = (
-            f"{len(problems)} problem(s); `clustergen configure` re-encrypts generated files, "
-            "`clustergen secrets rotate` re-encrypts the rest for the keys in .sops.yaml"
+            f"{len(problems)} problem(s); `uv run clustergen configure` re-encrypts generated "
+            "files, `uv run clustergen secrets rotate` re-encrypts the rest for the keys in "
+            ".sops.yaml"
         )
         return Report.of([*problems, summary], status=1)
     return Report(f"ok: {len(files)} secret file(s), all encrypted for the keys in {SOPS_CONFIG}")

@@ -33,7 +33,7 @@ from generator.secrets.keys import (
 )
 from generator.secrets.tracked import refuse_tracked_keys
 
-INIT_CMD = "`task init` (or `clustergen init`)"
+INIT_CMD = "`uv run task init`"
 INIT = f"create it with {INIT_CMD}"
 TUNNEL_CREATE = (
     "`cloudflared tunnel login && cloudflared tunnel create "

@@ -146,7 +146,7 @@ def _talos_dir(workdir: Path) -> Path:
     talos = workdir / TALOS_DIR
     if not (talos / "talconfig.yaml").is_file():
         raise ClusterGenError(
-            f"{TALOS_DIR}/talconfig.yaml is missing in {workdir}: run `task configure` first"
+            f"{TALOS_DIR}/talconfig.yaml is missing in {workdir}: run `uv run task configure` first"
         )
     return talos
 

@@ -79,9 +79,9 @@ def test_all_missing_files_are_listed_at_once(tmp_path: Path) -> None:
         read_side_files(SSH_TUNNEL, tmp_path)
     lines = str(err.value).splitlines()
     assert lines[0] == "4 side file(s) next to cluster.yaml need attention:"
-    assert lines[1].strip().startswith("age.key: missing; create it with `task init`")
-    assert lines[2].strip().startswith("webhook.token: missing; create it with `task init`")
-    assert "deploy.key: missing" in lines[3] and "clustergen init" in lines[3]
+    assert lines[1].strip().startswith("age.key: missing; create it with `uv run task init`")
+    assert lines[2].strip().startswith("webhook.token: missing; create it with `uv run task init`")
+    assert "deploy.key: missing" in lines[3] and "`uv run task init`" in lines[3]
     assert "cloudflare-tunnel.json: missing" in lines[4]
     assert (
         "cloudflared tunnel login && cloudflared tunnel create "

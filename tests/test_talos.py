@@ -130,7 +130,7 @@ def test_missing_pieces_are_errors_not_tracebacks(
     assert "age.key is missing" in capsys.readouterr().err
     (repo / "talos/talconfig.yaml").unlink()
     assert cli.main(["talos", "secret", "--dir", str(repo)]) == 1
-    assert "run `task configure` first" in capsys.readouterr().err
+    assert "run `uv run task configure` first" in capsys.readouterr().err
     monkeypatch.setenv("PATH", "/nonexistent")
     (repo / "talos/talconfig.yaml").write_text("clusterName: home\n")
     assert cli.main(["talos", "bootstrap", "--dir", str(repo)]) == 1

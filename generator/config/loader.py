@@ -137,7 +137,9 @@ def _read_text(path: Path) -> str:
             oversize = too_large(path.stat().st_size, CONFIG_LIMITS)
     except FileNotFoundError:
         raise _error(
-            shown, "not found; run `clustergen init` to create it from cluster.sample.yaml", None
+            shown,
+            "not found; run `uv run clustergen init` to create it from cluster.sample.yaml",
+            None,
         ) from None
     except IsADirectoryError:
         raise _error(shown, "is a directory; pass the path of cluster.yaml itself", None) from None

@@ -27,7 +27,7 @@ HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 class InventoryError(ProblemsError):
-    headline = "{n} file(s) could not be read; fix them or run `clustergen configure` again"
+    headline = "{n} file(s) could not be read; fix them or run `uv run clustergen configure` again"
 
 
 @dataclass(frozen=True, order=True)
@@ -106,7 +106,7 @@ def _read_texts(root: Path) -> dict[str, str]:
                 Problem(
                     "",
                     f"no rendered tree here ({', '.join(d + '/' for d in SCANNED_DIRS)} are "
-                    "missing); run `clustergen configure` first, or pass --dir",
+                    "missing); run `uv run clustergen configure` first, or pass --dir",
                     file=str(root),
                 )
             ]

@@ -57,7 +57,7 @@ def load_rules(workdir: Path) -> list[CreationRule]:
     path = workdir / SOPS_CONFIG
     if not path.is_file():
         raise SecretsError(
-            f"no {SOPS_CONFIG} in {workdir}; run `clustergen configure` to render it"
+            f"no {SOPS_CONFIG} in {workdir}; run `uv run clustergen configure` to render it"
         )
     return parse_rules(path.read_bytes(), SOPS_CONFIG)
 

@@ -28,7 +28,7 @@ OLD_AGE_KEY_NAME = "age.key.old"
 ROTATION_HINT = "see 'Rotating the age key' in README.md or docs/SECRETS.md"
 BOM = "\ufeff"
 DEPLOY_KEY_COMMENT = "clustergen-deploy-key"
-INIT_HINT = "run `task init` (or `clustergen init`)"
+INIT_HINT = "run `uv run task init`"
 
 # Key types Flux's git client accepts for a deploy key.
 SSHKey: TypeAlias = "Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey"

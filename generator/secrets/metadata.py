@@ -109,7 +109,7 @@ def parse_rules(config: bytes, name: str = ".sops.yaml") -> list[CreationRule]:
         raise SecretsError(f"{name} is not valid YAML: {err}") from None
     rules = data.get("creation_rules") if isinstance(data, dict) else None
     if not isinstance(rules, list) or not rules:
-        raise SecretsError(f"{name} has no creation_rules; run `clustergen configure`")
+        raise SecretsError(f"{name} has no creation_rules; run `uv run clustergen configure`")
     parsed: list[CreationRule] = []
     for index, rule in enumerate(rules):
         if not isinstance(rule, dict):

@@ -178,7 +178,7 @@ def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> R
     if not any(p.startswith(f"{d}/") for p in files for d in _TREE_DIRS):
         raise ClusterGenError(
             f"{root} has no kubernetes/ or bootstrap/ directory; "
-            "run `clustergen configure` first or pass the repository root"
+            "run `uv run clustergen configure` first or pass the repository root"
         )
     findings = validate_tree(
         files,

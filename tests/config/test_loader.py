@@ -121,7 +121,7 @@ def test_missing_file_names_the_path_and_the_fix(tmp_path: Path) -> None:
         load_yaml(tmp_path / "cluster.yaml")
     assert str(caught.value).splitlines()[0] == (
         f"{tmp_path / 'cluster.yaml'}: not found; "
-        "run `clustergen init` to create it from cluster.sample.yaml"
+        "run `uv run clustergen init` to create it from cluster.sample.yaml"
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -195,7 +194,7 @@ def test_is_secret() -> None:
     assert not is_secret("a.sops.d/plain.yaml")
 
 
-def test_rendering_150_templates_is_fast(templates: Path) -> None:
+def test_150_templates_share_one_macro_import(templates: Path) -> None:
     put(
         templates,
         "macros/ks.j2",
@@ -207,7 +206,7 @@ def test_rendering_150_templates_is_fast(templates: Path) -> None:
             f"config/apps/a{i}/ks.yaml.j2",
             f"#% import 'macros/ks.j2' as k %#\n#{{ k.ks('a{i}') }}#\n",
         )
-    start = os.times().elapsed
+    # How fast is bench/'s question (bench/run.py); here: every file renders.
     tree = render(templates)
     assert len(tree) == 150
-    assert os.times().elapsed - start < 1.0
+    assert tree["apps/a149/ks.yaml"].startswith(b"name: a149\n")

@@ -49,7 +49,7 @@ def test_corrupt_age_key_names_file_and_fix(tmp_path: Path, content: str, reason
     message = str(err.value)
     assert message.startswith("age.key")
     assert reason in message
-    assert "clustergen init" in message
+    assert "`uv run task init`" in message
 
 
 def test_public_key_comment_must_match(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_public_key_comment_must_match(tmp_path: Path) -> None:
 
 
 def test_missing_age_key_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(SideFileError, match=r"age.key not found .*clustergen init"):
+    with pytest.raises(SideFileError, match=r"age.key not found .*`uv run task init`"):
         read_age_key(tmp_path / "age.key")
 
 

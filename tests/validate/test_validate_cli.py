@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -90,7 +89,7 @@ def test_run_validate_needs_a_rendered_tree(tmp_path: Path) -> None:
         run_validate(tmp_path / "missing", [], strict=False)
 
 
-def test_150_files_validate_in_about_a_second(clean_tree: Tree, schema_location: str) -> None:
+def test_a_150_file_tree_validates_clean(clean_tree: Tree, schema_location: str) -> None:
     app = "kubernetes/apps/default/echo"
     apps = {p: c for p, c in clean_tree.items() if p.startswith(f"{app}/")}
     listing = b""
@@ -101,9 +100,6 @@ def test_150_files_validate_in_about_a_second(clean_tree: Tree, schema_location:
         listing += f"  - ./echo{i}/ks.yaml\n".encode()
     clean_tree["kubernetes/apps/default/kustomization.yaml"] += listing
     assert len(clean_tree) >= 150
-    start = time.perf_counter()
-    # A fresh store: schema loading and compiling is part of the cost.
+    # How fast is bench/'s question (bench/run.py); here: a large tree validates clean.
     findings = validate_tree(clean_tree, store=SchemaStore([schema_location]), kubectl=False)
-    elapsed = time.perf_counter() - start
     assert [f for f in findings if f.severity == "error"] == []
-    assert elapsed < 3.0, f"validation took {elapsed:.2f}s"

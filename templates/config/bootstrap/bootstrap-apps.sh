@@ -75,7 +75,7 @@ check_tools() {
         "${BOOTSTRAP_DIR}/helmfile.d/00-crds.yaml" \
         "${BOOTSTRAP_DIR}/helmfile.d/01-apps.yaml" \
         "${ROOT_DIR}/kubernetes/components/sops/cluster-secrets.sops.yaml"; do
-        [[ -f "${file}" ]] || fail "${file#"${ROOT_DIR}/"}" "missing; run \`task configure\` first"
+        [[ -f "${file}" ]] || fail "${file#"${ROOT_DIR}/"}" "missing; run \`uv run task configure\` first"
     done
     if ! kubectl version --request-timeout=10s >/dev/null 2>&1; then
         fail "kubectl" "cannot reach the cluster; check KUBECONFIG (${KUBECONFIG:-~/.kube/config})"
@@ -111,7 +111,7 @@ apply_namespaces() {
     phase "namespaces"
     local file name
     for file in "${APPS_DIR}"/*/namespace.yaml; do
-        [[ -f "${file}" ]] || fail "${APPS_DIR#"${ROOT_DIR}/"}" "no namespace.yaml under it; run \`task configure\`"
+        [[ -f "${file}" ]] || fail "${APPS_DIR#"${ROOT_DIR}/"}" "no namespace.yaml under it; run \`uv run task configure\`"
         name="$(basename "$(dirname "${file}")")"
         if ! kubectl apply --server-side --field-manager=bootstrap --filename "${file}" >/dev/null; then
             fail "namespace/${name}" "kubectl apply failed"
