@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 from typing import Any
 
 import yaml
@@ -46,17 +45,6 @@ def object_key(doc: Any, index: int) -> ObjectKey:
 
 def normalized(doc: Any) -> str:
     return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
-
-
-def unified(old: str, new: str, path: str, label: str) -> str:
-    suffix = f" ({label})" if label else ""
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
-        fromfile=f"a/{path}{suffix}",
-        tofile=f"b/{path}{suffix}",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def label(key: ObjectKey) -> str:
@@ -109,7 +97,15 @@ def _leaves(node: Any, prefix: str) -> dict[str, str]:
     return {prefix: repr(node)}
 
 
-def changed_keys(old: Any, new: Any) -> list[str]:
-    """Names (never values) of secret keys added, removed or changed."""
+def secret_key_changes(old: Any, new: Any) -> tuple[list[str], list[str], list[str]]:
+    """Names (never values) of the secret keys added, removed and changed, each sorted."""
     before, after = secret_values(old), secret_values(new)
-    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    added = sorted(after.keys() - before.keys())
+    removed = sorted(before.keys() - after.keys())
+    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    return added, removed, changed
+
+
+def secret_key_names(doc: Any) -> list[str]:
+    """Names (never values) of a secret document's keys, sorted."""
+    return sorted(secret_values(doc))
