@@ -58,6 +58,9 @@ def without_sops(doc: Any) -> Any:
     return {k: v for k, v in doc.items() if k != "sops"} if isinstance(doc, dict) else doc
 
 
+_OBJECT = "(object) "  # names of a Secret's fields outside data and stringData
+
+
 def secret_values(doc: Any) -> dict[str, str]:
     """Every leaf of a secret document by key path; Secret `data` decoded so it
     compares equal to the same value written under `stringData`."""
@@ -71,7 +74,7 @@ def secret_values(doc: Any) -> dict[str, str]:
         if isinstance(string_data, dict):
             values.update({str(k): str(v) for k, v in string_data.items()})
         rest = {k: v for k, v in doc.items() if k not in ("data", "stringData")}
-        values.update({f"(object) {k}": v for k, v in _leaves(rest, "").items()})
+        values.update({f"{_OBJECT}{k}": v for k, v in _leaves(rest, "").items()})
         return values
     return _leaves(doc, "")
 
@@ -107,5 +110,6 @@ def secret_key_changes(old: Any, new: Any) -> tuple[list[str], list[str], list[s
 
 
 def secret_key_names(doc: Any) -> list[str]:
-    """Names (never values) of a secret document's keys, sorted."""
-    return sorted(secret_values(doc))
+    """Names (never values) of a secret document's keys, sorted; for a Secret, those
+    under data and stringData only."""
+    return sorted(name for name in secret_values(doc) if not name.startswith(_OBJECT))

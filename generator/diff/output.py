@@ -58,6 +58,12 @@ def _secret_lines(change: FileChange, state: str) -> list[str]:
     if not change.objects:
         hidden = "contents not shown" if state == "removed" else "values not shown"
         return [f"secret {change.path} {state} ({hidden})"]
+    if state == "created":
+        return [
+            f"secret {change.path} created: {_object_label(o)}; "
+            f"keys: {', '.join(o.secret_keys_added) or 'none'} (values not shown)"
+            for o in change.objects
+        ]
     return [
         f"secret {change.path} {_object_label(o)} {o.change}{_secret_keys(o)} (values not shown)"
         for o in change.objects
@@ -93,7 +99,8 @@ def _diff_lines(text: str, color: bool) -> list[str]:
 def _file_lines(change: FileChange, state: str, color: bool) -> list[str]:
     if change.secret:
         return [paint(f"{line}\n", "yellow", color) for line in _secret_lines(change, state)]
-    names = ", ".join(_object_label(o) for o in change.objects if o.change == "changed")
+    # Which Kubernetes objects changed; a plain document (talconfig, .sops.yaml) is the file.
+    names = ", ".join(_object_label(o) for o in change.objects if o.change == "changed" and o.kind)
     more = [f"{_object_label(o)} {o.change}" for o in change.objects if o.change != "changed"]
     what = ", ".join(filter(None, [names, *more]))
     style = _STATE_STYLES.get(state, "yellow")
