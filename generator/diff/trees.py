@@ -201,10 +201,9 @@ def _derived_file(path: str, new: bytes, probe: bytes, old: bytes) -> FileChange
     why = f"{describe(skipped)} derive from secret values (no age key)"
     if not changed:
         return f"{why}; the rest is unchanged"
-    old_lines = lines_of(old)
-    shown = around_derived(old_lines, lines_of(new), lines_of(probe))
-    note = f"{why}: shown as they are" if skipped else ""
-    return FileChange(path, tuple(changed), text_diff(old_lines, shown, path), note=note)
+    shown_old, shown_new = around_derived(lines_of(old), lines_of(new), lines_of(probe))
+    note = f"{why}: masked on both sides" if skipped else ""
+    return FileChange(path, tuple(changed), text_diff(shown_old, shown_new, path), note=note)
 
 
 def _change(before: object, after: object) -> Change:
