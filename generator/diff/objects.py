@@ -1,8 +1,9 @@
-"""Objects of a YAML file keyed by identity, and their normalized text for comparison.
+"""Objects of a YAML file keyed by identity, and their normalized text to decide whether
+one changed (never shown: a diff shows the file's own text, generator/diff/text.py).
 
 Two files are equal when their objects are: document order, key order, quoting
 and comments do not count. Secret values are never put into any text here;
-for secrets only the names of changed keys come out.
+for secrets only the names of keys come out.
 """
 
 from __future__ import annotations
