@@ -100,8 +100,15 @@ def _file_lines(change: FileChange, state: str, color: bool) -> list[str]:
     if change.secret:
         return [paint(f"{line}\n", "yellow", color) for line in _secret_lines(change, state)]
     # Which Kubernetes objects changed; a plain document (talconfig, .sops.yaml) is the file.
-    names = ", ".join(_object_label(o) for o in change.objects if o.change == "changed" and o.kind)
-    more = [f"{_object_label(o)} {o.change}" for o in change.objects if o.change != "changed"]
+    whole = state != "changed"  # a created or removed file: its objects went with it
+    names = ", ".join(
+        _object_label(o) for o in change.objects if o.kind and (whole or o.change == "changed")
+    )
+    more = [
+        f"{_object_label(o)} {o.change}"
+        for o in change.objects
+        if not whole and o.change != "changed"
+    ]
     what = ", ".join(filter(None, [names, *more]))
     style = _STATE_STYLES.get(state, "yellow")
     head = [paint(f"{state}: {change.path}" + (f" ({what})" if what else "") + "\n", style, color)]

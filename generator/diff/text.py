@@ -74,10 +74,15 @@ def around_derived(
         for i, j in pairs:
             if j in derived:
                 shown_old[i] = shown_new[j] = _masked(old[i])
-        paired = {j for _, j in pairs}
-        for j in range(j1, j2):
-            if j in derived and j not in paired:
-                shown_new[j] = _masked(new[j])
+        paired_old, paired_new = {i for i, _ in pairs}, {j for _, j in pairs}
+        unpaired = [j for j in range(j1, j2) if j in derived and j not in paired_new]
+        for j in unpaired:
+            shown_new[j] = _masked(new[j])
+        if tag != "equal" and derived.intersection(range(j1, j2)):
+            # A derived list may have more items on disk than in the render (two secret
+            # URLs on one port): the old side's leftovers of this run are masked as well.
+            for i in set(range(i1, i2)) - paired_old:
+                shown_old[i] = _masked(old[i])
     return shown_old, shown_new
 
 

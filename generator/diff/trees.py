@@ -139,7 +139,10 @@ def _whole_file(path: str, old: bytes | None, new: bytes | None) -> FileChange:
     """A created (old None) or removed (new None) file: its text, or for a secret the
     names of its keys when it is plaintext (a render's side), else nothing."""
     if not is_secret_path(path):
-        return FileChange(path, text_diff=file_diff(old, new, path))
+        state: Change = "added" if old is None else "removed"
+        objects = parse_objects(old or new or b"", path) or {}
+        named = tuple(ObjectChange(*key, state) for key, doc in sorted(objects.items()))
+        return FileChange(path, named, text_diff=file_diff(old, new, path))
     if new is None:
         return FileChange(path, secret=True)  # ciphertext: not even the key names are shown
     objects = parse_objects(new, path) or {}

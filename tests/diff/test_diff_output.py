@@ -137,3 +137,11 @@ def test_colour_marks_removed_added_and_hunks() -> None:
     coloured = format_unified(diff, color=True)
     assert "\x1b[32m+two\x1b[0m\n" in coloured and "\x1b[36m@@ -1 +1,2 @@\x1b[0m\n" in coloured
     assert re.sub(r"\x1b\[\d+m", "", coloured) == format_unified(diff)
+
+
+def test_created_and_removed_files_name_their_objects() -> None:
+    gone = "kubernetes/apps/default/echo/app/old.yaml"
+    diff = diff_trees({ECHO: HELMRELEASE}, {gone: HELMRELEASE}, owned=[gone])
+    text = format_unified(diff)
+    assert f"created: {ECHO} (HelmRelease echo)\n--- /dev/null\n" in text
+    assert f"removed: {gone} (HelmRelease echo)\n--- a/{gone}\n+++ /dev/null\n" in text

@@ -71,3 +71,14 @@ def test_a_derived_line_without_a_counterpart_is_masked_too() -> None:
     _, shown_new = around_derived(old, new, probe)
     assert shown_new[3] == f"  - {DERIVED}\n"
     assert shown_new[2] == "hosts:\n"
+
+
+def test_leftover_old_items_of_a_derived_list_are_masked() -> None:
+    old = lines_of(b"ports:\n  - port: 8443\n  - port: 8444\nmode: a\n")
+    new = lines_of(b"ports:\n  - port: 111\nmode: b\n")
+    probe = lines_of(b"ports:\n  - port: 222\nmode: b\n")
+    shown_old, shown_new = around_derived(old, new, probe)
+    text = text_diff(shown_old, shown_new, "x.yaml")
+    assert "-mode: a\n+mode: b\n" in text
+    for value in ("8443", "8444", "111"):
+        assert value not in text
