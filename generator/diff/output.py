@@ -24,9 +24,11 @@ def _object_label(obj: ObjectChange) -> str:
 
 def _counts(diff: TreeDiff) -> str:
     text = f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+    if diff.reformatted:
+        text += f", {len(diff.reformatted)} reformatted"
     if diff.not_compared:
         text += f", {len(diff.not_compared)} not compared"
-    return text if diff.differs or diff.not_compared else "no differences"
+    return text if diff.differs or diff.not_compared or diff.reformatted else "no differences"
 
 
 def _reencrypted(diff: TreeDiff) -> list[str]:
@@ -76,6 +78,7 @@ def format_summary(diff: TreeDiff, color: bool = False) -> str:
         names = ", ".join(_object_label(o) for o in change.objects)
         lines.append(f"~ {change.path}" + (f" ({names})" if names else ""))
     lines += [f"- {p}" for p in diff.removed]
+    lines += [f"~ {c.path} (comments or formatting only)" for c in diff.reformatted]
     lines += _reencrypted(diff)
     lines += [f"? {p} (not compared: {why})" for p, why in diff.not_compared]
     lines.append(_counts(diff))
@@ -111,6 +114,8 @@ def _file_lines(change: FileChange, state: str, color: bool) -> list[str]:
     ]
     what = ", ".join(filter(None, [names, *more]))
     style = _STATE_STYLES.get(state, "yellow")
+    if state == "reformatted":
+        what = "comments or formatting only: no object changed"
     head = [paint(f"{state}: {change.path}" + (f" ({what})" if what else "") + "\n", style, color)]
     if change.note:
         head.append(paint(f"note: {change.note}\n", "dim", color))
@@ -122,6 +127,7 @@ def format_unified(diff: TreeDiff, color: bool = False) -> str:
     files |= {c.path: (c, "created") for c in diff.added_files}
     files |= {c.path: (c, "removed") for c in diff.removed_files}
     files |= {c.path: (c, "changed") for c in diff.changed}
+    files |= {c.path: (c, "reformatted") for c in diff.reformatted}
     files |= {p: (FileChange(p), "created") for p in diff.added if p not in files}
     files |= {p: (FileChange(p), "removed") for p in diff.removed if p not in files}
     parts: list[str] = []
@@ -160,6 +166,7 @@ def as_json(diff: TreeDiff) -> dict[str, Any]:
         ],
         "not_compared": [{"path": p, "reason": why} for p, why in diff.not_compared],
         "reencrypted": list(diff.reencrypted),
+        "reformatted": [c.path for c in diff.reformatted],
     }
 
 

@@ -58,6 +58,7 @@ class FileChange:
     text_diff: str = ""
     secret: bool = False
     note: str = ""
+    formatting: bool = False  # the text differs, no object does
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class TreeDiff:
     # Secret files whose values are unchanged but whose recipients are not those of
     # .sops.yaml: re-encrypted, which is no change of content.
     reencrypted: tuple[str, ...] = ()
+    # Files whose objects are equal but whose text is not (comments, quoting, order):
+    # shown, since configure would write them, but no change of the cluster.
+    reformatted: tuple[FileChange, ...] = ()
 
     @property
     def differs(self) -> bool:
@@ -103,6 +107,7 @@ def diff_trees(
     changed: list[FileChange] = []
     not_compared: list[tuple[str, str]] = []
     reencrypted: list[str] = []
+    reformatted: list[FileChange] = []
     unchanged = 0
     for path in sorted(p for p in new if p in old):
         if is_secret_path(path):
@@ -121,6 +126,9 @@ def diff_trees(
             result = _plain_file(path, new[path], old[path])
         if result is None:
             unchanged += 1
+        elif result.formatting:
+            unchanged += 1
+            reformatted.append(result)
         else:
             changed.append(result)
     return TreeDiff(
@@ -132,6 +140,7 @@ def diff_trees(
         added_files=tuple(_whole_file(p, None, new[p]) for p in added),
         removed_files=tuple(_whole_file(p, old[p], None) for p in removed),
         reencrypted=tuple(reencrypted),
+        reformatted=tuple(reformatted),
     )
 
 
@@ -166,7 +175,7 @@ def _plain_file(path: str, new: bytes, old: bytes) -> FileChange | None:
         ObjectChange(*key, _change(old_objects.get(key), new_objects.get(key)))
         for key in _changed_objects(old_objects, new_objects)
     ]
-    return FileChange(path, tuple(changes), file_diff(old, new, path)) if changes else None
+    return FileChange(path, tuple(changes), file_diff(old, new, path), formatting=not changes)
 
 
 def _changed_objects(

@@ -42,10 +42,14 @@ def diff(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def file_section(output: str, path: str) -> str:
     """The text shown for one file: from its `changed:`/`created:`/`removed:` line on."""
-    start = re.search(rf"^(changed|created|removed): {re.escape(path)}\b.*$", output, re.M)
+    start = re.search(
+        rf"^(changed|created|removed|reformatted): {re.escape(path)}\b.*$", output, re.M
+    )
     assert start, output
     rest = output[start.end() + 1 :]
-    end = re.search(r"^(changed|created|removed|secret|== |not compared)", rest, re.M)
+    end = re.search(
+        r"^(changed|created|removed|reformatted|secret|== |not compared|\d+ )", rest, re.M
+    )
     return rest[: end.start()] if end else rest
 
 
@@ -203,3 +207,13 @@ def _on_a_terminal(work: Path, extra: dict[str, str]) -> str:
         process.wait(timeout=120)
     os.close(main)
     return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_comment_only_edit_is_shown_but_no_drift(configured: Path) -> None:
+    target = configured / ECHO
+    target.write_text(target.read_text().replace("  values:\n", "  values: # mine\n", 1))
+    result = diff(configured, "--check")
+    assert result.returncode == 0, result.stdout
+    section = file_section(result.stdout, ECHO)
+    assert "-  values: # mine\n+  values:\n" in section
+    assert result.stdout.endswith("0 added, 0 changed, 0 removed, 1 reformatted\n")

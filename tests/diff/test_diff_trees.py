@@ -69,7 +69,18 @@ def test_identical_trees() -> None:
 
 
 def test_reordered_documents_and_keys_are_not_a_change() -> None:
-    assert not diff_trees({PATH: REORDERED}, {PATH: DEPLOY}).differs
+    diff = diff_trees({PATH: REORDERED}, {PATH: DEPLOY})
+    assert not diff.differs
+    # ... but configure would write other text: it is shown, as such.
+    [reformatted] = diff.reformatted
+    assert reformatted.text_diff.startswith(f"--- a/{PATH}\n+++ b/{PATH}\n")
+    assert "+# a comment does not change the object\n" in reformatted.text_diff
+    assert (
+        f"reformatted: {PATH} (comments or formatting only: no object changed)\n"
+        in format_unified(diff)
+    )
+    assert format_unified(diff).endswith("0 added, 0 changed, 0 removed, 1 reformatted")
+    assert format_summary(diff).splitlines()[0] == f"~ {PATH} (comments or formatting only)"
 
 
 def test_one_value_change_shows_that_object_only() -> None:
@@ -171,6 +182,7 @@ def test_json_is_stable_and_complete(sops: Sops) -> None:
         ],
         "not_compared": [{"path": SECRET_PATH, "reason": "no age key"}],
         "reencrypted": [],
+        "reformatted": [],
     }
     assert list(json.loads(text)) == sorted(json.loads(text))
 
