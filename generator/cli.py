@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 import threading
@@ -82,9 +83,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     from generator.diff import run_diff
+    from generator.diff.color import wanted
 
     report = run_diff(
-        args.config, against=args.against, output_format=args.format, check=args.check
+        args.config,
+        against=args.against,
+        output_format=args.format,
+        check=args.check,
+        color=wanted(sys.stdout, os.environ),
     )
     return _emit(report)
 

@@ -9,9 +9,13 @@ from pathlib import Path
 from generator import paths
 from generator.diff.git import read_git_tree
 from generator.diff.output import FORMATS
-from generator.diff.trees import Decrypt, TreeDiff, diff_trees
-from generator.errors import ClusterGenError
+from generator.diff.trees import Decrypt, Recipients, TreeDiff, diff_trees
+from generator.errors import ClusterGenError, SecretsError
 from generator.report import Report
+from generator.secrets.files import SOPS_CONFIG
+from generator.secrets.keys import OLD_AGE_KEY_NAME
+from generator.secrets.metadata import parse_rules, rule_for
+from generator.secrets.sops import Sops
 
 __all__ = [
     "compare",
@@ -49,6 +53,7 @@ def compare(
     decrypt: Decrypt | None,
     probe: Mapping[str, bytes] | None = None,
 ) -> TreeDiff:
+    """The render `new` against the working tree (`against` None) or a git revision."""
     if against is None:
         manifest_file = workdir / paths.MANIFEST_PATH
         manifest = manifest_file.read_bytes() if manifest_file.is_file() else None
@@ -58,16 +63,67 @@ def compare(
         manifest = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
         owned = owned_paths(manifest)
         old = read_git_tree(workdir, against, set(new) | owned)
-    return diff_trees(new, old, decrypt_old=decrypt, owned=owned, probe=probe)
+    return diff_trees(
+        new,
+        old,
+        decrypt_old=decrypt,
+        owned=owned,
+        probe=probe,
+        recipients=_recipients(new, workdir),
+    )
 
 
-def run_diff(config: Path, against: str | None, output_format: str, check: bool) -> Report:
-    """The differences; with `check`, status 1 when anything differs."""
+def _recipients(new: Mapping[str, bytes], workdir: Path) -> Recipients | None:
+    """Who each secret file is written for: the rules of the `.sops.yaml` the render
+    writes (else the one on disk); None without either."""
+    config = new.get(SOPS_CONFIG)
+    if config is None:
+        on_disk = workdir / SOPS_CONFIG
+        config = on_disk.read_bytes() if on_disk.is_file() else None
+    if config is None:
+        return None
+    rules = parse_rules(config, SOPS_CONFIG)
+
+    def recipients(path: str) -> frozenset[str] | None:
+        rule = rule_for(rules, path)
+        return rule.recipients if rule else None
+
+    return recipients
+
+
+def _with_previous_key(decrypt: Decrypt | None, workdir: Path) -> Decrypt | None:
+    """`decrypt`, falling back to the previous key (age.key.old) during a key rotation,
+    so files still encrypted for it compare by value (and count as re-encrypted)."""
+    previous = workdir / OLD_AGE_KEY_NAME
+    if decrypt is None or not previous.is_file():
+        return decrypt
+    old_sops = Sops(age_key_file=previous, config=workdir / SOPS_CONFIG)
+    current = decrypt
+
+    def decrypt_either(path: str, ciphertext: bytes) -> bytes | None:
+        try:
+            return current(path, ciphertext)
+        except SecretsError as err:
+            try:
+                return old_sops.decrypt(ciphertext, path)
+            except SecretsError:
+                raise err from None
+
+    return decrypt_either
+
+
+def run_diff(
+    config: Path, against: str | None, output_format: str, check: bool, color: bool = False
+) -> Report:
+    """The differences; with `check`, status 1 when anything differs. `color`: ANSI
+    colours for a terminal (generator/diff/color.py decides)."""
     from generator.pipeline import render_in_memory
 
     if output_format not in FORMATS:
         raise ClusterGenError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
     # Without an age key (CI) secret files are reported as not compared, never guessed.
     result = render_in_memory(config, keyless=True)
-    diff = compare(result.tree.files, result.workdir, against, result.decrypt, result.probe)
-    return Report(FORMATS[output_format](diff), status=1 if check and diff.differs else 0)
+    decrypt = _with_previous_key(result.decrypt if result.sops else None, result.workdir)
+    diff = compare(result.tree.files, result.workdir, against, decrypt, result.probe)
+    text = FORMATS[output_format](diff, color)
+    return Report(text, status=1 if check and diff.differs else 0)

@@ -1,15 +1,15 @@
-"""Objects of a YAML file keyed by identity, and their normalized text for comparison.
+"""Objects of a YAML file keyed by identity, and their normalized text to decide whether
+one changed (never shown: a diff shows the file's own text, generator/diff/text.py).
 
 Two files are equal when their objects are: document order, key order, quoting
 and comments do not count. Secret values are never put into any text here;
-for secrets only the names of changed keys come out.
+for secrets only the names of keys come out.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 from typing import Any
 
 import yaml
@@ -48,17 +48,6 @@ def normalized(doc: Any) -> str:
     return yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True)
 
 
-def unified(old: str, new: str, path: str, label: str) -> str:
-    suffix = f" ({label})" if label else ""
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
-        fromfile=f"a/{path}{suffix}",
-        tofile=f"b/{path}{suffix}",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
 def label(key: ObjectKey) -> str:
     kind, namespace, name = key
     if not kind:
@@ -68,6 +57,9 @@ def label(key: ObjectKey) -> str:
 
 def without_sops(doc: Any) -> Any:
     return {k: v for k, v in doc.items() if k != "sops"} if isinstance(doc, dict) else doc
+
+
+_OBJECT = "(object) "  # names of a Secret's fields outside data and stringData
 
 
 def secret_values(doc: Any) -> dict[str, str]:
@@ -83,7 +75,7 @@ def secret_values(doc: Any) -> dict[str, str]:
         if isinstance(string_data, dict):
             values.update({str(k): str(v) for k, v in string_data.items()})
         rest = {k: v for k, v in doc.items() if k not in ("data", "stringData")}
-        values.update({f"(object) {k}": v for k, v in _leaves(rest, "").items()})
+        values.update({f"{_OBJECT}{k}": v for k, v in _leaves(rest, "").items()})
         return values
     return _leaves(doc, "")
 
@@ -109,7 +101,16 @@ def _leaves(node: Any, prefix: str) -> dict[str, str]:
     return {prefix: repr(node)}
 
 
-def changed_keys(old: Any, new: Any) -> list[str]:
-    """Names (never values) of secret keys added, removed or changed."""
+def secret_key_changes(old: Any, new: Any) -> tuple[list[str], list[str], list[str]]:
+    """Names (never values) of the secret keys added, removed and changed, each sorted."""
     before, after = secret_values(old), secret_values(new)
-    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    added = sorted(after.keys() - before.keys())
+    removed = sorted(before.keys() - after.keys())
+    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    return added, removed, changed
+
+
+def secret_key_names(doc: Any) -> list[str]:
+    """Names (never values) of a secret document's keys, sorted; for a Secret, those
+    under data and stringData only."""
+    return sorted(name for name in secret_values(doc) if not name.startswith(_OBJECT))

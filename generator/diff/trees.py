@@ -13,36 +13,52 @@ from typing import Literal
 
 from generator.diff.derived import describe, matches, secret_derived
 from generator.diff.objects import (
-    changed_keys,
-    label,
+    ObjectKey,
     normalized,
     parse_objects,
-    unified,
+    secret_key_changes,
+    secret_key_names,
     without_sops,
 )
+from generator.diff.text import around_derived, file_diff, lines_of, text_diff
 from generator.errors import ClusterGenError
 from generator.secrets.files import is_secret_path
+from generator.secrets.metadata import read_metadata
 
 Decrypt = Callable[[str, bytes], bytes | None]
+# The recipients a secret file at this path is encrypted for when written (its
+# .sops.yaml creation rule's), or None when unknown.
+Recipients = Callable[[str], frozenset[str] | None]
 Change = Literal["added", "removed", "changed"]
 
 
 @dataclass(frozen=True)
 class ObjectChange:
+    """One object of a file that changed; for secrets the names of its keys (never values)."""
+
     kind: str
     namespace: str
     name: str
     change: Change
-    diff: str = ""  # Unified diff of the normalized object; always empty for secrets.
     secret_keys_changed: tuple[str, ...] = ()
+    secret_keys_added: tuple[str, ...] = ()
+    secret_keys_removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FileChange:
+    """A file that is created, removed or changed.
+
+    `text_diff`: unified diff of the file's own text (old bytes against the bytes that
+    would be written), real line numbers; always empty for secret files. `note`: what
+    was left out of the comparison (values derived from secrets, without a key)."""
+
     path: str
     objects: tuple[ObjectChange, ...] = ()
-    text_diff: str = ""  # For files that are not YAML.
+    text_diff: str = ""
     secret: bool = False
+    note: str = ""
+    formatting: bool = False  # the text differs, no object does
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,15 @@ class TreeDiff:
     changed: tuple[FileChange, ...] = ()
     not_compared: tuple[tuple[str, str], ...] = ()  # (path, reason)
     unchanged: int = 0
+    # The created and removed files' own texts (or secret key names), by path.
+    added_files: tuple[FileChange, ...] = ()
+    removed_files: tuple[FileChange, ...] = ()
+    # Secret files whose values are unchanged but whose recipients are not those of
+    # .sops.yaml: re-encrypted, which is no change of content.
+    reencrypted: tuple[str, ...] = ()
+    # Files whose objects are equal but whose text is not (comments, quoting, order):
+    # shown, since configure would write them, but no change of the cluster.
+    reformatted: tuple[FileChange, ...] = ()
 
     @property
     def differs(self) -> bool:
@@ -65,18 +90,24 @@ def diff_trees(
     decrypt_old: Decrypt | None = None,
     owned: Iterable[str] = (),
     probe: Mapping[str, bytes] | None = None,
+    recipients: Recipients | None = None,
 ) -> TreeDiff:
     """Differences between trees, limited to the new tree's paths and `owned` ones
     (the generator's manifest): files the user added are nobody's business here.
 
-    `probe`: for a render without keys, the same render with other placeholders; what
-    differs between the two derives from secret values and is not compared
-    (generator/diff/derived.py)."""
+    A file changed when one of its objects did (document order, key order, quoting and
+    comments alone are no change); what is shown is then its own text. `probe`: for a
+    render without keys, the same render with other placeholders; what differs between
+    the two derives from secret values and is not compared (generator/diff/derived.py).
+    `recipients`: for telling a re-encrypted secret file (key rotation) from a changed one.
+    """
     scope = set(new) | set(owned)
     added = sorted(p for p in new if p not in old)
     removed = sorted(p for p in scope if p in old and p not in new)
     changed: list[FileChange] = []
     not_compared: list[tuple[str, str]] = []
+    reencrypted: list[str] = []
+    reformatted: list[FileChange] = []
     unchanged = 0
     for path in sorted(p for p in new if p in old):
         if is_secret_path(path):
@@ -84,6 +115,8 @@ def diff_trees(
             if isinstance(result, str):
                 not_compared.append((path, result))
                 continue
+            if result is None and _reencrypted(path, old[path], recipients):
+                reencrypted.append(path)
         elif probe is not None and probe.get(path, new[path]) != new[path]:
             result = _derived_file(path, new[path], probe[path], old[path])
             if isinstance(result, str):
@@ -93,9 +126,43 @@ def diff_trees(
             result = _plain_file(path, new[path], old[path])
         if result is None:
             unchanged += 1
+        elif result.formatting:
+            unchanged += 1
+            reformatted.append(result)
         else:
             changed.append(result)
-    return TreeDiff(tuple(added), tuple(removed), tuple(changed), tuple(not_compared), unchanged)
+    return TreeDiff(
+        tuple(added),
+        tuple(removed),
+        tuple(changed),
+        tuple(not_compared),
+        unchanged,
+        added_files=tuple(_whole_file(p, None, new[p]) for p in added),
+        removed_files=tuple(_whole_file(p, old[p], None) for p in removed),
+        reencrypted=tuple(reencrypted),
+        reformatted=tuple(reformatted),
+    )
+
+
+def _whole_file(path: str, old: bytes | None, new: bytes | None) -> FileChange:
+    """A created (old None) or removed (new None) file: its text, or for a secret the
+    names of its keys when it is plaintext (a render's side), else nothing."""
+    if not is_secret_path(path):
+        state: Change = "added" if old is None else "removed"
+        objects = parse_objects(old or new or b"", path) or {}
+        named = tuple(ObjectChange(*key, state) for key, doc in sorted(objects.items()))
+        return FileChange(path, named, text_diff=file_diff(old, new, path))
+    if new is None:
+        return FileChange(path, secret=True)  # ciphertext: not even the key names are shown
+    objects = parse_objects(new, path) or {}
+    return FileChange(
+        path,
+        tuple(
+            ObjectChange(*key, "added", secret_keys_added=tuple(secret_key_names(doc)))
+            for key, doc in sorted(objects.items())
+        ),
+        secret=True,
+    )
 
 
 def _plain_file(path: str, new: bytes, old: bytes) -> FileChange | None:
@@ -103,16 +170,22 @@ def _plain_file(path: str, new: bytes, old: bytes) -> FileChange | None:
         return None
     new_objects, old_objects = parse_objects(new, path), parse_objects(old, path)
     if new_objects is None or old_objects is None:
-        text = unified(old.decode(errors="replace"), new.decode(errors="replace"), path, "")
-        return FileChange(path, text_diff=text)
-    changes = []
-    for key in sorted(new_objects.keys() | old_objects.keys()):
-        before = normalized(old_objects[key]) if key in old_objects else ""
-        after = normalized(new_objects[key]) if key in new_objects else ""
-        if before != after:
-            text = unified(before, after, path, label(key))
-            changes.append(ObjectChange(*key, _change(before, after), text))
-    return FileChange(path, tuple(changes)) if changes else None
+        return FileChange(path, text_diff=file_diff(old, new, path))
+    changes = [
+        ObjectChange(*key, _change(old_objects.get(key), new_objects.get(key)))
+        for key in _changed_objects(old_objects, new_objects)
+    ]
+    return FileChange(path, tuple(changes), file_diff(old, new, path), formatting=not changes)
+
+
+def _changed_objects(
+    old: Mapping[ObjectKey, object], new: Mapping[ObjectKey, object]
+) -> list[ObjectKey]:
+    return [
+        key
+        for key in sorted(new.keys() | old.keys())
+        if key not in old or key not in new or normalized(old[key]) != normalized(new[key])
+    ]
 
 
 def _derived_file(path: str, new: bytes, probe: bytes, old: bytes) -> FileChange | str:
@@ -131,28 +204,33 @@ def _derived_file(path: str, new: bytes, probe: bytes, old: bytes) -> FileChange
     changed: list[ObjectChange] = []
     for key in sorted(new_objects.keys() | old_objects.keys()):
         if key not in new_objects or key not in old_objects:
-            before = normalized(old_objects[key]) if key in old_objects else ""
-            after = normalized(new_objects[key]) if key in new_objects else ""
-            changed.append(
-                ObjectChange(*key, _change(before, after), unified(before, after, path, label(key)))
-            )
+            changed.append(ObjectChange(*key, _change(old_objects.get(key), new_objects.get(key))))
             continue
         skip = secret_derived(new_objects[key], probe_objects[key])
         skipped += skip
         if not matches(old_objects[key], new_objects[key], skip):
-            before, after = normalized(old_objects[key]), normalized(new_objects[key])
-            changed.append(ObjectChange(*key, "changed", unified(before, after, path, label(key))))
-    if changed:
-        return FileChange(path, tuple(changed))
-    return f"{describe(skipped)} derive from secret values (no age key); the rest is unchanged"
+            changed.append(ObjectChange(*key, "changed"))
+    why = f"{describe(skipped)} derive from secret values (no age key)"
+    if not changed:
+        return f"{why}; the rest is unchanged"
+    shown_old, shown_new = around_derived(lines_of(old), lines_of(new), lines_of(probe))
+    note = f"{why}: masked on both sides" if skipped else ""
+    return FileChange(path, tuple(changed), text_diff(shown_old, shown_new, path), note=note)
 
 
 def _change(before: object, after: object) -> Change:
-    return "added" if not before else "removed" if not after else "changed"
+    return "added" if before is None else "removed" if after is None else "changed"
 
 
 def _same(before: object, after: object) -> bool:
     return normalized(without_sops(before)) == normalized(without_sops(after))
+
+
+def _reencrypted(path: str, old: bytes, recipients: Recipients | None) -> bool:
+    """The old ciphertext is for other recipients than the file is (to be) written for."""
+    wanted = recipients(path) if recipients else None
+    meta = read_metadata(old, path)
+    return wanted is not None and meta is not None and meta.recipients != wanted
 
 
 def _secret_file(
@@ -176,6 +254,8 @@ def _secret_file(
         before, after = old_objects.get(key), new_objects.get(key)
         if before is not None and after is not None and _same(before, after):
             continue
-        keys = tuple(changed_keys(before or {}, after or {}))
-        changes.append(ObjectChange(*key, _change(before, after), "", keys))
+        added, removed, changed = secret_key_changes(before or {}, after or {})
+        changes.append(
+            ObjectChange(*key, _change(before, after), tuple(changed), tuple(added), tuple(removed))
+        )
     return FileChange(path, tuple(changes), secret=True) if changes else None

