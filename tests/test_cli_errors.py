@@ -106,7 +106,7 @@ def _overlay_for_another_key(workdir: Path) -> None:
 
 BROKEN_RULES = _both(
     _edit("node_cidr: 192.168.1.0/24", "node_cidr: 192.168.1.5/24"),
-    _edit("svc_cidr: 10.43.0.0/16", "svc_cidr: 10.42.128.0/17"),
+    _edit("service_cidr: 10.43.0.0/16", "service_cidr: 10.42.128.0/17"),
     _edit("name: k8s-1", "name: k8s-0"),
     _edit("mode: direct", "mode: drect"),
     _edit("  branch: main", "  brnch: main"),
@@ -140,7 +140,7 @@ CASES: dict[str, Case] = {
                          _remove("cluster.yaml")),
     "broken rules, all at once": Case(CHECK, (
         "cluster.yaml:11:3 network.node_cidr:", "use the network address 192.168.1.0/24",
-        "kubernetes.svc_cidr:", "overlaps kubernetes.pod_cidr",
+        "kubernetes.service_cidr:", "overlaps kubernetes.pod_cidr",
         "nodes[1].name: name 'k8s-0' is also used by nodes[0]",
         "ingress.mode: must be one of", "did you mean 'direct'?",
         "repository.brnch: unknown key 'brnch' (did you mean 'branch'?)",
