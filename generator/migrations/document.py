@@ -5,6 +5,8 @@ to the text in place (a key renamed where it is written, a line inserted), so ev
 step does not touch stays byte for byte: comments, key order, quoting, indentation, and the
 comments after a sequence's `- ` that ruamel.yaml's own dump would move. `text()` checks
 that the edited text reads back as exactly the edited tree before anything is written.
+Callers hand in only text that config.loader (generator/bounded_yaml.py) has read within
+its bounds (size, depth, alias expansion): ruamel.yaml has none of its own.
 """
 
 from __future__ import annotations
