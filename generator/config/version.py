@@ -52,17 +52,20 @@ def require_current(
     if version == CURRENT:
         return
     name = path.name
-    line, col = positions.get((KEY,), (None, None))
+    # A missing key is reported where the top-level mapping starts, as every missing key is
+    # at its nearest parent (config.locate.Locator).
+    where = positions.get((KEY,)) or positions.get(())
+    line, col = where if where else (None, None)
     if version is None:
         message = (
             f"must be a whole number, the schema version of {name} "
             f"(this clustergen reads {CURRENT}); found {data[KEY]!r}"
         )
     elif version < CURRENT:
-        missing = "" if KEY in data else f" (it has no {KEY} key, as the first release wrote it)"
+        why = "" if KEY in data else f" (without {KEY}, as the first release wrote it)"
         message = (
-            f"{name} is schema version {version}{missing}; this clustergen reads version "
-            f"{CURRENT}: run `{migrate_command(path)}`"
+            f"{name} is schema version {version}; this clustergen reads version "
+            f"{CURRENT}: run `{migrate_command(path)}`{why}"
         )
     else:
         message = (
