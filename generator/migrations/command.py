@@ -16,7 +16,7 @@ from generator.atomic import atomic_write
 from generator.config import version
 from generator.config.loader import load_yaml
 from generator.migrations import migrate
-from generator.migrations.document import Document
+from generator.migrations.document import Document, lines_of
 from generator.report import Report
 
 _BOM = "\ufeff"
@@ -46,8 +46,8 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
     changes = migrate(document, source)
     migrated = document.text()
     diff = difflib.unified_diff(
-        text.splitlines(keepends=True),
-        migrated.splitlines(keepends=True),
+        lines_of(text),
+        lines_of(migrated),
         fromfile=f"{name} (schema version {source})",
         tofile=f"{name} (schema version {version.CURRENT})",
         n=0,

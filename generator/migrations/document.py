@@ -57,7 +57,7 @@ class Document:
         if not isinstance(tree, CommentedMap):
             raise MigrationError(f"{name}: the top level must be a mapping of sections")
         self.tree: CommentedMap = tree
-        self._lines = text.splitlines(keepends=True)
+        self._lines = lines_of(text)
 
     def text(self) -> str:
         """The edited text, after checking that it reads back as the edited tree."""
@@ -168,6 +168,14 @@ class Document:
                 break
             at -= 1
         return at
+
+
+def lines_of(text: str) -> list[str]:
+    """`text`'s lines, each with its ending, as ruamel.yaml numbers them: ended by "\n"
+    only (str.splitlines also ends one at a U+2028 or U+0085 inside a quoted value)."""
+    parts = text.split("\n")
+    lines = [f"{part}\n" for part in parts[:-1]]
+    return [*lines, parts[-1]] if parts[-1] else lines
 
 
 def _own_keys(mapping: CommentedMap) -> set[Any]:

@@ -138,6 +138,16 @@ def test_quoted_flow_crlf_bom_mode_and_symlink_are_kept(tmp_path: Path) -> None:
     )
 
 
+def test_a_line_separator_inside_a_value_does_not_shift_lines(tmp_path: Path) -> None:
+    text = 'domain:\n  name: "a\u2028b"\nkubernetes:\n  svc_cidr: 10.43.0.0/16\n'
+    config = _config(tmp_path, text)
+    result = run_clustergen(["migrate"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert config.read_text(encoding="utf-8").endswith(
+        'domain:\n  name: "a\u2028b"\nkubernetes:\n  service_cidr: 10.43.0.0/16\n'
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
