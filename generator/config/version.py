@@ -70,7 +70,7 @@ def require_current(
     else:
         message = (
             f"{name} is schema version {version}; this clustergen reads version {CURRENT} "
-            "and older: take the newer clustergen it was written for (README, "
-            '"Upgrading clustergen")'
+            "(and migrates older ones): take the newer clustergen it was written for "
+            '(README, "Upgrading clustergen")'
         )
     raise ConfigError([Problem(key=KEY, message=message, file=name, line=line, col=col)])

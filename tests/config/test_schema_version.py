@@ -34,8 +34,8 @@ def test_the_schema_agrees_with_the_generator() -> None:
     ("line", "message"),
     [
         ("schema_version: 3", "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 3; "
-         "this clustergen reads version 2 and older: take the newer clustergen it was written "
-         "for (README, \"Upgrading clustergen\")"),
+         "this clustergen reads version 2 (and migrates older ones): take the newer clustergen "
+         "it was written for (README, \"Upgrading clustergen\")"),
         ("schema_version: '2'", "cluster.yaml:1:1 schema_version: must be a whole number, the "
          "schema version of cluster.yaml (this clustergen reads 2); found '2'"),
         ("schema_version: 1", "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 1; "
