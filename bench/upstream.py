@@ -161,7 +161,7 @@ def upstream_config(ours: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         "node_ntp_servers": network.get("ntp_servers", ["162.159.200.1", "162.159.200.123"]),
         "cluster_api_addr": kubernetes["api"]["addr"],
         "cluster_pod_cidr": kubernetes.get("pod_cidr", "10.42.0.0/16"),
-        "cluster_svc_cidr": kubernetes.get("svc_cidr", "10.43.0.0/16"),
+        "cluster_svc_cidr": kubernetes.get("service_cidr", "10.43.0.0/16"),
         "cluster_dns_gateway_addr": gateways["dns"],
         "cluster_gateway_addr": gateways["internal"],
         "repository_name": repo,

@@ -75,6 +75,12 @@ def _emit(report: Report) -> int:
     return report.status
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from generator.migrations.command import run_migrate
+
+    return _emit(run_migrate(args.config, dry_run=args.dry_run, check=args.check))
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from generator.validate import run_validate
 
@@ -160,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     strict_arg(p)
     p.add_argument("--force", action="store_true", help="overwrite hand-edited files (keeps .orig)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
+
+    p = add("migrate", _cmd_migrate, "rewrite cluster.yaml in the current schema version")
+    config_arg(p)
+    p.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
+    p.add_argument(
+        "--check", action="store_true", help="as --dry-run, and exit 1 when a migration is due"
+    )
 
     p = add("validate", _cmd_validate, "validate a rendered tree")
     p.add_argument("dir", nargs="?", type=Path, default=Path("."))

@@ -106,7 +106,7 @@ def _overlay_for_another_key(workdir: Path) -> None:
 
 BROKEN_RULES = _both(
     _edit("node_cidr: 192.168.1.0/24", "node_cidr: 192.168.1.5/24"),
-    _edit("svc_cidr: 10.43.0.0/16", "svc_cidr: 10.42.128.0/17"),
+    _edit("service_cidr: 10.43.0.0/16", "service_cidr: 10.42.128.0/17"),
     _edit("name: k8s-1", "name: k8s-0"),
     _edit("mode: direct", "mode: drect"),
     _edit("  branch: main", "  brnch: main"),
@@ -139,8 +139,8 @@ CASES: dict[str, Case] = {
     "missing file": Case(CHECK, ("cluster.yaml", "not found", "clustergen init"),
                          _remove("cluster.yaml")),
     "broken rules, all at once": Case(CHECK, (
-        "cluster.yaml:11:3 network.node_cidr:", "use the network address 192.168.1.0/24",
-        "kubernetes.svc_cidr:", "overlaps kubernetes.pod_cidr",
+        "cluster.yaml:15:3 network.node_cidr:", "use the network address 192.168.1.0/24",
+        "kubernetes.service_cidr:", "overlaps kubernetes.pod_cidr",
         "nodes[1].name: name 'k8s-0' is also used by nodes[0]",
         "ingress.mode: must be one of", "did you mean 'direct'?",
         "repository.brnch: unknown key 'brnch' (did you mean 'branch'?)",
@@ -176,23 +176,23 @@ CASES: dict[str, Case] = {
                                    "at most 100000 are allowed"), _config(LAUGHS)),
     "billion laughs, configure": Case(CONFIGURE, ("expands to more than 100000 values",),
                                       _config(LAUGHS)),
-    "500 levels of nesting": Case(CHECK, ("cluster.yaml:19:36:", "nested more than 32 levels deep",
+    "500 levels of nesting": Case(CHECK, ("cluster.yaml:23:36:", "nested more than 32 levels deep",
                                           "at most 32 are allowed"),
                                   _edit("# vlan_tag: 20", "x: " + "[" * 500 + "]" * 500)),
-    "superscript digit as VLAN": Case(CHECK, ("cluster.yaml:19:3 network.vlan_tag:",
+    "superscript digit as VLAN": Case(CHECK, ("cluster.yaml:23:3 network.vlan_tag:",
                                               "must be a VLAN ID from 1 to 4094", "(got '²')"),
                                       _edit("# vlan_tag: 20", 'vlan_tag: "²"')),
-    "huge integer": Case(CHECK, ("cluster.yaml:19:3 network.vlan_tag:",
+    "huge integer": Case(CHECK, ("cluster.yaml:23:3 network.vlan_tag:",
                                  "integer of 401 digits is too large; at most 19 are allowed"),
                          _edit("# vlan_tag: 20", f"vlan_tag: {10**400}")),
-    "lone surrogate": Case(CHECK, ("cluster.yaml:58:9 domain.name:", "\\ud800 is half of a "
+    "lone surrogate": Case(CHECK, ("cluster.yaml:63:9 domain.name:", "\\ud800 is half of a "
                                    "UTF-16 surrogate pair", "write the character itself"),
                            _edit("name: example.com", 'name: "example\\ud800.com"')),
     "trailing newline in a MAC": Case(CHECK, (f"cluster.yaml:{MAC_LINE}:5 nodes[0].mac_addr: "
                                               "holds a line break (U+000A)", "one line of text"),
                                       _edit('mac_addr: "02:00:00:00:00:10"',
                                             'mac_addr: "02:00:00:00:00:10\\n"')),
-    "token in repository.url": Case(CHECK, ("cluster.yaml:46:3 repository.url:",
+    "token in repository.url": Case(CHECK, ("cluster.yaml:51:3 repository.url:",
                                             "got 'https://***@github.com/example/home-ops'",
                                             "credentials do not belong in the URL"),
                                     _edit("url: https://github.com/example/home-ops",

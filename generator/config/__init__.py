@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from generator.config import derive, rules, rules_warnings, schema
+from generator.config import derive, rules, rules_warnings, schema, version
 from generator.config.loader import load_yaml
 from generator.config.locate import KeyPath, Locator, Position, all_paths, sort_problems
 from generator.config.model import Cluster, digest_of
@@ -43,6 +43,9 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
     lists item by item, anything else is replaced).
     """
     loaded = load_yaml(path)
+    # An older layout is one error with the command that migrates it, not a pile of
+    # unknown-key errors about its renamed keys.
+    version.require_current(loaded.data, loaded.positions, path)
     data: dict[str, Any] = loaded.data
     restored = schema.restore_number_texts(data, loaded.number_texts)
     long_numbers = {p: m for p, m in loaded.long_numbers.items() if p not in restored}

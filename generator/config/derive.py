@@ -77,7 +77,7 @@ def complete(values: dict[str, Any]) -> None:
     node_net = _network(network.get("node_cidr"))
     if network.get("default_gateway") is None and node_net and node_net.num_addresses > 2:
         network["default_gateway"] = str(node_net.network_address + 1)
-    svc_net = _network(kubernetes.get("svc_cidr"))
+    svc_net = _network(kubernetes.get("service_cidr"))
     if kubernetes.get("coredns_addr") is None and svc_net and svc_net.num_addresses > 10:
         kubernetes["coredns_addr"] = str(svc_net.network_address + 10)
     ingress, dns = _section(values, "ingress"), _section(values, "dns")

@@ -24,7 +24,7 @@ Rule = Callable[[Mapping[str, Any], Mapping[str, Any]], Iterator[Finding]]
 
 NODE_CIDR: KeyPath = ("network", "node_cidr")
 POD_CIDR: KeyPath = ("kubernetes", "pod_cidr")
-SVC_CIDR: KeyPath = ("kubernetes", "svc_cidr")
+SVC_CIDR: KeyPath = ("kubernetes", "service_cidr")
 DEFAULT_GATEWAY: KeyPath = ("network", "default_gateway")
 COREDNS: KeyPath = ("kubernetes", "coredns_addr")
 API_ADDR: KeyPath = ("kubernetes", "api", "addr")
@@ -106,7 +106,7 @@ def _cidrs(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Find
     svc = _net(at(values, SVC_CIDR))
     coredns = _ip(at(values, COREDNS))
     if svc and coredns and coredns not in svc:
-        yield COREDNS, f"{coredns} is outside kubernetes.svc_cidr ({svc})"
+        yield COREDNS, f"{coredns} is outside kubernetes.service_cidr ({svc})"
     elif svc and coredns and coredns in (svc.network_address, svc.broadcast_address):
         yield COREDNS, f"{coredns} is the network or broadcast address of {svc}; use a host"
     elif svc and coredns and coredns == svc.network_address + 1:
@@ -115,7 +115,7 @@ def _cidrs(values: Mapping[str, Any], given: Mapping[str, Any]) -> Iterator[Find
             COREDNS,
             (
                 f"{coredns} is the ClusterIP of the `kubernetes` Service (the first address of "
-                f"kubernetes.svc_cidr); use another, e.g. {svc.network_address + 10}"
+                f"kubernetes.service_cidr); use another, e.g. {svc.network_address + 10}"
             ),
         )
     if svc and at(values, COREDNS) is None:

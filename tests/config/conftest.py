@@ -18,6 +18,7 @@ SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 # Two nodes so uniqueness rules have something to compare; every line is distinct
 # enough that tests can replace one by its text and know its line number.
 BASE = f"""\
+schema_version: 2
 network:
   node_cidr: 192.168.1.0/24
 kubernetes:

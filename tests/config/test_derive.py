@@ -66,7 +66,7 @@ def test_ingress_defaults_to_none_without_cloudflare(tmp_path: Path) -> None:
 
 
 def test_single_node_cluster(tmp_path: Path) -> None:
-    text = "\n".join(BASE.splitlines()[:24]) + "\n"
+    text = "\n".join(BASE.splitlines()[:25]) + "\n"
     cluster = load_text(tmp_path, text)
     assert cluster.values["spegel"]["enabled"] is False
     derived = cluster.derived

@@ -43,6 +43,7 @@ def configs(draw: st.DrawFn) -> Config:
     provider = draw(st.sampled_from(["cloudflare", "none"]))
     modes = ["cloudflare-tunnel", "direct", "none"] if provider == "cloudflare" else ["none"]
     config: Config = {
+        "schema_version": 2,
         "network": {"node_cidr": f"{net}.0/24"},
         "kubernetes": {"api": {"addr": f"{net}.{api}"}},
         "gateways": {"internal": f"{net}.{internal}", "dns": f"{net}.{dns_gw}",

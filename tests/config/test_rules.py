@@ -38,9 +38,9 @@ BROKEN: dict[str, tuple[list[Change], list[Expected]]] = {
         [("pod_cidr", "kubernetes.pod_cidr",
           f"192.168.0.0/16 overlaps network.node_cidr (192.168.1.0/24); {NET_OVERLAP}")],
     ),
-    "svc_cidr overlaps pod_cidr": (
-        [("kubernetes:", "+  pod_cidr: 10.42.0.0/16\n  svc_cidr: 10.42.128.0/17")],
-        [("svc_cidr", "kubernetes.svc_cidr",
+    "service_cidr overlaps pod_cidr": (
+        [("kubernetes:", "+  pod_cidr: 10.42.0.0/16\n  service_cidr: 10.42.128.0/17")],
+        [("service_cidr", "kubernetes.service_cidr",
           f"10.42.128.0/17 overlaps kubernetes.pod_cidr (10.42.0.0/16); {NET_OVERLAP}")],
     ),
     "default pod_cidr overlaps node_cidr (reported at the parent)": (
@@ -50,17 +50,17 @@ BROKEN: dict[str, tuple[list[Change], list[Expected]]] = {
             ("address", 11))],
         [("kubernetes:", "kubernetes.pod_cidr",
           f"10.42.0.0/16 (the default) overlaps network.node_cidr (10.0.0.0/8); {NET_OVERLAP}"),
-         ("kubernetes:", "kubernetes.svc_cidr",
+         ("kubernetes:", "kubernetes.service_cidr",
           f"10.43.0.0/16 (the default) overlaps network.node_cidr (10.0.0.0/8); {NET_OVERLAP}")],
     ),
-    "coredns outside svc_cidr": (
+    "coredns outside service_cidr": (
         [("kubernetes:", "+  coredns_addr: 10.44.0.10")],
         [("coredns_addr", "kubernetes.coredns_addr",
-          "10.44.0.10 is outside kubernetes.svc_cidr (10.43.0.0/16)")],
+          "10.44.0.10 is outside kubernetes.service_cidr (10.43.0.0/16)")],
     ),
-    "svc_cidr too small for coredns": (
-        [("kubernetes:", "+  svc_cidr: 10.43.0.0/29")],
-        [("svc_cidr", "kubernetes.svc_cidr",
+    "service_cidr too small for coredns": (
+        [("kubernetes:", "+  service_cidr: 10.43.0.0/29")],
+        [("service_cidr", "kubernetes.service_cidr",
           "10.43.0.0/29 is too small to hold the CoreDNS address (its 10th address)")],
     ),
     "api outside node_cidr": (
@@ -83,7 +83,7 @@ BROKEN: dict[str, tuple[list[Change], list[Expected]]] = {
         [("kubernetes:", "+  coredns_addr: 10.43.0.1")],
         [("coredns_addr", "kubernetes.coredns_addr",
           "10.43.0.1 is the ClusterIP of the `kubernetes` Service (the first address of "
-          "kubernetes.svc_cidr); use another, e.g. 10.43.0.10")],
+          "kubernetes.service_cidr); use another, e.g. 10.43.0.10")],
     ),
     "api is the network address": (
         [("addr: 192.168.1.20", "addr: 192.168.1.0")],
@@ -213,7 +213,7 @@ BROKEN: dict[str, tuple[list[Change], list[Expected]]] = {
     ),
     "no schematic anywhere": (
         [("talos:", ""), (f"schematic_id: {SCHEMATIC}", "")],
-        [("network:", "talos.schematic_id", "is required because no node sets its own "
+        [("schema_version", "talos.schematic_id", "is required because no node sets its own "
           "schematic_id; create one at https://factory.talos.dev")],
     ),
     "one node without a schematic": (
@@ -232,8 +232,8 @@ VALID: dict[str, list[Change]] = {
     "explicit default gateway inside": [
         ("node_cidr: 192.168.1.0/24", "+  default_gateway: 192.168.1.254")],
     "disjoint custom networks": [
-        ("kubernetes:", "+  pod_cidr: 10.100.0.0/16\n  svc_cidr: 10.101.0.0/16")],
-    "coredns inside svc_cidr": [("kubernetes:", "+  coredns_addr: 10.43.0.53")],
+        ("kubernetes:", "+  pod_cidr: 10.100.0.0/16\n  service_cidr: 10.101.0.0/16")],
+    "coredns inside service_cidr": [("kubernetes:", "+  coredns_addr: 10.43.0.53")],
     "gateways outside node_cidr with BGP": [
         BGP_ON, ("internal: 192.168.1.21", "internal: 10.99.0.1"),
         ("dns: 192.168.1.22", "dns: 10.99.0.2")],

@@ -24,7 +24,7 @@ BROKEN: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {
     ),
     "unknown section": (
         [("network:", "netwrok:")],
-        [("netwrok", "network", "is required"),
+        [("schema_version", "network", "is required"),
          ("netwrok", "netwrok", "unknown key 'netwrok' (did you mean 'network'?)")],
     ),
     "enum with a near miss": (
@@ -73,7 +73,7 @@ BROKEN: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]]]] = {
         [("token", "dns.token", "must be text")],
     ),
     "empty node list": (
-        [("nodes:", "nodes: []")] + [(line.strip(), "") for line in BASE.splitlines()[19:]],
+        [("nodes:", "nodes: []")] + [(line.strip(), "") for line in BASE.splitlines()[20:]],
         [("nodes", "nodes", "must list at least 1 item(s)")],
     ),
     "receiver needs its type's keys": (

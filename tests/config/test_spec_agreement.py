@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from generator.config.locate import format_path
 from generator.config.schema import load_schema, resolve
+from generator.migrations import renamed_keys
 from tests.shared import SPEC
 
 pytestmark = pytest.mark.skipif(not SPEC.is_file(), reason="spec not checked out next to the repo")
@@ -60,6 +62,10 @@ def node_keys() -> list[str]:
 
 
 def schema_at(dotted: str) -> dict[str, Any] | None:
+    """The schema of the spec's key `dotted`; a key a migration renamed since the spec was
+    written (generator/migrations/) is looked up under its new name."""
+    renamed = {format_path(old): format_path(new) for old, new in renamed_keys().items()}
+    dotted = renamed.get(dotted, dotted)
     node: dict[str, Any] = load_schema()
     for part in dotted.split("."):
         node = resolve(node)

@@ -1,0 +1,76 @@
+"""The schema version of cluster.yaml: which layout of keys a file is written in.
+
+The first release wrote no version, so a file without `schema_version` is version 1.
+A file older than `CURRENT` is refused before any other check (its renamed keys would
+otherwise read as a pile of unknown-key errors) with the command that migrates it
+(generator/migrations/); a newer one is refused too: it was written for a newer clustergen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from generator.config.locate import KeyPath, Position
+from generator.errors import ConfigError, Problem
+from generator.paths import CONFIG_NAME
+
+KEY = "schema_version"
+# A file without the key: what the first release wrote.
+FIRST = 1
+# The version this clustergen reads and `clustergen migrate` writes.
+CURRENT = 2
+
+
+def file_version(data: Mapping[str, Any]) -> int | None:
+    """The version `data` (cluster.yaml's top level) says it is: FIRST when the key is
+    missing, None when its value is not a version at all (not a whole number ≥ 1)."""
+    if KEY not in data:
+        return FIRST
+    value = data[KEY]
+    if isinstance(value, bool) or not isinstance(value, int) or value < FIRST:
+        return None
+    return value
+
+
+def migrate_command(path: Path) -> str:
+    """The command that migrates the config at `path`, as the user types it."""
+    option = "" if path.name == CONFIG_NAME and path.parent == Path() else f" --config {path}"
+    return f"uv run clustergen migrate{option}"
+
+
+def require_current(
+    data: Mapping[str, Any], positions: Mapping[KeyPath, Position], path: Path
+) -> None:
+    """Raise ConfigError (naming the key and its line) unless `data` is version CURRENT.
+
+    `data` and `positions` are the loaded file (config.loader.LoadedYaml), `path` the
+    path the user gave, so the message's command works as printed.
+    """
+    version = file_version(data)
+    if version == CURRENT:
+        return
+    name = path.name
+    # A missing key is reported where the top-level mapping starts, as every missing key is
+    # at its nearest parent (config.locate.Locator).
+    where = positions.get((KEY,)) or positions.get(())
+    line, col = where if where else (None, None)
+    if version is None:
+        message = (
+            f"must be a whole number, the schema version of {name} "
+            f"(this clustergen reads {CURRENT}); found {data[KEY]!r}"
+        )
+    elif version < CURRENT:
+        why = "" if KEY in data else f" (without {KEY}, as the first release wrote it)"
+        message = (
+            f"{name} is schema version {version}; this clustergen reads version "
+            f"{CURRENT}: run `{migrate_command(path)}`{why}"
+        )
+    else:
+        message = (
+            f"{name} is schema version {version}; this clustergen reads version {CURRENT} "
+            "(and migrates older ones): take the newer clustergen it was written for "
+            '(README, "Upgrading clustergen")'
+        )
+    raise ConfigError([Problem(key=KEY, message=message, file=name, line=line, col=col)])

@@ -1,0 +1,71 @@
+"""`clustergen migrate`: rewrite cluster.yaml in the schema version this clustergen reads.
+
+Only the lines a migration changes are rewritten (document.Document); the file is replaced
+atomically (generator/atomic.py) with its mode kept, so an interruption leaves the old file.
+`dry_run` and `check` print the same report and write nothing; `check` exits 1 while a
+migration is due (CI).
+"""
+
+from __future__ import annotations
+
+import difflib
+import stat
+from pathlib import Path
+
+from generator.atomic import atomic_write
+from generator.config import version
+from generator.config.loader import load_yaml
+from generator.migrations import migrate
+from generator.migrations.document import Document, lines_of
+from generator.report import Report
+
+_BOM = "\ufeff"
+
+
+def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False) -> Report:
+    """Migrate the config at `config_path` to version.CURRENT. Returns what changed and the
+    diff of the file (changed lines only: context lines could hold secret values).
+
+    Raises ConfigError when the file cannot be read as YAML, its `schema_version` is not a
+    version, or it is newer than this clustergen; MigrationError when a key cannot be
+    renamed as written (both names set, a key from a `<<:` merge).
+    """
+    loaded = load_yaml(config_path)  # size and alias limits, syntax errors with their line
+    source = version.file_version(loaded.data)
+    if source is None or source > version.CURRENT:
+        version.require_current(loaded.data, loaded.positions, config_path)
+    assert source is not None
+    name = config_path.name
+    if source == version.CURRENT:
+        return Report(f"{name} is schema version {version.CURRENT} already; nothing to migrate")
+    target = config_path.resolve()  # a symlinked cluster.yaml keeps its link
+    raw = target.read_bytes().decode("utf-8")
+    bom = _BOM if raw.startswith(_BOM) else ""
+    text = raw.removeprefix(bom)
+    document = Document(text, name)
+    changes = migrate(document, source)
+    migrated = document.text()
+    diff = difflib.unified_diff(
+        lines_of(text),
+        lines_of(migrated),
+        fromfile=f"{name} (schema version {source})",
+        tofile=f"{name} (schema version {version.CURRENT})",
+        n=0,
+    )
+    shown = [line.rstrip("\r\n") for line in diff]
+    steps = f"from schema version {source} to {version.CURRENT}"
+    listed = [f"  {change}" for change in changes]
+    if dry_run or check:
+        command = version.migrate_command(config_path)
+        head = f"{name} needs migrating {steps} (nothing written; run `{command}`):"
+        return Report.of([head, *listed, *shown], status=1 if check else 0)
+    mode = stat.S_IMODE(target.stat().st_mode)
+    atomic_write(target, (bom + migrated).encode("utf-8"), mode)
+    return Report.of(
+        [
+            f"migrated {name} {steps}:",
+            *listed,
+            *shown,
+            "next: `uv run clustergen check`, then `uv run task configure`",
+        ]
+    )

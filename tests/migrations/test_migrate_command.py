@@ -1,0 +1,192 @@
+"""`clustergen migrate` through the CLI, as a process: what it rewrites, what it keeps."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from generator.config import version
+from generator.migrations import STEPS
+from generator.paths import SAMPLE_CONFIG
+from tests.process import run_clustergen
+from tests.versions import as_version_1
+
+SAMPLE = SAMPLE_CONFIG.read_text(encoding="utf-8")
+V1 = as_version_1(SAMPLE)
+
+
+def _config(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "cluster.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_version_before_the_current_has_a_step() -> None:
+    assert sorted(STEPS) == list(range(version.FIRST, version.CURRENT))
+
+
+def test_the_sample_is_the_current_version() -> None:
+    assert f"\n{version.KEY}: {version.CURRENT}\n" in SAMPLE
+
+
+def test_a_version_1_sample_becomes_the_current_sample_byte_for_byte(tmp_path: Path) -> None:
+    # Every comment, blank line, flow list and `- # comment` of the sample survives; the
+    # renamed key and the added schema_version are the only changes.
+    config = _config(tmp_path, V1)
+    result = run_clustergen(["migrate"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert config.read_text(encoding="utf-8") == SAMPLE
+    assert result.stdout.splitlines()[:3] == [
+        "migrated cluster.yaml from schema version 1 to 2:",
+        "  renamed kubernetes.svc_cidr to kubernetes.service_cidr",
+        "  added schema_version: 2",
+    ]
+    # The diff shows the changed lines only: no neighbouring line (a secret) is printed.
+    assert "-  svc_cidr: 10.43.0.0/16\n+  service_cidr: 10.43.0.0/16\n" in result.stdout
+    assert "token" not in result.stdout and "pod_cidr" not in result.stdout
+    assert result.stdout.rstrip().endswith("then `uv run task configure`")
+
+
+def test_check_refuses_version_1_before_any_schema_error(tmp_path: Path) -> None:
+    _config(tmp_path, V1)
+    result = run_clustergen(["check"], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: cluster.yaml:9:1 schema_version: cluster.yaml is schema version 1; this "
+        "clustergen reads version 2: run `uv run clustergen migrate` (without schema_version, "
+        "as the first release wrote it)\n"
+        "1 error(s) in the configuration; fix them and run again\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["configure", "--no-validate"], ["diff"]])
+def test_configure_and_diff_refuse_version_1_and_write_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    config = _config(tmp_path, V1.replace("# yaml", f"{version.KEY}: 1\n# yaml", 1))
+    result = run_clustergen(command, cwd=tmp_path)
+    assert result.returncode == 1
+    assert (
+        "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 1; this clustergen "
+        "reads version 2: run `uv run clustergen migrate`"
+    ) in result.stderr
+    assert "svc_cidr" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".clustergen") == [config.name]
+
+
+def test_an_explicit_version_1_is_set_in_place(tmp_path: Path) -> None:
+    text = V1.replace("network:\n", f"{version.KEY}: 1 # the first layout\nnetwork:\n", 1)
+    config = _config(tmp_path, text)
+    assert run_clustergen(["migrate"], cwd=tmp_path).returncode == 0
+    migrated = config.read_text(encoding="utf-8")
+    assert f"\n{version.KEY}: 2 # the first layout\nnetwork:\n" in migrated
+    assert "Schema version of this file" not in migrated
+
+
+def test_dry_run_and_check_write_nothing(tmp_path: Path) -> None:
+    config = _config(tmp_path, V1)
+    dry = run_clustergen(["migrate", "--dry-run"], cwd=tmp_path)
+    check = run_clustergen(["migrate", "--check"], cwd=tmp_path)
+    assert (dry.returncode, check.returncode) == (0, 1)
+    assert dry.stdout == check.stdout
+    assert dry.stdout.startswith(
+        "cluster.yaml needs migrating from schema version 1 to 2 (nothing written; "
+        "run `uv run clustergen migrate`):"
+    )
+    assert config.read_text(encoding="utf-8") == V1
+
+
+def test_a_current_file_is_left_alone(tmp_path: Path) -> None:
+    config = _config(tmp_path, SAMPLE)
+    before = config.stat().st_mtime_ns
+    for args in (["migrate"], ["migrate", "--check"]):
+        result = run_clustergen(args, cwd=tmp_path)
+        assert result.returncode == 0
+        assert result.stdout == "cluster.yaml is schema version 2 already; nothing to migrate\n"
+    assert config.stat().st_mtime_ns == before
+
+
+def test_quoted_flow_crlf_bom_mode_and_symlink_are_kept(tmp_path: Path) -> None:
+    text = (
+        '# my cluster\r\nkubernetes: {pod_cidr: 10.42.0.0/16, "svc_cidr": 10.43.0.0/16}\r\n'
+        "network:\r\n  node_cidr: 192.168.1.0/24\r\n"
+    )
+    real = tmp_path / "real.yaml"
+    real.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    real.chmod(0o640)
+    (tmp_path / "cluster.yaml").symlink_to(real.name)
+    result = run_clustergen(["migrate"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "cluster.yaml").is_symlink()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    # A comment right above the first key stays with it; the new key goes above both.
+    assert real.read_bytes().decode() == (
+        "\ufeff# Schema version of this file (which layout of keys it uses). Required. A newer "
+        "clustergen\r\n"
+        "# that renames keys says so, and `uv run clustergen migrate` updates the file, comments "
+        "kept.\r\n"
+        "schema_version: 2\r\n\r\n"
+        "# my cluster\r\n"
+        'kubernetes: {pod_cidr: 10.42.0.0/16, "service_cidr": 10.43.0.0/16}\r\n'
+        "network:\r\n  node_cidr: 192.168.1.0/24\r\n"
+    )
+
+
+def test_a_line_separator_inside_a_value_does_not_shift_lines(tmp_path: Path) -> None:
+    text = 'domain:\n  name: "a\u2028b"\nkubernetes:\n  svc_cidr: 10.43.0.0/16\n'
+    config = _config(tmp_path, text)
+    result = run_clustergen(["migrate"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert config.read_text(encoding="utf-8").endswith(
+        'domain:\n  name: "a\u2028b"\nkubernetes:\n  service_cidr: 10.43.0.0/16\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "kubernetes:\n  svc_cidr: 10.43.0.0/16\n  service_cidr: 10.44.0.0/16\n",
+            "both kubernetes.svc_cidr and kubernetes.service_cidr are set; keep only "
+            "kubernetes.service_cidr",
+        ),
+        (
+            "base: &k\n  svc_cidr: 10.43.0.0/16\nkubernetes:\n  <<: *k\n",
+            "kubernetes.svc_cidr comes from a `<<:` merge; write kubernetes.service_cidr in its "
+            "place by hand",
+        ),
+        (
+            f"{version.KEY}: 3\n",
+            "cluster.yaml is schema version 3; this clustergen reads version 2",
+        ),
+        (f"{version.KEY}: two\n", "schema_version: must be a whole number"),
+        (f"{version.KEY}: true\n", "schema_version: must be a whole number"),
+        ("network: [\n", "invalid YAML"),
+    ],
+    ids=["both names", "merged key", "newer", "not a number", "boolean", "broken YAML"],
+)
+def test_what_cannot_be_migrated_is_refused_untouched(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    config = _config(tmp_path, text)
+    result = run_clustergen(["migrate"], cwd=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert expected in result.stderr
+    assert config.read_text(encoding="utf-8") == text
+    assert os.listdir(tmp_path) == ["cluster.yaml"]
+
+
+def test_another_config_path_is_named_in_the_command(tmp_path: Path) -> None:
+    _config(tmp_path, V1)
+    (tmp_path / "sub").mkdir()
+    result = run_clustergen(["check", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
+    assert "run `uv run clustergen migrate --config sub/../cluster.yaml`" in result.stderr
+    result = run_clustergen(["migrate", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert run_clustergen(["check"], cwd=tmp_path).returncode == 0
