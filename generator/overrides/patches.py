@@ -106,9 +106,18 @@ def _documents(text: str) -> Iterator[tuple[int, Any]]:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
-                yield node.start_mark.line + 1, loader.construct_document(node)
+                yield _target_line(node), loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+def _target_line(node: yaml.Node) -> int:
+    """The line of the document's `target:` key, else of the document itself."""
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "target":
+                return int(key.start_mark.line) + 1
+    return int(node.start_mark.line) + 1
 
 
 def _patch(data: Any, shown: str, line: int) -> tuple[Patch | None, str]:
