@@ -26,9 +26,9 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
-from generator.overrides.files import OVERRIDES_DIR, find_overrides
-from generator.overrides.origins import attribute
-from generator.overrides.stale import stale_warnings
+from generator.render.overrides.files import OVERRIDES_DIR, find_overrides
+from generator.render.overrides.origins import attribute
+from generator.render.overrides.stale import stale_warnings
 from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (

@@ -19,11 +19,11 @@ import jinja2
 
 from generator import paths
 from generator.errors import Problem
-from generator.overrides.files import Overrides
-from generator.overrides.patches import apply_patches
 from generator.render.environment import RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
+from generator.render.overrides.files import Overrides
+from generator.render.overrides.patches import apply_patches
 from generator.write.manifest import Shadowed, sha256_hex
 
 JINJA_SUFFIX = ".j2"
@@ -60,7 +60,7 @@ def render_tree(
     overrides: Overrides | None = None,
 ) -> RenderedTree:
     """Render every template under `template_root`, each replaced by its override if
-    `overrides` has one (generator/overrides/), then apply its merge patches; raise
+    `overrides` has one (generator/render/overrides/), then apply its merge patches; raise
     RenderError listing all failures (an override's with its own path)."""
     env = make_environment([template_root, macro_root], globals=context)
     overrides = overrides or Overrides(Path())

@@ -5,7 +5,7 @@ else on disk is the user's. `fingerprints` holds a keyed fingerprint of each
 secret's plaintext (see secrets/fingerprint.py), never the plaintext or a
 plain hash of it. `overrides` records which built-in template each of the user's
 overrides shadowed, and that template's sha256 when it was last rendered
-(generator/overrides/stale.py).
+(generator/render/overrides/stale.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 `templates/config/x/helmrelease.yaml.j2`): a `.j2` file renders with the same environment
 and context (macros import as `macros/…`), any other file is copied as it is. An override
 with no built-in template beside it adds a file, owned by clustergen like any rendered file.
-`overrides/patches/*.yaml` are merge patches (generator/overrides/patches.py), not files.
+`overrides/patches/*.yaml` are merge patches (generator/render/overrides/patches.py), not files.
 
 Refused, each with its own path: an override of a secret (`*.sops.*`: secrets come from
 cluster.yaml), of a guard or namespace facts file (`_when.j2`, `_folder_guards.yaml`,

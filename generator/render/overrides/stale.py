@@ -15,7 +15,7 @@ from pathlib import Path
 
 from generator import paths
 from generator.errors import Problem
-from generator.overrides.files import template_digest
+from generator.render.overrides.files import template_digest
 from generator.write.manifest import Manifest
 
 
