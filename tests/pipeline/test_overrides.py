@@ -237,3 +237,16 @@ def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
     again = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
     assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
     assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
+
+
+def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path) -> None:
+    added = "kubernetes/apps/default/echo/app/extra-config.yaml"
+    text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n"
+    write(workdir, f"overrides/{added}", text)
+    assert f"+ {added}" in configure(workdir, "--no-validate")
+    assert (workdir / added).read_text() == text
+
+    (workdir / f"overrides/{added}").unlink()
+    assert f"- {added}" in configure(workdir, "--no-validate")
+    assert not (workdir / added).exists()
+    assert (workdir / "overrides").is_dir(), "overrides/ is the user's: never removed"

@@ -113,6 +113,7 @@ def test_a_broken_override_is_reported_with_its_own_path_and_line(repo: Path) ->
     [
         ("kubernetes/apps/extra/_when.j2", "_when.j2 cannot be overridden"),
         ("kubernetes/apps/x/secret.sops.yaml.j2", "a secret cannot be overridden"),
+        (".sops.yaml.j2", ".sops.yaml cannot be overridden"),
         ("notes/mine.md", "notes/mine.md is outside what clustergen renders"),
         ("patches/notes.txt", "overrides/patches/ holds merge patches (*.yaml) only"),
     ],

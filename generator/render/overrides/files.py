@@ -8,7 +8,7 @@ with no built-in template beside it adds a file, owned by clustergen like any re
 `overrides/patches/*.yaml` are merge patches (generator/render/overrides/patches.py), not files.
 
 Refused, each with its own path: an override of a secret (`*.sops.*`: secrets come from
-cluster.yaml), of a guard or namespace facts file (`_when.j2`, `_folder_guards.yaml`,
+cluster.yaml) or of the sops rules (`.sops.yaml`), of a guard or namespace facts file (`_when.j2`, `_folder_guards.yaml`,
 `_namespace.yaml.j2`), two overrides of one output, and a path clustergen never renders
 (outside `kubernetes/`, `talos/`, … : such a file is simply yours, kept outside overrides/).
 """
@@ -35,6 +35,7 @@ JINJA_SUFFIX = ".j2"
 _PLACEHOLDERS = frozenset({".keep", ".gitkeep"})
 _NOT_OVERRIDABLE = frozenset({GUARD_NAME, FOLDER_GUARDS, NAMESPACE_FILE})
 _PATCH_SUFFIXES = (".yaml", ".yml")
+SOPS_RULES = ".sops.yaml"
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,11 @@ def _refusal(
         return (
             f"{name} cannot be overridden (guards and namespace facts follow cluster.yaml); "
             "override the files in that folder instead"
+        )
+    if out == SOPS_RULES:
+        return (
+            f"{SOPS_RULES} cannot be overridden: its rules decide what sops encrypts, and "
+            "every secret must stay encrypted"
         )
     if is_secret_path(out):
         return (
