@@ -8,9 +8,10 @@ with no built-in template beside it adds a file, owned by clustergen like any re
 `overrides/patches/*.yaml` are merge patches (generator/render/overrides/patches.py), not files.
 
 Refused, each with its own path: an override of a secret (`*.sops.*`: secrets come from
-cluster.yaml) or of the sops rules (`.sops.yaml`), of a guard or namespace facts file (`_when.j2`, `_folder_guards.yaml`,
-`_namespace.yaml.j2`), two overrides of one output, and a path clustergen never renders
-(outside `kubernetes/`, `talos/`, … : such a file is simply yours, kept outside overrides/).
+cluster.yaml) or of the sops rules (`.sops.yaml`), of a guard or namespace facts file
+(`_when.j2`, `_folder_guards.yaml`, `_namespace.yaml.j2`), two overrides of one output, and
+a path clustergen never renders (outside `kubernetes/`, `talos/`, …: such a file is simply
+yours, kept outside overrides/).
 """
 
 from __future__ import annotations
