@@ -158,7 +158,7 @@ def apply_patches(
     if problems or not patches:
         return origins, problems
     for patch in patches:
-        matches = [o for o in _objects(files, patch.target.get("file")) if _matches(patch, o)]
+        matches = [o for o in _objects(files, patch) if _matches(patch, o)]
         if len(matches) != 1:
             problems.append(Problem("target", _not_one(patch, matches), patch.file, patch.line))
             continue
@@ -179,11 +179,15 @@ def apply_patches(
     return origins, problems
 
 
-def _objects(files: Mapping[str, bytes], only: str | None) -> Iterator[_Object]:
+def _objects(files: Mapping[str, bytes], patch: Patch) -> Iterator[_Object]:
+    only = patch.target.get("file")
+    # Kubernetes kinds and names are plain ASCII (DNS names), so an object of that kind and
+    # name has both in its file's bytes: the other files need no parsing.
+    words = [patch.target["kind"].encode(), patch.target["name"].encode()]
     for path, content in files.items():
         if only is not None and path != only:
             continue
-        if not path.endswith((".yaml", ".yml")):
+        if not path.endswith((".yaml", ".yml")) or not all(w in content for w in words):
             continue
         try:
             text = content.decode("utf-8")
