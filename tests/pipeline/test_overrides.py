@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from generator import paths
+from tests.linters import lint, tool
 from tests.pipeline.conftest import edit, snapshot
 from tests.process import run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
@@ -117,6 +118,11 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
         before
     )["spec"]["values"]
     assert (workdir / CILIUM).read_text().startswith("---\napiVersion: helm.toolkit.fluxcd.io/v2\n")
+    # The repository's own yamllint (its rendered config) lints the patch and the result.
+    listed = lint([tool("yamllint"), "--list-files", "."], workdir).stdout.splitlines()
+    assert PATCH in {p.removeprefix("./") for p in listed}
+    linted = lint([tool("yamllint"), "--strict", PATCH, CILIUM], workdir)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
 
     edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
     configure(workdir, "--no-validate")
