@@ -71,12 +71,15 @@ def test_an_override_renders_with_the_same_context_and_macros(repo: Path) -> Non
 def test_a_plain_override_is_copied_and_a_new_path_adds_a_file(repo: Path) -> None:
     put(repo, f"overrides/{APP}/release.yaml", "---\nhost: #{ kept as written }#\n")
     put(repo, f"overrides/{APP}/extra-route.yaml", "---\nroute: mine\n")
+    for leftover in (".DS_Store", "extra-route.yaml~", ".extra-route.yaml.swp", ".gitkeep"):
+        put(repo, f"overrides/{APP}/{leftover}", "not an override\n")
 
     tree = render(repo)
 
     assert tree.files[f"{APP}/release.yaml"] == b"---\nhost: #{ kept as written }#\n"
     assert tree.files[f"{APP}/extra-route.yaml"] == b"---\nroute: mine\n"
     assert set(tree.shadowed) == {f"overrides/{APP}/release.yaml"}  # an added file shadows none
+    assert set(tree.origins) == {f"{APP}/release.yaml", f"{APP}/extra-route.yaml"}
 
 
 def test_a_guard_that_is_off_leaves_no_trace_of_its_overrides(repo: Path) -> None:

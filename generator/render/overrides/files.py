@@ -33,7 +33,10 @@ from generator.secrets.files import is_secret_path
 OVERRIDES_DIR = "overrides"
 PATCHES_DIR = "patches"  # overrides/patches/*.yaml
 JINJA_SUFFIX = ".j2"
-_PLACEHOLDERS = frozenset({".keep", ".gitkeep"})
+# Never an override: placeholders that keep an empty folder in git, and what file managers
+# and editors leave beside the files they touch.
+_IGNORED = frozenset({".keep", ".gitkeep", ".DS_Store", "Thumbs.db"})
+_EDITOR_LEFTOVERS = ("~", ".swp", ".swo", ".orig", ".rej")
 _NOT_OVERRIDABLE = frozenset({GUARD_NAME, FOLDER_GUARDS, NAMESPACE_FILE})
 _PATCH_SUFFIXES = (".yaml", ".yml")
 SOPS_RULES = ".sops.yaml"
@@ -72,7 +75,7 @@ class Overrides:
 
 def find_overrides(workdir: Path) -> Overrides:
     """The overrides under `workdir/overrides`; RenderError naming each refused file."""
-    # Imported here: ownership pulls in the secrets modules, needed only when there are overrides.
+    # Imported here: render/ needs the write side's scope only when there are overrides.
     from generator.write.ownership import output_scope
 
     root = workdir / OVERRIDES_DIR
@@ -90,7 +93,7 @@ def find_overrides(workdir: Path) -> Overrides:
             source = directory / name
             rel = source.relative_to(root).as_posix()
             shown = found.shown(source)
-            if name in _PLACEHOLDERS:
+            if name in _IGNORED or name.endswith(_EDITOR_LEFTOVERS):
                 continue
             if rel.startswith(f"{PATCHES_DIR}/"):
                 if name.endswith(_PATCH_SUFFIXES):
