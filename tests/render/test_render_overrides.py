@@ -238,6 +238,13 @@ def test_stale_overrides_names_changed_and_removed_built_ins(repo: Path) -> None
         f"templates/config/{APP}/release.yaml.j2 changed since you overrode it: "
         f"review overrides/{APP}/release.yaml.j2"
     )
+    # An edited manifest cannot make it look outside the overrides and the templates.
+    forged = {
+        f"overrides/{APP}/release.yaml.j2": Shadowed("templates/config/../../../etc/hostname", ""),
+        "cluster.yaml": Shadowed(f"templates/config/{APP}/release.yaml.j2", ""),
+    }
+    put(repo, "cluster.yaml", "---\n")
+    assert stale_overrides(repo, Manifest(overrides=forged), repo) == []
     # An override the user has since deleted needs no review.
     (repo / f"overrides/{APP}/plain.yaml").unlink()
     assert [s.override for s in stale_overrides(repo, manifest, repo)] == [

@@ -11,12 +11,14 @@ is reviewed and the run goes through). `configure` then records the new digest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from generator import paths
 from generator.errors import Problem
-from generator.render.overrides.files import template_digest
+from generator.render.overrides.files import OVERRIDES_DIR, template_digest
 from generator.write.manifest import Manifest
+
+TEMPLATE_DIR = "templates/config"
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,21 @@ def stale_overrides(
     sorted by override path. Overrides since deleted are not listed."""
     stale: list[StaleOverride] = []
     for override, shadowed in sorted(manifest.overrides.items()):
+        # The manifest is committed, so a pull request can edit it: only paths of the shape
+        # configure records are looked at, never one that leaves its directory.
+        if not (_under(override, OVERRIDES_DIR) and _under(shadowed.template, TEMPLATE_DIR)):
+            continue
         if not (root / override).is_file():
             continue
         digest = template_digest(data_root / shadowed.template)
         if digest != shadowed.sha256:
             stale.append(StaleOverride(override, shadowed.template, removed=not digest))
     return stale
+
+
+def _under(path: str, top: str) -> bool:
+    parts = PurePosixPath(path).parts
+    return path.startswith(f"{top}/") and ".." not in parts and not path.startswith("/")
 
 
 def stale_warnings(root: Path, manifest: Manifest) -> list[Problem]:
