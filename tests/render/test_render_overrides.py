@@ -12,6 +12,7 @@ from generator.errors import Problem
 from generator.render.environment import RenderError
 from generator.render.overrides.files import find_overrides
 from generator.render.overrides.origins import attribute
+from generator.render.overrides.patches import apply_patches
 from generator.render.overrides.stale import StaleOverride, stale_overrides
 from generator.render.tree import RenderedTree, render_tree
 from generator.write.manifest import Manifest, Shadowed, dump_manifest, load_manifest
@@ -275,3 +276,39 @@ def test_findings_move_to_the_override_or_patch_they_come_from() -> None:
         "(in k/patched.yaml:2, as patched)",
         "k/other.yaml:1: untouched",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "---\nkind: A\nmetadata: {name: b}\n---\nkind: C\n",
+            "---\nkind: A\nmetadata:\n  name: b\nspec:\n  x: 1\n---\nkind: C\n",
+            id="block",
+        ),
+        pytest.param(
+            "--- {kind: A, metadata: {name: b}}\n--- {kind: C}\n",
+            "---\nkind: A\nmetadata:\n  name: b\nspec:\n  x: 1\n--- {kind: C}\n",
+            id="flow-on-the-marker-line",
+        ),
+        pytest.param(
+            "---\nkind: A\nmetadata:\n  name: b",
+            "---\nkind: A\nmetadata:\n  name: b\nspec:\n  x: 1\n",
+            id="no-final-newline",
+        ),
+        pytest.param(
+            "---\nkind: A\nmetadata: {name: b}\n...\n---\nkind: C\n",
+            "---\nkind: A\nmetadata:\n  name: b\nspec:\n  x: 1\n...\n---\nkind: C\n",
+            id="document-end-marker",
+        ),
+    ],
+)
+def test_a_patched_document_is_rewritten_in_place(tmp_path: Path, text: str, expected: str) -> None:
+    patch = put(tmp_path, "p.yaml", "---\ntarget: {kind: A, name: b}\npatch: {spec: {x: 1}}\n")
+    files = {"kubernetes/f.yaml": text.encode()}
+
+    origins, problems = apply_patches(files, (patch,), lambda _: "overrides/patches/p.yaml")
+
+    assert problems == []
+    assert files["kubernetes/f.yaml"].decode() == expected
+    assert origins == {"kubernetes/f.yaml": "overrides/patches/p.yaml:2"}

@@ -235,11 +235,12 @@ def _rewritten(content: bytes, obj: _Object, patch: Patch) -> bytes:
     # A fresh copy: an alias shares its anchor's node, and a patch of one must not change both.
     merged = json_merge_patch.merge(_unshared(obj.data), _unshared(patch.body))
     text = content.decode("utf-8")
-    end = obj.end if obj.end == 0 or text[obj.end - 1] == "\n" else text.find("\n", obj.end) + 1
-    end = end or len(text)
+    # The span ends where the next token starts (the next `---`, or the end of the file);
+    # a flow-style object ends mid-line: take the rest of its line.
+    end = obj.end if text[obj.end - 1] == "\n" else text.find("\n", obj.end) + 1 or len(text)
     before = text[: obj.start]
     if before and not before.endswith("\n"):
-        before += "\n"  # `--- {…}`: the object starts on the marker's line
+        before = before.rstrip(" ") + "\n"  # `--- {…}`: the object starts on the marker's line
     return (before + to_yaml(merged) + "\n" + text[end:]).encode("utf-8")
 
 
