@@ -26,7 +26,7 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
-from generator.render.overrides.files import OVERRIDES_DIR, find_overrides
+from generator.render.overrides.files import OVERRIDES_DIR, check_overrides, find_overrides
 from generator.render.overrides.origins import attribute
 from generator.render.overrides.stale import stale_warnings
 from generator.render.tree import RenderedTree, render_tree
@@ -89,8 +89,10 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
             refuse_lost_keys(workdir)
         except SideFileError as err:
             refusal = str(err).splitlines()[1].strip()
-    overridden = (workdir / OVERRIDES_DIR).is_dir()
-    stale = stale_warnings(workdir, load_manifest(workdir)) if overridden else []
+    stale: list[Problem] = []
+    if (workdir / OVERRIDES_DIR).is_dir():
+        check_overrides(workdir)
+        stale = stale_warnings(workdir, load_manifest(workdir))
     report_warnings([*cluster.warnings, *stale], warn, strict=strict)
     lines = [f"ok: {summary(cluster)}"]
     if note:

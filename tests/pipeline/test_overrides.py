@@ -256,3 +256,26 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     assert f"- {added}" in configure(workdir, "--no-validate")
     assert not (workdir / added).exists()
     assert (workdir / "overrides").is_dir(), "overrides/ is the user's: never removed"
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "expected"),
+    [
+        (PATCH, "---\ntarget:\n  kind: HelmRelease\n  name: [cilium\n", f"{PATCH}:5: invalid YAML"),
+        (
+            PATCH,
+            "---\ntarget: {kind: HelmRelease}\npatch: {a: 1}\n",
+            f"{PATCH}:2: `target`: missing",
+        ),
+        ("overrides/.sops.yaml", "---\n", "overrides/.sops.yaml: .sops.yaml cannot be overridden"),
+    ],
+)
+def test_check_finds_what_needs_no_render(
+    workdir: Path, rel: str, text: str, expected: str
+) -> None:
+    write(workdir, rel, text)
+
+    result = run_clustergen(["check"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1
+    assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr

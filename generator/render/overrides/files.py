@@ -28,6 +28,7 @@ from generator.errors import Problem
 from generator.render.environment import RenderError
 from generator.render.guards import FOLDER_GUARDS, GUARD_NAME
 from generator.render.namespaces import NAMESPACE_FILE
+from generator.render.overrides.patches import check_patches
 from generator.secrets.files import is_secret_path
 
 OVERRIDES_DIR = "overrides"
@@ -117,6 +118,15 @@ def find_overrides(workdir: Path) -> Overrides:
     if problems:
         raise RenderError(problems)
     return Overrides(root, dict(sorted(files.items())), tuple(patches))
+
+
+def check_overrides(workdir: Path) -> None:
+    """The checks that need no render (`clustergen check`): what `find_overrides` refuses and
+    each patch file's YAML and shape; RenderError naming each file (and line)."""
+    found = find_overrides(workdir)
+    problems = check_patches(found.patches, found.shown)
+    if problems:
+        raise RenderError(problems)
 
 
 def _refusal(

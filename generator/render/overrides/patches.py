@@ -250,3 +250,11 @@ def _unshared(value: Any) -> Any:
     if isinstance(value, list):
         return [_unshared(v) for v in value]
     return value
+
+
+def check_patches(patch_files: tuple[Path, ...], show: Callable[[Path], str]) -> list[Problem]:
+    """What `clustergen check` can tell without rendering: each patch file's YAML and shape."""
+    problems: list[Problem] = []
+    for path in patch_files:
+        problems += load_patches(path, show(path))[1]
+    return problems
