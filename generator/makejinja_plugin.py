@@ -5,6 +5,13 @@ It adds our filters, makes `templates/` importable for macros, applies the direc
 (generator/render/guards.py) as path filters and, when makejinja only loaded the raw
 cluster.yaml, builds the full context the way `clustergen configure` does
 (generator/inputs.py). Nothing in generator/ imports this module.
+
+Overrides: makejinja.toml lists `./overrides` before `./templates/config`; makejinja renders
+the first input's file for an output path and skips the others, and its loader finds the
+first input's template of a name, so an override replaces its built-in as in `configure`.
+An override takes the guards of the template folder it mirrors (off: not rendered), and
+`overrides/patches/` is never rendered. Merge patches are not applied by makejinja: it
+has no step after rendering where a plugin could change a file (use `clustergen configure`).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from generator.errors import ClusterGenError
 from generator.render.environment import FILTERS, make_environment
 from generator.render.guards import DirectoryGuards
 from generator.render.namespaces import publish_namespaces
+from generator.render.overrides.files import OVERRIDES_DIR, PATCHES_DIR
 
 if TYPE_CHECKING:
     from makejinja.config import Config
@@ -31,12 +39,14 @@ class Plugin:
     def __init__(self, *, env: jinja2.Environment, data: Mapping[str, Any], config: Config) -> None:
         self._data = data
         self._config = config
-        inputs = [Path(p) for p in config.inputs if Path(p).is_dir()]
+        inputs = _template_inputs(config)
+        self._overrides = [Path(p) for p in config.inputs if Path(p).name == OVERRIDES_DIR]
         # Template names are relative to the inputs (templates/config); macros are
         # imported as 'macros/x.j2', relative to their parent (templates/).
         parents = list(dict.fromkeys(str(p.parent) for p in inputs))
         if env.loader is not None:
             env.loader = jinja2.ChoiceLoader([env.loader, jinja2.FileSystemLoader(parents)])
+        self._inputs = inputs
         self._guards = DirectoryGuards(env, inputs)
 
     def data(self) -> Mapping[str, Any]:
@@ -47,7 +57,7 @@ class Plugin:
             context = _context_from_files([Path(p) for p in self._config.data])
             extra = context
         # The namespaces the guards leave on, as render_tree publishes them.
-        inputs = [Path(p) for p in self._config.inputs if Path(p).is_dir()]
+        inputs = _template_inputs(self._config)
         parents = list(dict.fromkeys(p.parent for p in inputs))
         env = make_environment([*inputs, *parents], globals=context)
         guards = DirectoryGuards(env, inputs)
@@ -64,7 +74,22 @@ class Plugin:
         return []
 
     def path_filters(self) -> Sequence[Callable[[Path], bool]]:
-        return [self._guards.wanted]
+        return [self._guards.wanted, self._override_wanted]
+
+    def _override_wanted(self, path: Path) -> bool:
+        """An override as the template folder it mirrors is guarded; no patch file."""
+        root = next((r for r in self._overrides if Path(path).is_relative_to(r)), None)
+        if root is None:
+            return True
+        rel = Path(path).relative_to(root)
+        if rel.parts[:1] == (PATCHES_DIR,):
+            return False
+        return all(self._guards.wanted(template_root / rel) for template_root in self._inputs)
+
+
+def _template_inputs(config: Config) -> list[Path]:
+    """The template directories makejinja reads: every input directory but the overrides."""
+    return [Path(p) for p in config.inputs if Path(p).is_dir() and Path(p).name != OVERRIDES_DIR]
 
 
 def _context_from_files(data_paths: Sequence[Path]) -> dict[str, Any]:

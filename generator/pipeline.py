@@ -11,7 +11,7 @@ encrypted and the planned tree validates, so a failure leaves the working tree a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator import paths
@@ -26,6 +26,9 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
+from generator.render.overrides.files import OVERRIDES_DIR, check_overrides, find_overrides
+from generator.render.overrides.origins import attribute
+from generator.render.overrides.stale import stale_warnings
 from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
@@ -93,7 +96,11 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
             refuse_lost_keys(workdir)
         except SideFileError as err:
             refusal = str(err).splitlines()[1].strip()
-    report_warnings(cluster.warnings, warn, strict=strict, writes=False)
+    stale: list[Problem] = []
+    if (workdir / OVERRIDES_DIR).is_dir():
+        check_overrides(workdir)
+        stale = stale_warnings(workdir, load_manifest(workdir))
+    report_warnings([*cluster.warnings, *stale], warn, strict=strict, writes=False)
     lines = [f"ok: {summary(cluster)}"]
     if note:
         lines.append(f"note: {note}")
@@ -139,11 +146,12 @@ def render_in_memory(
     key the caller discovered (keys.discover_age_key); discovered here if not given.
     """
     inputs = load_inputs(config_path, keyless=keyless, held=held)
-    tree = render_tree(inputs.context)
+    overrides = find_overrides(inputs.workdir)
+    tree = render_tree(inputs.context, overrides=overrides)
     probe = None
     if keyless and inputs.sops is None:
         other = load_inputs(config_path, keyless=True, placeholder=NOT_DECRYPTED_PROBE)
-        probe = render_tree(other.context).files
+        probe = render_tree(other.context, overrides=overrides).files
     return RenderResult(inputs.cluster, tree, inputs.workdir, inputs.sops, probe)
 
 
@@ -180,8 +188,10 @@ def _configure_locked(
     config_path: Path, held: HeldKey | None, force: bool, validate: bool, warn: Warn, strict: bool
 ) -> list[str]:
     result = render_in_memory(config_path, held=held)
-    report_warnings(result.cluster.warnings, warn, strict=strict)
     workdir = result.workdir
+    committed = load_manifest(workdir)
+    stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
+    report_warnings([*result.cluster.warnings, *stale], warn, strict=strict)
     if result.sops is None:
         raise SecretsError(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
@@ -189,7 +199,6 @@ def _configure_locked(
         )
     key = result.sops.fingerprint_key
     # The committed manifest only proves what passes the scope and seal checks.
-    committed = load_manifest(workdir)
     manifest, distrusted = trusted(committed, key)
     ignored = [report_line(path, why) for path, why in distrusted.items()]
     # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
@@ -210,6 +219,7 @@ def _configure_locked(
         untrusted=distrusted,
     )
     plan.old = committed  # so a manifest that listed entries we dropped is rewritten without them
+    plan.new = replace(plan.new, overrides=result.tree.shadowed)
     try:
         plan.refuse_conflicts(force)  # before the cost of validating
     except WriteConflict as err:
@@ -267,6 +277,6 @@ def _validate_planned(
     try:
         raise_for_errors(findings)
     except ValidationFailed as err:
-        raise WriteBlocked(err.problems) from None
+        raise WriteBlocked(attribute(err.problems, result.tree.origins)) from None
     warnings = sorted(str(f) for f in findings)
     return [*warnings, f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}"]

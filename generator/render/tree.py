@@ -22,6 +22,9 @@ from generator.errors import Problem
 from generator.render.environment import RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
+from generator.render.overrides.files import Overrides
+from generator.render.overrides.patches import apply_patches
+from generator.write.manifest import Shadowed, sha256_hex
 
 JINJA_SUFFIX = ".j2"
 # Errors a template (or a filter it calls) can raise; anything else is a bug of ours.
@@ -39,21 +42,31 @@ class RenderedTree:
     """Output of a render: `files` maps posix paths (sorted) to content.
 
     `modes` maps every path to 0o755 when its template is executable, else
-    0o644, so scripts stay executable once written.
+    0o644, so scripts stay executable once written. `origins` maps each path an override
+    or a merge patch produced to it (`overrides/x.yaml.j2`, `overrides/patches/p.yaml:3`);
+    `shadowed` each override that replaced a built-in template to that template.
     """
 
     files: dict[str, bytes] = field(default_factory=dict)
     modes: dict[str, int] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    shadowed: dict[str, Shadowed] = field(default_factory=dict)
 
 
 def render_tree(
     context: Mapping[str, Any],
     template_root: Path = paths.TEMPLATE_TREE,
     macro_root: Path = paths.TEMPLATES,
+    overrides: Overrides | None = None,
 ) -> RenderedTree:
-    """Render every template under `template_root`; raise RenderError listing all failures."""
+    """Render every template under `template_root`, each replaced by its override if
+    `overrides` has one (generator/render/overrides/), then apply its merge patches; raise
+    RenderError listing all failures (an override's with its own path)."""
     env = make_environment([template_root, macro_root], globals=context)
-    shown = _Shown(macro_root)
+    overrides = overrides or Overrides(Path())
+    if overrides:
+        env.loader = overrides.loader(env.loader)
+    shown = _Shown(macro_root, overrides)
     guards = DirectoryGuards(env, [template_root], shown)
     # Guards first: every template sees which namespaces exist and what each holds.
     env.globals["namespaces"] = publish_namespaces(env, template_root, guards.wanted, shown)
@@ -61,6 +74,7 @@ def render_tree(
     modes: dict[str, int] = {}
     sources: dict[str, str] = {}
     problems: list[Problem] = []
+    shadowed: dict[str, Shadowed] = {}
 
     for dirpath, dirnames, filenames in os.walk(template_root):
         directory = Path(dirpath)
@@ -87,35 +101,68 @@ def render_tree(
                 )
                 continue
             sources[out] = name_in_tree
-            if name.endswith(JINJA_SUFFIX):
-                try:
-                    text = env.get_template(name_in_tree).render()
-                except _TEMPLATE_FAILURES as err:
-                    problems.append(_problem(err, source, shown))
-                    continue
-                if not text.strip():
-                    continue
-                content = text.encode("utf-8")
-            else:
-                content = source.read_bytes()
-            files[out] = content
-            executable = source.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-            modes[out] = 0o755 if executable else 0o644
+            if out in overrides.files:
+                by = overrides.files[out]
+                built_in = Shadowed(shown(source), sha256_hex(source.read_bytes()))
+                shadowed[overrides.shown(by)] = built_in
+                source, name_in_tree = by, overrides.template_name(out)
+            _render_file(env, source, name_in_tree, out, files, modes, problems, shown)
 
+    for out, by in overrides.files.items():
+        # An override no built-in renders adds a file, unless a guard is off on its way.
+        if out not in sources and guards.wanted(template_root / out):
+            _render_file(env, by, overrides.template_name(out), out, files, modes, problems, shown)
+    origins = {out: overrides.shown(by) for out, by in overrides.files.items() if out in files}
+    if overrides.patches and not problems:
+        patched, refused = apply_patches(files, overrides.patches, overrides.shown)
+        origins.update(patched)
+        problems += refused
     if problems:
         raise RenderError(problems)
     ordered = sorted(files)
-    return RenderedTree({p: files[p] for p in ordered}, {p: modes[p] for p in ordered})
+    return RenderedTree(
+        {p: files[p] for p in ordered}, {p: modes[p] for p in ordered}, origins, shadowed
+    )
+
+
+def _render_file(
+    env: jinja2.Environment,
+    source: Path,
+    name: str,
+    out: str,
+    files: dict[str, bytes],
+    modes: dict[str, int],
+    problems: list[Problem],
+    shown: _Shown,
+) -> None:
+    """Render (`.j2`) or copy `source` into files[out]; a blank render produces no file."""
+    if source.name.endswith(JINJA_SUFFIX):
+        try:
+            text = env.get_template(name).render()
+        except _TEMPLATE_FAILURES as err:
+            problems.append(_problem(err, source, shown))
+            return
+        if not text.strip():
+            return
+        content = text.encode("utf-8")
+    else:
+        content = source.read_bytes()
+    files[out] = content
+    executable = source.stat().st_mode & (stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    modes[out] = 0o755 if executable else 0o644
 
 
 class _Shown:
     """Template paths as the user sees them: `templates/config/x.yaml.j2`."""
 
-    def __init__(self, macro_root: Path) -> None:
+    def __init__(self, macro_root: Path, overrides: Overrides) -> None:
         self._base = macro_root.resolve().parent
+        self._overrides = overrides
 
     def __call__(self, path: Path | str) -> str:
         resolved = Path(path).resolve()
+        if self._overrides and self._overrides.owns(resolved):
+            return self._overrides.shown(resolved)
         if resolved.is_relative_to(self._base):
             return resolved.relative_to(self._base).as_posix()
         return str(path)

@@ -3,7 +3,9 @@
 A file listed here with matching bytes is ours to update or remove; anything
 else on disk is the user's. `fingerprints` holds a keyed fingerprint of each
 secret's plaintext (see secrets/fingerprint.py), never the plaintext or a
-plain hash of it.
+plain hash of it. `overrides` records which built-in template each of the user's
+overrides shadowed, and that template's sha256 when it was last rendered
+(generator/render/overrides/stale.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ class ManifestError(ClusterGenError):
 
 
 @dataclass(frozen=True)
+class Shadowed:
+    """The built-in template an override replaced, as the last configure rendered it."""
+
+    template: str  # e.g. "templates/config/kubernetes/apps/default/echo/app/helmrelease.yaml.j2"
+    sha256: str  # of the built-in template's bytes
+
+
+@dataclass(frozen=True)
 class Manifest:
     generator: str = __version__
     config_digest: str = ""
@@ -31,6 +41,8 @@ class Manifest:
     seals: dict[str, str] = field(default_factory=dict)
     # Which key made the seals (a one-way id): after a key rotation they cannot be checked.
     seal_key: str = ""
+    # override path ("overrides/…") → the built-in template it shadowed
+    overrides: dict[str, Shadowed] = field(default_factory=dict)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -74,6 +86,7 @@ def load_manifest(root: Path) -> Manifest:
             fingerprints,
             seals,
             str(data.get("seal_key", "")),
+            _shadowed(data.get("overrides", {})),
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ManifestError(
@@ -92,6 +105,16 @@ def _string_map(value: object, name: str) -> dict[str, str]:
     return value
 
 
+def _shadowed(value: object) -> dict[str, Shadowed]:
+    if not isinstance(value, dict):
+        raise ValueError("`overrides` must map override paths to {template, sha256}")
+    found: dict[str, Shadowed] = {}
+    for path, entry in value.items():
+        shown = _string_map(entry, f"overrides.{path}")
+        found[str(path)] = Shadowed(shown["template"], shown["sha256"])
+    return found
+
+
 def dump_manifest(manifest: Manifest) -> bytes:
     data: dict[str, object] = {
         "generator": manifest.generator,
@@ -103,4 +126,9 @@ def dump_manifest(manifest: Manifest) -> bytes:
     if manifest.seals:
         data["seals"] = dict(sorted(manifest.seals.items()))
         data["seal_key"] = manifest.seal_key
+    if manifest.overrides:  # absent without overrides, as before they existed
+        data["overrides"] = {
+            path: {"template": s.template, "sha256": s.sha256}
+            for path, s in sorted(manifest.overrides.items())
+        }
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()

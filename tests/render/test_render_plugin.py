@@ -13,6 +13,7 @@ from makejinja.config import Config, Delimiter, Undefined
 
 from generator.errors import ClusterGenError
 from generator.makejinja_plugin import Plugin
+from generator.render.overrides.files import find_overrides
 from generator.render.tree import render_tree
 
 CONTEXT = {
@@ -47,9 +48,12 @@ def templates(tmp_path: Path) -> Path:
     return root
 
 
-def _run_makejinja(templates: Path, out: Path, data_file: Path) -> None:
+def _run_makejinja(
+    templates: Path, out: Path, data_file: Path, overrides: Path | None = None
+) -> None:
     config = Config(
-        inputs=(templates / "config",),
+        # As makejinja.toml lists them: the overrides first, so each wins over its built-in.
+        inputs=(*([overrides] if overrides else []), templates / "config"),
         output=out,
         data=(data_file,),
         loaders=("generator.makejinja_plugin:Plugin",),
@@ -91,6 +95,37 @@ def test_makejinja_with_plugin_renders_the_same_tree(templates: Path, tmp_path: 
     assert set(expected) == {"kubernetes/ks.yaml", "scripts/run.sh"}
 
 
+def test_makejinja_with_plugin_renders_the_overrides_as_configure_does(
+    templates: Path, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    overrides = {
+        "kubernetes/ks.yaml": "---\nmine: copied, not rendered #{ x }#\n",
+        "kubernetes/added.yaml.j2": (
+            "#% import 'macros/flux.j2' as flux %#\n---\n#{ flux.ns('a') }#"
+        ),
+        "kubernetes/guarded/off.yaml": "---\noff: the folder's guard is false\n",
+        "patches/p.yaml": "---\ntarget: {kind: A, name: b}\npatch: {x: 1}\n",
+        ".gitkeep": "",
+    }
+    for rel, text in overrides.items():
+        (repo / "overrides" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "overrides" / rel).write_text(text)
+    (templates / "config/kubernetes/guarded").mkdir()
+    (templates / "config/kubernetes/guarded/_when.j2").write_text("features.monitoring.enabled\n")
+    data_file = tmp_path / "context.yaml"
+    data_file.write_text(yaml.safe_dump(CONTEXT))
+    out = tmp_path / "out"
+
+    _run_makejinja(templates, out, data_file, repo / "overrides")
+    (repo / "overrides/patches/p.yaml").unlink()  # makejinja applies no patch (see the plugin)
+    ours = render_tree(CONTEXT, templates / "config", templates, find_overrides(repo))
+
+    assert _files_on_disk(out) == {p: (b, ours.modes[p] == 0o755) for p, b in ours.files.items()}
+    assert set(ours.files) == {"kubernetes/ks.yaml", "kubernetes/added.yaml", "scripts/run.sh"}
+    assert ours.files["kubernetes/ks.yaml"] == b"---\nmine: copied, not rendered #{ x }#\n"
+
+
 def test_plugin_builds_context_only_from_raw_cluster_yaml(tmp_path: Path) -> None:
     class FakeConfig:
         inputs = (tmp_path,)
@@ -125,4 +160,6 @@ def test_repo_makejinja_toml_matches_the_renderer() -> None:
     assert settings["undefined"] == "strict"
     assert settings["loaders"] == ["generator.makejinja_plugin:Plugin"]
     assert "*.sops.*" in settings["exclude_patterns"]
-    assert os.path.isdir(repo / settings["inputs"][0])
+    # The overrides come first: makejinja renders the first input's file of each output path.
+    assert settings["inputs"] == ["./overrides", "./templates/config"]
+    assert all(os.path.isdir(repo / p) for p in settings["inputs"])

@@ -1,0 +1,260 @@
+"""Merge patches: `overrides/patches/*.yaml`, each document patching one rendered object.
+
+    ---
+    target:
+      kind: HelmRelease
+      namespace: kube-system     # optional for cluster-scoped kinds
+      name: cilium
+      file: kubernetes/apps/kube-system/cilium/app/helmrelease.yaml   # optional
+    patch:
+      spec:
+        values:
+          k8sClientRateLimit: {qps: 50, burst: 100}
+
+`patch` is a JSON merge patch (RFC 7386, applied by the `json-merge-patch` library):
+mappings merge key by key, `null` removes a key, anything else (a list too) replaces the
+value. An object's namespace is its `metadata.namespace`, else the namespace folder it
+lies in (`kubernetes/apps/<namespace>/…`), as Flux applies it. Patches apply in file
+order, then document order, each to the tree as the ones before left it.
+
+Only the patched document is written anew (by the templates' own serializer, `to_yaml`):
+its comments and anchors are not kept (aliases are expanded); the `---` line and
+comments before it, and every other document of the file, keep their bytes.
+
+Refused, each naming the patch file and line: a document that is not `target` + `patch`,
+a target that matches no object or more than one, and a target in a secret
+(`*.sops.*`: secrets come from cluster.yaml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import json_merge_patch
+import yaml
+
+from generator.bounded_yaml import TreeLoader
+from generator.errors import Problem
+from generator.render.environment import to_yaml
+from generator.secrets.files import is_secret_path
+
+_TARGET_KEYS = {"kind": True, "name": True, "namespace": False, "file": False}
+_APPS = "kubernetes/apps/"
+
+
+@dataclass(frozen=True)
+class Patch:
+    where: str  # "overrides/patches/x.yaml:3", for messages
+    file: str  # "overrides/patches/x.yaml"
+    line: int
+    target: Mapping[str, str]
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Object:
+    path: str
+    line: int
+    start: int  # character span of the document's node in the file's text
+    end: int
+    data: dict[str, Any]
+
+    def namespace(self) -> str | None:
+        metadata = self.data.get("metadata")
+        declared = metadata.get("namespace") if isinstance(metadata, dict) else None
+        if declared:
+            return str(declared)
+        if self.path.startswith(_APPS):
+            return self.path[len(_APPS) :].split("/", 1)[0]
+        return None
+
+    def name(self) -> str:
+        metadata = self.data.get("metadata")
+        return str(metadata.get("name") or "") if isinstance(metadata, dict) else ""
+
+
+def load_patches(path: Path, shown: str) -> tuple[list[Patch], list[Problem]]:
+    """Every patch of one file, or the problems (file and line) that stop it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return [], [Problem("", f"cannot be read: {err}", shown)]
+    patches: list[Patch] = []
+    problems: list[Problem] = []
+    try:
+        for line, data in _documents(text):
+            patch, why = _patch(data, shown, line)
+            if patch is None:
+                problems.append(Problem("", why, shown, line))
+            else:
+                patches.append(patch)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        at = int(mark.line) + 1 if mark is not None else None
+        return [], [Problem("", f"invalid YAML: {problem}", shown, at)]
+    return patches, problems
+
+
+def _documents(text: str) -> Iterator[tuple[int, Any]]:
+    """(first line, data) of each non-empty document; yaml.YAMLError when one is invalid."""
+    loader = TreeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield _target_line(node), loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _target_line(node: yaml.Node) -> int:
+    """The line of the document's `target:` key, else of the document itself."""
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "target":
+                return int(key.start_mark.line) + 1
+    return int(node.start_mark.line) + 1
+
+
+def _patch(data: Any, shown: str, line: int) -> tuple[Patch | None, str]:
+    usage = "a patch is a mapping of `target` (kind, name, namespace, file) and `patch`"
+    if not isinstance(data, dict) or set(data) != {"target", "patch"}:
+        extra = sorted(set(data) - {"target", "patch"}) if isinstance(data, dict) else []
+        return None, f"{usage}{f'; unknown key(s): {extra}' if extra else ''}"
+    target, body = data["target"], data["patch"]
+    if not isinstance(target, dict):
+        return None, f"`target` must be a mapping; {usage}"
+    unknown = sorted(str(k) for k in target if k not in _TARGET_KEYS)
+    missing = [k for k, required in _TARGET_KEYS.items() if required and k not in target]
+    wrong = [k for k in _TARGET_KEYS if k in target and not isinstance(target[k], str)]
+    if unknown or missing or wrong:
+        said = [
+            *([f"unknown key(s) {unknown}"] if unknown else []),
+            *([f"missing {missing}"] if missing else []),
+            *([f"not a string: {wrong}"] if wrong else []),
+        ]
+        return None, f"`target`: {'; '.join(said)} (keys: kind, name, namespace, file)"
+    if not isinstance(body, dict) or not body:
+        return None, "`patch` must be a non-empty mapping: the keys to merge into the object"
+    return Patch(f"{shown}:{line}", shown, line, target, body), ""
+
+
+def apply_patches(
+    files: dict[str, bytes], patch_files: tuple[Path, ...], show: Callable[[Path], str]
+) -> tuple[dict[str, str], list[Problem]]:
+    """Apply every patch to `files` in place: ({patched path: "overrides/patches/x.yaml:3"},
+    problems). A problem names the patch file and the line of its document."""
+    origins: dict[str, str] = {}
+    problems: list[Problem] = []
+    patches: list[Patch] = []
+    for path in patch_files:
+        found, refused = load_patches(path, show(path))
+        patches += found
+        problems += refused
+    if problems or not patches:
+        return origins, problems
+    for patch in patches:
+        matches = [o for o in _objects(files, patch) if _matches(patch, o)]
+        if len(matches) != 1:
+            problems.append(Problem("target", _not_one(patch, matches), patch.file, patch.line))
+            continue
+        obj = matches[0]
+        if is_secret_path(obj.path):
+            problems.append(
+                Problem(
+                    "target",
+                    f"{obj.path} is a secret: secrets are rendered from cluster.yaml and "
+                    "cluster.secrets.sops.yaml; set the value there instead",
+                    patch.file,
+                    patch.line,
+                )
+            )
+            continue
+        files[obj.path] = _rewritten(files[obj.path], obj, patch)
+        origins.setdefault(obj.path, patch.where)
+    return origins, problems
+
+
+def _objects(files: Mapping[str, bytes], patch: Patch) -> Iterator[_Object]:
+    only = patch.target.get("file")
+    # Kubernetes kinds and names are plain ASCII (DNS names), so an object of that kind and
+    # name has both in its file's bytes: the other files need no parsing.
+    words = [patch.target["kind"].encode(), patch.target["name"].encode()]
+    for path, content in files.items():
+        if only is not None and path != only:
+            continue
+        if not path.endswith((".yaml", ".yml")) or not all(w in content for w in words):
+            continue
+        try:
+            text = content.decode("utf-8")
+            loader = TreeLoader(text)
+            try:
+                while loader.check_node():
+                    node = loader.get_node()
+                    if node is None:
+                        continue
+                    data = loader.construct_document(node)
+                    if isinstance(data, dict):
+                        start, end = node.start_mark, node.end_mark
+                        yield _Object(path, start.line + 1, start.index, end.index, data)
+            finally:
+                loader.dispose()
+        except (UnicodeDecodeError, yaml.YAMLError):
+            continue  # not ours to judge here: validation names the file
+
+
+def _matches(patch: Patch, obj: _Object) -> bool:
+    target = patch.target
+    if obj.data.get("kind") != target["kind"] or obj.name() != target["name"]:
+        return False
+    return "namespace" not in target or obj.namespace() == target["namespace"]
+
+
+def _not_one(patch: Patch, matches: list[_Object]) -> str:
+    target = patch.target
+    what = f"{target['kind']} {target['name']}"
+    if "namespace" in target:
+        what += f" in namespace {target['namespace']}"
+    if "file" in target:
+        what += f" in {target['file']}"
+    if matches:
+        where = ", ".join(f"{o.path}:{o.line}" for o in matches)
+        return f"{what} matches {len(matches)} objects ({where}); add `file:` to say which"
+    return (
+        f"no rendered object is the {what}; check kind, name and namespace against the "
+        "rendered file (is its feature on in cluster.yaml?)"
+    )
+
+
+def _rewritten(content: bytes, obj: _Object, patch: Patch) -> bytes:
+    """The file with only `obj`'s document replaced by the patched object."""
+    # A fresh copy: an alias shares its anchor's node, and a patch of one must not change both.
+    merged = json_merge_patch.merge(_unshared(obj.data), _unshared(patch.body))
+    text = content.decode("utf-8")
+    # The span ends where the next token starts (the next `---`, or the end of the file);
+    # a flow-style object ends mid-line: take the rest of its line.
+    end = obj.end if text[obj.end - 1] == "\n" else text.find("\n", obj.end) + 1 or len(text)
+    before = text[: obj.start]
+    if before and not before.endswith("\n"):
+        before = before.rstrip(" ") + "\n"  # `--- {…}`: the object starts on the marker's line
+    return (before + to_yaml(merged) + "\n" + text[end:]).encode("utf-8")
+
+
+def _unshared(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unshared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshared(v) for v in value]
+    return value
+
+
+def check_patches(patch_files: tuple[Path, ...], show: Callable[[Path], str]) -> list[Problem]:
+    """What `clustergen check` can tell without rendering: each patch file's YAML and shape."""
+    problems: list[Problem] = []
+    for path in patch_files:
+        problems += load_patches(path, show(path))[1]
+    return problems

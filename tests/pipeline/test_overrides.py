@@ -1,0 +1,281 @@
+"""Overrides and merge patches through the CLI (a child process), on a real workdir with real
+sops and age keys: they survive later configures, a broken one names its own file and line
+and nothing is written, and a built-in template changed since it was overridden is noticed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generator import paths
+from tests.linters import lint, tool
+from tests.pipeline.conftest import edit, snapshot
+from tests.process import run_clustergen
+from tests.shared import CRD_SCHEMA_LOCATION
+
+ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
+ECHO_OVERRIDE = f"overrides/{ECHO}.j2"
+ECHO_TEMPLATE = paths.TEMPLATE_TREE / f"{ECHO}.j2"
+CILIUM = "kubernetes/apps/kube-system/cilium/app/helmrelease.yaml"
+PATCH = "overrides/patches/cilium.yaml"
+CILIUM_PATCH = """\
+---
+# A few more API requests per second for a busy cluster.
+target:
+  kind: HelmRelease
+  namespace: kube-system
+  name: cilium
+patch:
+  spec:
+    values:
+      k8sClientRateLimit:
+        qps: 50
+        burst: 100
+"""
+ENV = {
+    **{
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
+    },
+    "CLUSTERGEN_SCHEMA_LOCATION": CRD_SCHEMA_LOCATION,
+}
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text)
+
+
+def override_echo(root: Path) -> None:
+    """The built-in echo HelmRelease with a larger memory limit and a note."""
+    text = ECHO_TEMPLATE.read_text()
+    assert "memory: 64Mi" in text
+    write(root, ECHO_OVERRIDE, text.replace("memory: 64Mi", "memory: 96Mi  # mine: echo grew"))
+
+
+def values(root: Path, rel: str) -> dict[str, object]:
+    release = yaml.safe_load((root / rel).read_text())
+    assert isinstance(release["spec"]["values"], dict)
+    return release["spec"]["values"]
+
+
+def configure(root: Path, *args: str) -> str:
+    result = run_clustergen(["configure", *args], cwd=root, env=ENV)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
+    workdir: Path,
+) -> None:
+    override_echo(workdir)
+    report = configure(workdir)  # validated: the override goes through every check
+    assert f"~ {ECHO}" in report and "validated: no errors" in report
+    assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
+    recorded = json.loads((workdir / ".clustergen/manifest.json").read_text())["overrides"]
+    assert recorded == {
+        ECHO_OVERRIDE: {
+            "template": f"templates/config/{ECHO}.j2",
+            "sha256": hashlib.sha256(ECHO_TEMPLATE.read_bytes()).hexdigest(),
+        }
+    }
+
+    # A config change that reaches the echo release too (its replica count): re-rendered
+    # from the override, never a conflict, never the built-in.
+    edit(workdir / "cluster.yaml", repository__branch="trunk", spegel__enabled=False)
+    nodes = yaml.safe_load((workdir / "cluster.yaml").read_text())["nodes"]
+    edit(workdir / "cluster.yaml", nodes=nodes[:1])
+    report = configure(workdir, "--no-validate")
+    assert "in the way" not in report
+    text = (workdir / ECHO).read_text()
+    assert "memory: 96Mi  # mine: echo grew" in text
+    assert values(workdir, ECHO)["controllers"]["echo"]["replicas"] == 1  # type: ignore[index]
+    assert configure(workdir, "--no-validate").startswith("0 changed")
+    assert (workdir / ECHO_OVERRIDE).is_file(), "overrides are the user's: never removed"
+
+    # The drift check renders with the overrides as configure does.
+    assert run_clustergen(["diff", "--check"], cwd=workdir, env=ENV).returncode == 0
+
+
+def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
+    workdir: Path,
+) -> None:
+    before = (workdir / CILIUM).read_text()
+    write(workdir, PATCH, CILIUM_PATCH)
+    report = configure(workdir)
+    assert f"~ {CILIUM}" in report and "validated: no errors" in report
+    patched = values(workdir, CILIUM)
+    assert patched["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
+    # Everything else of the release is as the template rendered it.
+    assert {k: v for k, v in patched.items() if k != "k8sClientRateLimit"} == yaml.safe_load(
+        before
+    )["spec"]["values"]
+    assert (workdir / CILIUM).read_text().startswith("---\napiVersion: helm.toolkit.fluxcd.io/v2\n")
+    # The repository's own yamllint (its rendered config) lints the patch and the result.
+    listed = lint([tool("yamllint"), "--list-files", "."], workdir).stdout.splitlines()
+    assert PATCH in {p.removeprefix("./") for p in listed}
+    linted = lint([tool("yamllint"), "--strict", PATCH, CILIUM], workdir)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+    edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
+    configure(workdir, "--no-validate")
+    assert values(workdir, CILIUM)["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
+    assert values(workdir, CILIUM)["loadBalancer"]["mode"] == "snat"  # type: ignore[index]
+    assert configure(workdir, "--no-validate").startswith("0 changed")
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "expected"),
+    [
+        pytest.param(
+            ECHO_OVERRIDE,
+            '#% import "macros/flux.j2" as flux %#\n\n#{ derived.no_such_value }#\n',
+            f"{ECHO_OVERRIDE}:3: 'dict object' has no attribute 'no_such_value'",
+            id="jinja",
+        ),
+        pytest.param(
+            ECHO_OVERRIDE,
+            '#% import "macros/flux.j2" as flux %#\n#% if %#\n',
+            f"{ECHO_OVERRIDE}:2: syntax error:",
+            id="jinja-syntax",
+        ),
+        pytest.param(
+            ECHO.removesuffix(".j2").replace("kubernetes", "overrides/kubernetes", 1),
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [echo\n",
+            f"overrides/{ECHO}:6: invalid YAML",
+            id="copied-yaml",
+        ),
+        pytest.param(
+            PATCH,
+            "---\ntarget:\n  kind: HelmRelease\n  name: cilium\npatch:\n  spec: [\n",
+            f"{PATCH}:7: invalid YAML",
+            id="patch-yaml",
+        ),
+        pytest.param(
+            PATCH,
+            CILIUM_PATCH.replace("name: cilium", "name: cillium"),
+            f"{PATCH}:3 target: no rendered object is the HelmRelease cillium in namespace "
+            "kube-system",
+            id="patch-unknown-target",
+        ),
+        pytest.param(
+            PATCH,
+            CILIUM_PATCH + "---\ntarget: {kind: HelmRelease, name: cilium}\npatch: {}\n",
+            f"{PATCH}:14: `patch` must be a non-empty mapping",
+            id="patch-shape",
+        ),
+        pytest.param(
+            PATCH,
+            "---\ntarget:\n  kind: HelmRelease\n  namespace: kube-system\n  name: cilium\n"
+            "patch:\n  spec:\n    interval: 5\n",
+            f"{PATCH}:2 HelmRelease/cilium: spec.interval: 5 is not of type",
+            id="patch-schema-invalid",
+        ),
+        pytest.param(
+            PATCH,
+            "---\ntarget:\n  kind: Secret\n  name: cloudflare-dns-secret\n"
+            "patch:\n  stringData:\n    api-token: mine\n",
+            f"{PATCH}:2 target: kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml is a "
+            "secret",
+            id="patch-secret",
+        ),
+        pytest.param(
+            "overrides/kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml.j2",
+            "---\n",
+            "overrides/kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml.j2: a secret "
+            "cannot be overridden",
+            id="override-secret",
+        ),
+    ],
+)
+def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(
+    workdir: Path, rel: str, text: str, expected: str
+) -> None:
+    write(workdir, rel, text)
+    edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
+    before = snapshot(workdir)
+
+    result = run_clustergen(["configure"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr, result.stderr
+    assert snapshot(workdir) == before
+
+
+def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    override_echo(workdir)
+    configure(workdir, "--no-validate")
+
+    # The next clustergen: the same checkout with the echo template changed.
+    newer = tmp_path_factory.mktemp("clustergen-newer")
+    for name in ("generator", "templates", "schemas"):
+        shutil.copytree(paths.DATA_ROOT / name, newer / name)
+    shutil.copy(paths.SAMPLE_CONFIG, newer / paths.SAMPLE_CONFIG.name)
+    changed = newer / "templates/config" / f"{ECHO}.j2"
+    changed.write_text(changed.read_text().replace("memory: 32Mi", "memory: 48Mi"))
+    env = {**ENV, "PYTHONPATH": str(newer)}
+    notice = (
+        f"warning: {ECHO_OVERRIDE}: templates/config/{ECHO}.j2 changed since you overrode it: "
+        f"review {ECHO_OVERRIDE}"
+    )
+
+    check = run_clustergen(["check"], cwd=workdir, env=env)
+    assert check.returncode == 0 and notice in check.stderr.splitlines(), check.stderr
+
+    before = snapshot(workdir)
+    strict = run_clustergen(["configure", "--strict", "--no-validate"], cwd=workdir, env=env)
+    assert strict.returncode == 1 and notice in strict.stderr.splitlines(), strict.stderr
+    assert snapshot(workdir) == before
+
+    first = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
+    assert first.returncode == 0 and notice in first.stderr.splitlines(), first.stderr
+    # Recorded: said once, on the run that renders with the changed template.
+    again = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
+    assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
+    assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
+
+
+def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path) -> None:
+    added = "kubernetes/apps/default/echo/app/extra-config.yaml"
+    text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n"
+    write(workdir, f"overrides/{added}", text)
+    assert f"+ {added}" in configure(workdir, "--no-validate")
+    assert (workdir / added).read_text() == text
+
+    (workdir / f"overrides/{added}").unlink()
+    assert f"- {added}" in configure(workdir, "--no-validate")
+    assert not (workdir / added).exists()
+    assert (workdir / "overrides").is_dir(), "overrides/ is the user's: never removed"
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "expected"),
+    [
+        (PATCH, "---\ntarget:\n  kind: HelmRelease\n  name: [cilium\n", f"{PATCH}:5: invalid YAML"),
+        (
+            PATCH,
+            "---\ntarget: {kind: HelmRelease}\npatch: {a: 1}\n",
+            f"{PATCH}:2: `target`: missing",
+        ),
+        ("overrides/.sops.yaml", "---\n", "overrides/.sops.yaml: .sops.yaml cannot be overridden"),
+    ],
+)
+def test_check_finds_what_needs_no_render(
+    workdir: Path, rel: str, text: str, expected: str
+) -> None:
+    write(workdir, rel, text)
+
+    result = run_clustergen(["check"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1
+    assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
