@@ -30,7 +30,7 @@ def gate(executor: Executor, inventory: Inventory, *, doing: str) -> None:
         listed = "\n".join(f"- {problem}" for problem in problems)
         raise ClusterGenError(
             f"the cluster is not healthy, so clustergen will not {doing}:\n{listed}\n"
-            "fix it first (see docs/runbooks/), or rerun with --force to go ahead anyway"
+            "fix it first, or rerun with --force to go ahead anyway"
         )
 
 

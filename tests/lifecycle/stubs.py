@@ -59,7 +59,7 @@ if tool == "talosctl":
         tag = state["versions"].get(node, "v0.0.0")
         print(f"\\tNODE:        {{node}}\\n\\tTag:         {{tag}}")
     elif command == "upgrade":
-        if state.get("upgrade_fails"):
+        if flag("--nodes") in state.get("upgrade_fails", []):
             fail("rpc error: code = Unavailable")
         state["versions"][flag("--nodes")] = flag("--image").rsplit(":", 1)[1]
         state_file.write_text(json.dumps(state))
