@@ -256,7 +256,7 @@ def _talos_commands(talos: argparse.ArgumentParser) -> None:
     p = add("upgrade-node", "upgrade a node (or --all: workers first) to the pinned Talos")
     p.add_argument("node", metavar="NODE", nargs="?", help="a node name from cluster.yaml")
     p.add_argument("--all", action="store_true", help="every node, one at a time")
-    p.add_argument("--timeout", type=int, default=NODE_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--timeout", type=_seconds, default=NODE_TIMEOUT, metavar="SECONDS",
                    help="how long a node may take to upgrade, and then to be Ready")  # fmt: skip
     _force_arg(p)
     _day_two_args(p)
@@ -267,6 +267,13 @@ def _talos_commands(talos: argparse.ArgumentParser) -> None:
     p.add_argument("node", metavar="NODE", nargs="?", help="a node name (default: every node)")
     p.add_argument("--yes", action="store_true", help="confirm without the prompt (CI)")
     _day_two_args(p)
+
+
+def _seconds(text: str) -> int:
+    """A whole number of seconds, at least 1 (argparse shows the error as a usage error)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds (1 or more)")
+    return int(text)
 
 
 def _force_arg(p: argparse.ArgumentParser) -> None:

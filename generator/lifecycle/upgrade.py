@@ -11,6 +11,7 @@ GenerateUpgradeK8sCommand).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from generator.errors import ClusterGenError
@@ -20,6 +21,8 @@ from generator.lifecycle.session import start
 from generator.lifecycle.steps import Executor, Progress, Step, quiet
 from generator.report import Report
 
+# Seconds between two `kubectl wait` while the API server does not answer.
+READY_RETRY_SECONDS = 10
 # `talosctl upgrade-k8s` updates every control-plane component and kubelet, node by node.
 _K8S_TIMEOUT = 3600.0
 
@@ -65,10 +68,7 @@ def _upgrade_one(executor: Executor, inventory: Inventory, node: Node, *, force:
         "--timeout", f"{timeout}s",
     )  # fmt: skip
     executor.run(Step(upgrade, timeout=timeout + 60.0))
-    wait = executor.kubectl(
-        "wait", "--for", "condition=Ready", f"node/{node.name}", "--timeout", f"{timeout}s"
-    )
-    executor.run(Step(wait, timeout=timeout + 60.0))
+    _wait_ready(executor, node, timeout)
     after = _version(executor, node)
     line = f"{node.name} ({node.address}): Talos {before} -> {after}, Ready"
     if not executor.dry_run and after != inventory.talos_version:
@@ -77,6 +77,29 @@ def _upgrade_one(executor: Executor, inventory: Inventory, node: Node, *, force:
             f"--nodes {node.address}` for why the upgrade did not take"
         )
     return line
+
+
+def _wait_ready(executor: Executor, node: Node, timeout: int) -> None:
+    """`kubectl wait` until the node is Ready, again while the API server does not answer
+    (a single controller's is down until it has rebooted), within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    remaining = timeout
+    while True:
+        argv = executor.kubectl(
+            "wait", "--for", "condition=Ready", f"node/{node.name}", "--timeout", f"{remaining}s"
+        )
+        result = executor.run(Step(argv, timeout=remaining + 60.0, probe=True))
+        if result is None or result.returncode == 0:
+            return
+        error = result.stderr.decode(errors="replace").strip().splitlines()
+        if time.monotonic() + READY_RETRY_SECONDS >= deadline:
+            raise ClusterGenError(
+                f"{node.name} was not Ready within {timeout}s after the upgrade: "
+                f"{error[-1] if error else 'kubectl wait failed'}"
+            )
+        executor.progress(f"{node.name} is not Ready yet; asking again in {READY_RETRY_SECONDS}s")
+        time.sleep(READY_RETRY_SECONDS)
+        remaining = max(1, int(deadline - time.monotonic()))
 
 
 def _version(executor: Executor, node: Node) -> str:

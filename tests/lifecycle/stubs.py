@@ -73,6 +73,10 @@ elif tool == "kubectl":
         print(json.dumps({{"items": items}}))
     elif args[0] == "wait" and state.get("never_ready"):
         fail("error: timed out waiting for the condition on nodes/x")
+    elif args[0] == "wait" and state.get("api_down", 0) > 0:
+        state["api_down"] -= 1
+        state_file.write_text(json.dumps(state))
+        fail("The connection to the server 192.168.1.10:6443 was refused")
 elif tool == "talhelper":
     out = Path(flag("--out-dir") or "clusterconfig")
     out.mkdir(parents=True, exist_ok=True)

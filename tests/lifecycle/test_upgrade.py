@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import ClusterGenError
+from generator.lifecycle import upgrade
 from generator.lifecycle.upgrade import server_tag, upgrade_k8s, upgrade_nodes
 from tests.lifecycle import expected
 from tests.lifecycle.conftest import MakeRepo
@@ -135,7 +136,8 @@ def test_a_node_that_stops_the_run_names_those_done_before(
     with pytest.raises(ClusterGenError) as caught:
         upgrade_nodes(repo, None, timeout=5)
     assert str(caught.value) == (
-        "kubectl wait failed (exit 1): error: timed out waiting for the condition on nodes/x"
+        "w-0 was not Ready within 5s after the upgrade: "
+        "error: timed out waiting for the condition on nodes/x"
     )
     assert tools.calls()[-1].startswith("kubectl wait --for condition=Ready node/w-0")
 
@@ -149,6 +151,22 @@ def test_a_node_that_stops_the_run_names_those_done_before(
         f"w-1 (192.168.1.31): Talos {OLD} -> {TALOS_VERSION}, Ready"
     )
     assert tools.get("versions")["192.168.1.11"] == OLD  # nothing after the failure
+
+
+def test_the_wait_for_ready_outlasts_a_restarting_api_server(
+    tools: StubTools, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upgrade, "READY_RETRY_SECONDS", 0)
+    repo = make_repo("single")
+    running(tools, repo)
+    tools.set(api_down=2)
+    shown: list[str] = []
+    report = upgrade_nodes(repo, "k8s-0", force=True, progress=shown.append)
+    assert report.text.endswith(f"Talos {OLD} -> {TALOS_VERSION}, Ready")
+    waits = [call for call in tools.calls() if call.startswith("kubectl wait")]
+    assert len(waits) == 3
+    assert waits[0].endswith("--timeout 600s --kubeconfig kubeconfig")
+    assert shown.count("k8s-0 is not Ready yet; asking again in 0s") == 2
 
 
 def test_upgrade_k8s_goes_to_the_pinned_version_through_the_first_controller(
