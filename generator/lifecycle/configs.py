@@ -14,7 +14,7 @@ from pathlib import Path
 from generator import paths
 from generator.lifecycle import preflight
 from generator.lifecycle.inventory import CLUSTERCONFIG, TALCONFIG, TALENV
-from generator.lifecycle.session import start
+from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
 
@@ -26,16 +26,14 @@ def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress 
     """talos/clusterconfig/: one machine config per node and the talosconfig, from the
     rendered talconfig.yaml, talenv.yaml and the encrypted talsecret.sops.yaml
     (decrypted by talhelper with SOPS_AGE_KEY_FILE)."""
-    inventory, executor = start(workdir, tools=["talhelper"], dry_run=dry_run, progress=progress)
-    if not dry_run:
-        files = executor.files
-        preflight.check([], [
-            preflight.Needed(workdir / SECRET, SECRET,
-                             "`task talos-secret` makes it (once: it is the cluster's PKI)"),
-            preflight.Needed(files.age_key, f"{files.shown(files.age_key)} (SOPS_AGE_KEY_FILE)",
-                             "put back the age key you saved: talhelper decrypts "
-                             f"{SECRET} with it"),
-        ])  # fmt: skip
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    files = executor.files
+    require(inventory, executor, tools=["talhelper"], more=[
+        preflight.Needed(workdir / SECRET, SECRET,
+                         "`task talos-secret` makes it (once: it is the cluster's PKI)"),
+        preflight.Needed(files.age_key, f"{files.shown(files.age_key)} (SOPS_AGE_KEY_FILE)",
+                         f"put back the age key you saved: talhelper decrypts {SECRET} with it"),
+    ])  # fmt: skip
     argv = (
         "talhelper", "genconfig",
         "--config-file", TALCONFIG,
@@ -56,13 +54,12 @@ def apply_node(
     progress: Progress = quiet,
 ) -> Report:  # fmt: skip
     """Apply node `name`'s generated machine config (`mode`: one of APPLY_MODES)."""
-    inventory, executor = start(workdir, tools=["talosctl"], needs=["talosconfig"],
-                                dry_run=dry_run, progress=progress)  # fmt: skip
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     node = inventory.node(name)
-    if not dry_run:
-        preflight.check([], [preflight.Needed(
-            workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"
-        )])  # fmt: skip
+    generated = preflight.Needed(
+        workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"
+    )
+    require(inventory, executor, tools=["talosctl"], needs=["talosconfig"], more=[generated])
     argv = executor.talosctl(
         "apply-config", "--nodes", node.address, "--file", node.config_file, "--mode", mode
     )

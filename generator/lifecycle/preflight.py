@@ -41,13 +41,3 @@ def check(tools: Sequence[str], files: Sequence[Needed]) -> None:
     ]
     if missing:
         raise ClusterGenError("cannot start; missing:\n" + "\n".join(missing))
-
-
-def talosconfig(path: Path, shown: str) -> Needed:
-    return Needed(path, f"{shown} (TALOSCONFIG)", "`task talos:generate-config` writes it")
-
-
-def kubeconfig(path: Path, shown: str) -> Needed:
-    return Needed(
-        path, f"{shown} (KUBECONFIG)", "`task bootstrap:talos` fetches it from the controllers"
-    )

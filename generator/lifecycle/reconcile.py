@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.lifecycle.session import start
+from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
 
@@ -17,8 +17,8 @@ _FLUX_TIMEOUT = 360.0  # flux waits up to its own --timeout (5m) for the result
 def reconcile(workdir: Path, *, dry_run: bool = False, progress: Progress = quiet) -> Report:
     """Run `flux reconcile kustomization flux-system --with-source`; its output is the
     report."""
-    _, executor = start(workdir, tools=["flux"], needs=["kubeconfig"], dry_run=dry_run,
-                        progress=progress)  # fmt: skip
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    require(inventory, executor, tools=["flux"], needs=["kubeconfig"])
     files = executor.files
     argv = (
         "flux", "reconcile", "kustomization", "flux-system",

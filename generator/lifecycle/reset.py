@@ -15,7 +15,7 @@ from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.lifecycle.inventory import Node
-from generator.lifecycle.session import start
+from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
 
@@ -37,10 +37,10 @@ def reset(
     """Reset node `name` (None: every node). Unless `yes` or `dry_run`, `ask(prompt)` must
     return the node's name (or ALL); `ask` None means nobody can answer: ClusterGenError
     asking for --yes. Nothing runs before the confirmation."""
-    inventory, executor = start(workdir, tools=["talosctl"], needs=["talosconfig"],
-                                dry_run=dry_run, progress=progress)  # fmt: skip
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
     expected = name if name is not None else ALL
+    require(inventory, executor, tools=["talosctl"], needs=["talosconfig"])
     if not (yes or dry_run):
         _confirm(nodes, expected, ask)
     whole = name is None or (nodes[0].controller and len(inventory.controllers) == 1)

@@ -3,6 +3,7 @@ and the executor; notes (an overridden variable, a pin not yet rendered) go to p
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,27 +13,43 @@ from generator.lifecycle.inventory import Inventory, read_inventory
 from generator.lifecycle.steps import Executor, Progress
 
 
-def start(
-    workdir: Path,
-    *,
-    tools: Sequence[str],
-    needs: Sequence[str] = (),
-    dry_run: bool,
-    progress: Progress,
-) -> tuple[Inventory, Executor]:
-    """The inventory of `workdir` and an executor for it. Unless `dry_run` (which runs
-    nothing, so needs nothing but the rendered files), `tools` must be on PATH and the
-    files named in `needs` ("talosconfig", "kubeconfig") must exist."""
+def start(workdir: Path, *, dry_run: bool, progress: Progress) -> tuple[Inventory, Executor]:
+    """The inventory of `workdir` and an executor for it (ClusterGenError when the rendered
+    talos/ files are missing or stale)."""
     files = cluster_files(workdir)
     inventory = read_inventory(workdir)
     for note in (*files.notes, *inventory.notes):
         progress(note)
-    if not dry_run:
-        preflight.check(tools, [_needed(files, name) for name in needs])
     return inventory, Executor(files, dry_run=dry_run, progress=progress)
 
 
-def _needed(files: ClusterFiles, name: str) -> preflight.Needed:
+def require(
+    inventory: Inventory,
+    executor: Executor,
+    *,
+    tools: Sequence[str],
+    needs: Sequence[str] = (),
+    more: Sequence[preflight.Needed] = (),
+) -> None:
+    """Before a command runs anything: `tools` on PATH, the files named in `needs`
+    ("talosconfig", "kubeconfig") and `more` present; every one missing named at once.
+    Nothing under dry-run, which runs nothing, so needs nothing but the rendered files."""
+    if executor.dry_run:
+        return
+    files = executor.files
+    wanted = [_needed(files, inventory, name) for name in needs]
+    preflight.check(tools, [*wanted, *more])
+
+
+def _needed(files: ClusterFiles, inventory: Inventory, name: str) -> preflight.Needed:
     if name == "talosconfig":
-        return preflight.talosconfig(files.talosconfig, files.shown(files.talosconfig))
-    return preflight.kubeconfig(files.kubeconfig, files.shown(files.kubeconfig))
+        shown = files.shown(files.talosconfig)
+        return preflight.Needed(
+            files.talosconfig, f"{shown} (TALOSCONFIG)", "`task talos:generate-config` writes it"
+        )
+    shown = files.shown(files.kubeconfig)
+    fetch = shlex.join([
+        "talosctl", "kubeconfig", "--talosconfig", files.shown(files.talosconfig),
+        "--nodes", inventory.controllers[0].address, shown,
+    ])  # fmt: skip
+    return preflight.Needed(files.kubeconfig, f"{shown} (KUBECONFIG)", f"`{fetch}` fetches it")

@@ -17,7 +17,7 @@ from pathlib import Path
 from generator.errors import ClusterGenError
 from generator.lifecycle import NODE_TIMEOUT, health
 from generator.lifecycle.inventory import Inventory, Node
-from generator.lifecycle.session import start
+from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Executor, Progress, Step, quiet
 from generator.report import Report
 
@@ -39,9 +39,8 @@ def upgrade_nodes(
     """Upgrade node `name` (None: every node, workers first) to the pinned Talos version.
     ClusterGenError while the cluster is unhealthy (unless `force`), when a step fails or a
     node is not Ready within `timeout` seconds; the nodes done before are reported."""
-    inventory, executor = start(workdir, tools=["talosctl", "kubectl"],
-                                needs=["talosconfig", "kubeconfig"], dry_run=dry_run,
-                                progress=progress)  # fmt: skip
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    require(inventory, executor, tools=["talosctl", "kubectl"], needs=["talosconfig", "kubeconfig"])
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
     done: list[str] = []
     for node in nodes:
@@ -127,9 +126,8 @@ def upgrade_k8s(
 ) -> Report:
     """Upgrade Kubernetes to talenv.yaml's kubernetesVersion through the first controller,
     behind the same health gate as a node upgrade (unless `force`)."""
-    inventory, executor = start(workdir, tools=["talosctl", "kubectl"],
-                                needs=["talosconfig", "kubeconfig"], dry_run=dry_run,
-                                progress=progress)  # fmt: skip
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    require(inventory, executor, tools=["talosctl", "kubectl"], needs=["talosconfig", "kubeconfig"])
     if force:
         progress("skipping the health checks (--force)")
     else:

@@ -27,14 +27,18 @@ def test_generate_config_runs_talhelper_from_the_repository(
     assert tools.calls() == [GENCONFIG]
 
 
-def test_generate_config_needs_the_secret_and_the_key(
-    tools: StubTools, make_repo: MakeRepo
+def test_generate_config_names_every_missing_piece_at_once(
+    tools: StubTools, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = make_repo("single", live=False)
+    (tools.bin / "talhelper").unlink()
+    monkeypatch.setenv("PATH", str(tools.bin))
     with pytest.raises(ClusterGenError) as caught:
         generate_config(repo)
     assert str(caught.value) == (
         "cannot start; missing:\n"
+        "- talhelper is not on PATH: install it "
+        "(https://budimanjojo.github.io/talhelper/latest/installation/)\n"
         "- talos/talsecret.sops.yaml is missing: `task talos-secret` makes it (once: it is "
         "the cluster's PKI)\n"
         "- age.key (SOPS_AGE_KEY_FILE) is missing: put back the age key you saved: talhelper "
