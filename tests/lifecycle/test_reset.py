@@ -69,3 +69,18 @@ def test_every_node_workers_first_after_typing_all(tools: StubTools, make_repo: 
     assert tools.calls() == []
     reset(repo, None, ask=lambda prompt: "all")
     assert tools.calls() == lines
+
+
+@pytest.mark.parametrize(
+    ("shape", "order"),
+    [
+        ("single", ["192.168.1.10"]),
+        ("secureboot", ["192.168.1.10", "192.168.1.11", "192.168.1.12"]),
+        ("own-schematic", ["192.168.1.10", "192.168.1.11", "192.168.1.12"]),
+    ],
+)
+def test_reset_every_node_in_each_shape(
+    tools: StubTools, make_repo: MakeRepo, shape: str, order: list[str]
+) -> None:
+    reset(make_repo(shape), None, yes=True)
+    assert tools.calls() == [line(address, graceful=False) for address in order]

@@ -214,3 +214,17 @@ def test_the_server_version_not_the_client() -> None:
     output = "Client:\n\tTag:         v1.13.7\nServer:\n\tNODE:        10.0.0.1\n\tTag:  v1.12.0\n"
     assert server_tag(output) == "v1.12.0"
     assert server_tag("Client:\n\tTag: v1\n") is None
+
+
+@pytest.mark.parametrize("shape", ["single", "secureboot", "own-schematic", "three-plus-two"])
+def test_upgrade_k8s_in_every_shape(tools: StubTools, make_repo: MakeRepo, shape: str) -> None:
+    repo = make_repo(shape)
+    controllers = CONTROLLERS[:1] if shape == "single" else CONTROLLERS
+    workers = WORKERS if shape == "three-plus-two" else []
+    to = (
+        f"talosctl upgrade-k8s {expected.TALOSCONFIG} --nodes 192.168.1.10 "
+        f"--to {KUBERNETES_VERSION}"
+    )
+    running(tools, repo)
+    upgrade_k8s(repo)
+    assert tools.calls() == [*expected.gate(controllers, workers), to]
