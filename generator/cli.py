@@ -146,7 +146,14 @@ def _asker() -> Callable[[str], str] | None:
     """input() where someone can answer: a terminal on stdin and CI unset."""
     if not sys.stdin.isatty() or os.environ.get("CI"):
         return None
-    return input
+
+    def ask(prompt: str) -> str:
+        try:
+            return input(prompt)
+        except EOFError:  # Ctrl-D: no answer, so not confirmed
+            return ""
+
+    return ask
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,10 @@ CI=true), against the stub tools: stdout, stderr, exit code and the commands run
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,3 +145,26 @@ def test_a_missing_tool_is_exit_1_with_where_to_get_it(
     code, out, err = clustergen(repo, *argv)
     assert (code, out) == (1, "")
     assert err.startswith(f"error: cannot start; missing:\n- {tool} is not on PATH: install it (")
+
+
+@pytest.mark.parametrize(("typed", "code"), [("w-1\n", 0), ("w-0\n", 1), ("", 1)])
+def test_reset_on_a_terminal_asks_for_the_name(
+    tools: StubTools, make_repo: MakeRepo, typed: str, code: int
+) -> None:
+    repo = make_repo("three-plus-two")
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    with os.fdopen(controller, "wb", buffering=0) as keyboard:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "generator", "talos", "reset", "w-1", "--dir", str(repo)],
+            stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        os.close(terminal)
+        keyboard.write(typed.encode() if typed else b"\x04")  # Ctrl-D: end of input
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert out.decode().startswith(
+        "This wipes STATE and EPHEMERAL of w-1 (192.168.1.31) and reboots into maintenance "
+        "mode.\nType w-1 to confirm: "
+    )
+    assert len(tools.calls()) == (1 if code == 0 else 0)
