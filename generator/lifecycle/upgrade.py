@@ -40,8 +40,8 @@ def upgrade_nodes(
     ClusterGenError while the cluster is unhealthy (unless `force`), when a step fails or a
     node is not Ready within `timeout` seconds; the nodes done before are reported."""
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
-    require(inventory, executor, tools=["talosctl", "kubectl"], needs=["talosconfig", "kubeconfig"])
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
+    require(inventory, executor, tools=["talosctl", "kubectl"], needs=["talosconfig", "kubeconfig"])
     done: list[str] = []
     for node in nodes:
         try:
