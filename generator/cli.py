@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from generator import __version__
 from generator.errors import ClusterGenError, Problem
+from generator.lifecycle import APPLY_MODES, NODE_TIMEOUT
 
 if TYPE_CHECKING:
     from generator.report import Report
@@ -126,6 +127,46 @@ def _cmd_talos(args: argparse.Namespace) -> int:
     return _emit(talos.bootstrap(args.dir, progress=_progress))
 
 
+def _cmd_day_two(args: argparse.Namespace) -> int:
+    """The day-two commands (generator/lifecycle/): notes and progress on stderr, the
+    report (under --dry-run: the command lines) on stdout."""
+    from generator.lifecycle import configs, reconcile, reset, upgrade
+
+    common = {"dry_run": args.dry_run, "progress": _progress}
+    action = args.talos_action if args.command == "talos" else args.command
+    if action == "generate-config":
+        report = configs.generate_config(args.dir, **common)
+    elif action == "apply-node":
+        report = configs.apply_node(args.dir, args.node, mode=args.mode, **common)
+    elif action == "upgrade-node":
+        if (args.node is None) == (not args.all):
+            raise ClusterGenError("upgrade-node takes one node name, or --all for every node")
+        report = upgrade.upgrade_nodes(
+            args.dir, args.node, force=args.force, timeout=args.timeout, **common
+        )
+    elif action == "upgrade-k8s":
+        report = upgrade.upgrade_k8s(args.dir, force=args.force, **common)
+    elif action == "reset":
+        report = reset.reset(args.dir, args.node, yes=args.yes, ask=_asker(), **common)
+    else:
+        report = reconcile.reconcile(args.dir, **common)
+    return _emit(report)
+
+
+def _asker() -> Callable[[str], str] | None:
+    """input() where someone can answer: a terminal on stdin and CI unset."""
+    if not sys.stdin.isatty() or os.environ.get("CI"):
+        return None
+
+    def ask(prompt: str) -> str:
+        try:
+            return input(prompt)
+        except EOFError:  # Ctrl-D: no answer, so not confirmed
+            return ""
+
+    return ask
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="clustergen",
@@ -195,14 +236,73 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("secrets_action", choices=["inventory", "check", "rotate"])
     p.add_argument("--dir", type=Path, default=Path("."))
 
-    p = add("talos", _cmd_talos, "make the Talos secret, or bootstrap the nodes (needs talhelper)")
-    p.add_argument("talos_action", choices=["secret", "bootstrap"])
-    p.add_argument("--dir", type=Path, default=Path("."))
+    p = add("talos", _cmd_talos, "Talos: make the secret, bootstrap, and operate the nodes")
+    _talos_commands(p)
+
+    p = add("reconcile", _cmd_day_two, "make Flux apply the Git repository now")
+    _day_two_args(p)
 
     p = add("sbom", _cmd_sbom, "write a CycloneDX inventory of charts and images")
     p.add_argument("--dir", type=Path, default=Path("."))
     p.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
     return parser
+
+
+def _day_two_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", type=Path, default=Path("."), help="the repository (default: .)")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the commands, one per line; run nothing"
+    )
+
+
+def _talos_commands(talos: argparse.ArgumentParser) -> None:
+    """`clustergen talos ACTION`: day zero (secret, bootstrap) and day two."""
+    sub = talos.add_subparsers(dest="talos_action", required=True, metavar="ACTION")
+
+    def add(name: str, help_text: str, handler: Handler = _cmd_day_two) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    for name, text in (
+        ("secret", "create talos/talsecret.sops.yaml (the cluster's PKI) once"),
+        ("bootstrap", "generate and apply the node configs, bootstrap etcd, fetch kubeconfig"),
+    ):
+        add(name, text, _cmd_talos).add_argument("--dir", type=Path, default=Path("."))
+
+    p = add("generate-config", "write talos/clusterconfig/ (node configs, talosconfig)")
+    _day_two_args(p)
+    p = add("apply-node", "apply a node's generated machine config")
+    p.add_argument("node", metavar="NODE", help="a node name from cluster.yaml")
+    p.add_argument(
+        "--mode", choices=APPLY_MODES, default="auto", help="talosctl apply-config --mode"
+    )
+    _day_two_args(p)
+    p = add("upgrade-node", "upgrade a node (or --all: workers first) to the pinned Talos")
+    p.add_argument("node", metavar="NODE", nargs="?", help="a node name from cluster.yaml")
+    p.add_argument("--all", action="store_true", help="every node, one at a time")
+    p.add_argument("--timeout", type=_seconds, default=NODE_TIMEOUT, metavar="SECONDS",
+                   help="how long a node may take to upgrade, and then to be Ready")  # fmt: skip
+    _force_arg(p)
+    _day_two_args(p)
+    p = add("upgrade-k8s", "upgrade Kubernetes to the pinned version")
+    _force_arg(p)
+    _day_two_args(p)
+    p = add("reset", "wipe a node (or every node) back to maintenance mode")
+    p.add_argument("node", metavar="NODE", nargs="?", help="a node name (default: every node)")
+    p.add_argument("--yes", action="store_true", help="confirm without the prompt (CI)")
+    _day_two_args(p)
+
+
+def _seconds(text: str) -> int:
+    """A whole number of seconds, at least 1 (argparse shows the error as a usage error)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds (1 or more)")
+    return int(text)
+
+
+def _force_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="go ahead while the cluster is unhealthy")
 
 
 def _terminated(signum: int, _frame: object) -> None:

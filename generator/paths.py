@@ -29,3 +29,16 @@ DEPLOY_KEY_NAME = "deploy.key"
 WEBHOOK_TOKEN_NAME = "webhook.token"
 TUNNEL_CREDENTIALS_NAME = "cloudflare-tunnel.json"
 MANIFEST_PATH = ".clustergen/manifest.json"
+
+# The cluster's own credentials, relative to the repository root. The Taskfile's `env:`
+# block and the rendered `.mise.toml` set the same (tests/lifecycle/test_environment.py
+# holds them to this); the day-two commands (generator/lifecycle/) use them unless the
+# variable is set in the environment.
+KUBECONFIG_NAME = "kubeconfig"
+TALOS_DIR = "talos"
+TALOSCONFIG_PATH = "talos/clusterconfig/talosconfig"
+CLUSTER_ENV: dict[str, str] = {
+    "KUBECONFIG": KUBECONFIG_NAME,
+    "TALOSCONFIG": TALOSCONFIG_PATH,
+    "SOPS_AGE_KEY_FILE": AGE_KEY_NAME,
+}

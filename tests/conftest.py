@@ -43,3 +43,14 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("TMPDIR", str(tmp))
         patch.setattr(tempfile, "tempdir", str(tmp))
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_cluster_env() -> Iterator[None]:
+    # `task test` runs under the Taskfile's env: block, which points KUBECONFIG, TALOSCONFIG
+    # and SOPS_AGE_KEY_FILE at this checkout's files: no test may pick them (or a
+    # developer's own) up by accident.
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("KUBECONFIG", "TALOSCONFIG", "SOPS_AGE_KEY_FILE"):
+            patch.delenv(variable, raising=False)
+        yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -39,9 +40,27 @@ def test_every_cli_command_is_documented() -> None:
 
 
 def _command_rows() -> dict[str, str]:
-    """`clustergen NAME …` cell of the Commands table, by NAME."""
+    """`clustergen NAME …` cells of the command tables, by NAME (a command with
+    sub-commands may have one row each: their cells are joined)."""
     rows = re.findall(r"^\|[^|]*\| `clustergen ([a-z]+)([^`]*)` \|", README.read_text(), re.M)
-    return {name: usage for name, usage in rows}
+    usages: dict[str, str] = {}
+    for name, usage in rows:
+        usages[name] = f"{usages.get(name, '')} {usage}"
+    return usages
+
+
+def _lists_every_option(usage: str, command: argparse.ArgumentParser, where: str) -> None:
+    for action in command._actions:
+        if action.dest == "help":
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                assert re.search(rf"[ |]{re.escape(name)}( |\\|)", f" {usage} "), (where, name)
+                _lists_every_option(usage, sub, f"{where} {name}")
+        elif action.option_strings:
+            assert action.option_strings[-1] in usage, (where, action.option_strings)
+        elif action.choices:
+            assert "\\|".join(action.choices) in usage, (where, action.choices)
 
 
 def test_command_table_lists_every_option() -> None:
@@ -50,13 +69,7 @@ def test_command_table_lists_every_option() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, command in sub.choices.items():  # type: ignore[union-attr]
         assert name in rows, name
-        for action in command._actions:
-            if action.dest == "help":
-                continue
-            if action.option_strings:
-                assert action.option_strings[-1] in rows[name], (name, action.option_strings)
-            elif action.choices:
-                assert "\\|".join(action.choices) in rows[name], (name, action.choices)
+        _lists_every_option(rows[name], command, name)
 
 
 def test_feature_defaults_match_the_schema() -> None:

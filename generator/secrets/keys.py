@@ -110,8 +110,13 @@ def discover_age_key(workdir: Path) -> HeldKey | None:
 
 
 def key_in_env() -> bool:
-    """Whether sops gets an age key from $SOPS_AGE_KEY or $SOPS_AGE_KEY_FILE."""
-    return bool(os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"))
+    """Whether sops gets an age key from $SOPS_AGE_KEY or from the file $SOPS_AGE_KEY_FILE
+    names. A name with no file there is no key: the Taskfile's env: block names the
+    repository's age.key whether or not this clone holds it."""
+    if os.environ.get("SOPS_AGE_KEY"):
+        return True
+    named = os.environ.get("SOPS_AGE_KEY_FILE")
+    return named is not None and named != "" and Path(named).is_file()
 
 
 def has_bom(path: Path) -> bool:

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from generator.command import run
 from generator.errors import CommandError, SecretsError, SideFileError
-from generator.secrets.keys import OLD_AGE_KEY_NAME, ROTATION_HINT, has_bom, read_age_key
+from generator.secrets.keys import (
+    OLD_AGE_KEY_NAME,
+    ROTATION_HINT,
+    has_bom,
+    key_in_env,
+    read_age_key,
+)
 from generator.secrets.metadata import read_metadata
 
 if TYPE_CHECKING:
@@ -127,7 +133,7 @@ class Sops:
                     )
                 }
             return {"SOPS_AGE_KEY_FILE": str(self.age_key_file)}
-        if os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"):
+        if key_in_env():
             return {}
         where = f"{self.age_key_file} not found" if self.age_key_file else "no age key given"
         raise MissingKey(

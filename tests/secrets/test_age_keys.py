@@ -105,3 +105,19 @@ def test_an_age_key_with_a_byte_order_mark_and_crlf_reads_as_the_same_key(tmp_pa
     # Without the comments the mark sits right before the secret key.
     path.write_bytes(b"\xef\xbb\xbf" + plain.identity.encode() + b"\r\n")
     assert read_age_key(path) == plain
+
+
+def test_a_key_file_variable_naming_no_file_is_no_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Taskfile exports SOPS_AGE_KEY_FILE=<repo>/age.key in every clone, with the key
+    # or without: without it, everything must behave as keyless (CI, a reviewer's clone).
+    from generator.secrets.keys import key_in_env
+    from generator.secrets.sops import MissingKey, Sops
+
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "age.key"))
+    assert not key_in_env()
+    with pytest.raises(MissingKey, match="cannot decrypt x.sops.yaml: no age key given"):
+        Sops(age_key_file=None).decrypt(b"data: x\n", "x.sops.yaml")
+    (tmp_path / "age.key").write_text(generate_age_key())
+    assert key_in_env()

@@ -1,0 +1,14 @@
+"""Day two: operate the cluster the rendered repository describes.
+
+`clustergen talos generate-config|apply-node|upgrade-node|upgrade-k8s|reset` and
+`clustergen reconcile`. Each takes node names from cluster.yaml, resolves addresses,
+installer images and versions from the rendered `talos/` folder (`inventory`), checks its
+tools and files first (`preflight`), and runs talhelper, talosctl, kubectl or flux through
+`steps.Executor`, which under `--dry-run` only lists the command lines. Day zero (the
+Talos secret and the bootstrap) is generator/talos.py.
+"""
+
+# `talosctl apply-config --mode` (https://www.talos.dev/latest/reference/cli/#talosctl-apply-config).
+APPLY_MODES = ("auto", "reboot", "no-reboot", "staged", "try")
+# Seconds `talosctl upgrade` may take to install and reboot, and then the node to be Ready.
+NODE_TIMEOUT = 600

@@ -1,0 +1,69 @@
+"""`talos generate-config` (talhelper writes every node's machine config and the
+talosconfig) and `talos apply-node NODE` (talosctl applies one node's).
+
+The command lines are talhelper's own (budimanjojo/talhelper v3.1.16: genconfig's
+flags in cmd/genconfig.go; the apply line of GenerateApplyCommand), run from the
+repository root: talhelper resolves talconfig.yaml's `@./patches/…` relative to the
+config file (pkg/substitute/pathsubst.go).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator import paths
+from generator.lifecycle import preflight
+from generator.lifecycle.inventory import CLUSTERCONFIG, TALCONFIG, TALENV
+from generator.lifecycle.session import require, start
+from generator.lifecycle.steps import Progress, Step, quiet
+from generator.report import Report
+
+SECRET = f"{paths.TALOS_DIR}/talsecret.sops.yaml"
+_TALOSCTL_TIMEOUT = 300.0
+
+
+def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress = quiet) -> Report:
+    """talos/clusterconfig/: one machine config per node and the talosconfig, from the
+    rendered talconfig.yaml, talenv.yaml and the encrypted talsecret.sops.yaml
+    (decrypted by talhelper with SOPS_AGE_KEY_FILE)."""
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    files = executor.files
+    require(inventory, executor, tools=["talhelper"], more=[
+        preflight.Needed(workdir / SECRET, SECRET,
+                         "`task talos-secret` makes it (once: it is the cluster's PKI)"),
+        preflight.Needed(files.age_key, f"{files.shown(files.age_key)} (SOPS_AGE_KEY_FILE)",
+                         f"put back the age key you saved: talhelper decrypts {SECRET} with it"),
+    ])  # fmt: skip
+    argv = (
+        "talhelper", "genconfig",
+        "--config-file", TALCONFIG,
+        "--secret-file", SECRET,
+        "--env-file", TALENV,
+        "--out-dir", CLUSTERCONFIG,
+    )  # fmt: skip
+    executor.run(Step(argv, timeout=_TALOSCTL_TIMEOUT))
+    if dry_run:
+        return Report.of(executor.lines)
+    return Report(
+        f"generated {CLUSTERCONFIG}: {len(inventory.nodes)} node config(s) and talosconfig"
+    )
+
+
+def apply_node(
+    workdir: Path, name: str, *, mode: str = "auto", dry_run: bool = False,
+    progress: Progress = quiet,
+) -> Report:  # fmt: skip
+    """Apply node `name`'s generated machine config (`mode`: one of APPLY_MODES)."""
+    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    node = inventory.node(name)
+    generated = preflight.Needed(
+        workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"
+    )
+    require(inventory, executor, tools=["talosctl"], needs=["talosconfig"], more=[generated])
+    argv = executor.talosctl(
+        "apply-config", "--nodes", node.address, "--file", node.config_file, "--mode", mode
+    )
+    executor.run(Step(argv, timeout=_TALOSCTL_TIMEOUT))
+    if dry_run:
+        return Report.of(executor.lines)
+    return Report(f"applied {node.config_file} to {node.name} ({node.address}, mode {mode})")

@@ -1,0 +1,55 @@
+"""What every day-two command starts from: the cluster's files, its nodes and versions,
+and the executor; notes (an overridden variable, a pin not yet rendered) go to progress."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from generator.lifecycle import preflight
+from generator.lifecycle.environment import ClusterFiles, cluster_files
+from generator.lifecycle.inventory import Inventory, read_inventory
+from generator.lifecycle.steps import Executor, Progress
+
+
+def start(workdir: Path, *, dry_run: bool, progress: Progress) -> tuple[Inventory, Executor]:
+    """The inventory of `workdir` and an executor for it (ClusterGenError when the rendered
+    talos/ files are missing or stale)."""
+    files = cluster_files(workdir)
+    inventory = read_inventory(workdir)
+    for note in (*files.notes, *inventory.notes):
+        progress(note)
+    return inventory, Executor(files, dry_run=dry_run, progress=progress)
+
+
+def require(
+    inventory: Inventory,
+    executor: Executor,
+    *,
+    tools: Sequence[str],
+    needs: Sequence[str] = (),
+    more: Sequence[preflight.Needed] = (),
+) -> None:
+    """Before a command runs anything: `tools` on PATH, the files named in `needs`
+    ("talosconfig", "kubeconfig") and `more` present; every one missing named at once.
+    Nothing under dry-run, which runs nothing, so needs nothing but the rendered files."""
+    if executor.dry_run:
+        return
+    files = executor.files
+    wanted = [_needed(files, inventory, name) for name in needs]
+    preflight.check(tools, [*wanted, *more])
+
+
+def _needed(files: ClusterFiles, inventory: Inventory, name: str) -> preflight.Needed:
+    if name == "talosconfig":
+        shown = files.shown(files.talosconfig)
+        return preflight.Needed(
+            files.talosconfig, f"{shown} (TALOSCONFIG)", "`task talos:generate-config` writes it"
+        )
+    shown = files.shown(files.kubeconfig)
+    fetch = shlex.join([
+        "talosctl", "kubeconfig", "--talosconfig", files.shown(files.talosconfig),
+        "--nodes", inventory.controllers[0].address, shown,
+    ])  # fmt: skip
+    return preflight.Needed(files.kubeconfig, f"{shown} (KUBECONFIG)", f"`{fetch}` fetches it")

@@ -1,0 +1,97 @@
+"""A rendered repository for the day-two commands: cluster.yaml of a given shape and the
+real render of its `talos/` folder, plus stand-ins for the files a live cluster gives
+(talosconfig, kubeconfig, the node configs talhelper writes)."""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator import paths
+from tests.rendering import copy_templates, render_config, sample_with, write_config
+
+OWN_SCHEMATIC = "b" * 64
+CLUSTER_SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
+TALOS_VERSION = yaml.safe_load(paths.VERSIONS_FILE.read_text())["talos"]["version"]
+KUBERNETES_VERSION = yaml.safe_load(paths.VERSIONS_FILE.read_text())["kubernetes"]["version"]
+
+
+def _worker(index: int) -> dict[str, Any]:
+    return {
+        "name": f"w-{index}",
+        "address": f"192.168.1.{30 + index}",
+        "controller": False,
+        "disk": "/dev/sda",
+        "mac_addr": f"02:00:00:00:00:{30 + index}",
+    }
+
+
+# The config shapes the commands are checked against: cluster.sample.yaml's three
+# controllers (k8s-0, k8s-1, k8s-2) changed as each names.
+SHAPES: dict[str, dict[str, Any]] = {
+    "single": {"nodes": "single"},
+    "three-plus-two": {},
+    "secureboot": {},
+    "own-schematic": {},
+}
+
+
+def _nodes(shape: str) -> list[dict[str, Any]] | None:
+    nodes: list[dict[str, Any]] = sample_with({})["nodes"]
+    if shape == "three-plus-two":
+        return [*nodes, _worker(0), _worker(1)]
+    if shape == "secureboot":
+        nodes[1]["secureboot"] = True
+        return nodes
+    if shape == "own-schematic":
+        nodes[2]["schematic_id"] = OWN_SCHEMATIC
+        return nodes
+    return None
+
+
+def config_of(shape: str) -> dict[str, Any]:
+    data = sample_with(SHAPES[shape])
+    nodes = _nodes(shape)
+    if nodes is not None:
+        data["nodes"] = nodes
+    return data
+
+
+@functools.cache
+def _talos_templates() -> Path:
+    """A template root of templates/config/talos alone (rendered per test, made once)."""
+    return copy_templates(Path(tempfile.mkdtemp(prefix="talos-templates-")), ("talos",))
+
+
+def rendered_repo(directory: Path, shape: str, *, live: bool = True) -> Path:
+    """`directory` holding cluster.yaml of `shape` and its rendered talos/ files; with
+    `live`, also what bootstrap leaves (talosconfig, kubeconfig, talsecret, node configs,
+    age.key): stand-ins, the stub tools never read them."""
+    config = write_config(config_of(shape), directory)
+    templates = _talos_templates()
+    files = render_config(config, template_root=templates).files
+    for relative, content in files.items():
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    if live:
+        talconfig = yaml.safe_load((directory / "talos/talconfig.yaml").read_text())
+        live_files = ["kubeconfig", "age.key", "talos/talsecret.sops.yaml",
+                      "talos/clusterconfig/talosconfig"]  # fmt: skip
+        live_files += [f"talos/clusterconfig/kubernetes-{n['hostname']}.yaml"
+                       for n in talconfig["nodes"]]  # fmt: skip
+        for relative in live_files:
+            (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+            (directory / relative).write_text("stand-in\n")
+    return directory
+
+
+def node_addresses(directory: Path) -> Mapping[str, str]:
+    """{name: address} from cluster.yaml, as the user wrote them."""
+    data = yaml.safe_load((directory / paths.CONFIG_NAME).read_text())
+    return {n["name"]: n["address"] for n in data["nodes"]}

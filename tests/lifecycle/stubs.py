@@ -1,0 +1,141 @@
+"""Stub talosctl, talhelper, kubectl and flux on PATH: each records its command line and
+answers like the real tool would for a cluster in the state the test sets.
+
+    tools = StubTools.install(tmp_path, monkeypatch)
+    tools.set(health="failing", versions={"192.168.1.10": "v1.13.6"})
+    ... run a command ...
+    assert tools.calls() == ["talosctl version --talosconfig … --nodes 192.168.1.10", …]
+
+State lives in one JSON file the stubs read and update: `talosctl upgrade --image X:TAG`
+makes that node report TAG afterwards, as a node that rebooted into it would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STUB = """#!{python}
+import json, os, shlex, sys
+from pathlib import Path
+
+tool = Path(sys.argv[0]).name
+args = sys.argv[1:]
+state_file = Path(os.environ["STUB_STATE"])
+state = json.loads(state_file.read_text())
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write(shlex.join([tool, *args]) + "\\n")
+
+
+def flag(name):
+    return args[args.index(name) + 1] if name in args else None
+
+
+def fail(message, code=1):
+    sys.stderr.write(message + "\\n")
+    sys.exit(code)
+
+
+if tool == "talosctl":
+    command = args[0]
+    if command == "health":
+        if state["health"] != "ok":
+            fail("waiting for all k8s nodes to report ready: some nodes are not ready")
+        print("waiting for etcd to be healthy: OK")
+    elif command == "etcd":
+        print("NODE         ID     HOSTNAME   PEER URLS        CLIENT URLS      LEARNER")
+        for name, learner in state["etcd"].items():
+            print(f"10.0.0.1 1d6b {{name}} https://x:2380 https://x:2379 {{str(learner).lower()}}")
+    elif command == "version":
+        node = flag("--nodes")
+        print("Client:\\n\\tTag:         v9.9.9\\nServer:")
+        tag = state["versions"].get(node, "v0.0.0")
+        print(f"\\tNODE:        {{node}}\\n\\tTag:         {{tag}}")
+    elif command == "upgrade":
+        if flag("--nodes") in state.get("upgrade_fails", []):
+            fail("rpc error: code = Unavailable")
+        state["versions"][flag("--nodes")] = flag("--image").rsplit(":", 1)[1]
+        state_file.write_text(json.dumps(state))
+elif tool == "kubectl":
+    if args[:2] == ["get", "nodes"]:
+        items = [
+            {{"metadata": {{"name": name}},
+             "status": {{"conditions": [{{"type": "Ready", "status": str(ready)}}]}}}}
+            for name, ready in state["ready"].items()
+        ]
+        print(json.dumps({{"items": items}}))
+    elif args[0] == "wait" and state.get("never_ready"):
+        fail("error: timed out waiting for the condition on nodes/x")
+    elif args[0] == "wait" and state.get("api_down", 0) > 0:
+        state["api_down"] -= 1
+        state_file.write_text(json.dumps(state))
+        fail("The connection to the server 192.168.1.10:6443 was refused")
+elif tool == "talhelper":
+    out = Path(flag("--out-dir") or "clusterconfig")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "talosconfig").write_text("context: kubernetes\\n")
+elif tool == "flux":
+    print("► annotating GitRepository flux-system in flux-system namespace")
+    print("✔ applied revision refs/heads/main@sha1:0123abc")
+"""
+
+TOOLS = ("talosctl", "talhelper", "kubectl", "flux")
+
+
+@dataclass(frozen=True)
+class StubTools:
+    """The stub directory; `log` holds one shell-quoted command line per call."""
+
+    bin: Path
+    log: Path
+    state: Path
+
+    @classmethod
+    def install(
+        cls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tools: Sequence[str] = TOOLS
+    ) -> StubTools:
+        """Write the stubs into tmp_path/bin, put it first on PATH (the test's and its
+        child processes') and start a healthy cluster of every node named in state."""
+        stubs = cls(tmp_path / "bin", tmp_path / "calls.log", tmp_path / "cluster.json")
+        stubs.bin.mkdir()
+        for tool in tools:
+            script = stubs.bin / tool
+            script.write_text(STUB.format(python=sys.executable))
+            script.chmod(0o755)
+        stubs.log.write_text("")
+        monkeypatch.setenv("PATH", f"{stubs.bin}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("STUB_LOG", str(stubs.log))
+        monkeypatch.setenv("STUB_STATE", str(stubs.state))
+        for variable in ("KUBECONFIG", "TALOSCONFIG", "SOPS_AGE_KEY_FILE", "CI"):
+            monkeypatch.delenv(variable, raising=False)
+        stubs.state.write_text(json.dumps({"health": "ok", "etcd": {}, "versions": {},
+                                           "ready": {}}))  # fmt: skip
+        return stubs
+
+    def healthy_cluster(self, nodes: Mapping[str, str], controllers: Sequence[str],
+                        version: str) -> None:  # fmt: skip
+        """Every node (`{name: address}`) Ready at `version`, every controller in etcd."""
+        self.set(
+            health="ok",
+            etcd={name: False for name in controllers},
+            versions={address: version for address in nodes.values()},
+            ready={name: True for name in nodes},
+        )
+
+    def set(self, **changes: Any) -> None:
+        state = json.loads(self.state.read_text())
+        state.update(changes)
+        self.state.write_text(json.dumps(state))
+
+    def get(self, key: str) -> Any:
+        return json.loads(self.state.read_text())[key]
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines()
