@@ -20,7 +20,7 @@ from tests.process import run_clustergen
 
 ROOT = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
-HOOKS = ("refuse unencrypted", "yamllint", "shellcheck", "actionlint")
+HOOKS = ("refuse unencrypted", "yamllint", "shellcheck", "actionlint", ".renovaterc.json5")
 
 pytestmark = [
     pytest.mark.slow,

@@ -132,3 +132,15 @@ def test_renovate_ignores_the_generator_but_reads_the_versions_file(
     generator = [p for p in generator_files if p != "templates/versions.yaml"]
     _check(skipped, generator)
     assert not skipped("templates/versions.yaml")
+
+
+def test_the_renovate_hook_goes_with_renovate() -> None:
+    for renovate in (True, False):
+        files = render_sample({"features.ci.renovate": renovate})
+        hooks = [
+            hook["id"]
+            for repo in yaml.safe_load(files[".pre-commit-config.yaml"])["repos"]
+            for hook in repo["hooks"]
+        ]
+        assert ("renovate-config" in hooks) is renovate is (".renovaterc.json5" in files)
+        assert ("check-jsonschema" in files[".pre-commit-config.yaml"].decode()) is renovate
