@@ -125,9 +125,10 @@ def test_exit_code_passes_clustergen_s_own_code_through(workdir: Path) -> None:
         assert result.returncode == 1, (name, result.returncode, result.stderr)
         assert "network.node_cidr" in result.stderr, name
 
-    (workdir / "bad.yaml").write_text("---\na: [\n")
+    (workdir / "kubernetes").mkdir()
+    (workdir / "kubernetes" / "bad.yaml").write_text("---\na: [\n")
     result = task(workdir, "-x", "validate")
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 1 and "kubernetes/bad.yaml:3: invalid YAML" in result.stdout
 
     config.write_text(config.read_text().replace("10.0.0.5/8 #", "", 1))
     assert task(workdir, "-x", "check").returncode == 0
