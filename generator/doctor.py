@@ -194,7 +194,8 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
     try:
         result = run([path, *tool.version_args], timeout=15)
     except ClusterGenError:
-        return Finding(tool, needed, path, None, f"{tool.name} --version failed; is it broken?")
+        asked = " ".join((tool.name, *tool.version_args))
+        return Finding(tool, needed, path, None, f"`{asked}` failed; is {tool.name} broken?")
     output = (result.stdout + result.stderr).decode(errors="replace")
     parsed = parse_version(output)
     if parsed is None:

@@ -4,14 +4,15 @@ record their arguments (the real sops and task of the environment; no cluster ne
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from generator.doctor import parse_version
-from generator.paths import VERSIONS_FILE
+from generator.doctor import TOOLS, parse_version
+from generator.paths import TEMPLATE_TREE, VERSIONS_FILE
 from generator.render.context import load_versions
 from tests.process import run_clustergen
 
@@ -159,3 +160,22 @@ def test_a_cloudflare_tunnel_needs_cloudflared_before_configure(
 )
 def test_parse_version(output: str, expected: tuple[str, tuple[int, int]] | None) -> None:
     assert parse_version(output) == expected
+
+
+def test_bootstrap_apps_tools_are_what_its_script_checks() -> None:
+    script = (TEMPLATE_TREE / "bootstrap" / "bootstrap-apps.sh").read_text()
+    (checked,) = re.findall(r"^\s*for tool in ([a-z ]+); do$", script, flags=re.M)
+    assert {t.name for t in TOOLS if "bootstrap:apps" in t.steps} == set(checked.split())
+
+
+def test_a_tool_whose_version_command_fails_is_found_but_flagged(
+    tmp_path: Path, stubs: Path
+) -> None:
+    render_marker(tmp_path)
+    stub(stubs, "talhelper", "talhelper version v3.1.16")
+    (stubs / "talosctl").write_text("#!/bin/sh\necho 'cannot reach the node' >&2\nexit 1\n")
+    (stubs / "talosctl").chmod(0o755)
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout
+    assert row(result.stdout, "talosctl")[:3] == ["ok", "talosctl", "unknown"]
+    assert "warning: `talosctl version --client --short` failed" in result.stdout
