@@ -42,12 +42,15 @@ CLUSTER_PATHS = (
 
 def _generator_files() -> list[str]:
     """What this repository tracks below its root (the root's files, README.md,
-    Taskfile.yaml, pyproject.toml, ..., are shared with the rendered repository)."""
+    Taskfile.yaml, pyproject.toml, ..., are shared with the rendered repository), and
+    an override template."""
     listed = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
+    # overrides/ is the user's (only its .j2 templates are skipped), whatever it ships with.
+    ours = [p for p in listed if "/" in p and not p.startswith("overrides/")]
     return [
-        *sorted(p for p in listed if "/" in p),
+        *sorted(ours),
         "cluster.sample.yaml",
         "overrides/kubernetes/apps/default/echo/app/helmrelease.yaml.j2",
     ]
