@@ -34,7 +34,7 @@ OPERATORS = {"|", "||", "&&", ";", "&"}
 SHELL = {
     "cd", "echo", "printf", "export", "source", ".", "test", "[", "mv", "cp", "rm", "mkdir",
     "cat", "ls", "chmod", "ln", "touch", "true", "false", "exit", "set", "unset", "grep",
-    "sed", "head", "tail", "sort", "diff", "env", "git", "ssh-keygen", "curl",
+    "sed", "head", "tail", "sort", "diff", "env", "git", "curl",
 }  # fmt: skip
 ACTIVATE = re.compile(r"^(source|\.) \.venv/bin/activate\b")
 # Safe to run for real from the repository root: they read, print and exit 0.
