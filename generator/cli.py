@@ -167,6 +167,12 @@ def _asker() -> Callable[[str], str] | None:
     return ask
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from generator.doctor import doctor
+
+    return _emit(doctor(args.dir, step=args.step))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="clustergen",
@@ -245,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("sbom", _cmd_sbom, "write a CycloneDX inventory of charts and images")
     p.add_argument("--dir", type=Path, default=Path("."))
     p.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+
+    p = add("doctor", _cmd_doctor, "report the tools each later step needs and their versions")
+    p.add_argument("--dir", type=Path, default=Path("."))
+    p.add_argument(
+        "--step",
+        choices=["configure", "bootstrap:talos", "bootstrap:apps", "operate"],
+        help="the step to check for (default: the repository's next one); exit 1 when a "
+        "tool it needs is missing",
+    )
     return parser
 
 

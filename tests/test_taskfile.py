@@ -108,3 +108,27 @@ def test_tasks_stay_thin() -> None:
                 assert "\n" not in cmd.strip() and not set("|;>&") & set(cmd), (name, cmd)
     assert tasks["bootstrap:talos"]["cmds"] == ["clustergen talos bootstrap"]
     assert tasks["talos-secret"]["cmds"] == ["clustergen talos secret"]
+
+
+def test_exit_code_passes_clustergen_s_own_code_through(workdir: Path) -> None:
+    """go-task reports any failed command as 201; `-x` (--exit-code) passes clustergen's own
+    code through, also from a task that calls another (configure → init-if-needed). go-task
+    has no Taskfile, .taskrc or TASK_* setting for it (flag only, go-task v3.54), so the
+    README spells it `uv run task -x check`."""
+    assert task(workdir, "init").returncode == 0
+    config = workdir / "cluster.yaml"
+    config.write_text(config.read_text().replace("node_cidr: ", "node_cidr: 10.0.0.5/8 #", 1))
+
+    assert task(workdir, "check").returncode == 201
+    for name in ("check", "diff", "configure"):
+        result = task(workdir, "-x", name)
+        assert result.returncode == 1, (name, result.returncode, result.stderr)
+        assert "network.node_cidr" in result.stderr, name
+
+    (workdir / "kubernetes").mkdir()
+    (workdir / "kubernetes" / "bad.yaml").write_text("---\na: [\n")
+    result = task(workdir, "-x", "validate")
+    assert result.returncode == 1 and "kubernetes/bad.yaml:3: invalid YAML" in result.stdout
+
+    config.write_text(config.read_text().replace("10.0.0.5/8 #", "", 1))
+    assert task(workdir, "-x", "check").returncode == 0

@@ -22,19 +22,19 @@ ROTATION = """\
 Do this when the key may have leaked, or when someone who held it leaves.
 
 1. `mv age.key age.key.old` (the old key still decrypts during the rotation).
-2. `clustergen init` creates a new `age.key` (it keeps every other file).
-3. `clustergen configure` renders `.sops.yaml` for the new key and encrypts
+2. `uv run clustergen init` creates a new `age.key` (it keeps every other file).
+3. `uv run clustergen configure` renders `.sops.yaml` for the new key and encrypts
    every generated secret for it.
-4. `clustergen secrets rotate` re-encrypts the rest (`cluster.secrets.sops.yaml`
+4. `uv run clustergen secrets rotate` re-encrypts the rest (`cluster.secrets.sops.yaml`
    and your own `*.sops.*` files), decrypting with `age.key.old` where needed.
-5. `clustergen secrets check` must report no problems; then commit and push.
+5. `uv run clustergen secrets check` must report no problems; then commit and push.
 6. Give the cluster the new key (Flux reports decryption errors until then):
    `SOPS_AGE_KEY_FILE=age.key uv run sops -d bootstrap/sops-age.sops.yaml | kubectl apply -f -`.
 7. Once Flux has reconciled, delete `age.key.old`.
 
 Old ciphertext stays readable in git history with the old key. If the key
 leaked, also change the secret values themselves (tokens, passwords, API keys)
-at their source and in `cluster.yaml`, then run `clustergen configure` again.
+at their source and in `cluster.yaml`, then run `uv run clustergen configure` again.
 
 ## Changing one secret value
 

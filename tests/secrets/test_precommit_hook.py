@@ -13,6 +13,7 @@ from sops_helpers import KeyPair, write_rules
 
 from generator.paths import TEMPLATE_TREE
 from generator.secrets.sops import Sops
+from tests.rendering import render_sample
 
 SCRIPT = TEMPLATE_TREE / "scripts" / "check-unencrypted-secrets.sh"
 SECRET = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  k: v4lue\n"
@@ -64,10 +65,10 @@ def test_without_arguments_checks_the_staged_files(repo: Path) -> None:
 
 
 def test_pre_commit_config_runs_the_script_on_the_right_files() -> None:
-    config = yaml.safe_load((TEMPLATE_TREE / ".pre-commit-config.yaml.j2").read_text())
+    config = yaml.safe_load(render_sample({})[".pre-commit-config.yaml"])
     (local,) = config["repos"]
     assert local["repo"] == "local"
-    (hook_config,) = local["hooks"]
+    (hook_config,) = [h for h in local["hooks"] if h["id"] == "check-unencrypted-secrets"]
     assert hook_config["entry"] == "sh scripts/check-unencrypted-secrets.sh"
     files, exclude = re.compile(hook_config["files"]), re.compile(hook_config["exclude"])
     selected = [

@@ -26,7 +26,7 @@ from generator import paths
 from generator.render.context import load_versions
 from generator.render.tree import render_tree
 from tests import documents
-from tests.rendering import render_config, write_config
+from tests.rendering import render_config, render_sample, write_config
 from tests.templates.conftest import ContextFor
 
 RENOVATE = ".renovaterc.json5"
@@ -106,8 +106,9 @@ def _expected_deps() -> Iterator[tuple[str, dict[str, str]]]:
     for name, action in data["actions"].items():
         dep = {"datasource": "github-tags", "depName": "/".join(action["uses"].split("/")[:2])}
         yield name, {**dep, "currentValue": action["version"], "currentDigest": action["digest"]}
-    for name, tool in data["ci_tools"].items():
-        yield name, {"datasource": "pypi", "depName": name, "currentValue": str(tool["version"])}
+    for section in ("ci_tools", "pre_commit"):
+        for name, tool in data[section].items():
+            yield name, {"datasource": "pypi", "depName": name, "currentValue": tool["version"]}
     for name in ("talos", "kubernetes", "talhelper"):
         yield name, {"currentValue": str(data[name]["version"])}
 
@@ -151,6 +152,25 @@ def test_rendered_workflow_tool_versions_are_annotated(
     }
     tools = load_versions(paths.VERSIONS_FILE)["ci_tools"]
     assert found == {("pypi", name, str(tool["version"])) for name, tool in tools.items()}
+
+
+def test_rendered_pre_commit_hooks_are_annotated(renovate: dict[str, Any]) -> None:
+    config = ".pre-commit-config.yaml"
+    text = render_sample({})[config].decode()
+    found = {
+        (m["datasource"], m["depName"], m["currentValue"])
+        for r in _managers_for(renovate, config)
+        for m in r.finditer(text)
+    }
+    tools = load_versions(paths.VERSIONS_FILE)["pre_commit"]
+    assert found == {("pypi", name, tool["version"]) for name, tool in tools.items()}
+    pinned = {
+        dep
+        for repo in yaml.safe_load(text)["repos"]
+        for hook in repo["hooks"]
+        for dep in hook.get("additional_dependencies", [])
+    }
+    assert pinned == {f"{name}=={tool['version']}" for name, tool in tools.items()}
 
 
 def test_automerge_only_for_digest_and_patch(renovate: dict[str, Any]) -> None:

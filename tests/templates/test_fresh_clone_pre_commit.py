@@ -1,0 +1,115 @@
+"""`pre-commit run --all-files` in a freshly rendered clone, with the real hooks.
+
+A clone is this repository's files (tracked and new, as `git ls-files` lists them) with
+`clustergen init` + `configure` run in it and everything committed, as a user's first
+commit. pre-commit installs every hook of the rendered `.pre-commit-config.yaml` from PyPI
+into its own cache (~/.cache/pre-commit, or $PRE_COMMIT_HOME), so the first run needs PyPI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.process import run_clustergen
+
+ROOT = Path(__file__).resolve().parents[2]
+PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
+HOOKS = ("refuse unencrypted", "yamllint", "shellcheck", "actionlint", ".renovaterc.json5")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
+]
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def _pre_commit(repo: Path) -> subprocess.CompletedProcess[str]:
+    if not PRE_COMMIT.is_file():
+        pytest.fail("pre-commit is not installed; `uv sync` installs it (dev dependency group)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT_"))}
+    if "PRE_COMMIT_HOME" in os.environ:
+        env["PRE_COMMIT_HOME"] = os.environ["PRE_COMMIT_HOME"]
+    return subprocess.run(
+        [str(PRE_COMMIT), "run", "--all-files", "--color", "never"],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("clone")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (p.decode() for p in listed)):
+        if (ROOT / name).is_file():  # a tracked file deleted in the work tree is skipped
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    assert run_clustergen(["init"], cwd=repo).returncode == 0
+    configured = run_clustergen(["configure", "--no-validate"], cwd=repo)
+    assert configured.returncode == 0, configured.stderr
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "first render")
+    return repo
+
+
+def test_every_hook_runs_and_passes(clone: Path) -> None:
+    # The clone holds the generator's fixtures (plaintext *.sops.* files, YAML broken on
+    # purpose, rendered copies of kubernetes/): the hooks' scope leaves them out.
+    assert (clone / "tests").is_dir() and (clone / "kubernetes").is_dir()
+    result = _pre_commit(clone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    for hook in HOOKS:
+        (line,) = [x for x in lines if x.startswith(hook)]
+        assert line.endswith("Passed"), line
+
+
+def test_hooks_still_judge_the_cluster(clone: Path) -> None:
+    # The same findings under tests/ pass; in the cluster they fail, each named.
+    bad_yaml = "a: {b:  c}\n"
+    plain_secret = "---\nstringData:\n  token: hunter2\n"
+    files = {
+        "kubernetes/apps/default/bad.yaml": bad_yaml,
+        "kubernetes/apps/default/leak.sops.yaml": plain_secret,
+        "tests/fixtures/more/bad.yaml": bad_yaml,
+        "tests/fixtures/more/leak.sops.yaml": plain_secret,
+    }
+    for name, text in files.items():
+        (clone / name).parent.mkdir(parents=True, exist_ok=True)
+        (clone / name).write_text(text)
+    _git(clone, "add", *files)
+    try:
+        result = _pre_commit(clone)
+    finally:
+        _git(clone, "reset", "-q", "--hard")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "kubernetes/apps/default/bad.yaml" in output
+    assert "kubernetes/apps/default/leak.sops.yaml: not encrypted" in output
+    assert "tests/fixtures/more" not in output

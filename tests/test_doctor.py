@@ -1,0 +1,181 @@
+"""`clustergen doctor` through the CLI, with stub tools on PATH that print a version and
+record their arguments (the real sops and task of the environment; no cluster needed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from generator.doctor import TOOLS, parse_version
+from generator.paths import TEMPLATE_TREE, VERSIONS_FILE
+from generator.render.context import load_versions
+from tests.process import run_clustergen
+
+VENV_BIN = Path(sys.executable).parent
+VERSIONS = load_versions(VERSIONS_FILE)
+TALOS = str(VERSIONS["talos"]["version"])  # e.g. v1.13.7
+TALOS_MINOR = ".".join(TALOS.split(".")[:2])
+K8S_MAJOR, K8S_MINOR = (int(x) for x in str(VERSIONS["kubernetes"]["version"])[1:].split(".")[:2])
+
+
+@pytest.fixture
+def stubs(tmp_path: Path) -> Path:
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    return directory
+
+
+def stub(directory: Path, name: str, output: str) -> None:
+    """`name` prints `output` and appends its arguments to `name`.args."""
+    script = directory / name
+    log = directory / f"{name}.args"
+    script.write_text(f"#!/bin/sh\necho \"$*\" >> '{log}'\nprintf '%s\\n' '{output}'\n")
+    script.chmod(0o755)
+
+
+def doctor(root: Path, stubs: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # PATH: the stubs, then the environment's own bin (task; sops is found as clustergen
+    # runs it). Nothing else, so a tool of this machine never stands in for a stub.
+    env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{VENV_BIN}"}
+    env.pop("CLUSTERGEN_SOPS", None)
+    return run_clustergen(["doctor", "--dir", str(root), *args], cwd=root, env=env)
+
+
+def row(output: str, tool: str) -> list[str]:
+    (line,) = [x.split() for x in output.splitlines() if x.split()[1:2] == [tool]]
+    return line
+
+
+def render_marker(root: Path, talos: str = TALOS) -> None:
+    (root / "talos").mkdir()
+    (root / "talos" / "talconfig.yaml").write_text("---\nclusterName: home\n")
+    (root / "talos" / "talenv.yaml").write_text(
+        f"---\ntalosVersion: {talos}\nkubernetesVersion: v{K8S_MAJOR}.{K8S_MINOR}.0\n"
+    )
+
+
+def test_a_fresh_clone_is_ready_to_configure(tmp_path: Path, stubs: Path) -> None:
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("next step: configure")
+    real_sops = subprocess.run(
+        [str(VENV_BIN / "sops"), "--version", "--disable-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
+    assert row(result.stdout, "sops")[:3] == ["ok", "sops", real_sops]
+    assert row(result.stdout, "task")[0] == "ok"
+    assert row(result.stdout, "talhelper")[:3] == ["missing", "talhelper", "-"]
+    assert "ok: every tool configure needs is installed" in result.stdout
+
+
+def test_bootstrap_talos_needs_talhelper_and_talosctl(tmp_path: Path, stubs: Path) -> None:
+    render_marker(tmp_path)
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 1
+    assert result.stdout.startswith("next step: bootstrap:talos")
+    assert row(result.stdout, "talosctl")[0] == "MISSING"
+    assert "bootstrap:talos needs talhelper, talosctl" in result.stdout
+
+    stub(stubs, "talhelper", f"talhelper version {VERSIONS['talhelper']['version']}")
+    stub(stubs, "talosctl", f"Client:\n\tTalos {TALOS}")
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout
+    assert row(result.stdout, "talosctl")[:3] == ["ok", "talosctl", TALOS]
+    assert "warning" not in result.stdout
+    # Asked for its own version only: nothing that would reach a node.
+    assert (stubs / "talosctl.args").read_text() == "version --client --short\n"
+
+
+def test_a_version_other_than_the_pinned_one_warns(tmp_path: Path, stubs: Path) -> None:
+    render_marker(tmp_path, talos="v1.99.0")  # the rendered talenv.yaml wins over versions.yaml
+    stub(stubs, "talhelper", "talhelper version v3.0.1")
+    stub(stubs, "talosctl", f"Client:\n\tTalos {TALOS}")
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0  # a warning, not a failure
+    assert (
+        f"warning: talosctl {TALOS}, but the repository pins Talos v1.99.0 "
+        "(talos/talenv.yaml); use talosctl 1.99"
+    ) in result.stdout
+
+
+def test_bootstrap_apps_and_kubectl_skew(tmp_path: Path, stubs: Path) -> None:
+    render_marker(tmp_path)
+    (tmp_path / "kubeconfig").write_text("apiVersion: v1\n")
+    for name, output in {
+        "helm": "v3.19.0+g1234567",
+        "helmfile": "helmfile version 1.1.7",
+        "yq": "yq (https://github.com/mikefarah/yq/) version v4.47.1",
+        "kubectl": f"Client Version: v{K8S_MAJOR}.{K8S_MINOR - 1}.2\nKustomize Version: v5.7.1",
+    }.items():
+        stub(stubs, name, output)
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("next step: bootstrap:apps")
+    assert row(result.stdout, "helmfile")[:3] == ["ok", "helmfile", "1.1.7"]
+    assert "warning" not in result.stdout  # one minor release apart: within kubectl's skew
+
+    stub(stubs, "kubectl", f"Client Version: v{K8S_MAJOR}.{K8S_MINOR - 2}.0")
+    result = doctor(tmp_path, stubs)
+    assert f"warning: kubectl v{K8S_MAJOR}.{K8S_MINOR - 2}.0, but the repository pins" in (
+        result.stdout
+    )
+
+    result = doctor(tmp_path, stubs, "--step", "operate")
+    assert result.returncode == 1
+    assert "operate needs talosctl, flux" in result.stdout
+
+
+def test_a_cloudflare_tunnel_needs_cloudflared_before_configure(
+    tmp_path: Path, stubs: Path
+) -> None:
+    (tmp_path / "cluster.yaml").write_text("---\ningress:\n  mode: cloudflare-tunnel\n")
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 1
+    assert "configure needs cloudflared" in result.stdout
+    stub(stubs, "cloudflared", "cloudflared version 2026.8.2 (built 2026-08-20)")
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout
+    assert row(result.stdout, "cloudflared")[:3] == ["ok", "cloudflared", "2026.8.2"]
+    (tmp_path / "cloudflare-tunnel.json").write_text("{}")
+    (stubs / "cloudflared").unlink()
+    assert doctor(tmp_path, stubs).returncode == 0  # the credentials exist already
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Client Version: v1.34.1\nKustomize Version: v5.7.1", ("v1.34.1", (1, 34))),
+        ("sops 3.11.0 (latest)", ("3.11.0", (3, 11))),
+        ("3.54.0+pypi", ("3.54.0+pypi", (3, 54))),
+        ("flux: v2.7.3", ("v2.7.3", (2, 7))),
+        ("no version here", None),
+    ],
+)
+def test_parse_version(output: str, expected: tuple[str, tuple[int, int]] | None) -> None:
+    assert parse_version(output) == expected
+
+
+def test_bootstrap_apps_tools_are_what_its_script_checks() -> None:
+    script = (TEMPLATE_TREE / "bootstrap" / "bootstrap-apps.sh").read_text()
+    (checked,) = re.findall(r"^\s*for tool in ([a-z ]+); do$", script, flags=re.M)
+    assert {t.name for t in TOOLS if "bootstrap:apps" in t.steps} == set(checked.split())
+
+
+def test_a_tool_whose_version_command_fails_is_found_but_flagged(
+    tmp_path: Path, stubs: Path
+) -> None:
+    render_marker(tmp_path)
+    stub(stubs, "talhelper", "talhelper version v3.1.16")
+    (stubs / "talosctl").write_text("#!/bin/sh\necho 'cannot reach the node' >&2\nexit 1\n")
+    (stubs / "talosctl").chmod(0o755)
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout
+    assert row(result.stdout, "talosctl")[:3] == ["ok", "talosctl", "unknown"]
+    assert "warning: `talosctl version --client --short` failed" in result.stdout
