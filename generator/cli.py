@@ -61,7 +61,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
     report = configure(
         args.config, force=args.force, validate=not args.no_validate, warn=_warn,
-        strict=args.strict,
+        strict=args.strict, keep_mine=args.keep_mine, take_theirs=args.take_theirs,
     )  # fmt: skip
     print(report)
     return 0
@@ -152,7 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("configure", _cmd_configure, "render, encrypt and write the repository")
     config_arg(p)
     strict_arg(p)
-    p.add_argument("--force", action="store_true", help="overwrite hand-edited files (keeps .orig)")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite every file in the way (keeps .orig)"
+    )
+    p.add_argument(
+        "--keep-mine",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="keep your version of PATH: it becomes yours, clustergen stops writing it",
+    )
+    p.add_argument(
+        "--take-theirs",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="replace your version of PATH with the new render (keeps .orig)",
+    )
     p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
 
     p = add("validate", _cmd_validate, "validate a rendered tree")

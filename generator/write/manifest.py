@@ -3,7 +3,9 @@
 A file listed here with matching bytes is ours to update or remove; anything
 else on disk is the user's. `fingerprints` holds a keyed fingerprint of each
 secret's plaintext (see secrets/fingerprint.py), never the plaintext or a
-plain hash of it.
+plain hash of it. `bases` names each file's copy of what clustergen last wrote
+(write/bases.py, the base of a three-way merge); `released` lists the files the
+user took over (`configure --keep-mine`), which clustergen no longer writes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from generator import __version__, paths
 from generator.errors import ClusterGenError
+from generator.write.bases import is_blob_id
 
 
 class ManifestError(ClusterGenError):
@@ -31,6 +34,9 @@ class Manifest:
     seals: dict[str, str] = field(default_factory=dict)
     # Which key made the seals (a one-way id): after a key rotation they cannot be checked.
     seal_key: str = ""
+    bases: dict[str, str] = field(default_factory=dict)  # path → git blob id of its base copy
+    # path → sha256 of its render when the user took it over (or when we last said it changed)
+    released: dict[str, str] = field(default_factory=dict)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -67,6 +73,10 @@ def load_manifest(root: Path) -> Manifest:
         files = _string_map(data["files"], "files")
         fingerprints = _string_map(data.get("fingerprints", {}), "fingerprints")
         seals = _string_map(data.get("seals", {}), "seals")
+        bases = _string_map(data.get("bases", {}), "bases")
+        if not all(is_blob_id(blob) for blob in bases.values()):
+            raise ValueError("`bases` must map paths to git blob ids")
+        released = _string_map(data.get("released", {}), "released")
         return Manifest(
             str(data.get("generator", "")),
             str(data.get("config_digest", "")),
@@ -74,6 +84,8 @@ def load_manifest(root: Path) -> Manifest:
             fingerprints,
             seals,
             str(data.get("seal_key", "")),
+            bases,
+            released,
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ManifestError(
@@ -103,4 +115,8 @@ def dump_manifest(manifest: Manifest) -> bytes:
     if manifest.seals:
         data["seals"] = dict(sorted(manifest.seals.items()))
         data["seal_key"] = manifest.seal_key
+    if manifest.bases:
+        data["bases"] = dict(sorted(manifest.bases.items()))
+    if manifest.released:
+        data["released"] = dict(sorted(manifest.released.items()))
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.write.bases import blob_id
 from generator.write.fs import OutputRoot, WriteError
 from generator.write.journal import (
     JOURNAL_PATH,
@@ -61,7 +62,8 @@ def crash_after_staging(root: Path, new: dict[str, bytes], remove: list[str], st
 def test_a_write_leaves_no_journal_and_no_temp_file(tmp_path: Path) -> None:
     write(tmp_path, TREE)
 
-    assert sorted(files(tmp_path)) == [".clustergen/manifest.json", *sorted(TREE)]
+    bases = sorted(f".clustergen/base/{blob_id(data)}" for data in TREE.values())
+    assert sorted(files(tmp_path)) == sorted([*bases, ".clustergen/manifest.json", *TREE])
 
 
 def test_a_staged_but_uncommitted_write_is_undone(tmp_path: Path) -> None:
