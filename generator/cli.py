@@ -89,6 +89,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return _emit(report)
 
 
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from generator.upgrade import run_upgrade_check
+
+    return _emit(run_upgrade_check(args.config))
+
+
 def _cmd_secrets(args: argparse.Namespace) -> int:
     from generator import secrets_commands as commands
 
@@ -187,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", metavar="GIT_REF", help="compare with a git revision instead")
     p.add_argument("--format", choices=["unified", "summary", "json"], default="unified")
     p.add_argument("--check", action="store_true", help="exit 1 when anything differs")
+
+    p = add(
+        "upgrade",
+        _cmd_upgrade,
+        "after taking a newer clustergen: what configure would change, merge or refuse",
+    )
+    config_arg(p)
+    p.add_argument(
+        "--check",
+        action="store_true",
+        required=True,
+        help="report only, write nothing (exit 1 when a hand edit conflicts)",
+    )
 
     p = add("secrets", _cmd_secrets, "inventory, check or rotate sops-encrypted files")
     p.add_argument("secrets_action", choices=["inventory", "check", "rotate"])
