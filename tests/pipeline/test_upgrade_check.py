@@ -85,3 +85,15 @@ def test_an_edit_the_render_leaves_alone_is_said_to_stay(workdir: Path) -> None:
 
     assert status == 0, err
     assert f"  stays as you edited it (the render does not change it): {CILIUM}" in out
+
+
+def test_without_the_age_key_hand_edits_are_still_checked(workdir: Path) -> None:
+    # CI without repository secrets: secrets cannot be compared, plain files can.
+    (workdir / "age.key").rename(workdir / "elsewhere.key")
+    conflict(workdir)
+
+    status, out, _err = upgrade_check(workdir)
+
+    assert status == 1
+    assert "note: no age.key: " in out and " secret file(s) and " in out
+    assert f"  conflict: {CILIUM}: " in out
