@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -304,27 +304,66 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes, ours: str) -> None:
     """Classify a hand-edited file: merged, left as edited, or a conflict (with hunks)."""
+    outcome = hand_edit_outcome(root, plan.old, rel, on_disk, plan.files[rel])
+    if isinstance(outcome, Conflict):
+        plan.conflicts.append(outcome)
+    elif outcome is None:
+        plan.edited.append(rel)
+    else:
+        plan.merged[rel] = outcome
+
+
+def hand_edit_outcome(
+    root: Path, manifest: Manifest, rel: str, on_disk: bytes, new: bytes
+) -> Conflict | bytes | None:
+    """What configure does with a file edited since it wrote `manifest.files[rel]`:
+    None (the edit stays as it is), the merged bytes to write, or the Conflict."""
     if is_secret_path(rel):
-        plan.conflicts.append(Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}"))
-        return
-    blob = plan.old.bases.get(rel)
+        return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
+    blob = manifest.bases.get(rel)
     base = read_base(root, blob) if blob is not None else None
-    if base is None or sha256_hex(base) != ours:
-        plan.conflicts.append(
-            Conflict(rel, f"{HAND_EDITED} (no copy of what it wrote to merge with)")
-        )
-        return
-    new = plan.files[rel]
+    if base is None or sha256_hex(base) != manifest.files.get(rel):
+        return Conflict(rel, f"{HAND_EDITED} (no copy of what it wrote to merge with)")
     if base == new:
-        plan.edited.append(rel)  # the render did not change: the edit stays as it is
-        return
+        return None  # the render did not change: the edit stays as it is
     result = merge3(base, on_disk, new)
     if result.merged is None:
-        plan.conflicts.append(Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks))
-    elif result.merged == on_disk:
-        plan.edited.append(rel)  # the render's change is already in your version
-    else:
-        plan.merged[rel] = result.merged
+        return Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks)
+    return None if result.merged == on_disk else result.merged
+
+
+def as_configure_leaves(
+    files: Mapping[str, bytes],
+    root: Path,
+    manifest: Manifest,
+    skip: Callable[[str], bool] = is_secret_path,
+) -> dict[str, bytes]:
+    """A render with each hand edit as configure would leave it (for a comparison with
+    the working tree): merged, or as on disk where the render does not change it; a
+    file the user took over as on disk (absent when gone). A conflict, a secret, a
+    file clustergen did not write, or one `skip` names keeps the render: configure
+    would stop there, or the caller compares it otherwise."""
+    out = dict(files)
+    for rel, new in files.items():
+        if is_secret_path(rel) or skip(rel):
+            continue
+        try:
+            on_disk: bytes | None = (root / rel).read_bytes()
+        except OSError:
+            on_disk = None
+        if rel in manifest.released:
+            if on_disk is None:
+                del out[rel]
+            else:
+                out[rel] = on_disk
+            continue
+        ours = manifest.files.get(rel)
+        if on_disk is None or ours is None or on_disk == new or sha256_hex(on_disk) == ours:
+            continue
+        outcome = hand_edit_outcome(root, manifest, rel, on_disk, new)
+        if not isinstance(outcome, Conflict):
+            out[rel] = on_disk if outcome is None else outcome
+    return out
 
 
 def _release_note(path: str, digest: str, old: Manifest, resolutions: Resolutions) -> str:

@@ -157,3 +157,16 @@ def test_a_hand_edited_secret_never_merges(workdir: Path) -> None:
     assert status == 0, err
     rendered = sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
     assert b"another-token-Lk2p" in rendered and b"# mine" not in rendered
+
+
+def test_diff_shows_what_configure_would_change_not_the_hand_edit(workdir: Path) -> None:
+    hand_edit(workdir, CILIUM, *HUBBLE_UI)
+    # A hand edit configure keeps is no drift.
+    clean = run_clustergen(["diff", "--check"], cwd=workdir, env=ENV)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
+    drift = run_clustergen(["diff", "--check"], cwd=workdir, env=ENV)
+
+    assert drift.returncode == 1
+    assert "snat" in drift.stdout and "# mine" not in drift.stdout
