@@ -40,7 +40,8 @@ class Section:
     conflicts: int = 0
 
     def render(self) -> list[str]:
-        return [f"{self.title}: {'none' if not self.lines else ''}".rstrip(), *self.lines]
+        """`title:` and its lines, or `title: none`."""
+        return [f"{self.title}:", *self.lines] if self.lines else [f"{self.title}: none"]
 
 
 @dataclass(frozen=True)

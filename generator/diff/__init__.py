@@ -72,7 +72,7 @@ def _as_configure_leaves(
 
     manifest, _ = trusted(load_manifest(workdir), None)
     derived = {p for p, b in new.items() if probe is not None and probe.get(p) != b}
-    return as_configure_leaves(new, workdir, manifest, skip=derived.__contains__)
+    return as_configure_leaves(new, workdir, manifest, skip=derived)
 
 
 def run_diff(config: Path, against: str | None, output_format: str, check: bool) -> Report:

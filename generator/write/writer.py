@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -38,6 +38,9 @@ _RESERVED_TOPS = frozenset({".clustergen", ".git"})
 
 
 HAND_EDITED = "edited by hand since clustergen wrote it"
+SECRETS_NEVER_MERGE = (
+    "secrets are never merged: they are rendered from cluster.yaml (put the value there)"
+)
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ def plan_write(
         elif rel in resolutions.take_theirs:
             plan.conflicts.append(Conflict(rel, HAND_EDITED))
         else:
-            _merge_into(plan, root, rel, on_disk, ours)
+            _merge_into(plan, root, rel, on_disk)
     scope = output_scope()
     for rel in sorted(set(manifest.files) - set(files)):
         if not scope.renders(rel):
@@ -302,7 +305,7 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
     return summary
 
 
-def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes, ours: str) -> None:
+def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:
     """Classify a hand-edited file: merged, left as edited, or a conflict (with hunks)."""
     outcome = hand_edit_outcome(root, plan.old, rel, on_disk, plan.files[rel])
     if isinstance(outcome, Conflict):
@@ -336,7 +339,7 @@ def as_configure_leaves(
     files: Mapping[str, bytes],
     root: Path,
     manifest: Manifest,
-    skip: Callable[[str], bool] = is_secret_path,
+    skip: Collection[str] = frozenset(),
 ) -> dict[str, bytes]:
     """A render with each hand edit as configure would leave it (for a comparison with
     the working tree): merged, or as on disk where the render does not change it; a
@@ -345,7 +348,7 @@ def as_configure_leaves(
     would stop there, or the caller compares it otherwise."""
     out = dict(files)
     for rel, new in files.items():
-        if is_secret_path(rel) or skip(rel):
+        if is_secret_path(rel) or rel in skip:
             continue
         try:
             on_disk: bytes | None = (root / rel).read_bytes()
@@ -469,11 +472,6 @@ def _symlinked_dir(root: Path, dirs: list[str]) -> WriteError:
         if (root / rel_dir).is_symlink():
             return symlinked_directory(root, rel_dir, os.readlink(root / rel_dir))
     return WriteError(f"refusing to write into {'/'.join(dirs)}: it resolves outside {root}")
-
-
-SECRETS_NEVER_MERGE = (
-    "secrets are never merged: they are rendered from cluster.yaml (put the value there)"
-)
 
 
 def _conflict_message(conflicts: list[Conflict]) -> str:
