@@ -97,3 +97,21 @@ def test_without_the_age_key_hand_edits_are_still_checked(workdir: Path) -> None
     assert status == 1
     assert "note: no age.key: " in out and " secret file(s) and " in out
     assert f"  conflict: {CILIUM}: " in out
+
+
+def test_a_file_you_took_over_is_named_when_its_render_changes(workdir: Path) -> None:
+    conflict(workdir)
+    kept = run_clustergen(
+        ["configure", "--no-validate", "--keep-mine", CILIUM], cwd=workdir, env=ENV
+    )
+    assert kept.returncode == 0, kept.stderr
+    edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="dsr")
+
+    status, out, err = upgrade_check(workdir)
+
+    assert status == 0, err
+    assert (
+        "files you took over (--keep-mine):\n"
+        f"  {CILIUM}: the new render differs; configure leaves it to you\n"
+    ) in out
+    assert f"~ {CILIUM}" not in out
