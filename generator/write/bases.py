@@ -5,6 +5,9 @@ One copy of each rendered file that is not a secret, named by its git blob id
 to the repository's history). The manifest's `bases` maps each path to its id.
 The copies are committed: CI's fresh clone needs them to merge a hand edit.
 Never for a secret (`*.sops.*`): secrets are rendered from cluster.yaml, not merged.
+
+A file written before clustergen kept copies has none: its committed version
+(`git show HEAD:./path`) serves when its sha256 is the one the manifest recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from generator.command import run
+from generator.errors import CommandError
 from generator.secrets.files import is_secret_path
 from generator.write.fs import WriteError, os_reason
 
@@ -61,3 +66,15 @@ def stored(root: Path) -> set[str]:
         return {p.name for p in (root / BASE_DIR).iterdir() if is_blob_id(p.name) and p.is_file()}
     except (FileNotFoundError, NotADirectoryError):
         return set()
+
+
+def committed_copy(root: Path, rel: str, sha256: str) -> bytes | None:
+    """rel as committed at HEAD of the repository holding root, when its sha256 is
+    `sha256` (what clustergen wrote); None otherwise, or without git or a repository."""
+    try:
+        result = run(["git", "-C", root, "show", f"HEAD:./{rel}"], ok_codes=range(0, 256))
+    except CommandError:
+        return None
+    data = result.stdout
+    ok = result.returncode == 0 and hashlib.sha256(data).hexdigest() == sha256
+    return data if ok else None

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from generator import __version__, paths
 from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
-from generator.write.bases import base_path, bases_for, read_base, stored
+from generator.write.bases import base_path, bases_for, committed_copy, read_base, stored
 from generator.write.fs import WriteError, os_reason, symlinked_directory
 from generator.write.journal import SECRET_BACKUP_DIR, transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
@@ -323,9 +323,11 @@ def hand_edit_outcome(
     None (the edit stays as it is), the merged bytes to write, or the Conflict."""
     if is_secret_path(rel):
         return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
-    blob = manifest.bases.get(rel)
+    blob, digest = manifest.bases.get(rel), manifest.files.get(rel, "")
     base = read_base(root, blob) if blob is not None else None
-    if base is None or sha256_hex(base) != manifest.files.get(rel):
+    if base is None or sha256_hex(base) != digest:
+        base = committed_copy(root, rel, digest)  # written before base copies were kept
+    if base is None:
         return Conflict(rel, f"{HAND_EDITED} (no copy of what it wrote to merge with)")
     if base == new:
         return None  # the render did not change: the edit stays as it is

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from generator.errors import ClusterGenError, WriteConflict
 from generator.write.bases import blob_id
 from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.writer import Resolutions, WriteSummary, apply_plan, plan_write
+from tests.write.saved import save_manifest
 
 TREE = {
     "kubernetes/apps/a/ks.yaml": b"a: 1\n",
@@ -342,3 +346,21 @@ def test_choices_name_only_rendered_paths(tmp_path: Path) -> None:
         _resolve(tmp_path, TREE, mine=["cluster.yaml"])
     with pytest.raises(ClusterGenError, match="a secret cannot be kept as yours"):
         _resolve(tmp_path, TREE | {"x.sops.yaml": b"s\n"}, mine=["x.sops.yaml"])
+
+
+def test_a_file_written_before_base_copies_merges_on_its_committed_version(
+    tmp_path: Path,
+) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    # As an older clustergen left it, committed: no base copies, no `bases`.
+    shutil.rmtree(tmp_path / ".clustergen/base")
+    save_manifest(tmp_path, replace(load_manifest(tmp_path), bases={}))
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "rendered"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    (tmp_path / HR).write_bytes(LONG + b"# mine\n")
+
+    summary = configure(tmp_path, TREE | {HR: LONG.replace(b"k1: 1", b"k1: 0")})
+
+    assert summary.merged == [HR]
+    assert (tmp_path / HR).read_bytes() == LONG.replace(b"k1: 1", b"k1: 0") + b"# mine\n"
