@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from generator.command import run
@@ -82,13 +83,12 @@ def merge3(base: bytes, ours: bytes, theirs: bytes) -> Merge:
 def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
     """The conflicts of git's marked output, placed on the lines of `ours`.
 
-    Each region's own lines are found in `ours` in order, after the previous
-    region; a region where your side is empty sits after its preceding line.
+    The marked output with each conflict replaced by its own side differs from
+    `ours` only where the new render's clean changes went in; aligning the two
+    (difflib) maps each conflict to its line on disk, even among repeated lines.
     """
-    mine = ours.decode(errors="replace").splitlines()
-    hunks: list[Hunk] = []
-    cursor = 0  # index in `mine` after the last placed region
-    previous: str | None = None
+    view: list[str] = []  # the marked output, each conflict as its "ours" side
+    found: list[tuple[int, dict[str, list[str]]]] = []  # (start in view, sides)
     side: list[str] | None = None
     sides: dict[str, list[str]] = {}
     for text in marked.decode(errors="replace").splitlines():
@@ -101,34 +101,33 @@ def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
         elif side is not None and marker == _SPLIT and text == _SPLIT:
             side = sides["theirs"]
         elif side is not None and marker == _THEIRS:
-            start = _place(mine, sides["ours"], cursor, previous)
-            cursor = start + len(sides["ours"])
-            hunks.append(
-                Hunk(
-                    start + 1,
-                    cursor,
-                    tuple(sides["ours"]),
-                    tuple(sides["base"]),
-                    tuple(sides["theirs"]),
-                )
-            )
+            found.append((len(view), sides))
+            view += sides["ours"]
             side = None
         elif side is not None:
             side.append(text)
         else:
-            previous = text
+            view.append(text)
+    mine = ours.decode(errors="replace").splitlines()
+    opcodes = SequenceMatcher(None, view, mine, autojunk=False).get_opcodes()
+    hunks = []
+    for start, found_sides in found:
+        line = _on_disk(start, opcodes)
+        hunks.append(
+            Hunk(
+                line + 1,
+                line + len(found_sides["ours"]),
+                tuple(found_sides["ours"]),
+                tuple(found_sides["base"]),
+                tuple(found_sides["theirs"]),
+            )
+        )
     return hunks
 
 
-def _place(mine: list[str], region: list[str], cursor: int, previous: str | None) -> int:
-    """Index in `mine` where `region` starts, searching from `cursor`."""
-    if region:
-        for start in range(cursor, len(mine) - len(region) + 1):
-            if mine[start : start + len(region)] == region:
-                return start
-        return cursor
-    if previous is not None:
-        for index in range(cursor, len(mine)):
-            if mine[index] == previous:
-                return index + 1
-    return cursor
+def _on_disk(index: int, opcodes: list[tuple[str, int, int, int, int]]) -> int:
+    """The line of `ours` (0-based) that line `index` of the view stands for."""
+    for tag, i1, i2, j1, _ in opcodes:
+        if i1 <= index < i2 or (i1 == i2 == index):
+            return j1 + (index - i1) if tag == "equal" else j1
+    return opcodes[-1][4] if opcodes else 0

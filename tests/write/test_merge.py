@@ -43,3 +43,13 @@ def test_a_file_with_its_own_marker_lines_still_parses() -> None:
     result = merge3(base, ours, theirs)
 
     assert [(h.line, h.ours, h.theirs) for h in result.hunks] == [(3, ("mine",), ("theirs",))]
+
+
+def test_a_conflict_whose_lines_also_appear_earlier_is_placed_on_its_own() -> None:
+    base = b"one:\n  v: 1\ntwo:\n  v: 2\nthree:\n  v: 3\n"
+    ours = b"# top\n" + base.replace(b"  v: 2", b"  v: 1")  # as line 3 already reads
+    theirs = base.replace(b"  v: 2", b"  v: 20").replace(b"  v: 3", b"  v: 30")
+
+    result = merge3(base, ours, theirs)
+
+    assert [(h.line, h.ours, h.theirs) for h in result.hunks] == [(5, ("  v: 1",), ("  v: 20",))]
