@@ -8,6 +8,7 @@ plaintext never reaches a temporary file, and they are rendered from cluster.yam
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -125,7 +126,7 @@ def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
     return hunks
 
 
-def _on_disk(index: int, opcodes: list[tuple[str, int, int, int, int]]) -> int:
+def _on_disk(index: int, opcodes: Sequence[tuple[str, int, int, int, int]]) -> int:
     """The line of `ours` (0-based) that line `index` of the view stands for."""
     for tag, i1, i2, j1, _ in opcodes:
         if i1 <= index < i2 or (i1 == i2 == index):
