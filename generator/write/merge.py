@@ -129,6 +129,6 @@ def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
 def _on_disk(index: int, opcodes: Sequence[tuple[str, int, int, int, int]]) -> int:
     """The line of `ours` (0-based) that line `index` of the view stands for."""
     for tag, i1, i2, j1, _ in opcodes:
-        if i1 <= index < i2 or (i1 == i2 == index):
+        if i1 <= index < i2:  # lines only on disk (the render deleted them) come before
             return j1 + (index - i1) if tag == "equal" else j1
-    return opcodes[-1][4] if opcodes else 0
+    return opcodes[-1][4] if opcodes else 0  # after the last line
