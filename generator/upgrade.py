@@ -86,7 +86,7 @@ def run_upgrade_check(config_path: Path) -> Report:
             "file: --keep-mine PATH, --take-theirs PATH, or an override (configure lists them)"
         )
     else:
-        lines.append("result: no conflicts; configure will write this")
+        lines.append("result: no conflicts; configure will go through")
     return Report.of(lines, status=1 if conflicts else 0)
 
 

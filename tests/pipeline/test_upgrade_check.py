@@ -38,7 +38,7 @@ def test_nothing_changed_reports_nothing(workdir: Path) -> None:
     assert status == 0, err
     assert "rendered files the new render changes: none" in out
     assert "hand edits: none" in out
-    assert out.rstrip().endswith("result: no conflicts; configure will write this")
+    assert out.rstrip().endswith("result: no conflicts; configure will go through")
 
 
 def test_a_template_change_and_a_hand_edit_elsewhere_merge(workdir: Path) -> None:
