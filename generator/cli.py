@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="keep your version of PATH: it becomes yours, clustergen stops writing it",
+        help="keep your version of PATH (as configure lists it); clustergen stops writing it",
     )
     p.add_argument(
         "--take-theirs",

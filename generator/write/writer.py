@@ -64,7 +64,8 @@ class Resolutions:
 
     @classmethod
     def of(cls, root: Path, keep_mine: Iterable[str], take_theirs: Iterable[str]) -> Resolutions:
-        """Paths as the user typed them (relative to the current directory, or absolute)."""
+        """Paths as the user typed them: as configure lists them (relative to root), or
+        absolute."""
         mine = frozenset(_relative(root, p) for p in keep_mine)
         theirs = frozenset(_relative(root, p) for p in take_theirs)
         if both := sorted(mine & theirs):
@@ -387,9 +388,10 @@ def _release_note(path: str, digest: str, old: Manifest, resolutions: Resolution
 
 
 def _relative(root: Path, typed: str) -> str:
-    """A path as typed (relative to the current directory, or absolute) → relative to root."""
+    """A path as typed (relative to root, as configure lists it, or absolute) → relative
+    to root; ClusterGenError for one outside root."""
     path = Path(typed)
-    absolute = path if path.is_absolute() else Path.cwd() / path
+    absolute = path if path.is_absolute() else root / path
     try:
         return absolute.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

@@ -364,3 +364,17 @@ def test_a_file_written_before_base_copies_merges_on_its_committed_version(
 
     assert summary.merged == [HR]
     assert (tmp_path / HR).read_bytes() == LONG.replace(b"k1: 1", b"k1: 0") + b"# mine\n"
+
+
+def test_choices_take_paths_as_configure_lists_them_or_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path.parent)  # elsewhere: the paths are the output root's
+
+    resolutions = Resolutions.of(tmp_path, [HR], [str(tmp_path / "README.md")])
+
+    assert resolutions == Resolutions(frozenset({HR}), frozenset({"README.md"}))
+    with pytest.raises(ClusterGenError, match="not inside"):
+        Resolutions.of(tmp_path, ["../elsewhere.yaml"], [])
+    with pytest.raises(ClusterGenError, match="both --keep-mine and --take-theirs"):
+        Resolutions.of(tmp_path, [HR], [HR])
