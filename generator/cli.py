@@ -63,7 +63,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
     report = configure(
         args.config, force=args.force, validate=not args.no_validate, warn=_warn,
-        strict=args.strict,
+        strict=args.strict, keep_mine=args.keep_mine, take_theirs=args.take_theirs,
     )  # fmt: skip
     print(report)
     return 0
@@ -100,6 +100,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         color=wanted(sys.stdout, os.environ),
     )
     return _emit(report)
+
+
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from generator.upgrade import run_upgrade_check
+
+    return _emit(run_upgrade_check(args.config))
 
 
 def _cmd_secrets(args: argparse.Namespace) -> int:
@@ -211,7 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("configure", _cmd_configure, "render, encrypt and write the repository")
     config_arg(p)
     strict_arg(p)
-    p.add_argument("--force", action="store_true", help="overwrite hand-edited files (keeps .orig)")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite every file in the way (keeps .orig)"
+    )
+    p.add_argument(
+        "--keep-mine",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="keep your version of PATH (as configure lists it); clustergen stops writing it",
+    )
+    p.add_argument(
+        "--take-theirs",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="replace your version of PATH with the new render (keeps .orig)",
+    )
     p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
 
     p = add("migrate", _cmd_migrate, "rewrite cluster.yaml in the current schema version")
@@ -237,6 +259,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", metavar="GIT_REF", help="compare with a git revision instead")
     p.add_argument("--format", choices=["unified", "summary", "json"], default="unified")
     p.add_argument("--check", action="store_true", help="exit 1 when anything differs")
+
+    p = add(
+        "upgrade",
+        _cmd_upgrade,
+        "after taking a newer clustergen: what configure would change, merge or refuse",
+    )
+    config_arg(p)
+    p.add_argument(
+        "--check",
+        action="store_true",
+        required=True,
+        help="report only, write nothing (exit 1 when a hand edit conflicts)",
+    )
 
     p = add("secrets", _cmd_secrets, "inventory, check or rotate sops-encrypted files")
     p.add_argument("secrets_action", choices=["inventory", "check", "rotate"])

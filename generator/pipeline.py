@@ -10,7 +10,7 @@ encrypted and the planned tree validates, so a failure leaves the working tree a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from generator.secrets.sops import Sops
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
-from generator.write.writer import WritePlan, apply_plan, plan_write
+from generator.write.writer import Resolutions, WritePlan, apply_plan, plan_write
 
 Decrypt = Callable[[str, bytes], bytes | None]
 Warn = Callable[[Problem], None]
@@ -162,6 +162,8 @@ def configure(
     validate: bool = True,
     warn: Warn = _ignore,
     strict: bool = False,
+    keep_mine: Sequence[str] = (),
+    take_theirs: Sequence[str] = (),
 ) -> str:
     """Render, encrypt, validate, then write what changed. Returns the report to print.
 
@@ -170,9 +172,12 @@ def configure(
     is missing. The config's warnings go to `warn` first; with `strict` any warning
     stops the run. Nothing is written until every secret is encrypted and the tree
     as it will be on disk has passed validation; the write itself is one
-    transaction: a failure leaves the working tree as it was.
+    transaction: a failure leaves the working tree as it was. A hand-edited file is
+    merged with its new render; `keep_mine` / `take_theirs` (paths as typed) resolve
+    the files in the way (writer.Resolutions).
     """
     workdir = config_path.resolve().parent
+    resolutions = Resolutions.of(workdir, keep_mine, take_theirs)
     if not config_path.is_file():
         load_cluster(config_path)  # its "not found" error, before the lock litters the directory
     state_dir(workdir, create=False)  # a symlinked or misplaced .clustergen: refuse up front
@@ -180,12 +185,18 @@ def configure(
         report = [recovered] if recovered else []
         held = discover_age_key(workdir)  # read once, passed down
         refuse_lost_keys(workdir, held)
-        lines = _configure_locked(config_path, held, force, validate, warn, strict)
+        lines = _configure_locked(config_path, held, force, validate, warn, strict, resolutions)
         return "\n".join(report + lines)
 
 
 def _configure_locked(
-    config_path: Path, held: HeldKey | None, force: bool, validate: bool, warn: Warn, strict: bool
+    config_path: Path,
+    held: HeldKey | None,
+    force: bool,
+    validate: bool,
+    warn: Warn,
+    strict: bool,
+    resolutions: Resolutions,
 ) -> list[str]:
     result = render_in_memory(config_path, held=held)
     workdir = result.workdir
@@ -217,18 +228,19 @@ def _configure_locked(
         fingerprints=fingerprints_for(result.tree.files, result.sops),
         seal_key=key,
         untrusted=distrusted,
+        resolutions=resolutions,
     )
     plan.old = committed  # so a manifest that listed entries we dropped is rewritten without them
     plan.new = replace(plan.new, overrides=result.tree.shadowed)
     try:
         plan.refuse_conflicts(force)  # before the cost of validating
     except WriteConflict as err:
-        in_conflict = {c.path for c in plan.conflicts}
+        in_conflict = {c.path for c in plan.unresolved(force)}
         others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
         raise WriteConflict("\n".join([*others, str(err)])) from None
     report: list[str] = ignored
     if validate and plan.changes:
-        report += _validate_planned(plan, files, result)
+        report += _validate_planned(plan, plan.final_files(), result)
     elif validate:
         # Everything on disk is what an earlier, validated run wrote.
         report.append(

@@ -38,3 +38,9 @@ def test_no_rendered_path_is_ignored() -> None:
 def test_keys_and_config_are_ignored_at_the_root() -> None:
     names = ["age.key", "deploy.key", "webhook.token", "cloudflare-tunnel.json", "cluster.yaml"]
     assert sorted(ignored(names)) == sorted(names)
+
+
+def test_the_manifest_and_merge_bases_are_committed() -> None:
+    # CI's fresh clone merges hand edits on the same base copies as the user's checkout.
+    names = [".clustergen/manifest.json", ".clustergen/base/" + "0" * 40]
+    assert ignored(names) == []

@@ -59,6 +59,7 @@ def compare(
         manifest = manifest_file.read_bytes() if manifest_file.is_file() else None
         owned = owned_paths(manifest)
         old = read_work_tree(workdir, set(new) | owned)
+        new = _as_configure_leaves(new, workdir, probe)
     else:
         manifest = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
         owned = owned_paths(manifest)
@@ -110,6 +111,19 @@ def _with_previous_key(decrypt: Decrypt | None, workdir: Path) -> Decrypt | None
                 raise err from None
 
     return decrypt_either
+
+
+def _as_configure_leaves(
+    new: Mapping[str, bytes], workdir: Path, probe: Mapping[str, bytes] | None
+) -> dict[str, bytes]:
+    """The render with hand edits as configure would merge or keep them: they are no drift."""
+    from generator.write.manifest import load_manifest
+    from generator.write.ownership import trusted
+    from generator.write.writer import as_configure_leaves
+
+    manifest, _ = trusted(load_manifest(workdir), None)
+    derived = {p for p, b in new.items() if probe is not None and probe.get(p) != b}
+    return as_configure_leaves(new, workdir, manifest, skip=derived)
 
 
 def run_diff(

@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from generator.write.bases import BASE_PATH
 from generator.write.fs import OutputRoot, WriteError, os_reason
 from generator.write.ownership import output_scope
 
@@ -210,6 +211,8 @@ def _check_journal(journal: Journal) -> None:
     scope = output_scope()
 
     def ours(rel: str) -> bool:
+        if BASE_PATH.fullmatch(rel):
+            return True
         backup = _BACKUP.sub("", rel)
         if backup != rel:
             rel = backup.removeprefix(f"{SECRET_BACKUP_DIR}/")

@@ -6,6 +6,9 @@ secret's plaintext (see secrets/fingerprint.py), never the plaintext or a
 plain hash of it. `overrides` records which built-in template each of the user's
 overrides shadowed, and that template's sha256 when it was last rendered
 (generator/render/overrides/stale.py).
+`bases` names each file's copy of what clustergen last wrote
+(write/bases.py, the base of a three-way merge); `released` lists the files the
+user took over (`configure --keep-mine`), which clustergen no longer writes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from generator import __version__, paths
 from generator.errors import ClusterGenError
+from generator.write.bases import is_blob_id
 
 
 class ManifestError(ClusterGenError):
@@ -43,6 +47,9 @@ class Manifest:
     seal_key: str = ""
     # override path ("overrides/…") → the built-in template it shadowed
     overrides: dict[str, Shadowed] = field(default_factory=dict)
+    bases: dict[str, str] = field(default_factory=dict)  # path → git blob id of its base copy
+    # path → sha256 of its render when the user took it over (or when we last said it changed)
+    released: dict[str, str] = field(default_factory=dict)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -79,6 +86,10 @@ def load_manifest(root: Path) -> Manifest:
         files = _string_map(data["files"], "files")
         fingerprints = _string_map(data.get("fingerprints", {}), "fingerprints")
         seals = _string_map(data.get("seals", {}), "seals")
+        bases = _string_map(data.get("bases", {}), "bases")
+        if not all(is_blob_id(blob) for blob in bases.values()):
+            raise ValueError("`bases` must map paths to git blob ids")
+        released = _string_map(data.get("released", {}), "released")
         return Manifest(
             str(data.get("generator", "")),
             str(data.get("config_digest", "")),
@@ -87,6 +98,8 @@ def load_manifest(root: Path) -> Manifest:
             seals,
             str(data.get("seal_key", "")),
             _shadowed(data.get("overrides", {})),
+            bases,
+            released,
         )
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ManifestError(
@@ -131,4 +144,8 @@ def dump_manifest(manifest: Manifest) -> bytes:
             path: {"template": s.template, "sha256": s.sha256}
             for path, s in sorted(manifest.overrides.items())
         }
+    if manifest.bases:
+        data["bases"] = dict(sorted(manifest.bases.items()))
+    if manifest.released:
+        data["released"] = dict(sorted(manifest.released.items()))
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()

@@ -4,22 +4,30 @@ Ownership comes from the manifest (see manifest.py; ownership.py says which
 entries are trusted). The plan classifies every path; `apply_plan` refuses to
 write anything while a conflict is left (unless forced), then writes the plan
 as one transaction (journal.py): a run lands whole or leaves the tree alone.
+
+A file edited by hand since clustergen wrote it is merged with its new render
+(merge.py, on the copy bases.py keeps of what clustergen last wrote); only a
+merge that conflicts, a secret, or a file without a base copy is a conflict.
+A file the user took over (`Resolutions.keep_mine`, then the manifest's
+`released`) is left alone from then on.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from generator import __version__
+from generator import __version__, paths
 from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
+from generator.write.bases import base_path, bases_for, committed_copy, read_base, stored
 from generator.write.fs import WriteError, os_reason, symlinked_directory
 from generator.write.journal import SECRET_BACKUP_DIR, transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
+from generator.write.merge import Hunk, merge3
 from generator.write.ownership import output_scope, seal_key_id, seals_for
 
 DEFAULT_MODE = 0o644
@@ -29,10 +37,58 @@ _RESERVED_TOPS = frozenset({".clustergen", ".git"})
 # a creation rule).
 
 
+HAND_EDITED = "edited by hand since clustergen wrote it"
+SECRETS_NEVER_MERGE = (
+    "secrets are never merged: they are rendered from cluster.yaml (put the value there)"
+)
+
+
 @dataclass(frozen=True)
 class Conflict:
     path: str
     reason: str
+    hunks: tuple[Hunk, ...] = ()  # where a merge with the new render conflicts
+
+
+@dataclass(frozen=True)
+class Resolutions:
+    """The user's choice for files in the way (paths relative to the output root).
+
+    keep_mine: the file becomes the user's; clustergen stops writing it (recorded in
+    the manifest's `released`). take_theirs: the new render replaces it, the current
+    version kept as a `.orig` copy (as --force does for every file).
+    """
+
+    keep_mine: frozenset[str] = frozenset()
+    take_theirs: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, root: Path, keep_mine: Iterable[str], take_theirs: Iterable[str]) -> Resolutions:
+        """Paths as the user typed them: as configure lists them (relative to root), or
+        absolute."""
+        mine = frozenset(_relative(root, p) for p in keep_mine)
+        theirs = frozenset(_relative(root, p) for p in take_theirs)
+        if both := sorted(mine & theirs):
+            raise ClusterGenError(
+                f"{both[0]}: given to both --keep-mine and --take-theirs; choose one"
+            )
+        return cls(mine, theirs)
+
+    def check(self, files: Mapping[str, bytes]) -> None:
+        """ClusterGenError for a path clustergen does not render, or a secret to keep."""
+        for path in sorted(self.keep_mine | self.take_theirs):
+            if path not in files:
+                raise ClusterGenError(
+                    f"{path}: clustergen does not render that path, so there is nothing "
+                    "to keep or take (give a path as configure lists it, e.g. "
+                    "kubernetes/apps/.../helmrelease.yaml)"
+                )
+        for path in sorted(self.keep_mine):
+            if is_secret_path(path):
+                raise ClusterGenError(
+                    f"{path}: a secret cannot be kept as yours; secrets are rendered from "
+                    "cluster.yaml (put the value there), or take the render with --take-theirs"
+                )
 
 
 @dataclass
@@ -47,16 +103,37 @@ class WritePlan:
     remove: list[str] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # ours once, edited, no longer produced
+    merged: dict[str, bytes] = field(default_factory=dict)  # hand-edited path → merge result
+    edited: list[str] = field(default_factory=list)  # hand edits the new render leaves as they are
+    # Files the user took over: path → what to say this once ("" says nothing).
+    released: dict[str, str] = field(default_factory=dict)
+    bases: dict[str, bytes] = field(default_factory=dict)  # base copies to write (root-relative)
+    drop_bases: list[str] = field(default_factory=list)  # base copies no longer referenced
+    take_theirs: frozenset[str] = frozenset()
 
     @property
     def changes(self) -> bool:
-        """Whether applying the plan would touch any file."""
-        return bool(self.create or self.update or self.remove or self.conflicts)
+        """Whether applying the plan would touch any file of the tree."""
+        return bool(self.create or self.update or self.remove or self.conflicts or self.merged)
+
+    def unresolved(self, force: bool) -> list[Conflict]:
+        """The conflicts neither `force` nor --take-theirs resolves."""
+        return [] if force else [c for c in self.conflicts if c.path not in self.take_theirs]
 
     def refuse_conflicts(self, force: bool) -> None:
-        """WriteConflict when hand edits are in the way and `force` is off."""
-        if self.conflicts and not force:
-            raise WriteConflict(_conflict_message(self.conflicts))
+        """WriteConflict when hand edits are in the way and neither `force` nor
+        --take-theirs resolves them; the message shows each conflicting hunk."""
+        if left := self.unresolved(force):
+            raise WriteConflict(_conflict_message(left))
+
+    def final_files(self) -> dict[str, bytes]:
+        """What each rendered path holds after the write, for the paths the write decides
+        (a hand edit kept as is and a file the user took over stay as they are on disk)."""
+        out = {p: d for p, d in self.files.items() if p not in self.released}
+        out.update(self.merged)
+        for path in self.edited:
+            out.pop(path, None)
+        return out
 
 
 @dataclass
@@ -67,25 +144,36 @@ class WriteSummary:
     unchanged: int = 0
     kept: list[str] = field(default_factory=list)
     backups: dict[str, str] = field(default_factory=dict)  # overwritten path → its .orig
+    merged: list[str] = field(default_factory=list)
+    released: dict[str, str] = field(default_factory=dict)  # path → the one line to say
 
     @property
     def changed(self) -> int:
-        return len(self.created) + len(self.updated) + len(self.removed)
+        return len(self.created) + len(self.updated) + len(self.merged) + len(self.removed)
 
     def __str__(self) -> str:
         if not self.changed:
             lines = [f"0 changed ({self.unchanged} unchanged)"]
         else:
+            merged = f"{len(self.merged)} merged, " if self.merged else ""
             lines = [
-                f"{len(self.created)} created, {len(self.updated)} updated, "
+                f"{len(self.created)} created, {len(self.updated)} updated, {merged}"
                 f"{len(self.removed)} removed, {self.unchanged} unchanged"
             ]
-            for mark, group in (("+", self.created), ("~", self.updated), ("-", self.removed)):
+            for mark, group in (
+                ("+", self.created),
+                ("~", self.updated),
+                ("M", self.merged),
+                ("-", self.removed),
+            ):
                 for path in group:
                     saved = self.backups.get(path)
                     note = f" (your version saved as {saved})" if saved else ""
+                    if mark == "M":
+                        note = " (merged: your edits and the new render)"
                     lines.append(f"  {mark} {path}{note}")
         lines += [f"  kept (edited by you, no longer generated): {p}" for p in self.kept]
+        lines += [f"  {note}" for _, note in sorted(self.released.items()) if note]
         return "\n".join(lines)
 
 
@@ -99,28 +187,52 @@ def plan_write(
     fingerprints: Mapping[str, str] | None = None,
     seal_key: bytes | None = None,
     untrusted: Mapping[str, str] | None = None,
+    resolutions: Resolutions = Resolutions(),
 ) -> WritePlan:
-    """Classify every produced or previously written path; reads the disk, writes nothing.
+    """Classify every produced or previously written path; reads the disk, writes nothing
+    (a hand-edited file is merged in memory: git merge-file on temporary copies).
 
     `fingerprints` (secret path → keyed plaintext fingerprint) are recorded in
     the new manifest for the paths in `files`, sealed with `seal_key` (see
     ownership.py). `untrusted` (path → why) names manifest entries dropped as
     untrusted, to explain the conflicts they cause. A file that exists keeps
     its mode (the user may have changed it); `modes` applies to new files.
+    `resolutions`: the user's choices for files in the way (ClusterGenError for a
+    path clustergen does not render, or a secret to keep).
     """
+    resolutions.check(files)
+    released = {
+        p: sha256_hex(files[p])
+        for p in (set(manifest.released) | resolutions.keep_mine) - resolutions.take_theirs
+        if p in files and not is_secret_path(p)  # a secret is always rendered from config
+    }
+    ours_files = {p: b for p, b in files.items() if p not in released}
     real_root = root.resolve()
     inside: dict[Path, bool] = {}
-    targets = {rel: _target(root, real_root, rel, inside) for rel in files}
-    recorded = {p: f for p, f in (fingerprints or {}).items() if p in files}
+    targets = {rel: _target(root, real_root, rel, inside) for rel in ours_files}
+    recorded = {p: f for p, f in (fingerprints or {}).items() if p in ours_files}
+    bases = bases_for(ours_files)
     new_manifest = Manifest(
-        __version__, config_digest, {p: sha256_hex(b) for p, b in files.items()}, recorded
+        __version__,
+        config_digest,
+        {p: sha256_hex(b) for p, b in ours_files.items()},
+        recorded,
+        bases=bases,
+        released=released,
     )
     if seal_key is not None:
         new_manifest = replace(
             new_manifest, seals=seals_for(new_manifest, seal_key), seal_key=seal_key_id(seal_key)
         )
-    plan = WritePlan(files, {}, manifest, new_manifest)
-    for rel in sorted(files):
+    plan = WritePlan(files, {}, manifest, new_manifest, take_theirs=resolutions.take_theirs)
+    plan.released = {p: _release_note(p, d, manifest, resolutions) for p, d in released.items()}
+    have = stored(root)
+    for rel, blob in sorted(bases.items()):
+        if blob not in have:
+            plan.bases[base_path(blob)] = files[rel]
+            have.add(blob)
+    plan.drop_bases = sorted(base_path(b) for b in have - set(bases.values()))
+    for rel in sorted(ours_files):
         new, target, ours = files[rel], targets[rel], manifest.files.get(rel)
         on_disk = _read(target, rel)
         want = modes.get(rel, DEFAULT_MODE) if modes is not None else None
@@ -136,8 +248,10 @@ def plan_write(
             plan.conflicts.append(Conflict(rel, why))
         elif sha256_hex(on_disk) == ours:
             plan.update.append(rel)
+        elif rel in resolutions.take_theirs:
+            plan.conflicts.append(Conflict(rel, HAND_EDITED))
         else:
-            plan.conflicts.append(Conflict(rel, "edited by hand since clustergen wrote it"))
+            _merge_into(plan, root, rel, on_disk)
     scope = output_scope()
     for rel in sorted(set(manifest.files) - set(files)):
         if not scope.renders(rel):
@@ -165,8 +279,10 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         created=list(plan.create),
         updated=sorted([*plan.update, *(c.path for c in plan.conflicts)]),
         removed=list(plan.remove),
-        unchanged=len(plan.unchanged),
+        unchanged=len(plan.unchanged) + len(plan.edited),
         kept=list(plan.kept),
+        merged=sorted(plan.merged),
+        released=dict(plan.released),
     )
     backups: dict[str, tuple[str, int]] = {}
     for conflict in plan.conflicts:
@@ -174,17 +290,114 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         backups[conflict.path] = (backup, mode)
         summary.backups[conflict.path] = backup
     writes = [*plan.create, *plan.update, *(c.path for c in plan.conflicts)]
-    if not writes and not plan.remove and plan.new == plan.old:
+    contents = {rel: plan.files[rel] for rel in writes} | plan.merged | plan.bases
+    removals = [*plan.remove, *plan.drop_bases]
+    if not contents and not removals and plan.new == plan.old:
         return summary
+    modes = {**plan.modes, **dict.fromkeys(plan.bases, DEFAULT_MODE)}
     transact(
         root,
-        {rel: plan.files[rel] for rel in writes},
-        plan.modes,
-        list(plan.remove),
+        contents,
+        modes,
+        removals,
         dump_manifest(plan.new) if plan.new != plan.old else None,
         backups,
     )
     return summary
+
+
+def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:
+    """Classify a hand-edited file: merged, left as edited, or a conflict (with hunks)."""
+    outcome = hand_edit_outcome(root, plan.old, rel, on_disk, plan.files[rel])
+    if isinstance(outcome, Conflict):
+        plan.conflicts.append(outcome)
+    elif outcome is None:
+        plan.edited.append(rel)
+    else:
+        plan.merged[rel] = outcome
+
+
+def hand_edit_outcome(
+    root: Path, manifest: Manifest, rel: str, on_disk: bytes, new: bytes
+) -> Conflict | bytes | None:
+    """What configure does with a file edited since it wrote `manifest.files[rel]`:
+    None (the edit stays as it is), the merged bytes to write, or the Conflict."""
+    if is_secret_path(rel):
+        return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
+    blob, digest = manifest.bases.get(rel), manifest.files.get(rel, "")
+    base = read_base(root, blob) if blob is not None else None
+    if base is None or sha256_hex(base) != digest:
+        base = committed_copy(root, rel, digest)  # written before base copies were kept
+    if base is None:
+        return Conflict(rel, f"{HAND_EDITED} (no copy of what it wrote to merge with)")
+    if base == new:
+        return None  # the render did not change: the edit stays as it is
+    result = merge3(base, on_disk, new)
+    if result.merged is None:
+        return Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks)
+    return None if result.merged == on_disk else result.merged
+
+
+def as_configure_leaves(
+    files: Mapping[str, bytes],
+    root: Path,
+    manifest: Manifest,
+    skip: Collection[str] = frozenset(),
+) -> dict[str, bytes]:
+    """A render with each hand edit as configure would leave it (for a comparison with
+    the working tree): merged, or as on disk where the render does not change it; a
+    file the user took over as on disk (absent when gone). A conflict, a secret, a
+    file clustergen did not write, or one `skip` names keeps the render: configure
+    would stop there, or the caller compares it otherwise."""
+    out = dict(files)
+    for rel, new in files.items():
+        if is_secret_path(rel) or rel in skip:
+            continue
+        try:
+            on_disk: bytes | None = (root / rel).read_bytes()
+        except OSError:
+            on_disk = None
+        if rel in manifest.released:
+            if on_disk is None:
+                del out[rel]
+            else:
+                out[rel] = on_disk
+            continue
+        ours = manifest.files.get(rel)
+        if on_disk is None or ours is None or on_disk == new or sha256_hex(on_disk) == ours:
+            continue
+        outcome = hand_edit_outcome(root, manifest, rel, on_disk, new)
+        if not isinstance(outcome, Conflict):
+            out[rel] = on_disk if outcome is None else outcome
+    return out
+
+
+def _release_note(path: str, digest: str, old: Manifest, resolutions: Resolutions) -> str:
+    """Said once: when the user takes a file over, and when its render changes after."""
+    if path in resolutions.keep_mine and path not in old.released:
+        return (
+            f"released (yours now; clustergen no longer writes it): {path} "
+            f"(to hand it back: configure --take-theirs {path})"
+        )
+    if old.released.get(path, digest) != digest:
+        return (
+            f"yours, not written: {path}: the new render differs from it "
+            f"(`clustergen diff` shows how; configure --take-theirs {path} takes it)"
+        )
+    return ""
+
+
+def _relative(root: Path, typed: str) -> str:
+    """A path as typed (relative to root, as configure lists it, or absolute) → relative
+    to root; ClusterGenError for one outside root."""
+    path = Path(typed)
+    absolute = path if path.is_absolute() else root / path
+    try:
+        return absolute.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise ClusterGenError(
+            f"{typed}: not inside {root}, where configure writes; give a path inside it"
+        ) from None
 
 
 def _read(target: Path, rel: str) -> bytes | None:
@@ -267,10 +480,36 @@ def _symlinked_dir(root: Path, dirs: list[str]) -> WriteError:
 
 def _conflict_message(conflicts: list[Conflict]) -> str:
     lines = [f"{len(conflicts)} file(s) in the way; nothing was written:"]
-    lines += [f"  {c.path}: {c.reason}" for c in conflicts]
+    for conflict in conflicts:
+        lines.append(f"  {conflict.path}: {conflict.reason}")
+        for hunk in conflict.hunks:
+            lines += [f"    {line}" for line in hunk.describe(conflict.path)]
+    lines.append("For each file, choose one and run configure again:")
     lines.append(
-        "Move your changes into cluster.yaml (or remove the file), or rerun with --force "
-        "to overwrite: each file's current content is kept as <file>.orig "
-        f"(a secret's under {SECRET_BACKUP_DIR}/)."
+        "  - take the new render: --take-theirs PATH (or --force for every file); "
+        "your version is kept as <file>.orig "
+        f"(a secret's under {SECRET_BACKUP_DIR}/)"
     )
+    if any(not is_secret_path(c.path) for c in conflicts):
+        lines.append(
+            "  - keep yours: --keep-mine PATH; the file becomes yours and clustergen "
+            "stops writing it (recorded in .clustergen/manifest.json)"
+        )
+        lines.append(
+            "  - make your change an override (it then renders in place of the built-in "
+            "template): copy your version of"
+        )
+        lines += [
+            f"      {c.path} to {override_for(c.path)}"
+            for c in conflicts
+            if not is_secret_path(c.path)
+        ]
+    lines.append("  - or move your change into cluster.yaml, or remove the file")
     return "\n".join(lines)
+
+
+def override_for(rel: str) -> str:
+    """Where an override of the template that renders `rel` goes: overrides/ mirrors
+    templates/config (`X.j2` renders to X; a file without `.j2` is copied)."""
+    template = f"{rel}.j2" if (paths.TEMPLATE_TREE / f"{rel}.j2").is_file() else rel
+    return f"overrides/{template}"

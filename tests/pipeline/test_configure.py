@@ -63,24 +63,23 @@ def test_component_off_removes_exactly_its_files(workdir: Path) -> None:
     assert "spegel" not in kustomization
 
 
-def test_hand_edit_is_reported_not_overwritten(
+def test_hand_edit_the_render_does_not_change_stays_until_taken_back(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     edited = workdir / "kubernetes/flux/cluster/ks.yaml"
     edited.write_text(edited.read_text() + "# my note\n")
     edit(workdir / "cluster.yaml", repository__branch="trunk")
-    before = snapshot(workdir)
+    config = str(workdir / "cluster.yaml")
 
-    assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
-    err = capsys.readouterr().err
-    assert "kubernetes/flux/cluster/ks.yaml" in err and "--force" in err
-    assert snapshot(workdir) == before, "nothing may be written when a conflict is found"
+    assert main(["configure", "--no-validate", "--config", config]) == 0
+    assert edited.read_text().endswith("# my note\n")
 
     assert (
-        main(["configure", "--no-validate", "--force", "--config", str(workdir / "cluster.yaml")])
-        == 0
+        main(["configure", "--no-validate", "--take-theirs", str(edited), "--config", config]) == 0
     )
+    assert not edited.read_text().endswith("# my note\n")
     assert (workdir / "kubernetes/flux/cluster/ks.yaml.orig").read_text().endswith("# my note\n")
+    assert "your version saved as kubernetes/flux/cluster/ks.yaml.orig" in capsys.readouterr().out
 
 
 def test_failing_sops_leaves_no_plaintext_and_old_files_intact(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.write.bases import base_path, blob_id
 from generator.write.fs import OutputRoot, WriteError
 from generator.write.journal import (
     JOURNAL_PATH,
@@ -61,7 +62,8 @@ def crash_after_staging(root: Path, new: dict[str, bytes], remove: list[str], st
 def test_a_write_leaves_no_journal_and_no_temp_file(tmp_path: Path) -> None:
     write(tmp_path, TREE)
 
-    assert sorted(files(tmp_path)) == [".clustergen/manifest.json", *sorted(TREE)]
+    bases = sorted(f".clustergen/base/{blob_id(data)}" for data in TREE.values())
+    assert sorted(files(tmp_path)) == sorted([*bases, ".clustergen/manifest.json", *TREE])
 
 
 def test_a_staged_but_uncommitted_write_is_undone(tmp_path: Path) -> None:
@@ -218,3 +220,26 @@ def test_a_stage_that_cannot_be_created_rolls_back_every_stage(tmp_path: Path) -
     assert after.pop(f"{stage_name('kubernetes/apps/a/ks.yaml', 1)}/keep") == b""
     assert after == before
     assert not (tmp_path / JOURNAL_PATH).exists()
+
+
+def test_an_interrupted_write_of_merge_bases_is_finished(tmp_path: Path) -> None:
+    write(tmp_path, TREE)
+    old, new_base = (base_path(blob_id(data)) for data in (b"a: 1\n", b"a: 2\n"))
+    new = {"kubernetes/apps/c/ks.yaml": b"a: 2\n", new_base: b"a: 2\n"}
+
+    crash_after_staging(tmp_path, new, [old], "committed")
+
+    assert recover(tmp_path) == "recovered an interrupted write: finished it (3 file change(s))"
+    after = files(tmp_path)
+    assert after[new_base] == b"a: 2\n" and old not in after
+
+
+def test_a_journal_naming_a_base_path_of_another_shape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / ".clustergen").mkdir()
+    (tmp_path / ".clustergen/manifest.json").write_text("{}")
+    forged = Journal(state="committed", removals=[Removal(".clustergen/base/../manifest.json")])
+    (tmp_path / JOURNAL_PATH).write_bytes(forged.dump())
+
+    with pytest.raises(WriteError, match="which clustergen never writes"):
+        recover(tmp_path)
+    assert (tmp_path / ".clustergen/manifest.json").exists()

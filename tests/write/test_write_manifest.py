@@ -35,7 +35,15 @@ def test_round_trip_is_deterministic(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ["{not json", "[]", '{"generator": "x"}', '{"files": {"a": 1}}', '{"files": []}'],
+    [
+        "{not json",
+        "[]",
+        '{"generator": "x"}',
+        '{"files": {"a": 1}}',
+        '{"files": []}',
+        # A base copy's name is a blob id, never a path: nothing to climb out with.
+        '{"files": {}, "bases": {"a": "../../etc/passwd"}}',
+    ],
 )
 def test_corrupt_manifest_says_how_to_recover(tmp_path: Path, content: str) -> None:
     path = tmp_path / ".clustergen" / "manifest.json"
@@ -49,3 +57,15 @@ def test_corrupt_manifest_says_how_to_recover(tmp_path: Path, content: str) -> N
     assert ".clustergen/manifest.json is corrupt" in message
     assert "git checkout -- .clustergen/manifest.json" in message
     assert "--force" in message
+
+
+def test_bases_and_released_round_trip_and_are_absent_when_empty(tmp_path: Path) -> None:
+    manifest = Manifest(
+        "9.9.9", "abc", {"a.yaml": "1" * 64}, bases={"a.yaml": "f" * 40}, released={"b": "2" * 64}
+    )
+
+    save_manifest(tmp_path, manifest)
+
+    assert load_manifest(tmp_path) == manifest
+    plain = json.loads(dump_manifest(Manifest("9.9.9", "abc", {"a.yaml": "1" * 64})))
+    assert "bases" not in plain and "released" not in plain

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from generator.errors import ClusterGenError, WriteConflict
-from generator.write.manifest import load_manifest
-from generator.write.writer import WriteSummary, apply_plan, plan_write
+from generator.write.bases import blob_id
+from generator.write.manifest import load_manifest, sha256_hex
+from generator.write.writer import Resolutions, WriteSummary, apply_plan, plan_write
+from tests.write.saved import save_manifest
 
 TREE = {
     "kubernetes/apps/a/ks.yaml": b"a: 1\n",
@@ -231,3 +236,145 @@ def test_config_digest_is_recorded(tmp_path: Path) -> None:
     apply_plan(plan, tmp_path)
 
     assert load_manifest(tmp_path).config_digest == "d1"
+
+
+HR = "kubernetes/apps/a/ks.yaml"
+LONG = b"".join(f"k{n}: {n}\n".encode() for n in range(1, 11))
+
+
+def test_a_hand_edit_merges_with_a_change_elsewhere(tmp_path: Path) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    (tmp_path / HR).write_bytes(LONG.replace(b"k2: 2\n", b"k2: 2\n# mine\n"))
+
+    summary = configure(tmp_path, TREE | {HR: LONG.replace(b"k9: 9", b"k9: 99")})
+
+    assert (tmp_path / HR).read_bytes() == LONG.replace(b"k2: 2\n", b"k2: 2\n# mine\n").replace(
+        b"k9: 9", b"k9: 99"
+    )
+    assert summary.merged == [HR]
+    assert f"  M {HR} (merged" in str(summary)
+    # The manifest records the render (the next merge's base), not the merged file.
+    assert load_manifest(tmp_path).files[HR] == sha256_hex(LONG.replace(b"k9: 9", b"k9: 99"))
+    assert str(configure(tmp_path, TREE | {HR: LONG.replace(b"k9: 9", b"k9: 99")})).startswith(
+        "0 changed"
+    )
+
+
+def test_a_hand_edit_the_render_leaves_alone_stays(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / HR).write_bytes(b"a: 1\n# mine\n")
+
+    summary = configure(tmp_path, TREE | {"new.yaml": b"n\n"})
+
+    assert (tmp_path / HR).read_bytes() == b"a: 1\n# mine\n"
+    assert summary.created == ["new.yaml"] and HR not in summary.updated
+
+
+def test_a_missing_or_altered_base_copy_is_a_conflict_not_a_wrong_merge(tmp_path: Path) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    base = tmp_path / ".clustergen/base" / blob_id(LONG)
+    base.write_bytes(LONG.replace(b"k5: 5", b"k5: x"))
+    (tmp_path / HR).write_bytes(LONG + b"# mine\n")
+
+    with pytest.raises(WriteConflict, match="no copy of what it wrote to merge with"):
+        configure(tmp_path, TREE | {HR: LONG.replace(b"k1: 1", b"k1: 0")})
+
+
+def test_base_copies_follow_the_renders_and_unused_ones_go(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    configure(tmp_path, TREE | {HR: b"a: 2\n"})
+
+    stored = sorted(p.name for p in (tmp_path / ".clustergen/base").iterdir())
+    tree = TREE | {HR: b"a: 2\n"}
+    assert stored == sorted({blob_id(b) for b in tree.values()})
+    assert load_manifest(tmp_path).bases == {p: blob_id(b) for p, b in tree.items()}
+
+
+def test_secrets_get_no_base_copy_and_never_merge(tmp_path: Path) -> None:
+    secret = "kubernetes/apps/a/secret.sops.yaml"
+    configure(tmp_path, TREE | {secret: LONG})
+    (tmp_path / secret).write_bytes(LONG + b"# mine\n")
+
+    assert secret not in load_manifest(tmp_path).bases
+    assert not (tmp_path / ".clustergen/base" / blob_id(LONG)).exists()
+    with pytest.raises(WriteConflict, match="secrets are never merged"):
+        configure(tmp_path, TREE | {secret: LONG.replace(b"k1: 1", b"k1: 0")})
+
+
+def _resolve(root: Path, tree: dict[str, bytes], **choices: list[str]) -> WriteSummary:
+    resolutions = Resolutions(
+        frozenset(choices.get("mine", [])), frozenset(choices.get("theirs", []))
+    )
+    plan = plan_write(tree, root, load_manifest(root), resolutions=resolutions)
+    return apply_plan(plan, root)
+
+
+def test_keep_mine_releases_the_file_for_good(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / HR).write_bytes(b"a: mine\n")
+
+    summary = _resolve(tmp_path, TREE | {HR: b"a: 2\n"}, mine=[HR])
+
+    assert (tmp_path / HR).read_bytes() == b"a: mine\n"
+    assert f"released (yours now; clustergen no longer writes it): {HR}" in str(summary)
+    manifest = load_manifest(tmp_path)
+    assert HR not in manifest.files and HR not in manifest.bases and HR in manifest.released
+    # Later runs leave it alone; a changed render is said once.
+    changed = configure(tmp_path, TREE | {HR: b"a: 3\n"})
+    assert f"yours, not written: {HR}" in str(changed)
+    assert (tmp_path / HR).read_bytes() == b"a: mine\n"
+    assert (
+        str(configure(tmp_path, TREE | {HR: b"a: 3\n"})) == f"0 changed ({len(TREE) - 1} unchanged)"
+    )
+
+
+def test_take_theirs_replaces_one_file_and_keeps_yours_as_orig(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / HR).write_bytes(b"a: mine\n")
+
+    summary = _resolve(tmp_path, TREE | {HR: b"a: 2\n"}, theirs=[HR])
+
+    assert (tmp_path / HR).read_bytes() == b"a: 2\n"
+    assert (tmp_path / f"{HR}.orig").read_bytes() == b"a: mine\n"
+    assert f"(your version saved as {HR}.orig)" in str(summary)
+
+
+def test_choices_name_only_rendered_paths(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+
+    with pytest.raises(ClusterGenError, match="clustergen does not render that path"):
+        _resolve(tmp_path, TREE, mine=["cluster.yaml"])
+    with pytest.raises(ClusterGenError, match="a secret cannot be kept as yours"):
+        _resolve(tmp_path, TREE | {"x.sops.yaml": b"s\n"}, mine=["x.sops.yaml"])
+
+
+def test_a_file_written_before_base_copies_merges_on_its_committed_version(
+    tmp_path: Path,
+) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    # As an older clustergen left it, committed: no base copies, no `bases`.
+    shutil.rmtree(tmp_path / ".clustergen/base")
+    save_manifest(tmp_path, replace(load_manifest(tmp_path), bases={}))
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "rendered"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    (tmp_path / HR).write_bytes(LONG + b"# mine\n")
+
+    summary = configure(tmp_path, TREE | {HR: LONG.replace(b"k1: 1", b"k1: 0")})
+
+    assert summary.merged == [HR]
+    assert (tmp_path / HR).read_bytes() == LONG.replace(b"k1: 1", b"k1: 0") + b"# mine\n"
+
+
+def test_choices_take_paths_as_configure_lists_them_or_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path.parent)  # elsewhere: the paths are the output root's
+
+    resolutions = Resolutions.of(tmp_path, [HR], [str(tmp_path / "README.md")])
+
+    assert resolutions == Resolutions(frozenset({HR}), frozenset({"README.md"}))
+    with pytest.raises(ClusterGenError, match="not inside"):
+        Resolutions.of(tmp_path, ["../elsewhere.yaml"], [])
+    with pytest.raises(ClusterGenError, match="both --keep-mine and --take-theirs"):
+        Resolutions.of(tmp_path, [HR], [HR])

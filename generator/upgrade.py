@@ -1,0 +1,183 @@
+"""`clustergen upgrade --check`: what configure would do with the templates of this checkout.
+
+Run after taking a newer clustergen (`git pull` of the template), before `configure`.
+It renders in memory and plans the write exactly as configure does (writer.plan_write,
+with its three-way merges), then reports, writing nothing:
+
+- which rendered files the new render changes, against what configure last wrote
+  (the manifest): new, changed, no longer rendered; secrets by their plaintext;
+- which hand edits will merge, which conflict (with their hunks), which stay as edited;
+- which files you took over (--keep-mine) the new render changes.
+
+Each part is one `Section`; the report is the list of them (`_sections`), so a further
+check is one more entry there. Exit status 1 when any section holds a conflict (configure
+would refuse until you choose), else 0. Without age.key, secrets and the files that derive
+from secret values cannot be compared: they are counted, not checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from generator.pipeline import RenderResult, render_in_memory
+from generator.report import Report
+from generator.secrets.encrypt import config_digest_for, fingerprints_for
+from generator.secrets.files import is_secret_path
+from generator.secrets.keys import discover_age_key
+from generator.secrets.sops import Sops
+from generator.write.manifest import Manifest, load_manifest, sha256_hex
+from generator.write.ownership import trusted
+from generator.write.writer import WritePlan, plan_write
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a title, its lines, and how many conflicts it found."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    conflicts: int = 0
+
+    def render(self) -> list[str]:
+        """`title:` and its lines, or `title: none`."""
+        return [f"{self.title}:", *self.lines] if self.lines else [f"{self.title}: none"]
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secret files as configure would find them: changed, and hand-edited ones."""
+
+    created: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    edited: tuple[str, ...] = ()
+
+
+def run_upgrade_check(config_path: Path) -> Report:
+    """The report of what configure would change, merge and refuse; writes nothing.
+
+    Status 0 when configure would go through, 1 when a hand edit conflicts.
+    Errors as configure's (ClusterGenError subclasses: config, secrets, manifest).
+    """
+    workdir = config_path.resolve().parent
+    held = discover_age_key(workdir)
+    result = render_in_memory(config_path, keyless=held is None, held=held)
+    key = result.sops.fingerprint_key if result.sops is not None else None
+    manifest, _ = trusted(load_manifest(workdir), key)
+    unknowable = _secret_derived(result)
+    plain = {
+        p: b for p, b in result.tree.files.items() if not is_secret_path(p) and p not in unknowable
+    }
+    # Secrets are compared by plaintext below; what a keyless render cannot know, not at all.
+    compared = {
+        p: d for p, d in manifest.files.items() if not is_secret_path(p) and p not in unknowable
+    }
+    plan = plan_write(plain, workdir, replace(manifest, files=compared, fingerprints={}))
+    secrets = _secrets(result, result.sops, manifest, workdir) if result.sops else Secrets()
+    sections = _sections(plan, secrets, manifest)
+    conflicts = sum(s.conflicts for s in sections)
+    lines = ["upgrade check: the new render against what configure last wrote (nothing written)"]
+    lines += _notes(result, manifest, unknowable)
+    for section in sections:
+        lines += section.render()
+    if conflicts:
+        lines.append(
+            f"result: {conflicts} conflict(s); configure will refuse until you choose for each "
+            "file: --keep-mine PATH, --take-theirs PATH, or an override (configure lists them)"
+        )
+    else:
+        lines.append("result: no conflicts; configure will go through")
+    return Report.of(lines, status=1 if conflicts else 0)
+
+
+def _sections(plan: WritePlan, secrets: Secrets, manifest: Manifest) -> list[Section]:
+    """The report's parts, in order."""
+    return [
+        _rendered_changes(plan, secrets),
+        _hand_edits(plan, secrets),
+        _released(plan, manifest),
+    ]
+
+
+def _rendered_changes(plan: WritePlan, secrets: Secrets) -> Section:
+    hand_edited = {c.path for c in plan.conflicts} | set(plan.merged)
+    lines = [f"  + {p}" for p in plan.create]
+    lines += [f"  + {p} (secret)" for p in secrets.created]
+    new, old = plan.new.files, plan.old.files
+    changed = [*plan.update, *(p for p in hand_edited if new[p] != old.get(p))]
+    lines += [f"  ~ {p}" for p in sorted(changed)]
+    lines += [f"  ~ {p} (secret: re-encrypted from cluster.yaml)" for p in secrets.changed]
+    lines += [f"  - {p} (no longer rendered)" for p in plan.remove]
+    lines += [f"  - {p} (no longer rendered; edited by you, so kept)" for p in plan.kept]
+    return Section("rendered files the new render changes", tuple(lines))
+
+
+def _hand_edits(plan: WritePlan, secrets: Secrets) -> Section:
+    lines = [f"  merges cleanly: {p}" for p in sorted(plan.merged)]
+    for conflict in plan.conflicts:
+        lines.append(f"  conflict: {conflict.path}: {conflict.reason}")
+        for hunk in conflict.hunks:
+            lines += [f"    {line}" for line in hunk.describe(conflict.path)]
+    lines += [
+        f"  conflict: {p}: edited by hand; secrets are never merged: they are rendered "
+        "from cluster.yaml"
+        for p in secrets.edited
+    ]
+    lines += [f"  stays as you edited it (the render does not change it): {p}" for p in plan.edited]
+    return Section("hand edits", tuple(lines), conflicts=len(plan.conflicts) + len(secrets.edited))
+
+
+def _released(plan: WritePlan, manifest: Manifest) -> Section:
+    changed = [p for p in sorted(plan.released) if manifest.released.get(p) != plan.new.released[p]]
+    lines = [f"  {p}: the new render differs; configure leaves it to you" for p in changed]
+    return Section("files you took over (--keep-mine)", tuple(lines))
+
+
+def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path) -> Secrets:
+    """Each rendered secret: new, changed (its plaintext), or edited by hand since written."""
+    rendered = {p: b for p, b in result.tree.files.items() if is_secret_path(p)}
+    fingerprints = fingerprints_for(rendered, sops)
+    created: list[str] = []
+    changed: list[str] = []
+    edited: list[str] = []
+    for path, plaintext in sorted(rendered.items()):
+        try:
+            on_disk = (workdir / path).read_bytes()
+        except FileNotFoundError:
+            created.append(path)
+            continue
+        ours = sha256_hex(on_disk) == manifest.files.get(path)
+        if ours and manifest.fingerprints.get(path) == fingerprints.get(path):
+            continue  # written by configure from this very plaintext
+        if result.decrypt(path, on_disk) == plaintext:
+            continue
+        (changed if ours else edited).append(path)
+    return Secrets(tuple(created), tuple(changed), tuple(edited))
+
+
+def _secret_derived(result: RenderResult) -> frozenset[str]:
+    """Without a key: the plain files whose render depends on a secret value."""
+    if result.probe is None:
+        return frozenset()
+    probe = result.probe
+    return frozenset(
+        p for p, b in result.tree.files.items() if probe.get(p) != b and not is_secret_path(p)
+    )
+
+
+def _notes(result: RenderResult, manifest: Manifest, unknowable: frozenset[str]) -> list[str]:
+    notes: list[str] = []
+    if result.sops is None:
+        secrets = sum(is_secret_path(p) for p in result.tree.files)
+        notes.append(
+            f"note: no age.key: {secrets} secret file(s) and {len(unknowable)} file(s) derived "
+            "from secret values are not checked"
+        )
+    elif manifest.config_digest and manifest.config_digest != config_digest_for(
+        result.cluster.digest, result.sops
+    ):
+        notes.append(
+            "note: cluster.yaml changed since the last configure too: some of these changes "
+            "come from it, not from the templates"
+        )
+    return notes
