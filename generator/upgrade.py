@@ -7,7 +7,8 @@ with its three-way merges), then reports, writing nothing:
 - which rendered files the new render changes, against what configure last wrote
   (the manifest): new, changed, no longer rendered; secrets by their plaintext;
 - which hand edits will merge, which conflict (with their hunks), which stay as edited;
-- which files you took over (--keep-mine) the new render changes.
+- which files you took over (--keep-mine) the new render changes;
+- which of your overrides shadow a built-in template that changed since you overrode it.
 
 Each part is one `Section`; the report is the list of them (`_sections`), so a further
 check is one more entry there. Exit status 1 when any section holds a conflict (configure
@@ -21,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from generator.pipeline import RenderResult, render_in_memory
+from generator.render.overrides.stale import stale_overrides
 from generator.report import Report
 from generator.secrets.encrypt import config_digest_for, fingerprints_for
 from generator.secrets.files import is_secret_path
@@ -74,7 +76,7 @@ def run_upgrade_check(config_path: Path) -> Report:
     }
     plan = plan_write(plain, workdir, replace(manifest, files=compared, fingerprints={}))
     secrets = _secrets(result, result.sops, manifest, workdir) if result.sops else Secrets()
-    sections = _sections(plan, secrets, manifest)
+    sections = _sections(plan, secrets, manifest, workdir)
     conflicts = sum(s.conflicts for s in sections)
     lines = ["upgrade check: the new render against what configure last wrote (nothing written)"]
     lines += _notes(result, manifest, unknowable)
@@ -90,12 +92,15 @@ def run_upgrade_check(config_path: Path) -> Report:
     return Report.of(lines, status=1 if conflicts else 0)
 
 
-def _sections(plan: WritePlan, secrets: Secrets, manifest: Manifest) -> list[Section]:
+def _sections(
+    plan: WritePlan, secrets: Secrets, manifest: Manifest, workdir: Path
+) -> list[Section]:
     """The report's parts, in order."""
     return [
         _rendered_changes(plan, secrets),
         _hand_edits(plan, secrets),
         _released(plan, manifest),
+        _stale_overrides(workdir, manifest),
     ]
 
 
@@ -131,6 +136,11 @@ def _released(plan: WritePlan, manifest: Manifest) -> Section:
     changed = [p for p in sorted(plan.released) if manifest.released.get(p) != plan.new.released[p]]
     lines = [f"  {p}: the new render differs; configure leaves it to you" for p in changed]
     return Section("files you took over (--keep-mine)", tuple(lines))
+
+
+def _stale_overrides(workdir: Path, manifest: Manifest) -> Section:
+    lines = [f"  {stale}" for stale in stale_overrides(workdir, manifest)]
+    return Section("overrides of a changed built-in template", tuple(lines))
 
 
 def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path) -> Secrets:

@@ -117,7 +117,7 @@ def test_a_key_file_variable_naming_no_file_is_no_key(
 
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "age.key"))
     assert not key_in_env()
-    with pytest.raises(MissingKey, match="cannot decrypt x.sops.yaml: no age key given"):
+    with pytest.raises(MissingKey, match=r"cannot decrypt x\.sops\.yaml: no age key given"):
         Sops(age_key_file=None).decrypt(b"data: x\n", "x.sops.yaml")
     (tmp_path / "age.key").write_text(generate_age_key())
     assert key_in_env()

@@ -18,6 +18,8 @@ from tests.versions import CHANGED, USER_COMMENT, clustergen, git, prepare_upgra
 
 pytestmark = pytest.mark.slow
 
+BASES = ".clustergen/base/"
+
 
 def test_upgrade_migrates_the_config_and_renders_the_new_templates(tmp_path: Path) -> None:
     upgrade = prepare_upgrade(tmp_path)
@@ -56,15 +58,67 @@ def test_upgrade_migrates_the_config_and_renders_the_new_templates(tmp_path: Pat
     rendered = (repo / CHANGED.rendered).read_bytes()
     assert CHANGED.current.encode() in rendered
     assert CHANGED.previous.encode() not in rendered
+    # Base copies (.clustergen/base/, named by git blob id) follow the files they copy.
     changed = {
-        path for path, data in upgrade.rendered.items() if (repo / path).read_bytes() != data
+        path
+        for path, data in upgrade.rendered.items()
+        if not path.startswith(BASES) and (repo / path).read_bytes() != data
     }
     assert changed == {CHANGED.rendered, ".clustergen/manifest.json"}
     assert "10.43.0.0/16" in (repo / "talos" / "talconfig.yaml").read_text()
-    # What the user commits: the re-rendered file and the manifest, nothing else dirty.
-    status = git("status", "--porcelain", cwd=repo).splitlines()
-    assert sorted(line[3:] for line in status) == sorted(changed)
+    blob = git("hash-object", CHANGED.rendered, cwd=repo).strip()
+    assert (repo / BASES / blob).read_bytes() == rendered
+    # What the user commits: the re-rendered file, the manifest and the file's new base copy.
+    status = git("status", "--porcelain", "--untracked-files=all", cwd=repo).splitlines()
+    dirty = {line[3:] for line in status}
+    assert {p for p in dirty if not p.startswith(BASES)} == changed
+    assert {p for p in dirty if p.startswith(BASES)} == {
+        f"{BASES}{blob}",
+        *(p for p in upgrade.rendered if p.startswith(BASES) and not (repo / p).exists()),
+    }
 
 
 def _version_block() -> list[str]:
     return [*(f"# {line}" for line in VERSION_COMMENT), f"{version.KEY}: {version.CURRENT}", ""]
+
+
+OVERRIDE = f"overrides/{CHANGED.template}"
+MARK = "# mine: the echo release as I want it\n"
+HAND_EDITED = "kubernetes/apps/kube-system/cilium/app/helmrelease.yaml"
+HAND_EDIT = "# mine: a note kept across upgrades\n"
+
+
+def _override_and_hand_edit(repo: Path) -> None:
+    """On release 1: override the template release 2 changes, hand-edit another file, and
+    configure, so the manifest records what the override shadowed."""
+    override = repo / OVERRIDE
+    override.parent.mkdir(parents=True)
+    override.write_text(MARK + (repo / "templates" / "config" / CHANGED.template).read_text())
+    edited = repo / HAND_EDITED
+    edited.write_text(edited.read_text().replace("---\n", f"---\n{HAND_EDIT}", 1))
+    result = clustergen("configure", "--no-validate", cwd=repo)
+    assert result.returncode == 0, result.stderr
+
+
+def test_upgrade_names_an_override_of_a_changed_template_and_keeps_hand_edits(
+    tmp_path: Path,
+) -> None:
+    repo = prepare_upgrade(tmp_path, customize=_override_and_hand_edit).repo
+    assert clustergen("migrate", cwd=repo).returncode == 0
+
+    checked = clustergen("upgrade", "--check", cwd=repo)
+    assert checked.returncode == 0, checked.stderr
+    notice = f"templates/config/{CHANGED.template} changed since you overrode it: review {OVERRIDE}"
+    assert f"overrides of a changed built-in template:\n  {notice}\n" in checked.stdout
+    assert "result: no conflicts; configure will go through" in checked.stdout
+
+    configured = clustergen("configure", cwd=repo)
+    assert configured.returncode == 0, configured.stderr
+    assert f"warning: {OVERRIDE}: {notice}" in configured.stderr
+    # The override still wins (with release 1's value), the hand edit stays.
+    rendered = (repo / CHANGED.rendered).read_text()
+    assert MARK in rendered and CHANGED.previous in rendered
+    assert HAND_EDIT in (repo / HAND_EDITED).read_text()
+    # Said once: the manifest now records the new template.
+    again = clustergen("configure", cwd=repo)
+    assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
