@@ -16,6 +16,7 @@ from generator.init_dir import init_workdir
 from generator.pipeline import configure, render_in_memory
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import OLD_AGE_KEY_NAME
+from tests.older_render import as_if_clustergen_wrote
 from tests.process import run_clustergen
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -66,13 +67,21 @@ def hunks(section: str) -> list[tuple[int, list[str], int, list[str]]]:
     return out
 
 
-def test_a_hand_edit_shows_the_files_own_text_and_line_numbers(configured: Path) -> None:
+def older(work: Path, path: str, *changes: tuple[str, str]) -> None:
+    """`path` as an older render wrote it (each change applied once): configure replaces it.
+    A hand edit would not do: configure keeps or merges it, so diff shows none."""
+    text = (work / path).read_text()
+    for old, new in changes:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    as_if_clustergen_wrote(work, path, text.encode())
+
+
+def test_a_change_shows_the_files_own_text_and_line_numbers(configured: Path) -> None:
     target = configured / ECHO
     text = target.read_text()
     assert "&port 8080" in text and "liveness: &probes" in text
-    target.write_text(
-        text.replace('tag: "40"', 'tag: "41"').replace("periodSeconds: 10", "periodSeconds: 30", 1)
-    )
+    older(configured, ECHO, ('tag: "40"', 'tag: "41"'), ("periodSeconds: 10", "periodSeconds: 30"))
     result = diff(configured, "--check")
     assert result.returncode == 1
     section = file_section(result.stdout, ECHO)
@@ -98,8 +107,9 @@ def test_files_are_grouped_by_component_and_created_and_removed_say_so(
     configured: Path,
 ) -> None:
     (configured / "kubernetes/apps/default/echo/ks.yaml").unlink()
-    talconfig = configured / "talos/talconfig.yaml"
-    talconfig.write_text(talconfig.read_text() + "# a note\nextra: 1\n")
+    talconfig = "talos/talconfig.yaml"
+    noted = (configured / talconfig).read_text() + "# a note\nextra: 1\n"
+    as_if_clustergen_wrote(configured, talconfig, noted.encode())
     config = configured / "cluster.yaml"
     text = config.read_text()
     assert "  pod_disruption_budgets:\n" in text
@@ -176,8 +186,7 @@ def test_a_key_rotation_is_summarized_not_listed(configured: Path) -> None:
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color(configured: Path) -> None:
-    target = configured / ECHO
-    target.write_text(target.read_text().replace('tag: "40"', 'tag: "41"'))
+    older(configured, ECHO, ('tag: "40"', 'tag: "41"'))
     assert "\x1b[" not in diff(configured).stdout  # a pipe: plain
     assert "\x1b[31m-" in _on_a_terminal(configured, {})
     assert "\x1b[" not in _on_a_terminal(configured, {"NO_COLOR": "1"})
@@ -209,9 +218,8 @@ def _on_a_terminal(work: Path, extra: dict[str, str]) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-def test_a_comment_only_edit_is_shown_but_no_drift(configured: Path) -> None:
-    target = configured / ECHO
-    target.write_text(target.read_text().replace("  values:\n", "  values: # mine\n", 1))
+def test_a_comment_only_change_is_shown_but_no_drift(configured: Path) -> None:
+    older(configured, ECHO, ("  values:\n", "  values: # mine\n"))
     result = diff(configured, "--check")
     assert result.returncode == 0, result.stdout
     section = file_section(result.stdout, ECHO)

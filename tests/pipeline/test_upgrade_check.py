@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from generator.write.bases import blob_id
-from generator.write.manifest import sha256_hex
+from tests.older_render import as_if_clustergen_wrote
 from tests.pipeline.conftest import edit, snapshot
 from tests.pipeline.test_hand_edits import CILIUM, DSR, ENV, HUBBLE_UI, conflict, hand_edit
 from tests.process import run_clustergen
@@ -19,12 +17,7 @@ NOW, BEFORE = "  interval: 1h\n", "  interval: 30m\n"
 def written_by_older_templates(workdir: Path, path: str) -> None:
     """The state an older clustergen left: its render on disk, in the manifest and as base."""
     older = (workdir / path).read_text().replace(NOW, BEFORE, 1).encode()
-    (workdir / path).write_bytes(older)
-    (workdir / ".clustergen/base" / blob_id(older)).write_bytes(older)
-    manifest = json.loads((workdir / MANIFEST).read_text())
-    manifest["files"][path] = sha256_hex(older)
-    manifest["bases"][path] = blob_id(older)
-    (workdir / MANIFEST).write_text(json.dumps(manifest))
+    as_if_clustergen_wrote(workdir, path, older)
 
 
 def upgrade_check(workdir: Path) -> tuple[int, str, str]:

@@ -29,6 +29,7 @@ from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from generator.render.tree import render_tree
 from generator.sidefiles import read_side_files
+from tests.older_render import as_if_clustergen_wrote
 from tests.rendering import copy_templates, sample_with, write_config
 from tests.templates.conftest import ContextFor
 
@@ -167,13 +168,14 @@ def test_the_age_key_alone_keeps_the_run_keyless(
 
 
 def test_without_secrets_drift_is_reported_and_fails(run_workflow: RunWorkflow) -> None:
-    def hand_edit(checkout: Path) -> None:
-        ks = checkout / "kubernetes/flux/cluster/ks.yaml"
-        text = ks.read_text(encoding="utf-8")
+    def stale_render(checkout: Path) -> None:
+        # Committed as an older render left it (a hand edit is no drift: configure merges it).
+        ks = "kubernetes/flux/cluster/ks.yaml"
+        text = (checkout / ks).read_text(encoding="utf-8")
         assert "interval: 1h" in text
-        ks.write_text(text.replace("interval: 1h", "interval: 2h", 1), encoding="utf-8")
+        as_if_clustergen_wrote(checkout, ks, text.replace("interval: 1h", "interval: 2h", 1).encode())
 
-    run = run_workflow({}, hand_edit)
+    run = run_workflow({}, stale_render)
     assert run.outputs["key"]["missing"] == "SOPS_AGE_KEY WEBHOOK_TOKEN"
     assert run.outputs["diff"]["rc"] == "1"
     summary = run.summary.read_text(encoding="utf-8")
