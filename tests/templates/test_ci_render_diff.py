@@ -173,7 +173,8 @@ def test_without_secrets_drift_is_reported_and_fails(run_workflow: RunWorkflow) 
         ks = "kubernetes/flux/cluster/ks.yaml"
         text = (checkout / ks).read_text(encoding="utf-8")
         assert "interval: 1h" in text
-        as_if_clustergen_wrote(checkout, ks, text.replace("interval: 1h", "interval: 2h", 1).encode())
+        older = text.replace("interval: 1h", "interval: 2h", 1)
+        as_if_clustergen_wrote(checkout, ks, older.encode())
 
     run = run_workflow({}, stale_render)
     assert run.outputs["key"]["missing"] == "SOPS_AGE_KEY WEBHOOK_TOKEN"
