@@ -278,9 +278,14 @@ def test_a_feature_that_is_off_leaves_no_word_in_the_docs(feature: str) -> None:
         ({}, {"ingress.mode": "cloudflare-tunnel"}, ("tunnel", "cloudflared")),
         (MINIMAL, {}, ("cloudflare", "let's encrypt", "external gateway", "envoy-external")),
         (MINIMAL, {}, ("renovate", "render-diff", "spegel", "pod security", "webhook")),
+        (
+            {"features.ci.renovate": False, "features.network_policies.enabled": True},
+            {"features.network_policies.enabled": True},
+            ("renovate",),
+        ),
         ({}, BGP, ("bgp",)),
     ],
-    ids=["tunnel", "dns-and-ingress", "ci-spegel-pss-webhook", "bgp"],
+    ids=["tunnel", "dns-and-ingress", "ci-spegel-pss-webhook", "renovate", "bgp"],
 )
 def test_settings_that_are_off_leave_no_word_in_the_docs(
     off: Mapping[str, Any], on: Mapping[str, Any], words: tuple[str, ...]
@@ -337,3 +342,14 @@ def test_adding_an_app_examples_are_valid_manifests(schemas: SchemaStore) -> Non
     for document in objects:
         result = schemas.check(document)
         assert result.found and not result.errors, (document["kind"], result.errors)
+
+
+def test_upgrades_describe_the_rendered_renovate_rules() -> None:
+    files = render_sample({})
+    renovate = files[".renovaterc.json5"].decode()
+    upgrades = " ".join(files["docs/upgrades.md"].decode().split())  # lines rewrapped
+    group = re.search(r'"groupName": "([^"]+)"', renovate)
+    age = re.search(r'"minimumReleaseAge": "([^"]+)"', renovate)
+    assert group and age
+    assert f'"{group.group(1)}"' in upgrades
+    assert f"the release is {age.group(1)} old" in upgrades
