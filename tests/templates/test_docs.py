@@ -353,3 +353,11 @@ def test_upgrades_describe_the_rendered_renovate_rules() -> None:
     assert group and age
     assert f'"{group.group(1)}"' in upgrades
     assert f"the release is {age.group(1)} old" in upgrades
+
+
+def test_documents_are_tidy(rendered: tuple[str, dict[str, bytes]]) -> None:
+    """pre-commit's whitespace hooks (and editors) leave them as they are."""
+    _, files = rendered
+    for path, text in _documents(files).items():
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{path}: blank end"
+        assert not re.search(r"[ \t]$", text, re.M), f"{path}: trailing whitespace"
