@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 import yaml
 
 from generator import paths
+from generator.cli import build_parser
 from generator.validate.schemas import SchemaStore
 from tests.rendering import EVERY_CHART, render_sample, sample_with
 
@@ -361,3 +363,36 @@ def test_documents_are_tidy(rendered: tuple[str, dict[str, bytes]]) -> None:
     for path, text in _documents(files).items():
         assert text.endswith("\n") and not text.endswith("\n\n"), f"{path}: blank end"
         assert not re.search(r"[ \t]$", text, re.M), f"{path}: trailing whitespace"
+
+
+# The lifecycle commands of issue 18 (`clustergen talos …`, `clustergen reconcile`).
+_DAY_TWO_COMMANDS = {
+    ("talos", "generate-config"),
+    ("talos", "apply-node"),
+    ("talos", "upgrade-node"),
+    ("talos", "upgrade-k8s"),
+    ("talos", "reset"),
+    ("reconcile",),
+}
+
+
+def test_every_clustergen_command_the_docs_run_parses(
+    rendered: tuple[str, dict[str, bytes]],
+) -> None:
+    _, files = rendered
+    parser = build_parser()
+    commands = {
+        line.strip()
+        for text in _documents(files).values()
+        for line in re.findall(r"uv run clustergen ([^`\n#]+)", text)
+        if "…" not in line  # prose: `uv run clustergen talos …`
+    }
+    assert commands
+    for command in commands:
+        argv = shlex.split(command)
+        if tuple(argv[:2]) in _DAY_TWO_COMMANDS or tuple(argv[:1]) in _DAY_TWO_COMMANDS:
+            continue
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exit_:
+            pytest.fail(f"clustergen {command}: exit {exit_.code}")
