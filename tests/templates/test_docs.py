@@ -344,6 +344,18 @@ def test_adding_an_app_examples_are_valid_manifests(schemas: SchemaStore) -> Non
     for document in objects:
         result = schemas.check(document)
         assert result.found and not result.errors, (document["kind"], result.errors)
+    # What the example waits for exists: a rendered Flux Kustomization of that name.
+    files = render_sample(EVERY_CHART)
+    rendered = {
+        f"{m.group(1)}/{doc['metadata']['name']}"
+        for path in files
+        if (m := re.match(r"kubernetes/apps/([^/]+)/[^/]+/ks\.yaml$", path))
+        for doc in yaml.safe_load_all(files[path])
+        if doc
+    }
+    for document in objects:
+        for dep in document.get("spec", {}).get("dependsOn", []):
+            assert f"{dep['namespace']}/{dep['name']}" in rendered, dep
 
 
 def test_upgrades_describe_the_rendered_renovate_rules() -> None:
