@@ -136,7 +136,25 @@ def to_yaml_scalar(value: str | bool | int | float | None) -> str:
     return text.removesuffix("\n...\n").removesuffix("\n")
 
 
-FILTERS: tuple[Any, ...] = (nthhost, basename, to_yaml, to_yaml_scalar, b64encode, sha256sum)
+def from_yaml_all(text: str) -> list[Any]:
+    """Every non-empty document of the YAML stream `text`, in order (safe loader).
+
+    For templates that read what another template renders (a README listing its app's
+    ks.yaml `dependsOn`): `#% set docs %##% include "…/ks.yaml.j2" %##% endset %#` then
+    `docs | from_yaml_all`. Raises yaml.YAMLError when `text` is not YAML.
+    """
+    return [doc for doc in yaml.safe_load_all(str(text)) if doc is not None]
+
+
+FILTERS: tuple[Any, ...] = (
+    nthhost,
+    basename,
+    to_yaml,
+    to_yaml_scalar,
+    b64encode,
+    sha256sum,
+    from_yaml_all,
+)
 
 
 # --- environment -------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 
 from generator import paths
 from generator.errors import Problem
@@ -34,6 +35,7 @@ _TEMPLATE_FAILURES = (
     LookupError,
     TypeError,
     ValueError,
+    yaml.YAMLError,  # from_yaml_all over what another template rendered
 )
 
 

@@ -136,6 +136,24 @@ def test_undefined_variable_names_file_and_line(templates: Path) -> None:
     )
 
 
+def test_a_template_reads_what_another_renders(templates: Path) -> None:
+    put(templates, "config/apps/ks.yaml.j2", "---\nspec:\n  dependsOn: [{name: #{ domain }#}]\n")
+    put(
+        templates,
+        "config/apps/README.md.j2",
+        '#% set text %##% include "apps/ks.yaml.j2" %##% endset %#'
+        "#{ (text | from_yaml_all | first).spec.dependsOn[0].name }#\n",
+    )
+    assert render(templates)["apps/README.md"] == b"example.com\n"
+
+
+def test_reading_what_is_not_yaml_names_the_template(templates: Path) -> None:
+    put(templates, "config/apps/README.md.j2", '#{ "a: [" | from_yaml_all }#\n')
+
+    with pytest.raises(RenderError, match=r"templates/config/apps/README\.md\.j2:1: ParserError"):
+        render(templates)
+
+
 def test_undefined_inside_macro_names_macro_and_caller(templates: Path) -> None:
     put(templates, "macros/m.j2", "#% macro f() %#\nx: #{ missing_key }#\n#% endmacro %#\n")
     put(templates, "config/a.yaml.j2", "#% import 'macros/m.j2' as m %#\n#{ m.f() }#\n")

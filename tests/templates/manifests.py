@@ -66,7 +66,13 @@ def unlisted_or_dangling(tree: Mapping[str, bytes]) -> list[str]:
                 problems.append(f"{directory}/kustomization.yaml lists missing {ref}")
             listed.add(path)
     for path in tree:
-        app_file = path.startswith("kubernetes/apps/") and not path.endswith("/kustomization.yaml")
+        # Only manifests: kustomize and Flux read no other file (an app folder's README.md).
+        manifest = path.endswith((".yaml", ".yml"))
+        app_file = (
+            path.startswith("kubernetes/apps/")
+            and manifest
+            and not path.endswith("/kustomization.yaml")
+        )
         if app_file and path not in listed:
             problems.append(f"{path} is listed by no kustomization.yaml")
     return problems
