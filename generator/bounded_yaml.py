@@ -21,6 +21,7 @@ surrogate is an error (it cannot be written as UTF-8 later).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,6 +233,20 @@ class TreeLoader(BoundedComposer, BoundedConstructor, Resolver, CParser):
         if self._oversize:
             raise LimitError(self._oversize, None)
         return super().compose_document()
+
+
+def nodes(content: str | bytes, limits: Limits = TREE_LIMITS) -> Iterator[tuple[Node, Any]]:
+    """(node, data) of each non-empty document, lazily, within `limits`: the node's marks
+    give its lines and character span. yaml.YAMLError (LimitError for a bound) where a
+    document does not load; the documents before it have been yielded."""
+    loader = TreeLoader(content, limits)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                yield node, loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load_all(content: str | bytes, limits: Limits = TREE_LIMITS) -> list[Any]:

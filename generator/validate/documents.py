@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import yaml
 
-from generator.bounded_yaml import TreeLoader
+from generator.bounded_yaml import nodes
 
 Severity = Literal["error", "warning"]
 
@@ -102,13 +102,8 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
     except UnicodeDecodeError as err:
         return [], [Finding(path, f"not UTF-8 text: {err}")]
     docs: list[Doc] = []
-    loader = TreeLoader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            data = loader.construct_document(node)
+        for node, data in nodes(text):
             if data is None:
                 continue
             start, end = node.start_mark, node.end_mark
@@ -118,8 +113,6 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         return docs, [Finding(path, f"invalid YAML: {problem}", line)]
-    finally:
-        loader.dispose()
     return docs, []
 
 

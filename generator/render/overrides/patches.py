@@ -36,7 +36,7 @@ from typing import Any
 import json_merge_patch
 import yaml
 
-from generator.bounded_yaml import TreeLoader
+from generator.bounded_yaml import nodes
 from generator.errors import Problem
 from generator.render.environment import to_yaml
 from generator.secrets.files import is_secret_path
@@ -101,14 +101,8 @@ def load_patches(path: Path, shown: str) -> tuple[list[Patch], list[Problem]]:
 
 def _documents(text: str) -> Iterator[tuple[int, Any]]:
     """(first line, data) of each non-empty document; yaml.YAMLError when one is invalid."""
-    loader = TreeLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                yield _target_line(node), loader.construct_document(node)
-    finally:
-        loader.dispose()
+    for node, data in nodes(text):
+        yield _target_line(node), data
 
 
 def _target_line(node: yaml.Node) -> int:
@@ -191,18 +185,10 @@ def _objects(files: Mapping[str, bytes], patch: Patch) -> Iterator[_Object]:
             continue
         try:
             text = content.decode("utf-8")
-            loader = TreeLoader(text)
-            try:
-                while loader.check_node():
-                    node = loader.get_node()
-                    if node is None:
-                        continue
-                    data = loader.construct_document(node)
-                    if isinstance(data, dict):
-                        start, end = node.start_mark, node.end_mark
-                        yield _Object(path, start.line + 1, start.index, end.index, data)
-            finally:
-                loader.dispose()
+            for node, data in nodes(text):
+                if isinstance(data, dict):
+                    start, end = node.start_mark, node.end_mark
+                    yield _Object(path, start.line + 1, start.index, end.index, data)
         except (UnicodeDecodeError, yaml.YAMLError):
             continue  # not ours to judge here: validation names the file
 
