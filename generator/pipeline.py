@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import paths
 from generator.config import NOT_DECRYPTED_PROBE, load_cluster
@@ -26,7 +27,6 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
-from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
     Written,
@@ -36,10 +36,15 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
+from generator.unchanged import LastRun, last_run
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
 from generator.write.writer import WritePlan, apply_plan, plan_write
+
+if TYPE_CHECKING:
+    # jinja2 is loaded only when rendering: a configure with nothing changed does not render.
+    from generator.render.tree import RenderedTree
 
 Decrypt = Callable[[str, bytes], bytes | None]
 Warn = Callable[[Problem], None]
@@ -131,6 +136,8 @@ def render_in_memory(
     (`probe`), so a comparison can tell what derives from secret values. `held`: the age
     key the caller discovered (keys.discover_age_key); discovered here if not given.
     """
+    from generator.render.tree import render_tree
+
     inputs = load_inputs(config_path, keyless=keyless, held=held)
     tree = render_tree(inputs.context)
     probe = None
@@ -165,12 +172,21 @@ def configure(
         report = [recovered] if recovered else []
         held = discover_age_key(workdir)  # read once, passed down
         refuse_lost_keys(workdir, held)
-        lines = _configure_locked(config_path, held, force, validate, warn, strict)
+        last = last_run(config_path, held)
+        if last.unchanged is not None:
+            return "\n".join([*report, *last.report(validate)])
+        lines = _configure_locked(config_path, held, force, validate, warn, strict, last)
         return "\n".join(report + lines)
 
 
 def _configure_locked(
-    config_path: Path, held: HeldKey | None, force: bool, validate: bool, warn: Warn, strict: bool
+    config_path: Path,
+    held: HeldKey | None,
+    force: bool,
+    validate: bool,
+    warn: Warn,
+    strict: bool,
+    last: LastRun,
 ) -> list[str]:
     result = render_in_memory(config_path, held=held)
     report_warnings(result.cluster.warnings, warn, strict=strict)
@@ -216,6 +232,8 @@ def _configure_locked(
         # Everything on disk is what an earlier, validated run wrote.
         report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
     summary = apply_plan(plan, workdir, force=force)
+    if not result.cluster.warnings and not distrusted:
+        last.remember()  # the tree is now exactly as rendered: a rerun may skip the render
     return [str(summary), *report]
 
 

@@ -32,8 +32,8 @@ import yaml
 from generator import bounded_yaml
 from generator.command import run
 from generator.errors import CommandError
-from generator.render.bytecode import private_dir, user_cache_root
 from generator.secrets.files import is_secret_path
+from generator.usercache import private_dir, user_cache_root
 from generator.validate.documents import Finding, is_yaml
 from generator.validate.kustomize import KUSTOMIZATION_NAMES, normalize
 

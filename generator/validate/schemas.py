@@ -27,7 +27,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from generator.atomic import atomic_write
-from generator.render.bytecode import user_cache_root
+from generator.usercache import user_cache_root
 
 DEFAULT_LOCATION = (
     "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{group}/{kind}_{version}.json"
