@@ -14,9 +14,7 @@ import json
 import os
 import re
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -172,6 +170,10 @@ class SchemaStore:
 
     @staticmethod
     def _download(url: str) -> bytes | None:
+        # Imported here: urllib.request (http.client, email) is for downloads only.
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as response:
                 body: bytes = response.read()
