@@ -7,6 +7,7 @@ nothing changed) can use it without loading jinja or the validator.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 CACHE_ENV = "XDG_CACHE_HOME"
@@ -42,3 +43,18 @@ def private_dir(path: Path) -> Path | None:
     if info.st_mode & 0o022:
         return None
     return path
+
+
+def prune(cache: Path, *, above: int = 4096, age: float = 30 * 24 * 3600.0) -> None:
+    """Past `above` entries, remove those not written for `age` seconds: each change adds
+    entries to a content-keyed cache, forever otherwise. Best effort."""
+    try:
+        entries = list(os.scandir(cache))
+        if len(entries) <= above:
+            return
+        cutoff = time.time() - age
+        for entry in entries:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+    except OSError:
+        pass  # another run pruned first, or the cache went away: nothing to keep small
