@@ -164,6 +164,10 @@ class SchemaStore:
             self._results.put(entry, result.errors)
         return result
 
+    def save_results(self) -> None:
+        """Keep the results `check(remember=True)` computed for later runs."""
+        self._results.save()
+
     def identity(self, api_version: str, kind: str) -> str | None:
         """Which schema file applies to the kind (as `check` finds it, without compiling
         it): kubernetes-validate's file by status, a custom one by its bytes' sha256."""

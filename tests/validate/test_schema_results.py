@@ -24,18 +24,23 @@ def _store(tmp_path: Path, locations: list[str] | None = None) -> SchemaStore:
     return SchemaStore(locations or [], results=ResultCache(tmp_path / "results", code="test"))
 
 
-def _entries(tmp_path: Path) -> list[Path]:
-    return sorted((tmp_path / "results").glob("*.json"))
+def _entries(tmp_path: Path) -> dict[str, list[list[object]]]:
+    path = tmp_path / "results" / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def test_a_kept_result_is_what_a_later_store_answers(tmp_path: Path) -> None:
     (tmp_path / "results").mkdir(mode=0o700)
-    first = _store(tmp_path).check(DEPLOYMENT, remember=True)
+    store = _store(tmp_path)
+    first = store.check(DEPLOYMENT, remember=True)
     assert first.found and first.errors
-    [entry] = _entries(tmp_path)
-    assert json.loads(entry.read_text()) == [list(e) for e in first.errors]
+    assert _entries(tmp_path) == {}, "written by save_results, once"
+    store.save_results()
+    [(key, errors)] = _entries(tmp_path).items()
+    assert errors == [list(e) for e in first.errors]
     # The entry, not a new validation, answers: what it holds is what comes back.
-    entry.write_text(json.dumps([["from the cache", False]]))
+    path = tmp_path / "results" / "results.json"
+    path.write_text(json.dumps({key: [["from the cache", False]]}))
     assert _store(tmp_path).check(DEPLOYMENT, remember=True).errors == [("from the cache", False)]
     # Without `remember` the cache is neither read nor written.
     assert _store(tmp_path).check(DEPLOYMENT).errors == first.errors
@@ -48,11 +53,17 @@ def test_another_object_or_schema_is_another_entry(tmp_path: Path) -> None:
     schema = schemas / "ciliumnetworkpolicy_v2.json"
     schema.write_text(json.dumps({"type": "object", "required": ["spec"]}))
     location = str(tmp_path / "schemas")
-    assert _store(tmp_path, [location]).check(POLICY, remember=True).errors == []
-    schema.write_text(json.dumps({"type": "object", "required": ["status"]}))
-    again = _store(tmp_path, [location]).check(POLICY, remember=True)
-    assert again.errors == [("'status' is a required property", False)]
-    _store(tmp_path).check({**DEPLOYMENT, "metadata": {"name": "e"}}, remember=True)
+    for required, errors in (
+        ("spec", []),
+        ("status", [("'status' is a required property", False)]),
+    ):
+        schema.write_text(json.dumps({"type": "object", "required": [required]}))
+        store = _store(tmp_path, [location])
+        assert store.check(POLICY, remember=True).errors == errors
+        store.save_results()
+    store = _store(tmp_path)
+    store.check({**DEPLOYMENT, "metadata": {"name": "e"}}, remember=True)
+    store.save_results()
     assert len(_entries(tmp_path)) == 3
 
 
@@ -62,7 +73,8 @@ def test_unknown_kinds_and_non_json_data_are_not_kept(tmp_path: Path) -> None:
     assert not store.check({**POLICY, "kind": "Nothing"}, remember=True).found
     dated = {**DEPLOYMENT, "metadata": {"name": "d", "labels": {1: "x"}}}
     store.check(dated, remember=True)
-    assert _entries(tmp_path) == []
+    store.save_results()
+    assert _entries(tmp_path) == {}
 
 
 def test_same_findings_cold_and_warm_and_no_secret_kept(
@@ -84,10 +96,10 @@ def test_same_findings_cold_and_warm_and_no_secret_kept(
         return [f"{f.path}:{f.line}:{f.severity}:{f}" for f in run(clean_tree, store, decrypt)]
 
     cold = findings(cache=True)
-    kept = len(list(results.iterdir()))
-    assert kept > 0
+    kept = _entries(tmp_path)
+    assert kept
     assert findings(cache=True) == cold
-    assert len(list(results.iterdir())) == kept
+    assert _entries(tmp_path) == kept
     assert findings(cache=False) == cold
     assert any("ocirepository.yaml" in line for line in cold), cold
     # What a secret file holds (plaintext, once decrypted) is never part of an entry.
@@ -96,6 +108,5 @@ def test_same_findings_cold_and_warm_and_no_secret_kept(
     values = [line.split(b":", 1)[1].strip() for text in plaintexts for line in text.splitlines()]
     values = [v for v in values if len(v) > 8]
     assert values
-    for entry in results.iterdir():
-        data = entry.read_bytes()
-        assert not any(v in data for v in values)
+    data = (results / "results.json").read_bytes()
+    assert not any(v in data for v in values)
