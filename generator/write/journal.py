@@ -272,6 +272,10 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
             )
             if len(unsynced) >= _OPEN_STAGES:
                 out.sync_files(unsynced)
+        if journal.manifest_stage is not None:
+            out.dir_fd(".clustergen", create=[])
+            stage = journal.manifest_stage
+            out.create(stage, data[stage], 0o644, for_path=MANIFEST_REL, unsynced=unsynced)
     except BaseException:
         for fd, _ in unsynced:
             os.close(fd)
@@ -284,11 +288,6 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
             item.existed = exists
         if item.old is not None and not (exists and out.link(item.path, item.old)):
             item.old = None  # nothing to keep (a new file), or links unsupported here
-    if journal.manifest_stage is not None:
-        out.dir_fd(".clustergen", create=[])
-        out.create(
-            journal.manifest_stage, data[journal.manifest_stage], 0o644, for_path=MANIFEST_REL
-        )
 
 
 def _check_target(out: OutputRoot, rel: str) -> None:
