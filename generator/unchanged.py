@@ -39,6 +39,7 @@ from pathlib import Path, PurePosixPath
 
 from generator import __version__, paths
 from generator.secrets.keys import OLD_AGE_KEY_NAME, HeldKey
+from generator.secrets.tracked import refuse_tracked_keys
 from generator.usercache import private_dir, user_cache_root
 
 _FORMAT = b"clustergen-unchanged-1"
@@ -105,7 +106,8 @@ def last_run(config_path: Path, held: HeldKey | None) -> LastRun:
     """Whether the last remembered configure of `config_path` left nothing to do now.
 
     Call under the working directory's lock. Reads, never writes; any doubt (no record,
-    an unreadable file, a symlink on the way) means "something changed".
+    an unreadable file, a symlink on the way) means "something changed". When nothing
+    did, a key file git tracks is still refused (SideFileError), as a full run would.
     """
     config_path = config_path.resolve()
     if held is None or held.key is None:
@@ -119,6 +121,9 @@ def last_run(config_path: Path, held: HeldKey | None) -> LastRun:
     run = LastRun(config_path, digest if newest < started - _RACY_NS else None, record_file)
     if record_file is not None:
         run.unchanged = _unchanged(config_path.parent, record_file, digest)
+    if run.unchanged is not None:
+        # The one check of a full run that reads beyond the inputs: git's index.
+        refuse_tracked_keys(config_path.parent)
     return run
 
 

@@ -4,6 +4,7 @@ any change to an input or an output takes the full run again."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from generator import unchanged
 from generator.cli import main
+from generator.errors import SideFileError
 from generator.pipeline import configure
 from generator.secrets.keys import discover_age_key, read_age_key
 from generator.usercache import user_cache_root
@@ -106,6 +108,15 @@ def test_any_change_takes_the_full_run(
         assert not _skips(workdir)
         assert configure(config, validate=False).startswith("0 changed")
     assert _skips(workdir), "the full run is remembered again"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_tracked_key_is_refused_as_by_a_full_run(workdir: Path) -> None:
+    assert _skips(workdir)
+    subprocess.run(["git", "init", "-q"], cwd=workdir, check=True)
+    subprocess.run(["git", "add", "--force", "webhook.token"], cwd=workdir, check=True)
+    with pytest.raises(SideFileError, match=r"webhook\.token is tracked by git"):
+        configure(workdir / "cluster.yaml")
 
 
 def test_a_template_change_changes_the_digest(
