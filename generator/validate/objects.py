@@ -31,7 +31,6 @@ def check_objects(
                 unknown.setdefault((doc.api_version, doc.kind), []).append(doc)
                 continue
             findings += _schema_findings(model, doc, result.errors)
-    store.save_results()
     level: Severity = "error" if strict else "warning"
     if unknown and store.unreachable:
         # Offline: any unknown kind may be one the unreachable location has; one line says so.

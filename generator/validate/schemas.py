@@ -164,6 +164,11 @@ class SchemaStore:
             self._results.put(entry, result.errors)
         return result
 
+    @property
+    def results(self) -> ResultCache:
+        """Where results are kept between runs (schema_results.py)."""
+        return self._results
+
     def save_results(self) -> None:
         """Keep the results `check(remember=True)` computed for later runs."""
         self._results.save()

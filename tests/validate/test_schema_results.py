@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 from generator.secrets.files import is_secret_path
+from generator.validate.documents import parse_tree
 from generator.validate.schema_results import ResultCache
 from generator.validate.schemas import SchemaStore
+from generator.validate.tool_configs import check_tool_configs
 from tests.validate.conftest import Decrypt, Tree, edit, run
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}}
@@ -110,3 +112,24 @@ def test_same_findings_cold_and_warm_and_no_secret_kept(
     assert values
     data = (results / "results.json").read_bytes()
     assert not any(v in data for v in values)
+
+
+def test_a_workflow_result_is_kept_and_reused(tmp_path: Path) -> None:
+    workflow = "---\nname: ci\non: push\njob:\n  test:\n    runs-on: ubuntu-latest\n"
+    docs, _ = parse_tree({".github/workflows/ci.yaml": workflow.encode()})
+    results = tmp_path / "results"
+    results.mkdir(mode=0o700)
+
+    def found(cache: Path) -> list[str]:
+        kept = ResultCache(cache, code="test")
+        out = [str(f) for f in check_tool_configs(docs, (), kept)]
+        kept.save()
+        return out
+
+    without = [str(f) for f in check_tool_configs(docs, ())]
+    assert any("not a valid GitHub workflow" in f for f in without)
+    assert found(results) == without
+    assert found(results) == without
+    [(key, _)] = _entries(tmp_path).items()
+    (results / "results.json").write_text(json.dumps({key: [["from the cache", False]]}))
+    assert found(results) == [".github/workflows/ci.yaml:2: from the cache"]
