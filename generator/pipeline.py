@@ -36,7 +36,7 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
-from generator.unchanged import LastRun, last_run
+from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
@@ -230,7 +230,7 @@ def _configure_locked(
         report += _validate_planned(plan, files, result)
     elif validate:
         # Everything on disk is what an earlier, validated run wrote.
-        report.append("validation skipped: nothing changed (run `clustergen validate` to re-check)")
+        report.append(VALIDATION_SKIPPED)
     summary = apply_plan(plan, workdir, force=force)
     if not result.cluster.warnings and not distrusted:
         last.remember()  # the tree is now exactly as rendered: a rerun may skip the render

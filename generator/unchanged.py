@@ -41,7 +41,10 @@ from generator import __version__, paths
 from generator.secrets.keys import OLD_AGE_KEY_NAME, HeldKey
 from generator.secrets.tracked import refuse_tracked_keys
 from generator.usercache import private_dir, user_cache_root
+from generator.write.writer import WriteSummary
 
+# What a validated configure that writes nothing says instead of validating.
+VALIDATION_SKIPPED = "validation skipped: nothing changed (run `clustergen validate` to re-check)"
 _FORMAT = b"clustergen-unchanged-1"
 # A product file changed this recently (ns) may change again unseen by its status.
 _RACY_NS = 2_000_000_000
@@ -77,12 +80,8 @@ class LastRun:
 
     def report(self, validate: bool) -> list[str]:
         """The lines a full configure prints when it writes nothing."""
-        lines = [f"0 changed ({self.unchanged} unchanged)"]
-        if validate:
-            lines.append(
-                "validation skipped: nothing changed (run `clustergen validate` to re-check)"
-            )
-        return lines
+        lines = [str(WriteSummary(unchanged=self.unchanged or 0))]
+        return [*lines, VALIDATION_SKIPPED] if validate else lines
 
     def remember(self) -> None:
         """Record this run's inputs and the manifest it left; best effort (a cache)."""
