@@ -49,6 +49,7 @@ _FORMAT = b"clustergen-unchanged-1"
 # A product file changed this recently (ns) may change again unseen by its status.
 _RACY_NS = 2_000_000_000
 _ENV_PREFIXES = ("CLUSTERGEN_", "SOPS_")
+_MAX_INPUT = 16 * 1024 * 1024  # bytes read of one input file
 _USER_FILES = (
     paths.SECRETS_CONFIG_NAME,
     paths.AGE_KEY_NAME,
@@ -173,9 +174,14 @@ def _content(path: Path) -> tuple[str, bytes]:
     if not stat.S_ISREG(info.st_mode):
         return (_status(info), b"")
     try:
-        return ("file", path.read_bytes())
+        with path.open("rb") as file:
+            data = file.read(_MAX_INPUT + 1)
     except OSError as err:
         return (f"unreadable {err.errno}", b"")
+    if len(data) > _MAX_INPUT:
+        # Far beyond any real input (the full run refuses it): never "unchanged".
+        return ("too large", os.urandom(16))
+    return ("file", data)
 
 
 def _status(info: os.stat_result) -> str:
