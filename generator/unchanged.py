@@ -47,7 +47,7 @@ from generator.write.writer import WriteSummary
 VALIDATION_SKIPPED = "validation skipped: nothing changed (run `clustergen validate` to re-check)"
 _FORMAT = b"clustergen-unchanged-1"
 # A product file changed this recently (ns) may change again unseen by its status.
-_RACY_NS = 2_000_000_000
+RACY_NS = 2_000_000_000
 _ENV_PREFIXES = ("CLUSTERGEN_", "SOPS_")
 _MAX_INPUT = 16 * 1024 * 1024  # bytes read of one input file
 _USER_FILES = (
@@ -118,7 +118,7 @@ def last_run(config_path: Path, held: HeldKey | None) -> LastRun:
     root = user_cache_root()
     name = hashlib.sha256(os.fsencode(config_path)).hexdigest()[:32]
     record_file = root / "configure" / f"{name}.json" if root is not None else None
-    run = LastRun(config_path, digest if newest < started - _RACY_NS else None, record_file)
+    run = LastRun(config_path, digest if newest < started - RACY_NS else None, record_file)
     if record_file is not None:
         run.unchanged = _unchanged(config_path.parent, record_file, digest)
     if run.unchanged is not None:

@@ -36,12 +36,25 @@ def _records() -> list[Path]:
     return sorted((user_cache_root() / "configure").glob("*.json"))  # type: ignore[operator]
 
 
+@pytest.fixture(autouse=True)
+def _not_racy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A generator file edited in the last 2 s (a developer's, right before the run) would
+    # keep runs from being remembered; only the test of that rule wants it.
+    monkeypatch.setattr(unchanged, "RACY_NS", 0)
+
+
+def _remembered(workdir: Path) -> Path:
+    configure(workdir / "cluster.yaml")  # the fixture's run may have been "racy"
+    return workdir
+
+
 def _skips(workdir: Path) -> bool:
     run = unchanged.last_run(workdir / "cluster.yaml", discover_age_key(workdir))
     return run.unchanged is not None
 
 
 def test_nothing_changed_answers_as_the_full_run_without_rendering(workdir: Path) -> None:
+    _remembered(workdir)
     before = snapshot(workdir)
     probe = [sys.executable, "-c", _PROBE, str(workdir / "cluster.yaml")]
     out = subprocess.run(probe, capture_output=True, text=True, check=True).stdout
@@ -64,7 +77,7 @@ def test_nothing_changed_answers_as_the_full_run_without_rendering(workdir: Path
 def test_any_change_takes_the_full_run(
     workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = workdir / "cluster.yaml"
+    config = _remembered(workdir) / "cluster.yaml"
     target = workdir / "kubernetes/flux/cluster/ks.yaml"
     helmrelease = "kubernetes/apps/flux-system/flux-instance/app/helmrelease.yaml"
     manifest = workdir / ".clustergen/manifest.json"
@@ -132,6 +145,7 @@ def test_a_just_changed_template_is_not_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """File status cannot see an edit within the timestamp granularity: no record then."""
+    monkeypatch.setattr(unchanged, "RACY_NS", 2_000_000_000)
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "a.j2").write_text("a\n")
