@@ -29,6 +29,8 @@ DEPLOY_KEY_NAME = "deploy.key"
 WEBHOOK_TOKEN_NAME = "webhook.token"
 TUNNEL_CREDENTIALS_NAME = "cloudflare-tunnel.json"
 MANIFEST_PATH = ".clustergen/manifest.json"
+# The user's overrides of built-in templates and merge patches (generator/render/overrides/).
+OVERRIDES_DIR = "overrides"
 
 # The cluster's own credentials, relative to the repository root. The Taskfile's `env:`
 # block and the rendered `.mise.toml` set the same (tests/lifecycle/test_environment.py

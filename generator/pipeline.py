@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator import paths
 from generator.config import NOT_DECRYPTED_PROBE, load_cluster
@@ -26,10 +27,6 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
-from generator.render.overrides.files import OVERRIDES_DIR, check_overrides, find_overrides
-from generator.render.overrides.origins import attribute
-from generator.render.overrides.stale import stale_warnings
-from generator.render.tree import RenderedTree, render_tree
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
     Written,
@@ -39,10 +36,15 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
+from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
 from generator.write.writer import Resolutions, WritePlan, apply_plan, plan_write
+
+if TYPE_CHECKING:
+    # jinja2 is loaded only when rendering: a configure with nothing changed does not render.
+    from generator.render.tree import RenderedTree
 
 Decrypt = Callable[[str, bytes], bytes | None]
 Warn = Callable[[Problem], None]
@@ -97,7 +99,10 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
         except SideFileError as err:
             refusal = str(err).splitlines()[1].strip()
     stale: list[Problem] = []
-    if (workdir / OVERRIDES_DIR).is_dir():
+    if (workdir / paths.OVERRIDES_DIR).is_dir():
+        from generator.render.overrides.files import check_overrides
+        from generator.render.overrides.stale import stale_warnings
+
         check_overrides(workdir)
         stale = stale_warnings(workdir, load_manifest(workdir))
     report_warnings([*cluster.warnings, *stale], warn, strict=strict, writes=False)
@@ -145,6 +150,9 @@ def render_in_memory(
     (`probe`), so a comparison can tell what derives from secret values. `held`: the age
     key the caller discovered (keys.discover_age_key); discovered here if not given.
     """
+    from generator.render.overrides.files import find_overrides
+    from generator.render.tree import render_tree
+
     inputs = load_inputs(config_path, keyless=keyless, held=held)
     overrides = find_overrides(inputs.workdir)
     tree = render_tree(inputs.context, overrides=overrides)
@@ -185,7 +193,13 @@ def configure(
         report = [recovered] if recovered else []
         held = discover_age_key(workdir)  # read once, passed down
         refuse_lost_keys(workdir, held)
-        lines = _configure_locked(config_path, held, force, validate, warn, strict, resolutions)
+        last = last_run(config_path, held)
+        chosen = resolutions.keep_mine or resolutions.take_theirs
+        if last.unchanged is not None and not chosen:
+            return "\n".join([*report, *last.report(validate)])
+        lines = _configure_locked(
+            config_path, held, force, validate, warn, strict, resolutions, last
+        )
         return "\n".join(report + lines)
 
 
@@ -197,9 +211,12 @@ def _configure_locked(
     warn: Warn,
     strict: bool,
     resolutions: Resolutions,
+    last: LastRun,
 ) -> list[str]:
     result = render_in_memory(config_path, held=held)
     workdir = result.workdir
+    from generator.render.overrides.stale import stale_warnings
+
     committed = load_manifest(workdir)
     stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
     report_warnings([*result.cluster.warnings, *stale], warn, strict=strict)
@@ -243,10 +260,10 @@ def _configure_locked(
         report += _validate_planned(plan, plan.final_files(), result)
     elif validate:
         # Everything on disk is what an earlier, validated run wrote.
-        report.append(
-            "validation skipped: nothing changed (run `uv run clustergen validate` to re-check)"
-        )
+        report.append(VALIDATION_SKIPPED)
     summary = apply_plan(plan, workdir, force=force)
+    if not result.cluster.warnings and not stale and not distrusted:
+        last.remember()  # the tree is now exactly as rendered: a rerun may skip the render
     return [str(summary), *report]
 
 
@@ -289,6 +306,8 @@ def _validate_planned(
     try:
         raise_for_errors(findings)
     except ValidationFailed as err:
+        from generator.render.overrides.origins import attribute
+
         raise WriteBlocked(attribute(err.problems, result.tree.origins)) from None
     warnings = sorted(str(f) for f in findings)
     return [*warnings, f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}"]

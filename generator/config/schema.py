@@ -13,16 +13,18 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-
-from jsonschema import Draft202012Validator, FormatChecker, validators
-from jsonschema.exceptions import ValidationError
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from generator.config.locate import KeyPath
 from generator.config.text import control_characters, printable
 from generator.config.urls import mask_userinfo, repo_url_hint
 from generator.paths import SCHEMA_FILE
+
+if TYPE_CHECKING:
+    # jsonschema costs more to import than a configure with nothing changed takes:
+    # loaded when a config is validated, not when this module is.
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
 
 Schema = dict[str, Any]
 Finding = tuple[KeyPath, str]
@@ -81,6 +83,8 @@ def matches_pattern(pattern: str, text: str) -> bool:
 def _ecma_pattern(
     validator: Validator, pattern: str, instance: Any, schema: Schema
 ) -> Iterator[ValidationError]:
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and not matches_pattern(pattern, instance):
         yield ValidationError(f"{printable(instance)!r} does not match {pattern!r}")
 
@@ -91,16 +95,16 @@ def _is_whole_number(checker: object, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_EcmaValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator,
-    {"pattern": _ecma_pattern},
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_whole_number),
-)
-
-
 @functools.cache
 def _validator() -> Validator:
-    validator = _EcmaValidator(load_schema(), format_checker=FormatChecker(formats=["ipv4"]))
+    from jsonschema import Draft202012Validator, FormatChecker, validators
+
+    ecma: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        {"pattern": _ecma_pattern},
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_whole_number),
+    )
+    validator = ecma(load_schema(), format_checker=FormatChecker(formats=["ipv4"]))
     return validator
 
 

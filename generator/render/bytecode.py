@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,24 +25,9 @@ import jinja2
 import jinja2.bccache
 
 from generator.atomic import atomic_write
+from generator.usercache import private_dir, user_cache_root
 
-CACHE_ENV = "XDG_CACHE_HOME"
 _SUFFIX = ".jinjabc"
-
-
-def user_cache_root() -> Path | None:
-    """`$XDG_CACHE_HOME/clustergen`, else `~/.cache/clustergen`; None without a home.
-
-    The one place that decides where clustergen's caches live (template bytecode,
-    kustomize build results, downloaded schemas), each in its own subdirectory.
-    """
-    base = os.environ.get(CACHE_ENV, "")
-    if not os.path.isabs(base):  # the XDG spec: relative values are ignored
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:
-            return None
-    return Path(base) / "clustergen"
 
 
 def default_cache_root() -> Path | None:
@@ -56,22 +40,6 @@ def settings_tag(settings: Iterable[object]) -> str:
     """A directory name that changes whenever compiled templates would differ."""
     parts = [jinja2.__version__, sys.implementation.cache_tag or "", *map(repr, settings)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
-def private_dir(path: Path) -> Path | None:
-    """`path`, created 0700 if missing, when only this user can write it; else None."""
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = path.lstat()
-    except OSError:
-        return None
-    if not path.is_dir() or path.is_symlink():
-        return None
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        return None
-    if info.st_mode & 0o022:
-        return None
-    return path
 
 
 class TemplateBytecodeCache(jinja2.BytecodeCache):

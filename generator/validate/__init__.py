@@ -121,7 +121,8 @@ def _checks(
     findings += check_references(model)
     findings += check_network_policies(model)
     findings += check_applied(model, kdirs, data_files)
-    findings += check_tool_configs(docs, unparsable)
+    findings += check_tool_configs(docs, unparsable, store.results)
+    store.save_results()
     return findings
 
 

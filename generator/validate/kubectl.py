@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,8 +31,8 @@ import yaml
 from generator import bounded_yaml
 from generator.command import run
 from generator.errors import CommandError
-from generator.render.bytecode import private_dir, user_cache_root
 from generator.secrets.files import is_secret_path
+from generator.usercache import private_dir, prune, user_cache_root
 from generator.validate.documents import Finding, is_yaml
 from generator.validate.kustomize import KUSTOMIZATION_NAMES, normalize
 
@@ -275,17 +274,7 @@ def _strings(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _prune(cache: Path) -> None:
-    """Keep the cache small: each change adds an entry per rebuilt root, forever otherwise."""
-    try:
-        entries = list(os.scandir(cache))
-        if len(entries) <= PRUNE_ABOVE:
-            return
-        cutoff = time.time() - PRUNE_AGE
-        for entry in entries:
-            if entry.is_file() and entry.stat().st_mtime < cutoff:
-                os.unlink(entry.path)
-    except OSError:
-        pass  # another run pruned first, or the cache went away: nothing to keep small
+    prune(cache, above=PRUNE_ABOVE, age=PRUNE_AGE)
 
 
 def _touch_quietly(path: Path) -> None:

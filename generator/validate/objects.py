@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from generator.secrets.files import is_secret_path
 from generator.validate.documents import Doc, Finding, Severity, is_object, object_shape_findings
 from generator.validate.flux_tree import Model
 from generator.validate.schemas import SchemaStore
@@ -17,11 +18,15 @@ def check_objects(
     findings: list[Finding] = []
     unknown: dict[tuple[str, str], list[Doc]] = {}
     for path in paths:
+        # Kept between runs only when no secret value can be in it (schema_results.py).
+        remember = not is_secret_path(path) and b"${" not in model.files.get(path, b"${")
         for doc in model.docs.get(path, []):
             findings += object_shape_findings(doc)
             if not is_object(doc):
                 continue
-            result = store.check(_without_sops(doc.data))
+            result = store.check(
+                _without_sops(doc.data), remember=remember and doc.kind != "Secret"
+            )
             if not result.found:
                 unknown.setdefault((doc.api_version, doc.kind), []).append(doc)
                 continue

@@ -10,13 +10,12 @@ object, so we only borrow its bundled files.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,7 +27,8 @@ from referencing import Registry, Resource
 
 from generator.atomic import atomic_write
 from generator.errors import ClusterGenError
-from generator.render.bytecode import user_cache_root
+from generator.usercache import user_cache_root
+from generator.validate.schema_results import ResultCache, code_identity
 
 DEFAULT_LOCATION = (
     "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{group}/{kind}_{version}.json"
@@ -38,6 +38,9 @@ _MAX_ERRORS = 5
 _MAX_MESSAGE = 240
 
 Fetch = Callable[[str], bytes | None]
+# What validates (this module's messages, jsonschema's checks): results kept between runs
+# are not reused across a change to either.
+_CODE_IDENTITY = code_identity(__file__, jsonschema.__file__, jsonschema.validators.__file__)
 
 
 class SchemaFetchError(Exception):
@@ -85,8 +88,8 @@ def _core_registry(core_dir: Path) -> Registry[Any]:
 
 
 @functools.cache
-def _core_validator(core_dir: Path, api_version: str, kind: str) -> Any:
-    """The compiled validator of a core kind, or None when kubernetes-validate has none."""
+def _core_schema(core_dir: Path, api_version: str, kind: str) -> Path | None:
+    """kubernetes-validate's schema file of a core kind, or None when it has none."""
     group, _, version = api_version.rpartition("/")
     short = f"{group.split('.')[0]}-{version}" if group else version
     path = core_dir / f"{kind.lower()}-{short}.json"
@@ -97,7 +100,22 @@ def _core_validator(core_dir: Path, api_version: str, kind: str) -> Any:
     gvks = schema.get("x-kubernetes-group-version-kind") or []
     if not any(g.get("group", "") == group and g.get("kind") == kind for g in gvks):
         return None
-    return jsonschema.Draft202012Validator(schema, registry=_core_registry(core_dir))
+    return path
+
+
+@functools.cache
+def _core_validator(core_dir: Path, api_version: str, kind: str) -> Any:
+    """The compiled validator of a core kind, or None when kubernetes-validate has none."""
+    path = _core_schema(core_dir, api_version, kind)
+    if path is None:
+        return None
+    return jsonschema.Draft202012Validator(_read_json(path), registry=_core_registry(core_dir))
+
+
+@functools.cache
+def _file_status(path: Path) -> str:
+    info = path.stat()
+    return f"{path} {info.st_size} {info.st_mtime_ns}"
 
 
 class SchemaStore:
@@ -108,6 +126,7 @@ class SchemaStore:
         kubernetes_version: str | None = None,
         cache_dir: Path | None = None,
         fetch: Fetch | None = None,
+        results: ResultCache | None = None,
     ) -> None:
         self.locations = list(locations)
         for location in self.locations:
@@ -116,6 +135,8 @@ class SchemaStore:
         self.cache_dir = cache_dir or default_cache_dir()
         self._fetch = fetch or self._download
         self._validators: dict[tuple[str, str], Any] = {}
+        self._raw: dict[tuple[str, str], bytes | None] = {}
+        self._results = results or ResultCache(code=_CODE_IDENTITY)
         # Locations that failed to download once (location: reason): only the cache is
         # read for them afterwards.
         self.unreachable: dict[str, str] = {}
@@ -124,22 +145,64 @@ class SchemaStore:
     def kubernetes_version(self) -> str:
         return self.core_dir.name.split("-")[0].removeprefix("v")
 
-    def check(self, data: dict[str, Any]) -> SchemaResult:
+    def check(self, data: dict[str, Any], *, remember: bool = False) -> SchemaResult:
+        """`data` against its kind's schema. `remember`: the result may be kept between runs
+        (schema_results.py; only for objects that hold no secret value)."""
         api_version, kind = str(data.get("apiVersion", "")), str(data.get("kind", ""))
         key = (api_version, kind)
+        entry = None
+        if remember and (identity := self.identity(api_version, kind)) is not None:
+            entry = self._results.key(identity, data)
+            kept = self._results.get(entry) if entry is not None else None
+            if kept is not None:
+                return SchemaResult(True, kept)
         if key not in self._validators:
             self._validators[key] = self._core(api_version, kind) or self._custom(api_version, kind)
         validator = self._validators[key]
         if validator is None:
             return SchemaResult(found=False)
         errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
-        return SchemaResult(True, [_describe(e) for e in errors[:_MAX_ERRORS]])
+        result = SchemaResult(True, [_describe(e) for e in errors[:_MAX_ERRORS]])
+        if entry is not None:
+            self._results.put(entry, result.errors)
+        return result
+
+    @property
+    def results(self) -> ResultCache:
+        """Where results are kept between runs (schema_results.py)."""
+        return self._results
+
+    def save_results(self) -> None:
+        """Keep the results `check(remember=True)` computed for later runs."""
+        self._results.save()
+
+    def identity(self, api_version: str, kind: str) -> str | None:
+        """Which schema file applies to the kind (as `check` finds it, without compiling
+        it): kubernetes-validate's file by status, a custom one by its bytes' sha256."""
+        core = _core_schema(self.core_dir, api_version, kind)
+        if core is not None:
+            return f"core {_file_status(core)} {_file_status(self.core_dir / '_definitions.json')}"
+        raw = self._custom_raw(api_version, kind)
+        return None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
 
     def _core(self, api_version: str, kind: str) -> Any:
         return _core_validator(self.core_dir, api_version, kind)
 
     def _custom(self, api_version: str, kind: str) -> Any:
+        raw = self._custom_raw(api_version, kind)
+        if raw is None:
+            return None
+        schema = json.loads(raw)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+        return cls(schema)
+
+    def _custom_raw(self, api_version: str, kind: str) -> bytes | None:
+        """The first location's schema file for the kind; looked up once per store."""
+        key = (api_version, kind)
+        if key in self._raw:
+            return self._raw[key]
         group, _, version = api_version.rpartition("/")
+        found = None
         for location in self.locations:
             where = expand_location(location, group, kind, version)
             try:
@@ -147,12 +210,11 @@ class SchemaStore:
             except SchemaFetchError as err:
                 self.unreachable.setdefault(location, str(err))
                 continue
-            if raw is None:
-                continue
-            schema = json.loads(raw)
-            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-            return cls(schema)
-        return None
+            if raw is not None:
+                found = raw
+                break
+        self._raw[key] = found
+        return found
 
     def _read(self, where: str, *, offline: bool = False) -> bytes | None:
         if where.startswith(("https://", "http://")):
@@ -175,6 +237,10 @@ class SchemaStore:
 
     @staticmethod
     def _download(url: str) -> bytes | None:
+        # Imported here: urllib.request (http.client, email) is for downloads only.
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as response:
                 body: bytes = response.read()

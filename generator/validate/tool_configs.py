@@ -27,6 +27,7 @@ import jsonschema
 
 from generator.errors import ClusterGenError
 from generator.validate.documents import Doc, Finding
+from generator.validate.schema_results import ResultCache
 
 WORKFLOWS_DIR = ".github/workflows/"
 TALCONFIG = "talos/talconfig.yaml"
@@ -96,15 +97,16 @@ TALCONFIG_SCHEMA: dict[str, Any] = {
 
 
 def check_tool_configs(
-    docs: Mapping[str, list[Doc]], unparsable: Collection[str] = ()
+    docs: Mapping[str, list[Doc]],
+    unparsable: Collection[str] = (),
+    results: ResultCache | None = None,
 ) -> Iterator[Finding]:
     """Findings for the workflows, talconfig.yaml and Talos patches among `docs`
-    (every parsed YAML file of the tree, by path); `unparsable` files are already reported."""
+    (every parsed YAML file of the tree, by path); `unparsable` files are already reported.
+    `results`: where a workflow's findings are kept between runs (they hold no secret)."""
     for path in sorted(set(docs) - set(unparsable)):
         if path.startswith(WORKFLOWS_DIR) and path.count("/") == 2:
-            yield from _against(
-                path, _as_yaml_1_2(docs[path]), _workflow_validator(), "GitHub workflow"
-            )
+            yield from _workflow(path, _as_yaml_1_2(docs[path]), results)
         elif path == TALCONFIG:
             yield from _against(path, docs[path], _talconfig_validator(), "talhelper config")
         elif path.startswith(TALOS_PATCHES_DIR):
@@ -121,6 +123,25 @@ def _against(
     for error in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         yield Finding(path, f"not a valid {what}: {where}: {error.message}", doc.line)
+
+
+def _workflow(path: str, docs: list[Doc], results: ResultCache | None) -> Iterator[Finding]:
+    key = None
+    if results is not None and len(docs) == 1:
+        schema = _workflow_schema()
+        status = schema.stat()
+        key = results.key(
+            f"github-workflow {schema} {status.st_size} {status.st_mtime_ns}", docs[0].data
+        )
+    kept = results.get(key) if results is not None and key is not None else None
+    if kept is not None:
+        for message, _ in kept:
+            yield Finding(path, message, docs[0].line)
+        return
+    found = list(_against(path, docs, _workflow_validator(), "GitHub workflow"))
+    if results is not None and key is not None:
+        results.put(key, [(f.message, False) for f in found])
+    yield from found
 
 
 def _as_yaml_1_2(docs: list[Doc]) -> list[Doc]:
@@ -141,13 +162,17 @@ def _patch_shape(path: str, docs: list[Doc]) -> Iterator[Finding]:
 
 
 @functools.cache
-def _workflow_validator() -> jsonschema.protocols.Validator:
+def _workflow_schema() -> Path:
     # Found without importing check_jsonschema: its import (CLI, HTTP client) costs ~0.8 s.
     spec = importlib.util.find_spec("check_jsonschema")
     if spec is None or spec.origin is None:
         raise ClusterGenError("check-jsonschema is not installed; reinstall clustergen")
-    vendored = Path(spec.origin).parent / "builtin_schemas" / "vendor" / "github-workflows.json"
-    schema = json.loads(vendored.read_text(encoding="utf-8"))
+    return Path(spec.origin).parent / "builtin_schemas" / "vendor" / "github-workflows.json"
+
+
+@functools.cache
+def _workflow_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(_workflow_schema().read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 

@@ -14,11 +14,16 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 from generator.errors import ClusterGenError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# fsyncs in flight at once: the filesystem commits concurrent ones together (ext4: one
+# journal commit for many files), where one after the other each waits for its own.
+_SYNC_THREADS = 16
 
 
 class WriteError(ClusterGenError):
@@ -121,11 +126,21 @@ class OutputRoot:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def create(self, rel: str, data: bytes, mode: int, *, for_path: str | None = None) -> None:
+    def create(
+        self,
+        rel: str,
+        data: bytes,
+        mode: int,
+        *,
+        for_path: str | None = None,
+        unsynced: list[tuple[int, str]] | None = None,
+    ) -> None:
         """Create rel (a clustergen temp name) with exactly `mode`, fsynced.
 
         A leftover of that name is clustergen's own and is replaced; on failure
         nothing of it is left. Errors name `for_path` (the file being written).
+        With `unsynced`, the open file and its name are appended there instead of
+        fsynced: the caller syncs them all at once (`sync_files`).
         """
         fd, name = self.split(rel)
         try:
@@ -144,13 +159,31 @@ class OutputRoot:
             while view:
                 view = view[os.write(out, view) :]
             os.fchmod(out, mode)
-            os.fsync(out)
+            if unsynced is None:
+                os.fsync(out)
         except OSError as err:
+            os.close(out)
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=fd)
             raise write_error(for_path or rel, err) from None
-        finally:
+        if unsynced is None:
             os.close(out)
+        else:
+            unsynced.append((out, for_path or rel))
+
+    @staticmethod
+    def sync_files(unsynced: list[tuple[int, str]]) -> None:
+        """fsync and close every file `create(unsynced=...)` left open, concurrently.
+
+        All are closed (the list is emptied) whatever happens; the first failure
+        is raised as WriteError naming its file (its stage is the caller's to remove).
+        """
+        try:
+            _each_concurrently(os.fsync, unsynced)
+        finally:
+            for fd, _ in unsynced:
+                os.close(fd)
+            unsynced.clear()
 
     def link(self, rel: str, new_rel: str) -> bool:
         """Hard-link rel as new_rel (same directory); False where links are unsupported."""
@@ -203,7 +236,32 @@ class OutputRoot:
 
     def fsync_dirs(self) -> None:
         """Make the renames in every directory opened so far durable."""
-        for fd in self._fds.values():
+
+        def sync(fd: int) -> None:
             # Some filesystems refuse fsync on a directory; the renames stand regardless.
             with contextlib.suppress(OSError):
                 os.fsync(fd)
+
+        _each_concurrently(sync, [(fd, rel) for rel, fd in self._fds.items()])
+
+
+def _each_concurrently(sync: Callable[[int], None], files: list[tuple[int, str]]) -> None:
+    """`sync(fd)` for every (fd, name), several at a time; the first OSError (in the
+    list's order) becomes WriteError naming its file."""
+
+    def attempt(fd: int) -> OSError | None:
+        try:
+            sync(fd)
+        except OSError as err:
+            return err
+        return None
+
+    fds = [fd for fd, _ in files]
+    if len(fds) <= 1:
+        failures = [attempt(fd) for fd in fds]
+    else:
+        with ThreadPoolExecutor(min(_SYNC_THREADS, len(fds))) as pool:
+            failures = list(pool.map(attempt, fds))
+    for err, (_, name) in zip(failures, files, strict=True):
+        if err is not None:
+            raise write_error(name, err) from None

@@ -51,6 +51,8 @@ _TEMP = re.compile(r"\.clustergen-(stage|old)-[0-9]+")
 _BACKUP = re.compile(r"\.orig(\.[0-9]+)?$")
 # Where a secret's replaced version goes under --force (writer.py keeps it in step).
 SECRET_BACKUP_DIR = ".clustergen/orig"
+# Staged files kept open until their fsync (well under the usual limit of 1024 fds).
+_OPEN_STAGES = 256
 
 
 @dataclass
@@ -263,9 +265,25 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
         journal.dirs = [d for d in journal.dirs if d in made] + [
             d for d in made if d not in journal.dirs
         ]
-    for write in journal.writes:
-        _check_target(out, write.path)
-        out.create(write.stage, data[write.stage], write.mode, for_path=write.path)
+    # fsynced together, not one by one: concurrent fsyncs share the disk's commits.
+    unsynced: list[tuple[int, str]] = []
+    try:
+        for write in journal.writes:
+            _check_target(out, write.path)
+            out.create(
+                write.stage, data[write.stage], write.mode, for_path=write.path, unsynced=unsynced
+            )
+            if len(unsynced) >= _OPEN_STAGES:
+                out.sync_files(unsynced)
+        if journal.manifest_stage is not None:
+            out.dir_fd(".clustergen", create=[])
+            stage = journal.manifest_stage
+            out.create(stage, data[stage], 0o644, for_path=MANIFEST_REL, unsynced=unsynced)
+    except BaseException:
+        for fd, _ in unsynced:
+            os.close(fd)
+        raise
+    out.sync_files(unsynced)
     for item in _linked(journal):
         _check_target(out, item.path)
         exists = out.lstat(item.path) is not None
@@ -273,11 +291,6 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
             item.existed = exists
         if item.old is not None and not (exists and out.link(item.path, item.old)):
             item.old = None  # nothing to keep (a new file), or links unsupported here
-    if journal.manifest_stage is not None:
-        out.dir_fd(".clustergen", create=[])
-        out.create(
-            journal.manifest_stage, data[journal.manifest_stage], 0o644, for_path=MANIFEST_REL
-        )
 
 
 def _check_target(out: OutputRoot, rel: str) -> None:

@@ -12,8 +12,8 @@ from generator.render.bytecode import (
     TemplateBytecodeCache,
     default_cache_root,
     settings_tag,
-    user_cache_root,
 )
+from generator.usercache import user_cache_root
 
 
 def render(templates: Path, cache: TemplateBytecodeCache) -> tuple[str, int]:

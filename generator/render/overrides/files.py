@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jinja2
 
+from generator import paths
 from generator.errors import Problem
 from generator.render.environment import RenderError
 from generator.render.guards import FOLDER_GUARDS, GUARD_NAME
@@ -31,7 +32,7 @@ from generator.render.namespaces import NAMESPACE_FILE
 from generator.render.overrides.patches import check_patches
 from generator.secrets.files import is_secret_path
 
-OVERRIDES_DIR = "overrides"
+OVERRIDES_DIR = paths.OVERRIDES_DIR
 PATCHES_DIR = "patches"  # overrides/patches/*.yaml
 JINJA_SUFFIX = ".j2"
 # Never an override: placeholders that keep an empty folder in git, and what file managers
