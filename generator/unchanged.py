@@ -11,11 +11,11 @@ would render the same tree, keep every ciphertext and write nothing, so its repo
 The inputs (`input_digest`):
 - the user's files beside cluster.yaml (cluster.yaml, the secrets overlay, the key and
   token files), by content;
-- the product's own files (every template input, `template_inputs(workdir)`: templates and overrides; the config schema;
-  the generator's code) and the installed libraries, by file status (size, times, inode),
-  as git's index does. Status alone cannot see an edit made within the file system's
-  timestamp granularity, so a run is not remembered when any of them changed in the two
-  seconds before it started;
+- the product's own files and the user's overrides (every template input,
+  `template_inputs(workdir)`; the config schema; the generator's code) and the installed
+  libraries, by file status (size, times, inode), as git's index does. Status alone
+  cannot see an edit made within the file system's timestamp granularity, so a run is
+  not remembered when any of them changed in the two seconds before it started;
 - the interpreter, and the CLUSTERGEN_* and SOPS_* environment variables.
 
 No secret reaches the disk: the digest is an HMAC keyed with a hash of the age identity,
