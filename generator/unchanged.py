@@ -149,7 +149,7 @@ def input_digest(config_path: Path, key: bytes) -> tuple[str, int]:
     for root in roots:
         for name, info in _statuses(root):
             add(name, _status(info))
-            newest = max(newest, info.st_mtime_ns, info.st_ctime_ns)
+            newest = max(newest, info.st_mtime_ns or 0, info.st_ctime_ns or 0)  # 0: absent
     for entry in _library_dirs():
         try:
             add(entry, _status(os.stat(entry)))

@@ -116,10 +116,19 @@ def test_any_change_takes_the_full_run(
             configure(config)
         subprocess.run(["git", "rm", "-q", "--cached", "webhook.token"], cwd=workdir, check=True)
 
+    # A hand edit configure keeps: the tree is not as rendered, so never a skip.
     target.write_text(target.read_text() + "# my note\n")
     assert not _skips(workdir)
-    assert main(["configure", "--config", str(config)]) == 1
-    assert "edited by hand" in capsys.readouterr().err
+    assert main(["configure", "--config", str(config)]) == 0
+    assert not _skips(workdir), "a tree with a hand edit is not as rendered"
+    # A refused run (a warning under --strict) is not remembered either.
+    target.write_text(target.read_text().replace("# my note\n", ""))
+    assert main(["configure", "--config", str(config)]) == 0
+    assert _skips(workdir)
+    edit(config, features__monitoring__enabled=True)
+    capsys.readouterr()
+    assert main(["configure", "--strict", "--config", str(config)]) == 1
+    assert "--strict; nothing was written" in capsys.readouterr().err
     assert not _skips(workdir), "a refused run is not remembered"
 
 
