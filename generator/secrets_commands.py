@@ -12,6 +12,12 @@ from generator.secrets.audit import SecretFile, load_rules, scan
 from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.inventory import MARKER, build_inventory
 from generator.secrets.keys import OLD_AGE_KEY_NAME
+from generator.secrets.readable import (
+    NO_KEY_NOTE,
+    decryptor,
+    undecryptable,
+    undecryptable_message,
+)
 from generator.secrets.sops import MissingKey, Sops
 from generator.secrets.tracked import PRIVATE_FILES, tracked_files
 from generator.write.journal import transact
@@ -46,6 +52,11 @@ def check(workdir: Path) -> Report:
         f"{name}: tracked by git; run `git rm --cached {name}`, commit, and rotate it"
         for name in tracked_files(workdir, PRIVATE_FILES)
     ]
+    sops = decryptor(workdir)
+    if sops is not None:
+        problems += [
+            undecryptable_message(p, why) for p, why in undecryptable(workdir, files, sops)
+        ]
     if problems:
         summary = (
             f"{len(problems)} problem(s); `uv run clustergen configure` re-encrypts generated "
@@ -53,7 +64,8 @@ def check(workdir: Path) -> Report:
             ".sops.yaml"
         )
         return Report.of([*problems, summary], status=1)
-    return Report(f"ok: {len(files)} secret file(s), all encrypted for the keys in {SOPS_CONFIG}")
+    ok = f"ok: {len(files)} secret file(s), all encrypted for the keys in {SOPS_CONFIG}"
+    return Report(f"{ok}; {NO_KEY_NOTE}" if sops is None and files else f"{ok}; all decrypt")
 
 
 def rotate(workdir: Path) -> Report:
