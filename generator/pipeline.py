@@ -39,6 +39,7 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
+from generator.secrets.tracked import loose_key_files
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
@@ -100,7 +101,8 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     if (workdir / OVERRIDES_DIR).is_dir():
         check_overrides(workdir)
         stale = stale_warnings(workdir, load_manifest(workdir))
-    report_warnings([*cluster.warnings, *stale], warn, strict=strict, writes=False)
+    loose = loose_key_files(workdir)
+    report_warnings([*cluster.warnings, *stale, *loose], warn, strict=strict, writes=False)
     lines = [f"ok: {summary(cluster)}"]
     if note:
         lines.append(f"note: {note}")
@@ -202,7 +204,8 @@ def _configure_locked(
     workdir = result.workdir
     committed = load_manifest(workdir)
     stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
-    report_warnings([*result.cluster.warnings, *stale], warn, strict=strict)
+    loose = loose_key_files(result.workdir)
+    report_warnings([*result.cluster.warnings, *stale, *loose], warn, strict=strict)
     if result.sops is None:
         raise SecretsError(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "

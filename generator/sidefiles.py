@@ -24,6 +24,7 @@ from generator.paths import (
     WEBHOOK_TOKEN_NAME,
 )
 from generator.repository import is_ssh
+from generator.secrets.continuity import missing_file_hint
 from generator.secrets.keys import (
     HeldKey,
     held_age_key,
@@ -74,6 +75,8 @@ class _Reader:
         if not path.is_file():
             if self.missing_ok:
                 self.missing.append(name)
+            elif (recovery := missing_file_hint(self.workdir, name)) is not None:
+                self.problems.append(recovery)  # the message init and configure give
             else:
                 self.problems.append(f"{name}: missing; {create_hint}")
             return None

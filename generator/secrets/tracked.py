@@ -1,4 +1,5 @@
-"""Refuse to work while a private key file is committed to git."""
+"""Private key files next to cluster.yaml: refuse while one is committed to git, warn
+while one is readable by other users."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from generator.command import run
-from generator.errors import CommandError, SideFileError
+from generator.errors import CommandError, Problem, SideFileError
 from generator.paths import (
     AGE_KEY_NAME,
     DEPLOY_KEY_NAME,
@@ -21,9 +22,22 @@ PRIVATE_FILES = (
     DEPLOY_KEY_NAME,
     WEBHOOK_TOKEN_NAME,
     TUNNEL_CREDENTIALS_NAME,
+    # What `secrets rotate --webhook-token / --deploy-key` keeps of the leaked ones.
+    f"{WEBHOOK_TOKEN_NAME}.old",
+    f"{DEPLOY_KEY_NAME}.old",
 )
 
 _NOT_A_REPO = 128
+# How to replace each private file once it has leaked.
+REPLACE_HOW = {
+    AGE_KEY_NAME: ROTATION_HINT,
+    OLD_AGE_KEY_NAME: ROTATION_HINT,
+    WEBHOOK_TOKEN_NAME: "`uv run clustergen secrets rotate --webhook-token`",
+    DEPLOY_KEY_NAME: "`uv run clustergen secrets rotate --deploy-key`",
+    f"{WEBHOOK_TOKEN_NAME}.old": "it was replaced already: delete it",
+    f"{DEPLOY_KEY_NAME}.old": "it was replaced already: delete it",
+    TUNNEL_CREDENTIALS_NAME: "delete the tunnel and create a new one with `cloudflared tunnel`",
+}
 
 
 def tracked_files(workdir: Path, names: Iterable[str]) -> list[str]:
@@ -54,5 +68,28 @@ def refuse_tracked_keys(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> 
         f"{workdir}: anyone with the repository can read {'it' if len(tracked) == 1 else 'them'}. "
         f"Untrack with `git rm --cached {listed}`, list {'it' if len(tracked) == 1 else 'them'} "
         "in .gitignore and commit; the old content stays in git history, so treat it as "
-        f"leaked and replace it ({ROTATION_HINT})"
+        f"leaked and replace it ({'; '.join(f'{n}: {REPLACE_HOW[n]}' for n in tracked)})"
     )
+
+
+def loose_key_files(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> list[Problem]:
+    """A warning for each private key file group or others may read (a copy, an editor or
+    `sops --output` can leave 0644). A warning, not a refusal: the run itself is safe and a
+    shared umask is common; ssh would refuse such a deploy key, so the fix is given."""
+    loose = []
+    for name in names:
+        try:
+            mode = (workdir / name).stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            loose.append((name, mode))
+    return [
+        Problem(
+            "",
+            f"readable by {'others' if mode & 0o007 else 'its group'} (mode {mode:04o}); "
+            f"it holds a private key: `chmod 600 {name}`",
+            file=name,
+        )
+        for name, mode in loose
+    ]
