@@ -33,6 +33,8 @@ Do this when the key may have leaked, or when someone who held it leaves.
    `SOPS_AGE_KEY_FILE=age.key uv run sops -d bootstrap/sops-age.sops.yaml | kubectl apply -f -`.
 7. Once Flux has reconciled, delete `age.key.old`.
 
+Grafana's admin password is derived from the age key, so it changes with it.
+
 Old ciphertext stays readable in git history with the old key. If the key
 leaked, also change the secret values themselves (tokens, passwords, API keys)
 at their source and in `cluster.yaml`, then run `uv run clustergen configure` again.

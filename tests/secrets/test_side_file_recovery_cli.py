@@ -19,6 +19,7 @@ from generator.secrets.continuity import WEBHOOK_SECRET
 from tests.process import run_clustergen
 
 SOPS = Path(sys.executable).parent / "sops"
+GRAFANA_ADMIN = "kubernetes/apps/observability/grafana/app/grafana-admin.sops.yaml"
 
 
 def _env() -> dict[str, str]:
@@ -74,8 +75,20 @@ def test_a_key_file_others_may_read_is_warned_about(configured: Path) -> None:
 
 
 def test_rotate_webhook_token_replaces_it_and_configure_re_encrypts(configured: Path) -> None:
+    config = configured / "cluster.yaml"
+    text = config.read_text()
+    monitoring = (
+        "  monitoring:\n    # Metrics stack, Grafana dashboards, alert rules. Default: false.\n"
+    )
+    assert f"{monitoring}    enabled: false\n" in text
+    config.write_text(
+        text.replace(f"{monitoring}    enabled: false", f"{monitoring}    enabled: true")
+    )
+    configure(config, validate=False)
     old_token = (configured / "webhook.token").read_text()
     before = (configured / WEBHOOK_SECRET).read_bytes()
+    grafana = configured / GRAFANA_ADMIN
+    grafana_before = grafana.read_bytes()
     result = run_clustergen(["secrets", "rotate", "--webhook-token"], cwd=configured, env=_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "replaced webhook.token (the old one is webhook.token.old)" in result.stdout
@@ -88,3 +101,5 @@ def test_rotate_webhook_token_replaces_it_and_configure_re_encrypts(configured: 
     done = run_clustergen(["configure", "--no-validate"], cwd=configured, env=_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert (configured / WEBHOOK_SECRET).read_bytes() != before
+    # Grafana's admin password does not derive from the token: same plaintext, same bytes.
+    assert grafana.read_bytes() == grafana_before
