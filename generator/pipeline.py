@@ -39,7 +39,7 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
-from generator.secrets.tracked import loose_key_files
+from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
@@ -86,6 +86,7 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     workdir = config_path.resolve().parent
     overlay, note = overlay_for_check(workdir)
     cluster = load_cluster(config_path, overlay=overlay)
+    refuse_tracked_plaintext(config_path.resolve())
     missing = check_side_files(cluster.values, workdir)
     held = discover_age_key(workdir)
     refusal = ""
@@ -187,6 +188,7 @@ def configure(
         report = [recovered] if recovered else []
         held = discover_age_key(workdir)  # read once, passed down
         refuse_lost_keys(workdir, held)
+        refuse_tracked_plaintext(config_path.resolve())
         lines = _configure_locked(config_path, held, force, validate, warn, strict, resolutions)
         return "\n".join(report + lines)
 

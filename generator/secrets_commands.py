@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from generator.errors import SecretsError, WriteConflict
-from generator.paths import AGE_KEY_NAME
+from generator.errors import ClusterGenError, SecretsError, SideFileError, WriteConflict
+from generator.paths import AGE_KEY_NAME, CONFIG_NAME
 from generator.report import Report
 from generator.secrets.audit import SecretFile, load_rules, scan
 from generator.secrets.files import SOPS_CONFIG
@@ -20,7 +20,12 @@ from generator.secrets.readable import (
 )
 from generator.secrets.replace import replace_side_files
 from generator.secrets.sops import MissingKey, Sops
-from generator.secrets.tracked import PRIVATE_FILES, REPLACE_HOW, tracked_files
+from generator.secrets.tracked import (
+    PRIVATE_FILES,
+    REPLACE_HOW,
+    refuse_tracked_plaintext,
+    tracked_files,
+)
 from generator.write.journal import transact
 from generator.write.lock import writing
 
@@ -54,6 +59,12 @@ def check(workdir: Path) -> Report:
         f"({REPLACE_HOW[name]})"
         for name in tracked_files(workdir, PRIVATE_FILES)
     ]
+    try:
+        refuse_tracked_plaintext(workdir / CONFIG_NAME)
+    except SideFileError as err:
+        problems.append(str(err))
+    except ClusterGenError as err:  # it does not parse: it could not be looked at
+        problems.append(f"{CONFIG_NAME}: not checked for secret values ({err})")
     sops = decryptor(workdir)
     if sops is not None:
         problems += [

@@ -3,7 +3,7 @@ while one is readable by other users."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from generator.command import run
@@ -11,6 +11,7 @@ from generator.errors import CommandError, Problem, SideFileError
 from generator.paths import (
     AGE_KEY_NAME,
     DEPLOY_KEY_NAME,
+    SECRETS_CONFIG_NAME,
     TUNNEL_CREDENTIALS_NAME,
     WEBHOOK_TOKEN_NAME,
 )
@@ -93,3 +94,44 @@ def loose_key_files(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> list
         )
         for name, mode in loose
     ]
+
+
+def refuse_tracked_plaintext(config_path: Path) -> None:
+    """Raise SideFileError while git tracks cluster.yaml and it holds a value for a key the
+    schema marks `x-secret` (a token put back after moving it to the overlay): the next
+    commit would publish it. Names each key and line, and the way out."""
+    from generator.config.loader import load_yaml
+    from generator.config.locate import all_paths, format_path
+    from generator.config.schema import is_secret
+
+    workdir = config_path.parent
+    if not config_path.is_file() or not tracked_files(workdir, [config_path.name]):
+        return
+    loaded = load_yaml(config_path)
+    found = []
+    for key_path, is_leaf in all_paths(loaded.data):
+        value = _value_at(loaded.data, key_path)
+        if not is_leaf or value in (None, "") or not _secret(key_path, is_secret):
+            continue
+        line = loaded.positions.get(key_path, (None, None))[0]
+        dotted = format_path(key_path)
+        found.append(f"{config_path.name}:{line} {dotted}" if line else dotted)
+    if found:
+        raise SideFileError(
+            f"{config_path.name} is tracked by git, but holds secret values: "
+            f"{', '.join(found)}. Move each to {SECRETS_CONFIG_NAME} (README: 'Where secrets "
+            f'live\') and set it to "" here, or stop tracking the file with `git rm --cached '
+            f"{config_path.name}`; if a commit already holds the value, rotate it at its "
+            "source: it stays in git history"
+        )
+
+
+def _secret(key_path: tuple[str | int, ...], is_secret: Callable[..., bool]) -> bool:
+    # A list item's secret-ness is its list's (e.g. a receiver URL in a list of them).
+    return is_secret(key_path) or any(is_secret(key_path[:end]) for end in range(1, len(key_path)))
+
+
+def _value_at(data: object, key_path: tuple[str | int, ...]) -> object:
+    for part in key_path:
+        data = data[part]  # type: ignore[index]
+    return data
