@@ -10,6 +10,7 @@ from generator.command import run
 from generator.errors import CommandError, Problem, SideFileError
 from generator.paths import (
     AGE_KEY_NAME,
+    CONFIG_NAME,
     DEPLOY_KEY_NAME,
     SECRETS_CONFIG_NAME,
     TUNNEL_CREDENTIALS_NAME,
@@ -105,7 +106,11 @@ def refuse_tracked_plaintext(config_path: Path) -> None:
     from generator.config.schema import is_secret
 
     workdir = config_path.parent
-    if not config_path.is_file() or not tracked_files(workdir, [config_path.name]):
+    # Only the repository's own cluster.yaml: example configs under other names (test
+    # fixtures, cluster.sample.yaml) are committed on purpose with fake values.
+    if config_path.name != CONFIG_NAME or not config_path.is_file():
+        return
+    if not tracked_files(workdir, [config_path.name]):
         return
     loaded = load_yaml(config_path)
     found = []
