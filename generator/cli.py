@@ -111,8 +111,17 @@ def _cmd_upgrade(args: argparse.Namespace) -> int:
 def _cmd_secrets(args: argparse.Namespace) -> int:
     from generator import secrets_commands as commands
 
+    replace = [name for name, on in _replaced(args) if on]
+    if replace and args.secrets_action != "rotate":
+        raise ClusterGenError("--webhook-token and --deploy-key go with `secrets rotate`")
+    if replace:
+        return _emit(commands.rotate(args.dir, replace=replace))
     action: Callable[[Path], Report] = getattr(commands, args.secrets_action)
     return _emit(action(args.dir))
+
+
+def _replaced(args: argparse.Namespace) -> list[tuple[str, bool]]:
+    return [("webhook.token", args.webhook_token), ("deploy.key", args.deploy_key)]
 
 
 def _cmd_sbom(args: argparse.Namespace) -> int:
@@ -276,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("secrets", _cmd_secrets, "inventory, check or rotate sops-encrypted files")
     p.add_argument("secrets_action", choices=["inventory", "check", "rotate"])
     p.add_argument("--dir", type=Path, default=Path("."))
+    for flag, name in (("--webhook-token", "webhook.token"), ("--deploy-key", "deploy.key")):
+        p.add_argument(
+            flag, action="store_true", help=f"rotate only: replace a leaked {name} (old kept)"
+        )
 
     p = add("talos", _cmd_talos, "Talos: make the secret, bootstrap, and operate the nodes")
     _talos_commands(p)

@@ -36,6 +36,7 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
+from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
@@ -87,6 +88,7 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     workdir = config_path.resolve().parent
     overlay, note = overlay_for_check(workdir)
     cluster = load_cluster(config_path, overlay=overlay)
+    refuse_tracked_plaintext(config_path.resolve())
     missing = check_side_files(cluster.values, workdir)
     held = discover_age_key(workdir)
     refusal = ""
@@ -105,7 +107,8 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
 
         check_overrides(workdir)
         stale = stale_warnings(workdir, load_manifest(workdir))
-    report_warnings([*cluster.warnings, *stale], warn, strict=strict, writes=False)
+    loose = loose_key_files(workdir)
+    report_warnings([*cluster.warnings, *stale, *loose], warn, strict=strict, writes=False)
     lines = [f"ok: {summary(cluster)}"]
     if note:
         lines.append(f"note: {note}")
@@ -193,9 +196,11 @@ def configure(
         report = [recovered] if recovered else []
         held = discover_age_key(workdir)  # read once, passed down
         refuse_lost_keys(workdir, held)
+        refuse_tracked_plaintext(config_path.resolve())
         last = last_run(config_path, held)
         chosen = resolutions.keep_mine or resolutions.take_theirs
-        if last.unchanged is not None and not chosen:
+        # A warning is never skipped: a loose key file mode is not an input of the digest.
+        if last.unchanged is not None and not chosen and not loose_key_files(workdir):
             return "\n".join([*report, *last.report(validate)])
         lines = _configure_locked(
             config_path, held, force, validate, warn, strict, resolutions, last
@@ -219,7 +224,8 @@ def _configure_locked(
 
     committed = load_manifest(workdir)
     stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
-    report_warnings([*result.cluster.warnings, *stale], warn, strict=strict)
+    loose = loose_key_files(result.workdir)
+    report_warnings([*result.cluster.warnings, *stale, *loose], warn, strict=strict)
     if result.sops is None:
         raise SecretsError(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
@@ -262,7 +268,7 @@ def _configure_locked(
         # Everything on disk is what an earlier, validated run wrote.
         report.append(VALIDATION_SKIPPED)
     summary = apply_plan(plan, workdir, force=force)
-    if not result.cluster.warnings and not stale and not distrusted:
+    if not result.cluster.warnings and not stale and not loose and not distrusted:
         last.remember()  # the tree is now exactly as rendered: a rerun may skip the render
     return [str(summary), *report]
 

@@ -12,7 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,10 @@ from generator.paths import (
     WEBHOOK_TOKEN_NAME,
 )
 from generator.repository import is_ssh
+from generator.secrets.continuity import missing_file_hint
 from generator.secrets.keys import (
     HeldKey,
+    derive_secret,
     held_age_key,
     load_deploy_key,
     parse_age_key,
@@ -58,6 +60,12 @@ class SideFiles:
     tunnel_account: str | None
     tunnel_secret: str | None
     tunnel_token: str | None
+    # Derived from the age key (keys.derive_secret), never from a token shared with GitHub.
+    grafana_admin_password: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        password = derive_secret(self.age_private_key, "grafana-admin-password")
+        object.__setattr__(self, "grafana_admin_password", password)
 
 
 class _Reader:
@@ -74,6 +82,8 @@ class _Reader:
         if not path.is_file():
             if self.missing_ok:
                 self.missing.append(name)
+            elif (recovery := missing_file_hint(self.workdir, name)) is not None:
+                self.problems.append(recovery)  # the message init and configure give
             else:
                 self.problems.append(f"{name}: missing; {create_hint}")
             return None

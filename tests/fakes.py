@@ -49,11 +49,15 @@ GOLDEN_SIDE = SideFiles(
 )
 
 
+# One age key per test process: secrets derived from it are the same in every render.
+_SESSION_IDENTITY = pyrage.x25519.Identity.generate()
+
+
 def side_files(
     context: Mapping[str, Any], identity: pyrage.x25519.Identity | None = None
 ) -> SideFiles:
     """Side files for a cluster's template context (`Cluster.context()`)."""
-    identity = identity or pyrage.x25519.Identity.generate()
+    identity = identity or _SESSION_IDENTITY
     ssh = bool(context["derived"]["repo_is_ssh"])
     tunnel = context["ingress"]["mode"] == "cloudflare-tunnel"
     return SideFiles(

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from generator.errors import SideFileError
@@ -15,7 +16,7 @@ from generator.secrets.keys import (
     generate_deploy_key,
     read_age_key,
 )
-from generator.sidefiles import read_side_files
+from generator.sidefiles import SideFiles, read_side_files
 
 SSH_TUNNEL = {
     "repository": {"url": "ssh://git@github.com/me/cluster", "webhook_provider": "github"},
@@ -162,3 +163,23 @@ def test_deeply_nested_tunnel_json_is_named_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "cloudflare-tunnel.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(SideFileError, match=r"cloudflare-tunnel\.json: nested too deeply"):
         read_side_files(SSH_TUNNEL, tmp_path)
+
+
+def test_grafana_admin_password_derives_from_the_age_key_not_the_webhook_token() -> None:
+    first, second = (pyrage.x25519.Identity.generate() for _ in range(2))
+    base = dict(
+        age_public_key="age1",
+        deploy_key=None,
+        deploy_key_pub=None,
+        tunnel_id=None,
+        tunnel_account=None,
+        tunnel_secret=None,
+        tunnel_token=None,
+    )
+    one = SideFiles(**base, age_private_key=str(first), webhook_token="a" * 64)
+    other_token = SideFiles(**base, age_private_key=str(first), webhook_token="b" * 64)
+    other_key = SideFiles(**base, age_private_key=str(second), webhook_token="a" * 64)
+    assert one.grafana_admin_password == other_token.grafana_admin_password
+    assert one.grafana_admin_password != other_key.grafana_admin_password
+    assert len(one.grafana_admin_password) == 64
+    assert str(first) not in one.grafana_admin_password

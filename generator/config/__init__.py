@@ -13,9 +13,16 @@ from typing import Any
 
 from generator.config import derive, rules, rules_warnings, schema, version
 from generator.config.loader import load_yaml
-from generator.config.locate import KeyPath, Locator, Position, all_paths, sort_problems
+from generator.config.locate import (
+    KeyPath,
+    Locator,
+    Position,
+    all_paths,
+    format_path,
+    sort_problems,
+)
 from generator.config.model import Cluster, digest_of
-from generator.errors import ConfigError
+from generator.errors import ConfigError, Problem
 from generator.paths import SECRETS_CONFIG_NAME
 
 __all__ = [
@@ -52,7 +59,9 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
     leaves: set[KeyPath] = set()
     inner: set[KeyPath] = set()
     unknown: set[KeyPath] = set()
+    shadowed: list[Problem] = []
     if overlay:
+        shadowed = _set_twice(loaded.data, overlay, loaded.positions, loaded.file)
         data = deep_merge(data, overlay)
         for key_path, is_leaf in all_paths(overlay):
             (leaves if is_leaf else inner).add(key_path)
@@ -85,6 +94,7 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
     derive.normalise(values)
     derived = derive.derive(values)
     warnings = [locator.problem(p, m) for p, m in rules_warnings.check_warnings(values)]
+    warnings += shadowed
     return Cluster(
         values=values,
         derived=derived,
@@ -92,6 +102,43 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
         digest=digest_of(values),
         warnings=tuple(sort_problems(warnings)),
     )
+
+
+def _set_twice(
+    base: Mapping[str, Any],
+    overlay: Mapping[str, Any],
+    positions: Mapping[KeyPath, Position],
+    file: str,
+) -> list[Problem]:
+    """A warning for each key set to different values in cluster.yaml and the overlay:
+    the overlay wins the merge, silently otherwise. Values are never shown."""
+    found = []
+    for key_path, is_leaf in all_paths(overlay):
+        mine = _value_or_none(base, key_path)
+        theirs = _value_at(overlay, key_path)
+        if not is_leaf or mine in (None, "") or theirs in _PLACEHOLDERS or mine == theirs:
+            continue
+        line, col = positions.get(key_path, (None, None))
+        found.append(
+            Problem(
+                format_path(key_path),
+                f"also set, to another value, in {SECRETS_CONFIG_NAME}, whose value is used; "
+                f'keep it in one place (set it to "" here)',
+                file=file,
+                line=line,
+                col=col,
+            )
+        )
+    return found
+
+
+def _value_or_none(data: Any, key_path: KeyPath) -> Any:
+    for part in key_path:
+        in_list = isinstance(data, list) and isinstance(part, int) and part < len(data)
+        if not (in_list or (isinstance(data, Mapping) and part in data)):
+            return None
+        data = data[part]
+    return data
 
 
 def _overlay_positions(path: Path) -> Mapping[KeyPath, Position]:

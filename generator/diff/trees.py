@@ -30,6 +30,8 @@ Decrypt = Callable[[str, bytes], bytes | None]
 # .sops.yaml creation rule's), or None when unknown.
 Recipients = Callable[[str], frozenset[str] | None]
 Change = Literal["added", "removed", "changed"]
+# The not-compared reason of a secret file the key held could not decrypt (a failure).
+CANNOT_DECRYPT = "cannot decrypt with the age key held"
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,14 @@ class TreeDiff:
     # Files whose objects are equal but whose text is not (comments, quoting, order):
     # shown, since configure would write them, but no change of the cluster.
     reformatted: tuple[FileChange, ...] = ()
+    # Secret files (also in not_compared) that the age key held could not decrypt: corrupt
+    # or encrypted for another key. A check that could not look is no pass; without any
+    # key (keyless CI) a secret is merely not compared.
+    undecryptable: tuple[str, ...] = ()
 
     @property
     def differs(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
+        return bool(self.added or self.removed or self.changed or self.undecryptable)
 
 
 def diff_trees(
@@ -108,12 +114,15 @@ def diff_trees(
     not_compared: list[tuple[str, str]] = []
     reencrypted: list[str] = []
     reformatted: list[FileChange] = []
+    undecryptable: list[str] = []
     unchanged = 0
     for path in sorted(p for p in new if p in old):
         if is_secret_path(path):
             result = _secret_file(path, new[path], old[path], decrypt_old)
             if isinstance(result, str):
                 not_compared.append((path, result))
+                if result.startswith(CANNOT_DECRYPT):
+                    undecryptable.append(path)
                 continue
             if result is None and _reencrypted(path, old[path], recipients):
                 reencrypted.append(path)
@@ -141,6 +150,7 @@ def diff_trees(
         removed_files=tuple(_whole_file(p, old[p], None) for p in removed),
         reencrypted=tuple(reencrypted),
         reformatted=tuple(reformatted),
+        undecryptable=tuple(undecryptable),
     )
 
 
@@ -242,7 +252,10 @@ def _secret_file(
     try:
         plain = decrypt(path, old)
     except ClusterGenError as err:
-        return f"cannot decrypt: {err}"
+        return (
+            f"{CANNOT_DECRYPT} (corrupt, or encrypted for another key; restore it from git "
+            f"or re-create it): {err}"
+        )
     if plain is None:
         return "no age key"
     new_objects, old_objects = parse_objects(new, path), parse_objects(plain, path)

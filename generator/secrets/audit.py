@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,14 @@ def load_rules(workdir: Path) -> list[CreationRule]:
     return parse_rules(path.read_bytes(), SOPS_CONFIG)
 
 
-def scan(workdir: Path, rules: list[CreationRule] | None) -> list[SecretFile]:
-    """Every `*.sops.*` file under workdir with its metadata and the rule that applies."""
+def scan(
+    workdir: Path, rules: list[CreationRule] | None, pending: Mapping[str, bytes] | None = None
+) -> list[SecretFile]:
+    """Every `*.sops.*` file under workdir with its metadata and the rule that applies;
+    `pending`: contents about to be written, by path, read instead of the disk's."""
     found = []
     for path in iter_secret_files(workdir):
-        content = (workdir / path).read_bytes()
+        content = (pending or {}).get(path) or (workdir / path).read_bytes()
         rule = rule_for(rules, path) if rules is not None else None
         found.append(SecretFile(path, content, read_metadata(content, path), rule))
     return found

@@ -30,26 +30,50 @@ def refuse_lost_keys(workdir: Path, held: HeldKey | None = None) -> None:
     depends on the one that was there: what to restore, and where the rotation steps are.
     `held`: age.key as the caller read it (keys.discover_age_key); read here if not given."""
     problems = [*_age_problems(workdir, held)]
-    if not (workdir / WEBHOOK_TOKEN_NAME).exists() and (workdir / WEBHOOK_SECRET).is_file():
-        problems.append(
-            f"{WEBHOOK_TOKEN_NAME} is missing, but {WEBHOOK_SECRET} holds the token the "
-            f"push webhook already uses; restore it, or recover it with `SOPS_AGE_KEY_FILE="
-            f'{AGE_KEY_NAME} uv run sops decrypt --extract \'["stringData"]["token"]\' '
-            f"--output {WEBHOOK_TOKEN_NAME} {WEBHOOK_SECRET}`"
-        )
-    committed = [p for p in DEPLOY_KEY_SECRETS if (workdir / p).is_file()]
-    if not (workdir / DEPLOY_KEY_NAME).exists() and committed:
-        problems.append(
-            f"{DEPLOY_KEY_NAME} is missing, but {committed[0]} holds the deploy key the "
-            f"repository trusts; restore it, or recover it with `SOPS_AGE_KEY_FILE="
-            f'{AGE_KEY_NAME} uv run sops decrypt --extract \'["stringData"]["identity"]\' '
-            f"--output {DEPLOY_KEY_NAME} {committed[0]}`"
-        )
+    for name in (WEBHOOK_TOKEN_NAME, DEPLOY_KEY_NAME):
+        if (hint := _side_file_recovery(workdir, name)) is not None:
+            problems.append(hint)
     if problems:
         raise SideFileError(
             "this repository already has secrets; nothing was created or written:\n"
             + "\n".join(f"  {p}" for p in problems)
         )
+
+
+def missing_file_hint(workdir: Path, name: str) -> str | None:
+    """The one message for a missing key or token file that committed secrets depend on
+    (check, init and configure all say it), or None when creating a new one is safe."""
+    if name == AGE_KEY_NAME:
+        return next(iter(_age_problems(workdir, None)), None)
+    return _side_file_recovery(workdir, name)
+
+
+def recover_command(name: str, secret: str, field: str) -> str:
+    """A shell command writing one field of a committed secret to `name`, mode 0600 (the
+    umask applies as the shell creates the file; sops' --output would make it 0644)."""
+    return (
+        f"`(umask 077 && SOPS_AGE_KEY_FILE={AGE_KEY_NAME} uv run sops decrypt --extract "
+        f'\'["stringData"]["{field}"]\' {secret} > {name})`'
+    )
+
+
+def _side_file_recovery(workdir: Path, name: str) -> str | None:
+    if (workdir / name).exists():
+        return None
+    if name == WEBHOOK_TOKEN_NAME and (workdir / WEBHOOK_SECRET).is_file():
+        return (
+            f"{WEBHOOK_TOKEN_NAME} is missing, but {WEBHOOK_SECRET} holds the token the "
+            "push webhook already uses; restore it, or recover it with "
+            + recover_command(WEBHOOK_TOKEN_NAME, WEBHOOK_SECRET, "token")
+        )
+    committed = [p for p in DEPLOY_KEY_SECRETS if (workdir / p).is_file()]
+    if name == DEPLOY_KEY_NAME and committed:
+        return (
+            f"{DEPLOY_KEY_NAME} is missing, but {committed[0]} holds the deploy key the "
+            "repository trusts; restore it, or recover it with "
+            + recover_command(DEPLOY_KEY_NAME, committed[0], "identity")
+        )
+    return None
 
 
 def _local_recipients(workdir: Path, held: HeldKey | None) -> set[str]:

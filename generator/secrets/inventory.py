@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,18 @@ Do this when the key may have leaked, or when someone who held it leaves.
    `SOPS_AGE_KEY_FILE=age.key uv run sops -d bootstrap/sops-age.sops.yaml | kubectl apply -f -`.
 7. Once Flux has reconciled, delete `age.key.old`.
 
+Grafana's admin password is derived from the age key, so it changes with it.
+
 Old ciphertext stays readable in git history with the old key. If the key
 leaked, also change the secret values themselves (tokens, passwords, API keys)
 at their source and in `cluster.yaml`, then run `uv run clustergen configure` again.
+
+## Replacing a leaked webhook token or deploy key
+
+`uv run clustergen secrets rotate --webhook-token` (or `--deploy-key`) keeps the old
+file as `webhook.token.old` (`deploy.key.old`) and creates a new one; then
+`uv run clustergen configure`, commit and push, and give the new token (or
+`deploy.key.pub`) to the repository's webhook (deploy keys); then delete the `.old` files.
 
 ## Changing one secret value
 
@@ -44,12 +54,14 @@ holding that value get new ciphertext.
 """
 
 
-def build_inventory(workdir: Path) -> str:
+def build_inventory(workdir: Path, pending: Mapping[str, bytes] | None = None) -> str:
+    """The text of docs/SECRETS.md; `pending`: secret files about to be written (a
+    rotation), by path, so the inventory can be written in the same transaction."""
     try:
         rules = load_rules(workdir)
     except SecretsError:
         rules = None
-    files = scan(workdir, rules)
+    files = scan(workdir, rules, pending)
     lines = [
         MARKER,
         "# Secrets",

@@ -5,6 +5,8 @@ Private key text never appears in an error message.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -173,3 +175,13 @@ def load_deploy_key(text: str, name: str = "deploy.key") -> SSHKey:
 
 def generate_webhook_token() -> str:
     return secrets.token_hex(32)
+
+
+def derive_secret(identity: str, purpose: str) -> str:
+    """A secret for one `purpose` (e.g. "grafana-admin-password"), 64 hex characters:
+    HMAC-SHA256 keyed with the age identity (`AGE-SECRET-KEY-1…`), the repository's root
+    secret that never leaves it, over a clustergen-specific label. Stable across renders
+    (so its ciphertext is kept), independent of any value shared with a third party (the
+    webhook token is pasted into GitHub), and new when the age key is rotated."""
+    message = f"clustergen-derived-secret:{purpose}".encode()
+    return hmac.new(identity.strip().encode(), message, hashlib.sha256).hexdigest()

@@ -1,15 +1,18 @@
-"""Refuse to work while a private key file is committed to git."""
+"""Private key files next to cluster.yaml: refuse while one is committed to git, warn
+while one is readable by other users."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from generator.command import run
-from generator.errors import CommandError, SideFileError
+from generator.errors import CommandError, Problem, SideFileError
 from generator.paths import (
     AGE_KEY_NAME,
+    CONFIG_NAME,
     DEPLOY_KEY_NAME,
+    SECRETS_CONFIG_NAME,
     TUNNEL_CREDENTIALS_NAME,
     WEBHOOK_TOKEN_NAME,
 )
@@ -21,9 +24,22 @@ PRIVATE_FILES = (
     DEPLOY_KEY_NAME,
     WEBHOOK_TOKEN_NAME,
     TUNNEL_CREDENTIALS_NAME,
+    # What `secrets rotate --webhook-token / --deploy-key` keeps of the leaked ones.
+    f"{WEBHOOK_TOKEN_NAME}.old",
+    f"{DEPLOY_KEY_NAME}.old",
 )
 
 _NOT_A_REPO = 128
+# How to replace each private file once it has leaked.
+REPLACE_HOW = {
+    AGE_KEY_NAME: ROTATION_HINT,
+    OLD_AGE_KEY_NAME: ROTATION_HINT,
+    WEBHOOK_TOKEN_NAME: "`uv run clustergen secrets rotate --webhook-token`",
+    DEPLOY_KEY_NAME: "`uv run clustergen secrets rotate --deploy-key`",
+    f"{WEBHOOK_TOKEN_NAME}.old": "it was replaced already: delete it",
+    f"{DEPLOY_KEY_NAME}.old": "it was replaced already: delete it",
+    TUNNEL_CREDENTIALS_NAME: "delete the tunnel and create a new one with `cloudflared tunnel`",
+}
 
 
 def tracked_files(workdir: Path, names: Iterable[str]) -> list[str]:
@@ -54,5 +70,73 @@ def refuse_tracked_keys(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> 
         f"{workdir}: anyone with the repository can read {'it' if len(tracked) == 1 else 'them'}. "
         f"Untrack with `git rm --cached {listed}`, list {'it' if len(tracked) == 1 else 'them'} "
         "in .gitignore and commit; the old content stays in git history, so treat it as "
-        f"leaked and replace it ({ROTATION_HINT})"
+        f"leaked and replace it ({'; '.join(f'{n}: {REPLACE_HOW[n]}' for n in tracked)})"
     )
+
+
+def loose_key_files(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> list[Problem]:
+    """A warning for each private key file group or others may read (a copy, an editor or
+    `sops --output` can leave 0644). A warning, not a refusal: the run itself is safe and a
+    shared umask is common; ssh would refuse such a deploy key, so the fix is given."""
+    loose = []
+    for name in names:
+        try:
+            mode = (workdir / name).stat().st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            loose.append((name, mode))
+    return [
+        Problem(
+            "",
+            f"readable by {'others' if mode & 0o007 else 'its group'} (mode {mode:04o}); "
+            f"it holds a private key: `chmod 600 {name}`",
+            file=name,
+        )
+        for name, mode in loose
+    ]
+
+
+def refuse_tracked_plaintext(config_path: Path) -> None:
+    """Raise SideFileError while git tracks cluster.yaml and it holds a value for a key the
+    schema marks `x-secret` (a token put back after moving it to the overlay): the next
+    commit would publish it. Names each key and line, and the way out."""
+    from generator.config.loader import load_yaml
+    from generator.config.locate import all_paths, format_path
+    from generator.config.schema import is_secret
+
+    workdir = config_path.parent
+    # Only the repository's own cluster.yaml: example configs under other names (test
+    # fixtures, cluster.sample.yaml) are committed on purpose with fake values.
+    if config_path.name != CONFIG_NAME or not config_path.is_file():
+        return
+    if not tracked_files(workdir, [config_path.name]):
+        return
+    loaded = load_yaml(config_path)
+    found = []
+    for key_path, is_leaf in all_paths(loaded.data):
+        value = _value_at(loaded.data, key_path)
+        if not is_leaf or value in (None, "") or not _secret(key_path, is_secret):
+            continue
+        line = loaded.positions.get(key_path, (None, None))[0]
+        dotted = format_path(key_path)
+        found.append(f"{config_path.name}:{line} {dotted}" if line else dotted)
+    if found:
+        raise SideFileError(
+            f"{config_path.name} is tracked by git, but holds secret values: "
+            f"{', '.join(found)}. Move each to {SECRETS_CONFIG_NAME} (README: 'Where secrets "
+            f'live\') and set it to "" here, or stop tracking the file with `git rm --cached '
+            f"{config_path.name}`; if a commit already holds the value, rotate it at its "
+            "source: it stays in git history"
+        )
+
+
+def _secret(key_path: tuple[str | int, ...], is_secret: Callable[..., bool]) -> bool:
+    # A list item's secret-ness is its list's (e.g. a receiver URL in a list of them).
+    return is_secret(key_path) or any(is_secret(key_path[:end]) for end in range(1, len(key_path)))
+
+
+def _value_at(data: object, key_path: tuple[str | int, ...]) -> object:
+    for part in key_path:
+        data = data[part]  # type: ignore[index]
+    return data

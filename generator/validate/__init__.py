@@ -188,8 +188,24 @@ def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> R
         decrypt=sops_decryptor(root),
         root=root,
     )
+    findings += _undecryptable(root)
     failed = any(f.severity == "error" for f in findings)
     return Report(format_report(findings), status=1 if failed else 0)
+
+
+def _undecryptable(root: Path) -> list[Finding]:
+    """With an age key held, a committed secret it cannot decrypt is an error (a check
+    that could not look is no pass); without any key (keyless CI) nothing is said."""
+    from generator.secrets.audit import scan
+    from generator.secrets.readable import decryptor, undecryptable, undecryptable_message
+
+    sops = decryptor(root)
+    if sops is None:
+        return []
+    return [
+        Finding(path, undecryptable_message(path, why).removeprefix(f"{path}: "))
+        for path, why in undecryptable(root, scan(root, None), sops)
+    ]
 
 
 def locations_from_env() -> list[str]:

@@ -48,8 +48,8 @@ def clone(workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _recovery(secret: str, field: str, out: str) -> str:
     return (
-        f"restore it, or recover it with `SOPS_AGE_KEY_FILE=age.key uv run sops decrypt "
-        f'--extract \'["stringData"]["{field}"]\' --output {out} {secret}`'
+        "restore it, or recover it with `(umask 077 && SOPS_AGE_KEY_FILE=age.key uv run sops "
+        f'decrypt --extract \'["stringData"]["{field}"]\' {secret} > {out})`'
     )
 
 
@@ -98,15 +98,15 @@ def test_the_recovery_command_restores_the_token_and_nothing_changes(
     with pytest.raises(SideFileError) as err:
         init_workdir(clone)
     command = str(err.value).split("`")[1]
-    assert command.startswith("SOPS_AGE_KEY_FILE=age.key uv run sops decrypt")
-    env_part, _, rest = command.partition(" ")
+    assert command.startswith("(umask 077 && SOPS_AGE_KEY_FILE=age.key uv run sops decrypt")
     # `uv run sops` is the sops of this project's environment: the same binary, by path.
-    argv = [str(find_sops()), *shlex.split(rest)[3:]]
-    env = {"SOPS_AGE_KEY_FILE": str(clone / env_part.split("=")[1]), "PATH": "/usr/bin:/bin"}
-    subprocess.run(argv, cwd=clone, env=env, capture_output=True, text=True, check=True)
+    shell = command.replace("uv run sops", shlex.quote(str(find_sops())))
+    env = {"PATH": "/usr/bin:/bin"}
+    subprocess.run(["sh", "-c", shell], cwd=clone, env=env, capture_output=True, check=True)
     assert (clone / "webhook.token").read_text().strip() == (
         (workdir / "webhook.token").read_text().strip()
     )
+    assert (clone / "webhook.token").stat().st_mode & 0o777 == 0o600
     init_workdir(clone)  # now nothing is missing
     committed = {p: c for p, (c, _) in snapshot(clone).items() if ".sops." in p}
     configure(clone / "cluster.yaml", validate=False)

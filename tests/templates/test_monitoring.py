@@ -6,6 +6,7 @@ configuration is read back from its (plaintext, in-memory) .sops. Secret.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from dataclasses import dataclass
@@ -220,6 +221,9 @@ def test_grafana_behind_internal_gateway_with_stable_admin_secret(render: Render
     secret_path = f"{OBS}/grafana/app/grafana-admin.sops.yaml"
     password = docs(tree, secret_path)[0]["stringData"]["admin-password"]
     assert re.fullmatch(r"[0-9a-f]{64}", password) and WEBHOOK_TOKEN not in password
+    # Not computable from the webhook token, which is pasted into GitHub.
+    shared = hashlib.sha256(f"{WEBHOOK_TOKEN}:grafana-admin".encode()).hexdigest()
+    assert password != shared
     # Same inputs, same plaintext: the encrypted file keeps its ciphertext.
     assert (
         render(monitoring(**{"features.monitoring.retention": "16d"}))[secret_path]

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Fail when a commit would publish a secret: a *.sops.* file without sops
-# metadata (it was never encrypted, or was decrypted in place), or a private
-# key file. Checks the files given as arguments (pre-commit passes the staged
+# metadata (it was never encrypted, or was decrypted in place), a private
+# key file, or a secret value in cluster.yaml (`clustergen secrets check`). Checks the files given as arguments (pre-commit passes the staged
 # ones), or the files staged in git when called without arguments; then it
 # reads what is staged, which is what the commit would hold.
 set -u
@@ -13,6 +13,19 @@ content() {
     if [ "$from_index" -eq 1 ]; then git show ":$1"; else cat "$1"; fi
 }
 
+# A tracked cluster.yaml must hold no value for a key the schema marks secret (they
+# belong in cluster.secrets.sops.yaml); clustergen knows which keys those are.
+check_config() {
+    if ! command -v uv >/dev/null 2>&1; then
+        echo "$1: not checked for secret values (uv not found)" >&2
+        return
+    fi
+    if ! out=$(uv run --quiet clustergen secrets check --dir "$(dirname "$1")" 2>&1); then
+        printf '%s\n' "$out" >&2
+        status=1
+    fi
+}
+
 check_file() {
     path=$1
     name=${path##*/}
@@ -20,6 +33,10 @@ check_file() {
         age.key | age.key.old | deploy.key | webhook.token | cloudflare-tunnel.json)
             echo "$path: private key file staged; run: git rm --cached '$path'" >&2
             status=1
+            return
+            ;;
+        cluster.yaml)
+            check_config "$path"
             return
             ;;
         .sops.yaml) return ;;

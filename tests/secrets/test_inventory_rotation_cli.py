@@ -1,0 +1,47 @@
+"""docs/SECRETS.md follows an age-key rotation (the README's steps, through the CLI with
+real sops and age): `secrets rotate` refreshes it in its own transaction, and `secrets
+check` reports it while it names the old recipient."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from generator.init_dir import init_workdir
+from generator.pipeline import configure
+from generator.secrets.keys import read_age_key
+from tests.process import run_clustergen
+
+INVENTORY = "docs/SECRETS.md"
+
+
+def _run(work: Path, *argv: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
+    result = run_clustergen(list(argv), cwd=work, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_rotation_refreshes_the_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    init_workdir(tmp_path)
+    configure(tmp_path / "cluster.yaml", validate=False)
+    _run(tmp_path, "secrets", "inventory")
+    old = read_age_key(tmp_path / "age.key").public
+    assert old in (tmp_path / INVENTORY).read_text()
+
+    (tmp_path / "age.key").rename(tmp_path / "age.key.old")
+    _run(tmp_path, "init")
+    new = read_age_key(tmp_path / "age.key").public
+    _run(tmp_path, "configure", "--no-validate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
+    stale = run_clustergen(["secrets", "check"], cwd=tmp_path, env=env)
+    assert stale.returncode == 1 and f"{INVENTORY}: names other files" in stale.stdout
+
+    assert f"refreshed {INVENTORY}" in _run(tmp_path, "secrets", "rotate")
+    text = (tmp_path / INVENTORY).read_text()
+    assert new in text and old not in text
+    assert "ok:" in _run(tmp_path, "secrets", "check")

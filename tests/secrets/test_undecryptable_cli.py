@@ -1,0 +1,80 @@
+"""A secret the held age key cannot decrypt fails every check that reads secrets; without
+any key (keyless CI) it is only "not compared". Through the CLI, with real sops and age."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.init_dir import init_workdir
+from generator.pipeline import configure
+from tests.process import run_clustergen
+
+SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
+
+
+@pytest.fixture(scope="module")
+def corrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A configured repository whose api-token value was corrupted (one ciphertext byte)."""
+    work = tmp_path_factory.mktemp("corrupted")
+    env = {k: os.environ.pop(k) for k in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE") if k in os.environ}
+    try:
+        init_workdir(work)
+        configure(work / "cluster.yaml", validate=False)
+    finally:
+        os.environ.update(env)
+    path = work / SECRET
+    text, count = re.subn(
+        r"^(  api-token: ENC\[AES256_GCM,data:).", r"\1X", path.read_text(), flags=re.M
+    )
+    if "api-token: ENC[AES256_GCM,data:XX" in text:  # the byte was an X already
+        text = text.replace("data:XX", "data:YX", 1)
+    assert count == 1
+    path.write_text(text)
+    return work
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
+    return {**env, **extra}
+
+
+def test_diff_check_fails_with_the_key(corrupted: Path) -> None:
+    result = run_clustergen(["diff", "--check"], cwd=corrupted, env=_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert SECRET in result.stdout and "cannot decrypt with the age key held" in result.stdout
+
+
+def test_diff_check_passes_without_any_key(corrupted: Path, tmp_path: Path) -> None:
+    (corrupted / "age.key").rename(tmp_path / "age.key")
+    try:
+        result = run_clustergen(["diff", "--check"], cwd=corrupted, env=_env())
+    finally:
+        (tmp_path / "age.key").rename(corrupted / "age.key")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not compared" in result.stdout and "cannot decrypt" not in result.stdout
+
+
+def test_secrets_check_names_the_file(corrupted: Path) -> None:
+    result = run_clustergen(["secrets", "check", "--dir", "."], cwd=corrupted, env=_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{SECRET}: cannot be decrypted with the age key held" in result.stdout
+
+
+def test_secrets_check_without_a_key_says_it_did_not_look(corrupted: Path, tmp_path: Path) -> None:
+    (corrupted / "age.key").rename(tmp_path / "age.key")
+    try:
+        result = run_clustergen(["secrets", "check", "--dir", "."], cwd=corrupted, env=_env())
+    finally:
+        (tmp_path / "age.key").rename(corrupted / "age.key")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not decrypted (no age key here)" in result.stdout
+
+
+def test_validate_reports_the_file(corrupted: Path) -> None:
+    result = run_clustergen(["validate", "."], cwd=corrupted, env=_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{SECRET}: cannot be decrypted with the age key held" in result.stdout
