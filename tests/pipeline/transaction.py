@@ -54,6 +54,7 @@ class Repo:
         root.mkdir(parents=True, exist_ok=True)
         init_workdir(root)
         (root / "cloudflare-tunnel.json").write_text(json.dumps(TUNNEL))
+        (root / "cloudflare-tunnel.json").chmod(0o600)  # as cloudflared leaves it: no warning
         repo = cls(
             root,
             _with_token((root / "cluster.yaml").read_text()),
