@@ -1,8 +1,8 @@
 """`clustergen upgrade --check`: what configure would do with the templates of this checkout.
 
 Run after taking a newer clustergen (`git pull` of the template), before `configure`.
-It renders in memory and plans the write exactly as configure does (writer.plan_write,
-with its three-way merges), then reports, writing nothing:
+It renders in memory and plans the write exactly as configure does (writer.preview_plan,
+the plan `clustergen diff` takes too, with its three-way merges), then reports, writing nothing:
 
 - which rendered files the new render changes, against what configure last wrote
   (the manifest): new, changed, no longer rendered; secrets by their plaintext;
@@ -18,7 +18,7 @@ from secret values cannot be compared: they are counted, not checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator.pipeline import RenderResult, render_in_memory
@@ -30,7 +30,7 @@ from generator.secrets.keys import discover_age_key
 from generator.secrets.sops import Sops
 from generator.write.manifest import Manifest, load_manifest, sha256_hex
 from generator.write.ownership import trusted
-from generator.write.writer import WritePlan, plan_write
+from generator.write.writer import WritePlan, preview_plan
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,9 @@ def run_upgrade_check(config_path: Path) -> Report:
     key = result.sops.fingerprint_key if result.sops is not None else None
     manifest, _ = trusted(load_manifest(workdir), key)
     unknowable = _secret_derived(result)
-    plain = {
-        p: b for p, b in result.tree.files.items() if not is_secret_path(p) and p not in unknowable
-    }
-    # Secrets are compared by plaintext below; what a keyless render cannot know, not at all.
-    compared = {
-        p: d for p, d in manifest.files.items() if not is_secret_path(p) and p not in unknowable
-    }
-    plan = plan_write(plain, workdir, replace(manifest, files=compared, fingerprints={}))
+    # configure's own plan, as `clustergen diff` takes it. Secrets are compared by plaintext
+    # below; what a keyless render cannot know, not at all.
+    plan = preview_plan(result.tree.files, workdir, manifest, unknown=unknowable)
     secrets = _secrets(result, result.sops, manifest, workdir) if result.sops else Secrets()
     sections = _sections(plan, secrets, manifest, workdir)
     conflicts = sum(s.conflicts for s in sections)
