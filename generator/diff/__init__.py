@@ -92,7 +92,8 @@ def compare(
     manifest_file = workdir / paths.MANIFEST_PATH
     owned = owned_paths(manifest_file.read_bytes() if manifest_file.is_file() else None)
     old = read_work_tree(workdir, set(new) | owned)
-    planned = _configure_plan(new, workdir, probe)
+    manifest, _ = trusted(load_manifest(workdir), None)
+    planned = _configure_plan(new, workdir, manifest, probe)
     leaves = as_configure_leaves(planned, workdir)
     left_out = {c.path for c in planned.conflicts} | set(planned.kept)
     leaves = {p: b for p, b in new.items() if p not in planned.files} | leaves
@@ -104,7 +105,7 @@ def compare(
         probe=probe,
         recipients=_recipients(new, workdir),
     )
-    secrets = _edited_secrets(diff, old, planned.old)
+    secrets = _edited_secrets(diff, old, manifest)
     return replace(
         diff,
         changed=tuple(c for c in diff.changed if c.path not in secrets),
@@ -115,11 +116,13 @@ def compare(
 
 
 def _configure_plan(
-    new: Mapping[str, bytes], workdir: Path, probe: Mapping[str, bytes] | None
+    new: Mapping[str, bytes],
+    workdir: Path,
+    manifest: Manifest,
+    probe: Mapping[str, bytes] | None,
 ) -> WritePlan:
     """configure's plan for the files a render without keys can know (not the secrets,
-    nor the files derived from secret values), against the committed manifest."""
-    manifest, _ = trusted(load_manifest(workdir), None)
+    nor the files derived from secret values)."""
     derived = {p for p, b in new.items() if probe is not None and probe.get(p) != b}
     return preview_plan(new, workdir, manifest, unknown=derived)
 
