@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="replace your version of PATH with the new render (keeps .orig)",
+        help="merge PATH, taking the new render where it conflicts with your edits "
+        "(your other edits stay; keeps .orig)",
     )
     p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
 

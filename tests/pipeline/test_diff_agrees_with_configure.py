@@ -26,12 +26,10 @@ def clustergen(workdir: Path, *args: str) -> tuple[int, str, str]:
 
 def hunk_lines(text: str, path: str) -> list[str]:
     """The conflicting hunks as printed (from `path:N: …` on), without their indent."""
-    lines = [line.strip() for line in text.splitlines()]
     out: list[str] = []
-    for line in lines:
-        if line.startswith(f"{path}:") and "change the same lines" in line:
-            out.append(line)
-        elif out and line.startswith(("--- ", "| ", "(no lines)")):
+    for line in (line.strip() for line in text.splitlines()):
+        starts = line.startswith(f"{path}:") and "change the same lines" in line
+        if starts or (out and line.startswith(("--- ", "| ", "(no lines)"))):
             out.append(line)
     return out
 
