@@ -78,8 +78,8 @@ def compare(
     (writer.preview_plan): merged or kept edits are no difference, a conflict is one
     (shown with its hunks), and files you took over are shown apart."""
     if against is not None:
-        manifest = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
-        owned = owned_paths(manifest)
+        recorded = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
+        owned = owned_paths(recorded)
         old = read_git_tree(workdir, against, set(new) | owned)
         return diff_trees(
             new,
