@@ -13,9 +13,10 @@ from generator.write.manifest import Manifest
 
 
 def manifest_notes(old: Manifest, new: Manifest, *, changed: bool) -> list[str]:
-    """One line per kind of change from `old` to `new` that the written files do not
-    explain. `changed`: whether files are written too (their digests, bases and seals
-    then change with them, and cluster.yaml's digest usually does). [] when `new` is `old`."""
+    """One line (`manifest updated: …`) per kind of change from `old` to `new` that the
+    written files do not explain. `changed`: whether files are written too (their
+    digests, bases and seals then change with them, and cluster.yaml's digest usually
+    does). [] when `new` is `old`."""
     if new == old:
         return []
     notes = [_override_note(path, old, new) for path in sorted(old.overrides | new.overrides)]
@@ -32,7 +33,7 @@ def manifest_notes(old: Manifest, new: Manifest, *, changed: bool) -> list[str]:
         if forgotten:
             notes.append(f"dropped the entries of {len(forgotten)} file(s) no longer rendered")
         if new.bases != old.bases:
-            notes.append("updated the base copies of what it wrote (.clustergen/base/)")
+            notes.append("recorded the base copies of what it wrote")
         if (new.seals, new.seal_key, new.fingerprints) != (
             old.seals,
             old.seal_key,
@@ -41,7 +42,7 @@ def manifest_notes(old: Manifest, new: Manifest, *, changed: bool) -> list[str]:
             notes.append("resealed the secrets' entries")
     if not notes and not changed:
         notes.append(f"rewrote {paths.MANIFEST_PATH}")
-    return notes
+    return [f"manifest updated: {note}" for note in notes]
 
 
 def _override_note(path: str, old: Manifest, new: Manifest) -> str:

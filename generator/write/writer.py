@@ -169,7 +169,8 @@ class WriteSummary:
     merged: list[str] = field(default_factory=list)
     released: dict[str, str] = field(default_factory=dict)  # path → the one line to say
     resolved: list[str] = field(default_factory=list)  # merged by --take-theirs
-    manifest: list[str] = field(default_factory=list)  # what else the manifest records now
+    # What changed under .clustergen/ beyond the files counted (manifest_notes.py)
+    bookkeeping: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -203,7 +204,7 @@ class WriteSummary:
                     lines.append(f"  {mark} {path}{note}")
         lines += [f"  kept (edited by you, no longer generated): {p}" for p in self.kept]
         lines += [f"  {note}" for _, note in sorted(self.released.items()) if note]
-        lines += [f"  manifest updated: {note}" for note in self.manifest]
+        lines += [f"  {note}" for note in self.bookkeeping]
         return "\n".join(lines)
 
 
@@ -312,8 +313,13 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         merged=sorted(plan.merged),
         released=dict(plan.released),
         resolved=sorted(c.path for c in plan.conflicts if plan.written(c) != plan.files[c.path]),
-        manifest=manifest_notes(plan.old, plan.new, changed=bool(plan.changes)),
+        bookkeeping=manifest_notes(plan.old, plan.new, changed=bool(plan.changes)),
     )
+    if not plan.changes and (plan.bases or plan.drop_bases):
+        summary.bookkeeping.append(
+            f"base copies (.clustergen/base/): {len(plan.bases)} written, "
+            f"{len(plan.drop_bases)} removed"
+        )
     backups: dict[str, tuple[str, int]] = {}
     for conflict in plan.conflicts:
         backup, mode = _backup_for(root, conflict.path)
