@@ -123,6 +123,7 @@ class WritePlan:
     bases: dict[str, bytes] = field(default_factory=dict)  # base copies to write (root-relative)
     drop_bases: list[str] = field(default_factory=list)  # base copies no longer referenced
     take_theirs: frozenset[str] = frozenset()
+    notes: list[str] = field(default_factory=list)  # said once, e.g. a --take-theirs with no effect
 
     @property
     def changes(self) -> bool:
@@ -171,6 +172,7 @@ class WriteSummary:
     resolved: list[str] = field(default_factory=list)  # merged by --take-theirs
     # What changed under .clustergen/ beyond the files counted (manifest_notes.py)
     bookkeeping: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -204,7 +206,7 @@ class WriteSummary:
                     lines.append(f"  {mark} {path}{note}")
         lines += [f"  kept (edited by you, no longer generated): {p}" for p in self.kept]
         lines += [f"  {note}" for _, note in sorted(self.released.items()) if note]
-        lines += [f"  {note}" for note in self.bookkeeping]
+        lines += [f"  {note}" for note in [*self.notes, *self.bookkeeping]]
         return "\n".join(lines)
 
 
@@ -281,6 +283,11 @@ def plan_write(
             plan.update.append(rel)
         else:
             _merge_into(plan, root, rel, on_disk)
+    plan.notes = [
+        f"--take-theirs {rel}: nothing of it conflicts, so your edits stay "
+        "(to drop them, delete the file and run configure again)"
+        for rel in sorted(resolutions.take_theirs & {*plan.edited, *plan.merged})
+    ]
     scope = output_scope()
     for rel in sorted(set(manifest.files) - set(files)):
         if not scope.renders(rel):
@@ -314,6 +321,7 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         released=dict(plan.released),
         resolved=sorted(c.path for c in plan.conflicts if plan.written(c) != plan.files[c.path]),
         bookkeeping=manifest_notes(plan.old, plan.new, changed=bool(plan.changes)),
+        notes=list(plan.notes),
     )
     if not plan.changes and (plan.bases or plan.drop_bases):
         summary.bookkeeping.append(
