@@ -30,7 +30,7 @@ from generator.secrets.keys import discover_age_key
 from generator.secrets.sops import Sops
 from generator.write.manifest import Manifest, load_manifest, sha256_hex
 from generator.write.ownership import trusted
-from generator.write.writer import WritePlan, preview_plan
+from generator.write.writer import Conflict, WritePlan, preview_plan, secret_outcome
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Secrets:
 
     created: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
-    edited: tuple[str, ...] = ()
+    edited: tuple[Conflict, ...] = ()  # configure refuses them: secrets never merge
 
 
 def run_upgrade_check(config_path: Path) -> Report:
@@ -118,11 +118,7 @@ def _hand_edits(plan: WritePlan, secrets: Secrets) -> Section:
         lines.append(f"  conflict: {conflict.path}: {conflict.reason}")
         for hunk in conflict.hunks:
             lines += [f"    {line}" for line in hunk.describe(conflict.path)]
-    lines += [
-        f"  conflict: {p}: edited by hand; secrets are never merged: they are rendered "
-        "from cluster.yaml"
-        for p in secrets.edited
-    ]
+    lines += [f"  conflict: {c.path}: {c.reason}" for c in secrets.edited]
     lines += [f"  stays as you edited it (the render does not change it): {p}" for p in plan.edited]
     return Section("hand edits", tuple(lines), conflicts=len(plan.conflicts) + len(secrets.edited))
 
@@ -144,7 +140,7 @@ def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path
     fingerprints = fingerprints_for(rendered, sops)
     created: list[str] = []
     changed: list[str] = []
-    edited: list[str] = []
+    edited: list[Conflict] = []
     for path, plaintext in sorted(rendered.items()):
         try:
             on_disk = (workdir / path).read_bytes()
@@ -156,7 +152,11 @@ def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path
             continue  # written by configure from this very plaintext
         if result.decrypt(path, on_disk) == plaintext:
             continue
-        (changed if ours else edited).append(path)
+        refused = secret_outcome(manifest, path, on_disk)
+        if refused is None:
+            changed.append(path)
+        else:
+            edited.append(refused)
     return Secrets(tuple(created), tuple(changed), tuple(edited))
 
 

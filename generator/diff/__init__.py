@@ -27,13 +27,11 @@ from generator.secrets.sops import Sops
 from generator.write.manifest import Manifest, load_manifest, sha256_hex
 from generator.write.ownership import trusted
 from generator.write.writer import (
-    HAND_EDITED,
-    NOT_WRITTEN,
-    SECRETS_NEVER_MERGE,
     Conflict,
     WritePlan,
     as_configure_leaves,
     preview_plan,
+    secret_outcome,
 )
 
 __all__ = [
@@ -139,10 +137,8 @@ def _edited_secrets(
     (secrets never merge), so they are conflicts, not changes."""
     out: dict[str, Conflicting] = {}
     for change in diff.changed:
-        digest = manifest.files.get(change.path)
-        if change.secret and sha256_hex(old[change.path]) != digest:
-            why = f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}" if digest else NOT_WRITTEN
-            out[change.path] = Conflicting(change.path, why)
+        if change.secret and (refused := secret_outcome(manifest, change.path, old[change.path])):
+            out[change.path] = _conflicting(refused)
     return out
 
 

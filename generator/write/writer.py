@@ -368,7 +368,7 @@ def hand_edit_outcome(
     """What configure does with a file edited since it wrote `manifest.files[rel]`:
     None (the edit stays as it is), the merged bytes to write, or the Conflict."""
     if is_secret_path(rel):
-        return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
+        return _edited_secret(rel)
     blob, digest = manifest.bases.get(rel), manifest.files.get(rel, "")
     base = read_base(root, blob) if blob is not None else None
     if base is None or sha256_hex(base) != digest:
@@ -382,6 +382,21 @@ def hand_edit_outcome(
         resolved = merge_taking_theirs(base, on_disk, new)
         return Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks, resolved)
     return None if result.merged == on_disk else result.merged
+
+
+def secret_outcome(manifest: Manifest, rel: str, on_disk: bytes) -> Conflict | None:
+    """What configure does with a secret file whose plaintext differs from its render:
+    None when it writes the new ciphertext (the file is what it wrote), else the
+    Conflict (a secret is never merged). As plan_write classifies it, for the commands
+    that compare secrets by plaintext instead of planning them (diff, upgrade --check)."""
+    ours = manifest.files.get(rel)
+    if ours is None:
+        return Conflict(rel, NOT_WRITTEN)
+    return None if sha256_hex(on_disk) == ours else _edited_secret(rel)
+
+
+def _edited_secret(rel: str) -> Conflict:
+    return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
 
 
 def preview_plan(

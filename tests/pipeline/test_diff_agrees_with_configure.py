@@ -8,8 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from generator.secrets.sops import Sops
 from tests.pipeline.conftest import edit
-from tests.pipeline.test_hand_edits import CILIUM, ENV, HUBBLE_UI, configure, conflict, hand_edit
+from tests.pipeline.test_hand_edits import (
+    CILIUM,
+    DNS_SECRET,
+    ENV,
+    HUBBLE_UI,
+    configure,
+    conflict,
+    hand_edit,
+)
 from tests.process import run_clustergen
 from tests.test_sidefiles import TUNNEL
 
@@ -156,3 +165,25 @@ def test_a_file_you_took_over_shows_how_its_render_differs(workdir: Path) -> Non
     assert (workdir / CILIUM).read_text() == edited
     summary = clustergen(workdir, "diff", "--format", "summary")[1]
     assert f"= {CILIUM} (taken over by you, differs from its render)" in summary
+
+
+def test_a_hand_edited_secret_is_a_conflict_for_all_three(workdir: Path) -> None:
+    sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
+    plaintext = sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
+    (workdir / DNS_SECRET).write_bytes(sops.encrypt(b"# mine\n" + plaintext, DNS_SECRET))
+    edit(workdir / "cluster.yaml", dns__token="another-token-Lk2p")
+    why = (
+        "edited by hand since clustergen wrote it; secrets are never merged: they are "
+        "rendered from cluster.yaml (put the value there)"
+    )
+
+    status, out, _err = clustergen(workdir, "diff", "--check")
+    checked, upgrade_out, _ = clustergen(workdir, "upgrade", "--check")
+    refused, _, refusal = configure(workdir, "--no-validate")
+
+    assert (status, checked, refused) == (1, 1, 1)
+    assert f"conflict: {DNS_SECRET}: {why}\n" in out
+    assert f"secret {DNS_SECRET}" not in out  # not a change configure would make
+    assert f"  conflict: {DNS_SECRET}: {why}\n" in upgrade_out
+    assert f"  {DNS_SECRET}: {why}\n" in refusal
+    assert "another-token-Lk2p" not in out + upgrade_out
