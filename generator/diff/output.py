@@ -40,14 +40,14 @@ def _counts(diff: TreeDiff) -> str:
     if diff.kept:
         text += f", {len(diff.kept)} kept"
     if diff.taken_over:
-        text += f", {len(diff.taken_over)} taken over by you differ from their render (no drift)"
+        text += f", {len(diff.taken_over)} taken over by you (differ from the render; not drift)"
     shown = diff.not_compared or diff.reformatted or diff.kept or diff.taken_over
     return text if diff.differs or shown else "no differences"
 
 
 def _taken_over_note(taken: TakenOver) -> str:
     since = "; the render changed since you took it over" if taken.render_changed else ""
-    return f"taken over by you, differs from its render{since}"
+    return f"differs from its render{since}"
 
 
 def _conflict_lines(conflict: Conflicting) -> list[str]:
@@ -104,7 +104,9 @@ def format_summary(diff: TreeDiff, color: bool = False) -> str:
     lines += [f"! {c.path} (conflict: {c.reason})" for c in diff.conflicts]
     lines += [f"~ {c.path} (comments or formatting only)" for c in diff.reformatted]
     lines += [f"= {p} ({KEPT})" for p in diff.kept]
-    lines += [f"= {t.change.path} ({_taken_over_note(t)})" for t in diff.taken_over]
+    lines += [
+        f"= {t.change.path} (taken over by you: {_taken_over_note(t)})" for t in diff.taken_over
+    ]
     lines += _reencrypted(diff)
     lines += [f"? {p} (not compared: {why})" for p, why in diff.not_compared]
     lines.append(_counts(diff))

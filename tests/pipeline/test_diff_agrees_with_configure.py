@@ -152,19 +152,19 @@ def test_a_file_you_took_over_shows_how_its_render_differs(workdir: Path) -> Non
     # Shown, with the file's own lines, but no drift: configure leaves it to you.
     assert status == 0
     assert (
-        f"taken over by you: {CILIUM} (taken over by you, differs from its render; "
+        f"taken over by you: {CILIUM} (differs from its render; "
         "the render changed since you took it over)\n"
     ) in out
     assert '-      mode: "hybrid"\n+      mode: "dsr"\n' in out
-    assert "1 taken over by you differ from their render (no drift)" in out
+    assert "1 taken over by you (differ from the render; not drift)" in out
     assert "no differences" not in out
     # configure's pointer to diff tells the truth; it says so once, diff every time.
     assert f"yours, not written: {CILIUM}: the new render differs from it" in written
     assert after == 0
-    assert f"taken over by you: {CILIUM} (taken over by you, differs from its render)\n" in again
+    assert f"taken over by you: {CILIUM} (differs from its render)\n" in again
     assert (workdir / CILIUM).read_text() == edited
     summary = clustergen(workdir, "diff", "--format", "summary")[1]
-    assert f"= {CILIUM} (taken over by you, differs from its render)" in summary
+    assert f"= {CILIUM} (taken over by you: differs from its render)" in summary
 
 
 def test_a_hand_edited_secret_is_a_conflict_for_all_three(workdir: Path) -> None:
