@@ -218,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     config_arg(p)
     strict_arg(p)
     p.add_argument(
-        "--force", action="store_true", help="overwrite every file in the way (keeps .orig)"
+        "--force",
+        action="store_true",
+        help="replace every file in the way whole, your edits in it too (keeps .orig)",
     )
     p.add_argument(
         "--keep-mine",
