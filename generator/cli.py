@@ -227,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     config_arg(p)
     strict_arg(p)
     p.add_argument(
-        "--force", action="store_true", help="overwrite every file in the way (keeps .orig)"
+        "--force",
+        action="store_true",
+        help="replace every file in the way whole, your edits in it too (keeps .orig)",
     )
     p.add_argument(
         "--keep-mine",
@@ -241,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="replace your version of PATH with the new render (keeps .orig)",
+        help="merge PATH, taking the new render where it conflicts with your edits "
+        "(your other edits stay; keeps .orig)",
     )
     p.add_argument("--no-validate", action="store_true", help="skip validating the written tree")
 

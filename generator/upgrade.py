@@ -1,8 +1,8 @@
 """`clustergen upgrade --check`: what configure would do with the templates of this checkout.
 
 Run after taking a newer clustergen (`git pull` of the template), before `configure`.
-It renders in memory and plans the write exactly as configure does (writer.plan_write,
-with its three-way merges), then reports, writing nothing:
+It renders in memory and plans the write exactly as configure does (writer.preview_plan,
+the plan `clustergen diff` takes too, with its three-way merges), then reports, writing nothing:
 
 - which rendered files the new render changes, against what configure last wrote
   (the manifest): new, changed, no longer rendered; secrets by their plaintext;
@@ -18,7 +18,7 @@ from secret values cannot be compared: they are counted, not checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator.pipeline import RenderResult, render_in_memory
@@ -30,7 +30,7 @@ from generator.secrets.keys import discover_age_key
 from generator.secrets.sops import Sops
 from generator.write.manifest import Manifest, load_manifest, sha256_hex
 from generator.write.ownership import trusted
-from generator.write.writer import WritePlan, plan_write
+from generator.write.writer import Conflict, WritePlan, preview_plan, secret_outcome
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Secrets:
 
     created: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
-    edited: tuple[str, ...] = ()
+    edited: tuple[Conflict, ...] = ()  # configure refuses them: secrets never merge
 
 
 def run_upgrade_check(config_path: Path) -> Report:
@@ -67,14 +67,9 @@ def run_upgrade_check(config_path: Path) -> Report:
     key = result.sops.fingerprint_key if result.sops is not None else None
     manifest, _ = trusted(load_manifest(workdir), key)
     unknowable = _secret_derived(result)
-    plain = {
-        p: b for p, b in result.tree.files.items() if not is_secret_path(p) and p not in unknowable
-    }
-    # Secrets are compared by plaintext below; what a keyless render cannot know, not at all.
-    compared = {
-        p: d for p, d in manifest.files.items() if not is_secret_path(p) and p not in unknowable
-    }
-    plan = plan_write(plain, workdir, replace(manifest, files=compared, fingerprints={}))
+    # configure's own plan, as `clustergen diff` takes it. Secrets are compared by plaintext
+    # below; what a keyless render cannot know, not at all.
+    plan = preview_plan(result.tree.files, workdir, manifest, unknown=unknowable)
     secrets = _secrets(result, result.sops, manifest, workdir) if result.sops else Secrets()
     sections = _sections(plan, secrets, manifest, workdir)
     conflicts = sum(s.conflicts for s in sections)
@@ -123,11 +118,7 @@ def _hand_edits(plan: WritePlan, secrets: Secrets) -> Section:
         lines.append(f"  conflict: {conflict.path}: {conflict.reason}")
         for hunk in conflict.hunks:
             lines += [f"    {line}" for line in hunk.describe(conflict.path)]
-    lines += [
-        f"  conflict: {p}: edited by hand; secrets are never merged: they are rendered "
-        "from cluster.yaml"
-        for p in secrets.edited
-    ]
+    lines += [f"  conflict: {c.path}: {c.reason}" for c in secrets.edited]
     lines += [f"  stays as you edited it (the render does not change it): {p}" for p in plan.edited]
     return Section("hand edits", tuple(lines), conflicts=len(plan.conflicts) + len(secrets.edited))
 
@@ -149,7 +140,7 @@ def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path
     fingerprints = fingerprints_for(rendered, sops)
     created: list[str] = []
     changed: list[str] = []
-    edited: list[str] = []
+    edited: list[Conflict] = []
     for path, plaintext in sorted(rendered.items()):
         try:
             on_disk = (workdir / path).read_bytes()
@@ -161,7 +152,11 @@ def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path
             continue  # written by configure from this very plaintext
         if result.decrypt(path, on_disk) == plaintext:
             continue
-        (changed if ours else edited).append(path)
+        refused = secret_outcome(manifest, path, on_disk)
+        if refused is None:
+            changed.append(path)
+        else:
+            edited.append(refused)
     return Secrets(tuple(created), tuple(changed), tuple(edited))
 
 

@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from generator import paths
 from generator.diff.git import read_git_tree
 from generator.diff.output import FORMATS
-from generator.diff.trees import Decrypt, Recipients, TreeDiff, diff_trees
+from generator.diff.trees import (
+    Conflicting,
+    Decrypt,
+    Recipients,
+    TakenOver,
+    TreeDiff,
+    diff_trees,
+)
 from generator.errors import ClusterGenError, SecretsError
 from generator.report import Report
 from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.keys import OLD_AGE_KEY_NAME
 from generator.secrets.metadata import parse_rules, rule_for
 from generator.secrets.sops import Sops
+from generator.write.manifest import Manifest, load_manifest, sha256_hex
+from generator.write.ownership import trusted
+from generator.write.writer import (
+    Conflict,
+    WritePlan,
+    as_configure_leaves,
+    preview_plan,
+    secret_outcome,
+)
 
 __all__ = [
     "compare",
@@ -53,25 +70,92 @@ def compare(
     decrypt: Decrypt | None,
     probe: Mapping[str, bytes] | None = None,
 ) -> TreeDiff:
-    """The render `new` against the working tree (`against` None) or a git revision."""
-    if against is None:
-        manifest_file = workdir / paths.MANIFEST_PATH
-        manifest = manifest_file.read_bytes() if manifest_file.is_file() else None
-        owned = owned_paths(manifest)
-        old = read_work_tree(workdir, set(new) | owned)
-        new = _as_configure_leaves(new, workdir, probe)
-    else:
-        manifest = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
-        owned = owned_paths(manifest)
+    """The render `new` against the working tree (`against` None) or a git revision.
+
+    Against the working tree, hand edits are what configure's own plan makes of them
+    (writer.preview_plan): merged or kept edits are no difference, a conflict is one
+    (shown with its hunks), and files you took over are shown apart."""
+    if against is not None:
+        recorded = read_git_tree(workdir, against, [paths.MANIFEST_PATH]).get(paths.MANIFEST_PATH)
+        owned = owned_paths(recorded)
         old = read_git_tree(workdir, against, set(new) | owned)
-    return diff_trees(
-        new,
-        old,
+        return diff_trees(
+            new,
+            old,
+            decrypt_old=decrypt,
+            owned=owned,
+            probe=probe,
+            recipients=_recipients(new, workdir),
+        )
+    manifest_file = workdir / paths.MANIFEST_PATH
+    owned = owned_paths(manifest_file.read_bytes() if manifest_file.is_file() else None)
+    old = read_work_tree(workdir, set(new) | owned)
+    manifest, _ = trusted(load_manifest(workdir), None)
+    planned = _configure_plan(new, workdir, manifest, probe)
+    leaves = as_configure_leaves(planned, workdir)
+    left_out = {c.path for c in planned.conflicts} | set(planned.kept)
+    leaves = {p: b for p, b in new.items() if p not in planned.files} | leaves
+    diff = diff_trees(
+        {p: b for p, b in leaves.items() if p not in left_out},
+        {p: b for p, b in old.items() if p not in left_out},
         decrypt_old=decrypt,
-        owned=owned,
+        owned=owned - left_out,
         probe=probe,
         recipients=_recipients(new, workdir),
     )
+    secrets = _edited_secrets(diff, old, manifest)
+    return replace(
+        diff,
+        changed=tuple(c for c in diff.changed if c.path not in secrets),
+        conflicts=(*(_conflicting(c) for c in planned.conflicts), *secrets.values()),
+        kept=tuple(planned.kept),
+        taken_over=_taken_over(planned, workdir),
+    )
+
+
+def _configure_plan(
+    new: Mapping[str, bytes],
+    workdir: Path,
+    manifest: Manifest,
+    probe: Mapping[str, bytes] | None,
+) -> WritePlan:
+    """configure's plan for the files a render without keys can know (not the secrets,
+    nor the files derived from secret values)."""
+    derived = {p for p, b in new.items() if probe is not None and probe.get(p) != b}
+    return preview_plan(new, workdir, manifest, unknown=derived)
+
+
+def _conflicting(conflict: Conflict) -> Conflicting:
+    lines = [line for hunk in conflict.hunks for line in hunk.describe(conflict.path)]
+    return Conflicting(conflict.path, conflict.reason, tuple(lines))
+
+
+def _edited_secrets(
+    diff: TreeDiff, old: Mapping[str, bytes], manifest: Manifest
+) -> dict[str, Conflicting]:
+    """Changed secret files that are not what configure wrote: configure refuses them
+    (secrets never merge), so they are conflicts, not changes."""
+    out: dict[str, Conflicting] = {}
+    for change in diff.changed:
+        if change.secret and (refused := secret_outcome(manifest, change.path, old[change.path])):
+            out[change.path] = _conflicting(refused)
+    return out
+
+
+def _taken_over(plan: WritePlan, workdir: Path) -> tuple[TakenOver, ...]:
+    """Each file you took over whose render differs from it: the file against its render."""
+    out = []
+    for path in sorted(plan.released):
+        try:
+            on_disk = (workdir / path).read_bytes()
+        except OSError:
+            continue  # gone: configure leaves it gone
+        render = plan.files[path]
+        shown = diff_trees({path: render}, {path: on_disk})
+        for change in (*shown.changed, *shown.reformatted):
+            changed = plan.old.released.get(path) != sha256_hex(render)
+            out.append(TakenOver(change, render_changed=changed))
+    return tuple(out)
 
 
 def _recipients(new: Mapping[str, bytes], workdir: Path) -> Recipients | None:
@@ -111,19 +195,6 @@ def _with_previous_key(decrypt: Decrypt | None, workdir: Path) -> Decrypt | None
                 raise err from None
 
     return decrypt_either
-
-
-def _as_configure_leaves(
-    new: Mapping[str, bytes], workdir: Path, probe: Mapping[str, bytes] | None
-) -> dict[str, bytes]:
-    """The render with hand edits as configure would merge or keep them: they are no drift."""
-    from generator.write.manifest import load_manifest
-    from generator.write.ownership import trusted
-    from generator.write.writer import as_configure_leaves
-
-    manifest, _ = trusted(load_manifest(workdir), None)
-    derived = {p for p, b in new.items() if probe is not None and probe.get(p) != b}
-    return as_configure_leaves(new, workdir, manifest, skip=derived)
 
 
 def run_diff(

@@ -13,7 +13,14 @@ from typing import Any
 
 from generator.diff.color import Style, paint
 from generator.diff.components import by_component
-from generator.diff.trees import FileChange, ObjectChange, TreeDiff
+from generator.diff.trees import Conflicting, FileChange, ObjectChange, TakenOver, TreeDiff
+
+# Said once under the conflicts, as configure says it when it refuses.
+CHOOSE = (
+    "configure writes nothing while a file conflicts; choose for each: "
+    "--keep-mine PATH, --take-theirs PATH, or an override (README: Hand edits)"
+)
+KEPT = "edited by you, no longer generated; configure keeps it"
 
 
 def _object_label(obj: ObjectChange) -> str:
@@ -26,9 +33,25 @@ def _counts(diff: TreeDiff) -> str:
     text = f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
     if diff.reformatted:
         text += f", {len(diff.reformatted)} reformatted"
+    if diff.conflicts:
+        text += f", {len(diff.conflicts)} in conflict"
     if diff.not_compared:
         text += f", {len(diff.not_compared)} not compared"
-    return text if diff.differs or diff.not_compared or diff.reformatted else "no differences"
+    if diff.kept:
+        text += f", {len(diff.kept)} kept"
+    if diff.taken_over:
+        text += f", {len(diff.taken_over)} taken over by you (differ from the render; not drift)"
+    shown = diff.not_compared or diff.reformatted or diff.kept or diff.taken_over
+    return text if diff.differs or shown else "no differences"
+
+
+def _taken_over_note(taken: TakenOver) -> str:
+    since = "; the render changed since you took it over" if taken.render_changed else ""
+    return f"differs from its render{since}"
+
+
+def _conflict_lines(conflict: Conflicting) -> list[str]:
+    return [f"conflict: {conflict.path}: {conflict.reason}", *(f"  {x}" for x in conflict.lines)]
 
 
 def _reencrypted(diff: TreeDiff) -> list[str]:
@@ -78,7 +101,12 @@ def format_summary(diff: TreeDiff, color: bool = False) -> str:
         names = ", ".join(_object_label(o) for o in change.objects)
         lines.append(f"~ {change.path}" + (f" ({names})" if names else ""))
     lines += [f"- {p}" for p in diff.removed]
+    lines += [f"! {c.path} (conflict: {c.reason})" for c in diff.conflicts]
     lines += [f"~ {c.path} (comments or formatting only)" for c in diff.reformatted]
+    lines += [f"= {p} ({KEPT})" for p in diff.kept]
+    lines += [
+        f"= {t.change.path} (taken over by you: {_taken_over_note(t)})" for t in diff.taken_over
+    ]
     lines += _reencrypted(diff)
     lines += [f"? {p} (not compared: {why})" for p, why in diff.not_compared]
     lines.append(_counts(diff))
@@ -136,6 +164,20 @@ def format_unified(diff: TreeDiff, color: bool = False) -> str:
         for path in paths:
             parts += _file_lines(*files[path], color)
         parts.append("\n")
+    for conflict in diff.conflicts:
+        parts += [paint(f"{line}\n", "red", color) for line in _conflict_lines(conflict)]
+    if diff.conflicts:
+        parts += [paint(f"{CHOOSE}\n", "red", color), "\n"]
+    parts += [paint(f"kept: {p} ({KEPT})\n", "dim", color) for p in diff.kept]
+    for taken in diff.taken_over:
+        head = f"taken over by you: {taken.change.path} ({_taken_over_note(taken)})\n"
+        parts.append(paint(head, "yellow", color))
+        parts += _diff_lines(taken.change.text_diff, color)
+    if diff.taken_over:
+        parts.append(
+            "configure leaves the files you took over as they are; "
+            "`configure --take-theirs PATH` hands one back\n"
+        )
     parts += [paint(f"{line}\n", "yellow", color) for line in _reencrypted(diff)]
     parts += [paint(f"not compared: {p} ({why})\n", "dim", color) for p, why in diff.not_compared]
     parts.append(_counts(diff))
@@ -167,6 +209,13 @@ def as_json(diff: TreeDiff) -> dict[str, Any]:
         "not_compared": [{"path": p, "reason": why} for p, why in diff.not_compared],
         "reencrypted": list(diff.reencrypted),
         "reformatted": [c.path for c in diff.reformatted],
+        "conflicts": [
+            {"path": c.path, "reason": c.reason, "hunks": list(c.lines)} for c in diff.conflicts
+        ],
+        "kept": list(diff.kept),
+        "taken_over": [
+            {"path": t.change.path, "render_changed": t.render_changed} for t in diff.taken_over
+        ],
     }
 
 

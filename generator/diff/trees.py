@@ -64,6 +64,25 @@ class FileChange:
 
 
 @dataclass(frozen=True)
+class Conflicting:
+    """A hand-edited file configure refuses to write until you choose: why, and each
+    conflicting hunk as configure prints it."""
+
+    path: str
+    reason: str
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TakenOver:
+    """A file you took over (--keep-mine) that differs from its render: how (the file on
+    disk against the render), and whether the render changed since you took it over."""
+
+    change: FileChange
+    render_changed: bool
+
+
+@dataclass(frozen=True)
 class TreeDiff:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
@@ -83,10 +102,18 @@ class TreeDiff:
     # or encrypted for another key. A check that could not look is no pass; without any
     # key (keyless CI) a secret is merely not compared.
     undecryptable: tuple[str, ...] = ()
+    # Hand edits as configure plans them (generator/diff/__init__.py): files it refuses
+    # to write (drift), edited files no longer rendered that it keeps, and files you took
+    # over whose render differs (shown; no drift, configure leaves them to you).
+    conflicts: tuple[Conflicting, ...] = ()
+    kept: tuple[str, ...] = ()
+    taken_over: tuple[TakenOver, ...] = ()
 
     @property
     def differs(self) -> bool:
-        return bool(self.added or self.removed or self.changed or self.undecryptable)
+        return bool(
+            self.added or self.removed or self.changed or self.undecryptable or self.conflicts
+        )
 
 
 def diff_trees(

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from generator.command import run
 
@@ -66,19 +67,31 @@ def merge3(base: bytes, ours: bytes, theirs: bytes) -> Merge:
     A binary side (git refuses to merge it) is one conflict without lines.
     Raises CommandError when git is missing or fails otherwise.
     """
-    with tempfile.TemporaryDirectory(prefix="clustergen-merge-") as tmp:
-        names = []
-        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
-            (Path(tmp) / name).write_bytes(data)
-            names.append(Path(tmp) / name)
-        labels = ["-L", LABEL_OURS, "-L", LABEL_BASE, "-L", LABEL_THEIRS]
-        options = ["-p", "--diff3", f"--marker-size={MARKER_SIZE}", *labels]
-        result = run(["git", "merge-file", *options, *names], ok_codes=range(0, 256))
+    result = _merge_file(base, ours, theirs, "--diff3", f"--marker-size={MARKER_SIZE}")
     if result.returncode == 0:
         return Merge(result.stdout, ())
     if result.returncode >= 128 or not result.stdout:  # "Cannot merge binary files"
         return Merge(None, (Hunk(1, 0, (), (), ()),))
     return Merge(None, tuple(_hunks(result.stdout, ours)))
+
+
+def merge_taking_theirs(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
+    """The merge with each conflicting hunk resolved to the new render, your other edits
+    kept (`git merge-file -p --theirs`); None when git cannot merge (a binary side)."""
+    result = _merge_file(base, ours, theirs, "--theirs")
+    return result.stdout if result.returncode == 0 else None
+
+
+def _merge_file(base: bytes, ours: bytes, theirs: bytes, *options: str) -> CompletedProcess[bytes]:
+    """`git merge-file -p` of the three sides (on temporary copies), any exit status."""
+    with tempfile.TemporaryDirectory(prefix="clustergen-merge-") as tmp:
+        names: list[str | Path] = []
+        for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
+            (Path(tmp) / name).write_bytes(data)
+            names.append(Path(tmp) / name)
+        labels = ["-L", LABEL_OURS, "-L", LABEL_BASE, "-L", LABEL_THEIRS]
+        command: list[str | Path] = ["git", "merge-file", "-p", *options, *labels, *names]
+        return run(command, ok_codes=range(0, 256))
 
 
 def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:

@@ -27,7 +27,8 @@ from generator.write.bases import base_path, bases_for, committed_copy, read_bas
 from generator.write.fs import WriteError, os_reason, symlinked_directory
 from generator.write.journal import SECRET_BACKUP_DIR, transact
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
-from generator.write.merge import Hunk, merge3
+from generator.write.manifest_notes import manifest_notes
+from generator.write.merge import Hunk, merge3, merge_taking_theirs
 from generator.write.ownership import output_scope, seal_key_id, seals_for
 
 DEFAULT_MODE = 0o644
@@ -38,6 +39,7 @@ _RESERVED_TOPS = frozenset({".clustergen", ".git"})
 
 
 HAND_EDITED = "edited by hand since clustergen wrote it"
+NOT_WRITTEN = "exists but was not written by clustergen"
 SECRETS_NEVER_MERGE = (
     "secrets are never merged: they are rendered from cluster.yaml (put the value there)"
 )
@@ -45,9 +47,18 @@ SECRETS_NEVER_MERGE = (
 
 @dataclass(frozen=True)
 class Conflict:
+    """A file configure refuses to write until the user chooses.
+
+    `hunks`: where a merge with the new render conflicts. `resolved`: that merge with
+    each conflicting hunk taken from the new render and every other hand edit kept
+    (what --take-theirs writes); None when no merge is possible (a secret, no base
+    copy, a file clustergen did not write): --take-theirs then writes the render whole.
+    """
+
     path: str
     reason: str
-    hunks: tuple[Hunk, ...] = ()  # where a merge with the new render conflicts
+    hunks: tuple[Hunk, ...] = ()
+    resolved: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -55,8 +66,10 @@ class Resolutions:
     """The user's choice for files in the way (paths relative to the output root).
 
     keep_mine: the file becomes the user's; clustergen stops writing it (recorded in
-    the manifest's `released`). take_theirs: the new render replaces it, the current
-    version kept as a `.orig` copy (as --force does for every file).
+    the manifest's `released`). take_theirs: the merge with each conflicting hunk taken
+    from the new render (your other edits stay), or the whole render where nothing can
+    merge; the current version kept as a `.orig` copy. (--force writes the whole render
+    of every file in the way.)
     """
 
     keep_mine: frozenset[str] = frozenset()
@@ -110,6 +123,7 @@ class WritePlan:
     bases: dict[str, bytes] = field(default_factory=dict)  # base copies to write (root-relative)
     drop_bases: list[str] = field(default_factory=list)  # base copies no longer referenced
     take_theirs: frozenset[str] = frozenset()
+    notes: list[str] = field(default_factory=list)  # said once, e.g. a --take-theirs with no effect
 
     @property
     def changes(self) -> bool:
@@ -126,11 +140,20 @@ class WritePlan:
         if left := self.unresolved(force):
             raise WriteConflict(_conflict_message(left))
 
+    def written(self, conflict: Conflict) -> bytes:
+        """What a conflict resolved by --take-theirs or --force writes: the merge taking
+        the new render's side where that path was given to --take-theirs and can merge,
+        else the whole render."""
+        if conflict.path in self.take_theirs and conflict.resolved is not None:
+            return conflict.resolved
+        return self.files[conflict.path]
+
     def final_files(self) -> dict[str, bytes]:
         """What each rendered path holds after the write, for the paths the write decides
         (a hand edit kept as is and a file the user took over stay as they are on disk)."""
         out = {p: d for p, d in self.files.items() if p not in self.released}
         out.update(self.merged)
+        out.update({c.path: self.written(c) for c in self.conflicts})
         for path in self.edited:
             out.pop(path, None)
         return out
@@ -146,6 +169,10 @@ class WriteSummary:
     backups: dict[str, str] = field(default_factory=dict)  # overwritten path → its .orig
     merged: list[str] = field(default_factory=list)
     released: dict[str, str] = field(default_factory=dict)  # path → the one line to say
+    resolved: list[str] = field(default_factory=list)  # merged by --take-theirs
+    # What changed under .clustergen/ beyond the files counted (manifest_notes.py)
+    bookkeeping: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> int:
@@ -169,11 +196,17 @@ class WriteSummary:
                 for path in group:
                     saved = self.backups.get(path)
                     note = f" (your version saved as {saved})" if saved else ""
+                    if path in self.resolved:
+                        note = (
+                            " (merged: conflicting lines from the new render, your other "
+                            f"edits kept; your version saved as {saved})"
+                        )
                     if mark == "M":
                         note = " (merged: your edits and the new render)"
                     lines.append(f"  {mark} {path}{note}")
         lines += [f"  kept (edited by you, no longer generated): {p}" for p in self.kept]
         lines += [f"  {note}" for _, note in sorted(self.released.items()) if note]
+        lines += [f"  {note}" for note in [*self.notes, *self.bookkeeping]]
         return "\n".join(lines)
 
 
@@ -244,14 +277,17 @@ def plan_write(
         if on_disk == new:
             plan.unchanged.append(rel)  # ours, or adopted as ours
         elif ours is None:
-            why = (untrusted or {}).get(rel, "exists but was not written by clustergen")
+            why = (untrusted or {}).get(rel, NOT_WRITTEN)
             plan.conflicts.append(Conflict(rel, why))
         elif sha256_hex(on_disk) == ours:
             plan.update.append(rel)
-        elif rel in resolutions.take_theirs:
-            plan.conflicts.append(Conflict(rel, HAND_EDITED))
         else:
             _merge_into(plan, root, rel, on_disk)
+    plan.notes = [
+        f"--take-theirs {rel}: nothing of it conflicts, so your edits stay "
+        "(to drop them, delete the file and run configure again)"
+        for rel in sorted(resolutions.take_theirs & {*plan.edited, *plan.merged})
+    ]
     scope = output_scope()
     for rel in sorted(set(manifest.files) - set(files)):
         if not scope.renders(rel):
@@ -283,7 +319,15 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         kept=list(plan.kept),
         merged=sorted(plan.merged),
         released=dict(plan.released),
+        resolved=sorted(c.path for c in plan.conflicts if plan.written(c) != plan.files[c.path]),
+        bookkeeping=manifest_notes(plan.old, plan.new, changed=bool(plan.changes)),
+        notes=list(plan.notes),
     )
+    if not plan.changes and (plan.bases or plan.drop_bases):
+        summary.bookkeeping.append(
+            f"base copies (.clustergen/base/): {len(plan.bases)} written, "
+            f"{len(plan.drop_bases)} removed"
+        )
     backups: dict[str, tuple[str, int]] = {}
     for conflict in plan.conflicts:
         backup, mode = _backup_for(root, conflict.path)
@@ -291,6 +335,7 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
         summary.backups[conflict.path] = backup
     writes = [*plan.create, *plan.update, *(c.path for c in plan.conflicts)]
     contents = {rel: plan.files[rel] for rel in writes} | plan.merged | plan.bases
+    contents |= {c.path: plan.written(c) for c in plan.conflicts}
     removals = [*plan.remove, *plan.drop_bases]
     if not contents and not removals and plan.new == plan.old:
         return summary
@@ -323,7 +368,7 @@ def hand_edit_outcome(
     """What configure does with a file edited since it wrote `manifest.files[rel]`:
     None (the edit stays as it is), the merged bytes to write, or the Conflict."""
     if is_secret_path(rel):
-        return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
+        return _edited_secret(rel)
     blob, digest = manifest.bases.get(rel), manifest.files.get(rel, "")
     base = read_base(root, blob) if blob is not None else None
     if base is None or sha256_hex(base) != digest:
@@ -334,41 +379,58 @@ def hand_edit_outcome(
         return None  # the render did not change: the edit stays as it is
     result = merge3(base, on_disk, new)
     if result.merged is None:
-        return Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks)
+        resolved = merge_taking_theirs(base, on_disk, new)
+        return Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks, resolved)
     return None if result.merged == on_disk else result.merged
 
 
-def as_configure_leaves(
+def secret_outcome(manifest: Manifest, rel: str, on_disk: bytes) -> Conflict | None:
+    """What configure does with a secret file whose plaintext differs from its render:
+    None when it writes the new ciphertext (the file is what it wrote), else the
+    Conflict (a secret is never merged). As plan_write classifies it, for the commands
+    that compare secrets by plaintext instead of planning them (diff, upgrade --check)."""
+    ours = manifest.files.get(rel)
+    if ours is None:
+        return Conflict(rel, NOT_WRITTEN)
+    return None if sha256_hex(on_disk) == ours else _edited_secret(rel)
+
+
+def _edited_secret(rel: str) -> Conflict:
+    return Conflict(rel, f"{HAND_EDITED}; {SECRETS_NEVER_MERGE}")
+
+
+def preview_plan(
     files: Mapping[str, bytes],
     root: Path,
     manifest: Manifest,
-    skip: Collection[str] = frozenset(),
-) -> dict[str, bytes]:
-    """A render with each hand edit as configure would leave it (for a comparison with
-    the working tree): merged, or as on disk where the render does not change it; a
-    file the user took over as on disk (absent when gone). A conflict, a secret, a
-    file clustergen did not write, or one `skip` names keeps the render: configure
-    would stop there, or the caller compares it otherwise."""
-    out = dict(files)
-    for rel, new in files.items():
-        if is_secret_path(rel) or rel in skip:
-            continue
+    unknown: Collection[str] = frozenset(),
+) -> WritePlan:
+    """configure's plan (`plan_write`) for what can be planned without encrypting: every
+    rendered file but the secrets and the `unknown` ones (e.g. derived from secret values
+    in a render without keys), against the manifest without their entries (a file no
+    longer rendered is still planned: removed, or kept when edited). For the commands
+    that say what configure would do (diff, upgrade --check); reads the disk, writes
+    nothing (ClusterGenError as plan_write's)."""
+    skip = {p for p in files if is_secret_path(p) or p in unknown}
+    known = {p: b for p, b in files.items() if p not in skip}
+    compared = {p: d for p, d in manifest.files.items() if p not in skip}
+    return plan_write(known, root, replace(manifest, files=compared, fingerprints={}))
+
+
+def as_configure_leaves(plan: WritePlan, root: Path) -> dict[str, bytes]:
+    """The planned files as configure leaves them (for a comparison with the working
+    tree): the render, each hand edit merged or as on disk where the render does not
+    change it, a file the user took over as on disk (absent when gone). A conflict is
+    left out: configure writes nothing until the user chooses (see `plan.conflicts`)."""
+    out = {p: b for p, b in plan.files.items() if p not in plan.released}
+    out.update(plan.merged)
+    for rel in [*plan.edited, *plan.released]:
         try:
-            on_disk: bytes | None = (root / rel).read_bytes()
+            out[rel] = (root / rel).read_bytes()
         except OSError:
-            on_disk = None
-        if rel in manifest.released:
-            if on_disk is None:
-                del out[rel]
-            else:
-                out[rel] = on_disk
-            continue
-        ours = manifest.files.get(rel)
-        if on_disk is None or ours is None or on_disk == new or sha256_hex(on_disk) == ours:
-            continue
-        outcome = hand_edit_outcome(root, manifest, rel, on_disk, new)
-        if not isinstance(outcome, Conflict):
-            out[rel] = on_disk if outcome is None else outcome
+            out.pop(rel, None)
+    for conflict in plan.conflicts:
+        out.pop(conflict.path, None)
     return out
 
 
@@ -486,9 +548,12 @@ def _conflict_message(conflicts: list[Conflict]) -> str:
             lines += [f"    {line}" for line in hunk.describe(conflict.path)]
     lines.append("For each file, choose one and run configure again:")
     lines.append(
-        "  - take the new render: --take-theirs PATH (or --force for every file); "
-        "your version is kept as <file>.orig "
-        f"(a secret's under {SECRET_BACKUP_DIR}/)"
+        "  - take the new render where it conflicts: --take-theirs PATH; your other edits "
+        "in the file stay (a file that cannot merge, as a secret, is replaced whole); "
+        f"your version is kept as <file>.orig (a secret's under {SECRET_BACKUP_DIR}/)"
+    )
+    lines.append(
+        "  - or replace every file in the way whole, dropping all your edits in them: --force"
     )
     if any(not is_secret_path(c.path) for c in conflicts):
         lines.append(

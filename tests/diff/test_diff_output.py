@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 from generator.diff.output import format_json, format_summary, format_unified
-from generator.diff.trees import diff_trees
+from generator.diff.trees import Conflicting, TakenOver, diff_trees
 from generator.secrets.sops import Sops
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -145,3 +146,36 @@ def test_created_and_removed_files_name_their_objects() -> None:
     text = format_unified(diff)
     assert f"created: {ECHO} (HelmRelease echo)\n--- /dev/null\n" in text
     assert f"removed: {gone} (HelmRelease echo)\n--- a/{gone}\n+++ /dev/null\n" in text
+
+
+def test_hand_edits_as_configure_plans_them() -> None:
+    kept = "kubernetes/apps/network/cloudflare-tunnel/app/helmrelease.yaml"
+    taken = diff_trees({ECHO: HELMRELEASE}, {ECHO: HELMRELEASE.replace(b"1\n", b"2\n")})
+    diff = replace(
+        diff_trees({}, {}),
+        conflicts=(Conflicting("a.yaml", "the merge conflicts", ("a.yaml:3: hunk",)),),
+        kept=(kept,),
+        taken_over=(TakenOver(taken.changed[0], render_changed=True),),
+    )
+
+    assert diff.differs  # a conflict is drift; kept and taken-over files are not
+    assert not replace(diff, conflicts=()).differs
+    summary = format_summary(diff).splitlines()
+    assert summary == [
+        "! a.yaml (conflict: the merge conflicts)",
+        f"= {kept} (edited by you, no longer generated; configure keeps it)",
+        f"= {ECHO} (taken over by you: differs from its render; "
+        "the render changed since you took it over)",
+        "0 added, 0 changed, 0 removed, 1 in conflict, 1 kept, "
+        "1 taken over by you (differ from the render; not drift)",
+    ]
+    unified = format_unified(diff)
+    assert "conflict: a.yaml: the merge conflicts\n  a.yaml:3: hunk\n" in unified
+    assert f"taken over by you: {ECHO} (differs from its render; " in unified
+    assert "-    replicas: 2\n+    replicas: 1\n" in unified
+    report = json.loads(format_json(diff))
+    assert report["conflicts"] == [
+        {"path": "a.yaml", "reason": "the merge conflicts", "hunks": ["a.yaml:3: hunk"]}
+    ]
+    assert report["kept"] == [kept]
+    assert report["taken_over"] == [{"path": ECHO, "render_changed": True}]

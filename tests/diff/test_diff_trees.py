@@ -183,6 +183,9 @@ def test_json_is_stable_and_complete(sops: Sops) -> None:
         "not_compared": [{"path": SECRET_PATH, "reason": "no age key"}],
         "reencrypted": [],
         "reformatted": [],
+        "conflicts": [],
+        "kept": [],
+        "taken_over": [],
     }
     assert list(json.loads(text)) == sorted(json.loads(text))
 

@@ -63,7 +63,7 @@ def test_component_off_removes_exactly_its_files(workdir: Path) -> None:
     assert "spegel" not in kustomization
 
 
-def test_hand_edit_the_render_does_not_change_stays_until_taken_back(
+def test_hand_edit_the_render_does_not_change_stays_until_the_file_is_removed(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     edited = workdir / "kubernetes/flux/cluster/ks.yaml"
@@ -74,12 +74,18 @@ def test_hand_edit_the_render_does_not_change_stays_until_taken_back(
     assert main(["configure", "--no-validate", "--config", config]) == 0
     assert edited.read_text().endswith("# my note\n")
 
+    # --take-theirs resolves conflicting lines only: nothing conflicts here, and it says so.
     assert (
         main(["configure", "--no-validate", "--take-theirs", str(edited), "--config", config]) == 0
     )
+    assert edited.read_text().endswith("# my note\n")
+    assert (
+        "  --take-theirs kubernetes/flux/cluster/ks.yaml: nothing of it conflicts, so your "
+        "edits stay (to drop them, delete the file and run configure again)"
+    ) in capsys.readouterr().out
+    edited.unlink()
+    assert main(["configure", "--no-validate", "--config", config]) == 0
     assert not edited.read_text().endswith("# my note\n")
-    assert (workdir / "kubernetes/flux/cluster/ks.yaml.orig").read_text().endswith("# my note\n")
-    assert "your version saved as kubernetes/flux/cluster/ks.yaml.orig" in capsys.readouterr().out
 
 
 def test_failing_sops_leaves_no_plaintext_and_old_files_intact(

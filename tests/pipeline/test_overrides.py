@@ -239,10 +239,37 @@ def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
 
     first = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
     assert first.returncode == 0 and notice in first.stderr.splitlines(), first.stderr
+    # No file changes (the override wins), but the manifest does: the summary says so.
+    assert first.stdout.startswith("0 changed"), first.stdout
+    assert (
+        f"  manifest updated: recorded the new hash of templates/config/{ECHO}.j2, "
+        f"which {ECHO_OVERRIDE} shadows\n"
+    ) in first.stdout
     # Recorded: said once, on the run that renders with the changed template.
     again = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
     assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
     assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
+
+
+def test_a_manifest_only_change_is_said_though_no_file_changes(workdir: Path) -> None:
+    # An override identical to the built-in template renders the same bytes; configure
+    # still records which template it shadows, so git status shows the manifest changed.
+    write(workdir, ECHO_OVERRIDE, ECHO_TEMPLATE.read_text())
+    manifest = workdir / paths.MANIFEST_PATH
+    before = manifest.read_bytes()
+
+    report = configure(workdir, "--no-validate")
+
+    assert manifest.read_bytes() != before
+    assert report.splitlines()[:2] == [
+        report.splitlines()[0],
+        f"  manifest updated: recorded the hash of templates/config/{ECHO}.j2, "
+        f"which {ECHO_OVERRIDE} shadows",
+    ]
+    assert report.startswith("0 changed (")
+    # Recorded once: the next run changes nothing and says nothing of the manifest.
+    again = configure(workdir, "--no-validate")
+    assert "manifest updated" not in again and manifest.read_bytes() != before
 
 
 def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generator.write.merge import merge3
+from generator.write.merge import merge3, merge_taking_theirs
 
 BASE = b"".join(f"line {n}\n".encode() for n in range(1, 11))
 
@@ -34,6 +34,19 @@ def test_edits_of_the_same_line_conflict_at_its_line_on_disk() -> None:
     text = "\n".join(hunk.describe("a.yaml"))
     assert text.startswith("a.yaml:6: your edit and the new render change the same lines")
     assert "| line 5 (new)" in text
+
+
+def test_taking_theirs_resolves_only_the_conflicting_lines() -> None:
+    ours = b"# added on top\n" + BASE.replace(b"line 5\n", b"line five (mine)\n")
+    theirs = BASE.replace(b"line 5\n", b"line 5 (new)\n")
+
+    merged = merge_taking_theirs(BASE, ours, theirs)
+
+    assert merged == b"# added on top\n" + theirs
+
+
+def test_taking_theirs_of_a_binary_side_is_no_merge() -> None:
+    assert merge_taking_theirs(BASE, b"\0binary\0", BASE.replace(b"line 1", b"one")) is None
 
 
 def test_a_file_with_its_own_marker_lines_still_parses() -> None:

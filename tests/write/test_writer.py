@@ -378,3 +378,26 @@ def test_choices_take_paths_as_configure_lists_them_or_absolute(
         Resolutions.of(tmp_path, ["../elsewhere.yaml"], [])
     with pytest.raises(ClusterGenError, match="both --keep-mine and --take-theirs"):
         Resolutions.of(tmp_path, [HR], [HR])
+
+
+def test_a_manifest_only_change_is_said(tmp_path: Path) -> None:
+    configure(tmp_path, TREE)
+    older = replace(load_manifest(tmp_path), generator="0.0.1", config_digest="before")
+    save_manifest(tmp_path, older)
+
+    plan = plan_write(TREE, tmp_path, load_manifest(tmp_path), config_digest="after")
+    summary = apply_plan(plan, tmp_path)
+
+    text = str(summary).splitlines()
+    assert text[0] == "0 changed (4 unchanged)"
+    assert text[1].startswith("  manifest updated: recorded clustergen ")
+    assert text[1].endswith(" (was 0.0.1)")
+    assert text[2] == (
+        "  manifest updated: recorded the digest of cluster.yaml (no file renders differently)"
+    )
+    assert load_manifest(tmp_path).config_digest == "after"
+    assert str(configure_with(tmp_path, "after")) == "0 changed (4 unchanged)"
+
+
+def configure_with(root: Path, digest: str) -> WriteSummary:
+    return apply_plan(plan_write(TREE, root, load_manifest(root), config_digest=digest), root)
