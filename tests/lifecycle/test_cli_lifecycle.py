@@ -18,7 +18,7 @@ from tests.lifecycle.stubs import StubTools
 from tests.lifecycle.test_upgrade import running
 from tests.process import run_clustergen
 
-SECUREBOOT = f"factory.talos.dev/installer-secureboot/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"
+SECUREBOOT = f"factory.talos.dev/metal-installer-secureboot/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"
 
 
 def clustergen(repo: Path, *argv: str) -> tuple[int, str, str]:

@@ -234,9 +234,9 @@ def test_upgrades_go_workers_first_with_each_nodes_installer() -> None:
         m[0]: m[1]
         for m in re.findall(r"^\| \d+ \| `([^`]+)` \|.*\| `([^`]+)` \|$", text, flags=re.M)
     }
-    assert rows["wk-a"] == f"factory.talos.dev/installer-secureboot/{_SCHEMATIC}:{talos}"
-    assert rows["cp-b"] == f"factory.talos.dev/installer/{_OWN_SCHEMATIC}:{talos}"
-    assert rows["cp-a"] == f"factory.talos.dev/installer/{_SCHEMATIC}:{talos}"
+    assert rows["wk-a"] == f"factory.talos.dev/metal-installer-secureboot/{_SCHEMATIC}:{talos}"
+    assert rows["cp-b"] == f"factory.talos.dev/metal-installer/{_OWN_SCHEMATIC}:{talos}"
+    assert rows["cp-a"] == f"factory.talos.dev/metal-installer/{_SCHEMATIC}:{talos}"
     # The installer each node runs today is the same image talconfig.yaml gives talhelper.
     talconfig = yaml.safe_load(files["talos/talconfig.yaml"])
     for node in talconfig["nodes"]:
