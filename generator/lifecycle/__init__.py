@@ -10,5 +10,8 @@ Talos secret and the bootstrap) is generator/talos.py.
 
 # `talosctl apply-config --mode` (https://www.talos.dev/latest/reference/cli/#talosctl-apply-config).
 APPLY_MODES = ("auto", "reboot", "no-reboot", "staged", "try")
+# The modes a node in maintenance mode accepts (`apply-config --insecure`; Talos
+# internal/app/maintenance/server.go, ApplyConfiguration).
+MAINTENANCE_MODES = ("auto", "reboot", "try")
 # Seconds `talosctl upgrade` may take to install and reboot, and then the node to be Ready.
 NODE_TIMEOUT = 600

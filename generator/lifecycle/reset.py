@@ -52,8 +52,17 @@ def reset(
         executor.run(Step(argv, timeout=_RESET_TIMEOUT))
     if dry_run:
         return Report.of(executor.lines)
-    return Report.of(f"reset {node.name} ({node.address}): rebooting into maintenance mode"
-                     for node in nodes)  # fmt: skip
+    lines = [f"reset {node.name} ({node.address}): rebooting into maintenance mode"
+             for node in nodes]  # fmt: skip
+    # In maintenance mode a node takes its config only over --insecure; with no cluster
+    # left (every node, or its only controller), the bootstrap applies it that way.
+    if whole:
+        lines.append("to rebuild the cluster: uv run task bootstrap:talos")
+    else:
+        lines.append(
+            f"to bring it back: uv run task talos:apply-node NODE={nodes[0].name} -- --insecure"
+        )
+    return Report.of(lines)
 
 
 def _confirm(nodes: list[Node], expected: str, ask: Ask | None) -> None:
