@@ -13,8 +13,7 @@ from pathlib import Path
 
 from generator import paths
 from generator.errors import ClusterGenError
-from generator.lifecycle import MAINTENANCE_MODES
-from generator.lifecycle import preflight
+from generator.lifecycle import MAINTENANCE_MODES, preflight
 from generator.lifecycle.inventory import CLUSTERCONFIG, TALCONFIG, TALENV
 from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet

@@ -94,7 +94,8 @@ def test_three_controllers_two_workers(tmp_path: Path, own: Path) -> None:
         assert rendered["ipAddress"] == spec["address"]
         assert rendered["controlPlane"] is spec["controller"]
         assert rendered["installDisk"] == "/dev/sda"
-        assert rendered["talosImageURL"].endswith(f"/metal-installer/{SAMPLE['talos']['schematic_id']}")
+        schematic = SAMPLE["talos"]["schematic_id"]
+        assert rendered["talosImageURL"].endswith(f"/metal-installer/{schematic}")
         (link,) = rendered["networkInterfaces"]
         assert link["deviceSelector"] == {"hardwareAddr": spec["mac_addr"]}
         assert link["addresses"] == [f"{spec['address']}/24"]
