@@ -13,7 +13,7 @@ from pathlib import Path
 
 from generator import paths
 from generator.errors import ClusterGenError
-from generator.lifecycle import MAINTENANCE_MODES, preflight
+from generator.lifecycle import MAINTENANCE_MODES, TOOLS, preflight
 from generator.lifecycle.inventory import CLUSTERCONFIG, TALCONFIG, TALENV
 from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
@@ -29,7 +29,7 @@ def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress 
     (decrypted by talhelper with SOPS_AGE_KEY_FILE)."""
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     files = executor.files
-    require(inventory, executor, tools=["talhelper"], more=[
+    require(inventory, executor, tools=TOOLS["generate-config"], more=[
         preflight.Needed(workdir / SECRET, SECRET,
                          "`task talos-secret` makes it (once: it is the cluster's PKI)"),
         preflight.Needed(files.age_key, f"{files.shown(files.age_key)} (SOPS_AGE_KEY_FILE)",
@@ -72,7 +72,7 @@ def apply_node(
         workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"
     )
     needs = [] if insecure else ["talosconfig"]
-    require(inventory, executor, tools=["talosctl"], needs=needs, more=[generated])
+    require(inventory, executor, tools=TOOLS["apply-node"], needs=needs, more=[generated])
     where = ("--nodes", node.address, "--file", node.config_file, "--mode", mode)
     if insecure:
         argv: tuple[str, ...] = ("talosctl", "apply-config", "--insecure", *where)
