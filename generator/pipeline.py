@@ -26,6 +26,7 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
+from generator.lifecycle import talos_changes
 from generator.render.overrides.files import OVERRIDES_DIR, check_overrides, find_overrides
 from generator.render.overrides.origins import attribute
 from generator.render.overrides.stale import stale_warnings
@@ -202,7 +203,9 @@ def _configure_locked(
     workdir = result.workdir
     committed = load_manifest(workdir)
     stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
-    report_warnings([*result.cluster.warnings, *stale], warn, strict=strict)
+    # talos/ as on disk (what the nodes were given) against the new render
+    fixed = talos_changes.fixed_networks(workdir, result.tree.files, result.cluster.path)
+    report_warnings([*result.cluster.warnings, *stale, *fixed], warn, strict=strict)
     if result.sops is None:
         raise SecretsError(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
@@ -247,7 +250,9 @@ def _configure_locked(
             "validation skipped: nothing changed (run `uv run clustergen validate` to re-check)"
         )
     summary = apply_plan(plan, workdir, force=force)
-    return [str(summary), *report]
+    changed = [*summary.updated, *summary.merged, *summary.removed]
+    step = talos_changes.next_step(summary.created, changed)
+    return [str(summary), *report, *([step] if step else [])]
 
 
 def _known_plaintext(files: Mapping[str, bytes], result: RenderResult) -> Decrypt:
