@@ -501,3 +501,47 @@ def test_a_node_in_maintenance_mode_is_applied_with_insecure() -> None:
     assert re.search(r"uv run task talos:apply-node NODE=\S+ -- --insecure\n", adding)
     troubleshooting = files["docs/troubleshooting.md"].decode()
     assert re.search(r"replaced system disk.*\n.*\n.*-- --insecure", troubleshooting)
+
+
+_BRANCH = re.compile(r"(├──|└──) ")
+
+
+def _tree_faults(block: str) -> list[str]:
+    """Lines of a `tree`-style listing whose branch is wrong: `├──` with no later sibling
+    (before its parent's level ends), or `└──` followed by one."""
+    entries = [(m.start(), m.group(1), line) for line in block.splitlines()
+               if (m := _BRANCH.search(line))]  # fmt: skip
+    faults = []
+    for i, (column, branch, line) in enumerate(entries):
+        sibling = False
+        for later, _, _ in entries[i + 1 :]:
+            if later < column:
+                break
+            if later == column:
+                sibling = True
+                break
+        if (branch == "├──") != sibling:
+            faults.append(line)
+    return faults
+
+
+def test_file_trees_end_each_level_with_its_last_entry(
+    rendered: tuple[str, dict[str, bytes]],
+) -> None:
+    """`└──` on the last entry of each folder, whichever features are on."""
+    _, files = rendered
+    trees = [
+        (path, block)
+        for path, text in _documents(files).items()
+        for block in re.findall(r"^ *```\n(.*?)^ *```$", text, flags=re.M | re.S)
+        if _BRANCH.search(block)
+    ]
+    assert trees
+    for path, block in trees:
+        assert _tree_faults(block) == [], path
+
+
+def test_the_tree_check_finds_a_dangling_branch() -> None:
+    assert _tree_faults("a/\n├── b\n└── c/\n    ├── d\n") == ["    ├── d"]
+    assert _tree_faults("a/\n└── b\n└── c\n") == ["└── b"]
+    assert _tree_faults("a/\n├── b/\n│   └── x\n└── c\n") == []
