@@ -545,3 +545,20 @@ def test_the_tree_check_finds_a_dangling_branch() -> None:
     assert _tree_faults("a/\n├── b\n└── c/\n    ├── d\n") == ["    ├── d"]
     assert _tree_faults("a/\n└── b\n└── c\n") == ["└── b"]
     assert _tree_faults("a/\n├── b/\n│   └── x\n└── c\n") == []
+
+
+def test_direct_mode_says_how_to_create_the_external_record() -> None:
+    """In direct mode nothing in the cluster creates `external.<domain>` (cloudflare-dns
+    only points each route's CNAME at it; the tunnel's DNSEndpoint is off): the checks say
+    to create it."""
+    files = render_sample({"ingress.mode": "direct"})
+    assert not [p for p in files if p.endswith("dnsendpoint.yaml")]
+    checks = " ".join(files["docs/post-install-checks.md"].decode().split())
+    assert re.search(
+        r"create it once in the Cloudflare dashboard \(`[^`]+` → DNS → Records → Add record: "
+        r"type `A`, name `external`",
+        checks,
+    )
+    assert "dig +short external." in checks
+    tunnel = render_sample({"ingress.mode": "cloudflare-tunnel"})
+    assert "Add record" not in tunnel["docs/post-install-checks.md"].decode()
