@@ -251,8 +251,8 @@ def _configure_locked(
         )
     summary = apply_plan(plan, workdir, force=force)
     changed = [*summary.updated, *summary.merged, *summary.removed]
-    step = talos_changes.next_step(summary.created, changed)
-    return [str(summary), *report, *([step] if step else [])]
+    steps = talos_changes.next_step(summary.created, changed)
+    return [str(summary), *report, *steps]
 
 
 def _known_plaintext(files: Mapping[str, bytes], result: RenderResult) -> Decrypt:

@@ -31,21 +31,30 @@ TALSECRET = f"{paths.TALOS_DIR}/talsecret.sops.yaml"
 # talconfig.yaml key → the cluster.yaml key it is rendered from.
 NETWORKS = {"clusterPodNets": ("kubernetes", "pod_cidr"),
             "clusterSvcNets": ("kubernetes", "service_cidr")}  # fmt: skip
+TALENV = f"{paths.TALOS_DIR}/talenv.yaml"
 NEXT_STEP = (
     f"{paths.TALOS_DIR}/ changed: apply it node by node: uv run task talos:generate-config, "
     "then uv run task talos:apply-node NODE=… for each node (docs/nodes.md, docs/upgrades.md)"
 )
+# talenv.yaml holds the Talos and Kubernetes versions: an apply only records the new
+# installer in the machine config; the upgrade commands install them.
+UPGRADE_STEP = (
+    f"{TALENV} changed: upgrade what changed: uv run task talos:upgrade-nodes for "
+    "talosVersion, uv run task talos:upgrade-k8s for kubernetesVersion (docs/upgrades.md)"
+)
 
 
-def next_step(created: Iterable[str], changed: Iterable[str]) -> str | None:
-    """NEXT_STEP when a file under talos/ was changed (updated, merged, removed, or created
-    beside a talconfig.yaml that was already there); None on the first render, whose next
-    step is the bootstrap. Paths relative to the repository."""
+def next_step(created: Iterable[str], changed: Iterable[str]) -> list[str]:
+    """The next steps after a write (paths relative to the repository): UPGRADE_STEP when
+    talenv.yaml changed, NEXT_STEP when another file under talos/ did (updated, merged,
+    removed, or created beside a talconfig.yaml that was already there); none on the first
+    render, whose next step is the bootstrap."""
     new = [p for p in created if p.startswith(f"{paths.TALOS_DIR}/")]
     touched = [p for p in changed if p.startswith(f"{paths.TALOS_DIR}/")]
-    if TALCONFIG in new or not (new or touched):
-        return None
-    return NEXT_STEP
+    if TALCONFIG in new:
+        return []
+    steps = [NEXT_STEP] if [p for p in [*new, *touched] if p != TALENV] else []
+    return [*steps, UPGRADE_STEP] if TALENV in touched else steps
 
 
 def fixed_networks(workdir: Path, rendered: Mapping[str, bytes], config: Path) -> list[Problem]:

@@ -4,22 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from generator.lifecycle.talos_changes import NEXT_STEP, fixed_networks, next_step
+from generator.lifecycle.talos_changes import (
+    NEXT_STEP,
+    TALENV,
+    UPGRADE_STEP,
+    fixed_networks,
+    next_step,
+)
 
 TALCONFIG = "talos/talconfig.yaml"
 
 
 def test_a_change_under_talos_says_to_apply_it() -> None:
-    assert next_step([], [TALCONFIG]) == NEXT_STEP
-    assert next_step([], ["talos/patches/controller/cluster.yaml"]) == NEXT_STEP
-    assert next_step(["talos/patches/worker/new.yaml"], []) == NEXT_STEP
+    assert next_step([], [TALCONFIG]) == [NEXT_STEP]
+    assert next_step([], ["talos/patches/controller/cluster.yaml"]) == [NEXT_STEP]
+    assert next_step(["talos/patches/worker/new.yaml"], []) == [NEXT_STEP]
     assert NEXT_STEP.startswith("talos/ changed: apply it node by node: uv run task ")
 
 
+def test_a_new_version_in_talenv_says_to_upgrade() -> None:
+    """An apply would only record the new installer; the upgrade commands install it."""
+    assert next_step([], [TALENV]) == [UPGRADE_STEP]
+    assert next_step([], [TALENV, TALCONFIG]) == [NEXT_STEP, UPGRADE_STEP]
+    assert "uv run task talos:upgrade-nodes" in UPGRADE_STEP
+
+
 def test_the_first_render_and_other_changes_say_nothing() -> None:
-    assert next_step([TALCONFIG, "talos/talenv.yaml"], []) is None  # the bootstrap is next
-    assert next_step([], ["kubernetes/apps/kube-system/cilium/app/helmrelease.yaml"]) is None
-    assert next_step([], []) is None
+    assert next_step([TALCONFIG, TALENV], []) == []  # the bootstrap is next
+    assert next_step([], ["kubernetes/apps/kube-system/cilium/app/helmrelease.yaml"]) == []
+    assert next_step([], []) == []
 
 
 def _talconfig(pods: str, services: str) -> bytes:
