@@ -61,12 +61,17 @@ def fixed_networks(workdir: Path, rendered: Mapping[str, bytes], config: Path) -
     """A warning (at the key in `config`, cluster.yaml) for each network the new render of
     talconfig.yaml changes from the one on disk, once the cluster's Talos secret exists.
     Nothing when either talconfig.yaml is missing or unreadable (validation judges it)."""
-    if not (workdir / TALSECRET).is_file() or TALCONFIG not in rendered:
+    on_disk = workdir / TALCONFIG
+    if not (workdir / TALSECRET).is_file() or not on_disk.is_file() or TALCONFIG not in rendered:
         return []
-    old, new = _networks((workdir / TALCONFIG).read_bytes()), _networks(rendered[TALCONFIG])
+    try:
+        old = _networks(on_disk.read_bytes())
+    except OSError:
+        return []
+    new = _networks(rendered[TALCONFIG])
     if old is None or new is None:
         return []
-    changed = [key for key in NETWORKS if old.get(key) != new.get(key)]
+    changed = [key for key in NETWORKS if old.get(key) and new.get(key) and old[key] != new[key]]
     if not changed:
         return []
     try:
@@ -77,7 +82,7 @@ def fixed_networks(workdir: Path, rendered: Mapping[str, bytes], config: Path) -
         locator = Locator(loaded.file, loaded.positions)
     problems = []
     for key in changed:
-        was, now = ", ".join(old.get(key, [])), ", ".join(new.get(key, []))
+        was, now = ", ".join(old[key]), ", ".join(new[key])
         problems.append(locator.problem(NETWORKS[key], (
             f"{now} differs from {was} in {TALCONFIG}: a running cluster cannot change it "
             "(its nodes and Services keep their addresses from the old one, while Flux "

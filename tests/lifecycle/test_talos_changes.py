@@ -74,3 +74,13 @@ def test_before_the_cluster_exists_a_network_may_change(tmp_path: Path) -> None:
     repo = _repo(tmp_path, secret=False)
     rendered = {TALCONFIG: _talconfig("10.50.0.0/16", "10.43.0.0/16")}
     assert fixed_networks(repo, rendered, repo / "cluster.yaml") == []
+
+
+def test_a_missing_or_unreadable_talconfig_is_no_warning(tmp_path: Path) -> None:
+    """Validation and the writer judge those; this check only compares networks."""
+    repo = _repo(tmp_path, secret=True)
+    rendered = {TALCONFIG: _talconfig("10.50.0.0/16", "10.43.0.0/16")}
+    (repo / TALCONFIG).write_text("clusterPodNets: [\n")
+    assert fixed_networks(repo, rendered, repo / "cluster.yaml") == []
+    (repo / TALCONFIG).unlink()
+    assert fixed_networks(repo, rendered, repo / "cluster.yaml") == []
