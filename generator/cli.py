@@ -152,7 +152,9 @@ def _cmd_day_two(args: argparse.Namespace) -> int:
     if action == "generate-config":
         report = configs.generate_config(args.dir, **common)
     elif action == "apply-node":
-        report = configs.apply_node(args.dir, args.node, mode=args.mode, **common)
+        report = configs.apply_node(
+            args.dir, args.node, mode=args.mode, insecure=args.insecure, **common
+        )
     elif action == "upgrade-node":
         if (args.node is None) == (not args.all):
             raise ClusterGenError("upgrade-node takes one node name, or --all for every node")
@@ -342,6 +344,11 @@ def _talos_commands(talos: argparse.ArgumentParser) -> None:
     p.add_argument("node", metavar="NODE", help="a node name from cluster.yaml")
     p.add_argument(
         "--mode", choices=APPLY_MODES, default="auto", help="talosctl apply-config --mode"
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="the node is in maintenance mode (booted from the ISO, or reset): a new node",
     )
     _day_two_args(p)
     p = add("upgrade-node", "upgrade a node (or --all: workers first) to the pinned Talos")

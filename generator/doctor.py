@@ -2,15 +2,19 @@
 
 Steps, in order: `configure` (sops and task, both installed by `uv sync`), then
 `bootstrap:talos` (talhelper, talosctl), `bootstrap:apps` (what bootstrap/bootstrap-apps.sh
-checks up front: kubectl, helm, helmfile, sops, yq) and `operate` (day two: kubectl, flux,
-talosctl). cloudflared is needed before `configure` only to create cloudflare-tunnel.json
-when `ingress.mode` is `cloudflare-tunnel`.
+checks up front: kubectl, helm, helmfile, sops, and mikefarah's yq, which it tells from the
+Python yq by its version output) and `operate` (day two: what each `clustergen talos …` and
+`reconcile` checks before it starts, generator.lifecycle.TOOLS). cloudflared is needed
+before `configure` only to create cloudflare-tunnel.json when `ingress.mode` is
+`cloudflare-tunnel`, and listed only then.
 
 Each tool is looked up on PATH (sops: the bundled binary, as clustergen runs it) and asked
 for its version. Where the repository pins a version (talos/talenv.yaml once rendered,
 else templates/versions.yaml: Talos for talosctl, Kubernetes for kubectl; versions.yaml:
-talhelper), a different release is a warning. The report's status is 1 when a tool the
-chosen step needs is missing, else 0 (version warnings never fail it).
+talhelper), a different release is a warning. A tool whose version output lacks its `identity` (yq:
+"mikefarah") is another program of that name, which the step refuses: WRONG. The report's
+status is 1 when a tool the chosen step needs is missing or wrong, else 0 (version warnings
+never fail it).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,9 @@ import yaml
 
 from generator import bounded_yaml, paths
 from generator.command import run
+from generator.config import derive
 from generator.errors import ClusterGenError
+from generator.lifecycle import TOOLS as DAY_TWO_TOOLS
 from generator.render.context import load_versions
 from generator.report import Report
 
@@ -34,6 +40,7 @@ STEPS = ("configure", "bootstrap:talos", "bootstrap:apps", "operate")
 TALENV = "talos/talenv.yaml"
 KUBECONFIG = "kubeconfig"
 TUNNEL_STEP = "configure"
+TUNNEL_MODE = "cloudflare-tunnel"
 _VERSION = re.compile(r"\bv?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?")
 
 
@@ -60,9 +67,11 @@ class Tool:
     source: str
     pin: Pin | None = None
     bundled: bool = False
+    # A word its version output must hold: another program of the same name lacks it.
+    identity: str | None = None
 
 
-TOOLS = (
+_TOOLS = (
     Tool(
         "sops",
         ("--version", "--disable-version-check"),
@@ -93,7 +102,7 @@ TOOLS = (
     Tool(
         "talosctl",
         ("version", "--client", "--short"),
-        ("bootstrap:talos", "operate"),
+        ("bootstrap:talos",),
         "https://www.talos.dev/latest/talos-guides/install/talosctl/",
         # talosctl of the Talos minor release it manages (Talos support matrix).
         Pin("Talos", "talos", talenv_key="talosVersion"),
@@ -101,7 +110,7 @@ TOOLS = (
     Tool(
         "kubectl",
         ("version", "--client"),
-        ("bootstrap:apps", "operate"),
+        ("bootstrap:apps",),
         "https://kubernetes.io/docs/tasks/tools/",
         # https://kubernetes.io/releases/version-skew-policy/#kubectl: one minor either way.
         Pin("Kubernetes", "kubernetes", talenv_key="kubernetesVersion", minor_skew=1),
@@ -115,8 +124,23 @@ TOOLS = (
         ("bootstrap:apps",),
         "https://helmfile.readthedocs.io/en/latest/#installation",
     ),
-    Tool("yq", ("--version",), ("bootstrap:apps",), "https://github.com/mikefarah/yq#install"),
-    Tool("flux", ("version", "--client"), ("operate",), "https://fluxcd.io/flux/installation/"),
+    # bootstrap-apps.sh's CRD filter is mikefarah/yq v4 syntax, and the script refuses any
+    # yq whose `--version` lacks "mikefarah" (kislyuk's Python yq, pip's `yq`, prints
+    # "yq 3.x").
+    Tool(
+        "yq",
+        ("--version",),
+        ("bootstrap:apps",),
+        "https://github.com/mikefarah/yq#install",
+        identity="mikefarah",
+    ),
+    Tool("flux", ("version", "--client"), (), "https://fluxcd.io/flux/installation/"),
+)
+_OPERATE = frozenset(name for names in DAY_TWO_TOOLS.values() for name in names)
+# operate: every tool a day-two command checks for, from that one table.
+TOOLS = tuple(
+    replace(tool, steps=(*tool.steps, "operate")) if tool.name in _OPERATE else tool
+    for tool in _TOOLS
 )
 
 Version = tuple[int, int]
@@ -131,6 +155,7 @@ class Finding:
     path: str | None
     version: str | None
     warning: str | None
+    wrong: bool = False  # another program of that name (its output lacks tool.identity)
 
 
 def next_step(root: Path) -> str:
@@ -160,11 +185,15 @@ def doctor(root: Path, step: str | None = None) -> Report:
         raise ClusterGenError(f"unknown step {chosen!r}; one of: {', '.join(STEPS)}")
     pins = _pins(root)
     tunnel = _needs_tunnel_credentials(root)
-    findings = [_inspect(tool, _needed(tool, chosen, tunnel), pins) for tool in TOOLS]
+    listed = [t for t in TOOLS if t.name != "cloudflared" or _ingress_mode(root) == TUNNEL_MODE]
+    findings = [_inspect(tool, _needed(tool, chosen, tunnel), pins) for tool in listed]
     lines = [f"step: {chosen}" if step else f"next step: {chosen} ({_why(chosen)})"]
     rows = [("", "tool", "version", "needed for", "found at / install from")]
     for f in findings:
-        state = "ok" if f.path else ("MISSING" if f.needed else "missing")
+        if f.path:
+            state = ("WRONG" if f.needed else "wrong") if f.wrong else "ok"
+        else:
+            state = "MISSING" if f.needed else "missing"
         version = f.version or ("unknown" if f.path else "-")
         need = ", ".join(f.tool.steps) or "cloudflare-tunnel.json"
         where = f.path if f.path and not f.tool.bundled else f.tool.source
@@ -176,7 +205,7 @@ def doctor(root: Path, step: str | None = None) -> Report:
     for f in findings:
         if f.warning:
             lines.append(f"warning: {f.warning}")
-    missing = [f.tool.name for f in findings if f.needed and not f.path]
+    missing = [f.tool.name for f in findings if f.needed and (f.wrong or not f.path)]
     if missing:
         lines.append(f"{chosen} needs {', '.join(missing)}: install from the address shown")
     else:
@@ -206,6 +235,14 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
         asked = " ".join((tool.name, *tool.version_args))
         return Finding(tool, needed, path, None, f"`{asked}` failed; is {tool.name} broken?")
     output = (result.stdout + result.stderr).decode(errors="replace")
+    if tool.identity and tool.identity not in output:
+        first = output.strip().splitlines()[0] if output.strip() else "no output"
+        return Finding(
+            tool, needed, path, None,
+            f"{path} is not the {tool.name} the steps run ({tool.identity}'s; its "
+            f"`--version` says: {first}): install from {tool.source}, first on PATH",
+            wrong=True,
+        )  # fmt: skip
     parsed = parse_version(output)
     if parsed is None:
         return Finding(tool, needed, path, None, None)
@@ -265,11 +302,22 @@ def _pins(root: Path) -> dict[str, tuple[str, str]]:
     return pins
 
 
-def _needs_tunnel_credentials(root: Path) -> bool:
+def _ingress_mode(root: Path) -> object:
+    """cluster.yaml's ingress.mode with its default (cloudflare-tunnel when dns.provider is
+    cloudflare, its default: config.derive); None before cluster.yaml exists."""
     config = _read_yaml(root / paths.CONFIG_NAME)
-    ingress = config.get("ingress")
-    mode = ingress.get("mode") if isinstance(ingress, dict) else None
-    return mode == "cloudflare-tunnel" and not (root / paths.TUNNEL_CREDENTIALS_NAME).exists()
+    if not config:
+        return None
+    values = derive.apply_defaults(config)
+    derive.complete(values)
+    ingress = values.get("ingress")
+    return ingress.get("mode") if isinstance(ingress, dict) else None
+
+
+def _needs_tunnel_credentials(root: Path) -> bool:
+    return (
+        _ingress_mode(root) == TUNNEL_MODE and not (root / paths.TUNNEL_CREDENTIALS_NAME).exists()
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from generator.errors import (
     WriteConflict,
 )
 from generator.inputs import load_inputs
+from generator.lifecycle import talos_changes
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
     Written,
@@ -225,7 +226,9 @@ def _configure_locked(
     committed = load_manifest(workdir)
     stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
     loose = loose_key_files(result.workdir)
-    report_warnings([*result.cluster.warnings, *stale, *loose], warn, strict=strict)
+    # talos/ as on disk (what the nodes were given) against the new render
+    fixed = talos_changes.fixed_networks(workdir, result.tree.files, result.cluster.path)
+    report_warnings([*result.cluster.warnings, *stale, *loose, *fixed], warn, strict=strict)
     if result.sops is None:
         raise SecretsError(
             f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
@@ -268,9 +271,11 @@ def _configure_locked(
         # Everything on disk is what an earlier, validated run wrote.
         report.append(VALIDATION_SKIPPED)
     summary = apply_plan(plan, workdir, force=force)
-    if not result.cluster.warnings and not stale and not loose and not distrusted:
+    if not (result.cluster.warnings or stale or loose or fixed or distrusted):
         last.remember()  # the tree is now exactly as rendered: a rerun may skip the render
-    return [str(summary), *report]
+    changed = [*summary.updated, *summary.merged, *summary.removed]
+    steps = talos_changes.next_step(summary.created, changed)
+    return [str(summary), *report, *steps]
 
 
 def _known_plaintext(files: Mapping[str, bytes], result: RenderResult) -> Decrypt:

@@ -44,7 +44,9 @@ from generator.usercache import private_dir, user_cache_root
 from generator.write.writer import WriteSummary
 
 # What a validated configure that writes nothing says instead of validating.
-VALIDATION_SKIPPED = "validation skipped: nothing changed (run `clustergen validate` to re-check)"
+VALIDATION_SKIPPED = (
+    "validation skipped: nothing changed (run `uv run clustergen validate` to re-check)"
+)
 _FORMAT = b"clustergen-unchanged-1"
 # A product file changed this recently (ns) may change again unseen by its status.
 RACY_NS = 2_000_000_000

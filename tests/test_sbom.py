@@ -115,7 +115,7 @@ def test_components_carry_valid_purls_and_references(sample_bom: Path) -> None:
     refs = [p["value"] for p in echo["properties"] if p["name"] == "clustergen:reference"]
     versions = load_versions(paths.VERSIONS_FILE)
     assert refs == [f"ghcr.io/mendhak/http-https-echo:{versions['images']['echo']['version']}"]
-    talos = [n for n in images if n.startswith("factory.talos.dev/installer/")]
+    talos = [n for n in images if n.startswith("factory.talos.dev/metal-installer/")]
     assert talos and images[talos[0]]["version"] == versions["talos"]["version"]
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from generator import paths
-from generator.lifecycle import preflight
+from generator.errors import ClusterGenError
+from generator.lifecycle import MAINTENANCE_MODES, TOOLS, preflight
 from generator.lifecycle.inventory import CLUSTERCONFIG, TALCONFIG, TALENV
 from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
@@ -28,7 +29,7 @@ def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress 
     (decrypted by talhelper with SOPS_AGE_KEY_FILE)."""
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     files = executor.files
-    require(inventory, executor, tools=["talhelper"], more=[
+    require(inventory, executor, tools=TOOLS["generate-config"], more=[
         preflight.Needed(workdir / SECRET, SECRET,
                          "`task talos-secret` makes it (once: it is the cluster's PKI)"),
         preflight.Needed(files.age_key, f"{files.shown(files.age_key)} (SOPS_AGE_KEY_FILE)",
@@ -50,20 +51,35 @@ def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress 
 
 
 def apply_node(
-    workdir: Path, name: str, *, mode: str = "auto", dry_run: bool = False,
-    progress: Progress = quiet,
+    workdir: Path, name: str, *, mode: str = "auto", insecure: bool = False,
+    dry_run: bool = False, progress: Progress = quiet,
 ) -> Report:  # fmt: skip
-    """Apply node `name`'s generated machine config (`mode`: one of APPLY_MODES)."""
+    """Apply node `name`'s generated machine config (`mode`: one of APPLY_MODES).
+
+    `insecure`: the node is in maintenance mode (booted from the ISO, or after a reset), so
+    it has no certificates yet and only takes `talosctl apply-config --insecure`, without
+    the talosconfig; it accepts only MAINTENANCE_MODES there (Talos
+    internal/app/maintenance/server.go, ApplyConfiguration). ClusterGenError for another
+    mode."""
+    if insecure and mode not in MAINTENANCE_MODES:
+        raise ClusterGenError(
+            f"--mode {mode} is not accepted in maintenance mode (--insecure); use one of "
+            f"{', '.join(MAINTENANCE_MODES)}, or leave --mode out"
+        )
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     node = inventory.node(name)
     generated = preflight.Needed(
         workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"
     )
-    require(inventory, executor, tools=["talosctl"], needs=["talosconfig"], more=[generated])
-    argv = executor.talosctl(
-        "apply-config", "--nodes", node.address, "--file", node.config_file, "--mode", mode
-    )
+    needs = [] if insecure else ["talosconfig"]
+    require(inventory, executor, tools=TOOLS["apply-node"], needs=needs, more=[generated])
+    where = ("--nodes", node.address, "--file", node.config_file, "--mode", mode)
+    if insecure:
+        argv: tuple[str, ...] = ("talosctl", "apply-config", "--insecure", *where)
+    else:
+        argv = executor.talosctl("apply-config", *where)
     executor.run(Step(argv, timeout=_TALOSCTL_TIMEOUT))
     if dry_run:
         return Report.of(executor.lines)
-    return Report(f"applied {node.config_file} to {node.name} ({node.address}, mode {mode})")
+    how = f"mode {mode}, maintenance mode" if insecure else f"mode {mode}"
+    return Report(f"applied {node.config_file} to {node.name} ({node.address}, {how})")

@@ -3,8 +3,9 @@
 Everything comes from the rendered `talos/` folder, the files talhelper itself reads:
 - `talos/talconfig.yaml`: each node's `hostname` (cluster.yaml's `name`), `ipAddress`,
   `controlPlane`, `machineSpec.secureboot` and `talosImageURL`, the installer without its
-  tag: `factory.talos.dev/installer[-secureboot]/<schematic>`, the node's own schematic or
-  the cluster's (templates/config/talos/talconfig.yaml.j2).
+  tag: `factory.talos.dev/metal-installer[-secureboot]/<schematic>` (the Image Factory's name
+  for metal installers from Talos 1.10), the node's own schematic or the cluster's
+  (templates/config/talos/talconfig.yaml.j2).
 - `talos/talenv.yaml`: `talosVersion` and `kubernetesVersion`, rendered from
   templates/versions.yaml. The installer image is `talosImageURL:talosVersion`, as
   talhelper builds it (budimanjojo/talhelper v3.1.16 pkg/generate/command.go
@@ -75,7 +76,7 @@ class Inventory:
         )
 
     def installer_image(self, node: Node) -> str:
-        """`factory.talos.dev/installer[-secureboot]/<schematic>:<talosVersion>`."""
+        """`factory.talos.dev/metal-installer[-secureboot]/<schematic>:<talosVersion>`."""
         return f"{node.installer}:{self.talos_version}"
 
     def upgrade_order(self) -> tuple[Node, ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from generator.lifecycle import TOOLS
 from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
@@ -18,7 +19,7 @@ def reconcile(workdir: Path, *, dry_run: bool = False, progress: Progress = quie
     """Run `flux reconcile kustomization flux-system --with-source`; its output is the
     report."""
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
-    require(inventory, executor, tools=["flux"], needs=["kubeconfig"])
+    require(inventory, executor, tools=TOOLS["reconcile"], needs=["kubeconfig"])
     files = executor.files
     argv = (
         "flux", "reconcile", "kustomization", "flux-system",

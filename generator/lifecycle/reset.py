@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from generator.errors import ClusterGenError
+from generator.lifecycle import TOOLS
 from generator.lifecycle.inventory import Node
 from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Progress, Step, quiet
@@ -40,7 +41,7 @@ def reset(
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
     expected = name if name is not None else ALL
-    require(inventory, executor, tools=["talosctl"], needs=["talosconfig"])
+    require(inventory, executor, tools=TOOLS["reset"], needs=["talosconfig"])
     if not (yes or dry_run):
         _confirm(nodes, expected, ask)
     whole = name is None or (nodes[0].controller and len(inventory.controllers) == 1)
@@ -52,8 +53,17 @@ def reset(
         executor.run(Step(argv, timeout=_RESET_TIMEOUT))
     if dry_run:
         return Report.of(executor.lines)
-    return Report.of(f"reset {node.name} ({node.address}): rebooting into maintenance mode"
-                     for node in nodes)  # fmt: skip
+    lines = [f"reset {node.name} ({node.address}): rebooting into maintenance mode"
+             for node in nodes]  # fmt: skip
+    # In maintenance mode a node takes its config only over --insecure; with no cluster
+    # left (every node, or its only controller), the bootstrap applies it that way.
+    if whole:
+        lines.append("to rebuild the cluster: uv run task bootstrap:talos")
+    else:
+        lines.append(
+            f"to bring it back: uv run task talos:apply-node NODE={nodes[0].name} -- --insecure"
+        )
+    return Report.of(lines)
 
 
 def _confirm(nodes: list[Node], expected: str, ask: Ask | None) -> None:

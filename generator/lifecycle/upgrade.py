@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from generator.errors import ClusterGenError
-from generator.lifecycle import NODE_TIMEOUT, health
+from generator.lifecycle import NODE_TIMEOUT, TOOLS, health
 from generator.lifecycle.inventory import Inventory, Node
 from generator.lifecycle.session import require, start
 from generator.lifecycle.steps import Executor, Progress, Step, quiet
@@ -41,7 +41,7 @@ def upgrade_nodes(
     node is not Ready within `timeout` seconds; the nodes done before are reported."""
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
-    require(inventory, executor, tools=["talosctl", "kubectl"], needs=["talosconfig", "kubeconfig"])
+    require(inventory, executor, tools=TOOLS["upgrade-node"], needs=["talosconfig", "kubeconfig"])
     done: list[str] = []
     for node in nodes:
         try:
@@ -127,7 +127,7 @@ def upgrade_k8s(
     """Upgrade Kubernetes to talenv.yaml's kubernetesVersion through the first controller,
     behind the same health gate as a node upgrade (unless `force`)."""
     inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
-    require(inventory, executor, tools=["talosctl", "kubectl"], needs=["talosconfig", "kubeconfig"])
+    require(inventory, executor, tools=TOOLS["upgrade-k8s"], needs=["talosconfig", "kubeconfig"])
     if force:
         progress("skipping the health checks (--force)")
     else:

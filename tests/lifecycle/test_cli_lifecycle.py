@@ -18,7 +18,7 @@ from tests.lifecycle.stubs import StubTools
 from tests.lifecycle.test_upgrade import running
 from tests.process import run_clustergen
 
-SECUREBOOT = f"factory.talos.dev/installer-secureboot/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"
+SECUREBOOT = f"factory.talos.dev/metal-installer-secureboot/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"
 
 
 def clustergen(repo: Path, *argv: str) -> tuple[int, str, str]:
@@ -99,6 +99,12 @@ def test_generate_config_and_apply_node(tools: StubTools, make_repo: MakeRepo) -
         f"talosctl apply-config {expected.TALOSCONFIG} --nodes 192.168.1.12 "
         "--file talos/clusterconfig/kubernetes-k8s-2.yaml --mode auto"
     )
+    code, out, err = clustergen(repo, "talos", "apply-node", "k8s-2", "--insecure")
+    assert code == 0, err
+    assert tools.calls()[-1] == (
+        "talosctl apply-config --insecure --nodes 192.168.1.12 "
+        "--file talos/clusterconfig/kubernetes-k8s-2.yaml --mode auto"
+    )
     code, out, err = clustergen(repo, "talos", "apply-node", "k8s-3")
     assert (code, out) == (1, "")
     assert err == (
@@ -114,7 +120,11 @@ def test_reset_under_ci_needs_yes(tools: StubTools, make_repo: MakeRepo) -> None
     assert err.endswith("(or CI is set): rerun with --yes to confirm\n")
     assert tools.calls() == []
     code, out, err = clustergen(repo, "talos", "reset", "w-1", "--yes")
-    assert (code, out) == (0, "reset w-1 (192.168.1.31): rebooting into maintenance mode\n"), err
+    assert (code, out) == (
+        0,
+        "reset w-1 (192.168.1.31): rebooting into maintenance mode\n"
+        "to bring it back: uv run task talos:apply-node NODE=w-1 -- --insecure\n",
+    ), err
     assert tools.calls() == [
         f"talosctl reset {expected.TALOSCONFIG} --nodes 192.168.1.31 --graceful=true --reboot "
         "--system-labels-to-wipe STATE --system-labels-to-wipe EPHEMERAL"

@@ -83,3 +83,37 @@ def test_apply_node_without_generated_configs_says_how_to_make_them(
     with pytest.raises(ClusterGenError, match="no node named 'k8s-1'"):
         apply_node(repo, "k8s-1")
     assert tools.calls() == []
+
+
+def test_apply_node_insecure_reaches_a_node_in_maintenance_mode(
+    tools: StubTools, make_repo: MakeRepo
+) -> None:
+    """A node booted from the ISO (or reset) has no certificates: only `--insecure` reaches
+    it, and it needs no talosconfig (the talosconfig is not even there to start with)."""
+    repo = make_repo("three-plus-two")
+    (repo / expected.TALOSCONFIG.split()[-1]).unlink()
+    line = (
+        "talosctl apply-config --insecure --nodes 192.168.1.30 "
+        "--file talos/clusterconfig/kubernetes-w-0.yaml --mode auto"
+    )
+    assert apply_node(repo, "w-0", insecure=True, dry_run=True).text == line
+    report = apply_node(repo, "w-0", insecure=True)
+    assert report.text == (
+        "applied talos/clusterconfig/kubernetes-w-0.yaml to w-0 (192.168.1.30, "
+        "mode auto, maintenance mode)"
+    )
+    assert tools.calls() == [line]
+
+
+@pytest.mark.parametrize("mode", ["staged", "no-reboot"])
+def test_apply_node_insecure_refuses_modes_maintenance_mode_rejects(
+    tools: StubTools, make_repo: MakeRepo, mode: str
+) -> None:
+    repo = make_repo("single")
+    with pytest.raises(ClusterGenError) as caught:
+        apply_node(repo, "k8s-0", mode=mode, insecure=True)
+    assert str(caught.value) == (
+        f"--mode {mode} is not accepted in maintenance mode (--insecure); use one of auto, "
+        "reboot, try, or leave --mode out"
+    )
+    assert tools.calls() == []

@@ -23,21 +23,21 @@ FACTORY = "factory.talos.dev"
 @pytest.mark.parametrize(
     ("shape", "images"),
     [
-        ("single", {"k8s-0": f"{FACTORY}/installer/{CLUSTER_SCHEMATIC}"}),
+        ("single", {"k8s-0": f"{FACTORY}/metal-installer/{CLUSTER_SCHEMATIC}"}),
         (
             "secureboot",
             {
-                "k8s-0": f"{FACTORY}/installer/{CLUSTER_SCHEMATIC}",
-                "k8s-1": f"{FACTORY}/installer-secureboot/{CLUSTER_SCHEMATIC}",
-                "k8s-2": f"{FACTORY}/installer/{CLUSTER_SCHEMATIC}",
+                "k8s-0": f"{FACTORY}/metal-installer/{CLUSTER_SCHEMATIC}",
+                "k8s-1": f"{FACTORY}/metal-installer-secureboot/{CLUSTER_SCHEMATIC}",
+                "k8s-2": f"{FACTORY}/metal-installer/{CLUSTER_SCHEMATIC}",
             },
         ),
         (
             "own-schematic",
             {
-                "k8s-0": f"{FACTORY}/installer/{CLUSTER_SCHEMATIC}",
-                "k8s-1": f"{FACTORY}/installer/{CLUSTER_SCHEMATIC}",
-                "k8s-2": f"{FACTORY}/installer/{OWN_SCHEMATIC}",
+                "k8s-0": f"{FACTORY}/metal-installer/{CLUSTER_SCHEMATIC}",
+                "k8s-1": f"{FACTORY}/metal-installer/{CLUSTER_SCHEMATIC}",
+                "k8s-2": f"{FACTORY}/metal-installer/{OWN_SCHEMATIC}",
             },
         ),
     ],

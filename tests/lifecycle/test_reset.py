@@ -43,7 +43,10 @@ def test_one_node_is_reset_gracefully_after_its_name_is_typed(
         "mode.\nType w-0 to confirm: "
     ]
     report = reset(repo, "w-0", ask=typed(" w-0\n"))
-    assert report.text == "reset w-0 (192.168.1.30): rebooting into maintenance mode"
+    assert report.text == (
+        "reset w-0 (192.168.1.30): rebooting into maintenance mode\n"
+        "to bring it back: uv run task talos:apply-node NODE=w-0 -- --insecure"
+    )
     assert tools.calls() == [line("192.168.1.30", graceful=True)]
 
 
@@ -57,8 +60,9 @@ def test_without_a_terminal_only_yes_confirms(tools: StubTools, make_repo: MakeR
     )
     assert tools.calls() == []
     # The only controller: nothing to hand over to, so not graceful.
-    reset(repo, "k8s-0", yes=True)
+    report = reset(repo, "k8s-0", yes=True)
     assert tools.calls() == [line("192.168.1.10", graceful=False)]
+    assert report.text.splitlines()[-1] == "to rebuild the cluster: uv run task bootstrap:talos"
 
 
 def test_every_node_workers_first_after_typing_all(tools: StubTools, make_repo: MakeRepo) -> None:

@@ -25,6 +25,7 @@ def _task_binary() -> None:
     [
         (["talos:generate-config"], "talhelper genconfig --config-file talos/talconfig.yaml"),
         (["talos:apply-node", "NODE=w-0"], "talosctl apply-config"),
+        (["talos:apply-node", "NODE=w-0", "--", "--insecure"], "talosctl apply-config --insecure"),
         (["talos:upgrade-node", "NODE=w-0"], "talosctl version"),
         (["talos:upgrade-nodes", "--", "--force"], "talosctl version"),
         (["talos:upgrade-k8s"], f"talosctl upgrade-k8s {expected.TALOSCONFIG}"),

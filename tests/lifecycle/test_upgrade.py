@@ -24,7 +24,7 @@ from tests.lifecycle.stubs import StubTools
 OLD = "v1.12.0"
 CONTROLLERS = ["192.168.1.10", "192.168.1.11", "192.168.1.12"]
 WORKERS = ["192.168.1.30", "192.168.1.31"]
-INSTALLER = f"factory.talos.dev/installer/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"
+INSTALLER = f"factory.talos.dev/metal-installer/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"
 
 
 def running(tools: StubTools, repo: Path, version: str = OLD) -> None:
@@ -38,9 +38,9 @@ def running(tools: StubTools, repo: Path, version: str = OLD) -> None:
     [
         ("single", "k8s-0", "192.168.1.10", INSTALLER),
         ("secureboot", "k8s-1", "192.168.1.11",
-         f"factory.talos.dev/installer-secureboot/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"),
+         f"factory.talos.dev/metal-installer-secureboot/{CLUSTER_SCHEMATIC}:{TALOS_VERSION}"),
         ("own-schematic", "k8s-2", "192.168.1.12",
-         f"factory.talos.dev/installer/{OWN_SCHEMATIC}:{TALOS_VERSION}"),
+         f"factory.talos.dev/metal-installer/{OWN_SCHEMATIC}:{TALOS_VERSION}"),
         ("three-plus-two", "w-1", "192.168.1.31", INSTALLER),
     ],
 )  # fmt: skip

@@ -234,9 +234,9 @@ def test_upgrades_go_workers_first_with_each_nodes_installer() -> None:
         m[0]: m[1]
         for m in re.findall(r"^\| \d+ \| `([^`]+)` \|.*\| `([^`]+)` \|$", text, flags=re.M)
     }
-    assert rows["wk-a"] == f"factory.talos.dev/installer-secureboot/{_SCHEMATIC}:{talos}"
-    assert rows["cp-b"] == f"factory.talos.dev/installer/{_OWN_SCHEMATIC}:{talos}"
-    assert rows["cp-a"] == f"factory.talos.dev/installer/{_SCHEMATIC}:{talos}"
+    assert rows["wk-a"] == f"factory.talos.dev/metal-installer-secureboot/{_SCHEMATIC}:{talos}"
+    assert rows["cp-b"] == f"factory.talos.dev/metal-installer/{_OWN_SCHEMATIC}:{talos}"
+    assert rows["cp-a"] == f"factory.talos.dev/metal-installer/{_SCHEMATIC}:{talos}"
     # The installer each node runs today is the same image talconfig.yaml gives talhelper.
     talconfig = yaml.safe_load(files["talos/talconfig.yaml"])
     for node in talconfig["nodes"]:
@@ -408,3 +408,157 @@ def test_every_clustergen_command_the_docs_run_parses(
             parser.parse_args(argv)
         except SystemExit as exit_:
             pytest.fail(f"clustergen {command}: exit {exit_.code}")
+
+
+# go-task's own flags, which go before the task name (`task -x check`: --exit-code).
+_TASK_FLAGS = {"-x", "--exit-code"}
+_TASK_LINE = re.compile(r"uv run task ([^`\n#|]+)")
+
+
+def _task_runs(text: str) -> list[list[str]]:
+    """Each `uv run task …` a document tells you to run, as its arguments."""
+    # (not prose: `uv run task …`)
+    return [shlex.split(found) for found in _TASK_LINE.findall(text) if "…" not in found]
+
+
+def _clustergen_argv(task: str, variables: Mapping[str, str], cli_args: list[str]) -> list[str]:
+    """The clustergen argv the Taskfile's `task` runs ([] for a task that runs no clustergen
+    command), by the substitutions its templates use."""
+    taskfile = yaml.safe_load((Path(paths.SAMPLE_CONFIG).parent / "Taskfile.yaml").read_text())
+    commands = [c for c in taskfile["tasks"][task].get("cmds", []) if isinstance(c, str)]
+    command = next((c for c in commands if c.startswith("clustergen ")), None)
+    if command is None:
+        return []
+    node = shlex.quote(variables["NODE"]) if "NODE" in variables else ""
+    for template, value in (
+        ("{{if .NODE}}{{shellQuote .NODE}}{{end}}", node),
+        ("{{shellQuote .NODE}}", node),
+        ("{{.CONFIG}}", "cluster.yaml"),
+        ("{{.CLI_ARGS}}", shlex.join(cli_args)),
+    ):
+        command = command.replace(template, value)
+    assert "{{" not in command, command
+    return shlex.split(command)[1:]
+
+
+def _check_task_run(where: str, argv: list[str]) -> None:
+    """A flag for the command goes after `--` (go-task reads one before it as its own, and
+    refuses it); what goes after `--` is an argument the clustergen command takes."""
+    before, cli_args = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
+    tasks = [a for a in before if not a.startswith("-") and "=" not in a]
+    assert tasks, f"{where}: task {shlex.join(argv)}: no task"
+    first = before.index(tasks[0])
+    own = before[:first]
+    assert set(own) <= _TASK_FLAGS, f"{where}: task {shlex.join(argv)}: unknown task flag"
+    flags = [a for a in before[first:] if a.startswith("-")]
+    assert not flags, f"{where}: task {shlex.join(argv)}: {flags[0]} goes after `--`"
+    variables = dict(a.split("=", 1) for a in before[first:] if "=" in a)
+    clustergen = _clustergen_argv(tasks[0], variables, cli_args)
+    if not clustergen:
+        return
+    try:
+        build_parser().parse_args(clustergen)
+    except SystemExit as exit_:
+        pytest.fail(f"{where}: task {shlex.join(argv)} runs clustergen "
+                    f"{shlex.join(clustergen)}: exit {exit_.code}")  # fmt: skip
+
+
+def test_every_task_run_puts_its_flags_after_the_double_dash(
+    rendered: tuple[str, dict[str, bytes]],
+) -> None:
+    """`uv run task talos:reset -- --yes`, never `… talos:reset --yes`: in every rendered
+    document and in README.md, each task run's flags follow `--` and parse as the flags of
+    the clustergen command the Taskfile runs."""
+    _, files = rendered
+    documents = {
+        **_documents(files),
+        "README.md (clustergen)": (Path(paths.SAMPLE_CONFIG).parent / "README.md").read_text(),
+    }
+    runs = [(where, argv) for where, text in documents.items() for argv in _task_runs(text)]
+    assert any("--" in argv for _, argv in runs)
+    for where, argv in runs:
+        _check_task_run(where, argv)
+
+
+@pytest.mark.parametrize(
+    "run",
+    ["talos:reset --yes", "talos:apply-node NODE=n --insecure", "configure --strict",
+     "talos:reset -- --no-such-flag"],
+)  # fmt: skip
+def test_the_task_run_check_finds_a_misplaced_flag(run: str) -> None:
+    with pytest.raises((AssertionError, pytest.fail.Exception)):
+        _check_task_run("doc", shlex.split(run))
+
+
+def test_a_node_in_maintenance_mode_is_applied_with_insecure() -> None:
+    """A machine booted from the ISO (a new node, a new system disk, a reset) takes its
+    first config only over `talosctl apply-config --insecure`."""
+    files = render_sample({})
+    nodes = files["docs/nodes.md"].decode()
+    adding = nodes[nodes.index("## Adding a node") : nodes.index("## Removing a node")]
+    assert re.search(r"uv run task talos:apply-node NODE=\S+ -- --insecure\n", adding)
+    troubleshooting = files["docs/troubleshooting.md"].decode()
+    assert re.search(r"replaced system disk.*\n.*\n.*-- --insecure", troubleshooting)
+
+
+_BRANCH = re.compile(r"(├──|└──) ")
+
+
+def _tree_faults(block: str) -> list[str]:
+    """Lines of a `tree`-style listing whose branch is wrong: `├──` with no later sibling
+    (before its parent's level ends), or `└──` followed by one."""
+    entries = [(m.start(), m.group(1), line) for line in block.splitlines()
+               if (m := _BRANCH.search(line))]  # fmt: skip
+    faults = []
+    for i, (column, branch, line) in enumerate(entries):
+        sibling = False
+        for later, _, _ in entries[i + 1 :]:
+            if later < column:
+                break
+            if later == column:
+                sibling = True
+                break
+        if (branch == "├──") != sibling:
+            faults.append(line)
+    return faults
+
+
+def test_file_trees_end_each_level_with_its_last_entry(
+    rendered: tuple[str, dict[str, bytes]],
+) -> None:
+    """`└──` on the last entry of each folder, whichever features are on."""
+    _, files = rendered
+    trees = [
+        (path, block)
+        for path, text in _documents(files).items()
+        for block in re.findall(r"^ *```\n(.*?)^ *```$", text, flags=re.M | re.S)
+        if _BRANCH.search(block)
+    ]
+    assert trees
+    for path, block in trees:
+        assert _tree_faults(block) == [], path
+
+
+def test_the_tree_check_finds_a_dangling_branch() -> None:
+    assert _tree_faults("a/\n├── b\n└── c/\n    ├── d\n") == ["    ├── d"]
+    assert _tree_faults("a/\n└── b\n└── c\n") == ["└── b"]
+    assert _tree_faults("a/\n├── b/\n│   └── x\n└── c\n") == []
+
+
+def test_direct_mode_says_how_to_create_the_external_record() -> None:
+    """In direct mode nothing in the cluster creates `external.<domain>` (cloudflare-dns
+    only points each route's CNAME at it; the tunnel's DNSEndpoint is off): the checks say
+    to create it."""
+    files = render_sample({"ingress.mode": "direct"})
+    assert not [p for p in files if p.endswith("dnsendpoint.yaml")]
+    checks = " ".join(files["docs/post-install-checks.md"].decode().split())
+    assert re.search(
+        r"create it once in the Cloudflare dashboard \(`[^`]+` → DNS → Records → Add record: "
+        r"type `A`, name `external`",
+        checks,
+    )
+    assert "dig +short external." in checks
+    tunnel = render_sample({"ingress.mode": "cloudflare-tunnel"})
+    assert "Add record" not in tunnel["docs/post-install-checks.md"].decode()

@@ -94,7 +94,8 @@ def test_three_controllers_two_workers(tmp_path: Path, own: Path) -> None:
         assert rendered["ipAddress"] == spec["address"]
         assert rendered["controlPlane"] is spec["controller"]
         assert rendered["installDisk"] == "/dev/sda"
-        assert rendered["talosImageURL"].endswith(f"/installer/{SAMPLE['talos']['schematic_id']}")
+        schematic = SAMPLE["talos"]["schematic_id"]
+        assert rendered["talosImageURL"].endswith(f"/metal-installer/{schematic}")
         (link,) = rendered["networkInterfaces"]
         assert link["deviceSelector"] == {"hardwareAddr": spec["mac_addr"]}
         assert link["addresses"] == [f"{spec['address']}/24"]
@@ -110,7 +111,7 @@ def test_single_node_vlan_secureboot_encryption_and_modules(tmp_path: Path, own:
     only = node("solo", 10, True, schematic_id=SCHEMATIC, **features)
     tree = render(tmp_path, own, nodes=[only], **{"network.vlan_tag": "42"})
     (rendered,) = talconfig(tree)["nodes"]
-    assert rendered["talosImageURL"] == f"factory.talos.dev/installer-secureboot/{SCHEMATIC}"
+    assert rendered["talosImageURL"] == f"factory.talos.dev/metal-installer-secureboot/{SCHEMATIC}"
     assert rendered["machineSpec"] == {"secureboot": True}
     (link,) = rendered["networkInterfaces"]
     # The address, route and VIP live on the VLAN interface, not on the parent link.
