@@ -39,6 +39,13 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
+from generator.validation_scope import (
+    last_validated,
+    locations_from_env,
+    planned_tree,
+    record_validated,
+    tree_stamp,
+)
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
@@ -239,14 +246,9 @@ def _configure_locked(
         others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
         raise WriteConflict("\n".join([*others, str(err)])) from None
     report: list[str] = ignored
-    if validate and plan.changes:
-        report += _validate_planned(plan, plan.final_files(), result)
-    elif validate:
-        # Everything on disk is what an earlier, validated run wrote.
-        report.append(
-            "validation skipped: nothing changed (run `uv run clustergen validate` to re-check)"
-        )
+    validated = _validate_planned(plan, result, report) if validate else None
     summary = apply_plan(plan, workdir, force=force)
+    record_validated(workdir, validated)  # after the write; None (--no-validate) clears it
     return [str(summary), *report]
 
 
@@ -266,29 +268,33 @@ def _load_validation() -> None:
     import generator.validate  # noqa: F401
 
 
-def _validate_planned(
-    plan: WritePlan, files: Mapping[str, bytes], result: RenderResult
-) -> list[str]:
-    """Validate the tree as it will be after the write: the user's files plus ours."""
+def _validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) -> str:
+    """Validate the tree as it will be after the write: the user's files plus ours, unless
+    that very tree (user files included) passed at the last validated run. Appends the
+    report lines; returns the tree's stamp to record once written."""
+    files = plan.final_files()
+    tree = planned_tree(result.workdir, files, plan.remove)
+    locations = locations_from_env()
+    stamp = tree_stamp(tree, locations)
+    if stamp == last_validated(result.workdir):
+        report.append(
+            "validation skipped: the tree, your files included, is the one the last run "
+            "validated (run `uv run clustergen validate` to re-check)"
+        )
+        return stamp
     # Imported here: validation (kubernetes-validate, schemas) is only needed when files change.
-    from generator.validate import (
-        in_validation_scope,
-        locations_from_env,
-        raise_for_errors,
-        read_tree,
-        validate_tree,
-    )
+    from generator.validate import raise_for_errors, validate_tree
 
-    tree = read_tree(result.workdir)
-    for path in plan.remove:
-        tree.pop(path, None)
-    tree.update({path: data for path, data in files.items() if in_validation_scope(path)})
     findings = validate_tree(
-        tree, schema_locations=locations_from_env(), decrypt=_known_plaintext(files, result)
+        tree, schema_locations=locations, decrypt=_known_plaintext(files, result)
     )
     try:
         raise_for_errors(findings)
     except ValidationFailed as err:
         raise WriteBlocked(attribute(err.problems, result.tree.origins)) from None
     warnings = sorted(str(f) for f in findings)
-    return [*warnings, f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}"]
+    report += [
+        *warnings,
+        f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}",
+    ]
+    return stamp
