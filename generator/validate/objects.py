@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from generator.validate.documents import Doc, Finding, Severity, is_object, object_shape_findings
+from generator.validate.flux_specs import spec_problems
 from generator.validate.flux_tree import Model
 from generator.validate.schemas import SchemaStore
 from generator.validate.substitute import DISABLED_KEY, substitution_disabled
@@ -22,6 +23,8 @@ def check_objects(
             if not is_object(doc):
                 continue
             result = store.check(_without_sops(doc.data))
+            flux = spec_problems(doc.api_version, doc.kind, doc.data, schema_checked=result.found)
+            findings += [doc.finding(message) for message in flux]
             if not result.found:
                 unknown.setdefault((doc.api_version, doc.kind), []).append(doc)
                 continue
