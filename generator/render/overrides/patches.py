@@ -36,7 +36,7 @@ from typing import Any
 import json_merge_patch
 import yaml
 
-from generator.bounded_yaml import nodes
+from generator.bounded_yaml import nodes, syntax_error
 from generator.errors import Problem
 from generator.render.environment import to_yaml
 from generator.secrets.files import is_secret_path
@@ -92,9 +92,7 @@ def load_patches(path: Path, shown: str) -> tuple[list[Patch], list[Problem]]:
             else:
                 patches.append(patch)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        at = int(mark.line) + 1 if mark is not None else None
+        problem, at = syntax_error(err, text)
         return [], [Problem("", f"invalid YAML: {problem}", shown, at)]
     return patches, problems
 
