@@ -106,6 +106,10 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
     stale: list[Problem] = []
     if (workdir / OVERRIDES_DIR).is_dir():
         check_overrides(workdir)
+        # Patch targets and the YAML overrides render need a render: in memory, keyless.
+        from generator.render.overrides.dry_run import check_rendered_overrides
+
+        check_rendered_overrides(cluster.context(), workdir)
         stale = stale_warnings(workdir, load_manifest(workdir))
     report_warnings([*cluster.warnings, *stale], warn, strict=strict, writes=False)
     lines = [f"ok: {summary(cluster)}"]
