@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from generator.errors import shown
 from generator.validate.documents import Doc, Finding
 from generator.validate.flux_tree import Model
 
@@ -46,7 +47,7 @@ def _paths(model: Model) -> Iterator[Finding]:
         raw = ks.spec.get("path")
         if ks.path is None or ks.path not in _dirs(model):
             what = "spec.sync.path" if ks.implicit else "spec.path"
-            yield ks.doc.finding(f"{what} {raw!r} does not exist in the repository")
+            yield ks.doc.finding(f"{what} {shown(raw)} does not exist in the repository")
 
 
 def _dirs(model: Model) -> set[str]:

@@ -193,7 +193,7 @@ def test_a_user_app_broken_with_nothing_to_write_still_fails(workdir: Path) -> N
         broken = run_clustergen(config)
         assert broken.returncode == 1, broken.stdout
         assert "hello/app/kustomization.yaml" in broken.stderr
-        assert "./ocirepository.yaml' does not exist" in broken.stderr
+        assert '"./ocirepository.yaml" does not exist' in broken.stderr
         assert "validation skipped" not in broken.stdout
 
     (hello / "app/ocirepository.yaml").write_text(
