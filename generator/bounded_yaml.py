@@ -287,7 +287,7 @@ def syntax_error(err: yaml.YAMLError, text: str) -> tuple[str, int | None]:
     if mark is not None and mark.index >= len(text.rstrip()):
         message += " at the end of the file"
     if context and context_mark is not None and context_mark is not mark:
-        message += f" ({context} on line {context_mark.line + 1})"
+        message += f" ({context} on line {last_line(context_mark.line + 1, text)})"
     if mark is None:
         return message, None
     return message, last_line(mark.line + 1, text)

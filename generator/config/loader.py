@@ -182,7 +182,7 @@ def _syntax_error(file: str, exc: yaml.MarkedYAMLError, text: str) -> ConfigErro
     problem = exc.problem or "invalid YAML"
     message = f"invalid YAML: {problem}"
     if exc.context and exc.context_mark and exc.context_mark is not mark:
-        message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        message += f" ({exc.context} on line {last_line(exc.context_mark.line + 1, text)})"
     hint = _syntax_hint(problem, exc.context or "")
     if hint:
         message += f"; {hint}"

@@ -224,7 +224,7 @@ def test_invalid_yaml_and_missing_name(
     # The end of the file is its last line (19), not the line after it.
     assert found[0] == (
         f"{ECHO_APP}/helmrelease.yaml:19: invalid YAML: did not find expected node content "
-        "at the end of the file (while parsing a flow node on line 20)"
+        "at the end of the file (while parsing a flow node on line 19)"
     )
     assert found[1] == f"{ECHO_APP}/ocirepository.yaml:15: ConfigMap/: missing metadata.name"
 
