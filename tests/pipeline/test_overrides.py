@@ -210,6 +210,33 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
     assert snapshot(workdir) == before
 
 
+@pytest.mark.parametrize("schemas", ["none", "crds"])
+def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
+    workdir: Path, tmp_path: Path, schemas: str
+) -> None:
+    # `chartRef: null` removes the key (RFC 7386): the HelmRelease has no chart at all,
+    # which only the CRD's CEL rule says; `soon` is no Go duration.
+    write(
+        workdir,
+        PATCH,
+        "---\ntarget: {kind: HelmRelease, namespace: kube-system, name: cilium}\n"
+        "patch:\n  spec: {interval: soon, chartRef: null}\n",
+    )
+    empty = tmp_path / "no-schemas"  # a location without any CRD schema, as offline
+    empty.mkdir()
+    location = str(empty) if schemas == "none" else CRD_SCHEMA_LOCATION
+    before = snapshot(workdir)
+
+    env = {**ENV, "CLUSTERGEN_SCHEMA_LOCATION": location}
+    result = run_clustergen(["configure"], cwd=workdir, env=env)
+
+    assert result.returncode == 1, result.stdout
+    where = f"{PATCH}:2 HelmRelease/cilium: "
+    assert f"{where}spec: set exactly one of chart or chartRef (neither is set)" in result.stderr
+    assert f"{where}spec.interval" in result.stderr and "soon" in result.stderr
+    assert snapshot(workdir) == before
+
+
 def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
     workdir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
