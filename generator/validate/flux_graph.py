@@ -80,7 +80,8 @@ def _dependencies(model: Model, kind: str, nodes: dict[Key, Doc]) -> Iterator[Fi
             target = _lookup(nodes, namespace, str(dep["name"]))
             if target is None:
                 where = f" in namespace {namespace}" if namespace else ""
-                yield doc.finding(f"dependsOn {kind} {dep['name']}{where} is not rendered")
+                hint = _did_you_mean(str(dep["name"]), {name for _, name in nodes})
+                yield doc.finding(f"dependsOn {kind} {dep['name']}{where} is not rendered{hint}")
             else:
                 edges[key].append(target)
     for cycle in _cycles(edges):
@@ -144,7 +145,17 @@ def _sources(model: Model) -> Iterator[Finding]:
             ref_ns = ref.get("namespace") or namespace
             if kind in SOURCE_KINDS and not exists(kind, name, ref_ns):
                 where_ns = f" in namespace {ref_ns}" if ref_ns else ""
-                yield doc.finding(f"{where} {kind} {name}{where_ns} is not rendered")
+                rendered = {d.name for d in model.applied_objects() if d.kind == kind}
+                hint = _did_you_mean(name, rendered | {n for k, _, n in implicit if k == kind})
+                yield doc.finding(f"{where} {kind} {name}{where_ns} is not rendered{hint}")
+
+
+def _did_you_mean(name: str, names: set[str]) -> str:
+    """ "; did you mean X?" for the rendered name closest to `name`, else ""."""
+    from generator.config.schema import closest  # the config's did-you-mean, for one voice
+
+    close = closest(name, sorted(names - {name}))
+    return f"; did you mean {close}?" if close else ""
 
 
 def _secret_refs(model: Model) -> Iterator[Finding]:

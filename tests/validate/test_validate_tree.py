@@ -47,7 +47,10 @@ def test_missing_depends_on_target(clean_tree: Tree, store: SchemaStore, decrypt
     edit(clean_tree, ECHO_KS, "- name: flux-instance", "- name: flux-instanse")
     err = only_error(run(clean_tree, store, decrypt))
     assert (err.path, err.obj) == (ECHO_KS, "Kustomization/echo")
-    assert "dependsOn Kustomization flux-instanse in namespace flux-system" in err.message
+    assert err.message == (
+        "dependsOn Kustomization flux-instanse in namespace flux-system is not rendered; "
+        "did you mean flux-instance?"
+    )
 
 
 def test_dependency_cycle(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
@@ -130,7 +133,9 @@ def test_missing_chart_source(clean_tree: Tree, store: SchemaStore, decrypt: Dec
         "name: eco\n  interval",
     )
     err = only_error(run(clean_tree, store, decrypt))
-    assert "spec.chartRef OCIRepository eco in namespace default is not rendered" in err.message
+    assert err.message == (
+        "spec.chartRef OCIRepository eco in namespace default is not rendered; did you mean echo?"
+    )
 
 
 def test_missing_kustomization_path(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
