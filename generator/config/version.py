@@ -54,7 +54,7 @@ def require_current(
     name = path.name
     # A missing key is reported at the top of the file: its parent, the top-level mapping,
     # starts at the first key (below the comments), which is not where the key is missing.
-    line, col = positions.get((KEY,)) or (1, None)
+    line, col = positions.get((KEY,)) or (1, 1)
     if version is None:
         message = (
             f"must be a whole number, the schema version of {name} "

@@ -73,7 +73,7 @@ def test_a_missing_version_points_at_the_top_of_the_file(tmp_path: Path) -> None
     result = run_clustergen(["check", "--config", str(config)], cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(
-        "error: cluster.yaml:1 schema_version: the key is missing, so cluster.yaml is schema "
+        "error: cluster.yaml:1:1 schema_version: the key is missing, so cluster.yaml is schema "
         "version 1 (as the first release wrote it); this clustergen reads version 2: run "
         f"`uv run clustergen migrate --config {config}`\n"
     ), result.stderr
