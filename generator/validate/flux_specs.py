@@ -85,7 +85,7 @@ def _kustomization(kind: str, spec: dict[str, Any], *, structural: bool) -> Iter
         return
     yield from _durations(spec, required=True)
     yield from _reference(spec.get("sourceRef"), "spec.sourceRef", _KUSTOMIZATION_SOURCES)
-    if not isinstance(spec.get("prune"), bool):
+    if not isinstance(spec.get("prune"), bool) and not _is_variable(spec.get("prune")):
         yield f"spec.prune must be true or false, not {_shown(spec.get('prune'))}"
     if _has(spec, "path") and not isinstance(spec["path"], str):
         yield f"spec.path must be a path in the source (a string), not {_shown(spec['path'])}"
@@ -124,7 +124,7 @@ def _reference(ref: Any, where: str, kinds: tuple[str, ...]) -> Iterator[str]:
     if not isinstance(ref, dict):
         yield f"{where} is missing: the source's kind and name"
         return
-    if ref.get("kind") not in kinds:
+    if ref.get("kind") not in kinds and not _is_variable(ref.get("kind")):
         yield f"{where}.kind must be one of {', '.join(kinds)}, not {_shown(ref.get('kind'))}"
     if not isinstance(ref.get("name"), str) or not ref["name"]:
         yield f"{where}.name is missing: the name of the {ref.get('kind') or 'source'}"

@@ -96,3 +96,13 @@ def test_offline_kustomization_needs_what_flux_needs(
     edit(clean_tree, ECHO_KS, old, new)
     found = errors(clean_tree, offline_store(tmp_path)[0], decrypt)
     assert any(f.startswith(f"{ECHO_KS}:2: Kustomization/echo: {message}") for f in found), found
+
+
+def test_offline_a_flux_variable_is_left_to_the_substitution_checks(
+    tmp_path: Path, clean_tree: Tree, decrypt: Decrypt
+) -> None:
+    # Flux substitutes ${VAR} before applying: the value is not known here.
+    edit(clean_tree, ECHO_KS, "prune: true", "prune: ${ECHO_PRUNE:=true}")
+    edit(clean_tree, ECHO_KS, "interval: 1h", "interval: ${ECHO_INTERVAL:=1h}")
+    found = errors(clean_tree, offline_store(tmp_path)[0], decrypt)
+    assert not [f for f in found if "spec.prune" in f or "spec.interval" in f], found
