@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from generator.errors import shown
+
 # A Go duration as the CRDs' pattern accepts it (`10m`, `1h30m`, `0.5s`).
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
 _DURATION_KEYS = ("interval", "timeout", "retryInterval")
@@ -147,10 +149,6 @@ def _is_variable(value: Any) -> bool:
 def _shown(value: Any) -> str:
     if value is None:
         return "nothing"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
-    return str(value)
+    return shown(value)
