@@ -270,3 +270,30 @@ def load(content: str | bytes, limits: Limits = TREE_LIMITS) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def syntax_error(err: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """(what is wrong, 1-based line) for a YAML error in `text`, for `file:line: …`.
+
+    PyYAML's problem, with where the construct it was reading began ("while parsing a flow
+    sequence on line 9"); an unexpected end of input is marked on the line after the last,
+    which no editor shows: that line is the last one, and the message says "at the end of
+    the file". The line is None when PyYAML gives no mark.
+    """
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    message = str(problem)
+    if mark is not None and mark.index >= len(text.rstrip()):
+        message += " at the end of the file"
+    if context and context_mark is not None and context_mark is not mark:
+        message += f" ({context} on line {last_line(context_mark.line + 1, text)})"
+    if mark is None:
+        return message, None
+    return message, last_line(mark.line + 1, text)
+
+
+def last_line(line: int, text: str) -> int:
+    """`line` (1-based), or the text's last line when it is past the end (PyYAML marks
+    the end of input on the line after a final newline)."""
+    return min(line, max(1, len(text.splitlines())))

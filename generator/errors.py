@@ -6,8 +6,10 @@ written for the user: what is wrong, where, and what to do about it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class ClusterGenError(Exception):
@@ -70,3 +72,9 @@ class WriteConflict(ClusterGenError):
 
 class ValidationFailed(ProblemsError):
     headline = "{n} problem(s) in the rendered tree"
+
+
+def shown(value: Any) -> str:
+    """A value as YAML would show it (`"soon"`, `1.5`, `true`, `null`, `[a, b]` as JSON's
+    flow style), for messages: never Python's repr (`'soon'`, `True`, `None`)."""
+    return json.dumps(value, ensure_ascii=False, default=str)

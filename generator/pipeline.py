@@ -38,7 +38,15 @@ from generator.secrets.encrypt import (
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
-from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
+from generator.unchanged import LastRun, last_run
+from generator.validation_scope import (
+    last_validated,
+    locations_from_env,
+    planned_tree,
+    read_tree,
+    record_validated,
+    tree_stamp,
+)
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
@@ -107,6 +115,10 @@ def check(config_path: Path, *, warn: Warn = _ignore, strict: bool = False) -> l
         from generator.render.overrides.stale import stale_warnings
 
         check_overrides(workdir)
+        # Patch targets and the YAML overrides render need a render: in memory, keyless.
+        from generator.render.overrides.dry_run import check_rendered_overrides
+
+        check_rendered_overrides(cluster.context(), workdir)
         stale = stale_warnings(workdir, load_manifest(workdir))
     loose = loose_key_files(workdir)
     report_warnings([*cluster.warnings, *stale, *loose], warn, strict=strict, writes=False)
@@ -200,13 +212,22 @@ def configure(
         refuse_tracked_plaintext(config_path.resolve())
         last = last_run(config_path, held)
         chosen = resolutions.keep_mine or resolutions.take_theirs
-        # A warning is never skipped: a loose key file mode is not an input of the digest.
-        if last.unchanged is not None and not chosen and not loose_key_files(workdir):
+        # A warning is never skipped: a loose key file mode is not an input of the digest;
+        # nor is a user's file, so a validated run skips only a tree validated as it is.
+        skip = last.unchanged is not None and not chosen and not loose_key_files(workdir)
+        if skip and (not validate or _validated_as_is(workdir)):
             return "\n".join([*report, *last.report(validate)])
         lines = _configure_locked(
             config_path, held, force, validate, warn, strict, resolutions, last
         )
         return "\n".join(report + lines)
+
+
+def _validated_as_is(workdir: Path) -> bool:
+    """Whether the tree in validation scope on disk (ours and the user's files) is the one
+    the last validated run recorded."""
+    stamp = tree_stamp(read_tree(workdir), locations_from_env())
+    return stamp == last_validated(workdir)
 
 
 def _configure_locked(
@@ -265,12 +286,9 @@ def _configure_locked(
         others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
         raise WriteConflict("\n".join([*others, str(err)])) from None
     report: list[str] = ignored
-    if validate and plan.changes:
-        report += _validate_planned(plan, plan.final_files(), result)
-    elif validate:
-        # Everything on disk is what an earlier, validated run wrote.
-        report.append(VALIDATION_SKIPPED)
+    validated = _validate_planned(plan, result, report) if validate else None
     summary = apply_plan(plan, workdir, force=force)
+    record_validated(workdir, validated)  # after the write; None (--no-validate) clears it
     if not (result.cluster.warnings or stale or loose or fixed or distrusted):
         last.remember()  # the tree is now exactly as rendered: a rerun may skip the render
     changed = [*summary.updated, *summary.merged, *summary.removed]
@@ -294,25 +312,25 @@ def _load_validation() -> None:
     import generator.validate  # noqa: F401
 
 
-def _validate_planned(
-    plan: WritePlan, files: Mapping[str, bytes], result: RenderResult
-) -> list[str]:
-    """Validate the tree as it will be after the write: the user's files plus ours."""
+def _validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) -> str:
+    """Validate the tree as it will be after the write: the user's files plus ours, unless
+    that very tree (user files included) passed at the last validated run. Appends the
+    report lines; returns the tree's stamp to record once written."""
+    files = plan.final_files()
+    tree = planned_tree(result.workdir, files, plan.remove)
+    locations = locations_from_env()
+    stamp = tree_stamp(tree, locations)
+    if stamp == last_validated(result.workdir):
+        report.append(
+            "validation skipped: the tree, your files included, is the one the last run "
+            "validated (run `uv run clustergen validate` to re-check)"
+        )
+        return stamp
     # Imported here: validation (kubernetes-validate, schemas) is only needed when files change.
-    from generator.validate import (
-        in_validation_scope,
-        locations_from_env,
-        raise_for_errors,
-        read_tree,
-        validate_tree,
-    )
+    from generator.validate import raise_for_errors, validate_tree
 
-    tree = read_tree(result.workdir)
-    for path in plan.remove:
-        tree.pop(path, None)
-    tree.update({path: data for path, data in files.items() if in_validation_scope(path)})
     findings = validate_tree(
-        tree, schema_locations=locations_from_env(), decrypt=_known_plaintext(files, result)
+        tree, schema_locations=locations, decrypt=_known_plaintext(files, result)
     )
     try:
         raise_for_errors(findings)
@@ -321,4 +339,8 @@ def _validate_planned(
 
         raise WriteBlocked(attribute(err.problems, result.tree.origins)) from None
     warnings = sorted(str(f) for f in findings)
-    return [*warnings, f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}"]
+    report += [
+        *warnings,
+        f"validated: no errors{f', {len(warnings)} warning(s)' if warnings else ''}",
+    ]
+    return stamp

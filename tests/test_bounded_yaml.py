@@ -70,3 +70,29 @@ def test_every_rendered_file_loads_as_libyaml_loads_it() -> None:
 def test_merge_keys_and_multiple_documents_load() -> None:
     text = "a: &a {b: 1}\nc: {<<: *a, d: 2}\n---\n---\ne: 3\n"
     assert bounded_yaml.load_all(text) == [{"a": {"b": 1}, "c": {"b": 1, "d": 2}}, None, {"e": 3}]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # PyYAML marks the end of input on the line after a final newline: no editor shows it.
+        (
+            "a: 1\nb: [1, 2\n",
+            ("did not find expected ',' or ']' at the end of the file "
+             "(while parsing a flow sequence on line 2)", 2),
+        ),
+        (
+            "a: 1\nb: [1, 2",
+            ("did not find expected ',' or ']' at the end of the file "
+             "(while parsing a flow sequence on line 2)", 2),
+        ),
+        # An error inside the file keeps its own line.
+        ("a: [1\nb: 2\nc: 3\n", ("did not find expected ',' or ']' "
+                                 "(while parsing a flow sequence on line 1)", 2)),
+    ],
+)  # fmt: skip
+def test_syntax_error_never_points_past_the_last_line(text: str, expected: tuple[str, int]) -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        for _ in bounded_yaml.nodes(text):
+            pass
+    assert bounded_yaml.syntax_error(caught.value, text) == expected

@@ -127,7 +127,8 @@ CONFIGURE = ("configure", "--no-validate")
 CASES: dict[str, Case] = {
     "tabs": Case(CHECK, ("cluster.yaml:2:1:", "spaces, not tabs"),
                  _config("network:\n\tnode_cidr: 10.0.0.0/24\n")),
-    "unclosed bracket": Case(CHECK, ("cluster.yaml:3:1:", "close the '['"),
+    "unclosed bracket": Case(CHECK, ("cluster.yaml:2:24:", "at the end of the file",
+                                     "close the '['"),
                              _config("network:\n  dns_servers: [1.1.1.1\n")),
     "duplicate keys": Case(CHECK, ("cluster.yaml:3:1 network:", "lines 1 and 3", "keep one"),
                            _config("network: {}\nnodes: []\nnetwork: {}\n")),

@@ -128,7 +128,10 @@ def test_exit_code_passes_clustergen_s_own_code_through(workdir: Path) -> None:
     (workdir / "kubernetes").mkdir()
     (workdir / "kubernetes" / "bad.yaml").write_text("---\na: [\n")
     result = task(workdir, "-x", "validate")
-    assert result.returncode == 1 and "kubernetes/bad.yaml:3: invalid YAML" in result.stdout
+    assert result.returncode == 1, result.stdout
+    # The 2-line file ends inside the list: its line 2, not the line after the end.
+    assert "kubernetes/bad.yaml:2: invalid YAML" in result.stdout
+    assert "at the end of the file (while parsing a flow node on line 2)" in result.stdout
 
     config.write_text(config.read_text().replace("10.0.0.5/8 #", "", 1))
     assert task(workdir, "-x", "check").returncode == 0

@@ -28,6 +28,7 @@ from generator.bounded_yaml import (
     BoundedConstructor,
     LimitError,
     int_too_long,
+    last_line,
     scalar_text,
     too_large,
 )
@@ -118,7 +119,7 @@ def load_yaml(path: Path) -> LoadedYaml:
     except LimitError as exc:
         raise _error(name, str(exc.problem), _mark_pos(exc)) from None
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(name, exc) from None
+        raise _syntax_error(name, exc, text) from None
     except yaml.YAMLError as exc:
         raise _reader_error(name, text, exc) from None
     finally:
@@ -176,16 +177,21 @@ def _mark_pos(exc: yaml.MarkedYAMLError) -> Position | None:
     return (mark.line + 1, mark.column + 1) if mark else None
 
 
-def _syntax_error(file: str, exc: yaml.MarkedYAMLError) -> ConfigError:
+def _syntax_error(file: str, exc: yaml.MarkedYAMLError, text: str) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "invalid YAML"
     message = f"invalid YAML: {problem}"
     if exc.context and exc.context_mark and exc.context_mark is not mark:
-        message += f" ({exc.context} on line {exc.context_mark.line + 1})"
+        message += f" ({exc.context} on line {last_line(exc.context_mark.line + 1, text)})"
     hint = _syntax_hint(problem, exc.context or "")
     if hint:
         message += f"; {hint}"
     pos = (mark.line + 1, mark.column + 1) if mark else None
+    if pos and last_line(pos[0], text) != pos[0]:
+        # An unexpected end of input: PyYAML marks the line after the last one.
+        end = text.splitlines()[-1] if text.splitlines() else ""
+        pos = (last_line(pos[0], text), len(end) + 1)
+        message = message.replace(problem, f"{problem} at the end of the file", 1)
     return _error(file, message, pos)
 
 

@@ -62,6 +62,10 @@ class Locator:
             prefix = path[:end]
             if prefix in self.overlay_leaves:
                 return self._in_overlay(prefix, key, message)
+            if prefix == () and path:
+                # A missing top-level key: its parent is the file, whose mapping starts at
+                # the first key (below the comments), a line about something else.
+                return Problem(key=key, message=message, file=self.file, line=1, col=1)
             if prefix in self.positions:
                 line, col = self.positions[prefix]
                 return Problem(key=key, message=message, file=self.file, line=line, col=col)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from generator.config.locate import KeyPath
 from generator.config.text import control_characters, printable
 from generator.config.urls import mask_userinfo, repo_url_hint
+from generator.errors import shown
 from generator.paths import SCHEMA_FILE
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def _ecma_pattern(
     from jsonschema.exceptions import ValidationError
 
     if validator.is_type(instance, "string") and not matches_pattern(pattern, instance):
-        yield ValidationError(f"{printable(instance)!r} does not match {pattern!r}")
+        yield ValidationError(f"{shown(printable(instance))} does not match {shown(pattern)}")
 
 
 def _is_whole_number(checker: object, instance: Any) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.config.locate import KeyPath, Position
-from generator.errors import ConfigError, Problem
+from generator.errors import ConfigError, Problem, shown
 from generator.paths import CONFIG_NAME
 
 KEY = "schema_version"
@@ -52,21 +52,22 @@ def require_current(
     if version == CURRENT:
         return
     name = path.name
-    # A missing key is reported where the top-level mapping starts, as every missing key is
-    # at its nearest parent (config.locate.Locator).
-    where = positions.get((KEY,)) or positions.get(())
-    line, col = where if where else (None, None)
+    # A missing key is reported at the top of the file: its parent, the top-level mapping,
+    # starts at the first key (below the comments), which is not where the key is missing.
+    line, col = positions.get((KEY,)) or (1, 1)
     if version is None:
         message = (
             f"must be a whole number, the schema version of {name} "
-            f"(this clustergen reads {CURRENT}); found {data[KEY]!r}"
+            f"(this clustergen reads {CURRENT}); found {shown(data[KEY])}"
         )
     elif version < CURRENT:
-        why = "" if KEY in data else f" (without {KEY}, as the first release wrote it)"
-        message = (
-            f"{name} is schema version {version}; this clustergen reads version "
-            f"{CURRENT}: run `{migrate_command(path)}`{why}"
+        said = (
+            f"{name} is schema version {version}"
+            if KEY in data
+            else f"the key is missing, so {name} is schema version {version} (as the first "
+            "release wrote it)"
         )
+        message = f"{said}; this clustergen reads version {CURRENT}: run `{migrate_command(path)}`"
     else:
         message = (
             f"{name} is schema version {version}; this clustergen reads version {CURRENT} "

@@ -122,8 +122,8 @@ class Document:
                 self._lines[line] = f"{text[:col]}{quote}{new}{quote}{text[col + len(written) :]}"
                 return
         raise MigrationError(
-            f"{self.name}:{line + 1}: the key {old!r} is written in a way migrate cannot "
-            f"edit; rename it to {new!r} by hand and run migrate again"
+            f"{self.name}:{line + 1}: the key `{old}` is written in a way migrate cannot "
+            f"edit; rename it to `{new}` by hand and run migrate again"
         )
 
     def set_top(self, key: str, value: int, comment: tuple[str, ...] = ()) -> int:

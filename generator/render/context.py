@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from generator.bounded_yaml import syntax_error
 from generator.errors import ClusterGenError
 
 RESERVED = ("side", "versions")
@@ -52,12 +53,13 @@ def load_versions(path: Path) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=8)
 def _load_versions(path: Path, mtime_ns: int, size: int) -> Mapping[str, Any]:
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ClusterGenError(f"{where}: not valid YAML ({err}); restore it from git") from err
+        problem, line = syntax_error(err, text)
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise ClusterGenError(f"{where}: not valid YAML ({problem}); restore it from git") from err
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -30,9 +30,17 @@ COMMENT_START, COMMENT_END = "#|", "#|"
 
 
 class RenderError(ProblemsError):
-    """One or more templates failed; nothing was written."""
+    """One or more templates failed (raised before anything is written)."""
 
-    headline = "{n} template error(s); nothing was written"
+    # No "nothing was written": check and diff, which never write, raise it too.
+    headline = "{n} template error(s); fix them and run again"
+
+
+class OverrideError(RenderError):
+    """overrides/ holds a file clustergen refuses, or a merge patch that does not parse
+    or does not apply: the user's file, not a template."""
+
+    headline = "{n} problem(s) in overrides/; fix them and run again"
 
 
 # --- filters ---------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from generator.errors import Problem
+from generator.errors import Problem, shown
 from generator.render.environment import RenderError
 
 # Never rendered itself (guards.NEVER_RENDERED).
@@ -134,5 +134,5 @@ def _check(facts: object) -> str:
         if value is None and key == "privileged":
             continue
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            return f"{key} must be a {kind.__name__}, not {value!r}"
+            return f"{key} must be a {kind.__name__}, not {shown(value)}"
     return ""

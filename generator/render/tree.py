@@ -20,7 +20,7 @@ import yaml
 
 from generator import paths
 from generator.errors import Problem
-from generator.render.environment import RenderError, make_environment
+from generator.render.environment import OverrideError, RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import Overrides
@@ -118,7 +118,8 @@ def render_tree(
     if overrides.patches and not problems:
         patched, refused = apply_patches(files, overrides.patches, overrides.shown)
         origins.update(patched)
-        problems += refused
+        if refused:
+            raise OverrideError(refused)
     if problems:
         raise RenderError(problems)
     ordered = sorted(files)

@@ -127,15 +127,8 @@ def _parse(texts: Mapping[str, str]) -> list[_Doc]:
         try:
             bodies = bounded_yaml.load_all(text)
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            problems.append(
-                Problem(
-                    "",
-                    f"not valid YAML: {getattr(err, 'problem', None) or err}",
-                    file=path,
-                    line=mark.line + 1 if mark is not None else None,
-                )
-            )
+            problem, line = bounded_yaml.syntax_error(err, text)
+            problems.append(Problem("", f"not valid YAML: {problem}", file=path, line=line))
             continue
         docs.extend(_Doc(path, body) for body in bodies if isinstance(body, Mapping))
     if problems:

@@ -6,15 +6,13 @@ the CLI's entry: it reads a directory, prints the report and returns the exit co
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.report import Report
-from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
-from generator.validate.documents import Doc, Finding, is_yaml, may_hold_objects, parse_tree
+from generator.validate.documents import Doc, Finding, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
 from generator.validate.kubectl import build_all, kubectl_available
@@ -26,8 +24,16 @@ from generator.validate.report import format_report, raise_for_errors
 from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
 from generator.validate.substitute import Decrypt
 from generator.validate.tool_configs import check_tool_configs
+from generator.validation_scope import (
+    SCHEMA_LOCATION_ENV,
+    TREE_DIRS,
+    in_validation_scope,
+    locations_from_env,
+    read_tree,
+)
 
 __all__ = [
+    "SCHEMA_LOCATION_ENV",
     "in_validation_scope",
     "locations_from_env",
     "raise_for_errors",
@@ -35,15 +41,6 @@ __all__ = [
     "run_validate",
     "validate_tree",
 ]
-
-# Top-level directories whose every file kustomize may read.
-_TREE_DIRS = ("kubernetes", "bootstrap")
-# Rendered YAML for other tools (GitHub Actions, talhelper): parsed and shape-checked.
-# Only what clustergen renders under talos/: talhelper's clusterconfig/ holds plaintext
-# machine configs, which must not be read (nor copied for kubectl).
-_TOOL_DIRS = (".github/", "talos/patches/")
-_TOOL_FILES = ("talos/talconfig.yaml", "talos/talenv.yaml")
-SCHEMA_LOCATION_ENV = "CLUSTERGEN_SCHEMA_LOCATION"
 
 
 def validate_tree(
@@ -138,45 +135,13 @@ def _memoized(decrypt: Decrypt) -> Decrypt:
     return cached
 
 
-def read_tree(root: Path) -> dict[str, bytes]:
-    """The files validation looks at: everything under kubernetes/, bootstrap/, talos/ and
-    .github/, root-level dot-YAML files (.sops.yaml, ...) and the secret files in scope;
-    tooling directories skipped."""
-    files: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        dirnames[:] = [
-            d
-            for d in dirnames
-            if d not in SKIP_DIRS and _walked(d if rel_dir == "." else f"{rel_dir}/{d}")
-        ]
-        for name in filenames:
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if in_validation_scope(rel):
-                files[rel] = (Path(dirpath) / name).read_bytes()
-    return files
-
-
-def _walked(directory: str) -> bool:
-    return in_secret_scope(directory) or f"{directory}/".startswith(_TOOL_DIRS)
-
-
-def in_validation_scope(path: str) -> bool:
-    """Whether `read_tree` would pick this relative path (given its directory is walked)."""
-    top, _, rest = path.partition("/")
-    if top in _TREE_DIRS or path.startswith(_TOOL_DIRS) or path in _TOOL_FILES:
-        return True
-    root_dot_yaml = not rest and top.startswith(".") and is_yaml(top)
-    return root_dot_yaml or (in_secret_scope(path) and is_secret_path(path))
-
-
 def run_validate(root: Path, schema_locations: Sequence[str], strict: bool) -> Report:
     """`clustergen validate`: the findings; status 1 when there are errors. Without
     --schema-location, $CLUSTERGEN_SCHEMA_LOCATION applies as it does for configure."""
     if not root.is_dir():
         raise ClusterGenError(f"{root} is not a directory; pass the rendered repository's root")
     files = read_tree(root)
-    if not any(p.startswith(f"{d}/") for p in files for d in _TREE_DIRS):
+    if not any(p.startswith(f"{d}/") for p in files for d in TREE_DIRS):
         raise ClusterGenError(
             f"{root} has no kubernetes/ or bootstrap/ directory; "
             "run `uv run clustergen configure` first or pass the repository root"
@@ -206,12 +171,6 @@ def _undecryptable(root: Path) -> list[Finding]:
         Finding(path, undecryptable_message(path, why).removeprefix(f"{path}: "))
         for path, why in undecryptable(root, scan(root, None), sops)
     ]
-
-
-def locations_from_env() -> list[str]:
-    """CRD schema locations from $CLUSTERGEN_SCHEMA_LOCATION (os.pathsep-separated)."""
-    raw = os.environ.get(SCHEMA_LOCATION_ENV, "")
-    return [part for part in raw.split(os.pathsep) if part]
 
 
 def sops_decryptor(root: Path) -> Decrypt | None:

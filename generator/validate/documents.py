@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import yaml
 
-from generator.bounded_yaml import nodes
+from generator.bounded_yaml import nodes, syntax_error
 
 Severity = Literal["error", "warning"]
 
@@ -109,9 +109,7 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
             start, end = node.start_mark, node.end_mark
             docs.append(Doc(path, start.line + 1, len(docs), data, text[start.index : end.index]))
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        problem, line = syntax_error(err, text)
         return docs, [Finding(path, f"invalid YAML: {problem}", line)]
     return docs, []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from generator.errors import shown
 from generator.validate.documents import Doc, Finding
 from generator.validate.flux_tree import Model
 
@@ -46,7 +47,7 @@ def _paths(model: Model) -> Iterator[Finding]:
         raw = ks.spec.get("path")
         if ks.path is None or ks.path not in _dirs(model):
             what = "spec.sync.path" if ks.implicit else "spec.path"
-            yield ks.doc.finding(f"{what} {raw!r} does not exist in the repository")
+            yield ks.doc.finding(f"{what} {shown(raw)} does not exist in the repository")
 
 
 def _dirs(model: Model) -> set[str]:
@@ -79,7 +80,8 @@ def _dependencies(model: Model, kind: str, nodes: dict[Key, Doc]) -> Iterator[Fi
             target = _lookup(nodes, namespace, str(dep["name"]))
             if target is None:
                 where = f" in namespace {namespace}" if namespace else ""
-                yield doc.finding(f"dependsOn {kind} {dep['name']}{where} is not rendered")
+                hint = _did_you_mean(str(dep["name"]), {name for _, name in nodes})
+                yield doc.finding(f"dependsOn {kind} {dep['name']}{where} is not rendered{hint}")
             else:
                 edges[key].append(target)
     for cycle in _cycles(edges):
@@ -143,7 +145,17 @@ def _sources(model: Model) -> Iterator[Finding]:
             ref_ns = ref.get("namespace") or namespace
             if kind in SOURCE_KINDS and not exists(kind, name, ref_ns):
                 where_ns = f" in namespace {ref_ns}" if ref_ns else ""
-                yield doc.finding(f"{where} {kind} {name}{where_ns} is not rendered")
+                rendered = {d.name for d in model.applied_objects() if d.kind == kind}
+                hint = _did_you_mean(name, rendered | {n for k, _, n in implicit if k == kind})
+                yield doc.finding(f"{where} {kind} {name}{where_ns} is not rendered{hint}")
+
+
+def _did_you_mean(name: str, names: set[str]) -> str:
+    """ "; did you mean X?" for the rendered name closest to `name`, else ""."""
+    from generator.config.schema import closest  # the config's did-you-mean, for one voice
+
+    close = closest(name, sorted(names - {name}))
+    return f"; did you mean {close}?" if close else ""
 
 
 def _secret_refs(model: Model) -> Iterator[Finding]:

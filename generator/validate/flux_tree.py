@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.errors import shown
 from generator.validate.documents import Doc, Finding, is_object
 from generator.validate.kustomize import KustomizeDir, Tree, flux_build, normalize
 from generator.validate.patches import apply_parent_patches
@@ -245,7 +246,7 @@ def _components(
         what = "outside the repository" if target is None else "not a kustomize Component"
         if target is not None and not tree.is_dir(target):
             what = "does not exist"
-        model.findings.append(ks.doc.finding(f"spec.components[{i}] {ref!r}: {what}"))
+        model.findings.append(ks.doc.finding(f"spec.components[{i}] {shown(ref)}: {what}"))
     return found
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from generator.errors import shown
 from generator.validate.documents import Doc, Finding, is_yaml
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -109,7 +110,7 @@ def load_kustomizations(
 
 def _resolve(tree: Tree, doc: Doc, kdir: KustomizeDir) -> Iterator[Finding]:
     def missing(ref: str, what: str) -> Finding:
-        return Finding(doc.path, f"{what} {ref!r} does not exist", doc.line, "Kustomization")
+        return Finding(doc.path, f"{what} {shown(ref)} does not exist", doc.line, "Kustomization")
 
     for key in ("resources", "components", "bases", "crds"):
         for ref in doc.get(key) or []:
@@ -124,7 +125,7 @@ def _resolve(tree: Tree, doc: Doc, kdir: KustomizeDir) -> Iterator[Finding]:
                 if tree.kustomization_in(target) is None:
                     yield Finding(
                         doc.path,
-                        f"{key} entry {ref!r} is a directory without a kustomization.yaml",
+                        f"{key} entry {shown(ref)} is a directory without a kustomization.yaml",
                         doc.line,
                         "Kustomization",
                     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from generator.secrets.files import is_secret_path
 from generator.validate.documents import Doc, Finding, Severity, is_object, object_shape_findings
+from generator.validate.flux_specs import spec_problems
 from generator.validate.flux_tree import Model
 from generator.validate.schemas import SchemaStore
 from generator.validate.substitute import DISABLED_KEY, substitution_disabled
@@ -27,6 +28,8 @@ def check_objects(
             result = store.check(
                 _without_sops(doc.data), remember=remember and doc.kind != "Secret"
             )
+            flux = spec_problems(doc.api_version, doc.kind, doc.data, schema_checked=result.found)
+            findings += [doc.finding(message) for message in flux]
             if not result.found:
                 unknown.setdefault((doc.api_version, doc.kind), []).append(doc)
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from generator.errors import shown
 from generator.validate.documents import Doc, Finding
 from generator.validate.flux_tree import Model
 
@@ -83,7 +84,7 @@ def _parent_refs(
         names = [str(lst.get("name")) for lst in listeners if isinstance(lst, dict)]
         if section and str(section) not in names:
             yield doc.finding(
-                f"{where}.sectionName {section!r} is not a listener of Gateway {ref['name']} "
+                f"{where}.sectionName {shown(section)} is not a listener of Gateway {ref['name']} "
                 f"(listeners: {', '.join(names) or 'none'})"
             )
 

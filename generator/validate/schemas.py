@@ -26,7 +26,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from generator.atomic import atomic_write
-from generator.errors import ClusterGenError
+from generator.errors import ClusterGenError, shown
 from generator.usercache import user_cache_root
 from generator.validate.schema_results import ResultCache, code_identity
 
@@ -267,7 +267,7 @@ def _check_local_location(location: str) -> None:
     directory = Path(fixed) if "{" not in location or fixed.endswith("/") else Path(fixed).parent
     if not directory.is_dir():
         raise SchemaLocationError(
-            f"CRD schema location {location!r}: no directory {str(directory)!r}; give a "
+            f"CRD schema location {shown(location)}: no directory {shown(str(directory))}; give a "
             "directory of CRD schemas (DIR or DIR/{group}/{kind}_{version}.json) or an https:// "
             "URL in --schema-location or $CLUSTERGEN_SCHEMA_LOCATION"
         )

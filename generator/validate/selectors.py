@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from generator.errors import shown
+
 # One requirement: `!key`, `key`, `key op value` or `key in|notin (v1, v2)`.
 _TERM = re.compile(
     r"""\s*(?:
@@ -47,7 +49,7 @@ def parse_selector(text: str) -> list[Requirement]:
     while pos < len(text):
         match = _TERM.match(text, pos)
         if match is None or match.end() == pos:
-            raise ValueError(f"cannot read label selector {text!r} at {text[pos:]!r}")
+            raise ValueError(f"cannot read label selector {shown(text)} at {shown(text[pos:])}")
         pos = match.end()
         if match["absent"]:
             requirements.append(Requirement(match["absent"], "!exists"))
@@ -60,7 +62,7 @@ def parse_selector(text: str) -> list[Requirement]:
         else:
             requirements.append(Requirement(match["key"], "exists"))
         if pos < len(text) and text[pos - 1] != ",":
-            raise ValueError(f"cannot read label selector {text!r} at {text[pos:]!r}")
+            raise ValueError(f"cannot read label selector {shown(text)} at {shown(text[pos:])}")
     return requirements
 
 

@@ -91,10 +91,18 @@ class Resolutions:
         """ClusterGenError for a path clustergen does not render, or a secret to keep."""
         for path in sorted(self.keep_mine | self.take_theirs):
             if path not in files:
+                from generator.config.schema import closest  # only on this error's path
+
+                close = closest(path, sorted(files))
+                hint = (
+                    f"did you mean {close}?"
+                    if close
+                    else "give a path as configure lists it, e.g. "
+                    "kubernetes/apps/.../helmrelease.yaml"
+                )
                 raise ClusterGenError(
                     f"{path}: clustergen does not render that path, so there is nothing "
-                    "to keep or take (give a path as configure lists it, e.g. "
-                    "kubernetes/apps/.../helmrelease.yaml)"
+                    f"to keep or take ({hint})"
                 )
         for path in sorted(self.keep_mine):
             if is_secret_path(path):

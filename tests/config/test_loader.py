@@ -24,7 +24,7 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
     ),
     "unclosed quote": (
         'domain:\n  name: "example.com\nnodes: []\n',
-        "cluster.yaml:4:1: invalid YAML: found unexpected end of stream "
+        "cluster.yaml:3:10: invalid YAML: found unexpected end of stream at the end of the file "
         "(while scanning a quoted scalar on line 2); close the quote",
     ),
     "bad indentation": (
@@ -67,8 +67,9 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
     ),
     "unclosed brace at the end": (
         "network: {node_cidr: 10.0.0.0/24\n",
-        "cluster.yaml:2:1: invalid YAML: expected ',' or '}', but got '<stream end>' "
-        "(while parsing a flow mapping on line 1); close the '{' or add the missing ','",
+        "cluster.yaml:1:33: invalid YAML: expected ',' or '}', but got '<stream end>' at the "
+        "end of the file (while parsing a flow mapping on line 1); close the '{' or add the "
+        "missing ','",
     ),
     "misaligned keys": (
         "network:\n  node_cidr: 10.0.0.0/24\n dns_servers: []\n",

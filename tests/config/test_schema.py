@@ -171,3 +171,15 @@ def test_non_secret_keys_are_not_marked() -> None:
 
     assert not is_secret(("repository", "url"))
     assert not is_secret(("features", "backups", "s3", "bucket"))
+
+
+def test_a_missing_section_points_at_the_top_of_the_file(tmp_path: Path) -> None:
+    # The sample opens with comments: its top-level mapping starts at line 11, which is
+    # about schema_version, not about the section that is missing.
+    sample = (Path(__file__).parents[2] / "cluster.sample.yaml").read_text()
+    assert "\nnetwork:\n" in sample
+    config = tmp_path / "cluster.yaml"
+    config.write_text(sample.replace("\nnetwork:\n", "\nnetwerk:\n", 1))
+    found = problems(config)
+    assert found[0] == "cluster.yaml:1:1 network: is required"
+    assert found[1].endswith("netwerk: unknown key 'netwerk' (did you mean 'network'?)")

@@ -11,6 +11,7 @@ from generator.config import load_cluster, version
 from generator.config.schema import load_schema
 from generator.errors import ConfigError
 from tests.config.conftest import BASE
+from tests.process import run_clustergen
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ def test_the_schema_agrees_with_the_generator() -> None:
          "this clustergen reads version 2 (and migrates older ones): take the newer clustergen "
          "it was written for (README, \"Upgrading clustergen\")"),
         ("schema_version: '2'", "cluster.yaml:1:1 schema_version: must be a whole number, the "
-         "schema version of cluster.yaml (this clustergen reads 2); found '2'"),
+         "schema version of cluster.yaml (this clustergen reads 2); found \"2\""),
         ("schema_version: 1", "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 1; "
          "this clustergen reads version 2: run `uv run clustergen migrate --config "),
     ],
@@ -61,3 +62,18 @@ def test_migrate_command_names_the_config_unless_it_is_the_default() -> None:
     assert version.migrate_command(Path("env/prod.yaml")) == (
         "uv run clustergen migrate --config env/prod.yaml"
     )
+
+
+def test_a_missing_version_points_at_the_top_of_the_file(tmp_path: Path) -> None:
+    # The sample's comments come first: the top-level mapping starts below them, at a
+    # section that has nothing to do with the missing key.
+    sample = (Path(__file__).parents[2] / "cluster.sample.yaml").read_text()
+    config = tmp_path / "cluster.yaml"
+    config.write_text(sample.replace("schema_version: 2\n", ""))
+    result = run_clustergen(["check", "--config", str(config)], cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: cluster.yaml:1:1 schema_version: the key is missing, so cluster.yaml is schema "
+        "version 1 (as the first release wrote it); this clustergen reads version 2: run "
+        f"`uv run clustergen migrate --config {config}`\n"
+    ), result.stderr

@@ -58,9 +58,9 @@ def test_check_refuses_version_1_before_any_schema_error(tmp_path: Path) -> None
     result = run_clustergen(["check"], cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
-        "error: cluster.yaml:9:1 schema_version: cluster.yaml is schema version 1; this "
-        "clustergen reads version 2: run `uv run clustergen migrate` (without schema_version, "
-        "as the first release wrote it)\n"
+        "error: cluster.yaml:1:1 schema_version: the key is missing, so cluster.yaml is schema "
+        "version 1 (as the first release wrote it); this clustergen reads version 2: run "
+        "`uv run clustergen migrate`\n"
         "1 error(s) in the configuration; fix them and run again\n"
     )
 

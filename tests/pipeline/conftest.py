@@ -38,8 +38,10 @@ def edit(config: Path, **changes: object) -> None:
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     out = {}
     for path in sorted(root.rglob("*")):
-        # The lock file holds the PID of the last writer: it changes on every run.
-        if path.is_file() and ".git" not in path.parts and path.name != "lock":
+        # The lock file holds the PID of the last writer: it changes on every run. The
+        # stamp of the last validated tree is a local cache, written by the first validation.
+        local = {"lock", "validated"}
+        if path.is_file() and ".git" not in path.parts and path.name not in local:
             out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
     return out
 

@@ -11,6 +11,7 @@ import pytest
 from generator.cli import main
 from generator.pipeline import configure
 from generator.secrets.sops import Sops
+from tests.process import run_clustergen
 
 from .conftest import SECRET_TOKEN, edit, snapshot
 
@@ -175,3 +176,47 @@ def test_missing_sops_fails_before_anything_is_written(
     assert main(["configure", "--config", str(workdir / "cluster.yaml")]) == 1
     assert "CLUSTERGEN_SOPS" in capsys.readouterr().err
     assert snapshot(workdir) == before
+
+
+def test_a_user_app_broken_with_nothing_to_write_still_fails(workdir: Path) -> None:
+    # README step 3: configure validates "your own manifests included", also when it
+    # writes nothing: a new app folder missing its OCIRepository is refused every time.
+    config = ["configure", "--config", str(workdir / "cluster.yaml")]
+    first = run_clustergen(config)
+    assert first.returncode == 0, first.stderr
+    assert "validated: no errors" in first.stdout
+    again = run_clustergen(config)
+    assert "validation skipped" in again.stdout  # the same tree: no second validation
+
+    echo = workdir / "kubernetes/apps/default/echo"
+    hello = echo.parent / "hello"
+    for source in sorted(p for p in echo.rglob("*") if p.is_file()):
+        target = hello / source.relative_to(echo)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source.read_text().replace("echo", "hello"))
+    (hello / "app/ocirepository.yaml").unlink()
+    for _ in range(2):  # the refusal writes nothing, so the next run must not skip either
+        broken = run_clustergen(config)
+        assert broken.returncode == 1, broken.stdout
+        assert "hello/app/kustomization.yaml" in broken.stderr
+        assert '"./ocirepository.yaml" does not exist' in broken.stderr
+        assert "validation skipped" not in broken.stdout
+
+    (hello / "app/ocirepository.yaml").write_text(
+        (echo / "app/ocirepository.yaml").read_text().replace("echo", "hello")
+    )
+    fixed = run_clustergen(config)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "validated: no errors" in fixed.stdout
+
+
+def test_a_write_without_validation_forgets_the_validated_tree(workdir: Path) -> None:
+    config = workdir / "cluster.yaml"
+    assert "validated: no errors" in configure(config)
+    (workdir / "kubernetes/apps/mine.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mine, namespace: default}\n"
+        "data: {replicas: 1}\n"
+    )
+    configure(config, validate=False)
+    (workdir / "kubernetes/apps/mine.yaml").unlink()  # back to the tree validated above
+    assert "validated: no errors" in configure(config)

@@ -149,13 +149,13 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
         pytest.param(
             ECHO.removesuffix(".j2").replace("kubernetes", "overrides/kubernetes", 1),
             "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [echo\n",
-            f"overrides/{ECHO}:6: invalid YAML",
+            f"overrides/{ECHO}:5: invalid YAML",
             id="copied-yaml",
         ),
         pytest.param(
             PATCH,
             "---\ntarget:\n  kind: HelmRelease\n  name: cilium\npatch:\n  spec: [\n",
-            f"{PATCH}:7: invalid YAML",
+            f"{PATCH}:6: invalid YAML",
             id="patch-yaml",
         ),
         pytest.param(
@@ -207,6 +207,33 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
     assert expected in result.stderr, result.stderr
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("schemas", ["none", "crds"])
+def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
+    workdir: Path, tmp_path: Path, schemas: str
+) -> None:
+    # `chartRef: null` removes the key (RFC 7386): the HelmRelease has no chart at all,
+    # which only the CRD's CEL rule says; `soon` is no Go duration.
+    write(
+        workdir,
+        PATCH,
+        "---\ntarget: {kind: HelmRelease, namespace: kube-system, name: cilium}\n"
+        "patch:\n  spec: {interval: soon, chartRef: null}\n",
+    )
+    empty = tmp_path / "no-schemas"  # a location without any CRD schema, as offline
+    empty.mkdir()
+    location = str(empty) if schemas == "none" else CRD_SCHEMA_LOCATION
+    before = snapshot(workdir)
+
+    env = {**ENV, "CLUSTERGEN_SCHEMA_LOCATION": location}
+    result = run_clustergen(["configure"], cwd=workdir, env=env)
+
+    assert result.returncode == 1, result.stdout
+    where = f"{PATCH}:2 HelmRelease/cilium: "
+    assert f"{where}spec: set exactly one of chart or chartRef (neither is set)" in result.stderr
+    assert f"{where}spec.interval" in result.stderr and "soon" in result.stderr
     assert snapshot(workdir) == before
 
 
@@ -288,7 +315,25 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
 @pytest.mark.parametrize(
     ("rel", "text", "expected"),
     [
-        (PATCH, "---\ntarget:\n  kind: HelmRelease\n  name: [cilium\n", f"{PATCH}:5: invalid YAML"),
+        (
+            PATCH,
+            "---\ntarget:\n  kind: HelmRelease\n  name: [cilium\n",
+            # The 4-line file ends inside the list: its last line, not line 5.
+            f"{PATCH}:4: invalid YAML: did not find expected ',' or ']' at the end of the file "
+            "(while parsing a flow sequence on line 4)",
+        ),
+        (
+            PATCH,
+            CILIUM_PATCH.replace("patch:", "patches:"),
+            f"{PATCH}:3: missing `patch`; unknown key `patches` (did you mean `patch`?); a patch "
+            "is a mapping of `target` (kind, name, namespace, file) and `patch`",
+        ),
+        (
+            PATCH,
+            "---\ntarget: {kind: HelmRelease, nmae: cilium}\npatch: {a: 1}\n",
+            f"{PATCH}:2: `target`: missing `name`; unknown key `nmae` (did you mean `name`?) "
+            "(keys: kind, name, namespace, file)",
+        ),
         (
             PATCH,
             "---\ntarget: {kind: HelmRelease}\npatch: {a: 1}\n",
@@ -306,3 +351,64 @@ def test_check_finds_what_needs_no_render(
 
     assert result.returncode == 1
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    # A patch is not a template, and check writes nothing, so it says neither.
+    assert result.stderr.endswith("1 problem(s) in overrides/; fix them and run again\n")
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "expected"),
+    [
+        pytest.param(
+            f"overrides/{ECHO}",
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [echo\n",
+            f"overrides/{ECHO}:5: invalid YAML: did not find expected ',' or ']' at the end of "
+            "the file (while parsing a flow sequence on line 5)",
+            id="copied-yaml",
+        ),
+        pytest.param(
+            f"overrides/{ECHO}.j2",
+            "---\nkind: ConfigMap\nmetadata: {name: #{ 'echo' }#\n",
+            f"overrides/{ECHO}.j2: renders {ECHO}, which is invalid YAML at its line 3: ",
+            id="template-yaml",
+        ),
+        pytest.param(
+            PATCH,
+            CILIUM_PATCH.replace("name: cilium", "name: cillium"),
+            f"{PATCH}:3 target: no rendered object is the HelmRelease cillium in namespace "
+            f"kube-system; did you mean name: cilium? (in {CILIUM}, namespace kube-system)",
+            id="patch-unknown-name",
+        ),
+        pytest.param(
+            PATCH,
+            CILIUM_PATCH.replace("kind: HelmRelease", "kind: Helmrelease"),
+            f"{PATCH}:3 target: no rendered object is the Helmrelease cilium in namespace "
+            "kube-system; no object is of kind Helmrelease: did you mean kind: HelmRelease?",
+            id="patch-unknown-kind",
+        ),
+    ],
+)
+def test_check_renders_overrides_in_memory_without_keys(
+    workdir: Path, rel: str, text: str, expected: str
+) -> None:
+    # A patch target and the YAML an override renders need a render: check does one in
+    # memory, with placeholders for secrets (no age key needed, nothing written).
+    write(workdir, rel, text)
+    (workdir / "age.key").rename(workdir / "age.key.away")
+    before = snapshot(workdir)
+
+    result = run_clustergen(["check"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1, result.stdout
+    assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.endswith("1 problem(s) in overrides/; fix them and run again\n")
+    assert snapshot(workdir) == before
+
+
+def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
+    typo = CILIUM.replace("helmrelease", "helmrelase")
+    result = run_clustergen(["configure", "--keep-mine", typo], cwd=workdir, env=ENV)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "
+        f"take (did you mean {CILIUM}?)\n"
+    )

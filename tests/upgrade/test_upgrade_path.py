@@ -33,8 +33,9 @@ def test_upgrade_migrates_the_config_and_renders_the_new_templates(tmp_path: Pat
     checked = clustergen("check", cwd=repo)
     assert checked.returncode == 1
     assert (
-        "cluster.yaml:9:1 schema_version: cluster.yaml is schema version 1; this clustergen "
-        "reads version 2: run `uv run clustergen migrate`"
+        "cluster.yaml:1:1 schema_version: the key is missing, so cluster.yaml is schema version "
+        "1 (as the first release wrote it); this clustergen reads version 2: run "
+        "`uv run clustergen migrate`"
     ) in checked.stderr
     assert "svc_cidr" not in checked.stderr  # no pile of schema errors about the old name
     assert config.read_text(encoding="utf-8") == before

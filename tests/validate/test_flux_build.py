@@ -109,7 +109,7 @@ def test_unreadable_patch_selector_is_an_error(
     found = [f for f in run(clean_tree, store, decrypt) if f.path == CLUSTER_KS]
     # Reported once on the parent, not once per child.
     assert [(f.obj, f.severity) for f in found] == [("Kustomization/cluster-apps", "error")]
-    assert "spec.patches[0].target: cannot read label selector 'tier in web'" in found[0].message
+    assert 'spec.patches[0].target: cannot read label selector "tier in web"' in found[0].message
 
 
 def test_flux_spec_components_are_applied(
@@ -133,7 +133,7 @@ def test_flux_spec_components_are_applied(
     edit(clean_tree, ECHO_KS, "components/extra", "components/extro")
     [err] = run(clean_tree, store, decrypt)[:1]
     assert (err.path, err.severity) == (ECHO_KS, "error")
-    assert "spec.components[0] '../../../../components/extro': does not exist" in err.message
+    assert 'spec.components[0] "../../../../components/extro": does not exist' in err.message
 
 
 def test_objects_nothing_applies_satisfy_no_reference(

@@ -52,7 +52,7 @@ spec:
             ROUTE,
             "sectionName: https",
             "sectionName: http",
-            "spec.parentRefs[0].sectionName 'http' is not a listener of Gateway envoy-external "
+            'spec.parentRefs[0].sectionName "http" is not a listener of Gateway envoy-external '
             "(listeners: https)",
         ),
         (

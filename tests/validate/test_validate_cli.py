@@ -58,7 +58,7 @@ def test_a_mistyped_schema_location_fails_with_its_name(
     missing = tmp_path / "crd-schemas"
     assert main(["validate", "--schema-location", str(missing), str(tmp_path / "tree")]) == 1
     err = capsys.readouterr().err
-    assert f"error: CRD schema location '{missing}': no directory '{missing}'" in err
+    assert f'error: CRD schema location "{missing}": no directory "{missing}"' in err
     assert "Traceback" not in err
 
 

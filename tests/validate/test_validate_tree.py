@@ -47,7 +47,10 @@ def test_missing_depends_on_target(clean_tree: Tree, store: SchemaStore, decrypt
     edit(clean_tree, ECHO_KS, "- name: flux-instance", "- name: flux-instanse")
     err = only_error(run(clean_tree, store, decrypt))
     assert (err.path, err.obj) == (ECHO_KS, "Kustomization/echo")
-    assert "dependsOn Kustomization flux-instanse in namespace flux-system" in err.message
+    assert err.message == (
+        "dependsOn Kustomization flux-instanse in namespace flux-system is not rendered; "
+        "did you mean flux-instance?"
+    )
 
 
 def test_dependency_cycle(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
@@ -98,7 +101,7 @@ def test_missing_kustomization_resource(
         clean_tree, path, "  - ./networkpolicy.yaml\n", "  - ./networkpolicy.yaml\n  - ./pvc.yaml\n"
     )
     err = only_error(run(clean_tree, store, decrypt))
-    assert str(err) == f"{path}:2: Kustomization: resources entry './pvc.yaml' does not exist"
+    assert str(err) == f'{path}:2: Kustomization: resources entry "./pvc.yaml" does not exist'
 
 
 def test_unencrypted_secret_file(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
@@ -130,14 +133,16 @@ def test_missing_chart_source(clean_tree: Tree, store: SchemaStore, decrypt: Dec
         "name: eco\n  interval",
     )
     err = only_error(run(clean_tree, store, decrypt))
-    assert "spec.chartRef OCIRepository eco in namespace default is not rendered" in err.message
+    assert err.message == (
+        "spec.chartRef OCIRepository eco in namespace default is not rendered; did you mean echo?"
+    )
 
 
 def test_missing_kustomization_path(clean_tree: Tree, store: SchemaStore, decrypt: Decrypt) -> None:
     edit(clean_tree, ECHO_KS, "echo/app", "echo/ap")
     # (The app's policy is then applied nowhere, so its namespace is uncovered too.)
     [err] = [f for f in errors(run(clean_tree, store, decrypt)) if f.path == ECHO_KS]
-    assert "spec.path './kubernetes/apps/default/echo/ap' does not exist" in err.message
+    assert 'spec.path "./kubernetes/apps/default/echo/ap" does not exist' in err.message
 
 
 def test_substitution_makes_hostname_valid(
@@ -221,7 +226,11 @@ def test_invalid_yaml_and_missing_name(
     clean_tree[f"{ECHO_APP}/ocirepository.yaml"] += b"---\nkind: ConfigMap\napiVersion: v1\n"
     clean_tree[f"{ECHO_APP}/helmrelease.yaml"] += b"  broken: [\n"
     found = sorted(map(str, errors(run(clean_tree, store, decrypt))))
-    assert found[0].startswith(f"{ECHO_APP}/helmrelease.yaml:2") and "invalid YAML" in found[0]
+    # The end of the file is its last line (19), not the line after it.
+    assert found[0] == (
+        f"{ECHO_APP}/helmrelease.yaml:19: invalid YAML: did not find expected node content "
+        "at the end of the file (while parsing a flow node on line 19)"
+    )
     assert found[1] == f"{ECHO_APP}/ocirepository.yaml:15: ConfigMap/: missing metadata.name"
 
 

@@ -26,7 +26,7 @@ import jinja2
 
 from generator import paths
 from generator.errors import Problem
-from generator.render.environment import RenderError
+from generator.render.environment import OverrideError
 from generator.render.guards import FOLDER_GUARDS, GUARD_NAME
 from generator.render.namespaces import NAMESPACE_FILE
 from generator.render.overrides.patches import check_patches
@@ -76,7 +76,7 @@ class Overrides:
 
 
 def find_overrides(workdir: Path) -> Overrides:
-    """The overrides under `workdir/overrides`; RenderError naming each refused file."""
+    """The overrides under `workdir/overrides`; OverrideError naming each refused file."""
     # Imported here: render/ needs the write side's scope only when there are overrides.
     from generator.write.ownership import output_scope
 
@@ -117,17 +117,17 @@ def find_overrides(workdir: Path) -> Overrides:
                 continue
             files[out] = source
     if problems:
-        raise RenderError(problems)
+        raise OverrideError(problems)
     return Overrides(root, dict(sorted(files.items())), tuple(patches))
 
 
 def check_overrides(workdir: Path) -> None:
     """The checks that need no render (`clustergen check`): what `find_overrides` refuses and
-    each patch file's YAML and shape; RenderError naming each file (and line)."""
+    each patch file's YAML and shape; OverrideError naming each file (and line)."""
     found = find_overrides(workdir)
     problems = check_patches(found.patches, found.shown)
     if problems:
-        raise RenderError(problems)
+        raise OverrideError(problems)
 
 
 def _refusal(

@@ -36,7 +36,7 @@ from typing import Any
 import json_merge_patch
 import yaml
 
-from generator.bounded_yaml import nodes
+from generator.bounded_yaml import nodes, syntax_error
 from generator.errors import Problem
 from generator.render.environment import to_yaml
 from generator.secrets.files import is_secret_path
@@ -92,9 +92,7 @@ def load_patches(path: Path, shown: str) -> tuple[list[Patch], list[Problem]]:
             else:
                 patches.append(patch)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        at = int(mark.line) + 1 if mark is not None else None
+        problem, at = syntax_error(err, text)
         return [], [Problem("", f"invalid YAML: {problem}", shown, at)]
     return patches, problems
 
@@ -116,25 +114,42 @@ def _target_line(node: yaml.Node) -> int:
 
 def _patch(data: Any, shown: str, line: int) -> tuple[Patch | None, str]:
     usage = "a patch is a mapping of `target` (kind, name, namespace, file) and `patch`"
-    if not isinstance(data, dict) or set(data) != {"target", "patch"}:
-        extra = sorted(set(data) - {"target", "patch"}) if isinstance(data, dict) else []
-        return None, f"{usage}{f'; unknown key(s): {extra}' if extra else ''}"
+    if not isinstance(data, dict):
+        found = "a list" if isinstance(data, list) else "a single value"
+        return None, f"{usage}, not {found}"
+    said = _keys_said(data, {"target": True, "patch": True})
+    if said:
+        return None, f"{said}; {usage}"
     target, body = data["target"], data["patch"]
     if not isinstance(target, dict):
         return None, f"`target` must be a mapping; {usage}"
-    unknown = sorted(str(k) for k in target if k not in _TARGET_KEYS)
-    missing = [k for k, required in _TARGET_KEYS.items() if required and k not in target]
+    said = _keys_said(target, _TARGET_KEYS)
     wrong = [k for k in _TARGET_KEYS if k in target and not isinstance(target[k], str)]
-    if unknown or missing or wrong:
-        said = [
-            *([f"unknown key(s) {unknown}"] if unknown else []),
-            *([f"missing {missing}"] if missing else []),
-            *([f"not a string: {wrong}"] if wrong else []),
-        ]
-        return None, f"`target`: {'; '.join(said)} (keys: kind, name, namespace, file)"
+    if wrong:
+        said += ("; " if said else "") + f"{_listed(wrong)} must be text (kind: HelmRelease)"
+    if said:
+        return None, f"`target`: {said} (keys: kind, name, namespace, file)"
     if not isinstance(body, dict) or not body:
         return None, "`patch` must be a non-empty mapping: the keys to merge into the object"
     return Patch(f"{shown}:{line}", shown, line, target, body), ""
+
+
+def _keys_said(data: dict[Any, Any], keys: Mapping[str, bool]) -> str:
+    """What is wrong with `data`'s keys (`keys`: name → required), with a did-you-mean for
+    each unknown key close to a known one; "" when nothing is."""
+    from generator.config.schema import closest  # the config's did-you-mean, for one voice
+
+    unknown = sorted(str(k) for k in data if k not in keys)
+    missing = [k for k, required in keys.items() if required and k not in data]
+    said = [f"missing {_listed(missing)}"] if missing else []
+    for key in unknown:
+        close = closest(key, [k for k in keys if k not in data])
+        said.append(f"unknown key `{key}`" + (f" (did you mean `{close}`?)" if close else ""))
+    return "; ".join(said)
+
+
+def _listed(keys: list[str]) -> str:
+    return ", ".join(f"`{k}`" for k in keys)
 
 
 def apply_patches(
@@ -154,7 +169,9 @@ def apply_patches(
     for patch in patches:
         matches = [o for o in _objects(files, patch) if _matches(patch, o)]
         if len(matches) != 1:
-            problems.append(Problem("target", _not_one(patch, matches), patch.file, patch.line))
+            problems.append(
+                Problem("target", _not_one(patch, matches, files), patch.file, patch.line)
+            )
             continue
         obj = matches[0]
         if is_secret_path(obj.path):
@@ -183,14 +200,23 @@ def _objects(files: Mapping[str, bytes], patch: Patch) -> Iterator[_Object]:
             continue
         if not path.endswith((".yaml", ".yml")) or not all(w in content for w in words):
             continue
-        try:
-            text = content.decode("utf-8")
-            for node, data in nodes(text):
-                if isinstance(data, dict):
-                    start, end = node.start_mark, node.end_mark
-                    yield _Object(path, start.line + 1, start.index, end.index, data)
-        except (UnicodeDecodeError, yaml.YAMLError):
-            continue  # not ours to judge here: validation names the file
+        yield from _parsed(path, content)
+
+
+def _parsed(path: str, content: bytes) -> list[_Object]:
+    """The mapping documents of one file; [] when it does not parse (not ours to judge
+    here: validation names the file)."""
+    try:
+        text = content.decode("utf-8")
+        return [
+            _Object(
+                path, node.start_mark.line + 1, node.start_mark.index, node.end_mark.index, data
+            )
+            for node, data in nodes(text)
+            if isinstance(data, dict)
+        ]
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return []
 
 
 def _matches(patch: Patch, obj: _Object) -> bool:
@@ -200,7 +226,7 @@ def _matches(patch: Patch, obj: _Object) -> bool:
     return "namespace" not in target or obj.namespace() == target["namespace"]
 
 
-def _not_one(patch: Patch, matches: list[_Object]) -> str:
+def _not_one(patch: Patch, matches: list[_Object], files: Mapping[str, bytes]) -> str:
     target = patch.target
     what = f"{target['kind']} {target['name']}"
     if "namespace" in target:
@@ -210,9 +236,34 @@ def _not_one(patch: Patch, matches: list[_Object]) -> str:
     if matches:
         where = ", ".join(f"{o.path}:{o.line}" for o in matches)
         return f"{what} matches {len(matches)} objects ({where}); add `file:` to say which"
+    return f"no rendered object is the {what}; {_nearest(patch, files)}"
+
+
+def _nearest(patch: Patch, files: Mapping[str, bytes]) -> str:
+    """A did-you-mean for a target that matches nothing: the rendered object of that kind
+    with the closest name, else the closest kind (only on this error's path: it parses
+    every rendered YAML file)."""
+    from generator.config.schema import closest
+
+    kind, name = patch.target["kind"], patch.target["name"]
+    found: dict[str, list[_Object]] = {}
+    for path, content in files.items():
+        if path.endswith((".yaml", ".yml")) and not is_secret_path(path):
+            for obj in _parsed(path, content):
+                found.setdefault(str(obj.data.get("kind") or ""), []).append(obj)
+    same_kind = found.get(kind, [])
+    close = closest(name, sorted({o.name() for o in same_kind}))
+    if close:
+        objects = [o for o in same_kind if o.name() == close]
+        where = "; ".join(f"{o.path}, namespace {o.namespace()}" for o in objects)
+        return f"did you mean name: {close}? (in {where})"
+    if not same_kind:
+        other = closest(kind, sorted(k for k in found if k))
+        if other:
+            return f"no object is of kind {kind}: did you mean kind: {other}?"
     return (
-        f"no rendered object is the {what}; check kind, name and namespace against the "
-        "rendered file (is its feature on in cluster.yaml?)"
+        "check kind, name and namespace against the rendered file "
+        "(is its feature on in cluster.yaml?)"
     )
 
 
