@@ -38,7 +38,7 @@ from generator.secrets.encrypt import (
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
-from generator.unchanged import LastRun, last_run
+from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.validation_scope import (
     last_validated,
     locations_from_env,
@@ -216,6 +216,8 @@ def configure(
         # nor is a user's file, so a validated run skips only a tree validated as it is.
         skip = last.unchanged is not None and not chosen and not loose_key_files(workdir)
         if skip and (not validate or _validated_as_is(workdir)):
+            if not validate:
+                record_validated(workdir, None)  # as a full run without validation does
             return "\n".join([*report, *last.report(validate)])
         lines = _configure_locked(
             config_path, held, force, validate, warn, strict, resolutions, last
@@ -321,10 +323,7 @@ def _validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) 
     locations = locations_from_env()
     stamp = tree_stamp(tree, locations)
     if stamp == last_validated(result.workdir):
-        report.append(
-            "validation skipped: the tree, your files included, is the one the last run "
-            "validated (run `uv run clustergen validate` to re-check)"
-        )
+        report.append(VALIDATION_SKIPPED)
         return stamp
     # Imported here: validation (kubernetes-validate, schemas) is only needed when files change.
     from generator.validate import raise_for_errors, validate_tree

@@ -43,9 +43,10 @@ from generator.secrets.tracked import refuse_tracked_keys
 from generator.usercache import private_dir, user_cache_root
 from generator.write.writer import WriteSummary
 
-# What a validated configure that writes nothing says instead of validating.
+# What a configure says instead of validating the tree the last run validated.
 VALIDATION_SKIPPED = (
-    "validation skipped: nothing changed (run `uv run clustergen validate` to re-check)"
+    "validation skipped: the tree, your files included, is the one the last run "
+    "validated (run `uv run clustergen validate` to re-check)"
 )
 _FORMAT = b"clustergen-unchanged-1"
 # A product file changed this recently (ns) may change again unseen by its status.
