@@ -6,6 +6,9 @@ hand. makejinja itself is never imported at runtime (its CLI costs ~120 ms).
 
 Filters are pure functions of their arguments: reading files or the environment
 from a template is a hidden side effect, so there is none (and no `env` global).
+The environment is jinja's sandbox: a template (a user's override in `overrides/`, or one
+a pull request adds, rendered by CI with the age key at hand) reaches no Python internals
+(`cycler.__init__.__globals__`, `''.__class__.__mro__`), so it can only render.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 import yaml
 
 from generator.errors import ProblemsError
@@ -187,7 +191,9 @@ _OPTIONS: dict[str, Any] = {
 # Shared by every environment of this process and, through the user's cache
 # directory, by later runs: each process would otherwise compile every template.
 _BYTECODE_CACHE = TemplateBytecodeCache(
-    settings_tag([*sorted(_OPTIONS.items()), *sorted(f.__name__ for f in FILTERS)])
+    settings_tag(
+        [*sorted(_OPTIONS.items()), *sorted(f.__name__ for f in FILTERS), ("sandboxed", True)]
+    )
 )
 
 
@@ -201,7 +207,7 @@ def make_environment(
     environment per context keeps renders independent; the shared bytecode
     cache keeps that cheap.
     """
-    env = jinja2.Environment(
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
         bytecode_cache=_BYTECODE_CACHE,
         **_OPTIONS,

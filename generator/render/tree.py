@@ -24,6 +24,7 @@ from generator.render.environment import RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import Overrides
+from generator.render.overrides.leaks import secret_leaks
 from generator.render.overrides.patches import apply_patches
 from generator.write.manifest import Shadowed, sha256_hex
 
@@ -119,6 +120,8 @@ def render_tree(
         patched, refused = apply_patches(files, overrides.patches, overrides.shown)
         origins.update(patched)
         problems += refused
+    if origins and not problems:
+        problems += secret_leaks(files, origins)
     if problems:
         raise RenderError(problems)
     ordered = sorted(files)

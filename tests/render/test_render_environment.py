@@ -6,6 +6,7 @@ import types
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import pytest
 import yaml
 from hypothesis import given
@@ -90,6 +91,22 @@ def test_strict_undefined_and_filters_registered(tmp_path: Path) -> None:
     assert env.get_template("t.j2").render() == "10.0.0.3 64"
     with pytest.raises(jinja2.UndefinedError):
         env.from_string("#{ nope }#").render()
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cycler.__init__.__globals__",
+        "''.__class__.__mro__[1].__subclasses__()",
+        "lipsum.__globals__['os'].getcwd()",
+    ],
+)
+def test_a_template_reaches_no_python_internals(tmp_path: Path, expression: str) -> None:
+    # Overrides and templates a pull request adds render in CI with the age key at hand.
+    env = make_environment([tmp_path])
+
+    with pytest.raises(jinja2.sandbox.SecurityError):
+        env.from_string(f"#{{ {expression} }}#").render()
 
 
 def test_environments_are_independent(tmp_path: Path) -> None:

@@ -133,6 +133,37 @@ def test_overrides_that_cannot_be_are_refused_by_name(repo: Path, rel: str, mess
     assert message in problem.message
 
 
+@pytest.mark.parametrize(
+    ("link", "to"),
+    [
+        (f"{APP}/release.yaml", "../../../../../age.key"),  # the key beside cluster.yaml
+        (f"{APP}/.gitkeep", "/etc/passwd"),  # an ignored name: an include still reads it
+        ("kubernetes/apps/etc", "/etc"),  # a folder: the template loader follows it
+        ("patches/p.yaml", "/etc/passwd"),
+        (f"{APP}/gone.yaml", "nowhere"),
+    ],
+)
+def test_a_symlink_that_leads_outside_overrides_is_refused(repo: Path, link: str, to: str) -> None:
+    put(repo, "age.key", "AGE-SECRET-KEY-1PLAINTEXT\n")
+    put(repo, f"overrides/{APP}/inside.yaml", "---\nmine: true\n")
+    (repo / "overrides" / link).parent.mkdir(parents=True, exist_ok=True)
+    (repo / "overrides" / link).symlink_to(to)
+
+    with pytest.raises(RenderError) as raised:
+        find_overrides(repo)
+
+    (problem,) = raised.value.problems
+    assert isinstance(problem, Problem) and problem.file == f"overrides/{link}"
+    assert "symlink that leads outside overrides/" in problem.message
+
+
+def test_a_symlink_inside_overrides_is_an_override_like_its_target(repo: Path) -> None:
+    put(repo, f"overrides/{APP}/shared.yaml", "---\nshared: true\n")
+    (repo / f"overrides/{APP}/release.yaml").symlink_to("shared.yaml")
+
+    assert render(repo).files[f"{APP}/release.yaml"] == b"---\nshared: true\n"
+
+
 def test_two_overrides_of_one_output_are_refused(repo: Path) -> None:
     put(repo, f"overrides/{APP}/release.yaml", "---\n")
     put(repo, f"overrides/{APP}/release.yaml.j2", "---\n")
