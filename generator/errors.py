@@ -70,3 +70,17 @@ class WriteConflict(ClusterGenError):
 
 class ValidationFailed(ProblemsError):
     headline = "{n} problem(s) in the rendered tree"
+
+
+def not_utf8(file: str, raw: bytes, err: UnicodeDecodeError) -> Problem:
+    """The Problem for `raw` (the bytes of `file`) that `err` failed to decode: the line and
+    column of the first bad byte, and the fix."""
+    line = raw[: err.start].count(b"\n") + 1
+    col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+    return Problem(
+        "",
+        f"is not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8",
+        file,
+        line,
+        col,
+    )

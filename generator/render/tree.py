@@ -19,7 +19,7 @@ import jinja2
 import yaml
 
 from generator import paths
-from generator.errors import Problem
+from generator.errors import Problem, not_utf8
 from generator.render.environment import RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
@@ -144,6 +144,9 @@ def _render_file(
     if source.name.endswith(JINJA_SUFFIX):
         try:
             text = env.get_template(name).render()
+        except UnicodeDecodeError as err:  # the loader's, with the bytes it could not read
+            problems.append(not_utf8(shown(source), bytes(err.object), err))
+            return
         except _TEMPLATE_FAILURES as err:
             problems.append(_problem(err, source, shown))
             return

@@ -343,3 +343,25 @@ def test_a_patched_document_is_rewritten_in_place(tmp_path: Path, text: str, exp
     assert problems == []
     assert files["kubernetes/f.yaml"].decode() == expected
     assert origins == {"kubernetes/f.yaml": "overrides/patches/p.yaml:2"}
+
+
+@pytest.mark.parametrize(
+    ("rel", "raw", "where"),
+    [
+        (f"overrides/{APP}/release.yaml.j2", b"---\nhost: ok\nbad: caf\xe9\n", ":3:9"),
+        ("overrides/patches/p.yaml", b"target: {kind: A, name: b}\npatch: {x: \xff}\n", ":2:12"),
+    ],
+)
+def test_an_override_or_patch_that_is_not_utf8_names_its_line_and_column(
+    repo: Path, rel: str, raw: bytes, where: str
+) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_bytes(raw)
+
+    with pytest.raises(RenderError) as raised:
+        render(repo)
+
+    bad = next(b for b in raw if b > 0x7F)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{rel}{where}: is not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
+    ]

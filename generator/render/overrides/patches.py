@@ -37,7 +37,7 @@ import json_merge_patch
 import yaml
 
 from generator.bounded_yaml import TreeLoader
-from generator.errors import Problem
+from generator.errors import Problem, not_utf8
 from generator.render.environment import to_yaml
 from generator.secrets.files import is_secret_path
 
@@ -79,9 +79,12 @@ class _Object:
 def load_patches(path: Path, shown: str) -> tuple[list[Patch], list[Problem]]:
     """Every patch of one file, or the problems (file and line) that stop it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        return [], [Problem("", f"cannot be read: {err}", shown)]
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as err:
+        return [], [Problem("", f"cannot be read: {err.strerror or err}", shown)]
+    except UnicodeDecodeError as err:
+        return [], [not_utf8(shown, raw, err)]
     patches: list[Patch] = []
     problems: list[Problem] = []
     try:
