@@ -101,8 +101,8 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as err:
-        problem = not_utf8(path, content, err)
-        return [], [Finding(path, problem.message, problem.line)]
+        undecodable = not_utf8(path, content, err)
+        return [], [Finding(path, undecodable.message, undecodable.line)]
     docs: list[Doc] = []
     loader = TreeLoader(text)
     try:
