@@ -50,10 +50,11 @@ class Hunk:
 
 @dataclass(frozen=True)
 class Merge:
-    """`merged`: the result when `hunks` is empty (a clean merge), else None."""
+    """`merged`: the result of a clean merge, else None (`hunks` says where, unless `binary`)."""
 
     merged: bytes | None
     hunks: tuple[Hunk, ...]
+    binary: bool = False  # git took a side for binary (a NUL byte): nothing to show by line
 
     @property
     def clean(self) -> bool:
@@ -63,7 +64,7 @@ class Merge:
 def merge3(base: bytes, ours: bytes, theirs: bytes) -> Merge:
     """Merge the change from base to ours into theirs (`git merge-file -p --diff3`).
 
-    A binary side (git refuses to merge it) is one conflict without lines.
+    A binary side (git refuses to merge it) is a conflict without hunks (`binary`).
     Raises CommandError when git is missing or fails otherwise.
     """
     with tempfile.TemporaryDirectory(prefix="clustergen-merge-") as tmp:
@@ -77,7 +78,7 @@ def merge3(base: bytes, ours: bytes, theirs: bytes) -> Merge:
     if result.returncode == 0:
         return Merge(result.stdout, ())
     if result.returncode >= 128 or not result.stdout:  # "Cannot merge binary files"
-        return Merge(None, (Hunk(1, 0, (), (), ()),))
+        return Merge(None, (), binary=True)
     return Merge(None, tuple(_hunks(result.stdout, ours)))
 
 
