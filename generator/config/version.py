@@ -58,8 +58,8 @@ def require_current(
     line, col = where if where else (None, None)
     if version is None:
         message = (
-            f"must be a whole number, the schema version of {name} "
-            f"(this clustergen reads {CURRENT}); found {data[KEY]!r}"
+            f"must be a whole number from {FIRST} up, the schema version of {name} "
+            f"(this clustergen reads {CURRENT}); {_found(data[KEY])}"
         )
     elif version < CURRENT:
         why = "" if KEY in data else f" (without {KEY}, as the first release wrote it)"
@@ -74,3 +74,14 @@ def require_current(
             '(README, "Upgrading clustergen")'
         )
     raise ConfigError([Problem(key=KEY, message=message, file=name, line=line, col=col)])
+
+
+def _found(value: object) -> str:
+    """What was written instead of a version, as YAML shows it, and the fix when it is clear."""
+    if isinstance(value, bool):
+        return f"found {str(value).lower()}"
+    if isinstance(value, str) and value.strip().isdigit():
+        return f"found the string {value!r}: write it without quotes ({KEY}: {value.strip()})"
+    if isinstance(value, float) and value.is_integer() and value >= FIRST:
+        return f"found {value}: write it without the fraction ({KEY}: {int(value)})"
+    return "found nothing" if value is None else f"found {value!r}"
