@@ -16,7 +16,7 @@ from generator.atomic import atomic_write
 from generator.config import version
 from generator.config.loader import load_yaml
 from generator.migrations import migrate
-from generator.migrations.document import Document, lines_of
+from generator.migrations.document import Document, MigrationError, lines_of
 from generator.report import Report
 
 _BOM = "\ufeff"
@@ -28,7 +28,8 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
 
     Raises ConfigError when the file cannot be read as YAML, its `schema_version` is not a
     version, or it is newer than this clustergen; MigrationError when a key cannot be
-    renamed as written (both names set, a key from a `<<:` merge).
+    renamed as written (both names set, a key from a `<<:` merge) or the file cannot be
+    rewritten (an OSError, with the old file left as it was).
     """
     loaded = load_yaml(config_path)  # size and alias limits, syntax errors with their line
     source = version.file_version(loaded.data)
@@ -60,7 +61,13 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
         head = f"{name} needs migrating {steps} (nothing written; run `{command}`):"
         return Report.of([head, *listed, *shown], status=1 if check else 0)
     mode = stat.S_IMODE(target.stat().st_mode)
-    atomic_write(target, (bom + migrated).encode("utf-8"), mode)
+    try:
+        atomic_write(target, (bom + migrated).encode("utf-8"), mode)
+    except OSError as err:  # a read-only directory or disk, a full disk: the file stays as it was
+        raise MigrationError(
+            f"{name}: cannot be rewritten in {target.parent}: {err.strerror or err}; nothing "
+            "was changed (make the folder writable, or migrate a copy and put it in place)"
+        ) from None
     return Report.of(
         [
             f"migrated {name} {steps}:",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,31 @@ def test_another_config_path_is_named_in_the_command(tmp_path: Path) -> None:
     result = run_clustergen(["migrate", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert run_clustergen(["check"], cwd=tmp_path).returncode == 0
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder no one can create a file in (chattr +i for root, whom modes do not stop)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_text(V1, encoding="utf-8")
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0
+    if immutable and subprocess.run(["chattr", "+i", folder], check=False).returncode != 0:
+        folder.chmod(0o755)
+        pytest.skip("root, and no chattr to make a folder read-only")
+    yield folder
+    if immutable:
+        subprocess.run(["chattr", "-i", folder], check=True)
+    folder.chmod(0o755)
+
+
+def test_a_config_that_cannot_be_rewritten_is_an_error_and_stays(read_only_dir: Path) -> None:
+    result = run_clustergen(["migrate", "--config", "ro/cluster.yaml"], cwd=read_only_dir.parent)
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "cluster.yaml: cannot be rewritten in " in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert (read_only_dir / "cluster.yaml").read_text(encoding="utf-8") == V1
+    assert os.listdir(read_only_dir) == ["cluster.yaml"]
