@@ -168,3 +168,45 @@ def test_reset_on_a_terminal_asks_for_the_name(
         "mode.\nType w-1 to confirm: "
     )
     assert len(tools.calls()) == (1 if code == 0 else 0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "argv", "missing"),
+    [
+        ("TALOSCONFIG", "nowhere/talosconfig", ["talos", "reset", "w-1", "--yes"],
+         "- nowhere/talosconfig (TALOSCONFIG) is missing: TALOSCONFIG is set in your "
+         "environment; point it at an existing file, or unset it to use "
+         "./talos/clusterconfig/talosconfig"),
+        ("KUBECONFIG", "/nonexistent/kubeconfig", ["reconcile"],
+         "- /nonexistent/kubeconfig (KUBECONFIG) is missing: KUBECONFIG is set in your "
+         "environment; point it at an existing file, or unset it to use ./kubeconfig"),
+        ("KUBECONFIG", f"/nonexistent/a{os.pathsep}/nonexistent/b", ["reconcile"],
+         f"- every file of /nonexistent/a{os.pathsep}/nonexistent/b (KUBECONFIG) is missing: "
+         "KUBECONFIG is set"),
+    ],
+)  # fmt: skip
+def test_a_file_the_environment_names_but_lacks_says_which_variable_to_fix(
+    tools: StubTools,
+    make_repo: MakeRepo,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    argv: list[str],
+    missing: str,
+) -> None:
+    repo = make_repo("three-plus-two")
+    monkeypatch.setenv(variable, value)
+    code, out, err = clustergen(repo, *argv)
+    assert (code, out) == (1, "")
+    assert missing.format(repo=repo.resolve()) in err, err
+    assert "generate-config` writes it" not in err and "fetches it" not in err
+    assert tools.calls() == []
+
+
+def test_a_kubeconfig_list_with_one_existing_file_is_enough(
+    tools: StubTools, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo("single")
+    monkeypatch.setenv("KUBECONFIG", f"/nonexistent/a{os.pathsep}{repo / 'kubeconfig'}")
+    code, out, err = clustergen(repo, "reconcile")
+    assert code == 0, err
