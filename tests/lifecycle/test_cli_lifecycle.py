@@ -210,3 +210,45 @@ def test_a_kubeconfig_list_with_one_existing_file_is_enough(
     monkeypatch.setenv("KUBECONFIG", f"/nonexistent/a{os.pathsep}{repo / 'kubeconfig'}")
     code, out, err = clustergen(repo, "reconcile")
     assert code == 0 and "applied revision" in out, err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('ipAddress: "192.168.1.31"', 'ipAddress: "192.168.1.31,192.168.1.10"',
+         "node 'w-1' ipAddress is '192.168.1.31,192.168.1.10', which configure never renders"),
+        ('ipAddress: "192.168.1.31"', 'ipAddress: "--insecure"',
+         "node 'w-1' ipAddress is '--insecure'"),
+        ('hostname: "w-1"', 'hostname: "../../w-1"', "a node's hostname is '../../w-1'"),
+        ('talosImageURL: "factory', 'talosImageURL: "--force factory',
+         "node 'w-1' talosImageURL is '--force factory"),
+    ],
+)  # fmt: skip
+def test_a_hand_edited_talconfig_reaches_no_command(
+    tools: StubTools, make_repo: MakeRepo, old: str, new: str, message: str
+) -> None:
+    repo = make_repo("three-plus-two")
+    (repo / "cluster.yaml").unlink()  # a clone without it: talconfig.yaml is all there is
+    talconfig = repo / "talos/talconfig.yaml"
+    text = talconfig.read_text()
+    at = text.index('hostname: "w-1"')
+    before, after = text[:at], text[at:]
+    talconfig.write_text(before + after.replace(old, new, 1))
+    for argv in (["talos", "reset", "w-0", "--yes"], ["talos", "upgrade-node", "--all"]):
+        code, out, err = clustergen(repo, *argv)
+        assert (code, out) == (1, ""), err
+        assert f"error: talos/talconfig.yaml: {message}" in err
+        assert "run `task configure` first" in err
+    assert tools.calls() == []
+
+
+def test_a_hand_edited_talenv_version_reaches_no_command(
+    tools: StubTools, make_repo: MakeRepo
+) -> None:
+    repo = make_repo("single")
+    talenv = repo / "talos/talenv.yaml"
+    talenv.write_text(talenv.read_text().replace(TALOS_VERSION, f"{TALOS_VERSION} --force"))
+    code, out, err = clustergen(repo, "talos", "upgrade-node", "k8s-0")
+    assert (code, out) == (1, "")
+    assert f"talos/talenv.yaml: talosVersion is '{TALOS_VERSION} --force', not a version" in err
+    assert tools.calls() == []
