@@ -39,9 +39,19 @@ def run(
             check=False,
         )
     except FileNotFoundError as err:
+        if Path(argv[0]).is_file():  # a script whose `#!` interpreter is missing
+            raise CommandError(
+                f"{argv[0]} cannot be run: the interpreter its first line (#!) names is not "
+                "installed; reinstall it"
+            ) from err
         raise CommandError(f"{argv[0]} is not installed or not on PATH") from err
     except PermissionError as err:
         raise CommandError(f"{argv[0]} is not executable: {err}") from err
+    except OSError as err:  # not a program for this machine (exec format error), …
+        raise CommandError(
+            f"{argv[0]} cannot be run: {err.strerror or err} (a download for another "
+            "system, or a damaged file?); reinstall it"
+        ) from err
     except subprocess.TimeoutExpired as err:
         raise CommandError(f"{Path(argv[0]).name} did not finish within {timeout:.0f}s") from err
     if result.returncode not in ok_codes:

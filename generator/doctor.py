@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,13 +125,19 @@ Version = tuple[int, int]
 
 @dataclass(frozen=True)
 class Finding:
-    """One tool as found: `path` None when missing; `version` as the tool printed it."""
+    """One tool as found: `path` None when missing; `version` as the tool printed it;
+    `broken` when the file found cannot be run at all (counts as missing)."""
 
     tool: Tool
     needed: bool
     path: str | None
     version: str | None
     warning: str | None
+    broken: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.path is not None and not self.broken
 
 
 def next_step(root: Path) -> str:
@@ -160,14 +167,17 @@ def doctor(root: Path, step: str | None = None) -> Report:
         raise ClusterGenError(f"unknown step {chosen!r}; one of: {', '.join(STEPS)}")
     pins = _pins(root)
     tunnel = _needs_tunnel_credentials(root)
-    findings = [_inspect(tool, _needed(tool, chosen, tunnel), pins) for tool in TOOLS]
+    # At once: a tool whose version command hangs costs its timeout once, not per tool.
+    with ThreadPoolExecutor(max_workers=len(TOOLS)) as pool:
+        findings = list(pool.map(lambda t: _inspect(t, _needed(t, chosen, tunnel), pins), TOOLS))
     lines = [f"step: {chosen}" if step else f"next step: {chosen} ({_why(chosen)})"]
     rows = [("", "tool", "version", "needed for", "found at / install from")]
     for f in findings:
-        state = "ok" if f.path else ("MISSING" if f.needed else "missing")
+        gone = "BROKEN" if f.broken else "MISSING"
+        state = "ok" if f.usable else (gone if f.needed else gone.lower())
         version = f.version or ("unknown" if f.path else "-")
         need = ", ".join(f.tool.steps) or "cloudflare-tunnel.json"
-        where = f.path if f.path and not f.tool.bundled else f.tool.source
+        where = f.path if f.usable and not f.tool.bundled else f.tool.source
         rows.append((state, f.tool.name, version, need, where))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
@@ -176,9 +186,11 @@ def doctor(root: Path, step: str | None = None) -> Report:
     for f in findings:
         if f.warning:
             lines.append(f"warning: {f.warning}")
-    missing = [f.tool.name for f in findings if f.needed and not f.path]
+    missing = [f.tool.name for f in findings if f.needed and not f.usable]
     if missing:
-        lines.append(f"{chosen} needs {', '.join(missing)}: install from the address shown")
+        lines.append(
+            f"{chosen} needs {', '.join(missing)}: install (or reinstall) from the address shown"
+        )
     else:
         lines.append(f"ok: every tool {chosen} needs is installed")
     return Report.of(lines, 1 if missing else 0)
@@ -202,9 +214,13 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
         return Finding(tool, needed, None, None, None)
     try:
         result = run([path, *tool.version_args], timeout=15)
-    except ClusterGenError:
+    except ClusterGenError as err:
         asked = " ".join((tool.name, *tool.version_args))
-        return Finding(tool, needed, path, None, f"`{asked}` failed; is {tool.name} broken?")
+        if isinstance(err.__cause__, OSError):  # not a program this machine can run
+            return Finding(tool, needed, path, None, str(err), broken=True)
+        return Finding(
+            tool, needed, path, None, f"`{asked}` failed ({err}); is {tool.name} broken?"
+        )
     output = (result.stdout + result.stderr).decode(errors="replace")
     parsed = parse_version(output)
     if parsed is None:
