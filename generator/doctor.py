@@ -177,7 +177,7 @@ def doctor(root: Path, step: str | None = None) -> Report:
         state = "ok" if f.usable else (gone if f.needed else gone.lower())
         version = f.version or ("unknown" if f.path else "-")
         need = ", ".join(f.tool.steps) or "cloudflare-tunnel.json"
-        where = f.path if f.usable and not f.tool.bundled else f.tool.source
+        where = f.path if f.path and f.usable and not f.tool.bundled else f.tool.source
         rows.append((state, f.tool.name, version, need, where))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
