@@ -163,6 +163,35 @@ FILTERS: tuple[Any, ...] = (
 
 # --- environment -------------------------------------------------------------
 
+# The largest string or list `*` may build, and the largest exponent of `**`: far above what
+# any template needs (the largest rendered file is ~1 MB), far below what exhausts memory.
+MAX_REPEAT = 10_000_000
+MAX_EXPONENT = 1_000
+
+
+class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
+    """jinja's sandbox, with `*` and `**` bounded: `#{ "a" * 10**11 }#` is a template error
+    naming its line, not a MemoryError."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
+            raise jinja2.exceptions.SecurityError(
+                f"an exponent above {MAX_EXPONENT} ({right}) is not allowed in a template"
+            )
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                repeats = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if repeats and len(seq) * times > MAX_REPEAT:
+                    raise jinja2.exceptions.SecurityError(
+                        f"repeating a value of {len(seq)} items {times} times exceeds "
+                        f"{MAX_REPEAT} items, more than any template needs"
+                    )
+        return super().call_binop(context, operator, left, right)
+
 
 # Everything but the loader and the cache; the bytecode cache is keyed by these too.
 _OPTIONS: dict[str, Any] = {
@@ -192,7 +221,11 @@ _OPTIONS: dict[str, Any] = {
 # directory, by later runs: each process would otherwise compile every template.
 _BYTECODE_CACHE = TemplateBytecodeCache(
     settings_tag(
-        [*sorted(_OPTIONS.items()), *sorted(f.__name__ for f in FILTERS), ("sandboxed", True)]
+        [
+            *sorted(_OPTIONS.items()),
+            *sorted(f.__name__ for f in FILTERS),
+            ("sandboxed", sorted(_Sandbox.intercepted_binops)),
+        ]
     )
 )
 
@@ -207,7 +240,7 @@ def make_environment(
     environment per context keeps renders independent; the shared bytecode
     cache keeps that cheap.
     """
-    env = jinja2.sandbox.SandboxedEnvironment(
+    env = _Sandbox(
         loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
         bytecode_cache=_BYTECODE_CACHE,
         **_OPTIONS,
