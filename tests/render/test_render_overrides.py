@@ -365,3 +365,31 @@ def test_an_override_or_patch_that_is_not_utf8_names_its_line_and_column(
     assert [str(p) for p in raised.value.problems] == [
         f"{rel}{where}: is not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{d: 2001-12-14}", "`patch.spec.d` is a date (2001-12-14), which JSON cannot hold; quote"),
+        ("{b: !!binary aGk=}", "`patch.spec.b` is binary data (!!binary), which JSON cannot"),
+        ("{n: .nan}", "`patch.spec.n` is nan, which JSON cannot hold"),
+        ("{l: [1, .inf]}", "`patch.spec.l[1]` is inf, which JSON cannot hold"),
+        ("{1: one}", "`patch.spec` has the key 1, which is not a string; Kubernetes objects are"),
+    ],
+)
+def test_a_patch_value_json_cannot_hold_is_refused_by_key(
+    repo: Path, value: str, message: str
+) -> None:
+    put(
+        repo,
+        "overrides/patches/p.yaml",
+        f"---\ntarget: {{kind: A, name: b}}\npatch:\n  spec: {value}\n",
+    )
+
+    with pytest.raises(RenderError) as raised:
+        render(repo)
+
+    (problem,) = raised.value.problems
+    assert isinstance(problem, Problem)
+    assert (problem.file, problem.line) == ("overrides/patches/p.yaml", 2)
+    assert message in problem.message

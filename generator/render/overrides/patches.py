@@ -22,12 +22,14 @@ its comments and anchors are not kept (aliases are expanded); the `---` line and
 comments before it, and every other document of the file, keep their bytes.
 
 Refused, each naming the patch file and line: a document that is not `target` + `patch`,
-a target that matches no object or more than one, and a target in a secret
-(`*.sops.*`: secrets come from cluster.yaml).
+a `patch` value JSON cannot hold (a date, `!!binary`, NaN, a key that is no string:
+Kubernetes reads every object as JSON), a target that matches no object or more than one,
+and a target in a secret (`*.sops.*`: secrets come from cluster.yaml).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,7 +145,32 @@ def _patch(data: Any, shown: str, line: int) -> tuple[Patch | None, str]:
         return None, f"`target`: {'; '.join(said)} (keys: kind, name, namespace, file)"
     if not isinstance(body, dict) or not body:
         return None, "`patch` must be a non-empty mapping: the keys to merge into the object"
+    if why := _not_json(body, "patch"):
+        return None, why
     return Patch(f"{shown}:{line}", shown, line, target, body), ""
+
+
+def _not_json(value: Any, at: str) -> str:
+    """Why `value` (at the dotted key `at`) is not a JSON value, as Kubernetes reads every
+    object; "" when it is. YAML also has dates, binary, NaN and non-string keys."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if not isinstance(key, str):
+                return (
+                    f"`{at}` has the key {key!r}, which is not a string; Kubernetes objects "
+                    f'are JSON, whose keys are strings: quote it ("{key}")'
+                )
+            if why := _not_json(child, f"{at}.{key}"):
+                return why
+        return ""
+    if isinstance(value, list):
+        return next((w for i, v in enumerate(value) if (w := _not_json(v, f"{at}[{i}]"))), "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"`{at}` is {value}, which JSON cannot hold; write a number or quote it"
+    if value is None or isinstance(value, str | int | float | bool):
+        return ""
+    what = "binary data (!!binary)" if isinstance(value, bytes) else f"a date ({value})"
+    return f"`{at}` is {what}, which JSON cannot hold; quote it to make it a string"
 
 
 def apply_patches(
