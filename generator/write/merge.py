@@ -7,6 +7,7 @@ plaintext never reaches a temporary file, and they are rendered from cluster.yam
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from pathlib import Path
 
 from generator.command import run
 
-# Longer than git's default 7, so a file with a `=======` line of its own still parses.
+# Longer than git's default 7, and than any run of marker characters a line of the three
+# sides starts with (`_marker_size`), so a file's own `=======` lines never read as markers.
 MARKER_SIZE = 15
-_OURS, _BASE, _SPLIT, _THEIRS = (c * MARKER_SIZE for c in "<|=>")
+_MARKER_RUN = re.compile(rb"^([<|=>])\1*", re.MULTILINE)
 LABEL_OURS = "yours (on disk)"
 LABEL_BASE = "as clustergen last wrote it"
 LABEL_THEIRS = "new render"
@@ -67,22 +69,30 @@ def merge3(base: bytes, ours: bytes, theirs: bytes) -> Merge:
     A binary side (git refuses to merge it) is a conflict without hunks (`binary`).
     Raises CommandError when git is missing or fails otherwise.
     """
+    size = _marker_size(base, ours, theirs)
     with tempfile.TemporaryDirectory(prefix="clustergen-merge-") as tmp:
         names = []
         for name, data in (("ours", ours), ("base", base), ("theirs", theirs)):
             (Path(tmp) / name).write_bytes(data)
             names.append(Path(tmp) / name)
         labels = ["-L", LABEL_OURS, "-L", LABEL_BASE, "-L", LABEL_THEIRS]
-        options = ["-p", "--diff3", f"--marker-size={MARKER_SIZE}", *labels]
+        options = ["-p", "--diff3", f"--marker-size={size}", *labels]
         result = run(["git", "merge-file", *options, *names], ok_codes=range(0, 256))
     if result.returncode == 0:
         return Merge(result.stdout, ())
     if result.returncode >= 128 or not result.stdout:  # "Cannot merge binary files"
         return Merge(None, (), binary=True)
-    return Merge(None, tuple(_hunks(result.stdout, ours)))
+    return Merge(None, tuple(_hunks(result.stdout, ours, size)))
 
 
-def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
+def _marker_size(*sides: bytes) -> int:
+    """MARKER_SIZE, or one more than the longest run of one marker character that starts a
+    line of any side."""
+    runs = (len(m.group(0)) for side in sides for m in _MARKER_RUN.finditer(side))
+    return max(MARKER_SIZE, max(runs, default=0) + 1)
+
+
+def _hunks(marked: bytes, ours: bytes, size: int) -> list[Hunk]:
     """The conflicts of git's marked output, placed on the lines of `ours`.
 
     The marked output with each conflict replaced by its own side differs from
@@ -93,16 +103,17 @@ def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
     found: list[tuple[int, dict[str, list[str]]]] = []  # (start in view, sides)
     side: list[str] | None = None
     sides: dict[str, list[str]] = {}
+    markers = [c * size for c in "<|=>"]
     for text in marked.decode(errors="replace").splitlines():
-        marker = text[:MARKER_SIZE]
-        if marker == _OURS and side is None:
+        marker = text[:size]  # no line of a side starts with so long a run
+        if marker == markers[0] and side is None:
             sides = {"ours": [], "base": [], "theirs": []}
             side = sides["ours"]
-        elif side is not None and marker == _BASE:
+        elif side is not None and marker == markers[1]:
             side = sides["base"]
-        elif side is not None and marker == _SPLIT and text == _SPLIT:
+        elif side is not None and marker == markers[2] and text == markers[2]:
             side = sides["theirs"]
-        elif side is not None and marker == _THEIRS:
+        elif side is not None and marker == markers[3]:
             found.append((len(view), sides))
             view += sides["ours"]
             side = None
