@@ -25,6 +25,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
+from generator.bounded_yaml import load_all
 from generator.errors import ProblemsError
 from generator.render.bytecode import TemplateBytecodeCache, settings_tag
 
@@ -145,9 +146,10 @@ def from_yaml_all(text: str) -> list[Any]:
 
     For templates that read what another template renders (a README listing its app's
     ks.yaml `dependsOn`): `#% set docs %##% include "…/ks.yaml.j2" %##% endset %#` then
-    `docs | from_yaml_all`. Raises yaml.YAMLError when `text` is not YAML.
+    `docs | from_yaml_all`. Raises yaml.YAMLError when `text` is not YAML, or crosses the
+    bounds of generator/bounded_yaml.py (an override can hand it an alias bomb).
     """
-    return [doc for doc in yaml.safe_load_all(str(text)) if doc is not None]
+    return [doc for doc in load_all(str(text)) if doc is not None]
 
 
 FILTERS: tuple[Any, ...] = (

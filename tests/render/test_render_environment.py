@@ -129,3 +129,13 @@ def test_edited_template_is_recompiled(tmp_path: Path) -> None:
     assert make_environment([tmp_path]).get_template("t.j2").render() == "old"
     template.write_text("new")
     assert make_environment([tmp_path]).get_template("t.j2").render() == "new"
+
+
+def test_from_yaml_all_is_bounded_against_an_alias_bomb(tmp_path: Path) -> None:
+    # An override hands it what it likes: ten levels of nine aliases are 10^9 values.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    env = make_environment([tmp_path], globals={"bomb": "\n".join(lines)})
+
+    with pytest.raises(yaml.YAMLError, match="expands to more than 1000000 values"):
+        env.from_string("#{ bomb | from_yaml_all | to_yaml }#").render()
