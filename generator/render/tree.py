@@ -24,7 +24,7 @@ from generator.render.environment import RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import Overrides
-from generator.render.overrides.leaks import secret_leaks
+from generator.render.overrides.leaks import redact, secret_leaks
 from generator.render.overrides.patches import apply_patches
 from generator.write.manifest import Shadowed, sha256_hex
 
@@ -123,7 +123,7 @@ def render_tree(
     if origins and not problems:
         problems += secret_leaks(files, origins)
     if problems:
-        raise RenderError(problems)
+        raise RenderError(redact(problems, files))
     ordered = sorted(files)
     return RenderedTree(
         {p: files[p] for p in ordered}, {p: modes[p] for p in ordered}, origins, shadowed

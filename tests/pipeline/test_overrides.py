@@ -214,6 +214,13 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
             f"{ECHO_OVERRIDE}:2: SecurityError: access to attribute '__init__'",
             id="override-reaches-python",
         ),
+        pytest.param(
+            "overrides/kubernetes/apps/default/leak.yaml.j2",
+            "---\nx: #{ dns.token | nthhost(1) }#\n",
+            "overrides/kubernetes/apps/default/leak.yaml.j2:2: ValueError: '<secret>' does not "
+            "appear to be an IPv4 or IPv6 network",
+            id="override-error-quotes-a-secret",
+        ),
     ],
 )
 def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -33,10 +34,7 @@ def secret_leaks(files: Mapping[str, bytes], origins: Mapping[str, str]) -> list
     suspects = [p for p in origins if not is_secret_path(p)]
     if not suspects:
         return []
-    values = _secret_values(files)
-    for path, content in files.items():
-        if path not in origins and not is_secret_path(path):
-            values = {v for v in values if v not in content}
+    values = secret_values(files, origins)
     problems = []
     for path in sorted(suspects):
         carried = [v for v in values if v in files[path]]
@@ -55,6 +53,31 @@ def secret_leaks(files: Mapping[str, bytes], origins: Mapping[str, str]) -> list
             )
         )
     return problems
+
+
+def redact(problems: list[Problem], files: Mapping[str, bytes]) -> list[Problem]:
+    """`problems` with every secret value (of the secrets rendered in `files`) in their
+    messages replaced by `<secret>`: a template error quotes the value it failed on."""
+    values = sorted((v.decode("utf-8") for v in secret_values(files, {})), key=len, reverse=True)
+    if not values:
+        return problems
+    out = []
+    for problem in problems:
+        message = problem.message
+        for value in values:
+            message = message.replace(value, "<secret>")
+        out.append(replace(problem, message=message))
+    return out
+
+
+def secret_values(files: Mapping[str, bytes], origins: Mapping[str, str]) -> set[bytes]:
+    """The values only secrets carry: those of `_secret_values` that no file outside
+    `origins` that is not a secret holds too."""
+    values = _secret_values(files)
+    for path, content in files.items():
+        if path not in origins and not is_secret_path(path):
+            values = {v for v in values if v not in content}
+    return values
 
 
 def _secret_values(files: Mapping[str, bytes]) -> set[bytes]:
