@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from generator import bounded_yaml, paths
-from generator.command import run
-from generator.errors import ClusterGenError
+from generator.command import run_head
+from generator.errors import ClusterGenError, CommandError
 from generator.render.context import load_versions
 from generator.report import Report
 
@@ -35,6 +35,8 @@ STEPS = ("configure", "bootstrap:talos", "bootstrap:apps", "operate")
 TALENV = "talos/talenv.yaml"
 KUBECONFIG = "kubeconfig"
 TUNNEL_STEP = "configure"
+# A version is one line; a tool that prints more than this is not printing a version.
+_OUTPUT_LIMIT = 64 * 1024
 _VERSION = re.compile(r"\bv?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?")
 
 
@@ -213,7 +215,9 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
     if path is None:
         return Finding(tool, needed, None, None, None)
     try:
-        result = run([path, *tool.version_args], timeout=15)
+        status, head = run_head([path, *tool.version_args], limit=_OUTPUT_LIMIT, timeout=15)
+        if status not in (0, None):  # None: stopped for printing without end; read its start
+            raise CommandError(f"{tool.name} exited with status {status}")
     except ClusterGenError as err:
         asked = " ".join((tool.name, *tool.version_args))
         if isinstance(err.__cause__, OSError):  # not a program this machine can run
@@ -221,8 +225,15 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
         return Finding(
             tool, needed, path, None, f"`{asked}` failed ({err}); is {tool.name} broken?"
         )
-    output = (result.stdout + result.stderr).decode(errors="replace")
+    output = head.decode(errors="replace")
     parsed = parse_version(output)
+    if status is None:
+        asked = " ".join((tool.name, *tool.version_args))
+        flood = (
+            f"`{asked}` printed without end (stopped after {_OUTPUT_LIMIT} bytes); "
+            f"is {tool.name} broken?"
+        )
+        return Finding(tool, needed, path, parsed[0] if parsed else None, flood)
     if parsed is None:
         return Finding(tool, needed, path, None, None)
     text, version = parsed

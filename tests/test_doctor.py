@@ -212,8 +212,15 @@ def test_version_commands_that_hang_are_stopped_and_named(tmp_path: Path, stubs:
         (stubs / name).write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")
         (stubs / name).chmod(0o755)
     stub(stubs, "yq", "\x1b[31m\x07 garbage, no version")
+    # Without end: everything it printed in 15 s would be gigabytes in memory.
+    (stubs / "helm").write_text(f"#!/bin/sh\nexec {shutil.which('yes')} v3.1.0 garbage\n")
+    (stubs / "helm").chmod(0o755)
     result = doctor(tmp_path, stubs)
     assert result.returncode == 0, result.stdout
     for name in ("talhelper", "talosctl"):
         assert f"({name} did not finish within 15s); is {name} broken?" in result.stdout
     assert row(result.stdout, "yq")[:3] == ["ok", "yq", "unknown"]
+    assert row(result.stdout, "helm")[:3] == ["ok", "helm", "v3.1.0"]
+    assert "`helm version --short` printed without end (stopped after 65536 bytes)" in (
+        result.stdout
+    )
