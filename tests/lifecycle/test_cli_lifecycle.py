@@ -252,3 +252,14 @@ def test_a_hand_edited_talenv_version_reaches_no_command(
     assert (code, out) == (1, "")
     assert f"talos/talenv.yaml: talosVersion is '{TALOS_VERSION} --force', not a version" in err
     assert tools.calls() == []
+
+
+def test_a_tool_that_cannot_be_run_is_a_named_error_not_an_internal_one(
+    tools: StubTools, make_repo: MakeRepo
+) -> None:
+    repo = make_repo("single")
+    (tools.bin / "talosctl").write_bytes(b"\x7fELF\x02\x01\x01 for another machine")
+    code, out, err = clustergen(repo, "talos", "upgrade-k8s")
+    assert (code, out) == (1, "")
+    assert "internal error" not in err and "Traceback" not in err
+    assert "talosctl cannot be run: Exec format error (a download for another system" in err
