@@ -175,6 +175,11 @@ def test_a_line_separator_inside_a_value_does_not_shift_lines(tmp_path: Path) ->
         (f"{version.KEY}: -1\n", "must be a whole number from 1 up"),
         (f"{version.KEY}: 0\n", "must be a whole number from 1 up"),
         ("network: [\n", "invalid YAML"),
+        (
+            "kubernetes:\n  !!str svc_cidr: 10.43.0.0/16\n",
+            "cluster.yaml:2: kubernetes.svc_cidr is written with a tag (`!!str`); write it as "
+            "plain kubernetes.service_cidr by hand",
+        ),
     ],
     ids=[
         "both names",
@@ -188,6 +193,7 @@ def test_a_line_separator_inside_a_value_does_not_shift_lines(tmp_path: Path) ->
         "negative",
         "zero",
         "broken YAML",
+        "tagged key",
     ],
 )
 def test_what_cannot_be_migrated_is_refused_untouched(
