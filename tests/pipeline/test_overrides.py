@@ -221,6 +221,21 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
             "appear to be an IPv4 or IPv6 network",
             id="override-error-quotes-a-secret",
         ),
+        pytest.param(
+            "overrides/kubernetes/apps/default/echo/app/mine.yaml",
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: mine\n"
+            "stringData:\n  password: hunter2hunter2\n",
+            "overrides/kubernetes/apps/default/echo/app/mine.yaml: puts a Secret with data into "
+            "kubernetes/apps/default/echo/app/mine.yaml, which is not encrypted",
+            id="override-adds-a-plaintext-secret",
+        ),
+        pytest.param(
+            PATCH,
+            "---\ntarget:\n  kind: HelmRelease\n  namespace: kube-system\n  name: cilium\n"
+            "patch:\n  kind: Secret\n  stringData:\n    password: hunter2hunter2\n",
+            f"{PATCH}:2: puts a Secret with data into {CILIUM}",
+            id="patch-makes-a-plaintext-secret",
+        ),
     ],
 )
 def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(

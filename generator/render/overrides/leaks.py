@@ -1,4 +1,7 @@
-"""No secret value in a file an override or a merge patch produced, unless it is a secret.
+"""No secret in a file an override or a merge patch produced, unless it is a secret file.
+
+A Kubernetes Secret with data in such a file is refused outright: it would be committed in
+plaintext (overrides cannot add `*.sops.*` files, which sops encrypts).
 
 An override renders with the whole context (`#{ dns.token }#` works) and a patch can carry
 any value; a file that is not a secret (`*.sops.*`) is written in plaintext, committed,
@@ -37,10 +40,23 @@ def secret_leaks(files: Mapping[str, bytes], origins: Mapping[str, str]) -> list
     values = secret_values(files, origins)
     problems = []
     for path in sorted(suspects):
+        where, _, line = origins[path].partition(":")
+        if _holds_a_secret_object(files[path]):
+            problems.append(
+                Problem(
+                    "",
+                    f"puts a Secret with data into {path}, which is not encrypted (only "
+                    "`*.sops.*` files are, and overrides cannot add those); keep a Secret of "
+                    "your own in a `*.sops.yaml` file outside overrides/ (sops encrypts it, "
+                    "clustergen leaves it alone) and list it in its kustomization.yaml",
+                    where,
+                    int(line) if line.isdigit() else None,
+                )
+            )
+            continue
         carried = [v for v in values if v in files[path]]
         if not carried:
             continue
-        where, _, line = origins[path].partition(":")
         problems.append(
             Problem(
                 "",
@@ -53,6 +69,21 @@ def secret_leaks(files: Mapping[str, bytes], origins: Mapping[str, str]) -> list
             )
         )
     return problems
+
+
+def _holds_a_secret_object(content: bytes) -> bool:
+    """A `kind: Secret` document with `data` or `stringData` (a file that does not parse is
+    validation's to name)."""
+    if b"Secret" not in content:
+        return False
+    try:
+        documents = load_all(content)
+    except yaml.YAMLError:
+        return False
+    return any(
+        isinstance(d, dict) and d.get("kind") == "Secret" and (d.get("data") or d.get("stringData"))
+        for d in documents
+    )
 
 
 def redact(problems: list[Problem], files: Mapping[str, bytes]) -> list[Problem]:
