@@ -11,10 +11,13 @@ from __future__ import annotations
 import difflib
 import stat
 from pathlib import Path
+from typing import Any
 
 from generator.atomic import atomic_write
 from generator.config import version
 from generator.config.loader import load_yaml
+from generator.config.locate import KeyPath, all_paths
+from generator.config.schema import is_secret
 from generator.migrations import migrate
 from generator.migrations.document import Document, MigrationError, lines_of
 from generator.report import Report
@@ -53,7 +56,7 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
         tofile=f"{name} (schema version {version.CURRENT})",
         n=0,
     )
-    shown = [line.rstrip("\r\n") for line in diff]
+    shown = _masked([line.rstrip("\r\n") for line in diff], loaded.data)
     steps = f"from schema version {source} to {version.CURRENT}"
     listed = [f"  {change}" for change in changes]
     if dry_run or check:
@@ -76,3 +79,26 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
             "next: `uv run clustergen check`, then `uv run task configure`",
         ]
     )
+
+
+def _masked(lines: list[str], data: Any) -> list[str]:
+    """`lines` with the value of every secret key (`x-secret` in the schema) shown as
+    `<secret>`: a changed line of a flow mapping can hold one beside the renamed key."""
+    secrets = sorted(
+        {
+            str(_at(data, path))
+            for path, leaf in all_paths(data)
+            if leaf and is_secret(path) and str(_at(data, path))
+        },
+        key=len,
+        reverse=True,
+    )
+    for secret in secrets:
+        lines = [line.replace(secret, "<secret>") for line in lines]
+    return lines
+
+
+def _at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data

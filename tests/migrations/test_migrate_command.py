@@ -243,3 +243,20 @@ def test_a_config_that_cannot_be_rewritten_is_an_error_and_stays(read_only_dir: 
     assert "nothing was changed" in result.stderr
     assert (read_only_dir / "cluster.yaml").read_text(encoding="utf-8") == V1
     assert os.listdir(read_only_dir) == ["cluster.yaml"]
+
+
+def test_a_changed_line_shows_no_secret_value(tmp_path: Path) -> None:
+    # A flow mapping on one line: the renamed key's line holds the DNS token too.
+    token = "cf-token-Zq8nV3kQ1wLx"
+    text = (
+        f"{{schema_version: 1, dns: {{token: {token}}}, kubernetes: {{svc_cidr: 10.43.0.0/16}}}}\n"
+    )
+    config = _config(tmp_path, text)
+    for argv in (["migrate", "--dry-run"], ["migrate"]):
+        result = run_clustergen(argv, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert token not in result.stdout + result.stderr
+        assert "+{schema_version: 2, dns: {token: <secret>}, kubernetes: {service_cidr:" in (
+            result.stdout
+        )
+    assert token in config.read_text(encoding="utf-8")  # the file keeps it, of course
