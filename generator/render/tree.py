@@ -37,6 +37,7 @@ _TEMPLATE_FAILURES = (
     TypeError,
     ValueError,
     yaml.YAMLError,  # from_yaml_all over what another template rendered
+    RecursionError,  # an include or macro that calls itself (an override can)
 )
 
 
@@ -185,6 +186,8 @@ def _problem(err: Exception, source: Path, shown: _Shown) -> Problem:
         )
     if isinstance(err, jinja2.TemplateNotFound):
         detail = f"imports {err.name}, which does not exist"
+    elif isinstance(err, RecursionError):
+        detail = "includes or calls itself without end; give the include or macro a way to stop"
     elif isinstance(err, jinja2.UndefinedError):
         detail = f"{err.message} (a typo, or a key the context does not have)"
     else:

@@ -393,3 +393,24 @@ def test_a_patch_value_json_cannot_hold_is_refused_by_key(
     assert isinstance(problem, Problem)
     assert (problem.file, problem.line) == ("overrides/patches/p.yaml", 2)
     assert message in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (f'---\n#% include "overrides/{APP}/release.yaml.j2" %#\n', 2),
+        ("#% macro f(n) %##{ f(n + 1) }##% endmacro %#\nx: #{ f(1) }#\n", 1),
+    ],
+)
+def test_an_override_that_calls_itself_without_end_is_a_template_error(
+    repo: Path, text: str, line: int
+) -> None:
+    put(repo, f"overrides/{APP}/release.yaml.j2", text)
+
+    with pytest.raises(RenderError) as raised:
+        render(repo)
+
+    assert [str(p) for p in raised.value.problems] == [
+        f"overrides/{APP}/release.yaml.j2:{line}: includes or calls itself without end; "
+        "give the include or macro a way to stop"
+    ]
