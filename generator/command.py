@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,10 +41,8 @@ def run(
             capture_output=True,
             check=False,
         )
-    except FileNotFoundError as err:
-        raise CommandError(f"{argv[0]} is not installed or not on PATH") from err
-    except PermissionError as err:
-        raise CommandError(f"{argv[0]} is not executable: {err}") from err
+    except OSError as err:
+        raise _cannot_start(argv[0], err) from err
     except subprocess.TimeoutExpired as err:
         raise CommandError(f"{Path(argv[0]).name} did not finish within {timeout:.0f}s") from err
     if result.returncode not in ok_codes:
@@ -52,3 +53,66 @@ def run(
             f"(exit {result.returncode}): {detail}"
         )
     return result
+
+
+def run_head(
+    args: Sequence[str | Path], *, limit: int, timeout: float = DEFAULT_TIMEOUT
+) -> tuple[int | None, bytes]:
+    """Run a program for the first `limit` bytes of its output (stdout and stderr, merged):
+    (exit status, None when it was stopped for printing more; those bytes). For programs
+    that may print without end (`--version` of a broken tool): `run` keeps everything.
+    CommandError when it cannot start or does not finish within `timeout` seconds."""
+    argv = [str(a) for a in args]
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: stopping it stops what it started
+        )
+    except OSError as err:
+        raise _cannot_start(argv[0], err) from err
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        _stop(process)
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        assert process.stdout is not None
+        head = process.stdout.read(limit)
+        flooded = len(head) == limit and process.poll() is None
+    finally:
+        timer.cancel()
+        _stop(process)  # whatever is left of its group
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    if expired.is_set() and not flooded:
+        raise CommandError(f"{Path(argv[0]).name} did not finish within {timeout:.0f}s")
+    return (None if flooded else process.returncode), head
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _cannot_start(program: str, err: OSError) -> CommandError:
+    if isinstance(err, FileNotFoundError):
+        if Path(program).is_file():  # a script whose `#!` interpreter is missing
+            return CommandError(
+                f"{program} cannot be run: the interpreter its first line (#!) names is not "
+                "installed; reinstall it"
+            )
+        return CommandError(f"{program} is not installed or not on PATH")
+    if isinstance(err, PermissionError):
+        return CommandError(f"{program} is not executable: {err}")
+    # Not a program for this machine (exec format error), …
+    return CommandError(
+        f"{program} cannot be run: {err.strerror or err} (a download for another system, or "
+        "a damaged file?); reinstall it"
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,9 @@ from typing import Any
 import yaml
 
 from generator import bounded_yaml, paths
-from generator.command import run
+from generator.command import run_head
 from generator.config import derive
-from generator.errors import ClusterGenError
+from generator.errors import ClusterGenError, CommandError
 from generator.lifecycle import TOOLS as DAY_TWO_TOOLS
 from generator.render.context import load_versions
 from generator.report import Report
@@ -41,6 +42,8 @@ TALENV = "talos/talenv.yaml"
 KUBECONFIG = "kubeconfig"
 TUNNEL_STEP = "configure"
 TUNNEL_MODE = "cloudflare-tunnel"
+# A version is one line; a tool that prints more than this is not printing a version.
+_OUTPUT_LIMIT = 64 * 1024
 _VERSION = re.compile(r"\bv?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?")
 
 
@@ -156,6 +159,11 @@ class Finding:
     version: str | None
     warning: str | None
     wrong: bool = False  # another program of that name (its output lacks tool.identity)
+    broken: bool = False  # the file found cannot be run at all (counts as missing)
+
+    @property
+    def usable(self) -> bool:
+        return self.path is not None and not self.broken and not self.wrong
 
 
 def next_step(root: Path) -> str:
@@ -186,17 +194,17 @@ def doctor(root: Path, step: str | None = None) -> Report:
     pins = _pins(root)
     tunnel = _needs_tunnel_credentials(root)
     listed = [t for t in TOOLS if t.name != "cloudflared" or _ingress_mode(root) == TUNNEL_MODE]
-    findings = [_inspect(tool, _needed(tool, chosen, tunnel), pins) for tool in listed]
+    # At once: a tool whose version command hangs costs its timeout once, not per tool.
+    with ThreadPoolExecutor(max_workers=len(listed)) as pool:
+        findings = list(pool.map(lambda t: _inspect(t, _needed(t, chosen, tunnel), pins), listed))
     lines = [f"step: {chosen}" if step else f"next step: {chosen} ({_why(chosen)})"]
     rows = [("", "tool", "version", "needed for", "found at / install from")]
     for f in findings:
-        if f.path:
-            state = ("WRONG" if f.needed else "wrong") if f.wrong else "ok"
-        else:
-            state = "MISSING" if f.needed else "missing"
+        gone = "WRONG" if f.wrong else "BROKEN" if f.broken else "MISSING"
+        state = "ok" if f.usable else (gone if f.needed else gone.lower())
         version = f.version or ("unknown" if f.path else "-")
         need = ", ".join(f.tool.steps) or "cloudflare-tunnel.json"
-        where = f.path if f.path and not f.tool.bundled else f.tool.source
+        where = f.path if f.path and f.usable and not f.tool.bundled else f.tool.source
         rows.append((state, f.tool.name, version, need, where))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
@@ -205,9 +213,11 @@ def doctor(root: Path, step: str | None = None) -> Report:
     for f in findings:
         if f.warning:
             lines.append(f"warning: {f.warning}")
-    missing = [f.tool.name for f in findings if f.needed and (f.wrong or not f.path)]
+    missing = [f.tool.name for f in findings if f.needed and not f.usable]
     if missing:
-        lines.append(f"{chosen} needs {', '.join(missing)}: install from the address shown")
+        lines.append(
+            f"{chosen} needs {', '.join(missing)}: install (or reinstall) from the address shown"
+        )
     else:
         lines.append(f"ok: every tool {chosen} needs is installed")
     return Report.of(lines, 1 if missing else 0)
@@ -230,11 +240,17 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
     if path is None:
         return Finding(tool, needed, None, None, None)
     try:
-        result = run([path, *tool.version_args], timeout=15)
-    except ClusterGenError:
+        status, head = run_head([path, *tool.version_args], limit=_OUTPUT_LIMIT, timeout=15)
+        if status not in (0, None):  # None: stopped for printing without end; read its start
+            raise CommandError(f"{tool.name} exited with status {status}")
+    except ClusterGenError as err:
         asked = " ".join((tool.name, *tool.version_args))
-        return Finding(tool, needed, path, None, f"`{asked}` failed; is {tool.name} broken?")
-    output = (result.stdout + result.stderr).decode(errors="replace")
+        if isinstance(err.__cause__, OSError):  # not a program this machine can run
+            return Finding(tool, needed, path, None, str(err), broken=True)
+        return Finding(
+            tool, needed, path, None, f"`{asked}` failed ({err}); is {tool.name} broken?"
+        )
+    output = head.decode(errors="replace")
     if tool.identity and tool.identity not in output:
         first = output.strip().splitlines()[0] if output.strip() else "no output"
         return Finding(
@@ -244,6 +260,13 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
             wrong=True,
         )  # fmt: skip
     parsed = parse_version(output)
+    if status is None:
+        asked = " ".join((tool.name, *tool.version_args))
+        flood = (
+            f"`{asked}` printed without end (stopped after {_OUTPUT_LIMIT} bytes); "
+            f"is {tool.name} broken?"
+        )
+        return Finding(tool, needed, path, parsed[0] if parsed else None, flood)
     if parsed is None:
         return Finding(tool, needed, path, None, None)
     text, version = parsed

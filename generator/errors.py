@@ -78,3 +78,17 @@ def shown(value: Any) -> str:
     """A value as YAML would show it (`"soon"`, `1.5`, `true`, `null`, `[a, b]` as JSON's
     flow style), for messages: never Python's repr (`'soon'`, `True`, `None`)."""
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def not_utf8(file: str, raw: bytes, err: UnicodeDecodeError) -> Problem:
+    """The Problem for `raw` (the bytes of `file`) that `err` failed to decode: the line and
+    column of the first bad byte, and the fix."""
+    line = raw[: err.start].count(b"\n") + 1
+    col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+    return Problem(
+        "",
+        f"is not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8",
+        file,
+        line,
+        col,
+    )

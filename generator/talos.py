@@ -57,7 +57,13 @@ def secret(workdir: Path) -> Report:
         plaintext = run(["talhelper", "gensecret"], cwd=talos).stdout
         sops = Sops(age_key_file=held_age_key(workdir), config=workdir / SOPS_CONFIG)
         ciphertext = sops.encrypt(plaintext, f"{TALOS_DIR}/{SECRET_FILE}")
-        atomic_write(target, ciphertext, 0o644)
+        try:
+            atomic_write(target, ciphertext, 0o644)
+        except OSError as err:  # a read-only folder or disk: nothing was written
+            raise ClusterGenError(
+                f"cannot write {TALOS_DIR}/{SECRET_FILE}: {err.strerror or err}; make "
+                f"{TALOS_DIR}/ writable and run again"
+            ) from None
         return Report.of([*lines, f"created {TALOS_DIR}/{SECRET_FILE}"])
 
 

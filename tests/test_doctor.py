@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -239,3 +240,47 @@ def test_a_tool_whose_version_command_fails_is_found_but_flagged(
     assert result.returncode == 0, result.stdout
     assert row(result.stdout, "talosctl")[:3] == ["ok", "talosctl", "unknown"]
     assert "warning: `talosctl version --client --short` failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"\x7fELF\x02\x01\x01garbage", "Exec format error (a download for another system"),
+        (b"#!/nonexistent/interpreter\n", "the interpreter its first line (#!) names is not"),
+    ],
+)
+def test_a_tool_that_cannot_be_run_at_all_is_broken_and_needed(
+    tmp_path: Path, stubs: Path, content: bytes, why: str
+) -> None:
+    render_marker(tmp_path)
+    stub(stubs, "talhelper", "talhelper version v3.1.16")
+    (stubs / "talosctl").write_bytes(content)
+    (stubs / "talosctl").chmod(0o755)
+    (stubs / "flux").mkdir()  # a folder named like a tool is no tool
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert row(result.stdout, "talosctl")[:2] == ["BROKEN", "talosctl"]
+    assert f"warning: {stubs / 'talosctl'} cannot be run: {why}" in result.stdout
+    assert row(result.stdout, "flux")[:2] == ["missing", "flux"]
+    assert "needs talosctl: install (or reinstall)" in result.stdout
+
+
+def test_version_commands_that_hang_are_stopped_and_named(tmp_path: Path, stubs: Path) -> None:
+    render_marker(tmp_path)
+    for name in ("talhelper", "talosctl"):
+        (stubs / name).write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 60\n")
+        (stubs / name).chmod(0o755)
+    stub(stubs, "yq", "\x1b[31m\x07 garbage, no version")
+    # Without end: everything it printed in 15 s would be gigabytes in memory.
+    (stubs / "helm").write_text(f"#!/bin/sh\nexec {shutil.which('yes')} v3.1.0 garbage\n")
+    (stubs / "helm").chmod(0o755)
+    result = doctor(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout
+    for name in ("talhelper", "talosctl"):
+        assert f"({name} did not finish within 15s); is {name} broken?" in result.stdout
+    assert row(result.stdout, "yq")[:3] == ["ok", "yq", "unknown"]
+    assert row(result.stdout, "helm")[:3] == ["ok", "helm", "v3.1.0"]
+    assert "`helm version --short` printed without end (stopped after 65536 bytes)" in (
+        result.stdout
+    )

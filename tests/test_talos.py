@@ -4,6 +4,7 @@ arguments (they need live nodes), with real sops and a real age key for the secr
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,20 @@ def test_missing_pieces_are_errors_not_tracebacks(
     (repo / "talos/talconfig.yaml").write_text("clusterName: home\n")
     assert cli.main(["talos", "bootstrap", "--dir", str(repo)]) == 1
     assert "talhelper and talosctl not found on PATH" in capsys.readouterr().err
+
+
+def test_a_secret_that_cannot_be_written_is_an_error_and_leaves_nothing(repo: Path) -> None:
+    talos_dir = repo / "talos"
+    talos_dir.chmod(0o555)
+    immutable = os.geteuid() == 0  # modes do not stop root; an immutable folder does
+    if immutable and subprocess.run(["chattr", "+i", talos_dir], check=False).returncode:
+        talos_dir.chmod(0o755)
+        pytest.skip("root, and no chattr to make a folder read-only")
+    try:
+        with pytest.raises(ClusterGenError, match=r"cannot write talos/talsecret.sops.yaml: "):
+            talos.secret(repo)
+        assert sorted(p.name for p in talos_dir.iterdir()) == ["talconfig.yaml"]
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", talos_dir], check=True)
+        talos_dir.chmod(0o755)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from generator.config.locate import KeyPath, Position
-from generator.errors import ConfigError, Problem, shown
+from generator.errors import ConfigError, Problem
 from generator.paths import CONFIG_NAME
 
 KEY = "schema_version"
@@ -57,8 +57,8 @@ def require_current(
     line, col = positions.get((KEY,)) or (1, 1)
     if version is None:
         message = (
-            f"must be a whole number, the schema version of {name} "
-            f"(this clustergen reads {CURRENT}); found {shown(data[KEY])}"
+            f"must be a whole number from {FIRST} up, the schema version of {name} "
+            f"(this clustergen reads {CURRENT}); {_found(data[KEY])}"
         )
     elif version < CURRENT:
         said = (
@@ -75,3 +75,14 @@ def require_current(
             '(README, "Upgrading clustergen")'
         )
     raise ConfigError([Problem(key=KEY, message=message, file=name, line=line, col=col)])
+
+
+def _found(value: object) -> str:
+    """What was written instead of a version, as YAML shows it, and the fix when it is clear."""
+    if isinstance(value, bool):
+        return f"found {str(value).lower()}"
+    if isinstance(value, str) and value.strip().isdigit():
+        return f"found the string {value!r}: write it without quotes ({KEY}: {value.strip()})"
+    if isinstance(value, float) and value.is_integer() and value >= FIRST:
+        return f"found {value}: write it without the fraction ({KEY}: {int(value)})"
+    return "found nothing" if value is None else f"found {value!r}"

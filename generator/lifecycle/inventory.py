@@ -16,6 +16,7 @@ Everything comes from the rendered `talos/` folder, the files talhelper itself r
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ def read_inventory(workdir: Path, versions_file: Path = paths.VERSIONS_FILE) -> 
     talconfig = _mapping(workdir, TALCONFIG)
     talenv = _mapping(workdir, TALENV)
     cluster_name = str(talconfig.get("clusterName", ""))
+    _rendered("clusterName", cluster_name, _DNS_LABEL)
     nodes = tuple(_node(entry, cluster_name) for entry in _list(talconfig.get("nodes")))
     if not nodes:
         raise ClusterGenError(f"{TALCONFIG} lists no nodes: {_CONFIGURE}")
@@ -127,6 +129,11 @@ def _node(entry: object, cluster_name: str) -> Node:
     installer = entry.get("talosImageURL")
     if not installer:
         raise ClusterGenError(f"{TALCONFIG}: node '{name}' has no talosImageURL: {_CONFIGURE}")
+    # Each value becomes an argument of talosctl (`--nodes`, `--image`) or part of a path:
+    # only what configure renders from a checked cluster.yaml, never an option or a list.
+    _rendered("a node's hostname", name, _DNS_LABEL)
+    _rendered(f"node '{name}' ipAddress", str(entry["ipAddress"]), _IPV4)
+    _rendered(f"node '{name}' talosImageURL", str(installer), _IMAGE)
     spec = entry.get("machineSpec")
     return Node(
         name=name,
@@ -136,6 +143,23 @@ def _node(entry: object, cluster_name: str) -> Node:
         installer=str(installer),
         config_file=f"{CLUSTERCONFIG}/{cluster_name}-{name}.yaml",
     )
+
+
+# What configure renders (cluster.yaml's dns_label and ipv4, templates/config/talos macros).
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_IPV4 = re.compile(
+    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+)
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9.-]*(:[0-9]+)?(/[a-z0-9][a-z0-9._-]*)+")
+_VERSION = re.compile(r"v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?")
+
+
+def _rendered(what: str, value: str, shape: re.Pattern[str]) -> None:
+    if not shape.fullmatch(value):
+        raise ClusterGenError(
+            f"{TALCONFIG}: {what} is {value!r}, which configure never renders (edited by "
+            f"hand?): {_CONFIGURE} (it writes the file anew from cluster.yaml)"
+        )
 
 
 def _same_nodes_as_config(workdir: Path, nodes: tuple[Node, ...]) -> None:
@@ -170,6 +194,11 @@ def _version(talenv: dict[str, Any], key: str) -> str:
     value = talenv.get(key)
     if not isinstance(value, str) or not value:
         raise ClusterGenError(f"{TALENV} has no {key}: {_CONFIGURE}")
+    if not _VERSION.fullmatch(value):
+        raise ClusterGenError(
+            f"{TALENV}: {key} is {value!r}, not a version like v1.2.3 (edited by hand?): "
+            f"{_CONFIGURE}"
+        )
     return value
 
 

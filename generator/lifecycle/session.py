@@ -3,10 +3,12 @@ and the executor; notes (an overridden variable, a pin not yet rendered) go to p
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from generator import paths
 from generator.lifecycle import preflight
 from generator.lifecycle.environment import ClusterFiles, cluster_files
 from generator.lifecycle.inventory import Inventory, read_inventory
@@ -44,12 +46,30 @@ def require(
 def _needed(files: ClusterFiles, inventory: Inventory, name: str) -> preflight.Needed:
     if name == "talosconfig":
         shown = files.shown(files.talosconfig)
-        return preflight.Needed(
-            files.talosconfig, f"{shown} (TALOSCONFIG)", "`task talos:generate-config` writes it"
-        )
+        how = _from_env(files, "TALOSCONFIG") or "`task talos:generate-config` writes it"
+        return preflight.Needed(files.talosconfig, f"{shown} (TALOSCONFIG)", how)
     shown = files.shown(files.kubeconfig)
+    if os.pathsep in str(files.kubeconfig):  # a list kubectl merges: one file is enough
+        parts = [Path(p) for p in str(files.kubeconfig).split(os.pathsep) if p]
+        there = next((p for p in parts if p.exists()), files.kubeconfig)
+        how = _from_env(files, "KUBECONFIG") or ""
+        return preflight.Needed(there, f"every file of {shown} (KUBECONFIG)", how)
+    if how := _from_env(files, "KUBECONFIG"):
+        return preflight.Needed(files.kubeconfig, f"{shown} (KUBECONFIG)", how)
     fetch = shlex.join([
         "talosctl", "kubeconfig", "--talosconfig", files.shown(files.talosconfig),
         "--nodes", inventory.controllers[0].address, shown,
     ])  # fmt: skip
     return preflight.Needed(files.kubeconfig, f"{shown} (KUBECONFIG)", f"`{fetch}` fetches it")
+
+
+def _from_env(files: ClusterFiles, variable: str) -> str:
+    """How to fix a file the environment chose ("" when it is the repository's own): the
+    generating command writes the repository's file, not that one."""
+    own = files.workdir / paths.CLUSTER_ENV[variable]
+    if files.env[variable] == str(own):
+        return ""
+    return (
+        f"{variable} is set in your environment; point it at an existing file, or unset it "
+        f"to use ./{paths.CLUSTER_ENV[variable]}"
+    )

@@ -11,12 +11,15 @@ from __future__ import annotations
 import difflib
 import stat
 from pathlib import Path
+from typing import Any
 
 from generator.atomic import atomic_write
 from generator.config import version
 from generator.config.loader import load_yaml
+from generator.config.locate import KeyPath, all_paths
+from generator.config.schema import is_secret
 from generator.migrations import migrate
-from generator.migrations.document import Document, lines_of
+from generator.migrations.document import Document, MigrationError, lines_of
 from generator.report import Report
 
 _BOM = "\ufeff"
@@ -28,7 +31,8 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
 
     Raises ConfigError when the file cannot be read as YAML, its `schema_version` is not a
     version, or it is newer than this clustergen; MigrationError when a key cannot be
-    renamed as written (both names set, a key from a `<<:` merge).
+    renamed as written (both names set, a key from a `<<:` merge) or the file cannot be
+    rewritten (an OSError, with the old file left as it was).
     """
     loaded = load_yaml(config_path)  # size and alias limits, syntax errors with their line
     source = version.file_version(loaded.data)
@@ -52,7 +56,7 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
         tofile=f"{name} (schema version {version.CURRENT})",
         n=0,
     )
-    shown = [line.rstrip("\r\n") for line in diff]
+    shown = _masked([line.rstrip("\r\n") for line in diff], loaded.data)
     steps = f"from schema version {source} to {version.CURRENT}"
     listed = [f"  {change}" for change in changes]
     if dry_run or check:
@@ -60,7 +64,13 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
         head = f"{name} needs migrating {steps} (nothing written; run `{command}`):"
         return Report.of([head, *listed, *shown], status=1 if check else 0)
     mode = stat.S_IMODE(target.stat().st_mode)
-    atomic_write(target, (bom + migrated).encode("utf-8"), mode)
+    try:
+        atomic_write(target, (bom + migrated).encode("utf-8"), mode)
+    except OSError as err:  # a read-only directory or disk, a full disk: the file stays as it was
+        raise MigrationError(
+            f"{name}: cannot be rewritten in {target.parent}: {err.strerror or err}; nothing "
+            "was changed (make the folder writable, or migrate a copy and put it in place)"
+        ) from None
     return Report.of(
         [
             f"migrated {name} {steps}:",
@@ -69,3 +79,26 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
             "next: `uv run clustergen check`, then `uv run task configure`",
         ]
     )
+
+
+def _masked(lines: list[str], data: Any) -> list[str]:
+    """`lines` with the value of every secret key (`x-secret` in the schema) shown as
+    `<secret>`: a changed line of a flow mapping can hold one beside the renamed key."""
+    secrets = sorted(
+        {
+            str(_at(data, path))
+            for path, leaf in all_paths(data)
+            if leaf and is_secret(path) and str(_at(data, path))
+        },
+        key=len,
+        reverse=True,
+    )
+    for secret in secrets:
+        lines = [line.replace(secret, "<secret>") for line in lines]
+    return lines
+
+
+def _at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data

@@ -89,9 +89,11 @@ class Document:
         """
         *parents, old = path
         parent = self.mapping(tuple(parents))
+        shown_old, shown_new = format_path(path), format_path((*parents, new))
+        if parent is not None:
+            self._refuse_tagged(parent, str(old), shown_old, shown_new)
         if parent is None or not isinstance(old, str) or old not in parent:
             return None
-        shown_old, shown_new = format_path(path), format_path((*parents, new))
         if new in parent:
             raise MigrationError(
                 f"{self.name}: both {shown_old} and {shown_new} are set; keep only "
@@ -113,6 +115,19 @@ class Document:
         if comment is not None:
             parent.ca.items[new] = comment
         return int(line) + 1
+
+    def _refuse_tagged(
+        self, parent: CommentedMap, old: str, shown_old: str, shown_new: str
+    ) -> None:
+        """MigrationError for `old` written with a tag (`!!str svc_cidr:`): ruamel.yaml keeps
+        such a key apart from the plain one, clustergen's loader does not."""
+        for key in parent:
+            if not isinstance(key, str) and str(getattr(key, "value", "")) == old:
+                line = int(parent.lc.key(key)[0]) + 1
+                raise MigrationError(
+                    f"{self.name}:{line}: {shown_old} is written with a tag (`!!str`); "
+                    f"write it as plain {shown_new} by hand and run migrate again"
+                )
 
     def _replace_key(self, line: int, col: int, old: str, new: str) -> None:
         text = self._lines[line]

@@ -6,6 +6,9 @@ hand. makejinja itself is never imported at runtime (its CLI costs ~120 ms).
 
 Filters are pure functions of their arguments: reading files or the environment
 from a template is a hidden side effect, so there is none (and no `env` global).
+The environment is jinja's sandbox: a template (a user's override in `overrides/`, or one
+a pull request adds, rendered by CI with the age key at hand) reaches no Python internals
+(`cycler.__init__.__globals__`, `''.__class__.__mro__`), so it can only render.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 import yaml
 
+from generator.bounded_yaml import load_all
 from generator.errors import ProblemsError
 from generator.render.bytecode import TemplateBytecodeCache, settings_tag
 
@@ -149,9 +154,10 @@ def from_yaml_all(text: str) -> list[Any]:
 
     For templates that read what another template renders (a README listing its app's
     ks.yaml `dependsOn`): `#% set docs %##% include "…/ks.yaml.j2" %##% endset %#` then
-    `docs | from_yaml_all`. Raises yaml.YAMLError when `text` is not YAML.
+    `docs | from_yaml_all`. Raises yaml.YAMLError when `text` is not YAML, or crosses the
+    bounds of generator/bounded_yaml.py (an override can hand it an alias bomb).
     """
-    return [doc for doc in yaml.safe_load_all(str(text)) if doc is not None]
+    return [doc for doc in load_all(str(text)) if doc is not None]
 
 
 FILTERS: tuple[Any, ...] = (
@@ -166,6 +172,35 @@ FILTERS: tuple[Any, ...] = (
 
 
 # --- environment -------------------------------------------------------------
+
+# The largest string or list `*` may build, and the largest exponent of `**`: far above what
+# any template needs (the largest rendered file is ~1 MB), far below what exhausts memory.
+MAX_REPEAT = 10_000_000
+MAX_EXPONENT = 1_000
+
+
+class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
+    """jinja's sandbox, with `*` and `**` bounded: `#{ "a" * 10**11 }#` is a template error
+    naming its line, not a MemoryError."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
+            raise jinja2.exceptions.SecurityError(
+                f"an exponent above {MAX_EXPONENT} ({right}) is not allowed in a template"
+            )
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                repeats = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if repeats and len(seq) * times > MAX_REPEAT:
+                    raise jinja2.exceptions.SecurityError(
+                        f"repeating a value of {len(seq)} items {times} times exceeds "
+                        f"{MAX_REPEAT} items, more than any template needs"
+                    )
+        return super().call_binop(context, operator, left, right)
 
 
 # Everything but the loader and the cache; the bytecode cache is keyed by these too.
@@ -195,7 +230,13 @@ _OPTIONS: dict[str, Any] = {
 # Shared by every environment of this process and, through the user's cache
 # directory, by later runs: each process would otherwise compile every template.
 _BYTECODE_CACHE = TemplateBytecodeCache(
-    settings_tag([*sorted(_OPTIONS.items()), *sorted(f.__name__ for f in FILTERS)])
+    settings_tag(
+        [
+            *sorted(_OPTIONS.items()),
+            *sorted(f.__name__ for f in FILTERS),
+            ("sandboxed", sorted(_Sandbox.intercepted_binops)),
+        ]
+    )
 )
 
 
@@ -209,7 +250,7 @@ def make_environment(
     environment per context keeps renders independent; the shared bytecode
     cache keeps that cheap.
     """
-    env = jinja2.Environment(
+    env = _Sandbox(
         loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
         bytecode_cache=_BYTECODE_CACHE,
         **_OPTIONS,

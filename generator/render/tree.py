@@ -19,11 +19,12 @@ import jinja2
 import yaml
 
 from generator import paths
-from generator.errors import Problem
+from generator.errors import Problem, not_utf8
 from generator.render.environment import OverrideError, RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import Overrides
+from generator.render.overrides.leaks import redact, secret_leaks
 from generator.render.overrides.patches import apply_patches
 from generator.write.manifest import Shadowed, sha256_hex
 
@@ -36,6 +37,7 @@ _TEMPLATE_FAILURES = (
     TypeError,
     ValueError,
     yaml.YAMLError,  # from_yaml_all over what another template rendered
+    RecursionError,  # an include or macro that calls itself (an override can)
 )
 
 
@@ -119,9 +121,11 @@ def render_tree(
         patched, refused = apply_patches(files, overrides.patches, overrides.shown)
         origins.update(patched)
         if refused:
-            raise OverrideError(refused)
+            raise OverrideError(redact(refused, files))
+    if origins and not problems and (leaks := secret_leaks(files, origins)):
+        raise OverrideError(leaks)
     if problems:
-        raise RenderError(problems)
+        raise RenderError(redact(problems, files))
     ordered = sorted(files)
     return RenderedTree(
         {p: files[p] for p in ordered}, {p: modes[p] for p in ordered}, origins, shadowed
@@ -142,6 +146,9 @@ def _render_file(
     if source.name.endswith(JINJA_SUFFIX):
         try:
             text = env.get_template(name).render()
+        except UnicodeDecodeError as err:  # the loader's, with the bytes it could not read
+            problems.append(not_utf8(shown(source), bytes(err.object), err))
+            return
         except _TEMPLATE_FAILURES as err:
             problems.append(_problem(err, source, shown))
             return
@@ -180,6 +187,8 @@ def _problem(err: Exception, source: Path, shown: _Shown) -> Problem:
         )
     if isinstance(err, jinja2.TemplateNotFound):
         detail = f"imports {err.name}, which does not exist"
+    elif isinstance(err, RecursionError):
+        detail = "includes or calls itself without end; give the include or macro a way to stop"
     elif isinstance(err, jinja2.UndefinedError):
         detail = f"{err.message} (a typo, or a key the context does not have)"
     else:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 
 from generator.bounded_yaml import nodes, syntax_error
+from generator.errors import not_utf8
 
 Severity = Literal["error", "warning"]
 
@@ -100,7 +101,8 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as err:
-        return [], [Finding(path, f"not UTF-8 text: {err}")]
+        undecodable = not_utf8(path, content, err)
+        return [], [Finding(path, undecodable.message, undecodable.line)]
     docs: list[Doc] = []
     try:
         for node, data in nodes(text):

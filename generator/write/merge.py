@@ -7,6 +7,7 @@ plaintext never reaches a temporary file, and they are rendered from cluster.yam
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from subprocess import CompletedProcess
 
 from generator.command import run
 
-# Longer than git's default 7, so a file with a `=======` line of its own still parses.
+# Longer than git's default 7, and than any run of marker characters a line of the three
+# sides starts with (`_marker_size`), so a file's own `=======` lines never read as markers.
 MARKER_SIZE = 15
-_OURS, _BASE, _SPLIT, _THEIRS = (c * MARKER_SIZE for c in "<|=>")
+_MARKER_RUN = re.compile(rb"^([<|=>])\1*", re.MULTILINE)
 LABEL_OURS = "yours (on disk)"
 LABEL_BASE = "as clustergen last wrote it"
 LABEL_THEIRS = "new render"
@@ -51,10 +53,11 @@ class Hunk:
 
 @dataclass(frozen=True)
 class Merge:
-    """`merged`: the result when `hunks` is empty (a clean merge), else None."""
+    """`merged`: the result of a clean merge, else None (`hunks` says where, unless `binary`)."""
 
     merged: bytes | None
     hunks: tuple[Hunk, ...]
+    binary: bool = False  # git took a side for binary (a NUL byte): nothing to show by line
 
     @property
     def clean(self) -> bool:
@@ -64,15 +67,16 @@ class Merge:
 def merge3(base: bytes, ours: bytes, theirs: bytes) -> Merge:
     """Merge the change from base to ours into theirs (`git merge-file -p --diff3`).
 
-    A binary side (git refuses to merge it) is one conflict without lines.
+    A binary side (git refuses to merge it) is a conflict without hunks (`binary`).
     Raises CommandError when git is missing or fails otherwise.
     """
-    result = _merge_file(base, ours, theirs, "--diff3", f"--marker-size={MARKER_SIZE}")
+    size = _marker_size(base, ours, theirs)
+    result = _merge_file(base, ours, theirs, "--diff3", f"--marker-size={size}")
     if result.returncode == 0:
         return Merge(result.stdout, ())
     if result.returncode >= 128 or not result.stdout:  # "Cannot merge binary files"
-        return Merge(None, (Hunk(1, 0, (), (), ()),))
-    return Merge(None, tuple(_hunks(result.stdout, ours)))
+        return Merge(None, (), binary=True)
+    return Merge(None, tuple(_hunks(result.stdout, ours, size)))
 
 
 def merge_taking_theirs(base: bytes, ours: bytes, theirs: bytes) -> bytes | None:
@@ -94,7 +98,14 @@ def _merge_file(base: bytes, ours: bytes, theirs: bytes, *options: str) -> Compl
         return run(command, ok_codes=range(0, 256))
 
 
-def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
+def _marker_size(*sides: bytes) -> int:
+    """MARKER_SIZE, or one more than the longest run of one marker character that starts a
+    line of any side."""
+    runs = (len(m.group(0)) for side in sides for m in _MARKER_RUN.finditer(side))
+    return max(MARKER_SIZE, max(runs, default=0) + 1)
+
+
+def _hunks(marked: bytes, ours: bytes, size: int) -> list[Hunk]:
     """The conflicts of git's marked output, placed on the lines of `ours`.
 
     The marked output with each conflict replaced by its own side differs from
@@ -105,16 +116,17 @@ def _hunks(marked: bytes, ours: bytes) -> list[Hunk]:
     found: list[tuple[int, dict[str, list[str]]]] = []  # (start in view, sides)
     side: list[str] | None = None
     sides: dict[str, list[str]] = {}
+    markers = [c * size for c in "<|=>"]
     for text in marked.decode(errors="replace").splitlines():
-        marker = text[:MARKER_SIZE]
-        if marker == _OURS and side is None:
+        marker = text[:size]  # no line of a side starts with so long a run
+        if marker == markers[0] and side is None:
             sides = {"ours": [], "base": [], "theirs": []}
             side = sides["ours"]
-        elif side is not None and marker == _BASE:
+        elif side is not None and marker == markers[1]:
             side = sides["base"]
-        elif side is not None and marker == _SPLIT and text == _SPLIT:
+        elif side is not None and marker == markers[2] and text == markers[2]:
             side = sides["theirs"]
-        elif side is not None and marker == _THEIRS:
+        elif side is not None and marker == markers[3]:
             found.append((len(view), sides))
             view += sides["ours"]
             side = None

@@ -385,11 +385,24 @@ def hand_edit_outcome(
         return Conflict(rel, f"{HAND_EDITED} (no copy of what it wrote to merge with)")
     if base == new:
         return None  # the render did not change: the edit stays as it is
+    if _crlf_only(on_disk) and b"\r\n" not in base:
+        # An editor that saves CRLF changes every line: merge the edit itself, keep its endings.
+        outcome = hand_edit_outcome(root, manifest, rel, on_disk.replace(b"\r\n", b"\n"), new)
+        return outcome.replace(b"\n", b"\r\n") if isinstance(outcome, bytes) else outcome
     result = merge3(base, on_disk, new)
+    if result.binary:
+        return Conflict(
+            rel, f"{HAND_EDITED}; it now holds binary data (a NUL byte), so it cannot be merged"
+        )
     if result.merged is None:
         resolved = merge_taking_theirs(base, on_disk, new)
         return Conflict(rel, f"{HAND_EDITED}; the merge conflicts", result.hunks, resolved)
     return None if result.merged == on_disk else result.merged
+
+
+def _crlf_only(data: bytes) -> bool:
+    """Every line of `data` ends in CRLF (a lone LF would change under a round trip)."""
+    return b"\r\n" in data and data.count(b"\n") == data.count(b"\r\n")
 
 
 def secret_outcome(manifest: Manifest, rel: str, on_disk: bytes) -> Conflict | None:

@@ -37,8 +37,9 @@ def test_the_schema_agrees_with_the_generator() -> None:
         ("schema_version: 3", "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 3; "
          "this clustergen reads version 2 (and migrates older ones): take the newer clustergen "
          "it was written for (README, \"Upgrading clustergen\")"),
-        ("schema_version: '2'", "cluster.yaml:1:1 schema_version: must be a whole number, the "
-         "schema version of cluster.yaml (this clustergen reads 2); found \"2\""),
+        ("schema_version: '2'", "cluster.yaml:1:1 schema_version: must be a whole number from "
+         "1 up, the schema version of cluster.yaml (this clustergen reads 2); found the string "
+         "'2': write it without quotes (schema_version: 2)"),
         ("schema_version: 1", "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 1; "
          "this clustergen reads version 2: run `uv run clustergen migrate --config "),
     ],

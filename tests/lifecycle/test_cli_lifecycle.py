@@ -178,3 +178,98 @@ def test_reset_on_a_terminal_asks_for_the_name(
         "mode.\nType w-1 to confirm: "
     )
     assert len(tools.calls()) == (1 if code == 0 else 0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "argv", "missing"),
+    [
+        ("TALOSCONFIG", "nowhere/talosconfig", ["talos", "reset", "w-1", "--yes"],
+         "- nowhere/talosconfig (TALOSCONFIG) is missing: TALOSCONFIG is set in your "
+         "environment; point it at an existing file, or unset it to use "
+         "./talos/clusterconfig/talosconfig"),
+        ("KUBECONFIG", "/nonexistent/kubeconfig", ["reconcile"],
+         "- /nonexistent/kubeconfig (KUBECONFIG) is missing: KUBECONFIG is set in your "
+         "environment; point it at an existing file, or unset it to use ./kubeconfig"),
+        ("KUBECONFIG", f"/nonexistent/a{os.pathsep}/nonexistent/b", ["reconcile"],
+         f"- every file of /nonexistent/a{os.pathsep}/nonexistent/b (KUBECONFIG) is missing: "
+         "KUBECONFIG is set"),
+    ],
+)  # fmt: skip
+def test_a_file_the_environment_names_but_lacks_says_which_variable_to_fix(
+    tools: StubTools,
+    make_repo: MakeRepo,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    argv: list[str],
+    missing: str,
+) -> None:
+    repo = make_repo("three-plus-two")
+    monkeypatch.setenv(variable, value)
+    code, out, err = clustergen(repo, *argv)
+    assert (code, out) == (1, "")
+    assert missing.format(repo=repo.resolve()) in err, err
+    assert "generate-config` writes it" not in err and "fetches it" not in err
+    assert tools.calls() == []
+
+
+def test_a_kubeconfig_list_with_one_existing_file_is_enough(
+    tools: StubTools, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo("single")
+    monkeypatch.setenv("KUBECONFIG", f"/nonexistent/a{os.pathsep}{repo / 'kubeconfig'}")
+    code, out, err = clustergen(repo, "reconcile")
+    assert code == 0 and "applied revision" in out, err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('ipAddress: "192.168.1.31"', 'ipAddress: "192.168.1.31,192.168.1.10"',
+         "node 'w-1' ipAddress is '192.168.1.31,192.168.1.10', which configure never renders"),
+        ('ipAddress: "192.168.1.31"', 'ipAddress: "--insecure"',
+         "node 'w-1' ipAddress is '--insecure'"),
+        ('hostname: "w-1"', 'hostname: "../../w-1"', "a node's hostname is '../../w-1'"),
+        ('talosImageURL: "factory', 'talosImageURL: "--force factory',
+         "node 'w-1' talosImageURL is '--force factory"),
+    ],
+)  # fmt: skip
+def test_a_hand_edited_talconfig_reaches_no_command(
+    tools: StubTools, make_repo: MakeRepo, old: str, new: str, message: str
+) -> None:
+    repo = make_repo("three-plus-two")
+    (repo / "cluster.yaml").unlink()  # a clone without it: talconfig.yaml is all there is
+    talconfig = repo / "talos/talconfig.yaml"
+    text = talconfig.read_text()
+    at = text.index('hostname: "w-1"')
+    before, after = text[:at], text[at:]
+    talconfig.write_text(before + after.replace(old, new, 1))
+    for argv in (["talos", "reset", "w-0", "--yes"], ["talos", "upgrade-node", "--all"]):
+        code, out, err = clustergen(repo, *argv)
+        assert (code, out) == (1, ""), err
+        assert f"error: talos/talconfig.yaml: {message}" in err
+        assert "run `task configure` first" in err
+    assert tools.calls() == []
+
+
+def test_a_hand_edited_talenv_version_reaches_no_command(
+    tools: StubTools, make_repo: MakeRepo
+) -> None:
+    repo = make_repo("single")
+    talenv = repo / "talos/talenv.yaml"
+    talenv.write_text(talenv.read_text().replace(TALOS_VERSION, f"{TALOS_VERSION} --force"))
+    code, out, err = clustergen(repo, "talos", "upgrade-node", "k8s-0")
+    assert (code, out) == (1, "")
+    assert f"talos/talenv.yaml: talosVersion is '{TALOS_VERSION} --force', not a version" in err
+    assert tools.calls() == []
+
+
+def test_a_tool_that_cannot_be_run_is_a_named_error_not_an_internal_one(
+    tools: StubTools, make_repo: MakeRepo
+) -> None:
+    repo = make_repo("single")
+    (tools.bin / "talosctl").write_bytes(b"\x7fELF\x02\x01\x01 for another machine")
+    code, out, err = clustergen(repo, "talos", "upgrade-k8s")
+    assert (code, out) == (1, "")
+    assert "internal error" not in err and "Traceback" not in err
+    assert "talosctl cannot be run: Exec format error (a download for another system" in err

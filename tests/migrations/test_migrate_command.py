@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -166,10 +168,33 @@ def test_a_line_separator_inside_a_value_does_not_shift_lines(tmp_path: Path) ->
             "cluster.yaml is schema version 3; this clustergen reads version 2",
         ),
         (f"{version.KEY}: two\n", "schema_version: must be a whole number"),
-        (f"{version.KEY}: true\n", "schema_version: must be a whole number"),
+        (f"{version.KEY}: true\n", "schema_version: must be a whole number from 1 up"),
+        (f"{version.KEY}: true\n", "; found true"),
+        (f"{version.KEY}: 2.0\n", "found 2.0: write it without the fraction (schema_version: 2)"),
+        (f'{version.KEY}: "1"\n', "found the string '1': write it without quotes"),
+        (f"{version.KEY}: -1\n", "must be a whole number from 1 up"),
+        (f"{version.KEY}: 0\n", "must be a whole number from 1 up"),
         ("network: [\n", "invalid YAML"),
+        (
+            "kubernetes:\n  !!str svc_cidr: 10.43.0.0/16\n",
+            "cluster.yaml:2: kubernetes.svc_cidr is written with a tag (`!!str`); write it as "
+            "plain kubernetes.service_cidr by hand",
+        ),
     ],
-    ids=["both names", "merged key", "newer", "not a number", "boolean", "broken YAML"],
+    ids=[
+        "both names",
+        "merged key",
+        "newer",
+        "not a number",
+        "boolean",
+        "boolean as YAML",
+        "float",
+        "string",
+        "negative",
+        "zero",
+        "broken YAML",
+        "tagged key",
+    ],
 )
 def test_what_cannot_be_migrated_is_refused_untouched(
     tmp_path: Path, text: str, expected: str
@@ -190,3 +215,48 @@ def test_another_config_path_is_named_in_the_command(tmp_path: Path) -> None:
     result = run_clustergen(["migrate", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert run_clustergen(["check"], cwd=tmp_path).returncode == 0
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A folder no one can create a file in (chattr +i for root, whom modes do not stop)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_text(V1, encoding="utf-8")
+    folder.chmod(0o555)
+    immutable = os.geteuid() == 0
+    if immutable and subprocess.run(["chattr", "+i", folder], check=False).returncode != 0:
+        folder.chmod(0o755)
+        pytest.skip("root, and no chattr to make a folder read-only")
+    yield folder
+    if immutable:
+        subprocess.run(["chattr", "-i", folder], check=True)
+    folder.chmod(0o755)
+
+
+def test_a_config_that_cannot_be_rewritten_is_an_error_and_stays(read_only_dir: Path) -> None:
+    result = run_clustergen(["migrate", "--config", "ro/cluster.yaml"], cwd=read_only_dir.parent)
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "cluster.yaml: cannot be rewritten in " in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert (read_only_dir / "cluster.yaml").read_text(encoding="utf-8") == V1
+    assert os.listdir(read_only_dir) == ["cluster.yaml"]
+
+
+def test_a_changed_line_shows_no_secret_value(tmp_path: Path) -> None:
+    # A flow mapping on one line: the renamed key's line holds the DNS token too.
+    token = "cf-token-Zq8nV3kQ1wLx"
+    text = (
+        f"{{schema_version: 1, dns: {{token: {token}}}, kubernetes: {{svc_cidr: 10.43.0.0/16}}}}\n"
+    )
+    config = _config(tmp_path, text)
+    for argv in (["migrate", "--dry-run"], ["migrate"]):
+        result = run_clustergen(argv, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert token not in result.stdout + result.stderr
+        assert "+{schema_version: 2, dns: {token: <secret>}, kubernetes: {service_cidr:" in (
+            result.stdout
+        )
+    assert token in config.read_text(encoding="utf-8")  # the file keeps it, of course

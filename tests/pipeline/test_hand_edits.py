@@ -60,6 +60,21 @@ def test_a_hand_edit_merges_with_a_config_change_to_another_part(workdir: Path) 
     assert (workdir / CILIUM).read_text() == text
 
 
+def test_a_hand_edit_saved_with_crlf_merges_and_keeps_crlf(workdir: Path) -> None:
+    text = hand_edit(workdir, CILIUM, *HUBBLE_UI)
+    (workdir / CILIUM).write_bytes(text.replace("\n", "\r\n").encode())
+    edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
+
+    status, out, err = configure(workdir)
+
+    assert status == 0, err
+    assert f"  M {CILIUM} (merged" in out
+    merged = (workdir / CILIUM).read_bytes()
+    assert merged.count(b"\n") == merged.count(b"\r\n")
+    text = merged.decode().replace("\r\n", "\n")
+    assert HUBBLE_UI[1] in text and SNAT in text and DSR not in text
+
+
 def test_a_hand_edit_the_render_does_not_change_is_left_alone(workdir: Path) -> None:
     edited = hand_edit(workdir, CILIUM, *HUBBLE_UI)
     edit(workdir / "cluster.yaml", repository__branch="trunk")

@@ -15,7 +15,7 @@ import yaml
 
 from generator import paths
 from tests.linters import lint, tool
-from tests.pipeline.conftest import edit, snapshot
+from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
 from tests.process import run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 
@@ -193,6 +193,49 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
             "cannot be overridden",
             id="override-secret",
         ),
+        pytest.param(
+            "overrides/kubernetes/apps/default/leak.yaml.j2",
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\n"
+            "data:\n  token: #{ dns.token | b64encode }#\n",
+            "overrides/kubernetes/apps/default/leak.yaml.j2: renders a secret's value in "
+            "plaintext into kubernetes/apps/default/leak.yaml, which is not encrypted",
+            id="override-leaks-a-secret",
+        ),
+        pytest.param(
+            PATCH,
+            "---\ntarget:\n  kind: HelmRelease\n  namespace: kube-system\n  name: cilium\n"
+            f"patch:\n  spec:\n    values:\n      note: {SECRET_TOKEN}\n",
+            f"{PATCH}:2: renders a secret's value in plaintext into {CILIUM}",
+            id="patch-leaks-a-secret",
+        ),
+        pytest.param(
+            ECHO_OVERRIDE,
+            "---\nx: #{ cycler.__init__.__globals__.os.getcwd() }#\n",
+            f"{ECHO_OVERRIDE}:2: SecurityError: access to attribute '__init__'",
+            id="override-reaches-python",
+        ),
+        pytest.param(
+            "overrides/kubernetes/apps/default/leak.yaml.j2",
+            "---\nx: #{ dns.token | nthhost(1) }#\n",
+            "overrides/kubernetes/apps/default/leak.yaml.j2:2: ValueError: '<secret>' does not "
+            "appear to be an IPv4 or IPv6 network",
+            id="override-error-quotes-a-secret",
+        ),
+        pytest.param(
+            "overrides/kubernetes/apps/default/echo/app/mine.yaml",
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: mine\n"
+            "stringData:\n  password: hunter2hunter2\n",
+            "overrides/kubernetes/apps/default/echo/app/mine.yaml: puts a Secret with data into "
+            "kubernetes/apps/default/echo/app/mine.yaml, which is not encrypted",
+            id="override-adds-a-plaintext-secret",
+        ),
+        pytest.param(
+            PATCH,
+            "---\ntarget:\n  kind: HelmRelease\n  namespace: kube-system\n  name: cilium\n"
+            "patch:\n  kind: Secret\n  stringData:\n    password: hunter2hunter2\n",
+            f"{PATCH}:2: puts a Secret with data into {CILIUM}",
+            id="patch-makes-a-plaintext-secret",
+        ),
     ],
 )
 def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(
@@ -207,6 +250,7 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
     assert expected in result.stderr, result.stderr
+    assert SECRET_TOKEN not in result.stdout + result.stderr
     assert snapshot(workdir) == before
 
 

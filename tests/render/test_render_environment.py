@@ -6,6 +6,7 @@ import types
 from pathlib import Path
 
 import jinja2
+import jinja2.sandbox
 import pytest
 import yaml
 from hypothesis import given
@@ -92,6 +93,25 @@ def test_strict_undefined_and_filters_registered(tmp_path: Path) -> None:
         env.from_string("#{ nope }#").render()
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cycler.__init__.__globals__",
+        "''.__class__.__mro__[1].__subclasses__()",
+        "lipsum.__globals__['os'].getcwd()",
+        '("a" * 10**11) | length',  # bounded: a MemoryError otherwise
+        "[0] * 100000000",
+        "2 ** 10000000",
+    ],
+)
+def test_a_template_reaches_no_python_internals(tmp_path: Path, expression: str) -> None:
+    # Overrides and templates a pull request adds render in CI with the age key at hand.
+    env = make_environment([tmp_path])
+
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        env.from_string(f"#{{ {expression} }}#").render()
+
+
 def test_environments_are_independent(tmp_path: Path) -> None:
     (tmp_path / "t.j2").write_text("#{ name }#")
 
@@ -109,3 +129,13 @@ def test_edited_template_is_recompiled(tmp_path: Path) -> None:
     assert make_environment([tmp_path]).get_template("t.j2").render() == "old"
     template.write_text("new")
     assert make_environment([tmp_path]).get_template("t.j2").render() == "new"
+
+
+def test_from_yaml_all_is_bounded_against_an_alias_bomb(tmp_path: Path) -> None:
+    # An override hands it what it likes: ten levels of nine aliases are 10^9 values.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    env = make_environment([tmp_path], globals={"bomb": "\n".join(lines)})
+
+    with pytest.raises(yaml.YAMLError, match="expands to more than 1000000 values"):
+        env.from_string("#{ bomb | from_yaml_all | to_yaml }#").render()

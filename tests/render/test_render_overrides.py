@@ -133,6 +133,37 @@ def test_overrides_that_cannot_be_are_refused_by_name(repo: Path, rel: str, mess
     assert message in problem.message
 
 
+@pytest.mark.parametrize(
+    ("link", "to"),
+    [
+        (f"{APP}/release.yaml", "../../../../../age.key"),  # the key beside cluster.yaml
+        (f"{APP}/.gitkeep", "/etc/passwd"),  # an ignored name: an include still reads it
+        ("kubernetes/apps/etc", "/etc"),  # a folder: the template loader follows it
+        ("patches/p.yaml", "/etc/passwd"),
+        (f"{APP}/gone.yaml", "nowhere"),
+    ],
+)
+def test_a_symlink_that_leads_outside_overrides_is_refused(repo: Path, link: str, to: str) -> None:
+    put(repo, "age.key", "AGE-SECRET-KEY-1PLAINTEXT\n")
+    put(repo, f"overrides/{APP}/inside.yaml", "---\nmine: true\n")
+    (repo / "overrides" / link).parent.mkdir(parents=True, exist_ok=True)
+    (repo / "overrides" / link).symlink_to(to)
+
+    with pytest.raises(RenderError) as raised:
+        find_overrides(repo)
+
+    (problem,) = raised.value.problems
+    assert isinstance(problem, Problem) and problem.file == f"overrides/{link}"
+    assert "symlink that leads outside overrides/" in problem.message
+
+
+def test_a_symlink_inside_overrides_is_an_override_like_its_target(repo: Path) -> None:
+    put(repo, f"overrides/{APP}/shared.yaml", "---\nshared: true\n")
+    (repo / f"overrides/{APP}/release.yaml").symlink_to("shared.yaml")
+
+    assert render(repo).files[f"{APP}/release.yaml"] == b"---\nshared: true\n"
+
+
 def test_two_overrides_of_one_output_are_refused(repo: Path) -> None:
     put(repo, f"overrides/{APP}/release.yaml", "---\n")
     put(repo, f"overrides/{APP}/release.yaml.j2", "---\n")
@@ -312,3 +343,74 @@ def test_a_patched_document_is_rewritten_in_place(tmp_path: Path, text: str, exp
     assert problems == []
     assert files["kubernetes/f.yaml"].decode() == expected
     assert origins == {"kubernetes/f.yaml": "overrides/patches/p.yaml:2"}
+
+
+@pytest.mark.parametrize(
+    ("rel", "raw", "where"),
+    [
+        (f"overrides/{APP}/release.yaml.j2", b"---\nhost: ok\nbad: caf\xe9\n", ":3:9"),
+        ("overrides/patches/p.yaml", b"target: {kind: A, name: b}\npatch: {x: \xff}\n", ":2:12"),
+    ],
+)
+def test_an_override_or_patch_that_is_not_utf8_names_its_line_and_column(
+    repo: Path, rel: str, raw: bytes, where: str
+) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_bytes(raw)
+
+    with pytest.raises(RenderError) as raised:
+        render(repo)
+
+    bad = next(b for b in raw if b > 0x7F)
+    assert [str(p) for p in raised.value.problems] == [
+        f"{rel}{where}: is not UTF-8 text (byte 0x{bad:02x}); save the file as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("{d: 2001-12-14}", "`patch.spec.d` is a date (2001-12-14), which JSON cannot hold; quote"),
+        ("{b: !!binary aGk=}", "`patch.spec.b` is binary data (!!binary), which JSON cannot"),
+        ("{n: .nan}", "`patch.spec.n` is nan, which JSON cannot hold"),
+        ("{l: [1, .inf]}", "`patch.spec.l[1]` is inf, which JSON cannot hold"),
+        ("{1: one}", "`patch.spec` has the key 1, which is not a string; Kubernetes objects are"),
+    ],
+)
+def test_a_patch_value_json_cannot_hold_is_refused_by_key(
+    repo: Path, value: str, message: str
+) -> None:
+    put(
+        repo,
+        "overrides/patches/p.yaml",
+        f"---\ntarget: {{kind: A, name: b}}\npatch:\n  spec: {value}\n",
+    )
+
+    with pytest.raises(RenderError) as raised:
+        render(repo)
+
+    (problem,) = raised.value.problems
+    assert isinstance(problem, Problem)
+    assert (problem.file, problem.line) == ("overrides/patches/p.yaml", 2)
+    assert message in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (f'---\n#% include "overrides/{APP}/release.yaml.j2" %#\n', 2),
+        ("#% macro f(n) %##{ f(n + 1) }##% endmacro %#\nx: #{ f(1) }#\n", 1),
+    ],
+)
+def test_an_override_that_calls_itself_without_end_is_a_template_error(
+    repo: Path, text: str, line: int
+) -> None:
+    put(repo, f"overrides/{APP}/release.yaml.j2", text)
+
+    with pytest.raises(RenderError) as raised:
+        render(repo)
+
+    assert [str(p) for p in raised.value.problems] == [
+        f"overrides/{APP}/release.yaml.j2:{line}: includes or calls itself without end; "
+        "give the include or macro a way to stop"
+    ]

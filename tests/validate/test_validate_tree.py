@@ -234,6 +234,19 @@ def test_invalid_yaml_and_missing_name(
     assert found[1] == f"{ECHO_APP}/ocirepository.yaml:15: ConfigMap/: missing metadata.name"
 
 
+def test_a_file_that_is_not_utf8_names_its_line(
+    clean_tree: Tree, store: SchemaStore, decrypt: Decrypt
+) -> None:
+    # A plain override is copied as it is: its bytes reach validation undecoded.
+    clean_tree[f"{ECHO_APP}/ocirepository.yaml"] += b"# caf\xe9\n"
+    lines = clean_tree[f"{ECHO_APP}/ocirepository.yaml"].count(b"\n")
+    found = [str(e) for e in errors(run(clean_tree, store, decrypt))]
+    assert (
+        f"{ECHO_APP}/ocirepository.yaml:{lines}: is not UTF-8 text (byte 0xe9); "
+        "save the file as UTF-8" in found
+    )
+
+
 def test_namespace_without_network_policy(
     clean_tree: Tree, store: SchemaStore, decrypt: Decrypt
 ) -> None:

@@ -66,3 +66,21 @@ def test_a_conflict_whose_lines_also_appear_earlier_is_placed_on_its_own() -> No
     result = merge3(base, ours, theirs)
 
     assert [(h.line, h.ours, h.theirs) for h in result.hunks] == [(5, ("  v: 1",), ("  v: 20",))]
+
+
+def test_lines_of_a_side_that_look_like_markers_are_never_taken_for_them() -> None:
+    base = b"".join(f"k{n}: {n}\n".encode() for n in range(1, 11))
+    own = b"<<<<<<<<<<<<<<< yours (on disk)\n===============\n>>>>>>>>>>>>>>>>>>>>\n"
+    ours = base.replace(b"k5: 5\n", b"k5: 7\n" + own).replace(
+        b"k1: 1\n", b"===============\nk1: 1\n"
+    )
+    theirs = base.replace(b"k5: 5", b"k5: 99")
+
+    result = merge3(base, ours, theirs)
+
+    (hunk,) = result.hunks
+    assert (hunk.line, hunk.end) == (6, 9)  # after the own `=====` line at the top
+    assert hunk.ours == ("k5: 7", *own.decode().splitlines())
+    assert (hunk.base, hunk.theirs) == (("k5: 5",), ("k5: 99",))
+    clean = merge3(base, ours, base.replace(b"k9: 9", b"k9: 99"))
+    assert clean.merged == ours.replace(b"k9: 9", b"k9: 99")

@@ -13,7 +13,7 @@ import pytest
 from generator.errors import ClusterGenError, WriteConflict
 from generator.write.bases import blob_id
 from generator.write.manifest import load_manifest, sha256_hex
-from generator.write.writer import Resolutions, WriteSummary, apply_plan, plan_write
+from generator.write.writer import HAND_EDITED, Resolutions, WriteSummary, apply_plan, plan_write
 from tests.write.saved import save_manifest
 
 TREE = {
@@ -258,6 +258,41 @@ def test_a_hand_edit_merges_with_a_change_elsewhere(tmp_path: Path) -> None:
     assert str(configure(tmp_path, TREE | {HR: LONG.replace(b"k9: 9", b"k9: 99")})).startswith(
         "0 changed"
     )
+
+
+def test_a_hand_edit_saved_with_crlf_merges_and_keeps_its_line_endings(tmp_path: Path) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    mine = LONG.replace(b"k2: 2\n", b"k2: 2\n# mine\n")
+    (tmp_path / HR).write_bytes(mine.replace(b"\n", b"\r\n"))  # an editor on Windows
+
+    summary = configure(tmp_path, TREE | {HR: LONG.replace(b"k9: 9", b"k9: 99")})
+
+    merged = mine.replace(b"k9: 9", b"k9: 99").replace(b"\n", b"\r\n")
+    assert (tmp_path / HR).read_bytes() == merged
+    assert summary.merged == [HR]
+
+
+def test_a_crlf_hand_edit_that_conflicts_names_its_own_lines(tmp_path: Path) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    (tmp_path / HR).write_bytes(LONG.replace(b"k9: 9", b"k9: 7").replace(b"\n", b"\r\n"))
+
+    with pytest.raises(WriteConflict) as raised:
+        configure(tmp_path, TREE | {HR: LONG.replace(b"k9: 9", b"k9: 99")})
+
+    assert f"{HR}:9: your edit and the new render" in str(raised.value)
+    assert "\r" not in str(raised.value)
+
+
+def test_a_binary_hand_edit_is_a_conflict_that_says_so(tmp_path: Path) -> None:
+    configure(tmp_path, TREE | {HR: LONG})
+    (tmp_path / HR).write_bytes(LONG + b"\x00\x01\xff")
+
+    with pytest.raises(WriteConflict) as raised:
+        configure(tmp_path, TREE | {HR: LONG.replace(b"k9: 9", b"k9: 99")})
+
+    message = str(raised.value)
+    assert f"{HR}: {HAND_EDITED}; it now holds binary data (a NUL byte)" in message
+    assert "change the same lines" not in message
 
 
 def test_a_hand_edit_the_render_leaves_alone_stays(tmp_path: Path) -> None:

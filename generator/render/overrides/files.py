@@ -11,7 +11,9 @@ Refused, each with its own path: an override of a secret (`*.sops.*`: secrets co
 cluster.yaml) or of the sops rules (`.sops.yaml`), of a guard or namespace facts file
 (`_when.j2`, `_folder_guards.yaml`, `_namespace.yaml.j2`), two overrides of one output, and
 a path clustergen never renders (outside `kubernetes/`, `talos/`, …: such a file is simply
-yours, kept outside overrides/).
+yours, kept outside overrides/), and a symlink (file or folder) that leads outside
+overrides/: what renders must be what the repository holds there, never a key file or
+anything else a link can reach (a `#% include %#` of it too).
 """
 
 from __future__ import annotations
@@ -57,9 +59,13 @@ class Overrides:
         return bool(self.files or self.patches)
 
     def shown(self, path: Path) -> str:
-        """`overrides/<path>`, as the user sees it in messages and the manifest."""
-        rel = Path(path).resolve().relative_to(self.root.resolve())
-        return f"{OVERRIDES_DIR}/{rel.as_posix()}"
+        """`overrides/<path>`, as the user sees it in messages and the manifest (`path`
+        under `root`, as found or resolved)."""
+        path = Path(path)
+        if not path.is_relative_to(self.root):
+            path = path.resolve()
+        root = self.root if path.is_relative_to(self.root) else self.root.resolve()
+        return f"{OVERRIDES_DIR}/{path.relative_to(root).as_posix()}"
 
     def owns(self, path: Path | str) -> bool:
         return Path(path).resolve().is_relative_to(self.root.resolve())
@@ -88,13 +94,20 @@ def find_overrides(workdir: Path) -> Overrides:
     patches: list[Path] = []
     problems: list[Problem] = []
     scope = output_scope()
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
         directory = Path(dirpath)
+        # os.walk does not enter a linked folder, but the template loader would.
+        linked = [d for d in dirnames if _leads_out(directory / d, real_root)]
+        problems += [Problem("", _LINK_OUT, found.shown(directory / d)) for d in sorted(linked)]
+        dirnames[:] = sorted(d for d in dirnames if d not in linked)
         for name in sorted(filenames):
             source = directory / name
             rel = source.relative_to(root).as_posix()
             shown = found.shown(source)
+            if _leads_out(source, real_root):  # ignored names too: an include reads them
+                problems.append(Problem("", _LINK_OUT, shown))
+                continue
             if name in _IGNORED or name.endswith(_EDITOR_LEFTOVERS):
                 continue
             if rel.startswith(f"{PATCHES_DIR}/"):
@@ -119,6 +132,22 @@ def find_overrides(workdir: Path) -> Overrides:
     if problems:
         raise OverrideError(problems)
     return Overrides(root, dict(sorted(files.items())), tuple(patches))
+
+
+_LINK_OUT = (
+    "is a symlink that leads outside overrides/; an override must be a file in "
+    "overrides/ itself: copy the file there instead of linking it"
+)
+
+
+def _leads_out(path: Path, real_root: Path) -> bool:
+    """A symlink whose target is not inside overrides/ (or does not resolve at all)."""
+    if not path.is_symlink():
+        return False
+    try:
+        return not path.resolve(strict=True).is_relative_to(real_root)
+    except (OSError, RuntimeError):  # dangling or a loop
+        return True
 
 
 def check_overrides(workdir: Path) -> None:

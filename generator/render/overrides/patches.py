@@ -22,12 +22,14 @@ its comments and anchors are not kept (aliases are expanded); the `---` line and
 comments before it, and every other document of the file, keep their bytes.
 
 Refused, each naming the patch file and line: a document that is not `target` + `patch`,
-a target that matches no object or more than one, and a target in a secret
-(`*.sops.*`: secrets come from cluster.yaml).
+a `patch` value JSON cannot hold (a date, `!!binary`, NaN, a key that is no string:
+Kubernetes reads every object as JSON), a target that matches no object or more than one,
+and a target in a secret (`*.sops.*`: secrets come from cluster.yaml).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,8 @@ import json_merge_patch
 import yaml
 
 from generator.bounded_yaml import nodes, syntax_error
-from generator.errors import Problem
+from generator.errors import Problem, not_utf8
+from generator.errors import shown as as_yaml
 from generator.render.environment import to_yaml
 from generator.secrets.files import is_secret_path
 
@@ -79,9 +82,12 @@ class _Object:
 def load_patches(path: Path, shown: str) -> tuple[list[Patch], list[Problem]]:
     """Every patch of one file, or the problems (file and line) that stop it."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        return [], [Problem("", f"cannot be read: {err}", shown)]
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as err:
+        return [], [Problem("", f"cannot be read: {err.strerror or err}", shown)]
+    except UnicodeDecodeError as err:
+        return [], [not_utf8(shown, raw, err)]
     patches: list[Patch] = []
     problems: list[Problem] = []
     try:
@@ -131,6 +137,8 @@ def _patch(data: Any, shown: str, line: int) -> tuple[Patch | None, str]:
         return None, f"`target`: {said} (keys: kind, name, namespace, file)"
     if not isinstance(body, dict) or not body:
         return None, "`patch` must be a non-empty mapping: the keys to merge into the object"
+    if why := _not_json(body, "patch"):
+        return None, why
     return Patch(f"{shown}:{line}", shown, line, target, body), ""
 
 
@@ -150,6 +158,29 @@ def _keys_said(data: dict[Any, Any], keys: Mapping[str, bool]) -> str:
 
 def _listed(keys: list[str]) -> str:
     return ", ".join(f"`{k}`" for k in keys)
+
+
+def _not_json(value: Any, at: str) -> str:
+    """Why `value` (at the dotted key `at`) is not a JSON value, as Kubernetes reads every
+    object; "" when it is. YAML also has dates, binary, NaN and non-string keys."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if not isinstance(key, str):
+                return (
+                    f"`{at}` has the key {as_yaml(key)}, which is not a string; Kubernetes objects "
+                    f'are JSON, whose keys are strings: quote it ("{key}")'
+                )
+            if why := _not_json(child, f"{at}.{key}"):
+                return why
+        return ""
+    if isinstance(value, list):
+        return next((w for i, v in enumerate(value) if (w := _not_json(v, f"{at}[{i}]"))), "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"`{at}` is {value}, which JSON cannot hold; write a number or quote it"
+    if value is None or isinstance(value, str | int | float | bool):
+        return ""
+    what = "binary data (!!binary)" if isinstance(value, bytes) else f"a date ({value})"
+    return f"`{at}` is {what}, which JSON cannot hold; quote it to make it a string"
 
 
 def apply_patches(
