@@ -10,6 +10,8 @@ through `monkeypatch`, which undoes it after the test.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 
@@ -25,13 +27,53 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Temporary directories in RAM where the machine has a usable tmpfs (Linux's /dev/shm):
+    # the suite runs configure a few hundred times, each fsyncing every file it writes
+    # (~400), and on a disk those waits were a large part of the suite's wall time. What
+    # is tested (the order of writes, renames and the journal) is the same on any file
+    # system. The controller decides; xdist workers get their basetemp from it. A TMPDIR
+    # the caller set wins.
+    if "TMPDIR" in os.environ or "PYTEST_XDIST_WORKER" in os.environ:
+        return
+    shm = "/dev/shm"
+    try:
+        usable = os.access(shm, os.W_OK | os.X_OK) and not os.statvfs(shm).f_flag & os.ST_NOEXEC
+    except OSError:
+        usable = False
+    if usable:
+        os.environ["TMPDIR"] = shm
+        tempfile.tempdir = None  # computed again from TMPDIR
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # The template bytecode and kustomize caches go to the user's cache dir; tests keep
     # theirs apart (one per worker: what one test caches, a later one may reuse).
+    # uv's package cache stays the user's (content-addressed, made for concurrent use):
+    # pre-commit builds the hooks' environments with uv (pre-commit-uv) from the wheels
+    # `uv sync` already fetched, instead of downloading them again into an empty cache.
+    uv_cache = _uv_cache_dir()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        if uv_cache:
+            patch.setenv("UV_CACHE_DIR", uv_cache)
         yield
+
+
+def _uv_cache_dir() -> str | None:
+    """`uv cache dir` as the user's environment says, or None without uv."""
+    if os.environ.get("UV_CACHE_DIR"):
+        return os.environ["UV_CACHE_DIR"]
+    try:
+        from uv import find_uv_bin
+
+        done = subprocess.run(
+            [find_uv_bin(), "cache", "dir"], capture_output=True, text=True, check=True
+        )
+    except (ImportError, OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip() or None
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -18,6 +18,7 @@ from generator.secrets.files import is_secret_path
 from generator.secrets.keys import OLD_AGE_KEY_NAME
 from tests.older_render import as_if_clustergen_wrote
 from tests.process import run_clustergen
+from tests.workdirs import configured_copy
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.M)
@@ -29,10 +30,14 @@ NEW_TOKEN = "zz-another-token-9f8e7d"
 def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
-    init_workdir(tmp_path)
+    configured_copy(tmp_path, "diff-sample", _configured_sample)
     assert OLD_TOKEN in (tmp_path / "cluster.yaml").read_text()
-    configure(tmp_path / "cluster.yaml", validate=False)
     return tmp_path
+
+
+def _configured_sample(root: Path) -> None:
+    init_workdir(root)
+    configure(root / "cluster.yaml", validate=False)
 
 
 def diff(work: Path, *args: str) -> subprocess.CompletedProcess[str]:

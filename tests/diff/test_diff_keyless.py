@@ -20,6 +20,7 @@ from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
 from tests.process import run_clustergen
+from tests.workdirs import configured_copy
 
 OVERLAY = "cluster.secrets.sops.yaml"
 YAML_STDIN = ("--input-type", "yaml", "--output-type", "yaml", "/dev/stdin")
@@ -67,11 +68,19 @@ def _git(repo: Path, *args: str) -> None:
 
 @pytest.fixture
 def committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A configured tunnel-mode repository, committed, with its secrets in the overlay."""
+    """A clone (no key files) of a configured tunnel-mode repository, committed, with its
+    secrets in the overlay; the repository is a copy of one made once per process."""
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS"):
         monkeypatch.delenv(name, raising=False)
-    work = tmp_path / "work"
-    work.mkdir()
+    work = configured_copy(tmp_path / "work", "diff-keyless-committed", _committed)
+    clone = tmp_path / "ci"
+    run(["git", "clone", "-q", work, clone])
+    for name in KEY_FILES:
+        assert not (clone / name).exists()
+    return clone
+
+
+def _committed(work: Path) -> None:
     init_workdir(work)
     credentials = {
         "AccountTag": TUNNEL_ACCOUNT,
@@ -103,11 +112,6 @@ def committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _git(work, "add", "-A")
     _git(work, "add", "-f", "cluster.yaml")
     _git(work, "commit", "-q", "-m", "configured")
-    clone = tmp_path / "ci"
-    run(["git", "clone", "-q", work, clone])
-    for name in KEY_FILES:
-        assert not (clone / name).exists()
-    return clone
 
 
 def test_committed_tunnel_repository_is_clean_without_keys(committed: Path) -> None:

@@ -9,6 +9,7 @@ import yaml
 
 from generator.init_dir import init_workdir
 from generator.pipeline import configure
+from tests.workdirs import configured_copy
 
 SECRET_TOKEN = "cf-token-Zq8nV3kQ1wLx"
 HERE = Path(__file__).parent
@@ -46,11 +47,16 @@ def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
     return out
 
 
+def _configured_sample(root: Path) -> None:
+    init_workdir(root)
+    edit(root / "cluster.yaml", dns__token=SECRET_TOKEN)
+    configure(root / "cluster.yaml", validate=False)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample (with SECRET_TOKEN as dns.token) initialized and configured: a copy of
+    one made once per process (tests/workdirs.py)."""
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS"):
         monkeypatch.delenv(name, raising=False)
-    init_workdir(tmp_path)
-    edit(tmp_path / "cluster.yaml", dns__token=SECRET_TOKEN)
-    configure(tmp_path / "cluster.yaml", validate=False)
-    return tmp_path
+    return configured_copy(tmp_path, "pipeline-sample", _configured_sample)

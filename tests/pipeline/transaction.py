@@ -23,6 +23,7 @@ from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
 from tests.process import run_clustergen
+from tests.workdirs import configured_copy
 
 FIXTURE = Path(__file__).parents[1] / "config" / "fixtures" / "valid" / "all-features.yaml"
 # In both configs; must never reach the disk outside cluster.yaml in plaintext.
@@ -50,19 +51,10 @@ class Repo:
 
     @classmethod
     def create(cls, root: Path) -> Repo:
-        """init + the sample configured (in-process: setup is not what is tested)."""
-        root.mkdir(parents=True, exist_ok=True)
-        init_workdir(root)
-        (root / "cloudflare-tunnel.json").write_text(json.dumps(TUNNEL))
-        (root / "cloudflare-tunnel.json").chmod(0o600)  # as cloudflared leaves it: no warning
-        repo = cls(
-            root,
-            _with_token((root / "cluster.yaml").read_text()),
-            _with_token(FIXTURE.read_text()),
-        )
-        repo.use(repo.sample)
-        configure(root / "cluster.yaml", validate=False)
-        return repo
+        """init + the sample configured (in-process, once per test process and copied:
+        setup is not what is tested)."""
+        configured_copy(root, "transaction-sample", _configured_sample)
+        return cls(root, (root / "cluster.yaml").read_text(), _with_token(FIXTURE.read_text()))
 
     def use(self, config: str) -> None:
         (self.root / "cluster.yaml").write_text(config)
@@ -88,6 +80,14 @@ class Repo:
             for p in sorted(self.root.rglob("*"))
             if p.is_file() and p.name != "lock"
         }
+
+
+def _configured_sample(root: Path) -> None:
+    init_workdir(root)
+    (root / "cloudflare-tunnel.json").write_text(json.dumps(TUNNEL))
+    (root / "cloudflare-tunnel.json").chmod(0o600)  # as cloudflared leaves it: no warning
+    (root / "cluster.yaml").write_text(_with_token((root / "cluster.yaml").read_text()))
+    configure(root / "cluster.yaml", validate=False)
 
 
 def assert_no_plaintext(repo: Repo) -> None:

@@ -3,7 +3,9 @@
 A clone is this repository's files (tracked and new, as `git ls-files` lists them) with
 `clustergen init` + `configure` run in it and everything committed, as a user's first
 commit. pre-commit installs every hook of the rendered `.pre-commit-config.yaml` from PyPI
-into its own cache (~/.cache/pre-commit, or $PRE_COMMIT_HOME), so the first run needs PyPI.
+into its own cache (~/.cache/pre-commit, or $PRE_COMMIT_HOME; in the suite a private one per
+worker, see tests/conftest.py), so the first run needs PyPI. pre-commit-uv (a dev dependency)
+makes those installs with uv, from uv's cache when `uv sync` fetched the same versions.
 """
 
 from __future__ import annotations
@@ -38,14 +40,16 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _pre_commit(repo: Path) -> subprocess.CompletedProcess[str]:
+def _pre_commit(repo: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    """`pre-commit run` on `files`, or with --all-files when none are given."""
     if not PRE_COMMIT.is_file():
         pytest.fail("pre-commit is not installed; `uv sync` installs it (dev dependency group)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT_"))}
     if "PRE_COMMIT_HOME" in os.environ:
         env["PRE_COMMIT_HOME"] = os.environ["PRE_COMMIT_HOME"]
+    selection = ("--files", *files) if files else ("--all-files",)
     return subprocess.run(
-        [str(PRE_COMMIT), "run", "--all-files", "--color", "never"],
+        [str(PRE_COMMIT), "run", *selection, "--color", "never"],
         cwd=repo,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -105,7 +109,9 @@ def test_hooks_still_judge_the_cluster(clone: Path) -> None:
         (clone / name).write_text(text)
     _git(clone, "add", *files)
     try:
-        result = _pre_commit(clone)
+        # Only the new files: the whole clone passing is the test above; the hooks'
+        # scope (`exclude`, `files`, `types`) applies to named files just the same.
+        result = _pre_commit(clone, *files)
     finally:
         _git(clone, "reset", "-q", "--hard")
     output = result.stdout + result.stderr
