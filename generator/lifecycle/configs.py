@@ -15,11 +15,16 @@ from generator import paths
 from generator.errors import ClusterGenError
 from generator.lifecycle import MAINTENANCE_MODES, TOOLS, preflight
 from generator.lifecycle.inventory import CLUSTERCONFIG, TALCONFIG, TALENV
-from generator.lifecycle.session import require, start
+from generator.lifecycle.session import Uses, require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
 
 SECRET = f"{paths.TALOS_DIR}/talsecret.sops.yaml"
+# talhelper genconfig reads both files and the patches talconfig.yaml names; apply-node
+# needs only the node's address (its config was generated from the others).
+_GENERATE = Uses(files=(TALCONFIG, TALENV, f"{paths.TALOS_DIR}/patches/"),
+                 pins=("talos", "kubernetes"))  # fmt: skip
+_APPLY = Uses(files=(TALCONFIG,))
 _TALOSCTL_TIMEOUT = 300.0
 
 
@@ -27,7 +32,7 @@ def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress 
     """talos/clusterconfig/: one machine config per node and the talosconfig, from the
     rendered talconfig.yaml, talenv.yaml and the encrypted talsecret.sops.yaml
     (decrypted by talhelper with SOPS_AGE_KEY_FILE)."""
-    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    inventory, executor = start(workdir, _GENERATE, dry_run=dry_run, progress=progress)
     files = executor.files
     require(inventory, executor, tools=TOOLS["generate-config"], more=[
         preflight.Needed(workdir / SECRET, SECRET,
@@ -66,7 +71,7 @@ def apply_node(
             f"--mode {mode} is not accepted in maintenance mode (--insecure); use one of "
             f"{', '.join(MAINTENANCE_MODES)}, or leave --mode out"
         )
-    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    inventory, executor = start(workdir, _APPLY, dry_run=dry_run, progress=progress)
     node = inventory.node(name)
     generated = preflight.Needed(
         workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"

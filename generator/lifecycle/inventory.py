@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ class Node:
 @dataclass(frozen=True)
 class Inventory:
     """The nodes in cluster.yaml order; versions as talenv.yaml pins them (`v1.13.7`).
-    `notes`: where the rendered pins differ from templates/versions.yaml."""
+    `notes`: where the pins asked for differ from templates/versions.yaml."""
 
     nodes: tuple[Node, ...]
     talos_version: str
@@ -85,10 +86,16 @@ class Inventory:
         return self.workers + self.controllers
 
 
-def read_inventory(workdir: Path, versions_file: Path = paths.VERSIONS_FILE) -> Inventory:
+def read_inventory(
+    workdir: Path,
+    versions_file: Path = paths.VERSIONS_FILE,
+    *,
+    pins: Sequence[str] = ("talos", "kubernetes"),
+) -> Inventory:
     """Read talconfig.yaml and talenv.yaml under `workdir`, check that their nodes are
     cluster.yaml's (when it is there). ClusterGenError when a file is missing or was
-    rendered from another cluster.yaml, naming the command that fixes it."""
+    rendered from another cluster.yaml, naming the command that fixes it. `pins`: the
+    versions ("talos", "kubernetes") noted when they differ from `versions_file`."""
     talconfig = _mapping(workdir, TALCONFIG)
     talenv = _mapping(workdir, TALENV)
     cluster_name = str(talconfig.get("clusterName", ""))
@@ -101,7 +108,8 @@ def read_inventory(workdir: Path, versions_file: Path = paths.VERSIONS_FILE) -> 
     _same_nodes_as_config(workdir, nodes)
     talos_version = _version(talenv, "talosVersion")
     kubernetes_version = _version(talenv, "kubernetesVersion")
-    notes = _pin_notes(versions_file, talos=talos_version, kubernetes=kubernetes_version)
+    rendered = {"talos": talos_version, "kubernetes": kubernetes_version}
+    notes = _pin_notes(versions_file, {name: rendered[name] for name in pins})
     return Inventory(nodes, talos_version, kubernetes_version, notes)
 
 
@@ -202,18 +210,21 @@ def _version(talenv: dict[str, Any], key: str) -> str:
     return value
 
 
-def _pin_notes(versions_file: Path, *, talos: str, kubernetes: str) -> tuple[str, ...]:
+def _pin_notes(versions_file: Path, rendered_pins: dict[str, str]) -> tuple[str, ...]:
+    if not rendered_pins:
+        return ()
     try:
         versions = bounded_yaml.load(versions_file.read_bytes())
     except (OSError, ValueError, yaml.YAMLError):
         return ()
     notes = []
-    for name, rendered in (("talos", talos), ("kubernetes", kubernetes)):
+    for name, rendered in rendered_pins.items():
         entry = versions.get(name) if isinstance(versions, dict) else None
         pinned = entry.get("version") if isinstance(entry, dict) else None
         if pinned and str(pinned) != rendered:
             notes.append(
                 f"note: {TALENV} has {name} {rendered}, templates/versions.yaml {pinned}: "
-                f"using {rendered} (`task configure` renders the pin of templates/versions.yaml)"
+                f"using {rendered}, as the last `task configure` rendered it (run it again "
+                f"to render templates/versions.yaml's)"
             )
     return tuple(notes)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from generator.lifecycle import TOOLS
-from generator.lifecycle.session import require, start
+from generator.lifecycle.session import Uses, require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
 
@@ -18,7 +18,9 @@ _FLUX_TIMEOUT = 360.0  # flux waits up to its own --timeout (5m) for the result
 def reconcile(workdir: Path, *, dry_run: bool = False, progress: Progress = quiet) -> Report:
     """Run `flux reconcile kustomization flux-system --with-source`; its output is the
     report."""
-    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    # Flux applies kubernetes/: nothing of talos/ is acted on (the inventory names only the
+    # controller a missing kubeconfig is fetched from).
+    inventory, executor = start(workdir, Uses(), dry_run=dry_run, progress=progress)
     require(inventory, executor, tools=TOOLS["reconcile"], needs=["kubeconfig"])
     files = executor.files
     argv = (

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.lifecycle import TOOLS
-from generator.lifecycle.inventory import Node
-from generator.lifecycle.session import require, start
+from generator.lifecycle.inventory import TALCONFIG, Node
+from generator.lifecycle.session import Uses, require, start
 from generator.lifecycle.steps import Progress, Step, quiet
 from generator.report import Report
 
@@ -24,6 +24,7 @@ Ask = Callable[[str], str]
 ALL = "all"
 _WIPE = ("--system-labels-to-wipe", "STATE", "--system-labels-to-wipe", "EPHEMERAL")
 _RESET_TIMEOUT = 600.0
+_RESET = Uses(files=(TALCONFIG,))  # the nodes' addresses
 
 
 def reset(
@@ -38,7 +39,7 @@ def reset(
     """Reset node `name` (None: every node). Unless `yes` or `dry_run`, `ask(prompt)` must
     return the node's name (or ALL); `ask` None means nobody can answer: ClusterGenError
     asking for --yes. Nothing runs before the confirmation."""
-    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    inventory, executor = start(workdir, _RESET, dry_run=dry_run, progress=progress)
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
     expected = name if name is not None else ALL
     require(inventory, executor, tools=TOOLS["reset"], needs=["talosconfig"])

@@ -6,21 +6,42 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator import paths
 from generator.lifecycle import preflight
 from generator.lifecycle.environment import ClusterFiles, cluster_files
-from generator.lifecycle.inventory import Inventory, read_inventory
+from generator.lifecycle.inventory import TALENV, Inventory, read_inventory
+from generator.lifecycle.provenance import check_rendered
 from generator.lifecycle.steps import Executor, Progress
 
 
-def start(workdir: Path, *, dry_run: bool, progress: Progress) -> tuple[Inventory, Executor]:
+@dataclass(frozen=True)
+class Uses:
+    """What a command acts on from talos/. `files`: repository-relative paths, or folders
+    ending in "/", that must be what configure wrote (provenance.py); `pins`: the
+    talenv.yaml versions it uses ("talos", "kubernetes"), each noted when it is not
+    templates/versions.yaml's."""
+
+    files: tuple[str, ...] = ()
+    pins: tuple[str, ...] = ()
+
+    def reads(self, path: str) -> bool:
+        return any(path == f or (f.endswith("/") and path.startswith(f)) for f in self.files)
+
+
+def start(
+    workdir: Path, uses: Uses, *, dry_run: bool, progress: Progress
+) -> tuple[Inventory, Executor]:
     """The inventory of `workdir` and an executor for it (ClusterGenError when the rendered
-    talos/ files are missing or stale)."""
+    talos/ files are missing, stale, or differ from what configure wrote)."""
     files = cluster_files(workdir)
-    inventory = read_inventory(workdir)
-    for note in (*files.notes, *inventory.notes):
+    provenance = check_rendered(workdir, uses.reads)
+    # A talenv.yaml the user took over or overrode pins what they chose: nothing to note.
+    pins = () if TALENV in provenance.intended else uses.pins
+    inventory = read_inventory(workdir, pins=pins)
+    for note in (*files.notes, *provenance.notes, *inventory.notes):
         progress(note)
     return inventory, Executor(files, dry_run=dry_run, progress=progress)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from generator.errors import ClusterGenError
 from generator.lifecycle import NODE_TIMEOUT, TOOLS, health
-from generator.lifecycle.inventory import Inventory, Node
-from generator.lifecycle.session import require, start
+from generator.lifecycle.inventory import TALCONFIG, TALENV, Inventory, Node
+from generator.lifecycle.session import Uses, require, start
 from generator.lifecycle.steps import Executor, Progress, Step, quiet
 from generator.report import Report
 
@@ -25,6 +25,8 @@ from generator.report import Report
 READY_RETRY_SECONDS = 10
 # `talosctl upgrade-k8s` updates every control-plane component and kubelet, node by node.
 _K8S_TIMEOUT = 3600.0
+_NODES = Uses(files=(TALCONFIG, TALENV), pins=("talos",))
+_K8S = Uses(files=(TALCONFIG, TALENV), pins=("kubernetes",))
 
 
 def upgrade_nodes(
@@ -39,7 +41,7 @@ def upgrade_nodes(
     """Upgrade node `name` (None: every node, workers first) to the pinned Talos version.
     ClusterGenError while the cluster is unhealthy (unless `force`), when a step fails or a
     node is not Ready within `timeout` seconds; the nodes done before are reported."""
-    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    inventory, executor = start(workdir, _NODES, dry_run=dry_run, progress=progress)
     nodes = [inventory.node(name)] if name is not None else list(inventory.upgrade_order())
     require(inventory, executor, tools=TOOLS["upgrade-node"], needs=["talosconfig", "kubeconfig"])
     done: list[str] = []
@@ -126,7 +128,7 @@ def upgrade_k8s(
 ) -> Report:
     """Upgrade Kubernetes to talenv.yaml's kubernetesVersion through the first controller,
     behind the same health gate as a node upgrade (unless `force`)."""
-    inventory, executor = start(workdir, dry_run=dry_run, progress=progress)
+    inventory, executor = start(workdir, _K8S, dry_run=dry_run, progress=progress)
     require(inventory, executor, tools=TOOLS["upgrade-k8s"], needs=["talosconfig", "kubeconfig"])
     if force:
         progress("skipping the health checks (--force)")
