@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from generator import paths
+from generator.write.manifest import Manifest, Shadowed, dump_manifest, manifest_path, sha256_hex
 from tests.rendering import copy_templates, render_config, sample_with, write_config
 
 OWN_SCHEMATIC = "b" * 64
@@ -89,6 +90,30 @@ def rendered_repo(directory: Path, shape: str, *, live: bool = True) -> Path:
             (directory / relative).parent.mkdir(parents=True, exist_ok=True)
             (directory / relative).write_text("stand-in\n")
     return directory
+
+
+def record_render(
+    directory: Path, *, released: Sequence[str] = (), overrides: Sequence[str] = ()
+) -> None:
+    """Write `.clustergen/manifest.json` as configure leaves it over the talos/ files now in
+    `directory`: each file's sha256, but `released` (taken over with `--keep-mine`: their
+    render's digest under `released`); `overrides`: the talos/ files an override renders
+    (`overrides/<path>.j2` shadowing `templates/config/<path>.j2`)."""
+    digests = {
+        path.relative_to(directory).as_posix(): sha256_hex(path.read_bytes())
+        for path in sorted((directory / paths.TALOS_DIR).rglob("*"))
+        if path.is_file() and "clusterconfig" not in path.parts and ".sops." not in path.name
+    }
+    manifest = Manifest(
+        files={p: d for p, d in digests.items() if p not in released},
+        released={p: "0" * 64 for p in released},
+        overrides={
+            f"overrides/{p}.j2": Shadowed(f"templates/config/{p}.j2", "1" * 64) for p in overrides
+        },
+    )
+    target = manifest_path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(dump_manifest(manifest))
 
 
 def node_addresses(directory: Path) -> Mapping[str, str]:

@@ -113,5 +113,8 @@ def test_a_pin_not_yet_rendered_is_a_note(make_repo: MakeRepo, tmp_path: Path) -
     assert inventory.talos_version == TALOS_VERSION
     assert inventory.notes == (
         f"note: talos/talenv.yaml has talos {TALOS_VERSION}, templates/versions.yaml v9.0.0: "
-        f"using {TALOS_VERSION} (`task configure` renders the pin of templates/versions.yaml)",
+        f"using {TALOS_VERSION}, as the last `task configure` rendered it (run it again to "
+        "render templates/versions.yaml's)",
     )
+    unasked = read_inventory(make_repo("single", live=False), versions, pins=("kubernetes",))
+    assert unasked.notes == ()
