@@ -139,3 +139,13 @@ def test_reconcile_does_not_read_talos_files_for_their_provenance(
     code, out, err = clustergen(repo, "reconcile", "--dry-run")
     assert (code, err) == (0, "")
     assert out.startswith("flux reconcile kustomization flux-system")
+
+
+def test_a_corrupt_manifest_is_named_with_its_fix(tools: StubTools, make_repo: MakeRepo) -> None:
+    repo = make_repo("single", live=False)
+    record_render(repo)
+    (repo / ".clustergen/manifest.json").write_text("{")
+    code, out, err = clustergen(repo, "talos", "upgrade-node", "k8s-0", "--dry-run")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: .clustergen/manifest.json is corrupt"), err
+    assert "git checkout -- .clustergen/manifest.json" in err
