@@ -27,8 +27,8 @@ class Provenance:
     """`intended`: the read files that are the user's on purpose (taken over, or an
     override's render), repository-relative; `notes`: one line per file taken over."""
 
-    intended: frozenset[str]
-    notes: tuple[str, ...]
+    intended: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
 
 
 def check_rendered(workdir: Path, reads: Reads) -> Provenance:

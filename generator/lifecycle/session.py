@@ -13,7 +13,7 @@ from generator import paths
 from generator.lifecycle import preflight
 from generator.lifecycle.environment import ClusterFiles, cluster_files
 from generator.lifecycle.inventory import TALENV, Inventory, read_inventory
-from generator.lifecycle.provenance import check_rendered
+from generator.lifecycle.provenance import Provenance, check_rendered
 from generator.lifecycle.steps import Executor, Progress
 
 
@@ -37,7 +37,8 @@ def start(
     """The inventory of `workdir` and an executor for it (ClusterGenError when the rendered
     talos/ files are missing, stale, or differ from what configure wrote)."""
     files = cluster_files(workdir)
-    provenance = check_rendered(workdir, uses.reads)
+    # A command that acts on no talos/ file (reconcile) does not even need the manifest.
+    provenance = check_rendered(workdir, uses.reads) if uses.files else Provenance()
     # A talenv.yaml the user took over or overrode pins what they chose: nothing to note.
     pins = () if TALENV in provenance.intended else uses.pins
     inventory = read_inventory(workdir, pins=pins)

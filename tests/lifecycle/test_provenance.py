@@ -149,3 +149,5 @@ def test_a_corrupt_manifest_is_named_with_its_fix(tools: StubTools, make_repo: M
     assert (code, out) == (1, "")
     assert err.startswith("error: .clustergen/manifest.json is corrupt"), err
     assert "git checkout -- .clustergen/manifest.json" in err
+    code, out, err = clustergen(repo, "reconcile", "--dry-run")  # acts on no talos/ file
+    assert (code, err) == (0, "")
