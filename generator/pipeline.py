@@ -282,6 +282,7 @@ def _configure_locked(
     )
     plan.old = committed  # so a manifest that listed entries we dropped is rewritten without them
     plan.new = replace(plan.new, overrides=result.tree.shadowed)
+    plan.origins = result.tree.origins
     try:
         plan.refuse_conflicts(force)  # before the cost of validating
     except WriteConflict as err:

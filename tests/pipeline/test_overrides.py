@@ -493,3 +493,20 @@ def test_an_invalid_hand_edit_in_an_overridden_file_is_blamed_on_the_file_not_th
     )
     assert not any(line.startswith(f"error: {origin}") for line in result.stderr.splitlines())
     assert snapshot(workdir) == before
+
+
+def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: Path) -> None:
+    override_echo(workdir)
+    configure(workdir, "--no-validate")
+    rendered = (workdir / ECHO).read_text()
+    (workdir / ECHO).write_text(rendered.replace("memory: 96Mi", "memory: 80Mi"))
+    override = (workdir / ECHO_OVERRIDE).read_text()
+    (workdir / ECHO_OVERRIDE).write_text(override.replace("memory: 96Mi", "memory: 128Mi"))
+
+    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1, result.stdout
+    assert f"{ECHO}: edited by hand" in result.stderr, result.stderr
+    assert f"      {ECHO}: edit {ECHO_OVERRIDE}\n" in result.stderr
+    assert f"to {ECHO_OVERRIDE}" not in result.stderr
+    assert "memory: 128Mi" in (workdir / ECHO_OVERRIDE).read_text()
