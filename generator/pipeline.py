@@ -35,6 +35,7 @@ from generator.secrets.encrypt import (
     encrypt_tree,
     fingerprints_for,
 )
+from generator.secrets.files import is_secret_path
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.sops import Sops
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
@@ -281,6 +282,7 @@ def _configure_locked(
     )
     plan.old = committed  # so a manifest that listed entries we dropped is rewritten without them
     plan.new = replace(plan.new, overrides=result.tree.shadowed)
+    plan.origins = result.tree.origins
     try:
         plan.refuse_conflicts(force)  # before the cost of validating
     except WriteConflict as err:
@@ -336,7 +338,12 @@ def _validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) 
     except ValidationFailed as err:
         from generator.render.overrides.origins import attribute
 
-        raise WriteBlocked(attribute(err.problems, result.tree.origins)) from None
+        # Secrets are planned as the render (they never merge); `files` holds ciphertext.
+        rendered = result.tree.files
+        edited = {
+            p for p in result.tree.origins if not is_secret_path(p) and files.get(p) != rendered[p]
+        }
+        raise WriteBlocked(attribute(err.problems, result.tree.origins, edited)) from None
     warnings = sorted(str(f) for f in findings)
     report += [
         *warnings,

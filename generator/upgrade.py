@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.diff.derived import secret_derived_files
 from generator.pipeline import RenderResult, render_in_memory
 from generator.render.overrides.stale import stale_overrides
 from generator.report import Report
@@ -66,7 +67,7 @@ def run_upgrade_check(config_path: Path) -> Report:
     result = render_in_memory(config_path, keyless=held is None, held=held)
     key = result.sops.fingerprint_key if result.sops is not None else None
     manifest, _ = trusted(load_manifest(workdir), key)
-    unknowable = _secret_derived(result)
+    unknowable = secret_derived_files(result.tree.files, result.probe)
     # configure's own plan, as `clustergen diff` takes it. Secrets are compared by plaintext
     # below; what a keyless render cannot know, not at all.
     plan = preview_plan(result.tree.files, workdir, manifest, unknown=unknowable)
@@ -158,16 +159,6 @@ def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path
         else:
             edited.append(refused)
     return Secrets(tuple(created), tuple(changed), tuple(edited))
-
-
-def _secret_derived(result: RenderResult) -> frozenset[str]:
-    """Without a key: the plain files whose render depends on a secret value."""
-    if result.probe is None:
-        return frozenset()
-    probe = result.probe
-    return frozenset(
-        p for p, b in result.tree.files.items() if probe.get(p) != b and not is_secret_path(p)
-    )
 
 
 def _notes(result: RenderResult, manifest: Manifest, unknowable: frozenset[str]) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from generator import paths
+from generator.diff.derived import secret_derived_files
 from generator.diff.git import read_git_tree
 from generator.diff.output import FORMATS
 from generator.diff.trees import (
@@ -102,6 +103,7 @@ def compare(
         owned=owned - left_out,
         probe=probe,
         recipients=_recipients(new, workdir),
+        render=new,
     )
     secrets = _edited_secrets(diff, old, manifest)
     return replace(
@@ -121,8 +123,7 @@ def _configure_plan(
 ) -> WritePlan:
     """configure's plan for the files a render without keys can know (not the secrets,
     nor the files derived from secret values)."""
-    derived = {p for p, b in new.items() if probe is not None and probe.get(p) != b}
-    return preview_plan(new, workdir, manifest, unknown=derived)
+    return preview_plan(new, workdir, manifest, unknown=secret_derived_files(new, probe))
 
 
 def _conflicting(conflict: Conflict) -> Conflicting:

@@ -16,10 +16,25 @@ items (two secret URLs on one port give one port entry).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from generator.secrets.files import is_secret_path
+
 Path = tuple[str | int, ...]
+
+
+def secret_derived_files(
+    render: Mapping[str, bytes], probe: Mapping[str, bytes] | None
+) -> frozenset[str]:
+    """The plain (not `*.sops.*`) paths of a keyless `render` whose content differs from
+    the `probe` render's, or that only `render` has (path → bytes, both straight from the
+    templates, before any hand edit is merged in): the files that derive from secret
+    values. Empty without a probe (a render with keys). The one set of them that diff and
+    upgrade --check both use and count."""
+    if probe is None:
+        return frozenset()
+    return frozenset(p for p, b in render.items() if not is_secret_path(p) and probe.get(p) != b)
 
 
 def secret_derived(first: Any, second: Any) -> frozenset[Path]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from generator.diff.derived import describe, matches, secret_derived
+from generator.diff.derived import describe, matches, secret_derived, secret_derived_files
 from generator.diff.objects import (
     ObjectKey,
     normalized,
@@ -124,6 +124,7 @@ def diff_trees(
     owned: Iterable[str] = (),
     probe: Mapping[str, bytes] | None = None,
     recipients: Recipients | None = None,
+    render: Mapping[str, bytes] | None = None,
 ) -> TreeDiff:
     """Differences between trees, limited to the new tree's paths and `owned` ones
     (the generator's manifest): files the user added are nobody's business here.
@@ -132,8 +133,13 @@ def diff_trees(
     comments alone are no change); what is shown is then its own text. `probe`: for a
     render without keys, the same render with other placeholders; what differs between
     the two derives from secret values and is not compared (generator/diff/derived.py).
+    `render`: the render `probe` pairs with, when `new` is configure's plan of it (hand
+    edits merged, files you took over as on disk); default `new`. What derives from secret
+    values is what differs between the two renders, never a hand edit.
     `recipients`: for telling a re-encrypted secret file (key rotation) from a changed one.
     """
+    base = new if render is None else render
+    derived = secret_derived_files(base, probe)
     scope = set(new) | set(owned)
     added = sorted(p for p in new if p not in old)
     removed = sorted(p for p in scope if p in old and p not in new)
@@ -153,8 +159,8 @@ def diff_trees(
                 continue
             if result is None and _reencrypted(path, old[path], recipients):
                 reencrypted.append(path)
-        elif probe is not None and probe.get(path, new[path]) != new[path]:
-            result = _derived_file(path, new[path], probe[path], old[path])
+        elif probe is not None and path in derived:
+            result = _derived_file(path, new[path], base[path], probe.get(path, b""), old[path])
             if isinstance(result, str):
                 not_compared.append((path, result))
                 continue
@@ -225,16 +231,21 @@ def _changed_objects(
     ]
 
 
-def _derived_file(path: str, new: bytes, probe: bytes, old: bytes) -> FileChange | str:
-    """A plain file that derives from secret values: the changes outside those values, or
-    why it was not compared (only in part, or not at all)."""
+def _derived_file(
+    path: str, new: bytes, render: bytes, probe: bytes, old: bytes
+) -> FileChange | str:
+    """A plain file that derives from secret values (`render` and `probe` differ): the
+    changes of `new` (the render as configure leaves it) outside those values, or why it
+    was not compared (only in part, or not at all)."""
     new_objects, probe_objects = parse_objects(new, path), parse_objects(probe, path)
-    old_objects = parse_objects(old, path)
+    render_objects, old_objects = parse_objects(render, path), parse_objects(old, path)
     if (
         new_objects is None
         or probe_objects is None
+        or render_objects is None
         or old_objects is None
         or new_objects.keys() != probe_objects.keys()
+        or render_objects.keys() != probe_objects.keys()
     ):
         return "derives from secret values (no age key)"
     skipped: list[tuple[str | int, ...]] = []
@@ -243,7 +254,7 @@ def _derived_file(path: str, new: bytes, probe: bytes, old: bytes) -> FileChange
         if key not in new_objects or key not in old_objects:
             changed.append(ObjectChange(*key, _change(old_objects.get(key), new_objects.get(key))))
             continue
-        skip = secret_derived(new_objects[key], probe_objects[key])
+        skip = secret_derived(render_objects[key], probe_objects[key])
         skipped += skip
         if not matches(old_objects[key], new_objects[key], skip):
             changed.append(ObjectChange(*key, "changed"))

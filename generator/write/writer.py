@@ -132,6 +132,9 @@ class WritePlan:
     drop_bases: list[str] = field(default_factory=list)  # base copies no longer referenced
     take_theirs: frozenset[str] = frozenset()
     notes: list[str] = field(default_factory=list)  # said once, e.g. a --take-theirs with no effect
+    # Rendered path → the override or merge patch that produced it (RenderedTree.origins):
+    # the conflict advice then says to edit that, never to copy a render over it.
+    origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def changes(self) -> bool:
@@ -146,7 +149,7 @@ class WritePlan:
         """WriteConflict when hand edits are in the way and neither `force` nor
         --take-theirs resolves them; the message shows each conflicting hunk."""
         if left := self.unresolved(force):
-            raise WriteConflict(_conflict_message(left))
+            raise WriteConflict(_conflict_message(left, self.origins))
 
     def written(self, conflict: Conflict) -> bytes:
         """What a conflict resolved by --take-theirs or --force writes: the merge taking
@@ -561,7 +564,7 @@ def _symlinked_dir(root: Path, dirs: list[str]) -> WriteError:
     return WriteError(f"refusing to write into {'/'.join(dirs)}: it resolves outside {root}")
 
 
-def _conflict_message(conflicts: list[Conflict]) -> str:
+def _conflict_message(conflicts: list[Conflict], origins: Mapping[str, str]) -> str:
     lines = [f"{len(conflicts)} file(s) in the way; nothing was written:"]
     for conflict in conflicts:
         lines.append(f"  {conflict.path}: {conflict.reason}")
@@ -581,17 +584,25 @@ def _conflict_message(conflicts: list[Conflict]) -> str:
             "  - keep yours: --keep-mine PATH; the file becomes yours and clustergen "
             "stops writing it (recorded in .clustergen/manifest.json)"
         )
-        lines.append(
-            "  - make your change an override (it then renders in place of the built-in "
-            "template): copy your version of"
-        )
-        lines += [
-            f"      {c.path} to {override_for(c.path)}"
-            for c in conflicts
-            if not is_secret_path(c.path)
-        ]
+        plain = [c.path for c in conflicts if not is_secret_path(c.path)]
+        if copies := [p for p in plain if p not in origins]:
+            lines.append(
+                "  - make your change an override (it then renders in place of the built-in "
+                "template): copy your version of"
+            )
+            lines += [f"      {p} to {override_for(p)}" for p in copies]
+        if edits := [p for p in plain if p in origins]:
+            # Copying the rendered file over an override would replace its template logic.
+            lines.append("  - or put your change into the override or patch that renders it:")
+            lines += [f"      {p}: edit {_origin_file(origins[p])}" for p in edits]
     lines.append("  - or move your change into cluster.yaml, or remove the file")
     return "\n".join(lines)
+
+
+def _origin_file(origin: str) -> str:
+    """`overrides/x.yaml.j2`, or `overrides/patches/p.yaml (the patch at line 3)`."""
+    file, _, line = origin.partition(":")
+    return f"{file} (the patch at line {line})" if line else file
 
 
 def override_for(rel: str) -> str:

@@ -155,3 +155,42 @@ def test_a_real_change_next_to_a_secret_derived_value_is_reported(committed: Pat
     assert TUNNEL_ID not in result.stdout + result.stderr
     assert "note: spec.endpoints[0].targets derive from secret values" in result.stdout
     assert NOT_DECRYPTED not in result.stdout and NOT_DECRYPTED_PROBE not in result.stdout
+
+
+def test_hand_edits_and_taken_over_files_are_compared_not_called_secret_derived(
+    committed: Path,
+) -> None:
+    reloader = committed / "kubernetes/apps/kube-system/reloader/app/helmrelease.yaml"
+    cert_manager = committed / "kubernetes/apps/cert-manager/cert-manager/app/helmrelease.yaml"
+    for path in (reloader, cert_manager):
+        assert "\n  interval: 1h\n" in path.read_text()
+        path.write_text(path.read_text().replace("\n  interval: 1h\n", "\n  interval: 2h\n", 1))
+    # Taking a file over needs the key once (configure), as on the user's machine.
+    work = committed.parent / "work"
+    for name in KEY_FILES:
+        (committed / name).write_bytes((work / name).read_bytes())
+    kept = run_clustergen(
+        ["configure", "--no-validate", "--keep-mine", str(cert_manager.relative_to(committed))],
+        cwd=committed,
+    )
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    for name in KEY_FILES:
+        (committed / name).unlink()
+
+    result = run_clustergen(["diff", "--config", "cluster.yaml"], cwd=committed)
+    check = run_clustergen(["upgrade", "--check", "--config", "cluster.yaml"], cwd=committed)
+
+    assert result.returncode == 0 and check.returncode == 0, result.stderr + check.stderr
+    notes = dict(re.findall(r"^not compared: (\S+) \((.*)\)$", result.stdout, flags=re.M))
+    derived = {p for p, why in notes.items() if "derive" in why}
+    assert sorted(derived) == [
+        "kubernetes/apps/flux-system/network-policies/flux.yaml",
+        "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml",
+        "kubernetes/apps/observability/network-policies/observability.yaml",
+    ]
+    assert "taken over by you: kubernetes/apps/cert-manager" in result.stdout
+    counted = re.search(
+        r"no age.key: (\d+) secret file\(s\) and (\d+) file\(s\) derived", check.stdout
+    )
+    assert counted, check.stdout
+    assert (len(notes) - len(derived), len(derived)) == tuple(map(int, counted.groups()))

@@ -456,3 +456,57 @@ def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
         f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "
         f"take (did you mean {CILIUM}?)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "origin", "by"),
+    [
+        pytest.param(ECHO, None, ECHO_OVERRIDE, f"the render of {ECHO_OVERRIDE}", id="override"),
+        pytest.param(
+            CILIUM, CILIUM_PATCH, f"{PATCH}:3", f"the render as patched by {PATCH}:3", id="patch"
+        ),
+    ],
+)
+def test_an_invalid_hand_edit_in_an_overridden_file_is_blamed_on_the_file_not_the_override(
+    workdir: Path, rel: str, text: str | None, origin: str, by: str
+) -> None:
+    if text is None:
+        override_echo(workdir)
+    else:
+        write(workdir, PATCH, text)
+    configure(workdir, "--no-validate")
+    rendered = (workdir / rel).read_text()
+    assert "\n  interval: " in rendered
+    head, _, tail = rendered.partition("\n  interval: ")
+    (workdir / rel).write_text(f"{head}\n  interval: bogus\n{tail.partition(chr(10))[2]}")
+    edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
+    before = snapshot(workdir)
+
+    result = run_clustergen(["configure"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1, result.stdout
+    blamed = [line for line in result.stderr.splitlines() if "bogus" in line]
+    assert blamed, result.stderr
+    assert all(line.startswith(f"error: {rel}:") for line in blamed), result.stderr
+    assert all(f"(this file holds your hand edit merged with {by})" in line for line in blamed), (
+        result.stderr
+    )
+    assert not any(line.startswith(f"error: {origin}") for line in result.stderr.splitlines())
+    assert snapshot(workdir) == before
+
+
+def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: Path) -> None:
+    override_echo(workdir)
+    configure(workdir, "--no-validate")
+    rendered = (workdir / ECHO).read_text()
+    (workdir / ECHO).write_text(rendered.replace("memory: 96Mi", "memory: 80Mi"))
+    override = (workdir / ECHO_OVERRIDE).read_text()
+    (workdir / ECHO_OVERRIDE).write_text(override.replace("memory: 96Mi", "memory: 128Mi"))
+
+    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=ENV)
+
+    assert result.returncode == 1, result.stdout
+    assert f"{ECHO}: edited by hand" in result.stderr, result.stderr
+    assert f"      {ECHO}: edit {ECHO_OVERRIDE}\n" in result.stderr
+    assert f"to {ECHO_OVERRIDE}" not in result.stderr
+    assert "memory: 128Mi" in (workdir / ECHO_OVERRIDE).read_text()

@@ -436,3 +436,28 @@ def test_a_manifest_only_change_is_said(tmp_path: Path) -> None:
 
 def configure_with(root: Path, digest: str) -> WriteSummary:
     return apply_plan(plan_write(TREE, root, load_manifest(root), config_digest=digest), root)
+
+
+def test_the_conflict_advice_edits_an_existing_override_never_copies_over_it(
+    tmp_path: Path,
+) -> None:
+    configure(tmp_path, TREE)
+    for rel in ("kubernetes/apps/a/ks.yaml", "kubernetes/apps/b/ks.yaml", "README.md"):
+        (tmp_path / rel).write_bytes(b"edited\n")
+    changed = {"kubernetes/apps/a/ks.yaml": b"a: 2\n", "kubernetes/apps/b/ks.yaml": b"b: 2\n"}
+    plan = plan_write(TREE | changed | {"README.md": b"new\n"}, tmp_path, load_manifest(tmp_path))
+    plan.origins = {
+        "kubernetes/apps/a/ks.yaml": "overrides/kubernetes/apps/a/ks.yaml.j2",
+        "kubernetes/apps/b/ks.yaml": "overrides/patches/b.yaml:3",
+    }
+
+    with pytest.raises(WriteConflict) as err:
+        plan.refuse_conflicts(force=False)
+
+    message = str(err.value)
+    assert "copy your version of\n      README.md to overrides/README.md\n" in message
+    assert "to overrides/kubernetes/apps/" not in message
+    assert (
+        "      kubernetes/apps/a/ks.yaml: edit overrides/kubernetes/apps/a/ks.yaml.j2\n"
+        "      kubernetes/apps/b/ks.yaml: edit overrides/patches/b.yaml (the patch at line 3)\n"
+    ) in message

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 
 from generator.errors import Problem
 
 
-def attribute(problems: Sequence[Problem | str], origins: Mapping[str, str]) -> list[Problem | str]:
+def attribute(
+    problems: Sequence[Problem | str],
+    origins: Mapping[str, str],
+    edited: Collection[str] = (),
+) -> list[Problem | str]:
     """Each problem in a file of `origins` (rendered path → `overrides/x` or
     `overrides/patches/p.yaml:3`, RenderedTree.origins) moved to that file: a copied
     override keeps the line (same bytes); a rendered override or a patch names the line
-    of the rendered file in the message (and a patch its own document's line)."""
+    of the rendered file in the message (and a patch its own document's line).
+
+    `edited`: paths of `origins` whose planned content is not exactly the render (a hand
+    edit merged in, or kept as on disk). A problem there may be the user's own edit, so it
+    stays on the file on disk, which is said to hold the edit and the override's render."""
     moved: list[Problem | str] = []
     for problem in problems:
         origin = origins.get(problem.file) if isinstance(problem, Problem) else None
@@ -20,7 +29,11 @@ def attribute(problems: Sequence[Problem | str], origins: Mapping[str, str]) -> 
             continue
         at = f"{problem.file}:{problem.line}" if problem.line else problem.file
         file, _, line = origin.partition(":")
-        if line:
+        if problem.file in edited:
+            by = f"the render as patched by {origin}" if line else f"the render of {origin}"
+            message = f"{problem.message} (this file holds your hand edit merged with {by})"
+            moved.append(replace(problem, message=message))
+        elif line:
             message = f"{problem.message} (in {at}, as patched)"
             moved.append(Problem(problem.key, message, file, int(line)))
         elif file.endswith(".j2"):
