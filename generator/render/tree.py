@@ -79,6 +79,7 @@ def render_tree(
     )
     files: dict[str, bytes] = {}
     modes: dict[str, int] = {}
+    env.globals["rendered"] = rendered = RenderedFiles(files, is_open=False)
     sources: dict[str, str] = {}
     problems: list[Problem] = []
     shadowed: dict[str, Shadowed] = {}
@@ -134,7 +135,7 @@ def render_tree(
         if refused:
             raise OverrideError(redact(refused, files))
     if not problems:
-        env.globals["rendered"] = RenderedFiles(files, (out for _, _, out in documents))
+        rendered.open(out for _, _, out in documents)
         for source, name_in_tree, out in documents:
             _render_file(env, source, name_in_tree, out, files, modes, problems, shown)
             if out in files and out in overrides.files:

@@ -456,3 +456,29 @@ def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
         f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "
         f"take (did you mean {CILIUM}?)\n"
     )
+
+
+def test_the_docs_describe_what_the_overrides_render(workdir: Path) -> None:
+    # The echo Kustomization with a dependency, Talos held one patch release back.
+    ks = (paths.TEMPLATE_TREE / "kubernetes/apps/default/echo/ks.yaml.j2").read_text()
+    write(
+        workdir,
+        "overrides/kubernetes/apps/default/echo/ks.yaml.j2",
+        ks + "  dependsOn:\n    - name: cert-manager\n      namespace: cert-manager\n",
+    )
+    talenv = (paths.TEMPLATE_TREE / "talos/talenv.yaml.j2").read_text()
+    assert "talosVersion: #{ versions.talos.version }#" in talenv
+    write(
+        workdir,
+        "overrides/talos/talenv.yaml.j2",
+        talenv.replace("#{ versions.talos.version }#", "v1.13.5"),
+    )
+    report = configure(workdir)
+    assert "validated: no errors" in report
+    ks_yaml = yaml.safe_load((workdir / "kubernetes/apps/default/echo/ks.yaml").read_text())
+    assert ks_yaml["spec"]["dependsOn"] == [{"name": "cert-manager", "namespace": "cert-manager"}]
+    readme = (workdir / "kubernetes/apps/default/echo/README.md").read_text()
+    assert "Depends on: `cert-manager/cert-manager`. Backup:" in readme
+    for doc in ("upgrades.md", "README.md", "nodes.md", "post-install-checks.md"):
+        text = (workdir / "docs" / doc).read_text()
+        assert "v1.13.5" in text and "v1.13.7" not in text, doc

@@ -37,7 +37,8 @@ TREE = {
     "config/kubernetes/facts.yaml.j2": "---\nvip: #{ network.node_cidr | nthhost(5) }#\n",
     # A document reads the rendered files (an override's too), and no guarded-off one.
     "config/docs/keys.md.j2": (
-        "keys: #{ rendered.yaml('kubernetes/facts.yaml') | first | items | list }# #{ rendered.has('kubernetes/ks.yaml') }#\n"
+        "keys: #{ rendered.yaml('kubernetes/facts.yaml') | first | items | list }# "
+        "#{ rendered.has('kubernetes/ks.yaml') }#\n"
         "monitoring: #{ rendered.has('monitoring/app.yaml') }#\n"
     ),
 }
@@ -143,7 +144,9 @@ def test_makejinja_with_plugin_renders_the_overrides_as_configure_does(
         "docs/keys.md",
     }
     assert ours.files["kubernetes/ks.yaml"] == b"---\nmine: copied, not rendered #{ x }#\n"
-    assert ours.files["docs/keys.md"] == b"keys: [('mine', '10.1.0.0/24')] True\nmonitoring: False\n"
+    assert (
+        ours.files["docs/keys.md"] == b"keys: [('mine', '10.1.0.0/24')] True\nmonitoring: False\n"
+    )
 
 
 def test_plugin_builds_context_only_from_raw_cluster_yaml(tmp_path: Path) -> None:
