@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
+from generator.bounded_yaml import load_all
 
 # The second pass: documentation, which describes the files and is never patched.
 DOCUMENT_SUFFIX = ".md"
@@ -51,12 +51,13 @@ class RenderedFiles:
 
     def yaml(self, path: str) -> list[Any]:
         """The YAML documents of rendered file `path`, empty ones left out. LookupError
-        naming the path when nothing renders it (its guard is off, or a typo)."""
+        naming the path when nothing renders it (its guard is off, or a typo); yaml.YAMLError
+        when it is not YAML or crosses generator/bounded_yaml.py's bounds (an override's can)."""
         self._check_open(path)
         if path not in self._parsed:
             if path not in self._files:
                 raise LookupError(f"rendered.yaml({path!r}): no rendered file has this path")
-            docs = yaml.safe_load_all(self._files[path].decode("utf-8"))
+            docs = load_all(self._files[path])
             self._parsed[path] = [doc for doc in docs if doc is not None]
         return self._parsed[path]
 

@@ -482,3 +482,22 @@ def test_the_docs_describe_what_the_overrides_render(workdir: Path) -> None:
     for doc in ("upgrades.md", "README.md", "nodes.md", "post-install-checks.md"):
         text = (workdir / "docs" / doc).read_text()
         assert "v1.13.5" in text and "v1.13.7" not in text, doc
+
+
+def test_an_app_an_override_adds_to_a_namespace_clustergen_owns_is_applied(
+    workdir: Path,
+) -> None:
+    ks = (paths.TEMPLATE_TREE / "kubernetes/apps/default/echo/ks.yaml.j2").read_text()
+    write(
+        workdir, "overrides/kubernetes/apps/default/myapp/ks.yaml.j2", ks.replace("echo", "myapp")
+    )
+    write(
+        workdir,
+        "overrides/kubernetes/apps/default/myapp/app/kustomization.yaml",
+        "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+    )
+    report = configure(workdir)
+    assert "never applied" not in report and "validated: no errors" in report, report
+    listing = yaml.safe_load((workdir / "kubernetes/apps/default/kustomization.yaml").read_text())
+    assert "./myapp/ks.yaml" in listing["resources"]
+    assert "`myapp`" in (workdir / "docs/README.md").read_text()

@@ -227,6 +227,11 @@ patch:
         distribution:
           version: "2.6.x"
 """
+_CILIUM_CHART = """\
+---
+target: {kind: OCIRepository, name: cilium}
+patch: {spec: {ref: {tag: "1.2.3"}}}
+"""
 _MYAPP_KS = """\
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
@@ -245,13 +250,19 @@ spec:
 def test_docs_describe_the_patched_files_not_the_built_in_templates(tmp_path: Path) -> None:
     # Patches apply after rendering; the documents render after them.
     files = _render_with_overrides(
-        tmp_path, {"patches/echo.yaml": _ECHO_DEPENDS_ON, "patches/flux.yaml": _FLUX_2_6}
+        tmp_path,
+        {
+            "patches/echo.yaml": _ECHO_DEPENDS_ON,
+            "patches/flux.yaml": _FLUX_2_6,
+            "patches/cilium.yaml": _CILIUM_CHART,
+        },
     )
     echo = files["kubernetes/apps/default/echo/README.md"].decode()
     assert "Depends on: `cert-manager/cert-manager`. Backup:" in echo
     upgrades = files["docs/upgrades.md"].decode()
     assert "(Flux `2.6.x`)" in upgrades and "asks for Flux `2.6.x`" in upgrades
     assert "Flux `2.x`" not in upgrades
+    assert "| Cilium | chart `1.2.3` |" in upgrades
 
 
 def test_an_app_an_override_adds_is_applied_and_indexed(tmp_path: Path) -> None:
