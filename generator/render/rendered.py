@@ -1,4 +1,4 @@
-"""What the documents read: the tree as it will be written (DESIGN.md, "Documents").
+"""What the documents read: the tree as it will be written (DESIGN.md, "Templates" part).
 
 Markdown (docs/, each app folder's README.md) renders in a second pass, after every other
 file has rendered and every merge patch is applied, so a document describes the files the
