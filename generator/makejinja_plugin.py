@@ -63,8 +63,15 @@ class Plugin:
         env = make_environment([*inputs, *parents], globals=context)
         guards = DirectoryGuards(env, inputs)
         namespaces: list[dict[str, Any]] = []
+        # Output paths the overrides render: an app folder one adds is listed, as in configure.
+        added = [
+            f.relative_to(o).as_posix().removesuffix(".j2")
+            for o in self._overrides
+            for f in o.rglob("*")
+            if f.is_file()
+        ]
         for root in inputs:
-            namespaces += publish_namespaces(env, root, guards.wanted)
+            namespaces += publish_namespaces(env, root, guards.wanted, added=added)
         # Documents read the files makejinja renders beside them (no merge patches here).
         env.globals["namespaces"] = namespaces
         if self._overrides:
