@@ -65,8 +65,9 @@ def render_tree(
     overrides: Overrides | None = None,
 ) -> RenderedTree:
     """Render every template under `template_root`, each replaced by its override if
-    `overrides` has one (generator/render/overrides/), then apply its merge patches; raise
-    RenderError listing all failures (an override's with its own path)."""
+    `overrides` has one (generator/render/overrides/), then apply its merge patches, then
+    render the documents (`*.md`) from those final files (generator/render/rendered.py);
+    raise RenderError listing all failures (an override's with its own path)."""
     env = make_environment([template_root, macro_root], globals=context)
     overrides = overrides or Overrides(Path())
     if overrides:
