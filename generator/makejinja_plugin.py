@@ -16,7 +16,7 @@ has no step after rendering where a plugin could change a file (use `clustergen 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from generator.render.environment import FILTERS, make_environment
 from generator.render.guards import DirectoryGuards
 from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import OVERRIDES_DIR, PATCHES_DIR
+from generator.render.rendered import RenderedFiles
 
 if TYPE_CHECKING:
     from makejinja.config import Config
@@ -62,9 +63,22 @@ class Plugin:
         env = make_environment([*inputs, *parents], globals=context)
         guards = DirectoryGuards(env, inputs)
         namespaces: list[dict[str, Any]] = []
+        # Output paths the overrides render: an app folder one adds is listed, as in configure.
+        added = [
+            f.relative_to(o).as_posix().removesuffix(".j2")
+            for o in self._overrides
+            for f in o.rglob("*")
+            if f.is_file()
+        ]
         for root in inputs:
-            namespaces += publish_namespaces(env, root, guards.wanted)
-        return {**extra, "namespaces": namespaces}
+            namespaces += publish_namespaces(env, root, guards.wanted, added=added)
+        # Documents read the files makejinja renders beside them (no merge patches here).
+        env.globals["namespaces"] = namespaces
+        if self._overrides:
+            first = jinja2.FileSystemLoader([str(p) for p in self._overrides])
+            env.loader = jinja2.ChoiceLoader([first, *([env.loader] if env.loader else [])])
+        tree = _RenderedLazily(env, [*self._overrides, *inputs], guards.wanted)
+        return {**extra, "namespaces": namespaces, "rendered": RenderedFiles(tree)}
 
     def filters(self) -> Sequence[Callable[..., Any]]:
         return list(FILTERS)
@@ -105,3 +119,41 @@ def _context_from_files(data_paths: Sequence[Path]) -> dict[str, Any]:
 
     # The same inputs as `clustergen configure`: cluster.secrets.sops.yaml included.
     return load_inputs(config_file).context
+
+
+class _RenderedLazily(Mapping[str, bytes]):
+    """Output path → what makejinja renders there, rendered when a document asks (the first
+    of `roots` holding the template wins, as in makejinja); a guarded-off path is absent.
+    Not iterable: documents only ask for the paths they name."""
+
+    def __init__(
+        self, env: jinja2.Environment, roots: Sequence[Path], wanted: Callable[[Path], bool]
+    ) -> None:
+        self._env = env
+        self._roots = roots
+        self._wanted = wanted
+
+    def _source(self, path: str) -> tuple[Path, bool] | None:
+        for root in self._roots:
+            for candidate, is_template in ((root / f"{path}.j2", True), (root / path, False)):
+                if candidate.is_file() and all(self._wanted(r / path) for r in self._roots):
+                    return candidate, is_template
+        return None
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._source(path) is not None
+
+    def __getitem__(self, path: str) -> bytes:
+        found = self._source(path)
+        if found is None:
+            raise KeyError(path)
+        source, is_template = found
+        if not is_template:
+            return source.read_bytes()
+        return self._env.get_template(f"{path}.j2").render().encode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0

@@ -152,10 +152,10 @@ def to_yaml_scalar(value: str | bool | int | float | None) -> str:
 def from_yaml_all(text: str) -> list[Any]:
     """Every non-empty document of the YAML stream `text`, in order (safe loader).
 
-    For templates that read what another template renders (a README listing its app's
-    ks.yaml `dependsOn`): `#% set docs %##% include "…/ks.yaml.j2" %##% endset %#` then
-    `docs | from_yaml_all`. Raises yaml.YAMLError when `text` is not YAML, or crosses the
-    bounds of generator/bounded_yaml.py (an override can hand it an alias bomb).
+    For YAML a template builds as text (a document reads the final files with
+    `rendered.yaml(path)` instead: generator/render/rendered.py). Raises yaml.YAMLError
+    when `text` is not YAML, or crosses the bounds of generator/bounded_yaml.py (an
+    override can hand it an alias bomb).
     """
     return [doc for doc in load_all(str(text)) if doc is not None]
 

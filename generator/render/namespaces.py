@@ -15,7 +15,7 @@ loop over `namespaces` and never name a feature to know which namespaces are the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ def publish_namespaces(
     template_root: Path,
     wanted: Callable[[Path], bool],
     show: Callable[[Path], str] = str,
+    added: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """The namespaces that exist, in `order`, each a dict the templates read:
 
@@ -53,7 +54,8 @@ def publish_namespaces(
     components, `<name>/network-policies` and `<name>/<app>/network-policies`, relative to
     kubernetes/apps, whose guards are on) and `policed` (there is one); `apps` (its
     sub-folders holding a Flux `ks.yaml.j2` whose guards are on, sorted by name: what
-    its kustomization.yaml lists).
+    its kustomization.yaml lists; with those `added` holds, the output paths the user's
+    overrides render: `kubernetes/apps/<name>/<app>/ks.yaml` adds app `<app>`).
 
     `wanted` is the directory guard (render/guards.py DirectoryGuards.wanted); env must hold
     the cluster's context as globals. Raises RenderError naming a namespace folder without
@@ -68,6 +70,13 @@ def publish_namespaces(
     pod_security = features.get("pod_security") or {}
     backups = features.get("backups") or {}
     excluded = set(backups.get("excluded_namespaces") or ())
+    # An override's ks.yaml (`.j2` or copied as it is) adds its app folder.
+    added_ks = FLUX_KUSTOMIZATION.removesuffix(".j2")
+    added_apps = {
+        tuple(out.split("/")[2:4])
+        for out in added
+        if out.startswith(f"{APPS}/") and out.count("/") == 4 and out.endswith(f"/{added_ks}")
+    }
     for folder in sorted(p for p in apps.iterdir() if p.is_dir()):
         if not wanted(folder):
             continue
@@ -110,11 +119,18 @@ def publish_namespaces(
                 "backed_up": not facts["platform"] and folder.name not in excluded,
                 "network_policies": policies,
                 "policed": bool(policies),
-                "apps": [
-                    app.name
-                    for app in sorted(folder.iterdir())
-                    if (app / FLUX_KUSTOMIZATION).is_file() and wanted(app)
-                ],
+                "apps": sorted(
+                    {
+                        app.name
+                        for app in folder.iterdir()
+                        if (app / FLUX_KUSTOMIZATION).is_file() and wanted(app)
+                    }
+                    | {
+                        app
+                        for ns, app in added_apps
+                        if ns == folder.name and wanted(folder / app / added_ks)
+                    }
+                ),
             }
         )
     if problems:

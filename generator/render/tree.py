@@ -26,6 +26,7 @@ from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import Overrides
 from generator.render.overrides.leaks import redact, secret_leaks
 from generator.render.overrides.patches import apply_patches
+from generator.render.rendered import RenderedFiles, is_document
 from generator.write.manifest import Shadowed, sha256_hex
 
 JINJA_SUFFIX = ".j2"
@@ -64,8 +65,9 @@ def render_tree(
     overrides: Overrides | None = None,
 ) -> RenderedTree:
     """Render every template under `template_root`, each replaced by its override if
-    `overrides` has one (generator/render/overrides/), then apply its merge patches; raise
-    RenderError listing all failures (an override's with its own path)."""
+    `overrides` has one (generator/render/overrides/), then apply its merge patches, then
+    render the documents (`*.md`) from those final files (generator/render/rendered.py);
+    raise RenderError listing all failures (an override's with its own path)."""
     env = make_environment([template_root, macro_root], globals=context)
     overrides = overrides or Overrides(Path())
     if overrides:
@@ -73,12 +75,17 @@ def render_tree(
     shown = _Shown(macro_root, overrides)
     guards = DirectoryGuards(env, [template_root], shown)
     # Guards first: every template sees which namespaces exist and what each holds.
-    env.globals["namespaces"] = publish_namespaces(env, template_root, guards.wanted, shown)
+    env.globals["namespaces"] = publish_namespaces(
+        env, template_root, guards.wanted, shown, added=overrides.files
+    )
     files: dict[str, bytes] = {}
     modes: dict[str, int] = {}
+    env.globals["rendered"] = rendered = RenderedFiles(files, is_open=False)
     sources: dict[str, str] = {}
     problems: list[Problem] = []
     shadowed: dict[str, Shadowed] = {}
+    # Documents render last, from the final files (generator/render/rendered.py).
+    documents: list[tuple[Path, str, str]] = []
 
     for dirpath, dirnames, filenames in os.walk(template_root):
         directory = Path(dirpath)
@@ -110,11 +117,17 @@ def render_tree(
                 built_in = Shadowed(shown(source), sha256_hex(source.read_bytes()))
                 shadowed[overrides.shown(by)] = built_in
                 source, name_in_tree = by, overrides.template_name(out)
+            if is_document(out):
+                documents.append((source, name_in_tree, out))
+                continue
             _render_file(env, source, name_in_tree, out, files, modes, problems, shown)
 
     for out, by in overrides.files.items():
         # An override no built-in renders adds a file, unless a guard is off on its way.
         if out not in sources and guards.wanted(template_root / out):
+            if is_document(out):
+                documents.append((by, overrides.template_name(out), out))
+                continue
             _render_file(env, by, overrides.template_name(out), out, files, modes, problems, shown)
     origins = {out: overrides.shown(by) for out, by in overrides.files.items() if out in files}
     if overrides.patches and not problems:
@@ -122,6 +135,12 @@ def render_tree(
         origins.update(patched)
         if refused:
             raise OverrideError(redact(refused, files))
+    if not problems:
+        rendered.open(out for _, _, out in documents)
+        for source, name_in_tree, out in documents:
+            _render_file(env, source, name_in_tree, out, files, modes, problems, shown)
+            if out in files and out in overrides.files:
+                origins[out] = overrides.shown(overrides.files[out])
     if origins and not problems and (leaks := secret_leaks(files, origins)):
         raise OverrideError(leaks)
     if problems:

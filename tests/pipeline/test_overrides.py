@@ -510,3 +510,48 @@ def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: 
     assert f"      {ECHO}: edit {ECHO_OVERRIDE}\n" in result.stderr
     assert f"to {ECHO_OVERRIDE}" not in result.stderr
     assert "memory: 128Mi" in (workdir / ECHO_OVERRIDE).read_text()
+
+
+def test_the_docs_describe_what_the_overrides_render(workdir: Path) -> None:
+    # The echo Kustomization with a dependency, Talos held one patch release back.
+    ks = (paths.TEMPLATE_TREE / "kubernetes/apps/default/echo/ks.yaml.j2").read_text()
+    write(
+        workdir,
+        "overrides/kubernetes/apps/default/echo/ks.yaml.j2",
+        ks + "  dependsOn:\n    - name: cert-manager\n      namespace: cert-manager\n",
+    )
+    talenv = (paths.TEMPLATE_TREE / "talos/talenv.yaml.j2").read_text()
+    assert "talosVersion: #{ versions.talos.version }#" in talenv
+    write(
+        workdir,
+        "overrides/talos/talenv.yaml.j2",
+        talenv.replace("#{ versions.talos.version }#", "v1.13.5"),
+    )
+    report = configure(workdir)
+    assert "validated: no errors" in report
+    ks_yaml = yaml.safe_load((workdir / "kubernetes/apps/default/echo/ks.yaml").read_text())
+    assert ks_yaml["spec"]["dependsOn"] == [{"name": "cert-manager", "namespace": "cert-manager"}]
+    readme = (workdir / "kubernetes/apps/default/echo/README.md").read_text()
+    assert "Depends on: `cert-manager/cert-manager`. Backup:" in readme
+    for doc in ("upgrades.md", "README.md", "nodes.md", "post-install-checks.md"):
+        text = (workdir / "docs" / doc).read_text()
+        assert "v1.13.5" in text and "v1.13.7" not in text, doc
+
+
+def test_an_app_an_override_adds_to_a_namespace_clustergen_owns_is_applied(
+    workdir: Path,
+) -> None:
+    ks = (paths.TEMPLATE_TREE / "kubernetes/apps/default/echo/ks.yaml.j2").read_text()
+    write(
+        workdir, "overrides/kubernetes/apps/default/myapp/ks.yaml.j2", ks.replace("echo", "myapp")
+    )
+    write(
+        workdir,
+        "overrides/kubernetes/apps/default/myapp/app/kustomization.yaml",
+        "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n",
+    )
+    report = configure(workdir)
+    assert "never applied" not in report and "validated: no errors" in report, report
+    listing = yaml.safe_load((workdir / "kubernetes/apps/default/kustomization.yaml").read_text())
+    assert "./myapp/ks.yaml" in listing["resources"]
+    assert "`myapp`" in (workdir / "docs/README.md").read_text()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from generator.render.environment import RenderError
+from generator.render.overrides.files import find_overrides
 from generator.render.tree import render_tree
 
 CONTEXT: dict[str, Any] = {
@@ -119,3 +120,26 @@ def test_a_components_policies_are_published_under_its_own_guard(templates: Path
     put(templates, "list.txt.j2", "#{ namespaces[0].network_policies | join(' ') }#")
 
     assert render(templates)["list.txt"] == b"alpha/network-policies alpha/web/network-policies"
+
+
+def test_an_app_folder_an_override_adds_is_published_unless_its_guard_is_off(
+    templates: Path, tmp_path: Path
+) -> None:
+    namespace(templates, "alpha", "order: 1\nplatform: false\n")
+    namespace(templates, "metrics", "order: 0\nplatform: true\n")
+    put(templates, "kubernetes/apps/metrics/_when.j2", "features.monitoring.enabled\n")
+    put(templates, "kubernetes/apps/alpha/web/ks.yaml.j2", "name: web\n")
+    put(templates, "list.txt.j2", LIST)
+    repo = tmp_path / "repo"
+    for rel in (
+        "kubernetes/apps/alpha/mine/ks.yaml.j2",  # rendered: adds app `mine`
+        "kubernetes/apps/alpha/copied/ks.yaml",  # copied as it is: adds `copied`
+        "kubernetes/apps/alpha/notes/app/ks.yaml",  # not an app folder's ks.yaml
+        "kubernetes/apps/metrics/off/ks.yaml",  # its namespace's guard is off
+    ):
+        (repo / "overrides" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "overrides" / rel).write_text("---\nname: x\n")
+
+    files = render_tree(CONTEXT, templates / "config", templates, find_overrides(repo)).files
+
+    assert files["list.txt"] == b"alpha:restricted:copied,mine,web:False "

@@ -34,6 +34,13 @@ TREE = {
     "config/monitoring/deep/more.yaml": "y: 2\n",
     "config/scripts/run.sh.j2": "#!/bin/sh\necho #{ derived.ha }#\n",
     "config/kubernetes/empty/.keep": "",
+    "config/kubernetes/facts.yaml.j2": "---\nvip: #{ network.node_cidr | nthhost(5) }#\n",
+    # A document reads the rendered files (an override's too), and no guarded-off one.
+    "config/docs/keys.md.j2": (
+        "keys: #{ rendered.yaml('kubernetes/facts.yaml') | first | items | list }# "
+        "#{ rendered.has('kubernetes/ks.yaml') }#\n"
+        "monitoring: #{ rendered.has('monitoring/app.yaml') }#\n"
+    ),
 }
 
 
@@ -92,7 +99,13 @@ def test_makejinja_with_plugin_renders_the_same_tree(templates: Path, tmp_path: 
 
     expected = {p: (b, ours.modes[p] == 0o755) for p, b in ours.files.items()}
     assert _files_on_disk(out) == expected
-    assert set(expected) == {"kubernetes/ks.yaml", "scripts/run.sh"}
+    assert set(expected) == {
+        "kubernetes/ks.yaml",
+        "kubernetes/facts.yaml",
+        "scripts/run.sh",
+        "docs/keys.md",
+    }
+    assert expected["docs/keys.md"][0] == b"keys: [('vip', '10.1.0.5')] True\nmonitoring: False\n"
 
 
 def test_makejinja_with_plugin_renders_the_overrides_as_configure_does(
@@ -105,6 +118,7 @@ def test_makejinja_with_plugin_renders_the_overrides_as_configure_does(
             "#% import 'macros/flux.j2' as flux %#\n---\n#{ flux.ns('a') }#"
         ),
         "kubernetes/guarded/off.yaml": "---\noff: the folder's guard is false\n",
+        "kubernetes/facts.yaml.j2": "---\nmine: #{ network.node_cidr }#\n",
         "patches/p.yaml": "---\ntarget: {kind: A, name: b}\npatch: {x: 1}\n",
         ".gitkeep": "",
     }
@@ -122,8 +136,17 @@ def test_makejinja_with_plugin_renders_the_overrides_as_configure_does(
     ours = render_tree(CONTEXT, templates / "config", templates, find_overrides(repo))
 
     assert _files_on_disk(out) == {p: (b, ours.modes[p] == 0o755) for p, b in ours.files.items()}
-    assert set(ours.files) == {"kubernetes/ks.yaml", "kubernetes/added.yaml", "scripts/run.sh"}
+    assert set(ours.files) == {
+        "kubernetes/ks.yaml",
+        "kubernetes/added.yaml",
+        "kubernetes/facts.yaml",
+        "scripts/run.sh",
+        "docs/keys.md",
+    }
     assert ours.files["kubernetes/ks.yaml"] == b"---\nmine: copied, not rendered #{ x }#\n"
+    assert (
+        ours.files["docs/keys.md"] == b"keys: [('mine', '10.1.0.0/24')] True\nmonitoring: False\n"
+    )
 
 
 def test_plugin_builds_context_only_from_raw_cluster_yaml(tmp_path: Path) -> None:
@@ -134,8 +157,12 @@ def test_plugin_builds_context_only_from_raw_cluster_yaml(tmp_path: Path) -> Non
     import jinja2
 
     plugin = Plugin(env=jinja2.Environment(), data={"derived": {}}, config=FakeConfig())  # type: ignore[arg-type]
-    # A full context gains only the published namespaces (none in an empty tree).
-    assert plugin.data() == {"namespaces": []}
+    # A full context gains only the published namespaces (none in an empty tree) and the
+    # rendered files documents read.
+    data = plugin.data()
+    assert set(data) == {"namespaces", "rendered"}
+    assert data["namespaces"] == []
+    assert not data["rendered"].has("talos/talenv.yaml")
 
     raw = Plugin(env=jinja2.Environment(), data={"network": {}}, config=FakeConfig())  # type: ignore[arg-type]
     with pytest.raises(ClusterGenError, match=r"`data` must list cluster\.yaml"):

@@ -21,8 +21,10 @@ import yaml
 
 from generator import paths
 from generator.cli import build_parser
+from generator.render.overrides.files import find_overrides
+from generator.render.tree import render_tree
 from generator.validate.schemas import SchemaStore
-from tests.rendering import EVERY_CHART, render_sample, sample_with
+from tests.rendering import EVERY_CHART, context_of, render_sample, sample_with, write_config
 
 _SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
 _OWN_SCHEMATIC = "a" * 64
@@ -194,6 +196,104 @@ def test_app_readme_depends_on_is_its_ks_yaml(rendered: tuple[str, dict[str, byt
         assert listed, line
         named = re.findall(r"`([^`]+/[^`]+)`", listed.group(1))
         assert named == list(dict.fromkeys(expected)), folder
+
+
+def _render_with_overrides(tmp_path: Path, overrides: Mapping[str, str]) -> dict[str, bytes]:
+    """The sample rendered with `overrides` ({path under overrides/: text}) as configure
+    renders it."""
+    for rel, text in overrides.items():
+        (tmp_path / "overrides" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "overrides" / rel).write_text(text)
+    context = context_of(write_config(sample_with({}), tmp_path))
+    return render_tree(context, overrides=find_overrides(tmp_path)).files
+
+
+_ECHO_DEPENDS_ON = """\
+---
+target: {kind: Kustomization, name: echo}
+patch:
+  spec:
+    dependsOn:
+      - name: cert-manager
+        namespace: cert-manager
+"""
+_FLUX_2_6 = """\
+---
+target: {kind: HelmRelease, namespace: flux-system, name: flux-instance}
+patch:
+  spec:
+    values:
+      instance:
+        distribution:
+          version: "2.6.x"
+"""
+_CILIUM_CHART = """\
+---
+target: {kind: OCIRepository, name: cilium}
+patch: {spec: {ref: {tag: "1.2.3"}}}
+"""
+_MYAPP_KS = """\
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: myapp
+spec:
+  interval: 1h
+  path: ./kubernetes/apps/default/myapp/app
+  prune: true
+  sourceRef: {kind: GitRepository, name: flux-system, namespace: flux-system}
+  targetNamespace: default
+"""
+
+
+def test_docs_describe_the_patched_files_not_the_built_in_templates(tmp_path: Path) -> None:
+    # Patches apply after rendering; the documents render after them.
+    files = _render_with_overrides(
+        tmp_path,
+        {
+            "patches/echo.yaml": _ECHO_DEPENDS_ON,
+            "patches/flux.yaml": _FLUX_2_6,
+            "patches/cilium.yaml": _CILIUM_CHART,
+        },
+    )
+    echo = files["kubernetes/apps/default/echo/README.md"].decode()
+    assert "Depends on: `cert-manager/cert-manager`. Backup:" in echo
+    upgrades = files["docs/upgrades.md"].decode()
+    assert "(Flux `2.6.x`)" in upgrades and "asks for Flux `2.6.x`" in upgrades
+    assert "Flux `2.x`" not in upgrades
+    assert "| Cilium | chart `1.2.3` |" in upgrades
+
+
+def test_an_app_an_override_adds_is_applied_and_indexed(tmp_path: Path) -> None:
+    files = _render_with_overrides(
+        tmp_path,
+        {
+            "kubernetes/apps/default/myapp/ks.yaml": _MYAPP_KS,
+            "kubernetes/apps/default/myapp/app/kustomization.yaml": (
+                "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                "resources: []\n"
+            ),
+        },
+    )
+    listing = yaml.safe_load(files["kubernetes/apps/default/kustomization.yaml"])
+    assert listing["resources"] == ["./namespace.yaml", "./echo/ks.yaml", "./myapp/ks.yaml"]
+    # Indexed, as code: it has no README.md of its own to link to.
+    index = files["docs/README.md"].decode()
+    assert "| `default` | [echo](../kubernetes/apps/default/echo/README.md), `myapp` |" in index
+    # With a README.md of its own, the index links it, and it reads the override's ks.yaml.
+    files = _render_with_overrides(
+        tmp_path,
+        {
+            "kubernetes/apps/default/myapp/README.md.j2": (
+                '#% import "macros/docs.j2" as docs %#\n'
+                '#{ docs.app_readme("default", "myapp", "mine") }#\n'
+            )
+        },
+    )
+    assert "[myapp](../kubernetes/apps/default/myapp/README.md)" in files["docs/README.md"].decode()
+    readme = files["kubernetes/apps/default/myapp/README.md"].decode()
+    assert readme.startswith("**myapp** (namespace `default`): mine. Depends on: nothing")
 
 
 def test_nodes_addresses_versions_and_domain_are_real(
