@@ -4,7 +4,6 @@ that disk, manifest and ciphertext agree: for the interrupted/failing-write loop
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -22,18 +21,13 @@ from generator.secrets.sops import Sops
 from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
-from tests.process import run_clustergen
+from tests.process import clean_env, clustergen_in_process
 from tests.workdirs import configured_copy
 
 FIXTURE = Path(__file__).parents[1] / "config" / "fixtures" / "valid" / "all-features.yaml"
 # In both configs; must never reach the disk outside cluster.yaml in plaintext.
 TOKEN = "txn-loop-token-Qm4vX9kL2"
 TUNNEL = {"AccountTag": TUNNEL_ACCOUNT, "TunnelSecret": TUNNEL_SECRET, "TunnelID": TUNNEL_ID}
-CLEAN_ENV = {
-    k: v
-    for k, v in os.environ.items()
-    if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
-}
 USER_FILES = {"cluster.yaml", "age.key", "webhook.token", "cloudflare-tunnel.json"}
 
 
@@ -67,11 +61,13 @@ class Repo:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env or {**CLEAN_ENV, "CI": "true"},
+            env=env or clean_env(CI="true"),
         )
 
     def configure(self) -> subprocess.CompletedProcess[str]:
-        return run_clustergen(["configure", "--no-validate"], cwd=self.root, env=CLEAN_ENV)
+        """`clustergen configure --no-validate` run to its end, in this process (the runs
+        that are killed are children: `start_configure`)."""
+        return clustergen_in_process(["configure", "--no-validate"], cwd=self.root, env=clean_env())
 
     def files(self) -> dict[str, bytes]:
         """Every file but the lock (it holds the last writer's PID)."""
