@@ -74,3 +74,11 @@ def clustergen_in_process(
         with redirect_stdout(out), redirect_stderr(err):
             code = main(list(argv))
     return subprocess.CompletedProcess(["clustergen", *argv], code, out.getvalue(), err.getvalue())
+
+
+def first_case(request: pytest.FixtureRequest) -> bool:
+    """Whether the running test is the first case of its parametrized test (or not
+    parametrized): the case that runs clustergen as a child process, where the others,
+    which vary only the input, call `clustergen_in_process`."""
+    callspec = getattr(request.node, "callspec", None)
+    return callspec is None or all(index == 0 for index in callspec.indices.values())

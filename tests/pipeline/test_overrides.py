@@ -22,7 +22,7 @@ import yaml
 from generator import paths
 from tests.linters import lint, tool
 from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
-from tests.process import clean_env, clustergen_in_process, run_clustergen
+from tests.process import clean_env, clustergen_in_process, first_case, run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -58,13 +58,6 @@ def clustergen(
     """clustergen in `root`: a child process when `child`, else `cli.main` in this one."""
     run = run_clustergen if child else clustergen_in_process
     return run(argv, cwd=root, env=env(**extra))
-
-
-def first_case(request: pytest.FixtureRequest) -> bool:
-    """Whether this is the first case of its parametrized test (the one run as a child
-    process: the others only vary the file)."""
-    callspec = getattr(request.node, "callspec", None)
-    return callspec is None or callspec.indices == dict.fromkeys(callspec.indices, 0)
 
 
 def write(root: Path, rel: str, text: str) -> None:
