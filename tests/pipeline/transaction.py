@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,12 +116,36 @@ def assert_consistent(repo: Repo) -> None:
     assert_no_plaintext(repo)
 
 
+# The loops check the same few states again and again: a render is a function of the user's
+# files, a decryption of the key and the ciphertext, so each is computed once per process.
+_renders: dict[tuple[bytes, ...], Mapping[str, bytes]] = {}
+_plaintexts: dict[tuple[bytes, str, bytes], bytes] = {}
+
+
+def _render(repo: Repo) -> Mapping[str, bytes]:
+    inputs = tuple(
+        (repo.root / name).read_bytes() if (repo.root / name).exists() else b""
+        for name in sorted(USER_FILES)
+    )
+    if inputs not in _renders:
+        _renders[inputs] = render_in_memory(repo.root / "cluster.yaml").tree.files
+    return _renders[inputs]
+
+
 def assert_secrets_match_config(repo: Repo, fingerprinted: set[str]) -> None:
-    rendered = render_in_memory(repo.root / "cluster.yaml").tree.files
+    rendered = _render(repo)
     secrets = sorted(p for p in rendered if is_secret_path(p))
     assert secrets and set(secrets) == fingerprinted
     sops = Sops(age_key_file=repo.root / "age.key", config=repo.root / ".sops.yaml")
+    age_key = (repo.root / "age.key").read_bytes()
+
+    def decrypt(path: str) -> bytes:
+        ciphertext = (repo.root / path).read_bytes()
+        known = (age_key, path, ciphertext)
+        if known not in _plaintexts:
+            _plaintexts[known] = sops.decrypt(ciphertext, path)
+        return _plaintexts[known]
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        plaintexts = pool.map(lambda p: sops.decrypt((repo.root / p).read_bytes(), p), secrets)
-        for path, plaintext in zip(secrets, plaintexts, strict=True):
+        for path, plaintext in zip(secrets, pool.map(decrypt, secrets), strict=True):
             assert same_content(plaintext, rendered[path], path), path
