@@ -7,6 +7,7 @@ must end in 0 or in a user error (1). Runs `cli.main` in-process for speed.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import itertools
 from collections.abc import Iterator
@@ -119,7 +120,7 @@ SAMPLE_PATHS = [p for p in _paths(SAMPLE) if p] + [
 def test_check_never_exits_2_on_the_sample_with_random_subtrees(
     config: Path, replaced: list[tuple[tuple[Any, ...], Any]]
 ) -> None:
-    data = yaml.safe_load(yaml.safe_dump(SAMPLE))  # a deep copy
+    data = copy.deepcopy(SAMPLE)
     for path, value in replaced:
         parent = data
         for part in path[:-1]:
@@ -201,7 +202,7 @@ def test_check_never_exits_2_for_an_odd_value_at_any_key_of_the_schema(
     documents = [LEAVES] if where == "at every key at once" else [[path] for path in LEAVES]
     failures = []
     for paths in documents:
-        data = yaml.safe_load(yaml.safe_dump(SAMPLE))
+        data = copy.deepcopy(SAMPLE)  # plain data: as a YAML round trip, 100x faster
         for path in paths:
             _set(data, path, value)
         code, shown = _check(config, _dump(data))

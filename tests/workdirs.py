@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 _made: dict[str, Path] = {}
 
 
@@ -29,3 +31,22 @@ def configured_copy(target: Path, name: str, make: Callable[[Path], None]) -> Pa
         _made[name] = source
     shutil.copytree(_made[name], target, symlinks=True, dirs_exist_ok=True)
     return target
+
+
+def configured_sample(target: Path) -> Path:
+    """`target` holding the sample as `clustergen init` and `configure --no-validate` leave
+    it (its own age key, the sample's fake token), copied from one made once per process.
+    Built without the developer's SOPS_AGE_* or CLUSTERGEN_SOPS; returns `target`."""
+    return configured_copy(target, "sample", _init_and_configure)
+
+
+def _init_and_configure(root: Path) -> None:
+    from generator.init_dir import init_workdir
+    from generator.pipeline import configure
+    from tests.process import KEY_VARIABLES
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in KEY_VARIABLES:
+            patch.delenv(name, raising=False)
+        init_workdir(root)
+        configure(root / "cluster.yaml", validate=False)

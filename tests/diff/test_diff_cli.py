@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from generator.init_dir import init_workdir
-from generator.pipeline import configure, render_in_memory
+from generator.pipeline import render_in_memory
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import OLD_AGE_KEY_NAME
 from tests.older_render import as_if_clustergen_wrote
 from tests.process import run_clustergen
-from tests.workdirs import configured_copy
+from tests.workdirs import configured_sample
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.M)
@@ -30,14 +30,9 @@ NEW_TOKEN = "zz-another-token-9f8e7d"
 def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
-    configured_copy(tmp_path, "diff-sample", _configured_sample)
+    configured_sample(tmp_path)
     assert OLD_TOKEN in (tmp_path / "cluster.yaml").read_text()
     return tmp_path
-
-
-def _configured_sample(root: Path) -> None:
-    init_workdir(root)
-    configure(root / "cluster.yaml", validate=False)
 
 
 def diff(work: Path, *args: str) -> subprocess.CompletedProcess[str]:

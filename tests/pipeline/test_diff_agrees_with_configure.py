@@ -1,7 +1,11 @@
 """`clustergen diff` and `upgrade --check` say what configure does with hand edits, through
 the CLI: all three take configure's plan from one place (writer.preview_plan). A conflict
 is drift shown with configure's hunks; an edited file no longer rendered is kept; a file
-you took over shows how its render differs; --take-theirs keeps your other edits."""
+you took over shows how its render differs; --take-theirs keeps your other edits.
+
+Every run calls `cli.main` in this process (tests/process.py): what is tested is that the
+commands agree; each of them runs as a child process in tests/pipeline/test_hand_edits.py
+and test_upgrade_check.py."""
 
 from __future__ import annotations
 
@@ -10,16 +14,8 @@ from pathlib import Path
 
 from generator.secrets.sops import Sops
 from tests.pipeline.conftest import edit
-from tests.pipeline.test_hand_edits import (
-    CILIUM,
-    DNS_SECRET,
-    ENV,
-    HUBBLE_UI,
-    configure,
-    conflict,
-    hand_edit,
-)
-from tests.process import run_clustergen
+from tests.pipeline.test_hand_edits import CILIUM, DNS_SECRET, HUBBLE_UI, conflict, env, hand_edit
+from tests.process import clustergen_in_process
 from tests.test_sidefiles import TUNNEL
 
 TUNNEL_RELEASE = "kubernetes/apps/network/cloudflare-tunnel/app/helmrelease.yaml"
@@ -29,8 +25,12 @@ NEW_CIDR = 'ipv4NativeRoutingCIDR: "10.44.0.0/16"\n'
 
 
 def clustergen(workdir: Path, *args: str) -> tuple[int, str, str]:
-    result = run_clustergen(list(args), cwd=workdir, env=ENV)
+    result = clustergen_in_process(list(args), cwd=workdir, env=env())
     return result.returncode, result.stdout, result.stderr
+
+
+def configure(workdir: Path, *args: str) -> tuple[int, str, str]:
+    return clustergen(workdir, "configure", *args)
 
 
 def hunk_lines(text: str, path: str) -> list[str]:

@@ -1,26 +1,20 @@
-"""Hand edits to generated files, through the CLI: merged, or a conflict with its choices."""
+"""Hand edits to generated files, through the CLI: merged, or a conflict with its choices.
+
+The run each test is about is a child process; the runs after it (changes nothing, said
+once) call `cli.main` in this process (tests/process.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from generator.secrets.sops import Sops
 from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
-from tests.process import run_clustergen
+from tests.process import clean_env, clustergen_in_process, run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 
 CILIUM = "kubernetes/apps/kube-system/cilium/app/helmrelease.yaml"
 DNS_SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
-ENV = {
-    **{
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
-    },
-    "CLUSTERGEN_SCHEMA_LOCATION": CRD_SCHEMA_LOCATION,
-}
 # One part of the release: Hubble's UI turned on, with a note why.
 HUBBLE_UI = (
     "      ui:\n        enabled: false\n",
@@ -37,8 +31,15 @@ def hand_edit(workdir: Path, path: str, old: str, new: str) -> str:
     return target.read_text()
 
 
-def configure(workdir: Path, *args: str) -> tuple[int, str, str]:
-    result = run_clustergen(["configure", *args], cwd=workdir, env=ENV)
+def env() -> dict[str, str]:
+    """The environment of every clustergen here, made per call (tests/process.py)."""
+    return clean_env(CLUSTERGEN_SCHEMA_LOCATION=CRD_SCHEMA_LOCATION)
+
+
+def configure(workdir: Path, *args: str, child: bool = True) -> tuple[int, str, str]:
+    """`clustergen configure *args`: a child process, or `cli.main` here when not `child`."""
+    run = run_clustergen if child else clustergen_in_process
+    result = run(["configure", *args], cwd=workdir, env=env())
     return result.returncode, result.stdout, result.stderr
 
 
@@ -54,7 +55,7 @@ def test_a_hand_edit_merges_with_a_config_change_to_another_part(workdir: Path) 
     assert f"  M {CILIUM} (merged: your edits and the new render)" in out
     assert " merged, " in out.splitlines()[0]
     # Merged once: the next run keeps both and changes nothing.
-    status, out, err = configure(workdir, "--no-validate")
+    status, out, err = configure(workdir, "--no-validate", child=False)
     assert status == 0, err
     assert out.startswith("0 changed"), out
     assert (workdir / CILIUM).read_text() == text
@@ -131,7 +132,7 @@ def test_keep_mine_makes_the_file_yours_for_good(workdir: Path) -> None:
     assert status == 0, err
     assert f"yours, not written: {CILIUM}: the new render differs" in out
     assert (workdir / CILIUM).read_text() == edited
-    status, out, err = configure(workdir, "--no-validate")
+    status, out, err = configure(workdir, "--no-validate", child=False)
     assert (status, CILIUM in out) == (0, False), out
 
 
@@ -168,7 +169,9 @@ def test_a_hand_edited_secret_never_merges(workdir: Path) -> None:
     secret_bytes = (SECRET_TOKEN.encode(), (workdir / DNS_SECRET).read_bytes())
     for base in (workdir / ".clustergen/base").iterdir():
         assert not any(secret in base.read_bytes() for secret in secret_bytes)
-    status, _out, err = configure(workdir, "--no-validate", "--take-theirs", DNS_SECRET)
+    status, _out, err = configure(
+        workdir, "--no-validate", "--take-theirs", DNS_SECRET, child=False
+    )
     assert status == 0, err
     rendered = sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
     assert b"another-token-Lk2p" in rendered and b"# mine" not in rendered
@@ -177,11 +180,11 @@ def test_a_hand_edited_secret_never_merges(workdir: Path) -> None:
 def test_diff_shows_what_configure_would_change_not_the_hand_edit(workdir: Path) -> None:
     hand_edit(workdir, CILIUM, *HUBBLE_UI)
     # A hand edit configure keeps is no drift.
-    clean = run_clustergen(["diff", "--check"], cwd=workdir, env=ENV)
+    clean = clustergen_in_process(["diff", "--check"], cwd=workdir, env=env())
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
     edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
-    drift = run_clustergen(["diff", "--check"], cwd=workdir, env=ENV)
+    drift = run_clustergen(["diff", "--check"], cwd=workdir, env=env())
 
     assert drift.returncode == 1
     assert "snat" in drift.stdout and "# mine" not in drift.stdout

@@ -1,13 +1,19 @@
 """Overrides and merge patches through the CLI (a child process), on a real workdir with real
 sops and age keys: they survive later configures, a broken one names its own file and line
-and nothing is written, and a built-in template changed since it was overridden is noticed."""
+and nothing is written, and a built-in template changed since it was overridden is noticed.
+
+Each behaviour runs `clustergen` as a child process at least once; the further cases of a
+parametrized test (the same command, another broken file) and the setup runs call
+`cli.main` in this process (tests/process.py), which is the same code without the ~0.2 s
+CPU of a new interpreter importing the generator."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +22,7 @@ import yaml
 from generator import paths
 from tests.linters import lint, tool
 from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
-from tests.process import run_clustergen
+from tests.process import clean_env, clustergen_in_process, first_case, run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -38,14 +44,20 @@ patch:
         qps: 50
         burst: 100
 """
-ENV = {
-    **{
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
-    },
-    "CLUSTERGEN_SCHEMA_LOCATION": CRD_SCHEMA_LOCATION,
-}
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The environment of every clustergen here (made per call, after the session's
+    fixtures set the private cache and temporary directory)."""
+    return clean_env(**{"CLUSTERGEN_SCHEMA_LOCATION": CRD_SCHEMA_LOCATION, **extra})
+
+
+def clustergen(
+    argv: Sequence[str], root: Path, *, child: bool, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """clustergen in `root`: a child process when `child`, else `cli.main` in this one."""
+    run = run_clustergen if child else clustergen_in_process
+    return run(argv, cwd=root, env=env(**extra))
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -66,8 +78,8 @@ def values(root: Path, rel: str) -> dict[str, object]:
     return release["spec"]["values"]
 
 
-def configure(root: Path, *args: str) -> str:
-    result = run_clustergen(["configure", *args], cwd=root, env=ENV)
+def configure(root: Path, *args: str, child: bool = False) -> str:
+    result = clustergen(["configure", *args], root, child=child)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -76,7 +88,7 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     workdir: Path,
 ) -> None:
     override_echo(workdir)
-    report = configure(workdir)  # validated: the override goes through every check
+    report = configure(workdir, child=True)  # validated: the override goes through every check
     assert f"~ {ECHO}" in report and "validated: no errors" in report
     assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
     recorded = json.loads((workdir / ".clustergen/manifest.json").read_text())["overrides"]
@@ -92,16 +104,16 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     edit(workdir / "cluster.yaml", repository__branch="trunk", spegel__enabled=False)
     nodes = yaml.safe_load((workdir / "cluster.yaml").read_text())["nodes"]
     edit(workdir / "cluster.yaml", nodes=nodes[:1])
-    report = configure(workdir, "--no-validate")
+    report = configure(workdir, "--no-validate", child=True)
     assert "in the way" not in report
     text = (workdir / ECHO).read_text()
     assert "memory: 96Mi  # mine: echo grew" in text
     assert values(workdir, ECHO)["controllers"]["echo"]["replicas"] == 1  # type: ignore[index]
-    assert configure(workdir, "--no-validate").startswith("0 changed")
+    assert configure(workdir, "--no-validate", child=True).startswith("0 changed")
     assert (workdir / ECHO_OVERRIDE).is_file(), "overrides are the user's: never removed"
 
     # The drift check renders with the overrides as configure does.
-    assert run_clustergen(["diff", "--check"], cwd=workdir, env=ENV).returncode == 0
+    assert clustergen(["diff", "--check"], workdir, child=True).returncode == 0
 
 
 def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
@@ -109,7 +121,7 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
 ) -> None:
     before = (workdir / CILIUM).read_text()
     write(workdir, PATCH, CILIUM_PATCH)
-    report = configure(workdir)
+    report = configure(workdir, child=True)
     assert f"~ {CILIUM}" in report and "validated: no errors" in report
     patched = values(workdir, CILIUM)
     assert patched["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
@@ -125,10 +137,10 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
     edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
-    configure(workdir, "--no-validate")
+    configure(workdir, "--no-validate", child=True)
     assert values(workdir, CILIUM)["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
     assert values(workdir, CILIUM)["loadBalancer"]["mode"] == "snat"  # type: ignore[index]
-    assert configure(workdir, "--no-validate").startswith("0 changed")
+    assert configure(workdir, "--no-validate", child=True).startswith("0 changed")
 
 
 @pytest.mark.parametrize(
@@ -239,13 +251,13 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
     ],
 )
 def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(
-    workdir: Path, rel: str, text: str, expected: str
+    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
 ) -> None:
     write(workdir, rel, text)
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = run_clustergen(["configure"], cwd=workdir, env=ENV)
+    result = clustergen(["configure"], workdir, child=first_case(request))
 
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
@@ -256,7 +268,7 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
 
 @pytest.mark.parametrize("schemas", ["none", "crds"])
 def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
-    workdir: Path, tmp_path: Path, schemas: str
+    workdir: Path, tmp_path: Path, schemas: str, request: pytest.FixtureRequest
 ) -> None:
     # `chartRef: null` removes the key (RFC 7386): the HelmRelease has no chart at all,
     # which only the CRD's CEL rule says; `soon` is no Go duration.
@@ -271,8 +283,9 @@ def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
     location = str(empty) if schemas == "none" else CRD_SCHEMA_LOCATION
     before = snapshot(workdir)
 
-    env = {**ENV, "CLUSTERGEN_SCHEMA_LOCATION": location}
-    result = run_clustergen(["configure"], cwd=workdir, env=env)
+    result = clustergen(
+        ["configure"], workdir, child=first_case(request), CLUSTERGEN_SCHEMA_LOCATION=location
+    )
 
     assert result.returncode == 1, result.stdout
     where = f"{PATCH}:2 HelmRelease/cilium: "
@@ -294,21 +307,21 @@ def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
     shutil.copy(paths.SAMPLE_CONFIG, newer / paths.SAMPLE_CONFIG.name)
     changed = newer / "templates/config" / f"{ECHO}.j2"
     changed.write_text(changed.read_text().replace("memory: 32Mi", "memory: 48Mi"))
-    env = {**ENV, "PYTHONPATH": str(newer)}
+    newer_env = env(PYTHONPATH=str(newer))
     notice = (
         f"warning: {ECHO_OVERRIDE}: templates/config/{ECHO}.j2 changed since you overrode it: "
         f"review {ECHO_OVERRIDE}"
     )
 
-    check = run_clustergen(["check"], cwd=workdir, env=env)
+    check = run_clustergen(["check"], cwd=workdir, env=newer_env)
     assert check.returncode == 0 and notice in check.stderr.splitlines(), check.stderr
 
     before = snapshot(workdir)
-    strict = run_clustergen(["configure", "--strict", "--no-validate"], cwd=workdir, env=env)
+    strict = run_clustergen(["configure", "--strict", "--no-validate"], cwd=workdir, env=newer_env)
     assert strict.returncode == 1 and notice in strict.stderr.splitlines(), strict.stderr
     assert snapshot(workdir) == before
 
-    first = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
+    first = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=newer_env)
     assert first.returncode == 0 and notice in first.stderr.splitlines(), first.stderr
     # No file changes (the override wins), but the manifest does: the summary says so.
     assert first.stdout.startswith("0 changed"), first.stdout
@@ -317,7 +330,7 @@ def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
         f"which {ECHO_OVERRIDE} shadows\n"
     ) in first.stdout
     # Recorded: said once, on the run that renders with the changed template.
-    again = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env)
+    again = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=newer_env)
     assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
     assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
 
@@ -329,7 +342,7 @@ def test_a_manifest_only_change_is_said_though_no_file_changes(workdir: Path) ->
     manifest = workdir / paths.MANIFEST_PATH
     before = manifest.read_bytes()
 
-    report = configure(workdir, "--no-validate")
+    report = configure(workdir, "--no-validate", child=True)
 
     assert manifest.read_bytes() != before
     assert report.splitlines()[:2] == [
@@ -347,7 +360,7 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     added = "kubernetes/apps/default/echo/app/extra-config.yaml"
     text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n"
     write(workdir, f"overrides/{added}", text)
-    assert f"+ {added}" in configure(workdir, "--no-validate")
+    assert f"+ {added}" in configure(workdir, "--no-validate", child=True)
     assert (workdir / added).read_text() == text
 
     (workdir / f"overrides/{added}").unlink()
@@ -387,11 +400,11 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     ],
 )
 def test_check_finds_what_needs_no_render(
-    workdir: Path, rel: str, text: str, expected: str
+    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
 ) -> None:
     write(workdir, rel, text)
 
-    result = run_clustergen(["check"], cwd=workdir, env=ENV)
+    result = clustergen(["check"], workdir, child=first_case(request))
 
     assert result.returncode == 1
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -432,7 +445,7 @@ def test_check_finds_what_needs_no_render(
     ],
 )
 def test_check_renders_overrides_in_memory_without_keys(
-    workdir: Path, rel: str, text: str, expected: str
+    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
 ) -> None:
     # A patch target and the YAML an override renders need a render: check does one in
     # memory, with placeholders for secrets (no age key needed, nothing written).
@@ -440,7 +453,7 @@ def test_check_renders_overrides_in_memory_without_keys(
     (workdir / "age.key").rename(workdir / "age.key.away")
     before = snapshot(workdir)
 
-    result = run_clustergen(["check"], cwd=workdir, env=ENV)
+    result = clustergen(["check"], workdir, child=first_case(request))
 
     assert result.returncode == 1, result.stdout
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -450,7 +463,7 @@ def test_check_renders_overrides_in_memory_without_keys(
 
 def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
     typo = CILIUM.replace("helmrelease", "helmrelase")
-    result = run_clustergen(["configure", "--keep-mine", typo], cwd=workdir, env=ENV)
+    result = clustergen(["configure", "--keep-mine", typo], workdir, child=True)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import yaml
@@ -12,15 +11,10 @@ from generator.pipeline import configure
 from generator.secrets.sops import Sops
 from generator.write.manifest import sha256_hex
 from tests.pipeline.conftest import SECRET_TOKEN, snapshot
-from tests.process import run_clustergen
+from tests.process import clean_env, run_clustergen
 
 MANIFEST = ".clustergen/manifest.json"
 DNS_SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
-CLEAN_ENV = {
-    k: v
-    for k, v in os.environ.items()
-    if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
-}
 
 
 def edit_manifest(workdir: Path, **files: str) -> None:
@@ -37,7 +31,7 @@ def test_a_poisoned_manifest_deletes_nothing_of_the_users(workdir: Path) -> None
     edit_manifest(workdir, **{p: sha256_hex((workdir / p).read_bytes()) for p in poison})
     before = {p: (workdir / p).read_bytes() for p in poison}
 
-    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=CLEAN_ENV)
+    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=clean_env())
 
     assert result.returncode == 0, result.stderr
     assert {p: (workdir / p).read_bytes() for p in poison} == before
@@ -68,7 +62,7 @@ def test_a_swapped_ciphertext_is_detected_without_decrypting(workdir: Path) -> N
     forged = swap_ciphertext(workdir, DNS_SECRET, "attacker-token")
     before = snapshot(workdir)
 
-    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=CLEAN_ENV)
+    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=clean_env())
 
     assert result.returncode == 1
     assert result.stderr.startswith(
@@ -92,7 +86,7 @@ def test_force_replaces_a_swapped_ciphertext_and_later_runs_are_clean(workdir: P
     assert SECRET_TOKEN.encode() in sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
     # The kept copy is never taken for a secret of the tree: nothing blocks the next runs.
     assert configure(workdir / "cluster.yaml").startswith("0 changed")
-    check = run_clustergen(["secrets", "check"], cwd=workdir, env=CLEAN_ENV)
+    check = run_clustergen(["secrets", "check"], cwd=workdir, env=clean_env())
     assert check.returncode == 0, check.stdout
 
 
@@ -106,7 +100,7 @@ def test_force_over_a_hand_edited_secret_does_not_block_later_runs(workdir: Path
     assert not (workdir / f"{DNS_SECRET}.orig").exists()
     validated = configure(workdir / "cluster.yaml")
     assert validated.startswith("0 changed")
-    again = run_clustergen(["configure"], cwd=workdir, env=CLEAN_ENV)
+    again = run_clustergen(["configure"], cwd=workdir, env=clean_env())
     assert again.returncode == 0, again.stderr
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tests.older_render import as_if_clustergen_wrote
 from tests.pipeline.conftest import edit, snapshot
-from tests.pipeline.test_hand_edits import CILIUM, DSR, ENV, HUBBLE_UI, conflict, hand_edit
-from tests.process import run_clustergen
+from tests.pipeline.test_hand_edits import CILIUM, DSR, HUBBLE_UI, conflict, env, hand_edit
+from tests.process import clustergen_in_process, run_clustergen
 
 MANIFEST = ".clustergen/manifest.json"
 # A line the built-in template renders, and what an older template rendered there.
@@ -21,7 +21,7 @@ def written_by_older_templates(workdir: Path, path: str) -> None:
 
 
 def upgrade_check(workdir: Path) -> tuple[int, str, str]:
-    result = run_clustergen(["upgrade", "--check"], cwd=workdir, env=ENV)
+    result = run_clustergen(["upgrade", "--check"], cwd=workdir, env=env())
     return result.returncode, result.stdout, result.stderr
 
 
@@ -45,8 +45,8 @@ def test_a_template_change_and_a_hand_edit_elsewhere_merge(workdir: Path) -> Non
     assert snapshot(workdir) == before, "upgrade --check writes nothing"
     assert f"  ~ {CILIUM}\n" in out
     assert f"  merges cleanly: {CILIUM}\n" in out
-    # configure does what the check said.
-    done = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=ENV)
+    # configure does what the check said (in this process: the check is what is tested).
+    done = clustergen_in_process(["configure", "--no-validate"], cwd=workdir, env=env())
     assert done.returncode == 0, done.stderr
     assert f"  M {CILIUM}" in done.stdout
     text = (workdir / CILIUM).read_text()
@@ -94,8 +94,8 @@ def test_without_the_age_key_hand_edits_are_still_checked(workdir: Path) -> None
 
 def test_a_file_you_took_over_is_named_when_its_render_changes(workdir: Path) -> None:
     conflict(workdir)
-    kept = run_clustergen(
-        ["configure", "--no-validate", "--keep-mine", CILIUM], cwd=workdir, env=ENV
+    kept = clustergen_in_process(
+        ["configure", "--no-validate", "--keep-mine", CILIUM], cwd=workdir, env=env()
     )
     assert kept.returncode == 0, kept.stderr
     edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="dsr")

@@ -4,9 +4,9 @@ that disk, manifest and ciphertext agree: for the interrupted/failing-write loop
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,18 +22,13 @@ from generator.secrets.sops import Sops
 from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
-from tests.process import run_clustergen
+from tests.process import clean_env, clustergen_in_process
 from tests.workdirs import configured_copy
 
 FIXTURE = Path(__file__).parents[1] / "config" / "fixtures" / "valid" / "all-features.yaml"
 # In both configs; must never reach the disk outside cluster.yaml in plaintext.
 TOKEN = "txn-loop-token-Qm4vX9kL2"
 TUNNEL = {"AccountTag": TUNNEL_ACCOUNT, "TunnelSecret": TUNNEL_SECRET, "TunnelID": TUNNEL_ID}
-CLEAN_ENV = {
-    k: v
-    for k, v in os.environ.items()
-    if k not in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "CLUSTERGEN_SOPS")
-}
 USER_FILES = {"cluster.yaml", "age.key", "webhook.token", "cloudflare-tunnel.json"}
 
 
@@ -67,11 +62,13 @@ class Repo:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env or {**CLEAN_ENV, "CI": "true"},
+            env=env or clean_env(CI="true"),
         )
 
     def configure(self) -> subprocess.CompletedProcess[str]:
-        return run_clustergen(["configure", "--no-validate"], cwd=self.root, env=CLEAN_ENV)
+        """`clustergen configure --no-validate` run to its end, in this process (the runs
+        that are killed are children: `start_configure`)."""
+        return clustergen_in_process(["configure", "--no-validate"], cwd=self.root, env=clean_env())
 
     def files(self) -> dict[str, bytes]:
         """Every file but the lock (it holds the last writer's PID)."""
@@ -119,12 +116,36 @@ def assert_consistent(repo: Repo) -> None:
     assert_no_plaintext(repo)
 
 
+# The loops check the same few states again and again: a render is a function of the user's
+# files, a decryption of the key and the ciphertext, so each is computed once per process.
+_renders: dict[tuple[bytes, ...], Mapping[str, bytes]] = {}
+_plaintexts: dict[tuple[bytes, str, bytes], bytes] = {}
+
+
+def _render(repo: Repo) -> Mapping[str, bytes]:
+    inputs = tuple(
+        (repo.root / name).read_bytes() if (repo.root / name).exists() else b""
+        for name in sorted(USER_FILES)
+    )
+    if inputs not in _renders:
+        _renders[inputs] = render_in_memory(repo.root / "cluster.yaml").tree.files
+    return _renders[inputs]
+
+
 def assert_secrets_match_config(repo: Repo, fingerprinted: set[str]) -> None:
-    rendered = render_in_memory(repo.root / "cluster.yaml").tree.files
+    rendered = _render(repo)
     secrets = sorted(p for p in rendered if is_secret_path(p))
     assert secrets and set(secrets) == fingerprinted
     sops = Sops(age_key_file=repo.root / "age.key", config=repo.root / ".sops.yaml")
+    age_key = (repo.root / "age.key").read_bytes()
+
+    def decrypt(path: str) -> bytes:
+        ciphertext = (repo.root / path).read_bytes()
+        known = (age_key, path, ciphertext)
+        if known not in _plaintexts:
+            _plaintexts[known] = sops.decrypt(ciphertext, path)
+        return _plaintexts[known]
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        plaintexts = pool.map(lambda p: sops.decrypt((repo.root / p).read_bytes(), p), secrets)
-        for path, plaintext in zip(secrets, plaintexts, strict=True):
+        for path, plaintext in zip(secrets, pool.map(decrypt, secrets), strict=True):
             assert same_content(plaintext, rendered[path], path), path

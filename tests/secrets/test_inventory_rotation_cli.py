@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.init_dir import init_workdir
-from generator.pipeline import configure
 from generator.secrets.keys import read_age_key
 from tests.process import run_clustergen
+from tests.workdirs import configured_sample
 
 INVENTORY = "docs/SECRETS.md"
 
@@ -27,8 +26,7 @@ def _run(work: Path, *argv: str) -> str:
 def test_rotation_refreshes_the_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
-    init_workdir(tmp_path)
-    configure(tmp_path / "cluster.yaml", validate=False)
+    configured_sample(tmp_path)
     _run(tmp_path, "secrets", "inventory")
     old = read_age_key(tmp_path / "age.key").public
     assert old in (tmp_path / INVENTORY).read_text()

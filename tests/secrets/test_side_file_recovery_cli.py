@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from generator.secrets.continuity import WEBHOOK_SECRET
 from tests.process import run_clustergen
+from tests.workdirs import configured_sample
 
 SOPS = Path(sys.executable).parent / "sops"
 GRAFANA_ADMIN = "kubernetes/apps/observability/grafana/app/grafana-admin.sops.yaml"
@@ -30,9 +30,7 @@ def _env() -> dict[str, str]:
 def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
-    init_workdir(tmp_path)
-    configure(tmp_path / "cluster.yaml", validate=False)
-    return tmp_path
+    return configured_sample(tmp_path)
 
 
 def _recovery(output: str) -> str:

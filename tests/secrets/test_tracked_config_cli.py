@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.init_dir import init_workdir
 from generator.paths import TEMPLATE_TREE
-from generator.pipeline import configure
 from generator.secrets.sops import Sops
 from tests.process import run_clustergen
+from tests.workdirs import configured_sample
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_TOKEN = "token: fake-cloudflare-token-replace-me"
@@ -37,8 +36,7 @@ def moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The README's way: the token moved to the overlay, cluster.yaml committed."""
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
-    init_workdir(tmp_path)
-    configure(tmp_path / "cluster.yaml", validate=False)
+    configured_sample(tmp_path)
     sops = Sops(age_key_file=tmp_path / "age.key", config=tmp_path / ".sops.yaml")
     plain = b"dns:\n  token: r3al-cloudflare-t0ken-abcdef\n"
     (tmp_path / OVERLAY).write_bytes(sops.encrypt(plain, OVERLAY))

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from generator.init_dir import init_workdir
-from generator.pipeline import configure
 from tests.process import run_clustergen
+from tests.workdirs import configured_sample
 
 SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
 
@@ -20,12 +19,7 @@ SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
 def corrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A configured repository whose api-token value was corrupted (one ciphertext byte)."""
     work = tmp_path_factory.mktemp("corrupted")
-    env = {k: os.environ.pop(k) for k in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE") if k in os.environ}
-    try:
-        init_workdir(work)
-        configure(work / "cluster.yaml", validate=False)
-    finally:
-        os.environ.update(env)
+    configured_sample(work)
     path = work / SECRET
     text, count = re.subn(
         r"^(  api-token: ENC\[AES256_GCM,data:).", r"\1X", path.read_text(), flags=re.M
