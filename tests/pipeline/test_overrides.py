@@ -495,7 +495,7 @@ def test_an_invalid_hand_edit_in_an_overridden_file_is_blamed_on_the_file_not_th
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = run_clustergen(["configure"], cwd=workdir, env=ENV)
+    result = run_clustergen(["configure"], cwd=workdir, env=env())
 
     assert result.returncode == 1, result.stdout
     blamed = [line for line in result.stderr.splitlines() if "bogus" in line]
@@ -516,7 +516,7 @@ def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: 
     override = (workdir / ECHO_OVERRIDE).read_text()
     (workdir / ECHO_OVERRIDE).write_text(override.replace("memory: 96Mi", "memory: 128Mi"))
 
-    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=ENV)
+    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env())
 
     assert result.returncode == 1, result.stdout
     assert f"{ECHO}: edited by hand" in result.stderr, result.stderr
