@@ -32,6 +32,10 @@ def render_everything(
     context_for: ContextFor,
     changes: Mapping[str, Any],
 ) -> Tree:
-    """The whole kubernetes/ and docs/ trees with EVERY_CHART and `changes`."""
-    root = copy_templates(tmp_path_factory.mktemp("all") / "config", ("kubernetes", "docs"))
-    return make_renderer(root, context_for)({**EVERY_CHART, **changes})
+    """The whole kubernetes/ and docs/ trees with EVERY_CHART and `changes`. talos/ is
+    rendered too (the docs read the Talos and Kubernetes versions from its talenv.yaml),
+    then left out: the tree is read as Kubernetes objects."""
+    directories = ("kubernetes", "docs", "talos")
+    root = copy_templates(tmp_path_factory.mktemp("all") / "config", directories)
+    tree = make_renderer(root, context_for)({**EVERY_CHART, **changes})
+    return {path: data for path, data in tree.items() if not path.startswith("talos/")}
