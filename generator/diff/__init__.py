@@ -179,12 +179,17 @@ def run_diff(
 ) -> Report:
     """The differences; with `check`, status 1 when anything differs. `color`: ANSI
     colours for a terminal (generator/diff/color.py decides)."""
-    from generator.pipeline import render_in_memory
+    from generator.pipeline import refuse_before_render, render_in_memory
+    from generator.secrets.keys import discover_age_key
 
     if output_format not in FORMATS:
         raise ClusterGenError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
+    # What configure refuses, diff refuses: a drift check that passes where configure
+    # cannot run would hide it. Keyless (CI), only what needs no key (a tracked plaintext).
+    held = discover_age_key(config.resolve().parent)
+    refuse_before_render(config, held, keyless=True)
     # Without an age key (CI) secret files are reported as not compared, never guessed.
-    result = render_in_memory(config, keyless=True)
+    result = render_in_memory(config, keyless=True, held=held)
     # result.decrypt falls back to age.key.old during a rotation (sops.decrypt_in_rotation).
     decrypt = result.decrypt if result.sops else None
     diff = compare(result.tree.files, result.workdir, against, decrypt, result.probe)
