@@ -40,6 +40,10 @@ def test_upgrade_check_reads_secrets_still_encrypted_for_age_key_old(workdir: Pa
     # diff reads them the same way: differences (the new recipient), never a decrypt error.
     assert "cannot decrypt" not in drift.stdout + drift.stderr, drift.stderr
     assert drift.returncode == 1, drift.stderr
+    # validate reads substitution sources the same way.
+    validated = cg(workdir, "validate")
+    assert "could not be decrypted" not in validated.stdout + validated.stderr
+    assert validated.returncode == 0, validated.stderr
     # and configure, which the check said would go through, does.
     done = cg(workdir, "configure", "--no-validate")
     assert done.returncode == 0, done.stderr
