@@ -37,7 +37,7 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import HeldKey, discover_age_key
-from generator.secrets.sops import Sops
+from generator.secrets.sops import Sops, decrypt_in_rotation
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.validation_scope import (
@@ -152,10 +152,11 @@ class RenderResult:
     probe: Mapping[str, bytes] | None = None
 
     def decrypt(self, path: str, ciphertext: bytes) -> bytes | None:
-        """Plaintext of an on-disk secret, or None when we hold no key for it."""
+        """Plaintext of an on-disk secret (during a key rotation, with age.key.old when
+        age.key cannot open it), or None when we hold no key for it."""
         if self.sops is None:
             return None
-        return self.sops.decrypt(ciphertext, path)
+        return decrypt_in_rotation(self.sops, ciphertext, path, self.workdir)
 
 
 def render_in_memory(
@@ -209,8 +210,7 @@ def configure(
     with writing(workdir) as recovered:
         report = [recovered] if recovered else []
         held = discover_age_key(workdir)  # read once, passed down
-        refuse_lost_keys(workdir, held)
-        refuse_tracked_plaintext(config_path.resolve())
+        refuse_before_render(config_path, held)
         last = last_run(config_path, held)
         chosen = resolutions.keep_mine or resolutions.take_theirs
         # A warning is never skipped: a loose key file mode is not an input of the digest;
@@ -224,6 +224,20 @@ def configure(
             config_path, held, force, validate, warn, strict, resolutions, last
         )
         return "\n".join(report + lines)
+
+
+def refuse_before_render(config_path: Path, held: HeldKey | None, *, keyless: bool = False) -> None:
+    """configure's refusals before it renders, shared with `upgrade --check` so that its
+    "configure will go through" holds: a key or token the committed secrets depend on is
+    missing or another (continuity.refuse_lost_keys: SideFileError), a plaintext secret
+    in a git-tracked cluster.yaml (tracked.refuse_tracked_plaintext: SecretsError).
+
+    `keyless` (a checkout without age.key, `held` None): the key check is left to the
+    caller, which says configure needs the key.
+    """
+    if held is not None or not keyless:
+        refuse_lost_keys(config_path.resolve().parent, held)
+    refuse_tracked_plaintext(config_path.resolve())
 
 
 def _validated_as_is(workdir: Path) -> bool:
@@ -290,7 +304,7 @@ def _configure_locked(
         others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
         raise WriteConflict("\n".join([*others, str(err)])) from None
     report: list[str] = ignored
-    validated = _validate_planned(plan, result, report) if validate else None
+    validated = validate_planned(plan, result, report) if validate else None
     summary = apply_plan(plan, workdir, force=force)
     record_validated(workdir, validated)  # after the write; None (--no-validate) clears it
     if not (result.cluster.warnings or stale or loose or fixed or distrusted):
@@ -316,10 +330,12 @@ def _load_validation() -> None:
     import generator.validate  # noqa: F401
 
 
-def _validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) -> str:
+def validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) -> str:
     """Validate the tree as it will be after the write: the user's files plus ours, unless
     that very tree (user files included) passed at the last validated run. Appends the
-    report lines; returns the tree's stamp to record once written."""
+    report lines; returns the tree's stamp to record once written. Raises WriteBlocked
+    (a ValidationFailed) with the errors. `upgrade --check` validates its preview plan here
+    too (secrets as on disk there: preview_plan leaves them out)."""
     files = plan.final_files()
     tree = planned_tree(result.workdir, files, plan.remove)
     locations = locations_from_env()

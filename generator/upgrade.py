@@ -11,9 +11,12 @@ the plan `clustergen diff` takes too, with its three-way merges), then reports, 
 - which of your overrides shadow a built-in template that changed since you overrode it.
 
 Each part is one `Section`; the report is the list of them (`_sections`), so a further
-check is one more entry there. Exit status 1 when any section holds a conflict (configure
-would refuse until you choose), else 0. Without age.key, secrets and the files that derive
-from secret values cannot be compared: they are counted, not checked.
+check is one more entry there. Before rendering it refuses what configure refuses
+(pipeline.refuse_before_render: a lost key, a stray secret, a tracked plaintext secret);
+with no conflict, it validates the tree configure would write, as configure does. Exit
+status 1 when any section holds a conflict or a validation error (configure would refuse),
+else 0. Without age.key, secrets and the files that derive from secret values cannot be
+compared: they are counted, not checked, and the tree is not validated (the result says so).
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.diff.derived import secret_derived_files
-from generator.pipeline import RenderResult, render_in_memory
+from generator.errors import ValidationFailed
+from generator.pipeline import (
+    RenderResult,
+    refuse_before_render,
+    render_in_memory,
+    validate_planned,
+)
 from generator.render.overrides.stale import stale_overrides
 from generator.report import Report
 from generator.secrets.encrypt import config_digest_for, fingerprints_for
@@ -64,6 +73,7 @@ def run_upgrade_check(config_path: Path) -> Report:
     """
     workdir = config_path.resolve().parent
     held = discover_age_key(workdir)
+    refuse_before_render(config_path, held, keyless=True)  # configure's own refusals
     result = render_in_memory(config_path, keyless=held is None, held=held)
     key = result.sops.fingerprint_key if result.sops is not None else None
     manifest, _ = trusted(load_manifest(workdir), key)
@@ -83,9 +93,37 @@ def run_upgrade_check(config_path: Path) -> Report:
             f"result: {conflicts} conflict(s); configure will refuse until you choose for each "
             "file: --keep-mine PATH, --take-theirs PATH, or an override (configure lists them)"
         )
-    else:
-        lines.append("result: no conflicts; configure will go through")
-    return Report.of(lines, status=1 if conflicts else 0)
+        return Report.of(lines, status=1)
+    if result.sops is None:
+        lines.append(
+            "result: no conflicts; configure needs age.key, and the tree went unvalidated "
+            "without it (`uv run clustergen validate` with the key)"
+        )
+        return Report.of(lines, status=0)
+    # configure validates the tree it would write after the conflicts: so does the check.
+    validation = _validation(plan, result)
+    lines += validation.render()
+    if validation.conflicts:
+        lines.append(
+            f"result: {validation.conflicts} validation problem(s); configure will refuse "
+            "until they are fixed"
+        )
+        return Report.of(lines, status=1)
+    lines.append("result: no conflicts; configure will go through")
+    return Report.of(lines, status=0)
+
+
+def _validation(plan: WritePlan, result: RenderResult) -> Section:
+    """configure's validation of the tree as it would write it (pipeline.validate_planned);
+    secrets as they are on disk, which the check does not re-encrypt."""
+    title = "validation of the tree configure would write"
+    report: list[str] = []
+    try:
+        validate_planned(plan, result, report)
+    except ValidationFailed as err:
+        problems = tuple(f"  {problem}" for problem in err.problems)
+        return Section(title, problems, conflicts=len(problems))
+    return Section(title, tuple(f"  {line}" for line in report))
 
 
 def _sections(

@@ -19,12 +19,10 @@ from generator.diff.trees import (
     TreeDiff,
     diff_trees,
 )
-from generator.errors import ClusterGenError, SecretsError
+from generator.errors import ClusterGenError
 from generator.report import Report
 from generator.secrets.files import SOPS_CONFIG
-from generator.secrets.keys import OLD_AGE_KEY_NAME
 from generator.secrets.metadata import parse_rules, rule_for
-from generator.secrets.sops import Sops
 from generator.write.manifest import Manifest, load_manifest, sha256_hex
 from generator.write.ownership import trusted
 from generator.write.writer import (
@@ -177,39 +175,24 @@ def _recipients(new: Mapping[str, bytes], workdir: Path) -> Recipients | None:
     return recipients
 
 
-def _with_previous_key(decrypt: Decrypt | None, workdir: Path) -> Decrypt | None:
-    """`decrypt`, falling back to the previous key (age.key.old) during a key rotation,
-    so files still encrypted for it compare by value (and count as re-encrypted)."""
-    previous = workdir / OLD_AGE_KEY_NAME
-    if decrypt is None or not previous.is_file():
-        return decrypt
-    old_sops = Sops(age_key_file=previous, config=workdir / SOPS_CONFIG)
-    current = decrypt
-
-    def decrypt_either(path: str, ciphertext: bytes) -> bytes | None:
-        try:
-            return current(path, ciphertext)
-        except SecretsError as err:
-            try:
-                return old_sops.decrypt(ciphertext, path)
-            except SecretsError:
-                raise err from None
-
-    return decrypt_either
-
-
 def run_diff(
     config: Path, against: str | None, output_format: str, check: bool, color: bool = False
 ) -> Report:
     """The differences; with `check`, status 1 when anything differs. `color`: ANSI
     colours for a terminal (generator/diff/color.py decides)."""
-    from generator.pipeline import render_in_memory
+    from generator.pipeline import refuse_before_render, render_in_memory
+    from generator.secrets.keys import discover_age_key
 
     if output_format not in FORMATS:
         raise ClusterGenError(f"unknown format {output_format!r}; use one of {', '.join(FORMATS)}")
+    # What configure refuses, diff refuses: a drift check that passes where configure
+    # cannot run would hide it. Keyless (CI), only what needs no key (a tracked plaintext).
+    held = discover_age_key(config.resolve().parent)
+    refuse_before_render(config, held, keyless=True)
     # Without an age key (CI) secret files are reported as not compared, never guessed.
-    result = render_in_memory(config, keyless=True)
-    decrypt = _with_previous_key(result.decrypt if result.sops else None, result.workdir)
+    result = render_in_memory(config, keyless=True, held=held)
+    # result.decrypt falls back to age.key.old during a rotation (sops.decrypt_in_rotation).
+    decrypt = result.decrypt if result.sops else None
     diff = compare(result.tree.files, result.workdir, against, decrypt, result.probe)
     text = FORMATS[output_format](diff, color)
     return Report(text, status=1 if check and diff.differs else 0)

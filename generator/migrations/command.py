@@ -16,10 +16,11 @@ from typing import Any
 from generator.atomic import atomic_write
 from generator.config import version
 from generator.config.loader import load_yaml
-from generator.config.locate import KeyPath, all_paths
+from generator.config.locate import KeyPath, all_paths, format_path
 from generator.config.schema import is_secret
-from generator.migrations import migrate
+from generator.migrations import migrate, renamed_keys
 from generator.migrations.document import Document, MigrationError, lines_of
+from generator.paths import SECRETS_CONFIG_NAME
 from generator.report import Report
 
 _BOM = "\ufeff"
@@ -39,6 +40,7 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
     if source is None or source > version.CURRENT:
         version.require_current(loaded.data, loaded.positions, config_path)
     assert source is not None
+    _refuse_renamed_in_overlay(config_path)  # before anything is written: nothing half-done
     name = config_path.name
     if source == version.CURRENT:
         return Report(f"{name} is schema version {version.CURRENT} already; nothing to migrate")
@@ -79,6 +81,47 @@ def run_migrate(config_path: Path, *, dry_run: bool = False, check: bool = False
             "next: `uv run clustergen check`, then `uv run task configure`",
         ]
     )
+
+
+def _refuse_renamed_in_overlay(config_path: Path) -> None:
+    """Raise MigrationError naming each renamed key (renamed_keys) that the overlay next to
+    `config_path` still uses, with the edit that fixes it.
+
+    The overlay's keys are in clear in the sops file, so finding them needs no key; it is
+    not rewritten here: that would need the key and a re-encryption, and `sops edit` is
+    the one way the README gives to change it (values never pass through this process).
+    """
+    overlay = config_path.resolve().parent / SECRETS_CONFIG_NAME
+    if not overlay.is_file():
+        return
+    loaded = load_yaml(overlay)
+    found = []
+    for old, new in sorted(renamed_keys().items()):
+        if _has(loaded.data, old):
+            line = loaded.positions.get(old)
+            where = f"{SECRETS_CONFIG_NAME}:{line[0]}" if line else SECRETS_CONFIG_NAME
+            found.append(f"  {where} {format_path(old)}: rename {old[-1]} to {new[-1]}")
+    if found:
+        raise MigrationError(
+            "\n".join(
+                [
+                    f"{SECRETS_CONFIG_NAME} uses key names the current schema version renamed; "
+                    "migrate does not rewrite the encrypted file, and nothing was changed:",
+                    *found,
+                    f"rename them with `SOPS_AGE_KEY_FILE=age.key uv run sops edit "
+                    f"{SECRETS_CONFIG_NAME}`, then run `{version.migrate_command(config_path)}` "
+                    "again",
+                ]
+            )
+        )
+
+
+def _has(data: Any, path: KeyPath) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def _masked(lines: list[str], data: Any) -> list[str]:

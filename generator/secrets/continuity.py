@@ -38,6 +38,12 @@ def refuse_lost_keys(workdir: Path, held: HeldKey | None = None) -> None:
             "this repository already has secrets; nothing was created or written:\n"
             + "\n".join(f"  {p}" for p in problems)
         )
+    strays = _strays(workdir, _local_recipients(workdir, held))
+    if strays:
+        raise SideFileError(
+            "secret file(s) the repository's key cannot open; nothing was written:\n"
+            + "\n".join(f"  {p}" for p in strays)
+        )
 
 
 def missing_file_hint(workdir: Path, name: str) -> str | None:
@@ -109,11 +115,35 @@ def _locked_files(workdir: Path, local: set[str]) -> dict[str, frozenset[str]]:
     return locked
 
 
+def _holds_repository_key(locked: dict[str, frozenset[str]], workdir: Path) -> bool:
+    """Whether the local key is the repository's: .sops.yaml names it and some committed
+    secret is encrypted for it. Then a file locked to another key is a stray (a user's
+    file encrypted by hand for someone else), not a sign that the key was lost."""
+    if RULES_NAME in locked or not (workdir / RULES_NAME).is_file():
+        return False
+    return any(path not in locked for path in iter_secret_files(workdir))
+
+
+def _strays(workdir: Path, local: set[str]) -> list[str]:
+    """Secret files encrypted only for other keys while the local key is the repository's."""
+    locked = _locked_files(workdir, local) if local else {}
+    if not locked or not _holds_repository_key(locked, workdir):
+        return []
+    return [
+        f"{path} is encrypted for {', '.join(sorted(wanted))} only, not for the repository's "
+        f"key ({', '.join(sorted(local))}): re-encrypt it for the repository's recipients "
+        f"with the key that opens it (`SOPS_AGE_KEY_FILE=<that key> uv run sops updatekeys "
+        f"{path}`, or keep that key as {OLD_AGE_KEY_NAME} and run `uv run clustergen secrets "
+        f"rotate`), or restore it from git (`git checkout -- {path}`)"
+        for path, wanted in sorted(locked.items())
+    ]
+
+
 def _age_problems(workdir: Path, held: HeldKey | None) -> list[str]:
     local = _local_recipients(workdir, held)
     locked = _locked_files(workdir, local)
-    if not locked:
-        return []
+    if not locked or (local and _holds_repository_key(locked, workdir)):
+        return []  # nothing locked, or only strays (refuse_lost_keys names them apart)
     names = sorted(locked, key=lambda p: (p != RULES_NAME, p))
     listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
     wanted = ", ".join(sorted(set().union(*locked.values())))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ from generator.bounded_yaml import load as load_yaml
 from generator.config import NOT_DECRYPTED
 from generator.errors import SecretsError
 from generator.paths import AGE_KEY_NAME, SECRETS_CONFIG_NAME
-from generator.secrets.keys import OLD_AGE_KEY_NAME, held_age_key, key_in_env
+from generator.secrets.keys import held_age_key, key_in_env
 from generator.secrets.metadata import read_metadata
-from generator.secrets.sops import MissingKey, Sops
+from generator.secrets.sops import MissingKey, Sops, decrypt_in_rotation
 
 
 def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
@@ -40,18 +39,8 @@ def load_overlay(workdir: Path, sops: Sops | None) -> dict[str, Any] | None:
             f"{SECRETS_CONFIG_NAME} exists but no age key is available to decrypt it; "
             "put age.key next to cluster.yaml or set SOPS_AGE_KEY_FILE"
         )
-    try:
-        plaintext = sops.decrypt(content, SECRETS_CONFIG_NAME)
-    except MissingKey:
-        raise
-    except SecretsError:
-        # Mid-rotation the overlay is still encrypted for the previous key.
-        old_key = workdir / OLD_AGE_KEY_NAME
-        if not old_key.is_file():
-            raise
-        plaintext = dataclasses.replace(sops, age_key_file=old_key).decrypt(
-            content, SECRETS_CONFIG_NAME
-        )
+    # Mid-rotation the overlay is still encrypted for the previous key.
+    plaintext = decrypt_in_rotation(sops, content, SECRETS_CONFIG_NAME, workdir)
     try:
         data = load_yaml(plaintext, CONFIG_LIMITS)
     except yaml.YAMLError as err:

@@ -7,7 +7,6 @@ any key (a keyless CI checkout) nothing can be said, and the caller says so.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 from generator.errors import SecretsError
 from generator.secrets.audit import SecretFile
 from generator.secrets.files import SOPS_CONFIG
-from generator.secrets.keys import OLD_AGE_KEY_NAME, held_age_key, key_in_env
-from generator.secrets.sops import Sops
+from generator.secrets.keys import held_age_key, key_in_env
+from generator.secrets.sops import Sops, decrypt_in_rotation
 
 WORKERS = 4
 NO_KEY_NOTE = "not decrypted (no age key here): values went unchecked"
@@ -35,20 +34,13 @@ def decryptor(workdir: Path) -> Sops | None:
 def undecryptable(workdir: Path, files: Sequence[SecretFile], sops: Sops) -> list[tuple[str, str]]:
     """(path, why) of each encrypted file that neither the key nor, mid-rotation,
     age.key.old decrypts. The why is sops' message (never a value)."""
-    old_key = workdir / OLD_AGE_KEY_NAME
-    old = dataclasses.replace(sops, age_key_file=old_key) if old_key.is_file() else None
 
     def why(item: SecretFile) -> str | None:
-        reason = None
-        for candidate in (sops, old):
-            if candidate is None:
-                continue
-            try:
-                candidate.decrypt(item.content, item.path)
-                return None
-            except SecretsError as err:
-                reason = str(err)
-        return reason
+        try:
+            decrypt_in_rotation(sops, item.content, item.path, workdir)
+        except SecretsError as err:
+            return str(err)
+        return None
 
     encrypted = [item for item in files if item.encrypted]
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:

@@ -74,6 +74,29 @@ def find_sops(binary: Path | None = None) -> Path:
     return binary
 
 
+def decrypt_in_rotation(sops: Sops, ciphertext: bytes, filename: str, workdir: Path) -> bytes:
+    """Plaintext of a committed secret: with `sops`' key, else (during a key rotation) with
+    the previous key kept as age.key.old in `workdir`. The one fallback every command that
+    reads committed secrets uses, so they agree on what is readable.
+
+    Raises MissingKey without any key; else the SecretsError of the current key when the
+    previous one (absent, or present) cannot open the file either.
+    """
+    try:
+        return sops.decrypt(ciphertext, filename)
+    except MissingKey:
+        raise
+    except SecretsError as err:
+        previous = workdir / OLD_AGE_KEY_NAME
+        if not previous.is_file():
+            raise
+        old = dataclasses.replace(sops, age_key_file=previous, identity=None)
+        try:
+            return old.decrypt(ciphertext, filename)
+        except SecretsError:
+            raise err from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Sops:
     """sops with a fixed identity and creation rules.

@@ -174,9 +174,10 @@ def _undecryptable(root: Path) -> list[Finding]:
 
 
 def sops_decryptor(root: Path) -> Decrypt | None:
-    """sops with the age key next to the tree (or $SOPS_AGE_KEY/_FILE); None without a key."""
+    """sops with the age key next to the tree (or $SOPS_AGE_KEY/_FILE), and age.key.old
+    during a rotation (sops.decrypt_in_rotation); None without a key."""
     from generator.secrets.keys import held_age_key, key_in_env
-    from generator.secrets.sops import Sops
+    from generator.secrets.sops import Sops, decrypt_in_rotation
 
     key = held_age_key(root)
     if key is None and not key_in_env():
@@ -189,7 +190,7 @@ def sops_decryptor(root: Path) -> Decrypt | None:
 
     def decrypt(path: str, ciphertext: bytes) -> bytes | None:
         try:
-            return sops.decrypt(ciphertext, path)
+            return decrypt_in_rotation(sops, ciphertext, path, root)
         except ClusterGenError:
             return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -261,3 +262,51 @@ def test_a_changed_line_shows_no_secret_value(tmp_path: Path) -> None:
             result.stdout
         )
     assert token in config.read_text(encoding="utf-8")  # the file keeps it, of course
+
+
+def test_a_renamed_key_in_the_overlay_is_named_with_its_fix_and_nothing_is_migrated(
+    tmp_path: Path,
+) -> None:
+    # cluster.secrets.sops.yaml holds the v1 key too; migrate must not leave it for check
+    # to find after saying it succeeded. Real sops and age, and the fix as the user runs it.
+    from generator.init_dir import init_workdir
+    from generator.secrets.keys import read_age_key
+    from generator.secrets.sops import Sops
+
+    init_workdir(tmp_path)
+    config = _config(tmp_path, V1)
+    public = read_age_key(tmp_path / "age.key").public
+    rules = tmp_path / "rules" / ".sops.yaml"
+    rules.parent.mkdir()
+    rules.write_text(f'creation_rules:\n  - path_regex: .*\n    age: "{public}"\n')
+    overlay = tmp_path / "cluster.secrets.sops.yaml"
+    plain = b"# in the overlay\nkubernetes:\n  svc_cidr: 10.43.0.0/16\n"
+    overlay.write_bytes(Sops(config=rules).encrypt(plain, overlay.name))
+    before = (config.read_bytes(), overlay.read_bytes())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
+
+    refused = run_clustergen(["migrate"], cwd=tmp_path, env=env)
+
+    assert refused.returncode == 1
+    assert (config.read_bytes(), overlay.read_bytes()) == before, "nothing half-done"
+    assert (
+        "cluster.secrets.sops.yaml:3 kubernetes.svc_cidr: rename svc_cidr to service_cidr"
+    ) in refused.stderr
+    fix = "SOPS_AGE_KEY_FILE=age.key uv run sops edit cluster.secrets.sops.yaml"
+    assert f"`{fix}`, then run `uv run clustergen migrate` again" in refused.stderr
+    # The fix as said (an editor that renames the key), then migrate and check go through.
+    editor = tmp_path / "rename.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/svc_cidr:/service_cidr:/' \"$1\"\n")
+    editor.chmod(0o700)
+    sops = str(Path(sys.executable).parent / "sops")
+    subprocess.run(
+        ["sh", "-c", fix.replace("uv run sops", sops)],
+        cwd=tmp_path,
+        env={**env, "EDITOR": str(editor)},
+        check=True,
+    )
+    migrated = run_clustergen(["migrate"], cwd=tmp_path, env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    checked = run_clustergen(["check"], cwd=tmp_path, env=env)
+    assert "svc_cidr" not in checked.stdout + checked.stderr
+    assert checked.returncode == 0, checked.stderr
