@@ -11,7 +11,7 @@ from pathlib import Path
 from generator.secrets.keys import generate_age_key, read_age_key
 from generator.secrets.sops import Sops
 from tests.pipeline.conftest import SECRET_TOKEN, snapshot
-from tests.pipeline.test_hand_edits import ENV
+from tests.pipeline.test_hand_edits import env
 from tests.pipeline.test_overrides import PATCH, write
 from tests.process import run_clustergen
 
@@ -24,7 +24,7 @@ STRAY_PLAIN = (
 
 
 def cg(workdir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return run_clustergen(list(argv), cwd=workdir, env=ENV)
+    return run_clustergen(list(argv), cwd=workdir, env=env())
 
 
 def test_upgrade_check_reads_secrets_still_encrypted_for_age_key_old(workdir: Path) -> None:
