@@ -146,7 +146,10 @@ def git(*args: str, cwd: Path) -> str:
 def clustergen(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`python -m generator *argv` in `cwd`: the clustergen of the checkout in `cwd`
     (its generator/ comes first on sys.path, and finds its own templates beside it)."""
-    env = {**os.environ, SCHEMA_LOCATION_ENV: CRD_SCHEMA_LOCATION}
+    # No bytecode: `git pull` rewrites version.py with the same size within the same second,
+    # and Python would take the previous release's .pyc (checked by mtime and size) for it.
+    env = {**os.environ, SCHEMA_LOCATION_ENV: CRD_SCHEMA_LOCATION, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPYCACHEPREFIX", None)
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "PYTHONPATH"):
         env.pop(name, None)
     return run_clustergen(argv, cwd=cwd, env=env, timeout=600)
