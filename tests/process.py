@@ -82,3 +82,14 @@ def first_case(request: pytest.FixtureRequest) -> bool:
     which vary only the input, call `clustergen_in_process`."""
     callspec = getattr(request.node, "callspec", None)
     return callspec is None or all(index == 0 for index in callspec.indices.values())
+
+
+def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`git *args` in `repo` as a test's committer (t <t@example.com>), output captured."""
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=check,
+    )

@@ -13,6 +13,7 @@ from sops_helpers import KeyPair, write_rules
 
 from generator.paths import TEMPLATE_TREE
 from generator.secrets.sops import Sops
+from tests.process import git
 from tests.rendering import render_sample
 
 SCRIPT = TEMPLATE_TREE / "scripts" / "check-unencrypted-secrets.sh"
@@ -80,20 +81,10 @@ def test_pre_commit_config_runs_the_script_on_the_right_files() -> None:
     assert exclude.search(".sops.yaml")
 
 
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_without_arguments_judges_the_staged_content_not_the_work_tree(repo: Path) -> None:
-    _git(repo, "init", "-q")
-    _git(repo, "add", PLAIN)
+    git(repo, "init", "-q", check=False)
+    git(repo, "add", PLAIN, check=False)
     # Encrypted on disk afterwards, but the commit would still hold the plaintext.
     (repo / PLAIN).write_bytes((repo / ENCRYPTED).read_bytes())
     result = hook(repo)
@@ -102,17 +93,17 @@ def test_without_arguments_judges_the_staged_content_not_the_work_tree(repo: Pat
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_installed_as_a_git_hook_it_blocks_the_commit(repo: Path) -> None:
-    _git(repo, "init", "-q")
+    git(repo, "init", "-q", check=False)
     hook_file = repo / ".git" / "hooks" / "pre-commit"
     hook_file.write_text(f"#!/bin/sh\nexec sh {SCRIPT}\n")
     hook_file.chmod(0o755)
-    _git(repo, "add", ENCRYPTED, "README.md")
-    assert _git(repo, "commit", "-q", "-m", "ok").returncode == 0
+    git(repo, "add", ENCRYPTED, "README.md", check=False)
+    assert git(repo, "commit", "-q", "-m", "ok", check=False).returncode == 0
 
     for staged in (PLAIN, "age.key"):
-        _git(repo, "add", "-f", staged)
-        refused = _git(repo, "commit", "-q", "-m", "leak")
+        git(repo, "add", "-f", staged, check=False)
+        refused = git(repo, "commit", "-q", "-m", "leak", check=False)
         assert refused.returncode != 0 and "commit refused" in refused.stderr, staged
-        _git(repo, "rm", "-q", "--cached", staged)
-    log = _git(repo, "log", "--format=%s").stdout.split()
+        git(repo, "rm", "-q", "--cached", staged, check=False)
+    log = git(repo, "log", "--format=%s", check=False).stdout.split()
     assert log == ["ok"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.process import run_clustergen
+from tests.process import git, run_clustergen
 
 ROOT = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
@@ -28,16 +28,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
 ]
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
 
 
 def _pre_commit(repo: Path, *files: str) -> subprocess.CompletedProcess[str]:
@@ -76,9 +66,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run_clustergen(["init"], cwd=repo).returncode == 0
     configured = run_clustergen(["configure", "--no-validate"], cwd=repo)
     assert configured.returncode == 0, configured.stderr
-    _git(repo, "init", "-q")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "first render")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first render")
     return repo
 
 
@@ -107,13 +97,13 @@ def test_hooks_still_judge_the_cluster(clone: Path) -> None:
     for name, text in files.items():
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         (clone / name).write_text(text)
-    _git(clone, "add", *files)
+    git(clone, "add", *files)
     try:
         # Only the new files: the whole clone passing is the test above; the hooks'
         # scope (`exclude`, `files`, `types`) applies to named files just the same.
         result = _pre_commit(clone, *files)
     finally:
-        _git(clone, "reset", "-q", "--hard")
+        git(clone, "reset", "-q", "--hard")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "kubernetes/apps/default/bad.yaml" in output
