@@ -36,7 +36,7 @@ def generate_config(workdir: Path, *, dry_run: bool = False, progress: Progress 
     files = executor.files
     require(inventory, executor, tools=TOOLS["generate-config"], more=[
         preflight.Needed(workdir / SECRET, SECRET,
-                         "`task talos-secret` makes it (once: it is the cluster's PKI)"),
+                         "`uv run task talos-secret` makes it (once: it is the cluster's PKI)"),
         preflight.Needed(files.age_key, f"{files.shown(files.age_key)} (SOPS_AGE_KEY_FILE)",
                          f"put back the age key you saved: talhelper decrypts {SECRET} with it"),
     ])  # fmt: skip
@@ -74,7 +74,9 @@ def apply_node(
     inventory, executor = start(workdir, _APPLY, dry_run=dry_run, progress=progress)
     node = inventory.node(name)
     generated = preflight.Needed(
-        workdir / node.config_file, node.config_file, "`task talos:generate-config` writes it"
+        workdir / node.config_file,
+        node.config_file,
+        "`uv run task talos:generate-config` writes it",
     )
     needs = [] if insecure else ["talosconfig"]
     require(inventory, executor, tools=TOOLS["apply-node"], needs=needs, more=[generated])

@@ -30,7 +30,7 @@ from generator.errors import ClusterGenError
 TALCONFIG = f"{paths.TALOS_DIR}/talconfig.yaml"
 TALENV = f"{paths.TALOS_DIR}/talenv.yaml"
 CLUSTERCONFIG = f"{paths.TALOS_DIR}/clusterconfig"
-_CONFIGURE = "run `task configure` first"
+_CONFIGURE = "run `uv run task configure` first"
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ def _same_nodes_as_config(workdir: Path, nodes: tuple[Node, ...]) -> None:
         )
         raise ClusterGenError(
             f"{TALCONFIG} does not match the nodes in cluster.yaml (differs for: "
-            f"{', '.join(differ)}): run `task configure`, then `task talos:generate-config`"
+            f"{', '.join(differ)}): run `uv run task configure`, then "
+            "`uv run task talos:generate-config`"
         )
 
 
@@ -224,7 +225,7 @@ def _pin_notes(versions_file: Path, rendered_pins: dict[str, str]) -> tuple[str,
         if pinned and str(pinned) != rendered:
             notes.append(
                 f"note: {TALENV} has {name} {rendered}, templates/versions.yaml {pinned}: "
-                f"using {rendered}, as the last `task configure` rendered it (run it again "
+                f"using {rendered}, as the last `uv run task configure` rendered it (run it again "
                 f"to render templates/versions.yaml's)"
             )
     return tuple(notes)

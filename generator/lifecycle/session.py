@@ -68,7 +68,7 @@ def require(
 def _needed(files: ClusterFiles, inventory: Inventory, name: str) -> preflight.Needed:
     if name == "talosconfig":
         shown = files.shown(files.talosconfig)
-        how = _from_env(files, "TALOSCONFIG") or "`task talos:generate-config` writes it"
+        how = _from_env(files, "TALOSCONFIG") or "`uv run task talos:generate-config` writes it"
         return preflight.Needed(files.talosconfig, f"{shown} (TALOSCONFIG)", how)
     shown = files.shown(files.kubeconfig)
     if os.pathsep in str(files.kubeconfig):  # a list kubectl merges: one file is enough

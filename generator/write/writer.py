@@ -468,7 +468,7 @@ def _release_note(path: str, digest: str, old: Manifest, resolutions: Resolution
     if old.released.get(path, digest) != digest:
         return (
             f"yours, not written: {path}: the new render differs from it "
-            f"(`clustergen diff` shows how; configure --take-theirs {path} takes it)"
+            f"(`uv run clustergen diff` shows how; configure --take-theirs {path} takes it)"
         )
     return ""
 

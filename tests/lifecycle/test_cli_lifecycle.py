@@ -248,7 +248,7 @@ def test_a_hand_edited_talconfig_reaches_no_command(
         code, out, err = clustergen(repo, *argv)
         assert (code, out) == (1, ""), err
         assert f"error: talos/talconfig.yaml: {message}" in err
-        assert "run `task configure` first" in err
+        assert "run `uv run task configure` first" in err
     assert tools.calls() == []
 
 

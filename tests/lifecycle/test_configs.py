@@ -39,7 +39,7 @@ def test_generate_config_names_every_missing_piece_at_once(
         "cannot start; missing:\n"
         "- talhelper is not on PATH: install it "
         "(https://budimanjojo.github.io/talhelper/latest/installation/)\n"
-        "- talos/talsecret.sops.yaml is missing: `task talos-secret` makes it (once: it is "
+        "- talos/talsecret.sops.yaml is missing: `uv run task talos-secret` makes it (once: it is "
         "the cluster's PKI)\n"
         "- age.key (SOPS_AGE_KEY_FILE) is missing: put back the age key you saved: talhelper "
         "decrypts talos/talsecret.sops.yaml with it"
@@ -78,7 +78,7 @@ def test_apply_node_without_generated_configs_says_how_to_make_them(
         apply_node(repo, "k8s-0")
     assert str(caught.value) == (
         "cannot start; missing:\n- talos/clusterconfig/kubernetes-k8s-0.yaml is missing: "
-        "`task talos:generate-config` writes it"
+        "`uv run task talos:generate-config` writes it"
     )
     with pytest.raises(ClusterGenError, match="no node named 'k8s-1'"):
         apply_node(repo, "k8s-1")

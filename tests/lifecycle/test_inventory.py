@@ -87,19 +87,19 @@ def test_a_render_older_than_cluster_yaml_is_refused(make_repo: MakeRepo) -> Non
         read_inventory(repo)
     assert str(caught.value) == (
         "talos/talconfig.yaml does not match the nodes in cluster.yaml (differs for: k8s-0): "
-        "run `task configure`, then `task talos:generate-config`"
+        "run `uv run task configure`, then `uv run task talos:generate-config`"
     )
     config.unlink()  # a clone without cluster.yaml: the rendered files are what there is
     assert read_inventory(repo).nodes[0].address == "192.168.1.10"
 
 
 def test_missing_rendered_files_say_to_configure(tmp_path: Path, make_repo: MakeRepo) -> None:
-    missing = r"^talos/talconfig.yaml is missing in .*: run `task configure` first$"
+    missing = r"^talos/talconfig.yaml is missing in .*: run `uv run task configure` first$"
     with pytest.raises(ClusterGenError, match=missing):
         read_inventory(tmp_path)
     repo = make_repo("single", live=False)
     (repo / "talos/talenv.yaml").write_text("---\ntalosVersion: v1.13.7\n")
-    without = r"talenv.yaml has no kubernetesVersion: run `task configure`"
+    without = r"talenv.yaml has no kubernetesVersion: run `uv run task configure`"
     with pytest.raises(ClusterGenError, match=without):
         read_inventory(repo)
 
@@ -113,7 +113,7 @@ def test_a_pin_not_yet_rendered_is_a_note(make_repo: MakeRepo, tmp_path: Path) -
     assert inventory.talos_version == TALOS_VERSION
     assert inventory.notes == (
         f"note: talos/talenv.yaml has talos {TALOS_VERSION}, templates/versions.yaml v9.0.0: "
-        f"using {TALOS_VERSION}, as the last `task configure` rendered it (run it again to "
+        f"using {TALOS_VERSION}, as the last `uv run task configure` rendered it (run it again to "
         "render templates/versions.yaml's)",
     )
     unasked = read_inventory(make_repo("single", live=False), versions, pins=("kubernetes",))

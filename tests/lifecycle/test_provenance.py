@@ -108,7 +108,7 @@ def test_the_pin_note_only_where_the_version_is_used_and_not_for_an_override(
     record_render(repo)  # as configure rendered it before templates/versions.yaml moved on
     note = (
         f"note: {TALENV} has talos {OLDER}, templates/versions.yaml {TALOS_VERSION}: using "
-        f"{OLDER}, as the last `task configure` rendered it (run it again to render "
+        f"{OLDER}, as the last `uv run task configure` rendered it (run it again to render "
         "templates/versions.yaml's)\n"
     )
     code, out, err = clustergen(repo, "talos", "upgrade-node", "k8s-0", "--dry-run")

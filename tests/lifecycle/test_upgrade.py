@@ -203,7 +203,7 @@ def test_missing_tools_and_files_are_named_with_how_to_get_them(
         "cannot start; missing:\n"
         "- kubectl is not on PATH: install it (https://kubernetes.io/docs/tasks/tools/)\n"
         "- talos/clusterconfig/talosconfig (TALOSCONFIG) is missing: "
-        "`task talos:generate-config` writes it\n"
+        "`uv run task talos:generate-config` writes it\n"
         "- kubeconfig (KUBECONFIG) is missing: `talosctl kubeconfig --talosconfig "
         "talos/clusterconfig/talosconfig --nodes 192.168.1.10 kubeconfig` fetches it"
     )
