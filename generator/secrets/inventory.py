@@ -49,7 +49,7 @@ file as `webhook.token.old` (`deploy.key.old`) and creates a new one; then
 ## Changing one secret value
 
 Edit it in `cluster.yaml` (or with `SOPS_AGE_KEY_FILE=age.key uv run sops edit
-cluster.secrets.sops.yaml`) and run `clustergen configure`: only the files
+cluster.secrets.sops.yaml`) and run `uv run clustergen configure`: only the files
 holding that value get new ciphertext.
 """
 
