@@ -84,12 +84,18 @@ def first_case(request: pytest.FixtureRequest) -> bool:
     return callspec is None or all(index == 0 for index in callspec.indices.values())
 
 
+# git as a user runs it, but never reading this machine's git config (hooks, signing).
+_GIT = ("git", "-c", "user.name=clustergen test", "-c", "user.email=test@example.com",
+        "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main")  # fmt: skip
+
+
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`git *args` in `repo` as a test's committer (t <t@example.com>), output captured."""
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=check,
+    """`git *args` in `repo` as a test's committer, output captured; with `check`, a
+    failure fails the test with git's stderr."""
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    result = subprocess.run(
+        [*_GIT, *args], cwd=repo, env=env, capture_output=True, text=True, check=False
     )
+    if check:
+        assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result

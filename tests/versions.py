@@ -21,6 +21,7 @@ from pathlib import Path
 from generator.config import version
 from generator.migrations import VERSION_COMMENT, renamed_keys
 from generator.validate import SCHEMA_LOCATION_ENV
+from tests import process
 from tests.process import run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 
@@ -128,19 +129,9 @@ def build_previous_release(dest: Path) -> Path:
     return dest
 
 
-# git as a user runs it, but never reading this machine's git config (hooks, signing).
-_GIT = ("git", "-c", "user.name=clustergen test", "-c", "user.email=test@example.com",
-        "-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main")  # fmt: skip
-
-
 def git(*args: str, cwd: Path) -> str:
-    """Run git in `cwd`; its stdout. Raises (with git's stderr) when it fails."""
-    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    result = subprocess.run(
-        [*_GIT, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
-    return result.stdout
+    """Run git in `cwd` (tests/process.git); its stdout. Fails the test when git fails."""
+    return process.git(cwd, *args).stdout
 
 
 def clustergen(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

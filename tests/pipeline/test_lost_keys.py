@@ -19,13 +19,10 @@ from generator.pipeline import configure
 from generator.secrets.keys import generate_age_key, read_age_key
 from generator.secrets.sops import find_sops
 from tests.pipeline.conftest import edit, snapshot
+from tests.process import git
 
 WEBHOOK_SECRET = "kubernetes/apps/flux-system/flux-webhook/app/secret.sops.yaml"
 ROTATION = "see 'Rotating the age key' in README.md or docs/SECRETS.md"
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -36,11 +33,11 @@ def clone(workdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("needs git")
     # Users clone this project, so its .gitignore (keys, cluster.yaml) is theirs.
     shutil.copy2(paths.DATA_ROOT / ".gitignore", workdir / ".gitignore")
-    _git(workdir, "init", "-q", "-b", "main")
-    _git(workdir, "add", "-A")
-    _git(workdir, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "x")
+    git(workdir, "init", "-q", "-b", "main")
+    git(workdir, "add", "-A")
+    git(workdir, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "x")
     target = tmp_path_factory.mktemp("laptop") / "repo"
-    _git(workdir.parent, "clone", "-q", str(workdir), str(target))
+    git(workdir.parent, "clone", "-q", str(workdir), str(target))
     assert not (target / "age.key").exists() and not (target / "webhook.token").exists()
     shutil.copy2(workdir / "cluster.yaml", target / "cluster.yaml")
     return target

@@ -14,7 +14,7 @@ import pytest
 
 from generator.paths import TEMPLATE_TREE
 from generator.secrets.sops import Sops
-from tests.process import run_clustergen
+from tests.process import git, run_clustergen
 from tests.workdirs import configured_sample
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +25,6 @@ OVERLAY = "cluster.secrets.sops.yaml"
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
-
-
-def _git(work: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=work, check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -42,8 +38,8 @@ def moved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / OVERLAY).write_bytes(sops.encrypt(plain, OVERLAY))
     config = tmp_path / "cluster.yaml"
     config.write_text(config.read_text().replace(SAMPLE_TOKEN, 'token: ""'))
-    _git(tmp_path, "init", "-q")
-    _git(tmp_path, "add", "-f", "cluster.yaml")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-f", "cluster.yaml")
     return tmp_path
 
 
@@ -86,7 +82,7 @@ def test_the_pre_commit_hook_refuses_it(
 
 
 def test_a_key_set_in_both_places_is_warned_about(moved: Path) -> None:
-    _git(moved, "rm", "-q", "--cached", "cluster.yaml")
+    git(moved, "rm", "-q", "--cached", "cluster.yaml")
     config = moved / "cluster.yaml"
     config.write_text(config.read_text().replace('token: ""', "token: an-0ther-token-value"))
     result = run_clustergen(["check"], cwd=moved, env=_env())
