@@ -239,12 +239,12 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
     path = _locate(tool.name)
     if path is None:
         return Finding(tool, needed, None, None, None)
+    asked = " ".join((tool.name, *tool.version_args))
     try:
         status, head = run_head([path, *tool.version_args], limit=_OUTPUT_LIMIT, timeout=15)
         if status not in (0, None):  # None: stopped for printing without end; read its start
             raise CommandError(f"{tool.name} exited with status {status}")
     except ClusterGenError as err:
-        asked = " ".join((tool.name, *tool.version_args))
         if isinstance(err.__cause__, OSError):  # not a program this machine can run
             return Finding(tool, needed, path, None, str(err), broken=True)
         return Finding(
@@ -261,7 +261,6 @@ def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> F
         )  # fmt: skip
     parsed = parse_version(output)
     if status is None:
-        asked = " ".join((tool.name, *tool.version_args))
         flood = (
             f"`{asked}` printed without end (stopped after {_OUTPUT_LIMIT} bytes); "
             f"is {tool.name} broken?"
