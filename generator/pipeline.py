@@ -215,13 +215,14 @@ def configure(
         chosen = resolutions.keep_mine or resolutions.take_theirs
         # A warning is never skipped: a loose key file mode is not an input of the digest;
         # nor is a user's file, so a validated run skips only a tree validated as it is.
-        skip = last.unchanged is not None and not chosen and not loose_key_files(workdir)
+        loose = loose_key_files(workdir)
+        skip = last.unchanged is not None and not chosen and not loose
         if skip and (not validate or _validated_as_is(workdir)):
             if not validate:
                 record_validated(workdir, None)  # as a full run without validation does
             return "\n".join([*report, *last.report(validate)])
         lines = _configure_locked(
-            config_path, held, force, validate, warn, strict, resolutions, last
+            config_path, held, force, validate, warn, strict, resolutions, last, loose
         )
         return "\n".join(report + lines)
 
@@ -256,6 +257,7 @@ def _configure_locked(
     strict: bool,
     resolutions: Resolutions,
     last: LastRun,
+    loose: list[Problem],
 ) -> list[str]:
     result = render_in_memory(config_path, held=held)
     workdir = result.workdir
@@ -263,7 +265,6 @@ def _configure_locked(
 
     committed = load_manifest(workdir)
     stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
-    loose = loose_key_files(result.workdir)
     # talos/ as on disk (what the nodes were given) against the new render
     fixed = talos_changes.fixed_networks(workdir, result.tree.files, result.cluster.path)
     report_warnings([*result.cluster.warnings, *stale, *loose, *fixed], warn, strict=strict)
