@@ -99,3 +99,24 @@ def test_only_the_cli_prints() -> None:
             if isinstance(node, ast.Attribute) and _sys_stream(node):
                 printing.append(f"{path.relative_to(package)}:{node.lineno}")
     assert printing == []
+
+
+def test_a_signal_after_the_command_ends_is_still_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SIGTERM raises KeyboardInterrupt (cli._terminated); one that lands while main puts
+    # the previous handler back is outside _run's except clauses.
+    real = cli.signal.signal
+    calls: list[int] = []
+
+    def delivered_on_restore(signum: int, handler: object) -> object:
+        calls.append(signum)
+        if len(calls) == 2:
+            real(signum, handler)  # type: ignore[arg-type]
+            raise KeyboardInterrupt
+        return real(signum, handler)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli.signal, "signal", delivered_on_restore)
+    assert cli.main(["check", "--config", str(SAMPLE_CONFIG)]) == 130
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.err.endswith("interrupted\n")
