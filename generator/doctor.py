@@ -44,6 +44,8 @@ TUNNEL_STEP = "configure"
 TUNNEL_MODE = "cloudflare-tunnel"
 # A version is one line; a tool that prints more than this is not printing a version.
 _OUTPUT_LIMIT = 64 * 1024
+# Seconds a tool's version command may take: a healthy one answers in well under a second.
+VERSION_TIMEOUT = 15.0
 _VERSION = re.compile(r"\bv?(\d+)\.(\d+)(?:\.\d+)?(?:[-+][0-9A-Za-z.-]+)?")
 
 
@@ -185,9 +187,10 @@ def parse_version(output: str) -> tuple[str, Version] | None:
     return match.group(0), (int(match.group(1)), int(match.group(2)))
 
 
-def doctor(root: Path, step: str | None = None) -> Report:
+def doctor(root: Path, step: str | None = None, *, timeout: float = VERSION_TIMEOUT) -> Report:
     """The report for `root` (the repository): one line per tool, then warnings; status 1
-    when a tool `step` (default: `next_step(root)`) needs is missing."""
+    when a tool `step` (default: `next_step(root)`) needs is missing. A version command
+    that runs longer than `timeout` seconds is stopped and reported."""
     chosen = step or next_step(root)
     if chosen not in STEPS:
         raise ClusterGenError(f"unknown step {chosen!r}; one of: {', '.join(STEPS)}")
@@ -196,7 +199,9 @@ def doctor(root: Path, step: str | None = None) -> Report:
     listed = [t for t in TOOLS if t.name != "cloudflared" or _ingress_mode(root) == TUNNEL_MODE]
     # At once: a tool whose version command hangs costs its timeout once, not per tool.
     with ThreadPoolExecutor(max_workers=len(listed)) as pool:
-        findings = list(pool.map(lambda t: _inspect(t, _needed(t, chosen, tunnel), pins), listed))
+        findings = list(
+            pool.map(lambda t: _inspect(t, _needed(t, chosen, tunnel), pins, timeout), listed)
+        )
     lines = [f"step: {chosen}" if step else f"next step: {chosen} ({_why(chosen)})"]
     rows = [("", "tool", "version", "needed for", "found at / install from")]
     for f in findings:
@@ -235,13 +240,15 @@ def _needed(tool: Tool, step: str, tunnel: bool) -> bool:
     return step in tool.steps or (tool.name == "cloudflared" and tunnel and step == TUNNEL_STEP)
 
 
-def _inspect(tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]]) -> Finding:
+def _inspect(
+    tool: Tool, needed: bool, pins: Mapping[str, tuple[str, str]], timeout: float
+) -> Finding:
     path = _locate(tool.name)
     if path is None:
         return Finding(tool, needed, None, None, None)
     asked = " ".join((tool.name, *tool.version_args))
     try:
-        status, head = run_head([path, *tool.version_args], limit=_OUTPUT_LIMIT, timeout=15)
+        status, head = run_head([path, *tool.version_args], limit=_OUTPUT_LIMIT, timeout=timeout)
         if status not in (0, None):  # None: stopped for printing without end; read its start
             raise CommandError(f"{tool.name} exited with status {status}")
     except ClusterGenError as err:
