@@ -9,6 +9,8 @@ relative link resolves to a rendered file (and heading); each app README lists e
 
 from __future__ import annotations
 
+import argparse
+import functools
 import posixpath
 import re
 import shlex
@@ -521,11 +523,24 @@ def _task_runs(text: str) -> list[list[str]]:
     return [shlex.split(found) for found in _TASK_LINE.findall(text) if "…" not in found]
 
 
+@functools.cache
+def _taskfile() -> dict[str, Any]:
+    # Read once: a few hundred task runs are checked, each against the same Taskfile.
+    taskfile: dict[str, Any] = yaml.safe_load(
+        (Path(paths.SAMPLE_CONFIG).parent / "Taskfile.yaml").read_text()
+    )
+    return taskfile
+
+
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    return build_parser()
+
+
 def _clustergen_argv(task: str, variables: Mapping[str, str], cli_args: list[str]) -> list[str]:
     """The clustergen argv the Taskfile's `task` runs ([] for a task that runs no clustergen
     command), by the substitutions its templates use."""
-    taskfile = yaml.safe_load((Path(paths.SAMPLE_CONFIG).parent / "Taskfile.yaml").read_text())
-    commands = [c for c in taskfile["tasks"][task].get("cmds", []) if isinstance(c, str)]
+    commands = [c for c in _taskfile()["tasks"][task].get("cmds", []) if isinstance(c, str)]
     command = next((c for c in commands if c.startswith("clustergen ")), None)
     if command is None:
         return []
@@ -559,7 +574,7 @@ def _check_task_run(where: str, argv: list[str]) -> None:
     if not clustergen:
         return
     try:
-        build_parser().parse_args(clustergen)
+        _parser().parse_args(clustergen)
     except SystemExit as exit_:
         pytest.fail(f"{where}: task {shlex.join(argv)} runs clustergen "
                     f"{shlex.join(clustergen)}: exit {exit_.code}")  # fmt: skip
