@@ -25,6 +25,7 @@ from generator import paths
 from generator.errors import ConfigError
 from generator.render.environment import RenderError
 from generator.render.tree import render_tree
+from tests import documents
 from tests.features import FEATURES, all_features_changes
 from tests.rendering import context_of, sample_with, write_config
 from tests.templates.features import published
@@ -96,7 +97,7 @@ def _docs(tree: dict[str, bytes]) -> Iterator[dict[str, Any]]:
     for path, content in tree.items():
         if path.endswith(".yaml") and ".sops." not in path:
             yield from (
-                d for d in yaml.safe_load_all(content) if isinstance(d, dict) and "kind" in d
+                d for d in documents.load_all(content) if isinstance(d, dict) and "kind" in d
             )
 
 

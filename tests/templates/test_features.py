@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from generator.render.tree import render_tree
+from tests import documents
 from tests.features import FEATURES, all_features_changes
 from tests.rendering import context_of, sample_with, write_config
 from tests.templates.features import guarded_folders, published, without
@@ -42,7 +42,7 @@ def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
 def objects(tree: Mapping[str, bytes]) -> Iterator[dict[str, Any]]:
     for path, content in tree.items():
         if path.endswith(".yaml") and ".sops." not in path:
-            for doc in yaml.safe_load_all(content):
+            for doc in documents.load_all(content):
                 if isinstance(doc, dict) and "kind" in doc:
                     yield doc
 

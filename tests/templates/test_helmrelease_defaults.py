@@ -21,6 +21,7 @@ from generator.command import run
 from generator.render.tree import render_tree
 from generator.validate.kubectl import kubectl_available, materialize
 from generator.validate.schemas import SchemaStore
+from tests import documents
 from tests.templates.conftest import ContextFor, Tree
 from tests.templates.manifests import dig, docs
 from tests.templates.test_rendered_trees_validate import all_on
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.skipif(not kubectl_available(), reason="kubectl is not 
 
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
     out = run(["kubectl", "kustomize", directory], timeout=60.0).stdout
-    return [d for d in yaml.safe_load_all(out) if d is not None]
+    return [d for d in documents.load_all(out) if d is not None]
 
 
 def _write_kustomization(directory: Path, resources: list[str], patches: Any) -> None:

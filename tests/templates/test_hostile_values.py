@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import yaml
 
 from generator import paths
 from generator.render.tree import render_tree
+from tests import documents
 from tests.rendering import EVERY_CHART, context_of, render_config, sample_with, write_config
 
 # No whitespace: the schema's patterns for branch, url, disk are `\S+`.
@@ -35,7 +35,7 @@ def _leaves(value: Any) -> Iterator[Any]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if key in _NESTED and isinstance(item, str):
-                yield from _leaves(yaml.safe_load(item))
+                yield from _leaves(documents.load(item))
             yield from _leaves(item)
     elif isinstance(value, list):
         for item in value:
@@ -50,7 +50,7 @@ def parsed_values(files: Mapping[str, bytes]) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for path, content in files.items():
         if path.endswith((".yaml", ".yml")):
-            docs = list(yaml.safe_load_all(content.decode("utf-8")))
+            docs = documents.load_all(content)
             found[path] = [leaf for doc in docs for leaf in _leaves(doc)]
     return found
 
