@@ -23,7 +23,9 @@ from generator import cli
 from generator.config.schema import load_schema, resolve
 from generator.paths import SAMPLE_CONFIG
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 80 examples a property: each is a whole `check` (~25 ms); in CI (derandomized) the same
+# 80 every run, on a developer's machine new ones each run.
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text with the characters that have broken loaders: controls, a lone surrogate,
 # superscript digits, a byte-order mark, YAML indicators.
 ODD_CHARS = st.sampled_from(["\x00", "\x1b", "\n", "\r", "\t", "\x85", "\ud800", "²", "\ufeff",
