@@ -1,7 +1,12 @@
 """`upgrade --check` says "configure will go through" only when configure does: the same
 refusals (pipeline.refuse_before_render), the same validation of the planned tree, the same
 reading of committed secrets during a key rotation (sops.decrypt_in_rotation). Through the
-CLI, with real sops and age."""
+CLI, with real sops and age.
+
+Every run calls `cli.main` in this process (tests/process.py): what is tested is that the
+commands agree; each of them runs as a child process elsewhere (tests/pipeline/
+test_upgrade_check.py and test_hand_edits.py, tests/diff/test_diff_cli.py,
+tests/secrets/test_undecryptable_cli.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from generator.secrets.sops import Sops
 from tests.pipeline.conftest import SECRET_TOKEN, snapshot
 from tests.pipeline.test_hand_edits import env
 from tests.pipeline.test_overrides import PATCH, write
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process
 
 GO_THROUGH = "result: no conflicts; configure will go through"
 STRAY = "kubernetes/apps/default/mine/secret.sops.yaml"
@@ -24,7 +29,7 @@ STRAY_PLAIN = (
 
 
 def cg(workdir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return run_clustergen(list(argv), cwd=workdir, env=env())
+    return clustergen_in_process(list(argv), cwd=workdir, env=env())
 
 
 def test_upgrade_check_reads_secrets_still_encrypted_for_age_key_old(workdir: Path) -> None:
