@@ -1,6 +1,9 @@
 """The day-two commands act only on the talos/ files configure wrote (the sha256 in
 `.clustergen/manifest.json`), a file the user took over, or an override's render; through
-the CLI against the stub tools."""
+the CLI against the stub tools.
+
+Every run calls `cli.main` in this process (tests/process.py): what is tested is which
+files a command trusts; each command runs as a child process in test_cli_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -9,12 +12,17 @@ from pathlib import Path
 from tests.lifecycle.conftest import MakeRepo
 from tests.lifecycle.repos import KUBERNETES_VERSION, TALOS_VERSION, record_render
 from tests.lifecycle.stubs import StubTools
-from tests.lifecycle.test_cli_lifecycle import clustergen
+from tests.process import clustergen_in_process
 
 TALENV = "talos/talenv.yaml"
 TALCONFIG = "talos/talconfig.yaml"
 OLDER = "v1.12.0"
 FOREIGN = "evil.example.com/installer"
+
+
+def clustergen(repo: Path, *argv: str) -> tuple[int, str, str]:
+    result = clustergen_in_process([*argv, "--dir", str(repo)], cwd=repo)
+    return result.returncode, result.stdout, result.stderr
 
 
 def _edit(repo: Path, relative: str, old: str, new: str) -> None:
