@@ -1,5 +1,6 @@
 """`clustergen doctor` through the CLI, with stub tools on PATH that print a version and
-record their arguments (the real sops and task of the environment; no cluster needed)."""
+record their arguments (the real sops and task of the environment; no cluster needed).
+The first test runs it as a child process; the others call `cli.main` in this process."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from generator.doctor import TOOLS, parse_version
 from generator.doctor import doctor as run_doctor
 from generator.paths import TEMPLATE_TREE, VERSIONS_FILE
 from generator.render.context import load_versions
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 
 VENV_BIN = Path(sys.executable).parent
 VERSIONS = load_versions(VERSIONS_FILE)
@@ -40,12 +41,17 @@ def stub(directory: Path, name: str, output: str) -> None:
     script.chmod(0o755)
 
 
-def doctor(root: Path, stubs: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def doctor(
+    root: Path, stubs: Path, *args: str, child: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`clustergen doctor`: a child process when `child` (the first test), else `cli.main`
+    in this process (tests/process.py), the same code without a new interpreter."""
     # PATH: the stubs, then the environment's own bin (task; sops is found as clustergen
     # runs it). Nothing else, so a tool of this machine never stands in for a stub.
     env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{VENV_BIN}"}
     env.pop("CLUSTERGEN_SOPS", None)
-    return run_clustergen(["doctor", "--dir", str(root), *args], cwd=root, env=env)
+    run = run_clustergen if child else clustergen_in_process
+    return run(["doctor", "--dir", str(root), *args], cwd=root, env=env)
 
 
 def row(output: str, tool: str) -> list[str]:
@@ -62,7 +68,7 @@ def render_marker(root: Path, talos: str = TALOS) -> None:
 
 
 def test_a_fresh_clone_is_ready_to_configure(tmp_path: Path, stubs: Path) -> None:
-    result = doctor(tmp_path, stubs)
+    result = doctor(tmp_path, stubs, child=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("next step: configure")
     real_sops = subprocess.run(
