@@ -1,6 +1,8 @@
 """Overrides and merge patches through the CLI (a child process), on a real workdir with real
 sops and age keys: they survive later configures, a broken one names its own file and line
-and nothing is written, and a built-in template changed since it was overridden is noticed.
+and nothing is written. A built-in template changed since it was overridden (a newer
+clustergen) is noticed by check, configure and --strict: tests/upgrade/test_upgrade_path.py,
+on the real upgrade path.
 
 Each behaviour runs `clustergen` as a child process at least once; the further cases of a
 parametrized test (the same command, another broken file) and the setup runs call
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -292,47 +293,6 @@ def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
     assert f"{where}spec: set exactly one of chart or chartRef (neither is set)" in result.stderr
     assert f"{where}spec.interval" in result.stderr and "soon" in result.stderr
     assert snapshot(workdir) == before
-
-
-def test_a_built_in_template_changed_since_it_was_overridden_is_noticed(
-    workdir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    override_echo(workdir)
-    configure(workdir, "--no-validate")
-
-    # The next clustergen: the same checkout with the echo template changed.
-    newer = tmp_path_factory.mktemp("clustergen-newer")
-    for name in ("generator", "templates", "schemas"):
-        shutil.copytree(paths.DATA_ROOT / name, newer / name)
-    shutil.copy(paths.SAMPLE_CONFIG, newer / paths.SAMPLE_CONFIG.name)
-    changed = newer / "templates/config" / f"{ECHO}.j2"
-    changed.write_text(changed.read_text().replace("memory: 32Mi", "memory: 48Mi"))
-    newer_env = env(PYTHONPATH=str(newer))
-    notice = (
-        f"warning: {ECHO_OVERRIDE}: templates/config/{ECHO}.j2 changed since you overrode it: "
-        f"review {ECHO_OVERRIDE}"
-    )
-
-    check = run_clustergen(["check"], cwd=workdir, env=newer_env)
-    assert check.returncode == 0 and notice in check.stderr.splitlines(), check.stderr
-
-    before = snapshot(workdir)
-    strict = run_clustergen(["configure", "--strict", "--no-validate"], cwd=workdir, env=newer_env)
-    assert strict.returncode == 1 and notice in strict.stderr.splitlines(), strict.stderr
-    assert snapshot(workdir) == before
-
-    first = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=newer_env)
-    assert first.returncode == 0 and notice in first.stderr.splitlines(), first.stderr
-    # No file changes (the override wins), but the manifest does: the summary says so.
-    assert first.stdout.startswith("0 changed"), first.stdout
-    assert (
-        f"  manifest updated: recorded the new hash of templates/config/{ECHO}.j2, "
-        f"which {ECHO_OVERRIDE} shadows\n"
-    ) in first.stdout
-    # Recorded: said once, on the run that renders with the changed template.
-    again = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=newer_env)
-    assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
-    assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
 
 
 def test_a_manifest_only_change_is_said_though_no_file_changes(workdir: Path) -> None:

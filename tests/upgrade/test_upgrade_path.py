@@ -14,6 +14,7 @@ import pytest
 
 from generator.config import version
 from generator.migrations import VERSION_COMMENT
+from tests.pipeline.conftest import snapshot
 from tests.versions import CHANGED, USER_COMMENT, clustergen, git, prepare_upgrade
 
 pytestmark = pytest.mark.slow
@@ -113,9 +114,24 @@ def test_upgrade_names_an_override_of_a_changed_template_and_keeps_hand_edits(
     assert f"overrides of a changed built-in template:\n  {notice}\n" in checked.stdout
     assert "result: no conflicts; configure will go through" in checked.stdout
 
+    # check names it too; under --strict it refuses, and nothing is written.
+    warning = f"warning: {OVERRIDE}: {notice}"
+    checked = clustergen("check", cwd=repo)
+    assert checked.returncode == 0 and warning in checked.stderr.splitlines(), checked.stderr
+    before = snapshot(repo)
+    strict = clustergen("configure", "--strict", "--no-validate", cwd=repo)
+    assert strict.returncode == 1 and warning in strict.stderr.splitlines(), strict.stderr
+    assert snapshot(repo) == before
+
     configured = clustergen("configure", cwd=repo)
     assert configured.returncode == 0, configured.stderr
-    assert f"warning: {OVERRIDE}: {notice}" in configured.stderr
+    assert warning in configured.stderr.splitlines()
+    # No file changes (the override wins), but the manifest does: the summary says so.
+    assert configured.stdout.startswith("0 changed"), configured.stdout
+    assert (
+        f"  manifest updated: recorded the new hash of templates/config/{CHANGED.template}, "
+        f"which {OVERRIDE} shadows\n"
+    ) in configured.stdout
     # The override still wins (with release 1's value), the hand edit stays.
     rendered = (repo / CHANGED.rendered).read_text()
     assert MARK in rendered and CHANGED.previous in rendered
