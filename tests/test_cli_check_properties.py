@@ -68,9 +68,16 @@ def _check(config: Path, content: bytes) -> tuple[int, str]:
 
 
 def _dump(data: Any) -> bytes:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode(
-        "utf-8", "surrogatepass"
-    )
+    # libyaml's emitter where it can (5x faster); Python's for what it refuses (a lone
+    # surrogate is no UTF-8).
+    try:
+        text = yaml.dump(data, Dumper=_CDumper, sort_keys=False, allow_unicode=True)
+    except (UnicodeError, yaml.YAMLError):
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return text.encode("utf-8", "surrogatepass")
+
+
+_CDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _assert_never_internal(config: Path, content: bytes) -> None:
