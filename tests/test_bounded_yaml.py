@@ -96,3 +96,99 @@ def test_syntax_error_never_points_past_the_last_line(text: str, expected: tuple
         for _ in bounded_yaml.nodes(text):
             pass
     assert bounded_yaml.syntax_error(caught.value, text) == expected
+
+
+# Small files are composed by libyaml in C, then measured; over a bound they are read
+# again by the bounded Python composer, so the refusal (and its mark) is the same.
+REFUSED_SMALL: dict[str, tuple[str, str, int]] = {
+    "101 levels of flow nesting": (
+        "a: " + "[" * 101 + "]" * 101,
+        "nested more than 100 levels deep; at most 100 are allowed",
+        1,
+    ),
+    "101 levels of block nesting": (
+        "a: 1\nb:\n" + "  - " * 101 + "x\n",
+        "nested more than 100 levels deep; at most 100 are allowed",
+        3,
+    ),
+    "an alias bomb in a few lines": (
+        _laughs(7),
+        "expands to more than 1000000 values (aliases count every time they are used); "
+        "at most 1000000 are allowed",
+        6,
+    ),
+    "an alias nested too deep": (
+        "a: &a " + "[" * 60 + "]" * 60 + "\nb: " + "[" * 60 + "*a" + "]" * 60,
+        "alias *a nests values more than 100 levels deep; at most 100 are allowed",
+        2,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "expected", "line"), REFUSED_SMALL.values(), ids=REFUSED_SMALL.keys()
+)
+def test_a_small_file_beyond_a_bound_is_refused_as_before(
+    content: str, expected: str, line: int
+) -> None:
+    assert bounded_yaml._collections_at_most(content) <= bounded_yaml._LIBYAML_MAX_COLLECTIONS
+    for read in (bounded_yaml.load_all, bounded_yaml.load, lambda c: list(bounded_yaml.nodes(c))):
+        with pytest.raises(LimitError) as caught:
+            read(content)
+        assert caught.value.problem == expected
+        assert caught.value.problem_mark is not None
+        assert caught.value.problem_mark.line + 1 == line
+
+
+def test_the_value_and_alias_counts_hold_for_small_files() -> None:
+    limits = bounded_yaml.Limits(
+        max_bytes=100_000, max_depth=10, max_nodes=1000, max_aliases=5, max_int_digits=5
+    )
+    many = "[" + "1, " * 1000 + "]"  # one collection: composed in C, then counted
+    assert bounded_yaml._libyaml_documents("[" + "1, " * 998 + "]", limits) is not None
+    with pytest.raises(LimitError) as caught:
+        bounded_yaml.load(many, limits)
+    assert caught.value.problem == (
+        "expands to more than 1000 values (aliases count every time they are used); "
+        "at most 1000 are allowed"
+    )
+    aliases = "a: &a 1\nb: [" + ", ".join(["*a"] * 6) + "]\n"
+    with pytest.raises(LimitError) as caught:
+        bounded_yaml.load(aliases, limits)
+    assert caught.value.problem == "more than 5 aliases (*name); at most 5 are allowed"
+
+
+def _shape(node: yaml.Node) -> object:
+    value = node.value
+    if isinstance(value, list):
+        value = [
+            tuple(_shape(n) for n in item) if isinstance(item, tuple) else _shape(item)
+            for item in value
+        ]
+    marks = [(m.index, m.line, m.column) for m in (node.start_mark, node.end_mark)]
+    return (type(node).__name__, node.tag, getattr(node, "style", None), marks, value)
+
+
+def _composed_in_python(content: bytes) -> list[tuple[object, object]]:
+    loader = bounded_yaml.TreeLoader(content)
+    documents = []
+    while loader.check_node():
+        node = loader.get_node()
+        if node is not None:
+            data = loader.construct_document(node)
+            documents.append((_shape(node), data))
+    loader.dispose()
+    return documents
+
+
+def test_every_rendered_file_has_the_nodes_and_marks_of_the_bounded_composer() -> None:
+    files = [p for p in sorted(SNAPSHOTS.rglob("*.yaml")) if p.is_file()]
+    composed_in_c = 0
+    for path in files:
+        content = path.read_bytes()
+        composed_in_c += (
+            bounded_yaml._libyaml_documents(content, bounded_yaml.TREE_LIMITS) is not None
+        )
+        got = [(_shape(node), data) for node, data in bounded_yaml.nodes(content)]
+        assert got == _composed_in_python(content), path
+    assert composed_in_c > len(files) // 2  # the comparison covers the fast path
