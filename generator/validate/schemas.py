@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -18,9 +19,8 @@ import tempfile
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from referencing import Registry, Resource
@@ -29,6 +29,9 @@ from generator.atomic import atomic_write
 from generator.errors import ClusterGenError, shown
 from generator.usercache import user_cache_root
 from generator.validate.schema_results import ResultCache, code_identity
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DEFAULT_LOCATION = (
     "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{group}/{kind}_{version}.json"
@@ -57,7 +60,7 @@ class SchemaResult:
 
 def core_schema_dir(version: str | None = None) -> Path:
     """The strict schema directory of kubernetes-validate for `version` (default: newest)."""
-    root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
+    root = _bundled_schemas()
     names = [p.name for p in root.iterdir() if p.name.endswith("-local-strict")]
     if version is not None:
         wanted = f"v{version.removeprefix('v')}"
@@ -66,6 +69,19 @@ def core_schema_dir(version: str | None = None) -> Path:
         raise FileNotFoundError(f"kubernetes-validate has no schemas for {version}")
     newest = max(names, key=lambda n: tuple(int(x) for x in n[1:].split("-")[0].split(".")))
     return Path(str(root / newest))
+
+
+def _bundled_schemas() -> Traversable:
+    # Found without importing kubernetes_validate (its import pulls in more than the
+    # schema files): the package's directory, as resources.files gives it for a
+    # regular install.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if locations and (bundled := Path(locations[0]) / "kubernetes-json-schema").is_dir():
+        return bundled
+    from importlib import resources
+
+    return resources.files("kubernetes_validate") / "kubernetes-json-schema"
 
 
 def default_cache_dir() -> Path:
