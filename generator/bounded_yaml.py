@@ -30,7 +30,7 @@ from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
 # yaml.error.Mark, or libyaml's own Mark class; both have .line and .column.
@@ -323,6 +323,50 @@ def _tree_size(root: Node, aliases_possible: bool) -> tuple[int, int]:
 Loader = Any  # a loader with construct_document and dispose
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_KEY_TAGS_FLATTENED = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
+
+
+class _NotPlain(Exception):
+    """A node `_construct` leaves to the constructor."""
+
+
+def _construct(loader: BoundedConstructor, root: Node) -> Any:
+    """The data of a document composed without aliases, as `loader.construct_document`
+    builds it: strings, mappings and sequences directly (most of a manifest), any other
+    value by the loader. Merge keys, other tags, collection keys and any error go to
+    construct_document, so what it raises (and which error first) is unchanged."""
+    try:
+        return _build(loader, root)
+    except (_NotPlain, yaml.YAMLError):
+        loader.constructed_objects = {}
+        loader.recursive_objects = {}
+        loader.deep_construct = False
+        return loader.construct_document(root)
+    finally:
+        loader.constructed_objects = {}
+
+
+def _build(loader: BoundedConstructor, node: Node) -> Any:
+    tag = node.tag
+    if isinstance(node, ScalarNode):
+        if tag != _STR_TAG:
+            return loader.construct_object(node)
+        return scalar_text(node) if node.style == '"' else node.value
+    if tag == _MAP_TAG and isinstance(node, MappingNode):
+        mapping = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag in _KEY_TAGS_FLATTENED:
+                raise _NotPlain
+            mapping[_build(loader, key_node)] = _build(loader, value_node)
+        return mapping
+    if tag == _SEQ_TAG and isinstance(node, SequenceNode):
+        return [_build(loader, item) for item in node.value]
+    raise _NotPlain
+
+
 def nodes(content: str | bytes, limits: Limits = TREE_LIMITS) -> Iterator[tuple[Node, Any]]:
     """(node, data) of each non-empty document, lazily, within `limits`: the node's marks
     give its lines and character span. yaml.YAMLError (LimitError for a bound) where a
@@ -333,7 +377,7 @@ def nodes(content: str | bytes, limits: Limits = TREE_LIMITS) -> Iterator[tuple[
         try:
             for node in documents:
                 if node is not None:
-                    yield node, loader.construct_document(node)
+                    yield node, _construct(loader, node)
         finally:
             loader.dispose()
         return
@@ -354,7 +398,7 @@ def load_all(content: str | bytes, limits: Limits = TREE_LIMITS) -> list[Any]:
     loader, documents = fast if fast is not None else (TreeLoader(content, limits), None)
     try:
         if documents is not None:
-            return [None if node is None else loader.construct_document(node) for node in documents]
+            return [None if node is None else _construct(loader, node) for node in documents]
         loaded = []
         while loader.check_node():
             node = loader.get_node()
@@ -371,7 +415,7 @@ def load(content: str | bytes, limits: Limits = TREE_LIMITS) -> Any:
         loader, documents = fast
         try:
             node = documents[0] if documents else None
-            return None if node is None else loader.construct_document(node)
+            return None if node is None else _construct(loader, node)
         finally:
             loader.dispose()
     if fast is not None:

@@ -192,3 +192,51 @@ def test_every_rendered_file_has_the_nodes_and_marks_of_the_bounded_composer() -
         got = [(_shape(node), data) for node, data in bounded_yaml.nodes(content)]
         assert got == _composed_in_python(content), path
     assert composed_in_c > len(files) // 2  # the comparison covers the fast path
+
+
+# Composed in C and built directly where plain (strings, mappings, sequences); anything
+# else goes to the constructor, so values and the first error are TreeLoader's.
+TRICKY = {
+    "tags": "a: !!binary aGVsbG8=\nb: !!timestamp 2024-01-01\nc: 2024-01-01T10:00:00Z\n"
+    "d: !!set {x, y}\ne: !!omap [a: 1]\nf: !!str 12\ng: !!float 1\n",
+    "an unknown tag": "a: !custom x\n",
+    "a sequence as a key": "? [a, b]\n: 1\n",
+    "a merge key": "a:\n  <<: {x: 1}\n  y: 2\n",
+    "a value key": "a:\n  =: 1\n",
+    "the later of two errors comes first": "a: {x: 2024-13-01}\nb: " + "1" * 2000 + "\n",
+    "nulls": "a:\nb: ~\nc: null\nd: [~, '', \"\"]\n? e\n",
+    "YAML 1.1 numbers and booleans": "a: 1:30\nb: 0b101\nc: 1_000\nd: yes\ne: on\n",
+    "a duplicate key": "a: 1\nb: 2\na: 3\n",
+    "a surrogate pair in a key": '"\\ud83d\\ude00": 1\n',
+    "a lone surrogate in a key": '"\\ud83d": 2\n',
+    "scalar styles": "a: \"x\\ty\"\nb: 'it''s'\nc: |\n  block\nd: >\n  folded\n  text\n",
+}
+
+
+def _python_result(content: str) -> object:
+    loader = bounded_yaml.TreeLoader(content)
+    try:
+        return repr(loader.get_single_data())
+    except yaml.YAMLError as err:
+        return (type(err).__name__, str(err))
+    finally:
+        loader.dispose()
+
+
+@pytest.mark.parametrize("content", TRICKY.values(), ids=TRICKY.keys())
+def test_a_small_file_loads_or_fails_as_the_python_composer_has_it(content: str) -> None:
+    try:
+        got: object = repr(bounded_yaml.load(content))
+    except yaml.YAMLError as err:
+        got = (type(err).__name__, str(err))
+    assert got == _python_result(content)
+
+
+def test_the_tricky_files_are_composed_in_c() -> None:
+    composed = [
+        name
+        for name, content in TRICKY.items()
+        if bounded_yaml._libyaml_documents(content, bounded_yaml.TREE_LIMITS) is not None
+    ]
+    # libyaml refuses a surrogate escape in a key; TreeLoader reads those.
+    assert len(composed) == len(TRICKY) - 2
