@@ -9,6 +9,7 @@ object, so we only borrow its bundled files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -98,9 +99,67 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+_DEFINITIONS = "_definitions.json"
+_DEFS_REF = "#/$defs/"
+
+
 @functools.cache
-def _core_registry(core_dir: Path) -> Registry[Any]:
-    return Resource.from_contents(_read_json(core_dir / "_definitions.json")) @ Registry()
+def _core_registry(core_dir: Path, schema: Path, cache_dir: Path) -> Registry[Any]:
+    return Resource.from_contents(_definitions_for(core_dir, schema, cache_dir)) @ Registry()
+
+
+def _definitions_for(core_dir: Path, schema: Path, cache_dir: Path) -> Any:
+    """kubernetes-validate's _definitions.json as far as the kind's `schema` uses it: the
+    `$defs` its `$ref`s reach. The whole file is 1.8 MB of JSON, read only when a kind is
+    first met; the part each kind needs is kept in `cache_dir/core-definitions`."""
+    definitions = core_dir / _DEFINITIONS
+    status = f"{_file_status(definitions)}\n{_file_status(schema)}"
+    name = hashlib.sha256(status.encode()).hexdigest()[:32]
+    cached = cache_dir / "core-definitions" / f"{name}.json"
+    try:
+        kept = json.loads(cached.read_bytes())
+        if isinstance(kept, dict) and isinstance(kept.get("$defs"), dict):
+            return kept
+    except (OSError, ValueError):
+        pass
+    whole = _read_json(definitions)
+    reached = _reachable(whole, _read_json(schema))
+    if reached is None:
+        return whole
+    with contextlib.suppress(OSError):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cached, json.dumps(reached).encode(), 0o644, durable=False)
+    return reached
+
+
+def _reachable(definitions: Any, schema: Any) -> dict[str, Any] | None:
+    """`definitions` with only the `$defs` that `schema` reaches through `$ref`s; None when
+    a reference is of another form or names no definition (the whole file is used then)."""
+    defs = definitions.get("$defs") if isinstance(definitions, dict) else None
+    if not isinstance(defs, dict):
+        return None
+    wanted: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if _DEFS_REF not in ref:
+                return None
+            target = ref.split(_DEFS_REF, 1)[1].split("/", 1)[0]
+            if target not in defs:
+                return None
+            if target not in wanted:
+                wanted.add(target)
+                stack.append(defs[target])
+        stack.extend(node.values())
+    rest = {k: v for k, v in definitions.items() if k != "$defs"}
+    return {**rest, "$defs": {name: defs[name] for name in sorted(wanted)}}
 
 
 @functools.cache
@@ -120,12 +179,13 @@ def _core_schema(core_dir: Path, api_version: str, kind: str) -> Path | None:
 
 
 @functools.cache
-def _core_validator(core_dir: Path, api_version: str, kind: str) -> Any:
+def _core_validator(core_dir: Path, api_version: str, kind: str, cache_dir: Path) -> Any:
     """The compiled validator of a core kind, or None when kubernetes-validate has none."""
     path = _core_schema(core_dir, api_version, kind)
     if path is None:
         return None
-    return jsonschema.Draft202012Validator(_read_json(path), registry=_core_registry(core_dir))
+    registry = _core_registry(core_dir, path, cache_dir)
+    return jsonschema.Draft202012Validator(_read_json(path), registry=registry)
 
 
 @functools.cache
@@ -202,7 +262,7 @@ class SchemaStore:
         return None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
 
     def _core(self, api_version: str, kind: str) -> Any:
-        return _core_validator(self.core_dir, api_version, kind)
+        return _core_validator(self.core_dir, api_version, kind, self.cache_dir)
 
     def _custom(self, api_version: str, kind: str) -> Any:
         raw = self._custom_raw(api_version, kind)

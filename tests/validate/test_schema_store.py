@@ -122,3 +122,39 @@ def test_a_missing_local_location_is_an_error_not_a_silent_skip(
         SchemaStore([f"{tmp_path}/crd-schemas{suffix}"])
     (tmp_path / "crd-schemas").mkdir()
     assert SchemaStore([f"{tmp_path}/crd-schemas{suffix}"]).locations
+
+
+BAD_CORE_OBJECTS = [
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "labels": {"a": 1}},
+     "stringData": {"k": 2}, "type": 3},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+     "spec": {"template": {"spec": {"containers": [{"name": "c", "ports": [{"x": 1}]}]}}}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "ownerReferences": [{}]},
+     "data": {"a": []}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_CORE_OBJECTS, ids=lambda o: o["kind"])
+def test_core_kinds_find_the_same_errors_with_the_definitions_they_reach(
+    tmp_path: Path, bad: dict[str, object]
+) -> None:
+    """A kind's validator holds only the $defs its schema reaches (kept in the cache, so
+    later runs skip the 1.8 MB file), and finds what the whole file finds."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    from generator.validate.schemas import _core_schema, _describe, _read_json
+
+    core_dir = core_schema_dir()
+    kind_file = _core_schema(core_dir, str(bad["apiVersion"]), str(bad["kind"]))
+    assert kind_file is not None
+    whole = Resource.from_contents(_read_json(core_dir / "_definitions.json")) @ Registry()
+    validator = jsonschema.Draft202012Validator(_read_json(kind_file), registry=whole)
+    errors = sorted(validator.iter_errors(bad), key=lambda e: list(map(str, e.path)))
+    expected = [_describe(e) for e in errors]
+    assert expected
+
+    assert SchemaStore([], cache_dir=tmp_path).check(bad).errors == expected[:5]
+    kept = list((tmp_path / "core-definitions").iterdir())
+    whole_size = (core_dir / "_definitions.json").stat().st_size
+    assert len(kept) == 1 and kept[0].stat().st_size < whole_size // 4
