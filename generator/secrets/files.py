@@ -22,7 +22,11 @@ def in_secret_scope(path: str) -> bool:
 
 def is_secret_path(path: str | Path) -> bool:
     """A secret's name has `.sops.` after a real stem (`x.sops.yaml`); `.sops.yaml` holds rules."""
-    return PurePosixPath(str(path)).name.find(".sops.") > 0
+    text = str(path)
+    if text.endswith(("/", "/.")) or text == ".":  # PurePosixPath drops these components
+        return PurePosixPath(text).name.find(".sops.") > 0
+    # The last component, as PurePosixPath(text).name has it: called for every file.
+    return text[text.rfind("/") + 1 :].find(".sops.") > 0
 
 
 def iter_secret_files(root: Path) -> Iterator[str]:
