@@ -16,6 +16,11 @@ existing `except yaml.YAMLError` handle it) that says what is allowed:
 
 A double-quoted `\\ud83d\\ude00` pair is joined into its character; a lone
 surrogate is an error (it cannot be written as UTF-8 later).
+
+For speed, `nodes`, `load_all` and `load` first let libyaml compose in C a text too
+small to nest past C's stack (`_libyaml_documents`), measure the result against the
+same bounds, and build plain values directly; anything over a bound, or any error,
+is read again by the Python composer above, so what is refused, and how, is the same.
 """
 
 from __future__ import annotations
@@ -244,6 +249,9 @@ class _LibyamlLoader(BoundedConstructor, Resolver, CParser):
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         self.limits = limits
+        # Documents with an alias: constructed by the constructor, which shares what the
+        # alias shares (one object for the anchored value), as TreeLoader's does.
+        self.aliased: set[int] = set()
 
 
 # libyaml's composer recurses in C, one stack frame pair per level (~0.2 KB each): 5000
@@ -264,63 +272,101 @@ def _collections_at_most(content: str | bytes) -> int:
 
 def _libyaml_documents(
     content: str | bytes, limits: Limits
-) -> tuple[Loader, list[Node | None]] | None:
+) -> tuple[_LibyamlLoader, list[Node | None]] | None:
     """Every document's node as libyaml composes it in C (5-10× faster than the bounded
     Python composer) with the loader to construct them, or None where the result could
-    differ from TreeLoader's: a stream that could nest too deep for C's stack, uses an
-    alias (C keeps no count of them), crosses a bound, or fails to parse (the caller
-    then reads it with TreeLoader, which says what is wrong exactly as before).
+    differ from TreeLoader's: a stream that could nest too deep for C's stack, an alias
+    that refers to a value containing it, a bound crossed, or a failure to parse (the
+    caller then reads it with TreeLoader, which says what is wrong exactly as before).
 
-    Without aliases the composed graph is a tree, so TreeLoader's counts are its size
-    (summed over the stream) and its height.
+    libyaml composes an alias as a second reference to the anchored node, so TreeLoader's
+    counts are those of the graph with every shared node expanded where it is used: its
+    size (summed over the stream), its height, and the references beyond a node's first.
     """
     if too_large(len(content), limits) or _collections_at_most(content) > _LIBYAML_MAX_COLLECTIONS:
         return None
     loader = _LibyamlLoader(content, limits)
     aliases_possible = b"*" in content if isinstance(content, bytes) else "*" in content
     documents: list[Node | None] = []
-    total = 0
+    total = aliases = 0
     try:
         while loader.check_node():
             node = loader.get_node()
             documents.append(node)
             if node is None:
                 continue
-            size, height = _tree_size(node, aliases_possible)
+            measured = _expanded(node) if aliases_possible else _tree_size(node)
+            if measured is None:
+                return None
+            size, height, uses = measured
             total += size
-            if height > limits.max_depth or total > limits.max_nodes or size < 0:
+            aliases += uses
+            if uses:
+                loader.aliased.add(id(node))
+            if (
+                height > limits.max_depth
+                or total > limits.max_nodes
+                or aliases > limits.max_aliases
+            ):
                 return None
     except yaml.YAMLError:
         return None
     return loader, documents
 
 
-def _tree_size(root: Node, aliases_possible: bool) -> tuple[int, int]:
-    """(nodes, height) of the graph under `root`, or (-1, 0) when a node is reached
-    twice (an alias)."""
-    seen: set[int] = set()
-    size, height = 0, 0
+def _children(node: Node) -> list[Node]:
+    value = node.value
+    if not isinstance(value, list):
+        return []
+    if value and isinstance(value[0], tuple):
+        return [part for pair in value for part in pair]
+    return value
+
+
+def _tree_size(root: Node) -> tuple[int, int, int]:
+    """(nodes, height, 0) of a tree (a stream without `*`, so without aliases)."""
+    size = height = 0
     stack = [(root, 1)]
     while stack:
         node, depth = stack.pop()
         size += 1
         height = max(height, depth)
-        if aliases_possible:
-            if id(node) in seen:
-                return -1, 0
-            seen.add(id(node))
-        value = node.value
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, tuple):
-                    stack.append((item[0], depth + 1))
-                    stack.append((item[1], depth + 1))
-                else:
-                    stack.append((item, depth + 1))
-    return size, height
+        stack.extend((child, depth + 1) for child in _children(node))
+    return size, height, 0
 
 
-Loader = Any  # a loader with construct_document and dispose
+def _expanded(root: Node) -> tuple[int, int, int] | None:
+    """(nodes, height, alias uses) of the graph under `root` with every shared node
+    expanded where it is used; None for a cycle (an alias inside its own anchor)."""
+    measured: dict[int, tuple[int, int]] = {}  # id → (expanded nodes, height)
+    references: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if finished:
+            open_nodes.discard(key)
+            size, height = 1, 1
+            for child in children:
+                child_size, child_height = measured[id(child)]
+                size += child_size
+                height = max(height, child_height + 1)
+            measured[key] = (size, height)
+            continue
+        if key in measured:
+            continue  # a second reference, reached after the first was measured
+        open_nodes.add(key)
+        stack.append((node, True))
+        for child in children:
+            child_key = id(child)
+            if child_key in open_nodes:
+                return None
+            references[child_key] = references.get(child_key, 0) + 1
+            stack.append((child, False))
+    size, height = measured[id(root)]
+    return size, height, sum(count - 1 for count in references.values())
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -333,11 +379,13 @@ class _NotPlain(Exception):
     """A node `_construct` leaves to the constructor."""
 
 
-def _construct(loader: BoundedConstructor, root: Node) -> Any:
+def _construct(loader: _LibyamlLoader, root: Node) -> Any:
     """The data of a document composed without aliases, as `loader.construct_document`
     builds it: strings, mappings and sequences directly (most of a manifest), any other
     value by the loader. Merge keys, other tags, collection keys and any error go to
     construct_document, so what it raises (and which error first) is unchanged."""
+    if id(root) in loader.aliased:
+        return loader.construct_document(root)
     try:
         return _build(loader, root)
     except (_NotPlain, yaml.YAMLError):
@@ -373,13 +421,13 @@ def nodes(content: str | bytes, limits: Limits = TREE_LIMITS) -> Iterator[tuple[
     document does not load; the documents before it have been yielded."""
     fast = _libyaml_documents(content, limits)
     if fast is not None:
-        loader, documents = fast
+        libyaml, documents = fast
         try:
             for node in documents:
                 if node is not None:
-                    yield node, _construct(loader, node)
+                    yield node, _construct(libyaml, node)
         finally:
-            loader.dispose()
+            libyaml.dispose()
         return
     loader = TreeLoader(content, limits)
     try:
@@ -395,10 +443,14 @@ def load_all(content: str | bytes, limits: Limits = TREE_LIMITS) -> list[Any]:
     """Every document of a rendered or committed file (None for an empty one),
     within `limits`; yaml.YAMLError (LimitError for a bound) if it does not load."""
     fast = _libyaml_documents(content, limits)
-    loader, documents = fast if fast is not None else (TreeLoader(content, limits), None)
+    if fast is not None:
+        libyaml, documents = fast
+        try:
+            return [None if node is None else _construct(libyaml, node) for node in documents]
+        finally:
+            libyaml.dispose()
+    loader = TreeLoader(content, limits)
     try:
-        if documents is not None:
-            return [None if node is None else _construct(loader, node) for node in documents]
         loaded = []
         while loader.check_node():
             node = loader.get_node()
@@ -412,12 +464,12 @@ def load(content: str | bytes, limits: Limits = TREE_LIMITS) -> Any:
     """The single document of `content` (None when empty), within `limits`."""
     fast = _libyaml_documents(content, limits)
     if fast is not None and len(fast[1]) <= 1:
-        loader, documents = fast
+        libyaml, documents = fast
         try:
             node = documents[0] if documents else None
-            return None if node is None else _construct(loader, node)
+            return None if node is None else _construct(libyaml, node)
         finally:
-            loader.dispose()
+            libyaml.dispose()
     if fast is not None:
         fast[0].dispose()
     loader = TreeLoader(content, limits)

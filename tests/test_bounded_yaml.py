@@ -240,3 +240,24 @@ def test_the_tricky_files_are_composed_in_c() -> None:
     ]
     # libyaml refuses a surrogate escape in a key; TreeLoader reads those.
     assert len(composed) == len(TRICKY) - 2
+
+
+def test_a_small_file_with_aliases_is_composed_in_c_and_shares_as_before() -> None:
+    text = "a: &x {k: [1, 2]}\nb: *x\nc: [*x, *x]\n"
+    assert bounded_yaml._libyaml_documents(text, bounded_yaml.TREE_LIMITS) is not None
+    data = bounded_yaml.load(text)
+    assert data == {"a": {"k": [1, 2]}, "b": {"k": [1, 2]}, "c": [{"k": [1, 2]}] * 2}
+    assert data["a"] is data["b"] is data["c"][0]  # one object, as PyYAML's constructor has it
+    # Three alias uses: over a bound of two, read (and refused) by the Python composer.
+    limits = bounded_yaml.Limits(
+        max_bytes=1000, max_depth=10, max_nodes=100, max_aliases=2, max_int_digits=5
+    )
+    with pytest.raises(LimitError) as caught:
+        bounded_yaml.load(text, limits)
+    assert caught.value.problem == "more than 2 aliases (*name); at most 2 are allowed"
+    # Expanded, the aliases count every value they stand for, as the Python composer does.
+    loader = bounded_yaml.TreeLoader(text)
+    loader.get_single_node()
+    fast = bounded_yaml._libyaml_documents(text, bounded_yaml.TREE_LIMITS)
+    assert fast is not None and fast[1][0] is not None
+    assert bounded_yaml._expanded(fast[1][0]) == (loader._nodes, 5, loader._aliases) == (25, 5, 3)
