@@ -4,14 +4,15 @@ A pytest plugin and a diff, for changes that must not alter findings (issue 19):
 
     # record, once on the old code and once on the new, with the same tests
     uv run python -m pytest -p bench.same_findings --same-findings=/tmp/new.json \\
-        tests/validate tests/pipeline ...
+        --hypothesis-seed=0 tests/validate tests/pipeline ...
     # compare: exit status 1 and the differing calls when they differ
     uv run python bench/same_findings.py /tmp/old.json /tmp/new.json
 
 (`python -m pytest`, so that `bench` is importable from the repository root.) For another
 checkout, run its own pytest with this plugin on the path: `cd OLD && PYTHONPATH=bench
 uv run python -m pytest -p same_findings ...` after copying this file into OLD/bench/.
-Run without `-n` (pytest-xdist workers would each write the file).
+Run without `-n` (pytest-xdist workers would each write the file), and with a fixed
+`--hypothesis-seed` so that property tests load the same configs in both runs.
 
 The plugin wraps `generator.validate.validate_tree` and `generator.config.load_cluster`
 before any test module imports them and records, per test (its node id), every call

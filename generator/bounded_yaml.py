@@ -254,20 +254,30 @@ class _LibyamlLoader(BoundedConstructor, Resolver, CParser):
         self.aliased: set[int] = set()
 
 
-# libyaml's composer recurses in C, one stack frame pair per level (~0.2 KB each): 5000
-# levels crash a thread with a 1 MB stack. Text with at most this many collection
-# indicators (below) nests at most this deep, well within any thread's stack.
-_LIBYAML_MAX_COLLECTIONS = 1000
+# libyaml's composer recurses in C, ~0.3-0.45 KB of stack per level: 1000 levels crash a
+# thread with a 256 KB stack (musl's default for threads is 128 KB). Text shown to nest
+# at most this deep is composed there; anything else by the Python composer.
+_LIBYAML_MAX_DEPTH = 200
+# Per line, the indentation and any compact `- `, `? `, `: ` indicators after it: where
+# the line's block collections start, at the latest.
+_BLOCK_START = re.compile(r"^[ \t]*(?:[-?:][ \t]+)*", re.MULTILINE)
+_BLOCK_START_BYTES = re.compile(rb"^[ \t]*(?:[-?:][ \t]+)*", re.MULTILINE)
 
 
-def _collections_at_most(content: str | bytes) -> int:
-    """An upper bound on the number of collections in `content`: each one has an
-    indicator of its own (a block sequence its first `-`, a block mapping its first
-    key's `:` or `?`, a flow collection its `[` or `{`, a single-pair flow mapping its
-    `:` or `?`)."""
+def _depth_at_most(content: str | bytes) -> int:
+    """An upper bound on how deep `content` nests (not counting aliases, which libyaml
+    does not compose again). Block collections nested in one another start in columns
+    that never decrease and repeat at most once (a sequence in the same column as its
+    mapping key), so a chain of them is at most twice as long as the latest column any
+    of them starts in; flow collections nest only through their own `[` and `{`."""
     if isinstance(content, bytes):
-        return sum(content.count(c) for c in (b"[", b"{", b"-", b"?", b":"))
-    return sum(content.count(c) for c in "[{-?:")
+        runs = [m.end() - m.start() for m in _BLOCK_START_BYTES.finditer(content)]
+        flows = content.count(b"[") + content.count(b"{")
+    else:
+        runs = [m.end() - m.start() for m in _BLOCK_START.finditer(content)]
+        flows = content.count("[") + content.count("{")
+    latest = max(runs, default=0)
+    return 2 * (latest + 1) + flows + 1
 
 
 def _libyaml_documents(
@@ -283,7 +293,7 @@ def _libyaml_documents(
     counts are those of the graph with every shared node expanded where it is used: its
     size (summed over the stream), its height, and the references beyond a node's first.
     """
-    if too_large(len(content), limits) or _collections_at_most(content) > _LIBYAML_MAX_COLLECTIONS:
+    if too_large(len(content), limits) or _depth_at_most(content) > _LIBYAML_MAX_DEPTH:
         return None
     loader = _LibyamlLoader(content, limits)
     aliases_possible = b"*" in content if isinstance(content, bytes) else "*" in content

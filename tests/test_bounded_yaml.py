@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,6 @@ REFUSED_SMALL: dict[str, tuple[str, str, int]] = {
 def test_a_small_file_beyond_a_bound_is_refused_as_before(
     content: str, expected: str, line: int
 ) -> None:
-    assert bounded_yaml._collections_at_most(content) <= bounded_yaml._LIBYAML_MAX_COLLECTIONS
     for read in (bounded_yaml.load_all, bounded_yaml.load, lambda c: list(bounded_yaml.nodes(c))):
         with pytest.raises(LimitError) as caught:
             read(content)
@@ -261,3 +261,54 @@ def test_a_small_file_with_aliases_is_composed_in_c_and_shares_as_before() -> No
     fast = bounded_yaml._libyaml_documents(text, bounded_yaml.TREE_LIMITS)
     assert fast is not None and fast[1][0] is not None
     assert bounded_yaml._expanded(fast[1][0]) == (loader._nodes, 5, loader._aliases) == (25, 5, 3)
+
+
+NESTED = {
+    "compact sequences": "- - - - x\n",
+    "sequences under keys, same column": "a:\n- b:\n  - c:\n    - d\n",
+    "explicit keys": "? - a\n  - b\n: - c\n",
+    "flow in block": "a:\n  b: [1, {c: [2, {d: e}]}]\n",
+    "wide indentation": "a:\n" + "".join(" " * (4 * i) + f"k{i}:\n" for i in range(1, 20)),
+}
+
+
+def _depth(node: yaml.Node) -> int:
+    children = [c for item in node.value for c in (item if isinstance(item, tuple) else [item])]
+    return 1 + max((_depth(c) for c in children if isinstance(c, yaml.Node)), default=0)
+
+
+def test_the_depth_bound_is_never_below_the_real_depth() -> None:
+    texts = [*NESTED.values(), *(p.read_text() for p in sorted(SNAPSHOTS.rglob("*.yaml")))]
+    for text in texts:
+        for node in yaml.compose_all(text, Loader=yaml.CSafeLoader):
+            if isinstance(node, yaml.Node) and isinstance(node.value, list):
+                assert _depth(node) <= bounded_yaml._depth_at_most(text), text[:80]
+    # The small refusals above are composed in C first, then refused by their counts.
+    for name in ("101 levels of flow nesting", "an alias bomb in a few lines"):
+        content = REFUSED_SMALL[name][0]
+        assert bounded_yaml._depth_at_most(content) <= bounded_yaml._LIBYAML_MAX_DEPTH
+
+
+def test_deep_nesting_in_a_thread_with_a_small_stack_is_refused_not_a_crash() -> None:
+    # libyaml's composer recurses in C; text that might nest deeper than a 256 KB stack
+    # holds (musl's threads have 128 KB) is left to the Python composer.
+    texts = ["[" * 1000 + "]" * 1000, "- " * 1000 + "x", "a:\n" + "".join(
+        " " * (i + 1) + "a:\n" for i in range(1000)
+    )]  # fmt: skip
+    problems: list[object] = []
+
+    def load_each() -> None:
+        for text in texts:
+            try:
+                bounded_yaml.load_all(text)
+            except LimitError as err:
+                problems.append(err.problem)
+
+    previous = threading.stack_size(256 * 1024)
+    try:
+        worker = threading.Thread(target=load_each)
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    worker.join()
+    assert problems == ["nested more than 100 levels deep; at most 100 are allowed"] * 3
