@@ -212,6 +212,7 @@ class SchemaStore:
         self._fetch = fetch or self._download
         self._validators: dict[tuple[str, str], Any] = {}
         self._raw: dict[tuple[str, str], bytes | None] = {}
+        self._identities: dict[tuple[str, str], str | None] = {}
         self._results = results or ResultCache(code=_CODE_IDENTITY)
         # Locations that failed to download once (location: reason): only the cache is
         # read for them afterwards.
@@ -255,11 +256,17 @@ class SchemaStore:
     def identity(self, api_version: str, kind: str) -> str | None:
         """Which schema file applies to the kind (as `check` finds it, without compiling
         it): kubernetes-validate's file by status, a custom one by its bytes' sha256."""
-        core = _core_schema(self.core_dir, api_version, kind)
-        if core is not None:
-            return f"core {_file_status(core)} {_file_status(self.core_dir / '_definitions.json')}"
-        raw = self._custom_raw(api_version, kind)
-        return None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
+        key = (api_version, kind)
+        if key not in self._identities:  # once per kind: a CRD schema can be 100s of KB
+            core = _core_schema(self.core_dir, api_version, kind)
+            if core is not None:
+                definitions = _file_status(self.core_dir / "_definitions.json")
+                self._identities[key] = f"core {_file_status(core)} {definitions}"
+            else:
+                raw = self._custom_raw(api_version, kind)
+                found = None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
+                self._identities[key] = found
+        return self._identities[key]
 
     def _core(self, api_version: str, kind: str) -> Any:
         return _core_validator(self.core_dir, api_version, kind, self.cache_dir)
