@@ -255,29 +255,29 @@ class _LibyamlLoader(BoundedConstructor, Resolver, CParser):
 
 
 # libyaml's composer recurses in C, ~0.3-0.45 KB of stack per level: 1000 levels crash a
-# thread with a 256 KB stack (musl's default for threads is 128 KB). Text shown to nest
-# at most this deep is composed there; anything else by the Python composer.
+# thread with a 256 KB stack (musl's default for threads is 128 KB). Only text shown to
+# nest at most this deep is composed there; anything else by the Python composer.
 _LIBYAML_MAX_DEPTH = 200
-# Per line, the indentation and any compact `- `, `? `, `: ` indicators after it: where
-# the line's block collections start, at the latest.
-_BLOCK_START = re.compile(r"^[ \t]*(?:[-?:][ \t]+)*", re.MULTILINE)
-_BLOCK_START_BYTES = re.compile(rb"^[ \t]*(?:[-?:][ \t]+)*", re.MULTILINE)
+# Block collections start at a line's indentation or after compact `- `, `? `, `: `
+# indicators: a line beginning with this many of those characters may start one there.
+_BLOCK_COLUMNS = 40
+_LATE_BLOCK_START = re.compile(rf"^[ \t?:-]{{{_BLOCK_COLUMNS + 1}}}", re.MULTILINE)
+_LATE_BLOCK_START_BYTES = re.compile(_LATE_BLOCK_START.pattern.encode(), re.MULTILINE)
 
 
-def _depth_at_most(content: str | bytes) -> int:
-    """An upper bound on how deep `content` nests (not counting aliases, which libyaml
-    does not compose again). Block collections nested in one another start in columns
-    that never decrease and repeat at most once (a sequence in the same column as its
-    mapping key), so a chain of them is at most twice as long as the latest column any
-    of them starts in; flow collections nest only through their own `[` and `{`."""
+def _shallow(content: str | bytes) -> bool:
+    """Whether `content` provably nests at most _LIBYAML_MAX_DEPTH deep (aliases aside,
+    which libyaml does not compose again). Block collections nested in one another start
+    in columns that never decrease and repeat at most once (a sequence in its mapping
+    key's column), so with every start within _BLOCK_COLUMNS a chain of them is at most
+    2 × (_BLOCK_COLUMNS + 1) long; flow collections nest only through `[` and `{`."""
     if isinstance(content, bytes):
-        runs = [m.end() - m.start() for m in _BLOCK_START_BYTES.finditer(content)]
         flows = content.count(b"[") + content.count(b"{")
+        late = _LATE_BLOCK_START_BYTES.search(content) is not None
     else:
-        runs = [m.end() - m.start() for m in _BLOCK_START.finditer(content)]
         flows = content.count("[") + content.count("{")
-    latest = max(runs, default=0)
-    return 2 * (latest + 1) + flows + 1
+        late = _LATE_BLOCK_START.search(content) is not None
+    return not late and 2 * (_BLOCK_COLUMNS + 1) + flows + 1 <= _LIBYAML_MAX_DEPTH
 
 
 def _libyaml_documents(
@@ -293,7 +293,7 @@ def _libyaml_documents(
     counts are those of the graph with every shared node expanded where it is used: its
     size (summed over the stream), its height, and the references beyond a node's first.
     """
-    if too_large(len(content), limits) or _depth_at_most(content) > _LIBYAML_MAX_DEPTH:
+    if too_large(len(content), limits) or not _shallow(content):
         return None
     loader = _LibyamlLoader(content, limits)
     aliases_possible = b"*" in content if isinstance(content, bytes) else "*" in content
@@ -305,7 +305,9 @@ def _libyaml_documents(
             documents.append(node)
             if node is None:
                 continue
-            measured = _expanded(node) if aliases_possible else _tree_size(node)
+            measured = _tree_size(node, aliases_possible)
+            if measured is None:  # a node reached twice: an alias
+                measured = _expanded(node)
             if measured is None:
                 return None
             size, height, uses = measured
@@ -333,15 +335,31 @@ def _children(node: Node) -> list[Node]:
     return value
 
 
-def _tree_size(root: Node) -> tuple[int, int, int]:
-    """(nodes, height, 0) of a tree (a stream without `*`, so without aliases)."""
+def _tree_size(root: Node, aliases_possible: bool) -> tuple[int, int, int] | None:
+    """(nodes, height, 0) of the tree under `root`; None when a node is reached twice
+    (an alias: only possible where the text has a `*`)."""
+    seen: set[int] = set()
     size = height = 0
     stack = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
+    push, pop = stack.append, stack.pop
+    while stack:  # inlined: it visits every value of every file read
+        node, depth = pop()
+        if aliases_possible:
+            if id(node) in seen:
+                return None
+            seen.add(id(node))
         size += 1
-        height = max(height, depth)
-        stack.extend((child, depth + 1) for child in _children(node))
+        if depth > height:
+            height = depth
+        value = node.value
+        if type(value) is list:
+            depth += 1
+            for item in value:
+                if type(item) is tuple:
+                    push((item[0], depth))
+                    push((item[1], depth))
+                else:
+                    push((item, depth))
     return size, height, 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -278,15 +279,21 @@ def _depth(node: yaml.Node) -> int:
 
 
 def test_the_depth_bound_is_never_below_the_real_depth() -> None:
+    """_shallow's argument: nesting ≤ 2 × (latest block start column + 1) + `[`/`{` + 1."""
     texts = [*NESTED.values(), *(p.read_text() for p in sorted(SNAPSHOTS.rglob("*.yaml")))]
     for text in texts:
+        latest = max(len(m.group()) for m in re.finditer(r"(?m)^[ \t?:-]*", text))
+        bound = 2 * (latest + 1) + text.count("[") + text.count("{") + 1
         for node in yaml.compose_all(text, Loader=yaml.CSafeLoader):
             if isinstance(node, yaml.Node) and isinstance(node.value, list):
-                assert _depth(node) <= bounded_yaml._depth_at_most(text), text[:80]
-    # The small refusals above are composed in C first, then refused by their counts.
+                assert _depth(node) <= bound, text[:80]
+    # Within the bound, the small refusals above are composed in C and refused by counts.
     for name in ("101 levels of flow nesting", "an alias bomb in a few lines"):
-        content = REFUSED_SMALL[name][0]
-        assert bounded_yaml._depth_at_most(content) <= bounded_yaml._LIBYAML_MAX_DEPTH
+        assert bounded_yaml._shallow(REFUSED_SMALL[name][0])
+    # At the edges: 40 columns of block starts and 117 brackets, but not one more.
+    deep_block = "a:\n" + "".join(" " * (2 * i) + f"k{i}:\n" for i in range(1, 21))
+    assert bounded_yaml._shallow(deep_block) and not bounded_yaml._shallow(deep_block + " " * 41)
+    assert bounded_yaml._shallow("[" * 117) and not bounded_yaml._shallow("{" * 118)
 
 
 def test_deep_nesting_in_a_thread_with_a_small_stack_is_refused_not_a_crash() -> None:
