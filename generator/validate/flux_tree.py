@@ -53,10 +53,11 @@ class Model:
     findings: list[Finding] = field(default_factory=list)
     _applied: list[Doc] | None = None
     _by_name: dict[tuple[str, str], list[Doc]] = field(default_factory=dict)
-    # objects() and its (kind, name) index while the model is built: made again after
-    # set_docs, as substitution can change any field.
-    _objects: list[Doc] | None = None
-    _objects_by_name: dict[tuple[str, str], list[Doc]] = field(default_factory=dict)
+    # Per file, its objects and their (kind, name) index: made again after set_docs, as
+    # substitution can change any field.
+    _per_file: dict[str, tuple[list[Doc], dict[tuple[str, str], list[Doc]]]] = field(
+        default_factory=dict
+    )
 
     def namespaces_of(self, doc: Doc) -> set[str]:
         forced = self.forced_namespaces.get(doc.path)
@@ -71,17 +72,22 @@ class Model:
         return self.patched_specs.get((doc.path, doc.index), doc.get("spec"))
 
     def objects(self) -> list[Doc]:
-        if self._objects is None:
-            self._objects = [d for docs in self.docs.values() for d in docs if is_object(d)]
-            self._objects_by_name = {}
-            for doc in self._objects:
-                self._objects_by_name.setdefault((doc.kind, doc.name), []).append(doc)
-        return self._objects
+        return [doc for path in self.docs for doc in self._objects_of(path)[0]]
 
     def set_docs(self, path: str, docs: list[Doc]) -> None:
         """Replace the documents of `path` (e.g. by their substituted form)."""
         self.docs[path] = docs
-        self._objects = None
+        self._per_file.pop(path, None)
+
+    def _objects_of(self, path: str) -> tuple[list[Doc], dict[tuple[str, str], list[Doc]]]:
+        found = self._per_file.get(path)
+        if found is None:
+            objects = [doc for doc in self.docs[path] if is_object(doc)]
+            by_name: dict[tuple[str, str], list[Doc]] = {}
+            for doc in objects:
+                by_name.setdefault((doc.kind, doc.name), []).append(doc)
+            found = self._per_file[path] = (objects, by_name)
+        return found
 
     def applied_objects(self) -> list[Doc]:
         """Objects that reach the cluster: only their references and policies matter."""
@@ -110,8 +116,8 @@ class Model:
         if self._applied is not None:
             candidates = self._by_name.get((kind, name), [])
         else:
-            self.objects()
-            candidates = self._objects_by_name.get((kind, name), [])
+            key = (kind, name)
+            candidates = [d for path in self.docs for d in self._objects_of(path)[1].get(key, ())]
         for doc in candidates:
             if doc.kind != kind or doc.name != name or not self.applied(doc):
                 continue
