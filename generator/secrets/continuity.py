@@ -29,7 +29,10 @@ def refuse_lost_keys(workdir: Path, held: HeldKey | None = None) -> None:
     """Raise SideFileError when a key or token file is missing (or another) while the tree
     depends on the one that was there: what to restore, and where the rotation steps are.
     `held`: age.key as the caller read it (keys.discover_age_key); read here if not given."""
-    problems = [*_age_problems(workdir, held)]
+    # One walk and one read of each secret's metadata serve both checks below.
+    local = _local_recipients(workdir, held)
+    locked = _locked_files(workdir, local)
+    problems = [*_age_problems(workdir, held, local, locked)]
     for name in (WEBHOOK_TOKEN_NAME, DEPLOY_KEY_NAME):
         if (hint := _side_file_recovery(workdir, name)) is not None:
             problems.append(hint)
@@ -38,7 +41,7 @@ def refuse_lost_keys(workdir: Path, held: HeldKey | None = None) -> None:
             "this repository already has secrets; nothing was created or written:\n"
             + "\n".join(f"  {p}" for p in problems)
         )
-    strays = _strays(workdir, _local_recipients(workdir, held))
+    strays = _strays(workdir, local, locked if local else {})
     if strays:
         raise SideFileError(
             "secret file(s) the repository's key cannot open; nothing was written:\n"
@@ -124,9 +127,9 @@ def _holds_repository_key(locked: dict[str, frozenset[str]], workdir: Path) -> b
     return any(path not in locked for path in iter_secret_files(workdir))
 
 
-def _strays(workdir: Path, local: set[str]) -> list[str]:
-    """Secret files encrypted only for other keys while the local key is the repository's."""
-    locked = _locked_files(workdir, local) if local else {}
+def _strays(workdir: Path, local: set[str], locked: dict[str, frozenset[str]]) -> list[str]:
+    """Secret files encrypted only for other keys while the local key is the repository's
+    (`locked`: _locked_files of `local`, empty without a local key)."""
     if not locked or not _holds_repository_key(locked, workdir):
         return []
     return [
@@ -139,9 +142,15 @@ def _strays(workdir: Path, local: set[str]) -> list[str]:
     ]
 
 
-def _age_problems(workdir: Path, held: HeldKey | None) -> list[str]:
-    local = _local_recipients(workdir, held)
-    locked = _locked_files(workdir, local)
+def _age_problems(
+    workdir: Path,
+    held: HeldKey | None,
+    local: set[str] | None = None,
+    locked: dict[str, frozenset[str]] | None = None,
+) -> list[str]:
+    """`local`, `locked`: _local_recipients and _locked_files, when the caller has them."""
+    local = _local_recipients(workdir, held) if local is None else local
+    locked = _locked_files(workdir, local) if locked is None else locked
     if not locked or (local and _holds_repository_key(locked, workdir)):
         return []  # nothing locked, or only strays (refuse_lost_keys names them apart)
     names = sorted(locked, key=lambda p: (p != RULES_NAME, p))

@@ -29,6 +29,7 @@ from generator.secrets.fingerprint import (
     matches,
     secret_fingerprints,
 )
+from generator.secrets.known_documents import KnownDocuments
 from generator.secrets.metadata import (
     CreationRule,
     is_current,
@@ -98,7 +99,8 @@ def encrypt_tree(
     key = sops.fingerprint_key if written is not None else None
     known = _Known(key, written) if key is not None and written is not None else None
     # Checked before any sops run, so a warm run needs neither sops nor the temporary rules.
-    to_encrypt, likely_changed = [], set()
+    to_encrypt, likely_changed, different = [], set(), set()
+    documents = KnownDocuments(key) if key is not None else None
     for path in secrets:
         kept = _kept_without_sops(path, files[path], workdir, rule_for(rules, path), known)
         if kept is not None:
@@ -112,6 +114,9 @@ def encrypt_tree(
                 and known.plaintext_changed(path, existing, files[path])
             ):
                 likely_changed.add(path)
+                # Known to hold other documents: decrypting to compare would decide nothing.
+                if documents is not None and documents.differ(path, existing, files[path]):
+                    different.add(path)
     if not to_encrypt:
         return out
     # sops reads creation rules only from a file; they hold no secrets, so a temp copy is fine.
@@ -129,6 +134,7 @@ def encrypt_tree(
                     configured,
                     rule_for(rules, path),
                     speculate=path in likely_changed,
+                    known_different=path in different,
                 )
                 for path in to_encrypt
             }
@@ -146,6 +152,10 @@ def encrypt_tree(
         raise _failure(failed, futures)
     for path, fut in futures.items():
         out[path] = fut.result()
+        if documents is not None:
+            documents.add(path, out[path], files[path])
+    if documents is not None:
+        documents.save()
     return out
 
 
@@ -197,14 +207,17 @@ def _encrypt_one(
     rule: CreationRule | None,
     *,
     speculate: bool = False,
+    known_different: bool = False,
 ) -> bytes:
     """`speculate`: the plaintext is known to differ byte-wise from what the file holds,
     so it most likely needs new ciphertext: encrypt while the decrypt that decides runs
-    (two sops processes at once instead of one after the other)."""
+    (two sops processes at once instead of one after the other). `known_different`: the
+    file is known to hold other documents (known_documents.py): encrypt, without that
+    decrypt."""
     if rule is None:
         raise SecretsError(f"cannot encrypt {path}: no creation rule in .sops.yaml matches it")
     existing = _read_existing(workdir / path)
-    if existing is None or not is_current(read_metadata(existing, path), rule):
+    if known_different or existing is None or not is_current(read_metadata(existing, path), rule):
         return sops.encrypt(plaintext, path)
     # Leaving the block waits for the speculative sops run, whatever happens here.
     with ThreadPoolExecutor(max_workers=1) as spare:

@@ -22,20 +22,30 @@ def in_secret_scope(path: str) -> bool:
 
 def is_secret_path(path: str | Path) -> bool:
     """A secret's name has `.sops.` after a real stem (`x.sops.yaml`); `.sops.yaml` holds rules."""
-    return PurePosixPath(str(path)).name.find(".sops.") > 0
+    text = str(path)
+    if text.endswith(("/", "/.")) or text == ".":  # PurePosixPath drops these components
+        return PurePosixPath(text).name.find(".sops.") > 0
+    # The last component, as PurePosixPath(text).name has it: called for every file.
+    return text[text.rfind("/") + 1 :].find(".sops.") > 0
 
 
 def iter_secret_files(root: Path) -> Iterator[str]:
     """Relative POSIX paths of every secret file in scope under root, sorted."""
     found: list[str] = []
+    # Relative paths by os.walk's dirpath (top joined with each name): plain strings,
+    # as this walk runs several times per configure.
+    relative = {str(root): ""}
     for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath).relative_to(root)
+        here = relative.pop(dirpath)
+        prefix = f"{here}/" if here else ""
         dirnames[:] = sorted(
-            d for d in dirnames if d not in SKIP_DIRS and in_secret_scope((here / d).as_posix())
+            d for d in dirnames if d not in SKIP_DIRS and in_secret_scope(prefix + d)
         )
+        for d in dirnames:
+            relative[os.path.join(dirpath, d)] = prefix + d
         for name in filenames:
             if is_secret_path(name):
-                found.append((here / name).as_posix())
+                found.append(prefix + name)
     yield from sorted(found)
 
 

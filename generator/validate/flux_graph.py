@@ -40,12 +40,15 @@ def _ks_nodes(model: Model) -> dict[Key, Doc]:
 
 
 def _paths(model: Model) -> Iterator[Finding]:
+    dirs: set[str] | None = None  # the tree's directories, listed once if needed
     for ks in model.kustomizations:
         source = ks.spec.get("sourceRef") or {}
         if not isinstance(source, dict) or source.get("name") != model.own_source:
             continue
         raw = ks.spec.get("path")
-        if ks.path is None or ks.path not in _dirs(model):
+        if ks.path is not None and dirs is None:
+            dirs = _dirs(model)
+        if ks.path is None or dirs is None or ks.path not in dirs:
             what = "spec.sync.path" if ks.implicit else "spec.path"
             yield ks.doc.finding(f"{what} {shown(raw)} does not exist in the repository")
 

@@ -53,6 +53,11 @@ class Model:
     findings: list[Finding] = field(default_factory=list)
     _applied: list[Doc] | None = None
     _by_name: dict[tuple[str, str], list[Doc]] = field(default_factory=dict)
+    # Per file, its objects and their (kind, name) index: made again after set_docs, as
+    # substitution can change any field.
+    _per_file: dict[str, tuple[list[Doc], dict[tuple[str, str], list[Doc]]]] = field(
+        default_factory=dict
+    )
 
     def namespaces_of(self, doc: Doc) -> set[str]:
         forced = self.forced_namespaces.get(doc.path)
@@ -67,7 +72,22 @@ class Model:
         return self.patched_specs.get((doc.path, doc.index), doc.get("spec"))
 
     def objects(self) -> list[Doc]:
-        return [d for docs in self.docs.values() for d in docs if is_object(d)]
+        return [doc for path in self.docs for doc in self._objects_of(path)[0]]
+
+    def set_docs(self, path: str, docs: list[Doc]) -> None:
+        """Replace the documents of `path` (e.g. by their substituted form)."""
+        self.docs[path] = docs
+        self._per_file.pop(path, None)
+
+    def _objects_of(self, path: str) -> tuple[list[Doc], dict[tuple[str, str], list[Doc]]]:
+        found = self._per_file.get(path)
+        if found is None:
+            objects = [doc for doc in self.docs[path] if is_object(doc)]
+            by_name: dict[tuple[str, str], list[Doc]] = {}
+            for doc in objects:
+                by_name.setdefault((doc.kind, doc.name), []).append(doc)
+            found = self._per_file[path] = (objects, by_name)
+        return found
 
     def applied_objects(self) -> list[Doc]:
         """Objects that reach the cluster: only their references and policies matter."""
@@ -93,9 +113,11 @@ class Model:
     def find(self, kind: str, name: str, namespace: str | None) -> Doc | None:
         """The applied object of that kind and name; a missing namespace on either side
         matches any."""
-        candidates = (
-            self._by_name.get((kind, name), []) if self._applied is not None else self.objects()
-        )
+        if self._applied is not None:
+            candidates = self._by_name.get((kind, name), [])
+        else:
+            key = (kind, name)
+            candidates = [d for path in self.docs for d in self._objects_of(path)[1].get(key, ())]
         for doc in candidates:
             if doc.kind != kind or doc.name != name or not self.applied(doc):
                 continue
@@ -227,7 +249,7 @@ def _apply(
                 model.patched_specs[(doc.path, doc.index)] = child.spec
                 children.append(child)
         if item.path in model.docs:
-            model.docs[item.path] = new_docs
+            model.set_docs(item.path, new_docs)
     return children
 
 

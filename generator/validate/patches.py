@@ -8,6 +8,7 @@ Only what changes a child Kustomization's behaviour matters here.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -95,17 +96,25 @@ def apply_parent_patches(
             problems.append(f"spec.patches[{i}].target: {err}")
             continue
         try:
-            patch = bounded_yaml.load(entry["patch"])
+            patch = _parsed(entry["patch"])
         except yaml.YAMLError:
             continue
         if isinstance(patch, list):
-            data = _json6902(data, patch)
+            # Its values go into the result as they are: a copy, not the cached patch.
+            data = _json6902(data, copy.deepcopy(patch))
         elif isinstance(patch, dict):
             if not target and (patch.get("kind") != child.kind or _name_differs(patch, child)):
                 continue
             body = {k: v for k, v in patch.items() if k not in ("apiVersion", "kind", "metadata")}
             data = merge_patch(data, body)
     return data, problems
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(patch: str) -> Any:
+    # A parent's patches are read for each child Kustomization: once is enough.
+    # merge_patch builds new values from a patch and never changes it.
+    return bounded_yaml.load(patch)
 
 
 def _name_differs(patch: dict[str, Any], child: Doc) -> bool:

@@ -9,8 +9,10 @@ object, so we only borrow its bundled files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -18,9 +20,8 @@ import tempfile
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 from referencing import Registry, Resource
@@ -29,6 +30,9 @@ from generator.atomic import atomic_write
 from generator.errors import ClusterGenError, shown
 from generator.usercache import user_cache_root
 from generator.validate.schema_results import ResultCache, code_identity
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DEFAULT_LOCATION = (
     "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{group}/{kind}_{version}.json"
@@ -57,7 +61,7 @@ class SchemaResult:
 
 def core_schema_dir(version: str | None = None) -> Path:
     """The strict schema directory of kubernetes-validate for `version` (default: newest)."""
-    root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
+    root = _bundled_schemas()
     names = [p.name for p in root.iterdir() if p.name.endswith("-local-strict")]
     if version is not None:
         wanted = f"v{version.removeprefix('v')}"
@@ -66,6 +70,19 @@ def core_schema_dir(version: str | None = None) -> Path:
         raise FileNotFoundError(f"kubernetes-validate has no schemas for {version}")
     newest = max(names, key=lambda n: tuple(int(x) for x in n[1:].split("-")[0].split(".")))
     return Path(str(root / newest))
+
+
+def _bundled_schemas() -> Traversable:
+    # Found without importing kubernetes_validate (its import pulls in more than the
+    # schema files): the package's directory, as resources.files gives it for a
+    # regular install.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if locations and (bundled := Path(locations[0]) / "kubernetes-json-schema").is_dir():
+        return bundled
+    from importlib import resources
+
+    return resources.files("kubernetes_validate") / "kubernetes-json-schema"
 
 
 def default_cache_dir() -> Path:
@@ -82,9 +99,67 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+_DEFINITIONS = "_definitions.json"
+_DEFS_REF = "#/$defs/"
+
+
 @functools.cache
-def _core_registry(core_dir: Path) -> Registry[Any]:
-    return Resource.from_contents(_read_json(core_dir / "_definitions.json")) @ Registry()
+def _core_registry(core_dir: Path, schema: Path, cache_dir: Path) -> Registry[Any]:
+    return Resource.from_contents(_definitions_for(core_dir, schema, cache_dir)) @ Registry()
+
+
+def _definitions_for(core_dir: Path, schema: Path, cache_dir: Path) -> Any:
+    """kubernetes-validate's _definitions.json as far as the kind's `schema` uses it: the
+    `$defs` its `$ref`s reach. The whole file is 1.8 MB of JSON, read only when a kind is
+    first met; the part each kind needs is kept in `cache_dir/core-definitions`."""
+    definitions = core_dir / _DEFINITIONS
+    status = f"{_file_status(definitions)}\n{_file_status(schema)}"
+    name = hashlib.sha256(status.encode()).hexdigest()[:32]
+    cached = cache_dir / "core-definitions" / f"{name}.json"
+    try:
+        kept = json.loads(cached.read_bytes())
+        if isinstance(kept, dict) and isinstance(kept.get("$defs"), dict):
+            return kept
+    except (OSError, ValueError):
+        pass
+    whole = _read_json(definitions)
+    reached = _reachable(whole, _read_json(schema))
+    if reached is None:
+        return whole
+    with contextlib.suppress(OSError):
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(cached, json.dumps(reached).encode(), 0o644, durable=False)
+    return reached
+
+
+def _reachable(definitions: Any, schema: Any) -> dict[str, Any] | None:
+    """`definitions` with only the `$defs` that `schema` reaches through `$ref`s; None when
+    a reference is of another form or names no definition (the whole file is used then)."""
+    defs = definitions.get("$defs") if isinstance(definitions, dict) else None
+    if not isinstance(defs, dict):
+        return None
+    wanted: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if _DEFS_REF not in ref:
+                return None
+            target = ref.split(_DEFS_REF, 1)[1].split("/", 1)[0]
+            if target not in defs:
+                return None
+            if target not in wanted:
+                wanted.add(target)
+                stack.append(defs[target])
+        stack.extend(node.values())
+    rest = {k: v for k, v in definitions.items() if k != "$defs"}
+    return {**rest, "$defs": {name: defs[name] for name in sorted(wanted)}}
 
 
 @functools.cache
@@ -104,12 +179,13 @@ def _core_schema(core_dir: Path, api_version: str, kind: str) -> Path | None:
 
 
 @functools.cache
-def _core_validator(core_dir: Path, api_version: str, kind: str) -> Any:
+def _core_validator(core_dir: Path, api_version: str, kind: str, cache_dir: Path) -> Any:
     """The compiled validator of a core kind, or None when kubernetes-validate has none."""
     path = _core_schema(core_dir, api_version, kind)
     if path is None:
         return None
-    return jsonschema.Draft202012Validator(_read_json(path), registry=_core_registry(core_dir))
+    registry = _core_registry(core_dir, path, cache_dir)
+    return jsonschema.Draft202012Validator(_read_json(path), registry=registry)
 
 
 @functools.cache
@@ -136,6 +212,7 @@ class SchemaStore:
         self._fetch = fetch or self._download
         self._validators: dict[tuple[str, str], Any] = {}
         self._raw: dict[tuple[str, str], bytes | None] = {}
+        self._identities: dict[tuple[str, str], str | None] = {}
         self._results = results or ResultCache(code=_CODE_IDENTITY)
         # Locations that failed to download once (location: reason): only the cache is
         # read for them afterwards.
@@ -179,14 +256,20 @@ class SchemaStore:
     def identity(self, api_version: str, kind: str) -> str | None:
         """Which schema file applies to the kind (as `check` finds it, without compiling
         it): kubernetes-validate's file by status, a custom one by its bytes' sha256."""
-        core = _core_schema(self.core_dir, api_version, kind)
-        if core is not None:
-            return f"core {_file_status(core)} {_file_status(self.core_dir / '_definitions.json')}"
-        raw = self._custom_raw(api_version, kind)
-        return None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
+        key = (api_version, kind)
+        if key not in self._identities:  # once per kind: a CRD schema can be 100s of KB
+            core = _core_schema(self.core_dir, api_version, kind)
+            if core is not None:
+                definitions = _file_status(self.core_dir / "_definitions.json")
+                self._identities[key] = f"core {_file_status(core)} {definitions}"
+            else:
+                raw = self._custom_raw(api_version, kind)
+                found = None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
+                self._identities[key] = found
+        return self._identities[key]
 
     def _core(self, api_version: str, kind: str) -> Any:
-        return _core_validator(self.core_dir, api_version, kind)
+        return _core_validator(self.core_dir, api_version, kind, self.cache_dir)
 
     def _custom(self, api_version: str, kind: str) -> Any:
         raw = self._custom_raw(api_version, kind)

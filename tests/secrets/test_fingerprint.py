@@ -51,8 +51,34 @@ def test_changed_value_reencrypts_only_that_secret(age: KeyPair, tmp_path: Path)
         tree(age.key.public, webhook="webhook-v4lue-2"), tmp_path, sops, written=written
     )
     assert [p for p in out if out[p] != first[p]] == [K8S]
+    # The first run recorded which documents its ciphertext holds (known_documents.py):
+    # these differ, so no decrypt is needed to decide.
+    assert sops.calls == [("encrypt", K8S)]
+
+
+def test_changed_value_without_a_record_decrypts_to_decide(
+    age: KeyPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, written = first_run(age, tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-cache"))
+    sops = CountingSops(age_key_file=age.path)
+    out = encrypt_tree(
+        tree(age.key.public, webhook="webhook-v4lue-2"), tmp_path, sops, written=written
+    )
+    assert [p for p in out if out[p] != first[p]] == [K8S]
     # The decrypt that decides and the (speculative) encrypt run at the same time.
     assert sorted(sops.calls) == [("decrypt", K8S), ("encrypt", K8S)]
+    # That run recorded its new ciphertext: the next change needs no decrypt.
+    write(tmp_path, out)
+    digests = {p: hashlib.sha256(b).hexdigest() for p, b in out.items()}
+    changed = tree(age.key.public, webhook="webhook-v4lue-2")
+    written = Written(digests, fingerprints_for(changed, sops))
+    sops.calls.clear()
+    third = encrypt_tree(
+        tree(age.key.public, webhook="webhook-v4lue-3"), tmp_path, sops, written=written
+    )
+    assert [p for p in third if third[p] != out[p]] == [K8S]
+    assert sops.calls == [("encrypt", K8S)]
 
 
 def test_same_documents_in_other_bytes_keep_their_ciphertext(age: KeyPair, tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from generator.validate import schemas
 from generator.validate.schemas import (
     SchemaFetchError,
     SchemaLocationError,
@@ -122,3 +124,44 @@ def test_a_missing_local_location_is_an_error_not_a_silent_skip(
         SchemaStore([f"{tmp_path}/crd-schemas{suffix}"])
     (tmp_path / "crd-schemas").mkdir()
     assert SchemaStore([f"{tmp_path}/crd-schemas{suffix}"]).locations
+
+
+BAD_CORE_OBJECTS = [
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "labels": {"a": 1}},
+     "stringData": {"k": 2}, "type": 3},
+    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+     "spec": {"template": {"spec": {"containers": [{"name": "c", "ports": [{"x": 1}]}]}}}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "ownerReferences": [{}]},
+     "data": {"a": []}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_CORE_OBJECTS, ids=lambda o: o["kind"])
+def test_core_kinds_find_the_same_errors_with_the_definitions_they_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: dict[str, object]
+) -> None:
+    """A kind's validator holds only the $defs its schema reaches (kept in the cache, so
+    later runs skip the 1.8 MB file), and finds what the whole file finds."""
+    reached = SchemaStore([], cache_dir=tmp_path / "reached").check(bad).errors
+    assert reached
+    kept = list((tmp_path / "reached" / "core-definitions").iterdir())
+    whole_size = (core_schema_dir() / "_definitions.json").stat().st_size
+    assert len(kept) == 1 and kept[0].stat().st_size < whole_size // 4
+    # The next run (another process: nothing compiled yet) reads the kept part only.
+    schemas._core_validator.cache_clear()
+    schemas._core_registry.cache_clear()
+    monkeypatch.setattr(schemas, "_read_json", _not_the_whole_file(schemas._read_json))
+    assert SchemaStore([], cache_dir=tmp_path / "reached").check(bad).errors == reached
+
+    monkeypatch.undo()
+    monkeypatch.setattr(schemas, "_reachable", lambda definitions, schema: None)
+    assert SchemaStore([], cache_dir=tmp_path / "whole").check(bad).errors == reached
+    assert not (tmp_path / "whole" / "core-definitions").exists()
+
+
+def _not_the_whole_file(read: Callable[[Path], object]) -> Callable[[Path], object]:
+    def guarded(path: Path) -> object:
+        assert path.name != "_definitions.json"
+        return read(path)
+
+    return guarded
