@@ -20,11 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml._yaml import CParser
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.resolver import Resolver
 
 from generator.bounded_yaml import (
     CONFIG_LIMITS,
@@ -93,57 +89,6 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
-
-class _LibyamlParsed(BoundedComposer, BoundedConstructor, Resolver, CParser):
-    """_Loader's composer, constructor and YAML 1.2 resolvers on libyaml's parser, which
-    scans and parses in C (~4× faster). Used only for text it reads without an error;
-    anything else is read, and reported, by _Loader as before."""
-
-    limits = CONFIG_LIMITS
-
-    def __init__(self, stream: str) -> None:
-        CParser.__init__(self, stream)
-        Composer.__init__(self)
-        SafeConstructor.__init__(self)
-        Resolver.__init__(self)
-
-    check_node = Composer.check_node
-    get_node = Composer.get_node
-    get_single_node = Composer.get_single_node
-
-    def compose_scalar_node(self, anchor: Any) -> ScalarNode:
-        node: ScalarNode = super().compose_scalar_node(anchor)
-        if node.style == "":
-            node.style = None  # a plain scalar, as PyYAML's own parser marks it
-        return node
-
-
-_LibyamlParsed.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
-_LibyamlParsed.yaml_constructors = _Loader.yaml_constructors
-
-
-# Where libyaml's parser and PyYAML's were seen to read the same text differently (one
-# refusing what the other reads, or other nodes): tabs, a BOM or a YAML 1.1 line break
-# (NEL, LS, PS) inside the text, `?`, `!`, `%`, a block scalar header running into a
-# comment. Such text is left to PyYAML's parser; cluster.sample.yaml has none of them.
-_PARSERS_DIFFER = re.compile("[\t\ufeff\x85\u2028\u2029?!%]|[|>][-+0-9]*#")
-
-
-def _compose(text: str, loader: _Loader) -> tuple[Node | None, BoundedConstructor]:
-    """The root node of `text` and the loader that composed it: libyaml's parser where it
-    reads the text as PyYAML's would, else `loader` (which raises what it always did)."""
-    if _PARSERS_DIFFER.search(text):
-        return loader.get_single_node(), loader
-    parsed = _LibyamlParsed(text)
-    try:
-        return parsed.get_single_node(), parsed
-    except yaml.YAMLError:
-        pass
-    finally:
-        parsed.dispose()
-    return loader.get_single_node(), loader
-
-
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _INT_TAG = "tag:yaml.org,2002:int"
 # Marks keys copied in by `<<:`, which explicit keys may override without being duplicates.
@@ -159,7 +104,7 @@ def load_yaml(path: Path) -> LoadedYaml:
     except yaml.YAMLError as exc:  # ReaderError: a control character in the text
         raise _reader_error(name, text, exc) from None
     try:
-        root, composer = _compose(text, loader)
+        root = loader.get_single_node()
         if root is None:
             raise _error(name, "the file is empty; start from cluster.sample.yaml", None)
         if not isinstance(root, MappingNode):
@@ -169,7 +114,7 @@ def load_yaml(path: Path) -> LoadedYaml:
                 f"the top level must be a mapping of sections (network:, nodes:, …), found {found}",
                 _pos(root),
             )
-        builder = _Builder(composer, name)
+        builder = _Builder(loader, name)
         data = builder.build(root, ())
     except LimitError as exc:
         raise _error(name, str(exc.problem), _mark_pos(exc)) from None
@@ -292,7 +237,7 @@ def _reader_error(file: str, text: str, exc: yaml.YAMLError) -> ConfigError:
 class _Builder:
     """Turns composed nodes into dicts/lists, recording positions and duplicate keys."""
 
-    def __init__(self, loader: BoundedConstructor, file: str) -> None:
+    def __init__(self, loader: _Loader, file: str) -> None:
         self.loader = loader
         self.file = file
         self.positions: dict[KeyPath, Position] = {}

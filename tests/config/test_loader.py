@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -270,55 +269,3 @@ def test_an_integer_too_long_for_a_number_keeps_its_text_and_its_message(tmp_pat
 def test_aliases_within_the_bounds_still_load(tmp_path: Path) -> None:
     loaded = load_yaml(write(tmp_path, _laughs(4)))
     assert loaded.data["l3"][9][9][9][9] == "lol"
-
-
-# libyaml's parser (C) reads what it can; the composed nodes must be those PyYAML's own
-# parser gives, down to the marks (lines and columns in messages) and scalar styles.
-SAME_NODES = {
-    "the sample": (Path(__file__).parents[2] / "cluster.sample.yaml").read_text(),
-    "scalar styles": "a: plain\nb: 'single'\nc: \"double \\t\"\nd: |\n  block\ne: >-\n  folded\n",
-    "numbers and booleans": "a: 010\nb: 0x1F\nc: 1e3\nd: .inf\ne: true\nf: yes\ng: 12:30\nh: ~\n",
-    "anchors and merge keys": "x: &x {a: 1}\ny:\n  <<: *x\n  b: [*x, 2]\n",
-    "flow and explicit keys": '? k\n: {a: [1, {b: c}], d: "e"}\n',
-    "comments and document markers": "---\n# c\na: 1 # c\n...\n",
-    "unicode": 'name: héllo wörld ✓ 😀\nb: [ü, "x😀y"]\n',
-    "CRLF line breaks": "a: 1\r\nb:\r\n  - x\r\nc: d\n",
-    "long and quoted keys": f"{'k' * 500}: v\n\"a b\": 1\n'c': 2\n",
-}
-
-
-@pytest.mark.parametrize("text", SAME_NODES.values(), ids=SAME_NODES.keys())
-def test_libyaml_composes_the_nodes_pyyaml_does(text: str) -> None:
-    from generator.config import loader
-
-    def shape(node: Any) -> object:
-        value = node.value
-        if isinstance(value, list):
-            value = [
-                tuple(shape(n) for n in item) if isinstance(item, tuple) else shape(item)
-                for item in value
-            ]
-        marks = [(m.index, m.line, m.column) for m in (node.start_mark, node.end_mark)]
-        return (type(node).__name__, node.tag, getattr(node, "style", None), marks, value)
-
-    python = loader._Loader(text)
-    parsed = loader._LibyamlParsed(text)
-    assert shape(parsed.get_single_node()) == shape(python.get_single_node())
-
-
-# Found by mutating cluster.sample.yaml: text the two parsers read differently.
-PARSERS_DIFFER = {
-    "a NEL": "c: d\x85e\n",
-    "a tab": "a:\tb\n",
-    "a BOM inside": "a: b\ufeff\n",
-    "? in a flow sequence": "a: [x, quay.i? o]\n",
-    "a tag before a comment": "a:\n ! # c\n  b: 1\n",
-    "a block scalar header running into a comment": "a: |# c\n  x\n",
-}
-
-
-@pytest.mark.parametrize("text", PARSERS_DIFFER.values(), ids=PARSERS_DIFFER.keys())
-def test_text_the_parsers_read_differently_is_read_by_pyyaml(text: str) -> None:
-    from generator.config import loader
-
-    assert loader._PARSERS_DIFFER.search(text)
