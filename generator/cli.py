@@ -421,6 +421,11 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (`| head`): not our error. Later flushes go nowhere, so the
+        # interpreter's exit does not fail on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a command its pipe's SIGPIPE ended
     except Exception:
         if args.debug:
             traceback.print_exc()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,3 +123,23 @@ def test_a_signal_after_the_command_ends_is_still_interrupted(
     assert cli.main(["check", "--config", str(SAMPLE_CONFIG)]) == 130
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and captured.err.endswith("interrupted\n")
+
+
+def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
+    # `clustergen ... | head -1`: the pipe closes before the output is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "generator", "check", "--config", str(SAMPLE_CONFIG)],
+            stdin=subprocess.DEVNULL,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CI": "true"},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
