@@ -20,6 +20,7 @@ import yaml
 
 from generator import paths
 from generator.errors import Problem, not_utf8
+from generator.render.bytecode import TemplateBytecodeCache
 from generator.render.environment import OverrideError, RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
@@ -69,7 +70,17 @@ def render_tree(
     render the documents (`*.md`) from those final files (generator/render/rendered.py);
     raise RenderError listing all failures (an override's with its own path)."""
     env = make_environment([template_root, macro_root], globals=context)
-    overrides = overrides or Overrides(Path())
+    try:
+        return _render(env, template_root, macro_root, overrides or Overrides(Path()))
+    finally:
+        # What compiled is kept for the next run, even when a template failed.
+        if isinstance(env.bytecode_cache, TemplateBytecodeCache):
+            env.bytecode_cache.save()
+
+
+def _render(
+    env: jinja2.Environment, template_root: Path, macro_root: Path, overrides: Overrides
+) -> RenderedTree:
     if overrides:
         env.loader = overrides.loader(env.loader)
     shown = _Shown(macro_root, overrides)
