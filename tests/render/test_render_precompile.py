@@ -1,0 +1,124 @@
+"""A first render compiles part of the templates in a forked worker: same output, same
+errors, and the work is not lost when the worker fails."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from generator.render import environment, precompile
+from generator.render.environment import RenderError
+from generator.render.tree import render_tree
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+
+COUNT = 2 * precompile.MIN_TEMPLATES
+CONTEXT = {"items": ["a", "b"], "domain": "example.com"}
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    root = tmp_path / "templates"
+    (root / "macros").mkdir(parents=True)
+    (root / "macros" / "m.j2").write_text("#% macro item(x) %#- #{ x }#\n#% endmacro %#\n")
+    for n in range(COUNT):
+        path = root / "config" / f"d{n % 5}" / f"f{n:02}.yaml.j2"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "#% import 'macros/m.j2' as m %#\n---\n"
+            f"n: {n}\ndomain: #{{ domain }}#\nitems:\n#% for i in items %#\n#{{ m.item(i) }}#"
+            "#% endfor %#\n"
+        )
+    return root
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names this process compiles (a forked worker counts in its own memory only)."""
+    names: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: str, name: str | None = None, *a, **k):  # type: ignore[no-untyped-def]
+        names.append(str(name))
+        return original(self, source, name, *a, **k)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    return names
+
+
+def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a new process: no compiled template in memory (the disk keeps its bundles)."""
+    monkeypatch.setattr(environment, "_BYTECODE_CACHES", {})
+
+
+def render(templates: Path) -> dict[str, bytes]:
+    return render_tree(CONTEXT, templates / "config", templates).files
+
+
+def test_worker_compiles_part_and_the_output_is_the_same(
+    templates: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[bool] = []
+    original = precompile.compile_elsewhere
+    monkeypatch.setattr(
+        "generator.render.tree.compile_elsewhere",
+        lambda env, names: started.append(original(env, names)) or started[-1],
+    )
+    parallel = render(templates)
+    assert started == [True]
+    in_parent = {n for n in compiles if n.startswith("d")}
+    assert 0 < len(in_parent) < COUNT  # the worker compiled the rest
+
+    # Serially, in a fresh template set with the same files: byte for byte the same.
+    serial_root = templates.parent / "serial"
+    serial_root.mkdir()
+    os.rename(templates, serial_root / "templates")
+    monkeypatch.setattr("generator.render.tree.compile_elsewhere", lambda env, names: False)
+    assert render(serial_root / "templates") == parallel
+    assert len(parallel) == COUNT
+
+
+def test_what_the_worker_compiled_is_kept_for_the_next_run(
+    templates: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = render(templates)
+    fresh_caches(monkeypatch)
+    compiles.clear()
+    assert render(templates) == first
+    assert compiles == []
+
+
+def test_a_failing_worker_means_compiling_here(
+    templates: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_: object) -> dict[str, bytes]:
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(precompile, "_compiled", crash)
+    files = render(templates)
+    assert len(files) == COUNT
+    assert len({n for n in compiles if n.startswith("d")}) == COUNT
+
+
+def test_a_template_error_in_the_workers_part_is_reported_as_always(
+    templates: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    last = templates / "config" / "d4" / f"f{COUNT - 1:02}.yaml.j2"
+    last.write_text("---\nbroken: #{ domain \n")
+    with pytest.raises(RenderError) as raised:
+        render(templates)
+    (problem,) = raised.value.problems
+    assert "syntax error" in str(problem) and f"f{COUNT - 1:02}.yaml.j2" in str(problem)
+
+
+def test_no_worker_when_the_cache_holds_the_templates(
+    templates: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    render(templates)
+    fresh_caches(monkeypatch)
+    env = environment.make_environment([templates / "config", templates])
+    names = [p.relative_to(templates / "config").as_posix() for p in templates.rglob("f*.j2")]
+    assert precompile.compile_elsewhere(env, names) is False
