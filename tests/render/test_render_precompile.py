@@ -4,6 +4,7 @@ errors, and the work is not lost when the worker fails."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import jinja2
@@ -13,7 +14,11 @@ from generator.render import environment, precompile
 from generator.render.environment import RenderError
 from generator.render.tree import render_tree
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here"),
+    # Python 3.12+ warns of a fork beside another thread (below: pytest-xdist's).
+    pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning"),
+]
 
 COUNT = 2 * precompile.MIN_TEMPLATES
 CONTEXT = {"items": ["a", "b"], "domain": "example.com"}
@@ -33,6 +38,13 @@ def templates(tmp_path: Path) -> Path:
             "#% endfor %#\n"
         )
     return root
+
+
+@pytest.fixture(autouse=True)
+def forks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytest-xdist worker runs execnet's I/O thread, which a compile never touches;
+    `clustergen` itself renders with no other thread (the check is tested below)."""
+    monkeypatch.setattr(precompile, "_single_threaded", lambda: True)
 
 
 @pytest.fixture
@@ -122,3 +134,18 @@ def test_no_worker_when_the_cache_holds_the_templates(
     env = environment.make_environment([templates / "config", templates])
     names = [p.relative_to(templates / "config").as_posix() for p in templates.rglob("f*.j2")]
     assert precompile.compile_elsewhere(env, names) is False
+
+
+def test_no_worker_beside_another_thread(templates: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real check
+    fresh_caches(monkeypatch)
+    env = environment.make_environment([templates / "config", templates])
+    names = [p.relative_to(templates / "config").as_posix() for p in templates.rglob("f*.j2")]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert precompile.compile_elsewhere(env, names) is False
+    finally:
+        stop.set()
+        other.join()
