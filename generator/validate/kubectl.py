@@ -81,8 +81,7 @@ def build_all(
     if root is not None:
         failed = _build_in(root, todo, workers)
     else:
-        with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-") as tmp:
-            materialize(seen, Path(tmp))
+        with _copy_of(seen) as tmp:
             failed = _build_in(Path(tmp), todo, workers)
     if cache:
         for directory in todo:
@@ -116,7 +115,7 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]
 
 
 def _builds_together(base: Path, roots: Sequence[str]) -> bool:
-    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-all-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-all-", dir=_in_memory()) as tmp:
         # kustomize refuses absolute paths to other kustomizations, relative ones work.
         resources = [os.path.relpath(base / directory, tmp) for directory in roots]
         (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({"resources": resources}))
@@ -300,6 +299,38 @@ def _redacted(files: Mapping[str, bytes]) -> dict[str, bytes]:
         path: _redact(content) if is_secret_path(path) and is_yaml(path) else content
         for path, content in files.items()
     }
+
+
+def _copy_of(files: Mapping[str, bytes]) -> tempfile.TemporaryDirectory[str]:
+    """A temporary copy of `files` (redacted), in memory when the system has a RAM-backed
+    directory: creating ~100-300 files on a disk filesystem costs more CPU than the build.
+    A full or refused RAM directory means the usual temporary directory."""
+    fast = _in_memory()
+    for parent in (fast, None) if fast else (None,):
+        try:
+            tmp = tempfile.TemporaryDirectory(prefix="clustergen-kustomize-", dir=parent)
+        except OSError:
+            if parent is None:
+                raise
+            continue
+        try:
+            materialize(files, Path(tmp.name))
+        except OSError:
+            tmp.cleanup()
+            if parent is None:
+                raise
+            continue
+        return tmp
+    raise AssertionError("unreachable: the default directory raises or returns")
+
+
+def _in_memory() -> str | None:
+    """$XDG_RUNTIME_DIR (the user's own tmpfs), else /dev/shm, when writable; else None
+    (tempfile's default). Only redacted trees go there: secrets as key-only stand-ins."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR", ""), "/dev/shm"):
+        if os.path.isabs(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return None
 
 
 def materialize(files: Mapping[str, bytes], target: Path) -> None:
