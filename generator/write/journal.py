@@ -116,9 +116,25 @@ def transact(
     backup name. All or nothing: WriteError (path and OS reason) leaves the
     tree as it was.
     """
+    stage(root, files, modes, removals, manifest, backups).commit()
+
+
+def stage(
+    root: Path,
+    files: Mapping[str, bytes],
+    modes: Mapping[str, int],
+    removals: list[str],
+    manifest: bytes | None,
+    backups: Mapping[str, tuple[str, int]] | None = None,
+) -> Staged:
+    """Steps 1 and 2 of `transact`: the journal (`prepared`) and every stage, fsynced. The
+    tree itself is not changed yet: `Staged.commit` changes it, `Staged.roll_back` (or the
+    next run's `recover`, after a crash) removes every stage again. WriteError (stages
+    removed) as `transact`."""
     journal = Journal()
     n = 0
-    with OutputRoot(root) as out:
+    out = OutputRoot(root)
+    try:
         staged_data: dict[str, bytes] = {}
         for rel, (backup, mode) in sorted((backups or {}).items()):
             current = _read(out, rel)
@@ -149,7 +165,24 @@ def transact(
         except BaseException:
             _roll_back(out, journal)
             raise
-        with deferred_signals():
+    except BaseException:
+        out.close()
+        raise
+    return Staged(out, journal)
+
+
+class Staged:
+    """A write staged by `stage`: every new file beside its target, nothing applied."""
+
+    def __init__(self, out: OutputRoot, journal: Journal) -> None:
+        self._out = out
+        self._journal = journal
+
+    def commit(self) -> None:
+        """Steps 3 and 4: the commit point, then the stages over their targets. WriteError
+        as `transact` (the tree as it was, or as the next run's recovery leaves it)."""
+        out, journal = self._out, self._journal
+        with out, deferred_signals():
             journal.state = "committed"
             try:
                 save_journal(out, journal)
@@ -163,6 +196,11 @@ def transact(
                 # retry too: undo instead, so the tree is as it was.
                 raise WriteError(f"{err}; {_undo_or_leave(out, journal)}") from None
             _finish(out, journal)
+
+    def roll_back(self) -> None:
+        """Remove every stage and the journal: the tree is as it was before `stage`."""
+        with self._out:
+            _roll_back(self._out, self._journal)
 
 
 def _undo_or_leave(out: OutputRoot, journal: Journal) -> str:
