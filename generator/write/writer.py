@@ -14,6 +14,7 @@ A file the user took over (`Resolutions.keep_mine`, then the manifest's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import threading
@@ -427,7 +428,10 @@ class WriteWhileValidating:
         if self._thread is not None:
             self._thread.join()
             if self._staged is not None:
-                self._staged.roll_back()
+                # The caller's error is the one to report; a stage the disk keeps now goes
+                # with the next run's recovery (the journal says `prepared`).
+                with contextlib.suppress(WriteError):
+                    self._staged.roll_back()
 
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:
