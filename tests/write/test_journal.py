@@ -16,6 +16,7 @@ from generator.write.journal import (
     prune_candidates,
     recover,
     save_journal,
+    stage,
     stage_files,
     stage_name,
     transact,
@@ -243,3 +244,33 @@ def test_a_journal_naming_a_base_path_of_another_shape_is_refused(tmp_path: Path
     with pytest.raises(WriteError, match="which clustergen never writes"):
         recover(tmp_path)
     assert (tmp_path / ".clustergen/manifest.json").exists()
+
+
+def test_a_staged_write_changes_nothing_until_committed(tmp_path: Path) -> None:
+    """`stage` (configure's, while the tree validates) leaves every target as it was: a
+    roll back removes the stages and the directories made for them, a crash leaves a
+    `prepared` journal the next run rolls back, a commit lands the write."""
+    write(tmp_path, TREE)
+    before = dirs_and_files(tmp_path)
+    new = {**{p: d + b"# changed\n" for p, d in TREE.items()}, "kubernetes/apps/c/ks.yaml": b"c\n"}
+
+    staged = stage(tmp_path, new, dict.fromkeys(new, 0o644), ["docs/runbooks/x.md"], None)
+    during = dirs_and_files(tmp_path)
+    assert {p: during[p] for p in before} == before  # every target as it was
+    staged.roll_back()
+    assert dirs_and_files(tmp_path) == before
+
+    stage(tmp_path, new, dict.fromkeys(new, 0o644), [], None)  # then the process dies
+    assert b'"prepared"' in (tmp_path / JOURNAL_PATH).read_bytes()
+    assert recover(tmp_path) is not None
+    assert dirs_and_files(tmp_path) == before
+
+    stage(tmp_path, new, dict.fromkeys(new, 0o644), [], None).commit()
+    assert {p: d for p, d in files(tmp_path).items() if p in new} == new
+
+
+def dirs_and_files(root: Path) -> dict[str, bytes | None]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+    }
