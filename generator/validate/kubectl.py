@@ -69,11 +69,12 @@ def build_all(
     if not roots:
         return []
     seen = _redacted(files) if root is None else files
-    cache = _cache_directory(cache_dir)
+    location = _cache_location(cache_dir)
+    # A cache directory not made yet holds nothing: build first (a first run), make it after.
+    cache = _cache_directory(location) if location and location.exists() else None
     keys: dict[str, str | None] = {}
     if cache:
-        inputs, kubectl = _Inputs(seen, root), _kubectl_identity()
-        keys = {d: _cache_key(inputs, d, kubectl, disk=root is not None) for d in roots}
+        keys = _cache_keys(seen, roots, root)
     todo = [d for d in roots if not _built_before(cache, keys.get(d))]
     if not todo:
         return []
@@ -83,13 +84,22 @@ def build_all(
     else:
         with _copy_of(seen) as tmp:
             failed = _build_in(Path(tmp), todo, workers)
+    cache = cache or _cache_directory(location)
     if cache:
+        keys = keys or _cache_keys(seen, roots, root)
         for directory in todo:
             key = keys[directory]
             if key and directory not in failed:
                 _touch_quietly(cache / key)
         _prune(cache)
     return [failed[d] for d in roots if d in failed]
+
+
+def _cache_keys(
+    seen: Mapping[str, bytes], roots: Sequence[str], root: Path | None
+) -> dict[str, str | None]:
+    inputs, kubectl = _Inputs(seen, root), _kubectl_identity()
+    return {d: _cache_key(inputs, d, kubectl, disk=root is not None) for d in roots}
 
 
 def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]:
@@ -129,14 +139,16 @@ def _builds_together(base: Path, roots: Sequence[str]) -> bool:
 # --- the cache ------------------------------------------------------------------------
 
 
-def _cache_directory(cache_dir: Path | None) -> Path | None:
+def _cache_location(cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
         base = user_cache_root()
-        if base is None:
-            return None
-        cache_dir = base / "kustomize"
+        return base / "kustomize" if base is not None else None
+    return cache_dir
+
+
+def _cache_directory(location: Path | None) -> Path | None:
     # Only this user's directory: someone else's entries could make a broken build pass.
-    return private_dir(cache_dir)
+    return private_dir(location) if location is not None else None
 
 
 def _built_before(cache: Path | None, key: str | None) -> bool:
