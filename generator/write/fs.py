@@ -14,7 +14,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
@@ -234,15 +234,17 @@ class OutputRoot:
             return False
         return True
 
-    def fsync_dirs(self) -> None:
-        """Make the renames in every directory opened so far durable."""
+    def fsync_dirs(self, only: Iterable[str] | None = None) -> None:
+        """Make the renames in every directory opened so far (or those of `only` that are
+        open) durable."""
 
         def sync(fd: int) -> None:
             # Some filesystems refuse fsync on a directory; the renames stand regardless.
             with contextlib.suppress(OSError):
                 os.fsync(fd)
 
-        _each_concurrently(sync, [(fd, rel) for rel, fd in self._fds.items()])
+        wanted = self._fds.keys() if only is None else set(only) & self._fds.keys()
+        _each_concurrently(sync, [(self._fds[rel], rel) for rel in wanted])
 
 
 def _each_concurrently(sync: Callable[[int], None], files: list[tuple[int, str]]) -> None:

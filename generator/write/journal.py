@@ -358,7 +358,9 @@ def _finish(out: OutputRoot, journal: Journal) -> None:
     _drop_olds(out, journal)
     _prune(out, journal.prune)
     out.unlink(JOURNAL_PATH)
-    out.fsync_dirs()
+    # Only where this step removed something: `_apply` made every rename durable already.
+    olds = [item.old for item in _linked(journal) if item.old is not None]
+    out.fsync_dirs({_parent(rel) for rel in [JOURNAL_PATH, *olds, *journal.prune]})
 
 
 def _undo(out: OutputRoot, journal: Journal) -> None:
@@ -395,6 +397,11 @@ def _roll_back(out: OutputRoot, journal: Journal) -> None:
         out.rmdir_if_empty(rel)
     out.unlink(JOURNAL_PATH)
     out.fsync_dirs()
+
+
+def _parent(rel: str) -> str:
+    parent = PurePosixPath(rel).parent.as_posix()
+    return "" if parent == "." else parent
 
 
 def _drop_olds(out: OutputRoot, journal: Journal) -> None:
