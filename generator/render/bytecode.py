@@ -24,9 +24,10 @@ import hashlib
 import marshal
 import pickle
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import CodeType
+from typing import Protocol
 
 import jinja2
 import jinja2.bccache
@@ -40,7 +41,15 @@ _SUFFIX = ".bundle"
 # every template ever edited (or every test's template set) would stay in the bundle.
 MAX_ENTRIES = 1024
 
-Receive = Callable[[], Mapping[str, bytes]]
+
+class Prefetch(Protocol):
+    """Entries another process compiles (generator/render/precompile.py)."""
+
+    def wait_for(self, key: str) -> bytes | None:
+        """The entry of `key` once it arrived; None when it will not (then compile)."""
+
+    def drain(self) -> Mapping[str, bytes]:
+        """Every entry that arrived (waiting for the last); the other process is done."""
 
 
 def default_cache_root() -> Path | None:
@@ -112,7 +121,7 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
         self._used: set[str] = set()
         self._dirty = False
         self._pending: set[str] = set()
-        self._receive: Receive | None = None
+        self._prefetch: Prefetch | None = None
 
     def _directory(self) -> Path | None:
         # Resolved on first use, not at import: `clustergen check` never touches the disk cache.
@@ -142,23 +151,17 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
             jinja2.bccache.bc_magic + pickle.dumps(checksum, 2)
         )
 
-    def expect(self, keys: Iterable[str], receive: Receive) -> None:
-        """`keys` are being compiled elsewhere: the first load of one calls `receive`
-        (which blocks until they are done) and keeps the entries it returns."""
+    def expect(self, keys: Iterable[str], prefetch: Prefetch) -> None:
+        """`keys` are being compiled elsewhere: a load of one waits for it (`wait_for`)."""
         self._pending = set(keys)
-        self._receive = receive
-
-    def _collect(self) -> None:
-        receive, self._receive = self._receive, None
-        self._pending = set()
-        if receive is not None:
-            for key, code in receive().items():
-                self._memory[key] = code
-                self._dirty = True
+        self._prefetch = prefetch
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if bucket.key in self._pending:
-            self._collect()
+        if bucket.key in self._pending and self._prefetch is not None:
+            self._pending.discard(bucket.key)
+            if (arrived := self._prefetch.wait_for(bucket.key)) is not None:
+                self._memory[bucket.key] = arrived
+                self._dirty = True
         code = self._memory.get(bucket.key) or self._loaded().get(bucket.key)
         if code is None:
             return
@@ -178,8 +181,11 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
 
     def save(self) -> None:
         """Write the bundle when this process compiled anything; give up on any error."""
-        if self._receive is not None:
-            self._collect()  # what a worker compiled and no render asked for yet
+        if self._prefetch is not None:  # what a worker compiled and no render asked for yet
+            arrived = self._prefetch.drain()
+            self._memory.update(arrived)
+            self._dirty = self._dirty or bool(arrived)
+            self._prefetch, self._pending = None, set()
         if not self._dirty or (path := self._path()) is None:
             return
         entries = {**self._loaded(), **self._memory}

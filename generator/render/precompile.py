@@ -2,14 +2,15 @@
 
 A first run (no compiled templates cached) spends most of its render compiling: ~180
 templates, each parsed, turned into Python and compiled, on one core. Where the
-process can fork, a child compiles the last part of the render order and hands back
-the bytecode, as the cache stores it, through a pipe, while this process compiles and
-renders the first part; the cache (generator/render/bytecode.py) takes the child's
-entries when the render first asks for one of them. Compiling is pure (source in,
-code out), so the output is byte for byte what one process renders.
+process can fork, a child compiles the last part of the render order and sends the
+bytecode back through a pipe, as the cache stores it, one template at a time as each
+is compiled, while this process compiles and renders the first part; when the render
+reaches a template of the child's, the cache (generator/render/bytecode.py) waits for
+that one. Compiling is pure (source in, code out), so the output is byte for byte what
+one process renders.
 
 Anything that goes wrong in the child (a template that does not compile, a signal, a
-timeout) only means this process compiles what is missing itself, and reports any
+timeout) only means this process compiles what did not arrive itself, and reports any
 error as it always does. No fork without `os.fork`, or when another thread runs
 (a forked child would inherit the locks it holds), or when there is little to compile.
 """
@@ -20,8 +21,10 @@ import marshal
 import os
 import re
 import signal
+import struct
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Sequence
 
 import jinja2
 
@@ -37,6 +40,7 @@ CHILD_SHARE = 0.5
 _IMPORT = re.compile(r"""['"](macros/[^'"]+)['"]""")
 # A child that has not answered by then is stopped; this process compiles instead.
 TIMEOUT = 60.0
+_LENGTH = struct.Struct(">I")
 
 
 def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
@@ -67,7 +71,7 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     while first > 1 and theirs < total * CHILD_SHARE:
         first -= 1
         theirs += todo[first][2]
-    child_names = [name for name, _, _ in todo[first:]]
+    theirs_todo = [(name, key) for name, key, _ in todo[first:]]
     read_end, write_end = os.pipe()
     try:
         pid = os.fork()
@@ -79,13 +83,12 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
         status = 1
         try:
             os.close(read_end)
-            _answer(write_end, _compiled(env, cache, child_names))
+            _compile_and_send(env, cache, theirs_todo, write_end)
             status = 0
         finally:
             os._exit(status)
     os.close(write_end)
-    worker = _Worker(pid, read_end)
-    cache.expect([key for _, key, _ in todo[first:]], worker.receive)
+    cache.expect([key for _, key in theirs_todo], _Worker(pid, read_end))
     return True
 
 
@@ -117,61 +120,94 @@ def _uncached(
     return key, 1 + tags, source
 
 
-def _compiled(
-    env: jinja2.Environment, cache: TemplateBytecodeCache, names: Sequence[str]
-) -> dict[str, bytes]:
+def _compile_and_send(
+    env: jinja2.Environment,
+    cache: TemplateBytecodeCache,
+    todo: Sequence[tuple[str, str]],
+    fd: int,
+) -> None:
+    """Compile each (name, cache key) in order and send it at once, as one frame: its
+    length, then the marshalled (key, entry); an empty entry for a template that does not
+    compile (the parent compiles it again and reports the error)."""
     assert env.loader is not None
-    done: dict[str, bytes] = {}
-    for name in names:
-        try:
-            source, filename, _ = env.loader.get_source(env, name)
-            code = env.compile(source, name, filename)
-        except Exception:  # the parent compiles it again and reports the error
-            continue
-        key = cache.get_cache_key(name, filename)
-        done[key] = entry(cache.get_source_checksum(source), code)
-    return done
-
-
-def _answer(fd: int, done: Mapping[str, bytes]) -> None:
-    with os.fdopen(fd, "wb") as pipe:
-        pipe.write(marshal.dumps(dict(done)))
+    with os.fdopen(fd, "wb", buffering=0) as pipe:
+        for name, key in todo:
+            try:
+                source, filename, _ = env.loader.get_source(env, name)
+                code = entry(cache.get_source_checksum(source), env.compile(source, name, filename))
+            except Exception:
+                code = b""
+            frame = marshal.dumps((key, code))
+            pipe.write(_LENGTH.pack(len(frame)) + frame)
 
 
 class _Worker:
-    """The parent's side: a thread drains the pipe (so the child never blocks on a full
-    pipe), `receive` waits for it and reaps the child."""
+    """The parent's side (a `bytecode.Prefetch`): a thread reads the frames as they come
+    (so the child never blocks on a full pipe); `wait_for` waits for one of them."""
 
     def __init__(self, pid: int, fd: int) -> None:
         self._pid = pid
-        self._data = b""
-        self._thread = threading.Thread(target=self._drain, args=(fd,), daemon=True)
+        self._arrived: dict[str, bytes] = {}
+        self._done = False
+        self._changed = threading.Condition()
+        self._deadline = time.monotonic() + TIMEOUT
+        self._thread = threading.Thread(target=self._read, args=(fd,), daemon=True)
         self._thread.start()
 
-    def _drain(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as pipe:
-            self._data = pipe.read()
-
-    def receive(self) -> dict[str, bytes]:
-        self._thread.join(TIMEOUT)
-        if self._thread.is_alive():
-            _stop(self._pid)
-            return {}
-        _, status = os.waitpid(self._pid, 0)
-        if status != 0:
-            return {}
+    def _read(self, fd: int) -> None:
         try:
-            done = marshal.loads(self._data)
-        except (EOFError, ValueError, TypeError):
-            return {}
-        if not isinstance(done, dict):
-            return {}
-        return {k: v for k, v in done.items() if isinstance(k, str) and isinstance(v, bytes)}
+            with os.fdopen(fd, "rb") as pipe:
+                while len(head := pipe.read(_LENGTH.size)) == _LENGTH.size:
+                    found = _frame(pipe.read(_LENGTH.unpack(head)[0]))
+                    if found is None:
+                        break  # torn (the child died mid-frame): the rest is compiled here
+                    with self._changed:
+                        self._arrived[found[0]] = found[1]
+                        self._changed.notify_all()
+        finally:
+            with self._changed:
+                self._done = True
+                self._changed.notify_all()
+
+    def wait_for(self, key: str) -> bytes | None:
+        with self._changed:
+            while key not in self._arrived and not self._done:
+                if not self._changed.wait(self._deadline - time.monotonic()):
+                    break
+            code = self._arrived.get(key)
+        if code is None and not self._done:
+            self._stop()  # too slow: whatever is missing is compiled here
+        return code or None
+
+    def drain(self) -> dict[str, bytes]:
+        self._thread.join(max(0.0, self._deadline - time.monotonic()))
+        self._stop()
+        with self._changed:
+            return {key: code for key, code in self._arrived.items() if code}
+
+    def _stop(self) -> None:
+        """Reap the child, killing it first unless it has answered in full."""
+        if self._pid == 0:
+            return
+        pid, self._pid = self._pid, 0
+        try:
+            if not self._done:
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
 
 
-def _stop(pid: int) -> None:
+def _frame(data: bytes) -> tuple[str, bytes] | None:
     try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except OSError:
-        pass
+        found = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if (
+        isinstance(found, tuple)
+        and len(found) == 2
+        and isinstance(found[0], str)
+        and isinstance(found[1], bytes)
+    ):
+        return found[0], found[1]
+    return None

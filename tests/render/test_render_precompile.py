@@ -106,13 +106,37 @@ def test_what_the_worker_compiled_is_kept_for_the_next_run(
 def test_a_failing_worker_means_compiling_here(
     templates: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(*_: object) -> dict[str, bytes]:
+    def crash(*_: object) -> None:
         raise RuntimeError("worker lost")
 
-    monkeypatch.setattr(precompile, "_compiled", crash)
+    monkeypatch.setattr(precompile, "_compile_and_send", crash)
     files = render(templates)
     assert len(files) == COUNT
     assert len({n for n in compiles if n.startswith("d")}) == COUNT
+
+
+def test_what_a_dying_worker_sent_is_used_and_the_rest_compiled_here(
+    templates: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = precompile._compile_and_send
+    sent: list[int] = []
+
+    def half(env: object, cache: object, todo: list[tuple[str, str]], fd: int) -> None:
+        sent.append(len(todo) // 2)  # in the child: this process never sees it
+        real(env, cache, todo[: len(todo) // 2], fd)  # type: ignore[arg-type]
+        os.write(fd, b"\0\0\1\0torn")  # a frame cut short: the child dies writing it
+        os._exit(1)
+
+    monkeypatch.setattr(precompile, "_compile_and_send", half)
+    files = render(templates)
+    in_parent = len({n for n in compiles if n.startswith("d")})
+    assert len(files) == COUNT and sent == []
+    # The child took some (at least two); half of them arrived.
+    assert COUNT // 2 < in_parent < COUNT
+    fresh_caches(monkeypatch)
+    compiles.clear()
+    assert render(templates) == files  # and all of it was kept
+    assert compiles == []
 
 
 def test_a_template_error_in_the_workers_part_is_reported_as_always(
