@@ -24,7 +24,8 @@ import signal
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import jinja2
 
@@ -32,9 +33,9 @@ from generator.render.bytecode import TemplateBytecodeCache, entry
 
 # Fewer templates to compile than this (a warm cache, a few edits) are not worth a fork.
 MIN_TEMPLATES = 24
-# The child's share of the compile work (weighed in tags, macros included): the parent
-# compiles the macros the templates import and its part while rendering that part; by
-# CPU seconds measured, the two then take about as long.
+# The child's share of the compile work (weighed in tags, macros counted as the
+# parent's): the parent also renders every template; by CPU seconds measured, the two
+# then take about as long.
 CHILD_SHARE = 0.5
 # `import 'macros/x.j2'` and `from "macros/x.j2" import ...`: what a template imports.
 _IMPORT = re.compile(r"""['"](macros/[^'"]+)['"]""")
@@ -54,24 +55,24 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
         or not _single_threaded()
     ):
         return False
-    todo: list[tuple[str, str, int]] = []  # (name, cache key, weight)
-    imported: set[str] = set()
-    for name in names:
-        found = _uncached(env, cache, name)
-        if found is not None:
-            key, weight, source = found
-            todo.append((name, key, weight))
-            imported.update(_IMPORT.findall(source))
+    found = {name: t for name in names if (t := _template(env, cache, name)) is not None}
+    todo = [(name, t) for name, t in found.items() if not t.cached]
     if len(todo) < MIN_TEMPLATES:
         return False
-    # The macros the templates import compile here, when the first one is rendered.
-    ours = sum(found[1] for m in imported if (found := _uncached(env, cache, m)) is not None)
-    total, theirs = ours + sum(weight for _, _, weight in todo), 0
+    macros = _imported(env, cache, found.values())
+    # The macros the templates import: weighed as the parent's (it renders the first
+    # template to import each), until the split says which only the child's import.
+    ours = sum(m.weight for m in macros.values() if not m.cached)
+    total, theirs = ours + sum(t.weight for _, t in todo), 0
     first = len(todo)
     while first > 1 and theirs < total * CHILD_SHARE:
         first -= 1
-        theirs += todo[first][2]
-    theirs_todo = [(name, key) for name, key, _ in todo[first:]]
+        theirs += todo[first][1].weight
+    parents = _closure(macros, [m for _, t in todo[:first] for m in t.imports])
+    only_theirs = _closure(macros, [m for _, t in todo[first:] for m in t.imports]) - parents
+    # Those macros first: the parent's render of the child's templates needs them.
+    theirs_todo = [(m, macros[m].key) for m in sorted(only_theirs) if not macros[m].cached]
+    theirs_todo += [(name, t.key) for name, t in todo[first:]]
     read_end, write_end = os.pipe()
     try:
         pid = os.fork()
@@ -102,22 +103,51 @@ def _single_threaded() -> bool:
         return True
 
 
-def _uncached(
-    env: jinja2.Environment, cache: TemplateBytecodeCache, name: str
-) -> tuple[str, int, str] | None:
-    """(cache key, weight, source) of a template the cache has no bytecode of; None when it has,
-    or the template cannot be read (the render reports that)."""
+class _Template(NamedTuple):
+    key: str  # the cache's key
+    weight: int  # compile work: tags
+    imports: frozenset[str]  # the macro files it imports
+    cached: bool  # the cache holds its bytecode
+
+
+def _template(env: jinja2.Environment, cache: TemplateBytecodeCache, name: str) -> _Template | None:
+    """What compiling `name` takes; None when it cannot be read (the render reports that)."""
     assert env.loader is not None
     try:
         source, filename, _ = env.loader.get_source(env, name)
     except Exception:
         return None
     key = cache.get_cache_key(name, filename)
-    if cache.has(key, cache.get_source_checksum(source)):
-        return None
     # Compile time follows the number of tags far closer than the size of the text.
     tags = sum(source.count(start) for start in (env.block_start_string, env.variable_start_string))
-    return key, 1 + tags, source
+    cached = cache.has(key, cache.get_source_checksum(source))
+    return _Template(key, 1 + tags, frozenset(_IMPORT.findall(source)), cached)
+
+
+def _imported(
+    env: jinja2.Environment, cache: TemplateBytecodeCache, templates: Iterable[_Template]
+) -> dict[str, _Template]:
+    """Every macro file `templates` import, directly or through another macro file."""
+    found: dict[str, _Template] = {}
+    pending = [m for t in templates for m in t.imports]
+    while pending:
+        name = pending.pop()
+        if name not in found and (macro := _template(env, cache, name)) is not None:
+            found[name] = macro
+            pending.extend(macro.imports)
+    return found
+
+
+def _closure(macros: Mapping[str, _Template], names: Iterable[str]) -> set[str]:
+    """`names` and what they import, among `macros`."""
+    reached: set[str] = set()
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        if name in macros and name not in reached:
+            reached.add(name)
+            pending.extend(macros[name].imports)
+    return reached
 
 
 def _compile_and_send(

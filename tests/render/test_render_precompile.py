@@ -173,3 +173,19 @@ def test_no_worker_beside_another_thread(templates: Path, monkeypatch: pytest.Mo
     finally:
         stop.set()
         other.join()
+
+
+def test_a_macro_only_the_workers_templates_import_is_compiled_there(
+    templates: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents render last and import macros nothing else does: compiled by the worker,
+    not by this process once everything else is done."""
+    (templates / "macros" / "late.j2").write_text(
+        "#% import 'macros/m.j2' as m %#\n#% macro late(x) %##{ m.item(x) }##% endmacro %#\n"
+    )
+    (templates / "config" / "z.md.j2").write_text(
+        "#% import 'macros/late.j2' as l %#\n#{ l.late(domain) }#\n"
+    )
+    files = render(templates)
+    assert files["z.md"].strip() == b"- example.com"
+    assert "macros/late.j2" not in compiles and "macros/m.j2" in compiles
