@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable, Iterable
@@ -79,9 +80,8 @@ class OutputRoot:
         """
         if rel_dir in self._fds:
             return self._fds[rel_dir]
-        parent = PurePosixPath(rel_dir).parent.as_posix()
-        parent_fd = self.dir_fd("" if parent == "." else parent, create=create)
-        name = PurePosixPath(rel_dir).name
+        parent, name = _split(rel_dir)
+        parent_fd = self.dir_fd(parent, create=create)
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
@@ -114,9 +114,8 @@ class OutputRoot:
 
     def split(self, rel: str, *, create: list[str] | None = None) -> tuple[int, str]:
         """(fd of rel's directory, rel's name)."""
-        path = PurePosixPath(rel)
-        parent = path.parent.as_posix()
-        return self.dir_fd("" if parent == "." else parent, create=create), path.name
+        parent, name = _split(rel)
+        return self.dir_fd(parent, create=create), name
 
     def lstat(self, rel: str) -> os.stat_result | None:
         """lstat of rel, None when it (or a directory on the way) does not exist."""
@@ -245,6 +244,14 @@ class OutputRoot:
 
         wanted = self._fds.keys() if only is None else set(only) & self._fds.keys()
         _each_concurrently(sync, [(self._fds[rel], rel) for rel in wanted])
+
+
+@functools.lru_cache(maxsize=4096)
+def _split(rel: str) -> tuple[str, str]:
+    """(parent, name) of a relative posix path; the parent of a top-level name is ""."""
+    path = PurePosixPath(rel)
+    parent = path.parent.as_posix()
+    return "" if parent == "." else parent, path.name
 
 
 def _each_concurrently(sync: Callable[[int], None], files: list[tuple[int, str]]) -> None:

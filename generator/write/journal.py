@@ -35,7 +35,7 @@ import re
 import signal
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 from generator.write.bases import BASE_PATH
@@ -81,7 +81,12 @@ class Journal:
     prune: list[str] = field(default_factory=list)
 
     def dump(self) -> bytes:
-        return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode()
+        # One line, by the C encoder: `indent` takes json's pure-Python one, ~10 ms for a
+        # whole tree, twice per write.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["writes"] = [vars(w) for w in self.writes]
+        data["removals"] = [vars(r) for r in self.removals]
+        return (json.dumps(data, sort_keys=True) + "\n").encode()
 
     @classmethod
     def parse(cls, raw: bytes) -> Journal:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -274,3 +276,16 @@ def dirs_and_files(root: Path) -> dict[str, bytes | None]:
         p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
         for p in sorted(root.rglob("*"))
     }
+
+
+def test_the_journal_holds_every_field_and_reads_back() -> None:
+    journal = Journal(
+        state="committed",
+        dirs=["kubernetes/c"],
+        writes=[FileWrite("kubernetes/c/x.yaml", "kubernetes/c/.clustergen-stage-0", 420)],
+        removals=[Removal("docs/x.md", "docs/.clustergen-old-1")],
+        manifest_stage=".clustergen/.clustergen-stage-2",
+        prune=["docs"],
+    )
+    assert json.loads(journal.dump()) == asdict(journal)
+    assert Journal.parse(journal.dump()) == journal
