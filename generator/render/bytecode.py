@@ -184,6 +184,7 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
         if self._prefetch is not None:  # what a worker compiled and no render asked for yet
             arrived = self._prefetch.drain()
             self._memory.update(arrived)
+            self._used.update(arrived)
             self._dirty = self._dirty or bool(arrived)
             self._prefetch, self._pending = None, set()
         if not self._dirty or (path := self._path()) is None:

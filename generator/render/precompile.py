@@ -46,7 +46,8 @@ _LENGTH = struct.Struct(">I")
 
 def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     """Start a child compiling the last part of `names` (jinja names, in render order)
-    that `env`'s cache does not hold yet. True when one was started."""
+    that `env`'s cache does not hold yet, and the macros only that part imports; `env`'s
+    cache then waits for each of them when it is loaded. True when one was started."""
     cache = env.bytecode_cache
     if (
         not isinstance(cache, TemplateBytecodeCache)
