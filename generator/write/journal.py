@@ -328,21 +328,22 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
         raise
     out.sync_files(unsynced)
     for item in _linked(journal):
-        _check_target(out, item.path)
-        exists = out.lstat(item.path) is not None
+        exists = _check_target(out, item.path)
         if isinstance(item, FileWrite):
             item.existed = exists
         if item.old is not None and not (exists and out.link(item.path, item.old)):
             item.old = None  # nothing to keep (a new file), or links unsupported here
 
 
-def _check_target(out: OutputRoot, rel: str) -> None:
+def _check_target(out: OutputRoot, rel: str) -> bool:
+    """Whether a file is at rel; WriteError when something else is."""
     st = out.lstat(rel)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise WriteError(
             f"{rel} is a symlink or a directory where clustergen writes a file; "
             "move it away and run again"
         )
+    return st is not None
 
 
 def _apply(out: OutputRoot, journal: Journal) -> None:
