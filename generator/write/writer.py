@@ -417,7 +417,11 @@ class WriteWhileValidating:
         """Write the plan (`apply_plan`'s errors)."""
         if self._thread is None:
             return apply_plan(*self._args)
-        self._thread.join()
+        try:
+            self._thread.join()
+        except BaseException:  # interrupted while the stages are still being written
+            self.abandon()
+            raise
         if self._error is not None:
             raise self._error
         assert self._staged is not None
