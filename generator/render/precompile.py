@@ -179,7 +179,8 @@ class _Worker:
     def __init__(self, pid: int, fd: int) -> None:
         self._pid = pid
         self._arrived: dict[str, bytes] = {}
-        self._done = False
+        self._done = False  # nothing more will arrive
+        self._complete = False  # the child sent everything and closed the pipe
         self._changed = threading.Condition()
         self._deadline = time.monotonic() + TIMEOUT
         self._thread = threading.Thread(target=self._read, args=(fd,), daemon=True)
@@ -195,6 +196,8 @@ class _Worker:
                     with self._changed:
                         self._arrived[found[0]] = found[1]
                         self._changed.notify_all()
+                else:
+                    self._complete = not head
         finally:
             with self._changed:
                 self._done = True
@@ -222,7 +225,7 @@ class _Worker:
             return
         pid, self._pid = self._pid, 0
         try:
-            if not self._done:
+            if not self._complete:
                 os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         except OSError:
