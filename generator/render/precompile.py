@@ -36,7 +36,7 @@ MIN_TEMPLATES = 24
 # The child's share of the compile work (weighed in tags, macros counted as the
 # parent's): the parent also renders every template; by CPU seconds measured, the two
 # then take about as long.
-CHILD_SHARE = 0.5
+CHILD_SHARE = 0.45
 # `import 'macros/x.j2'` and `from "macros/x.j2" import ...`: what a template imports.
 _IMPORT = re.compile(r"""['"](macros/[^'"]+)['"]""")
 # A child that has not answered by then is stopped; this process compiles instead.
