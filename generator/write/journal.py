@@ -121,7 +121,11 @@ def transact(
     backup name. All or nothing: WriteError (path and OS reason) leaves the
     tree as it was.
     """
-    stage(root, files, modes, removals, manifest, backups).commit()
+    staged = stage(root, files, modes, removals, manifest, backups)
+    try:
+        staged.commit()
+    finally:
+        staged.settle()
 
 
 def stage(
@@ -133,9 +137,14 @@ def stage(
     backups: Mapping[str, tuple[str, int]] | None = None,
 ) -> Staged:
     """Steps 1 and 2 of `transact`: the journal (`prepared`) and every stage, fsynced. The
-    tree itself is not changed yet: `Staged.commit` changes it, `Staged.roll_back` (or the
+    tree itself is not changed yet: `Staged.commit` changes it, `Staged.settle` (or the
     next run's `recover`, after a crash) removes every stage again. WriteError (stages
-    removed) as `transact`."""
+    removed) as `transact`.
+
+    The caller calls `commit` in a `try` whose `finally` calls `settle`, right where this
+    returns: an interrupt (SIGINT, or SIGTERM as the CLI raises it) is raised in Python at
+    a function's entry, so one at `commit`'s own entry, before it holds signals back, is
+    settled by the caller's `finally`."""
     journal = Journal()
     n = 0
     out = OutputRoot(root)
@@ -164,6 +173,7 @@ def stage(
             journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
             save_journal(out, journal)
             stage_files(out, journal, staged_data)
+            return Staged(out, journal)  # here: an interrupt at its creation rolls back too
         except WriteError as err:
             _roll_back(out, journal)
             raise WriteError(f"{err}; nothing was changed") from None
@@ -173,7 +183,6 @@ def stage(
     except BaseException:
         out.close()
         raise
-    return Staged(out, journal)
 
 
 class Staged:
@@ -182,12 +191,19 @@ class Staged:
     def __init__(self, out: OutputRoot, journal: Journal) -> None:
         self._out = out
         self._journal = journal
+        self._settled = False
 
     def commit(self) -> None:
         """Steps 3 and 4: the commit point, then the stages over their targets. WriteError
         as `transact` (the tree as it was, or as the next run's recovery leaves it)."""
+        try:
+            self._commit()
+        finally:
+            self.settle()
+
+    def _commit(self) -> None:
         out, journal = self._out, self._journal
-        with out, deferred_signals():
+        with deferred_signals():
             journal.state = "committed"
             try:
                 save_journal(out, journal)
@@ -202,10 +218,15 @@ class Staged:
                 raise WriteError(f"{err}; {_undo_or_leave(out, journal)}") from None
             _finish(out, journal)
 
-    def roll_back(self) -> None:
-        """Remove every stage and the journal: the tree is as it was before `stage`."""
+    def settle(self) -> None:
+        """Remove every stage and the journal unless the commit point was passed (the tree
+        is then as it was before `stage`); close the directories. Once; idempotent."""
+        if self._settled:
+            return
+        self._settled = True
         with self._out:
-            _roll_back(self._out, self._journal)
+            if self._journal.state == "prepared":
+                _roll_back(self._out, self._journal)
 
 
 def _undo_or_leave(out: OutputRoot, journal: Journal) -> str:

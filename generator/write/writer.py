@@ -323,7 +323,11 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
     """Carry out a plan as one transaction. Conflicts without `force` raise
     WriteConflict before any write; a disk error raises WriteError (path and OS
     reason) and leaves the tree as it was."""
-    return stage_plan(plan, root, force).commit()
+    staged = stage_plan(plan, root, force)
+    try:
+        return staged.commit()
+    finally:
+        staged.settle()
 
 
 class StagedPlan:
@@ -334,15 +338,16 @@ class StagedPlan:
         self._staged = staged
 
     def commit(self) -> WriteSummary:
-        """Apply the write (journal's commit point on); WriteError as `apply_plan`."""
+        """Apply the write (journal's commit point on); WriteError as `apply_plan`. Called
+        in a `try` whose `finally` calls `settle` (journal.stage says why)."""
         if self._staged is not None:
             self._staged.commit()
         return self._summary
 
-    def roll_back(self) -> None:
-        """Remove every stage: the tree is as it was."""
+    def settle(self) -> None:
+        """Unless committed, remove every stage: the tree is as it was."""
         if self._staged is not None:
-            self._staged.roll_back()
+            self._staged.settle()
 
 
 def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
@@ -377,15 +382,13 @@ def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
     if not contents and not removals and plan.new == plan.old:
         return StagedPlan(summary, None)
     modes = {**plan.modes, **dict.fromkeys(plan.bases, DEFAULT_MODE)}
-    staged = stage(
-        root,
-        contents,
-        modes,
-        removals,
-        dump_manifest(plan.new) if plan.new != plan.old else None,
-        backups,
-    )
-    return StagedPlan(summary, staged)
+    manifest = dump_manifest(plan.new) if plan.new != plan.old else None
+    staged = stage(root, contents, modes, removals, manifest, backups)
+    try:
+        return StagedPlan(summary, staged)
+    except BaseException:  # an interrupt at its creation
+        staged.settle()
+        raise
 
 
 class WriteWhileValidating:
@@ -425,7 +428,10 @@ class WriteWhileValidating:
         if self._error is not None:
             raise self._error
         assert self._staged is not None
-        return self._staged.commit()
+        try:
+            return self._staged.commit()
+        finally:
+            self._staged.settle()
 
     def abandon(self) -> None:
         """Validation failed or was interrupted: remove whatever was staged."""
@@ -435,7 +441,7 @@ class WriteWhileValidating:
                 # The caller's error is the one to report; a stage the disk keeps now goes
                 # with the next run's recovery (the journal says `prepared`).
                 with contextlib.suppress(WriteError):
-                    self._staged.roll_back()
+                    self._staged.settle()
 
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:

@@ -15,6 +15,7 @@ from generator.write.journal import (
     FileWrite,
     Journal,
     Removal,
+    Staged,
     prune_candidates,
     recover,
     save_journal,
@@ -250,7 +251,7 @@ def test_a_journal_naming_a_base_path_of_another_shape_is_refused(tmp_path: Path
 
 def test_a_staged_write_changes_nothing_until_committed(tmp_path: Path) -> None:
     """`stage` (configure's, while the tree validates) leaves every target as it was: a
-    roll back removes the stages and the directories made for them, a crash leaves a
+    `settle` removes the stages and the directories made for them, a crash leaves a
     `prepared` journal the next run rolls back, a commit lands the write."""
     write(tmp_path, TREE)
     before = dirs_and_files(tmp_path)
@@ -259,7 +260,7 @@ def test_a_staged_write_changes_nothing_until_committed(tmp_path: Path) -> None:
     staged = stage(tmp_path, new, dict.fromkeys(new, 0o644), ["docs/runbooks/x.md"], None)
     during = dirs_and_files(tmp_path)
     assert {p: during[p] for p in before} == before  # every target as it was
-    staged.roll_back()
+    staged.settle()
     assert dirs_and_files(tmp_path) == before
 
     stage(tmp_path, new, dict.fromkeys(new, 0o644), [], None)  # then the process dies
@@ -289,3 +290,25 @@ def test_the_journal_holds_every_field_and_reads_back() -> None:
     )
     assert json.loads(journal.dump()) == asdict(journal)
     assert Journal.parse(journal.dump()) == journal
+
+
+@pytest.mark.parametrize("through", ["transact", "apply_plan"])
+def test_an_interrupt_before_the_commit_point_leaves_the_tree_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    """SIGINT (or SIGTERM, which the CLI turns into the same) raised as the commit starts,
+    before it holds signals back: the stages go, as after an interrupt while staging."""
+    write(tmp_path, TREE)
+    before = dirs_and_files(tmp_path)
+
+    def interrupted(self: Staged) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Staged, "_commit", interrupted)
+    new = {**{p: d + b"# changed\n" for p, d in TREE.items()}, "kubernetes/apps/c/ks.yaml": b"c\n"}
+    with pytest.raises(KeyboardInterrupt):
+        if through == "transact":
+            transact(tmp_path, new, dict.fromkeys(new, 0o644), [], None)
+        else:
+            write(tmp_path, new)
+    assert dirs_and_files(tmp_path) == before
