@@ -43,6 +43,7 @@ from generator.write.fs import OutputRoot, WriteError, os_reason
 from generator.write.ownership import output_scope
 
 JOURNAL_PATH = ".clustergen/journal.json"
+JOURNAL_TEMP = JOURNAL_PATH + ".tmp"
 MANIFEST_REL = ".clustergen/manifest.json"
 STAGE_PREFIX = ".clustergen-stage-"
 OLD_PREFIX = ".clustergen-old-"
@@ -423,6 +424,7 @@ def _roll_back(out: OutputRoot, journal: Journal) -> None:
     for rel in reversed(journal.dirs):
         out.rmdir_if_empty(rel)
     out.unlink(JOURNAL_PATH)
+    out.unlink(JOURNAL_TEMP)  # an interrupt between writing the journal and its rename
     out.fsync_dirs()
 
 
@@ -465,7 +467,7 @@ def _missing_dirs(out: OutputRoot, paths: list[str]) -> list[str]:
 def save_journal(out: OutputRoot, journal: Journal) -> None:
     """Write the journal atomically and durably (temp + fsync + rename + fsync dir)."""
     fd = out.dir_fd(".clustergen", create=[])
-    tmp = JOURNAL_PATH + ".tmp"
+    tmp = JOURNAL_TEMP
     out.create(tmp, journal.dump(), 0o644, for_path=JOURNAL_PATH)
     out.rename(tmp, JOURNAL_PATH)
     with contextlib.suppress(OSError):
@@ -474,7 +476,7 @@ def save_journal(out: OutputRoot, journal: Journal) -> None:
 
 def _drop_journal_temps(root: Path) -> None:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        (root / (JOURNAL_PATH + ".tmp")).unlink()
+        (root / JOURNAL_TEMP).unlink()
 
 
 def _read(out: OutputRoot, rel: str) -> bytes:

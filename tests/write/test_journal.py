@@ -312,3 +312,24 @@ def test_an_interrupt_before_the_commit_point_leaves_the_tree_as_it_was(
         else:
             write(tmp_path, new)
     assert dirs_and_files(tmp_path) == before
+
+
+def test_an_interrupt_while_the_journal_is_saved_leaves_no_temporary_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal is written beside itself, then renamed: an interrupt in between (its
+    fsync takes a while) rolls back and leaves no `journal.json.tmp` either."""
+    write(tmp_path, TREE)
+    before = dirs_and_files(tmp_path)
+    rename = OutputRoot.rename
+
+    def interrupted(self: OutputRoot, rel: str, new_rel: str) -> None:
+        if new_rel == JOURNAL_PATH:
+            raise KeyboardInterrupt
+        rename(self, rel, new_rel)
+
+    monkeypatch.setattr(OutputRoot, "rename", interrupted)
+    new = {p: d + b"# changed\n" for p, d in TREE.items()}
+    with pytest.raises(KeyboardInterrupt):
+        transact(tmp_path, new, dict.fromkeys(new, 0o644), [], None)
+    assert dirs_and_files(tmp_path) == before
