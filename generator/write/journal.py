@@ -34,6 +34,7 @@ import os
 import re
 import signal
 import stat
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
@@ -308,16 +309,31 @@ def _check_journal(journal: Journal) -> None:
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back while the journal and the tree disagree."""
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    except ValueError:  # not the main thread: signals go to the main thread anyway
-        yield
+    """Hold SIGINT/SIGTERM back while the journal and the tree disagree; one that came
+    meanwhile is raised again at the end.
+
+    The main thread blocks them, and its Python handlers only note them: the kernel may
+    hand a signal to any thread that does not block it (a worker thread that is still
+    exiting, say), and Python then runs the handler in the main thread all the same.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python handlers can be set from the main thread only; it takes the signals
         return
+    noted: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        noted.append(signum)
+
+    handlers = {signum: signal.signal(signum, note) for signum in _DEFERRED}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending one is noted now
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None:

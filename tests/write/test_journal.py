@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from generator.write.journal import (
     Journal,
     Removal,
     Staged,
+    deferred_signals,
     prune_candidates,
     recover,
     save_journal,
@@ -333,3 +337,27 @@ def test_an_interrupt_while_the_journal_is_saved_leaves_no_temporary_journal(
     with pytest.raises(KeyboardInterrupt):
         transact(tmp_path, new, dict.fromkeys(new, 0o644), [], None)
     assert dirs_and_files(tmp_path) == before
+
+
+def test_signals_are_held_back_even_when_another_thread_takes_them() -> None:
+    """The kernel may hand SIGINT to any thread not blocking it (a worker thread still
+    exiting); Python then runs the handler in the main thread all the same. Inside
+    `deferred_signals` that only notes it: KeyboardInterrupt comes at the end."""
+    ready, done = threading.Event(), threading.Event()
+    other = threading.Thread(target=lambda: (ready.set(), done.wait(10)))
+    other.start()
+    ready.wait(10)
+    steps: list[str] = []
+    try:
+        with pytest.raises(KeyboardInterrupt), deferred_signals():
+            assert other.ident is not None
+            signal.pthread_kill(other.ident, signal.SIGINT)
+            time.sleep(0.05)  # the handler runs in the main thread meanwhile
+            steps.append("the write went on")
+            time.sleep(0.01)
+            steps.append("to its end")
+    finally:
+        done.set()
+        other.join()
+    assert steps == ["the write went on", "to its end"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
