@@ -15,7 +15,7 @@ from generator.report import Report
 from generator.validate.documents import Doc, Finding, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
-from generator.validate.kubectl import build_all, kubectl_available
+from generator.validate.kubectl import Builds, kubectl_available
 from generator.validate.kustomize import (
     KUSTOMIZATION_NAMES,
     KustomizeDir,
@@ -74,7 +74,7 @@ def validate_tree(
         # kubectl runs while the checks below run in Python: two cores, not one after the
         # other. It is the longest step and needs only the kustomization files: first.
         builds = (
-            background.submit(build_all, files, build_roots(_kustomizations(tree)), root)
+            background.submit(Builds(files, build_roots(_kustomizations(tree)), root).run)
             if kubectl and kubectl_available()
             else None
         )

@@ -66,33 +66,63 @@ def build_all(
     CPU). `cache_dir` holds the keys of clean builds (default:
     `user_cache_root()/kustomize`; unusable or absent: every root is built).
     """
-    if not roots:
-        return []
-    seen = _redacted(files) if root is None else files
-    location = _cache_location(cache_dir)
-    # A cache directory not made yet holds nothing: build first (a first run), make it after.
-    cache = _cache_directory(location) if location and location.exists() else None
-    keys: dict[str, str | None] = {}
-    if cache:
-        keys = _cache_keys(seen, roots, root)
-    todo = [d for d in roots if not _built_before(cache, keys.get(d))]
-    if not todo:
-        return []
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    if root is not None:
-        failed = _build_in(root, todo, workers)
-    else:
-        with _copy_of(seen) as tmp:
-            failed = _build_in(Path(tmp), todo, workers)
-    cache = cache or _cache_directory(location)
-    if cache:
-        keys = keys or _cache_keys(seen, roots, root)
-        for directory in todo:
-            key = keys[directory]
-            if key and directory not in failed:
-                _touch_quietly(cache / key)
-        _prune(cache)
-    return [failed[d] for d in roots if d in failed]
+    return Builds(files, roots, root, jobs, cache_dir).run()
+
+
+class Builds:
+    """`build_all` in two steps: creating it does the Python part (the redacted copy, the
+    cache lookup), `run` starts kubectl and waits for it. Validation creates it in its
+    own thread and runs it in another: a thread writing ~150 files beside Python checks
+    would wait for the interpreter lock at each file, and start kubectl only once the
+    checks are done."""
+
+    def __init__(
+        self,
+        files: Mapping[str, bytes],
+        roots: Sequence[str],
+        root: Path | None,
+        jobs: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self._roots = list(roots)
+        self._root = root
+        self._todo: list[str] = []
+        self._copy: tempfile.TemporaryDirectory[str] | None = None
+        if not roots:
+            return
+        self._seen = _redacted(files) if root is None else files
+        self._location = _cache_location(cache_dir)
+        # A cache directory not made yet holds nothing: build first (a first run), make
+        # it after.
+        exists = self._location is not None and self._location.exists()
+        self._cache = _cache_directory(self._location) if exists else None
+        self._keys: dict[str, str | None] = {}
+        if self._cache:
+            self._keys = _cache_keys(self._seen, roots, root)
+        self._todo = [d for d in roots if not _built_before(self._cache, self._keys.get(d))]
+        self._workers = max(1, min(jobs or os.cpu_count() or 1, len(self._todo)))
+        if self._todo and root is None:
+            self._copy = _copy_of(self._seen)
+
+    def run(self) -> list[Finding]:
+        if not self._todo:
+            return []
+        try:
+            base = self._root if self._copy is None else Path(self._copy.name)
+            assert base is not None
+            failed = _build_in(base, self._todo, self._workers)
+        finally:
+            if self._copy is not None:
+                self._copy.cleanup()
+        cache = self._cache or _cache_directory(self._location)
+        if cache:
+            keys = self._keys or _cache_keys(self._seen, self._roots, self._root)
+            for directory in self._todo:
+                key = keys[directory]
+                if key and directory not in failed:
+                    _touch_quietly(cache / key)
+            _prune(cache)
+        return [failed[d] for d in self._roots if d in failed]
 
 
 def _cache_keys(
