@@ -142,15 +142,14 @@ class OutputRoot:
         fsynced: the caller syncs them all at once (`sync_files`).
         """
         fd, name = self.split(rel)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=fd)
-            out = os.open(
-                name,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=fd,
-            )
+            try:
+                out = os.open(name, flags, 0o600, dir_fd=fd)
+            except FileExistsError:  # a leftover of ours: replaced
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+                out = os.open(name, flags, 0o600, dir_fd=fd)
         except OSError as err:
             raise write_error(for_path or rel, err) from None
         try:

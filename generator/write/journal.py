@@ -346,11 +346,14 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
         journal.dirs = [d for d in journal.dirs if d in made] + [
             d for d in made if d not in journal.dirs
         ]
+    # Nothing is in a directory this write made: no target there to look at.
+    fresh = set(made)
     # fsynced together, not one by one: concurrent fsyncs share the disk's commits.
     unsynced: list[tuple[int, str]] = []
     try:
         for write in journal.writes:
-            _check_target(out, write.path)
+            if _parent(write.path) not in fresh:
+                _check_target(out, write.path)
             out.create(
                 write.stage, data[write.stage], write.mode, for_path=write.path, unsynced=unsynced
             )
@@ -366,7 +369,7 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
         raise
     out.sync_files(unsynced)
     for item in _linked(journal):
-        exists = _check_target(out, item.path)
+        exists = _parent(item.path) not in fresh and _check_target(out, item.path)
         if isinstance(item, FileWrite):
             item.existed = exists
         if item.old is not None and not (exists and out.link(item.path, item.old)):
