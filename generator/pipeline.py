@@ -51,7 +51,7 @@ from generator.validation_scope import (
 from generator.write.lock import state_dir, writing
 from generator.write.manifest import load_manifest
 from generator.write.ownership import report_line, trusted
-from generator.write.writer import Resolutions, WritePlan, apply_plan, plan_write
+from generator.write.writer import Resolutions, WritePlan, WriteWhileValidating, plan_write
 
 if TYPE_CHECKING:
     # jinja2 is loaded only when rendering: a configure with nothing changed does not render.
@@ -305,8 +305,14 @@ def _configure_locked(
         others = [report_line(p, why) for p, why in distrusted.items() if p not in in_conflict]
         raise WriteConflict("\n".join([*others, str(err)])) from None
     report: list[str] = ignored
-    validated = validate_planned(plan, result, report) if validate else None
-    summary = apply_plan(plan, workdir, force=force)
+    # The write stages while the tree validates, and lands only once it passed.
+    write = WriteWhileValidating(plan, workdir, force)
+    try:
+        validated = validate_planned(plan, result, report, read=write.start) if validate else None
+    except BaseException:
+        write.abandon()
+        raise
+    summary = write.commit()
     record_validated(workdir, validated)  # after the write; None (--no-validate) clears it
     if not (result.cluster.warnings or stale or loose or fixed or distrusted):
         last.remember()  # the tree is now exactly as rendered: a rerun may skip the render
@@ -331,14 +337,23 @@ def _load_validation() -> None:
     import generator.validate  # noqa: F401
 
 
-def validate_planned(plan: WritePlan, result: RenderResult, report: list[str]) -> str:
+def validate_planned(
+    plan: WritePlan,
+    result: RenderResult,
+    report: list[str],
+    read: Callable[[], None] | None = None,
+) -> str:
     """Validate the tree as it will be after the write: the user's files plus ours, unless
     that very tree (user files included) passed at the last validated run. Appends the
     report lines; returns the tree's stamp to record once written. Raises WriteBlocked
     (a ValidationFailed) with the errors. `upgrade --check` validates its preview plan here
-    too (secrets as on disk there: preview_plan leaves them out)."""
+    too (secrets as on disk there: preview_plan leaves them out). `read` is called once
+    the files on disk have been read: from then on the disk may change (configure stages
+    its write)."""
     files = plan.final_files()
     tree = planned_tree(result.workdir, files, plan.remove)
+    if read is not None:
+        read()
     locations = locations_from_env()
     stamp = tree_stamp(tree, locations)
     if stamp == last_validated(result.workdir):

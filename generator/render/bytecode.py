@@ -1,25 +1,33 @@
 """Compiled templates kept between runs, in the user's cache directory.
 
-Compiling the ~160 templates costs more than rendering them; a warm
+Compiling the ~180 templates costs more than rendering them; a warm
 `clustergen configure` loads their bytecode instead. The cache lives under
 `$XDG_CACHE_HOME/clustergen/jinja` (else `~/.cache/clustergen/jinja`), never
 next to cluster.yaml, in a directory named after everything compiled code
-depends on (jinja and Python versions, delimiters, filter names).
+depends on (jinja and Python versions, delimiters, filter names, the bundle format).
 
-Jinja keys each entry by template path and checks the source's checksum on
-load, so an edited template is recompiled, never served stale. Bytecode is
-unpickled on load, so the directory is used only when it belongs to this user
-and nobody else can write it; any failure (read-only home, full disk, a
-corrupt entry) falls back to compiling, as if there were no cache.
+One file (a bundle) per template set (the search paths of one environment, overrides
+included): read once, written once at the end of a render that compiled anything
+(`save`), via a temporary file and a rename and without fsync: a cache lost in a crash
+costs a compile, and a torn or foreign bundle (its sha256 does not match) is ignored
+as a whole. Jinja keys each entry by template path and checks the source's checksum
+on load, so an edited template is recompiled, never served stale. Bytecode is
+unmarshalled on load, so the directory is used only when it belongs to this user
+and nobody else can write it; any failure (read-only home, full disk, a corrupt
+bundle) falls back to compiling, as if there were no cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import marshal
+import pickle
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import CodeType
+from typing import Protocol
 
 import jinja2
 import jinja2.bccache
@@ -27,7 +35,21 @@ import jinja2.bccache
 from generator.atomic import atomic_write
 from generator.usercache import private_dir, user_cache_root
 
-_SUFFIX = ".jinjabc"
+BUNDLE_FORMAT = b"clustergen-jinja-bundle-1\n"
+_SUFFIX = ".bundle"
+# Past this many entries, a save keeps only those this process used: without a bound,
+# every template ever edited (or every test's template set) would stay in the bundle.
+MAX_ENTRIES = 1024
+
+
+class Prefetch(Protocol):
+    """Entries another process compiles (generator/render/precompile.py)."""
+
+    def wait_for(self, key: str) -> bytes | None:
+        """The entry of `key` once it arrived; None when it will not (then compile)."""
+
+    def drain(self) -> Mapping[str, bytes]:
+        """Every entry that arrived (waiting for the last); the other process is done."""
 
 
 def default_cache_root() -> Path | None:
@@ -38,22 +60,68 @@ def default_cache_root() -> Path | None:
 
 def settings_tag(settings: Iterable[object]) -> str:
     """A directory name that changes whenever compiled templates would differ."""
-    parts = [jinja2.__version__, sys.implementation.cache_tag or "", *map(repr, settings)]
+    parts = [
+        BUNDLE_FORMAT.decode(),
+        jinja2.__version__,
+        sys.implementation.cache_tag or "",
+        *map(repr, settings),
+    ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-class TemplateBytecodeCache(jinja2.BytecodeCache):
-    """In-process memory first, then the on-disk directory (when usable).
+def set_name(search_paths: Iterable[object]) -> str:
+    """The bundle's name for one template set: a digest of its search paths."""
+    joined = "\0".join(str(p) for p in search_paths)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
-    `root` defaults to `default_cache_root()`, looked up on first use.
+
+def entry(checksum: str, code: CodeType) -> bytes:
+    """One entry as jinja's Bucket reads it: magic, pickled source checksum, marshalled code."""
+    return jinja2.bccache.bc_magic + pickle.dumps(checksum, 2) + marshal.dumps(code)
+
+
+def pack(entries: Mapping[str, bytes]) -> bytes:
+    """A bundle: the format line, the sha256 of the payload, the marshalled {key: entry}."""
+    payload = marshal.dumps(dict(entries))
+    return BUNDLE_FORMAT + hashlib.sha256(payload).digest() + payload
+
+
+def unpack(data: bytes) -> dict[str, bytes]:
+    """The entries of a bundle; {} for anything torn, foreign or of another format."""
+    head = len(BUNDLE_FORMAT)
+    digest, payload = data[head : head + 32], data[head + 32 :]
+    if not data.startswith(BUNDLE_FORMAT) or hashlib.sha256(payload).digest() != digest:
+        return {}
+    try:
+        loaded = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, bytes) for k, v in loaded.items()
+    ):
+        return {}
+    return loaded
+
+
+class TemplateBytecodeCache(jinja2.BytecodeCache):
+    """In-process memory first, then the set's bundle on disk (when usable).
+
+    `root` defaults to `default_cache_root()`, looked up on first use; `name` names
+    the bundle (`set_name`). `expect` hands it entries another process compiles.
     """
 
-    def __init__(self, tag: str, root: Path | None = None) -> None:
+    def __init__(self, tag: str, root: Path | None = None, name: str = "templates") -> None:
         self._root = root
         self._tag = tag
+        self._name = name
         self._dir: Path | None = None
         self._resolved = False
+        self._bundle: dict[str, bytes] | None = None
         self._memory: dict[str, bytes] = {}
+        self._used: set[str] = set()
+        self._dirty = False
+        self._pending: set[str] = set()
+        self._prefetch: Prefetch | None = None
 
     def _directory(self) -> Path | None:
         # Resolved on first use, not at import: `clustergen check` never touches the disk cache.
@@ -63,37 +131,75 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
             self._dir = private_dir(root / self._tag) if root is not None else None
         return self._dir
 
+    def _path(self) -> Path | None:
+        directory = self._directory()
+        return directory / f"{self._name}{_SUFFIX}" if directory is not None else None
+
+    def _loaded(self) -> dict[str, bytes]:
+        """The bundle's entries, read once per process."""
+        if self._bundle is None:
+            self._bundle = {}
+            if (path := self._path()) is not None:
+                with contextlib.suppress(OSError):
+                    self._bundle = unpack(path.read_bytes())
+        return self._bundle
+
+    def has(self, key: str, checksum: str) -> bool:
+        """Whether an entry for `key` compiled from a source with `checksum` is at hand."""
+        code = self._memory.get(key) or self._loaded().get(key)
+        return code is not None and code.startswith(
+            jinja2.bccache.bc_magic + pickle.dumps(checksum, 2)
+        )
+
+    def expect(self, keys: Iterable[str], prefetch: Prefetch) -> None:
+        """`keys` are being compiled elsewhere: a load of one waits for it (`wait_for`)."""
+        self._pending = set(keys)
+        self._prefetch = prefetch
+
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        code = self._memory.get(bucket.key)
-        if code is None and (directory := self._directory()) is not None:
-            try:
-                code = (directory / f"{bucket.key}{_SUFFIX}").read_bytes()
-            except OSError:
-                return
+        if bucket.key in self._pending and self._prefetch is not None:
+            self._pending.discard(bucket.key)
+            if (arrived := self._prefetch.wait_for(bucket.key)) is not None:
+                self._memory[bucket.key] = arrived
+                self._dirty = True
+        code = self._memory.get(bucket.key) or self._loaded().get(bucket.key)
         if code is None:
             return
         try:
             bucket.bytecode_from_string(code)
-        except Exception:  # a truncated or foreign entry: compile instead
+        except Exception:  # a foreign entry: compile instead
             bucket.reset()
             return
         if bucket.code is not None:
             self._memory[bucket.key] = code
+            self._used.add(bucket.key)
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        code = bucket.bytecode_to_string()
-        self._memory[bucket.key] = code
-        if (directory := self._directory()) is not None:
-            _write_quietly(directory / f"{bucket.key}{_SUFFIX}", code)
+        self._memory[bucket.key] = bucket.bytecode_to_string()
+        self._used.add(bucket.key)
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the bundle when this process compiled anything; give up on any error."""
+        if self._prefetch is not None:  # what a worker compiled and no render asked for yet
+            arrived = self._prefetch.drain()
+            self._memory.update(arrived)
+            self._used.update(arrived)
+            self._dirty = self._dirty or bool(arrived)
+            self._prefetch, self._pending = None, set()
+        if not self._dirty or (path := self._path()) is None:
+            return
+        entries = {**self._loaded(), **self._memory}
+        if len(entries) > MAX_ENTRIES:
+            entries = {k: v for k, v in entries.items() if k in self._used}
+        with contextlib.suppress(OSError):
+            atomic_write(path, pack(entries), durable=False)
+        self._bundle = entries
+        self._dirty = False
 
     def clear(self) -> None:
         self._memory.clear()
-        if (directory := self._directory()) is not None:
-            for entry in directory.glob(f"*{_SUFFIX}"):
-                entry.unlink(missing_ok=True)
-
-
-def _write_quietly(path: Path, data: bytes) -> None:
-    """Write via rename so a concurrent run never reads half an entry; give up on any error."""
-    with contextlib.suppress(OSError):
-        atomic_write(path, data, durable=False)
+        self._bundle = {}
+        self._used.clear()
+        if (path := self._path()) is not None:
+            path.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ import yaml
 
 from generator.bounded_yaml import load_all
 from generator.errors import ProblemsError
-from generator.render.bytecode import TemplateBytecodeCache, settings_tag
+from generator.render.bytecode import TemplateBytecodeCache, set_name, settings_tag
 
 BLOCK_START, BLOCK_END = "#%", "%#"
 VARIABLE_START, VARIABLE_END = "#{", "}#"
@@ -227,17 +227,25 @@ _OPTIONS: dict[str, Any] = {
     "auto_reload": False,
 }
 
-# Shared by every environment of this process and, through the user's cache
-# directory, by later runs: each process would otherwise compile every template.
-_BYTECODE_CACHE = TemplateBytecodeCache(
-    settings_tag(
-        [
-            *sorted(_OPTIONS.items()),
-            *sorted(f.__name__ for f in FILTERS),
-            ("sandboxed", sorted(_Sandbox.intercepted_binops)),
-        ]
-    )
+# One cache per template set, shared by every environment of this process over that set
+# and, through the user's cache directory, by later runs: each process would otherwise
+# compile every template.
+_SETTINGS_TAG = settings_tag(
+    [
+        *sorted(_OPTIONS.items()),
+        *sorted(f.__name__ for f in FILTERS),
+        ("sandboxed", sorted(_Sandbox.intercepted_binops)),
+    ]
 )
+_BYTECODE_CACHES: dict[tuple[str, ...], TemplateBytecodeCache] = {}
+
+
+def bytecode_cache(search_paths: Sequence[Path]) -> TemplateBytecodeCache:
+    """The compiled-template cache of the set `search_paths` (generator/render/bytecode.py)."""
+    key = tuple(str(p) for p in search_paths)
+    if key not in _BYTECODE_CACHES:
+        _BYTECODE_CACHES[key] = TemplateBytecodeCache(_SETTINGS_TAG, name=set_name(key))
+    return _BYTECODE_CACHES[key]
 
 
 def make_environment(
@@ -252,7 +260,7 @@ def make_environment(
     """
     env = _Sandbox(
         loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
-        bytecode_cache=_BYTECODE_CACHE,
+        bytecode_cache=bytecode_cache(search_paths),
         **_OPTIONS,
     )
     env.filters.update({f.__name__: f for f in FILTERS})

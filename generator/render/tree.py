@@ -13,19 +13,21 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
 import yaml
 
 from generator import paths
 from generator.errors import Problem, not_utf8
+from generator.render.bytecode import TemplateBytecodeCache
 from generator.render.environment import OverrideError, RenderError, make_environment
 from generator.render.guards import NEVER_RENDERED, DirectoryGuards
 from generator.render.namespaces import publish_namespaces
 from generator.render.overrides.files import Overrides
 from generator.render.overrides.leaks import redact, secret_leaks
 from generator.render.overrides.patches import apply_patches
+from generator.render.precompile import compile_elsewhere
 from generator.render.rendered import RenderedFiles, is_document
 from generator.write.manifest import Shadowed, sha256_hex
 
@@ -69,7 +71,17 @@ def render_tree(
     render the documents (`*.md`) from those final files (generator/render/rendered.py);
     raise RenderError listing all failures (an override's with its own path)."""
     env = make_environment([template_root, macro_root], globals=context)
-    overrides = overrides or Overrides(Path())
+    try:
+        return _render(env, template_root, macro_root, overrides or Overrides(Path()))
+    finally:
+        # What compiled is kept for the next run, even when a template failed.
+        if isinstance(env.bytecode_cache, TemplateBytecodeCache):
+            env.bytecode_cache.save()
+
+
+def _render(
+    env: jinja2.Environment, template_root: Path, macro_root: Path, overrides: Overrides
+) -> RenderedTree:
     if overrides:
         env.loader = overrides.loader(env.loader)
     shown = _Shown(macro_root, overrides)
@@ -84,8 +96,10 @@ def render_tree(
     sources: dict[str, str] = {}
     problems: list[Problem] = []
     shadowed: dict[str, Shadowed] = {}
+    # What renders, in order, and the problems found on the way, where they were found.
+    steps: list[_Job | Problem] = []
     # Documents render last, from the final files (generator/render/rendered.py).
-    documents: list[tuple[Path, str, str]] = []
+    documents: list[_Job] = []
 
     for dirpath, dirnames, filenames in os.walk(template_root):
         directory = Path(dirpath)
@@ -94,7 +108,7 @@ def render_tree(
                 dirnames.clear()
                 continue
         except RenderError as err:
-            problems.extend(p for p in err.problems if isinstance(p, Problem))
+            steps.extend(p for p in err.problems if isinstance(p, Problem))
             dirnames.clear()
             continue
         dirnames.sort()
@@ -105,7 +119,7 @@ def render_tree(
             name_in_tree = source.relative_to(template_root).as_posix()
             out = name_in_tree.removesuffix(JINJA_SUFFIX)
             if out in sources:
-                problems.append(
+                steps.append(
                     Problem(
                         "", f"renders to {out}, as {sources[out]} does; remove one", shown(source)
                     )
@@ -117,18 +131,21 @@ def render_tree(
                 built_in = Shadowed(shown(source), sha256_hex(source.read_bytes()))
                 shadowed[overrides.shown(by)] = built_in
                 source, name_in_tree = by, overrides.template_name(out)
-            if is_document(out):
-                documents.append((source, name_in_tree, out))
-                continue
-            _render_file(env, source, name_in_tree, out, files, modes, problems, shown)
+            (documents if is_document(out) else steps).append(_Job(source, name_in_tree, out))
 
     for out, by in overrides.files.items():
         # An override no built-in renders adds a file, unless a guard is off on its way.
         if out not in sources and guards.wanted(template_root / out):
-            if is_document(out):
-                documents.append((by, overrides.template_name(out), out))
-                continue
-            _render_file(env, by, overrides.template_name(out), out, files, modes, problems, shown)
+            job = _Job(by, overrides.template_name(out), out)
+            (documents if is_document(out) else steps).append(job)
+
+    jobs = [step for step in steps if isinstance(step, _Job)]
+    compile_elsewhere(env, [j.name for j in (*jobs, *documents) if j.is_template])
+    for step in steps:
+        if isinstance(step, Problem):
+            problems.append(step)
+        else:
+            _render_file(env, *step, files, modes, problems, shown)
     origins = {out: overrides.shown(by) for out, by in overrides.files.items() if out in files}
     if overrides.patches and not problems:
         patched, refused = apply_patches(files, overrides.patches, overrides.shown)
@@ -149,6 +166,18 @@ def render_tree(
     return RenderedTree(
         {p: files[p] for p in ordered}, {p: modes[p] for p in ordered}, origins, shadowed
     )
+
+
+class _Job(NamedTuple):
+    """One file to render (a `.j2` template) or copy: its source, jinja name and output path."""
+
+    source: Path
+    name: str
+    out: str
+
+    @property
+    def is_template(self) -> bool:
+        return self.source.name.endswith(JINJA_SUFFIX)
 
 
 def _render_file(

@@ -15,8 +15,14 @@ from generator.report import Report
 from generator.validate.documents import Doc, Finding, may_hold_objects, parse_tree
 from generator.validate.flux_graph import check_graph
 from generator.validate.flux_tree import build_model
-from generator.validate.kubectl import build_all, kubectl_available
-from generator.validate.kustomize import KustomizeDir, Tree, build_roots, load_kustomizations
+from generator.validate.kubectl import Builds, kubectl_available
+from generator.validate.kustomize import (
+    KUSTOMIZATION_NAMES,
+    KustomizeDir,
+    Tree,
+    build_roots,
+    load_kustomizations,
+)
 from generator.validate.objects import check_objects
 from generator.validate.policies import check_applied, check_encrypted, check_network_policies
 from generator.validate.references import check_references
@@ -63,18 +69,19 @@ def validate_tree(
     """
     if decrypt is not None:
         decrypt = _memoized(decrypt)
-    docs, findings = parse_tree(files)
-    unparsable = {f.path for f in findings}
     tree = Tree(files)
-    kdirs, kustomize_findings = load_kustomizations(tree, docs)
-    findings += kustomize_findings
     with ThreadPoolExecutor(max_workers=1) as background:
-        # kubectl runs while the checks below run in Python: two cores, not one after the other.
+        # kubectl runs while the checks below run in Python: two cores, not one after the
+        # other. It is the longest step and needs only the kustomization files: first.
         builds = (
-            background.submit(build_all, files, build_roots(kdirs), root)
+            background.submit(Builds(files, build_roots(_kustomizations(tree)), root).run)
             if kubectl and kubectl_available()
             else None
         )
+        docs, findings = parse_tree(files)
+        unparsable = {f.path for f in findings}
+        kdirs, kustomize_findings = load_kustomizations(tree, docs)
+        findings += kustomize_findings
         findings += _checks(
             files,
             docs,
@@ -121,6 +128,14 @@ def _checks(
     findings += check_tool_configs(docs, unparsable, store.results)
     store.save_results()
     return findings
+
+
+def _kustomizations(tree: Tree) -> dict[str, KustomizeDir]:
+    """`load_kustomizations` over the kustomization files alone (all it reads)."""
+    names = {
+        p: data for p, data in tree.files.items() if p.rpartition("/")[2] in KUSTOMIZATION_NAMES
+    }
+    return load_kustomizations(tree, parse_tree(names)[0])[0]
 
 
 def _memoized(decrypt: Decrypt) -> Decrypt:

@@ -66,31 +66,70 @@ def build_all(
     CPU). `cache_dir` holds the keys of clean builds (default:
     `user_cache_root()/kustomize`; unusable or absent: every root is built).
     """
-    if not roots:
-        return []
-    seen = _redacted(files) if root is None else files
-    cache = _cache_directory(cache_dir)
-    keys: dict[str, str | None] = {}
-    if cache:
-        inputs, kubectl = _Inputs(seen, root), _kubectl_identity()
-        keys = {d: _cache_key(inputs, d, kubectl, disk=root is not None) for d in roots}
-    todo = [d for d in roots if not _built_before(cache, keys.get(d))]
-    if not todo:
-        return []
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    if root is not None:
-        failed = _build_in(root, todo, workers)
-    else:
-        with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-") as tmp:
-            materialize(seen, Path(tmp))
-            failed = _build_in(Path(tmp), todo, workers)
-    if cache:
-        for directory in todo:
-            key = keys[directory]
-            if key and directory not in failed:
-                _touch_quietly(cache / key)
-        _prune(cache)
-    return [failed[d] for d in roots if d in failed]
+    return Builds(files, roots, root, jobs, cache_dir).run()
+
+
+class Builds:
+    """`build_all` in two steps: creating it does the Python part (the redacted copy, the
+    cache lookup), `run` starts kubectl and waits for it. Validation creates it in its
+    own thread and runs it in another: a thread writing ~150 files beside Python checks
+    would wait for the interpreter lock at each file, and start kubectl only once the
+    checks are done."""
+
+    def __init__(
+        self,
+        files: Mapping[str, bytes],
+        roots: Sequence[str],
+        root: Path | None,
+        jobs: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self._roots = list(roots)
+        self._root = root
+        self._todo: list[str] = []
+        self._copy: tempfile.TemporaryDirectory[str] | None = None
+        if not roots:
+            return
+        self._seen = _redacted(files) if root is None else files
+        self._location = _cache_location(cache_dir)
+        # A cache directory not made yet holds nothing: build first (a first run), make
+        # it after.
+        exists = self._location is not None and self._location.exists()
+        self._cache = _cache_directory(self._location) if exists else None
+        self._keys: dict[str, str | None] = {}
+        if self._cache:
+            self._keys = _cache_keys(self._seen, roots, root)
+        self._todo = [d for d in roots if not _built_before(self._cache, self._keys.get(d))]
+        self._workers = max(1, min(jobs or os.cpu_count() or 1, len(self._todo)))
+        if self._todo and root is None:
+            self._copy = _copy_of(self._seen)
+
+    def run(self) -> list[Finding]:
+        if not self._todo:
+            return []
+        try:
+            base = self._root if self._copy is None else Path(self._copy.name)
+            assert base is not None
+            failed = _build_in(base, self._todo, self._workers)
+        finally:
+            if self._copy is not None:
+                self._copy.cleanup()
+        cache = self._cache or _cache_directory(self._location)
+        if cache:
+            keys = self._keys or _cache_keys(self._seen, self._roots, self._root)
+            for directory in self._todo:
+                key = keys[directory]
+                if key and directory not in failed:
+                    _touch_quietly(cache / key)
+            _prune(cache)
+        return [failed[d] for d in self._roots if d in failed]
+
+
+def _cache_keys(
+    seen: Mapping[str, bytes], roots: Sequence[str], root: Path | None
+) -> dict[str, str | None]:
+    inputs, kubectl = _Inputs(seen, root), _kubectl_identity()
+    return {d: _cache_key(inputs, d, kubectl, disk=root is not None) for d in roots}
 
 
 def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]:
@@ -116,7 +155,7 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]
 
 
 def _builds_together(base: Path, roots: Sequence[str]) -> bool:
-    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-all-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-all-", dir=_in_memory()) as tmp:
         # kustomize refuses absolute paths to other kustomizations, relative ones work.
         resources = [os.path.relpath(base / directory, tmp) for directory in roots]
         (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({"resources": resources}))
@@ -130,14 +169,16 @@ def _builds_together(base: Path, roots: Sequence[str]) -> bool:
 # --- the cache ------------------------------------------------------------------------
 
 
-def _cache_directory(cache_dir: Path | None) -> Path | None:
+def _cache_location(cache_dir: Path | None) -> Path | None:
     if cache_dir is None:
         base = user_cache_root()
-        if base is None:
-            return None
-        cache_dir = base / "kustomize"
+        return base / "kustomize" if base is not None else None
+    return cache_dir
+
+
+def _cache_directory(location: Path | None) -> Path | None:
     # Only this user's directory: someone else's entries could make a broken build pass.
-    return private_dir(cache_dir)
+    return private_dir(location) if location is not None else None
 
 
 def _built_before(cache: Path | None, key: str | None) -> bool:
@@ -300,6 +341,38 @@ def _redacted(files: Mapping[str, bytes]) -> dict[str, bytes]:
         path: _redact(content) if is_secret_path(path) and is_yaml(path) else content
         for path, content in files.items()
     }
+
+
+def _copy_of(files: Mapping[str, bytes]) -> tempfile.TemporaryDirectory[str]:
+    """A temporary copy of `files` (redacted), in memory when the system has a RAM-backed
+    directory: creating ~100-300 files on a disk filesystem costs more CPU than the build.
+    A full or refused RAM directory means the usual temporary directory."""
+    fast = _in_memory()
+    for parent in (fast, None) if fast else (None,):
+        try:
+            tmp = tempfile.TemporaryDirectory(prefix="clustergen-kustomize-", dir=parent)
+        except OSError:
+            if parent is None:
+                raise
+            continue
+        try:
+            materialize(files, Path(tmp.name))
+        except OSError:
+            tmp.cleanup()
+            if parent is None:
+                raise
+            continue
+        return tmp
+    raise AssertionError("unreachable: the default directory raises or returns")
+
+
+def _in_memory() -> str | None:
+    """$XDG_RUNTIME_DIR (the user's own tmpfs), else /dev/shm, when writable; else None
+    (tempfile's default). Only redacted trees go there: secrets as key-only stand-ins."""
+    for candidate in (os.environ.get("XDG_RUNTIME_DIR", ""), "/dev/shm"):
+        if os.path.isabs(candidate) and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return None
 
 
 def materialize(files: Mapping[str, bytes], target: Path) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
@@ -79,9 +80,8 @@ class OutputRoot:
         """
         if rel_dir in self._fds:
             return self._fds[rel_dir]
-        parent = PurePosixPath(rel_dir).parent.as_posix()
-        parent_fd = self.dir_fd("" if parent == "." else parent, create=create)
-        name = PurePosixPath(rel_dir).name
+        parent, name = _split(rel_dir)
+        parent_fd = self.dir_fd(parent, create=create)
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
@@ -114,9 +114,8 @@ class OutputRoot:
 
     def split(self, rel: str, *, create: list[str] | None = None) -> tuple[int, str]:
         """(fd of rel's directory, rel's name)."""
-        path = PurePosixPath(rel)
-        parent = path.parent.as_posix()
-        return self.dir_fd("" if parent == "." else parent, create=create), path.name
+        parent, name = _split(rel)
+        return self.dir_fd(parent, create=create), name
 
     def lstat(self, rel: str) -> os.stat_result | None:
         """lstat of rel, None when it (or a directory on the way) does not exist."""
@@ -143,15 +142,14 @@ class OutputRoot:
         fsynced: the caller syncs them all at once (`sync_files`).
         """
         fd, name = self.split(rel)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=fd)
-            out = os.open(
-                name,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=fd,
-            )
+            try:
+                out = os.open(name, flags, 0o600, dir_fd=fd)
+            except FileExistsError:  # a leftover of ours: replaced
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=fd)
+                out = os.open(name, flags, 0o600, dir_fd=fd)
         except OSError as err:
             raise write_error(for_path or rel, err) from None
         try:
@@ -234,15 +232,25 @@ class OutputRoot:
             return False
         return True
 
-    def fsync_dirs(self) -> None:
-        """Make the renames in every directory opened so far durable."""
+    def fsync_dirs(self, only: Iterable[str] | None = None) -> None:
+        """Make the renames in every directory opened so far (or those of `only` that are
+        open) durable."""
 
         def sync(fd: int) -> None:
             # Some filesystems refuse fsync on a directory; the renames stand regardless.
             with contextlib.suppress(OSError):
                 os.fsync(fd)
 
-        _each_concurrently(sync, [(fd, rel) for rel, fd in self._fds.items()])
+        wanted = self._fds.keys() if only is None else set(only) & self._fds.keys()
+        _each_concurrently(sync, [(self._fds[rel], rel) for rel in wanted])
+
+
+@functools.lru_cache(maxsize=4096)
+def _split(rel: str) -> tuple[str, str]:
+    """(parent, name) of a relative posix path; the parent of a top-level name is ""."""
+    path = PurePosixPath(rel)
+    parent = path.parent.as_posix()
+    return "" if parent == "." else parent, path.name
 
 
 def _each_concurrently(sync: Callable[[int], None], files: list[tuple[int, str]]) -> None:

@@ -34,8 +34,9 @@ import os
 import re
 import signal
 import stat
+import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 from generator.write.bases import BASE_PATH
@@ -43,6 +44,7 @@ from generator.write.fs import OutputRoot, WriteError, os_reason
 from generator.write.ownership import output_scope
 
 JOURNAL_PATH = ".clustergen/journal.json"
+JOURNAL_TEMP = JOURNAL_PATH + ".tmp"
 MANIFEST_REL = ".clustergen/manifest.json"
 STAGE_PREFIX = ".clustergen-stage-"
 OLD_PREFIX = ".clustergen-old-"
@@ -81,7 +83,12 @@ class Journal:
     prune: list[str] = field(default_factory=list)
 
     def dump(self) -> bytes:
-        return (json.dumps(asdict(self), indent=1, sort_keys=True) + "\n").encode()
+        # One line, by the C encoder: `indent` takes json's pure-Python one, ~10 ms for a
+        # whole tree, twice per write.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["writes"] = [vars(w) for w in self.writes]
+        data["removals"] = [vars(r) for r in self.removals]
+        return (json.dumps(data, sort_keys=True) + "\n").encode()
 
     @classmethod
     def parse(cls, raw: bytes) -> Journal:
@@ -116,9 +123,34 @@ def transact(
     backup name. All or nothing: WriteError (path and OS reason) leaves the
     tree as it was.
     """
+    staged = stage(root, files, modes, removals, manifest, backups)
+    try:
+        staged.commit()
+    finally:
+        staged.settle()
+
+
+def stage(
+    root: Path,
+    files: Mapping[str, bytes],
+    modes: Mapping[str, int],
+    removals: list[str],
+    manifest: bytes | None,
+    backups: Mapping[str, tuple[str, int]] | None = None,
+) -> Staged:
+    """Steps 1 and 2 of `transact`: the journal (`prepared`) and every stage, fsynced. The
+    tree itself is not changed yet: `Staged.commit` changes it, `Staged.settle` (or the
+    next run's `recover`, after a crash) removes every stage again. WriteError (stages
+    removed) as `transact`.
+
+    The caller calls `commit` in a `try` whose `finally` calls `settle`, right where this
+    returns: an interrupt (SIGINT, or SIGTERM as the CLI raises it) is raised in Python at
+    a function's entry, so one at `commit`'s own entry, before it holds signals back, is
+    settled by the caller's `finally`."""
     journal = Journal()
     n = 0
-    with OutputRoot(root) as out:
+    out = OutputRoot(root)
+    try:
         staged_data: dict[str, bytes] = {}
         for rel, (backup, mode) in sorted((backups or {}).items()):
             current = _read(out, rel)
@@ -143,12 +175,36 @@ def transact(
             journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
             save_journal(out, journal)
             stage_files(out, journal, staged_data)
+            return Staged(out, journal)  # here: an interrupt at its creation rolls back too
         except WriteError as err:
             _roll_back(out, journal)
             raise WriteError(f"{err}; nothing was changed") from None
         except BaseException:
             _roll_back(out, journal)
             raise
+    except BaseException:
+        out.close()
+        raise
+
+
+class Staged:
+    """A write staged by `stage`: every new file beside its target, nothing applied."""
+
+    def __init__(self, out: OutputRoot, journal: Journal) -> None:
+        self._out = out
+        self._journal = journal
+        self._settled = False
+
+    def commit(self) -> None:
+        """Steps 3 and 4: the commit point, then the stages over their targets. WriteError
+        as `transact` (the tree as it was, or as the next run's recovery leaves it)."""
+        try:
+            self._commit()
+        finally:
+            self.settle()
+
+    def _commit(self) -> None:
+        out, journal = self._out, self._journal
         with deferred_signals():
             journal.state = "committed"
             try:
@@ -163,6 +219,16 @@ def transact(
                 # retry too: undo instead, so the tree is as it was.
                 raise WriteError(f"{err}; {_undo_or_leave(out, journal)}") from None
             _finish(out, journal)
+
+    def settle(self) -> None:
+        """Remove every stage and the journal unless the commit point was passed (the tree
+        is then as it was before `stage`); close the directories. Once; idempotent."""
+        if self._settled:
+            return
+        self._settled = True
+        with self._out:
+            if self._journal.state == "prepared":
+                _roll_back(self._out, self._journal)
 
 
 def _undo_or_leave(out: OutputRoot, journal: Journal) -> str:
@@ -243,16 +309,31 @@ def _check_journal(journal: Journal) -> None:
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back while the journal and the tree disagree."""
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    except ValueError:  # not the main thread: signals go to the main thread anyway
-        yield
+    """Hold SIGINT/SIGTERM back while the journal and the tree disagree; one that came
+    meanwhile is raised again at the end.
+
+    The main thread blocks them, and its Python handlers only note them: the kernel may
+    hand a signal to any thread that does not block it (a worker thread that is still
+    exiting, say), and Python then runs the handler in the main thread all the same.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python handlers can be set from the main thread only; it takes the signals
         return
+    noted: list[int] = []
+
+    def note(signum: int, _frame: object) -> None:
+        noted.append(signum)
+
+    handlers = {signum: signal.signal(signum, note) for signum in _DEFERRED}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending one is noted now
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None:
@@ -265,11 +346,14 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
         journal.dirs = [d for d in journal.dirs if d in made] + [
             d for d in made if d not in journal.dirs
         ]
+    # Nothing is in a directory this write made: no target there to look at.
+    fresh = set(made)
     # fsynced together, not one by one: concurrent fsyncs share the disk's commits.
     unsynced: list[tuple[int, str]] = []
     try:
         for write in journal.writes:
-            _check_target(out, write.path)
+            if _parent(write.path) not in fresh:
+                _check_target(out, write.path)
             out.create(
                 write.stage, data[write.stage], write.mode, for_path=write.path, unsynced=unsynced
             )
@@ -285,21 +369,22 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
         raise
     out.sync_files(unsynced)
     for item in _linked(journal):
-        _check_target(out, item.path)
-        exists = out.lstat(item.path) is not None
+        exists = _parent(item.path) not in fresh and _check_target(out, item.path)
         if isinstance(item, FileWrite):
             item.existed = exists
         if item.old is not None and not (exists and out.link(item.path, item.old)):
             item.old = None  # nothing to keep (a new file), or links unsupported here
 
 
-def _check_target(out: OutputRoot, rel: str) -> None:
+def _check_target(out: OutputRoot, rel: str) -> bool:
+    """Whether a file is at rel; WriteError when something else is."""
     st = out.lstat(rel)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise WriteError(
             f"{rel} is a symlink or a directory where clustergen writes a file; "
             "move it away and run again"
         )
+    return st is not None
 
 
 def _apply(out: OutputRoot, journal: Journal) -> None:
@@ -320,7 +405,9 @@ def _finish(out: OutputRoot, journal: Journal) -> None:
     _drop_olds(out, journal)
     _prune(out, journal.prune)
     out.unlink(JOURNAL_PATH)
-    out.fsync_dirs()
+    # Only where this step removed something: `_apply` made every rename durable already.
+    olds = [item.old for item in _linked(journal) if item.old is not None]
+    out.fsync_dirs({_parent(rel) for rel in [JOURNAL_PATH, *olds, *journal.prune]})
 
 
 def _undo(out: OutputRoot, journal: Journal) -> None:
@@ -356,7 +443,13 @@ def _roll_back(out: OutputRoot, journal: Journal) -> None:
     for rel in reversed(journal.dirs):
         out.rmdir_if_empty(rel)
     out.unlink(JOURNAL_PATH)
+    out.unlink(JOURNAL_TEMP)  # an interrupt between writing the journal and its rename
     out.fsync_dirs()
+
+
+def _parent(rel: str) -> str:
+    parent = PurePosixPath(rel).parent.as_posix()
+    return "" if parent == "." else parent
 
 
 def _drop_olds(out: OutputRoot, journal: Journal) -> None:
@@ -393,7 +486,7 @@ def _missing_dirs(out: OutputRoot, paths: list[str]) -> list[str]:
 def save_journal(out: OutputRoot, journal: Journal) -> None:
     """Write the journal atomically and durably (temp + fsync + rename + fsync dir)."""
     fd = out.dir_fd(".clustergen", create=[])
-    tmp = JOURNAL_PATH + ".tmp"
+    tmp = JOURNAL_TEMP
     out.create(tmp, journal.dump(), 0o644, for_path=JOURNAL_PATH)
     out.rename(tmp, JOURNAL_PATH)
     with contextlib.suppress(OSError):
@@ -402,7 +495,7 @@ def save_journal(out: OutputRoot, journal: Journal) -> None:
 
 def _drop_journal_temps(root: Path) -> None:
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        (root / (JOURNAL_PATH + ".tmp")).unlink()
+        (root / JOURNAL_TEMP).unlink()
 
 
 def _read(out: OutputRoot, rel: str) -> bytes:

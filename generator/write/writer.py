@@ -14,8 +14,10 @@ A file the user took over (`Resolutions.keep_mine`, then the manifest's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -25,7 +27,7 @@ from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
 from generator.write.bases import base_path, bases_for, committed_copy, read_base, stored
 from generator.write.fs import WriteError, os_reason, symlinked_directory
-from generator.write.journal import SECRET_BACKUP_DIR, transact
+from generator.write.journal import SECRET_BACKUP_DIR, Staged, stage
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.manifest_notes import manifest_notes
 from generator.write.merge import Hunk, merge3, merge_taking_theirs
@@ -321,6 +323,35 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
     """Carry out a plan as one transaction. Conflicts without `force` raise
     WriteConflict before any write; a disk error raises WriteError (path and OS
     reason) and leaves the tree as it was."""
+    staged = stage_plan(plan, root, force)
+    try:
+        return staged.commit()
+    finally:
+        staged.settle()
+
+
+class StagedPlan:
+    """A plan whose new files wait beside their targets (journal.stage); nothing applied."""
+
+    def __init__(self, summary: WriteSummary, staged: Staged | None) -> None:
+        self._summary = summary
+        self._staged = staged
+
+    def commit(self) -> WriteSummary:
+        """Apply the write (journal's commit point on); WriteError as `apply_plan`. Called
+        in a `try` whose `finally` calls `settle` (journal.stage says why)."""
+        if self._staged is not None:
+            self._staged.commit()
+        return self._summary
+
+    def settle(self) -> None:
+        """Unless committed, remove every stage: the tree is as it was."""
+        if self._staged is not None:
+            self._staged.settle()
+
+
+def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
+    """`apply_plan` up to the commit point: conflicts refused, every file staged."""
     plan.refuse_conflicts(force)
     summary = WriteSummary(
         created=list(plan.create),
@@ -349,17 +380,68 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
     contents |= {c.path: plan.written(c) for c in plan.conflicts}
     removals = [*plan.remove, *plan.drop_bases]
     if not contents and not removals and plan.new == plan.old:
-        return summary
+        return StagedPlan(summary, None)
     modes = {**plan.modes, **dict.fromkeys(plan.bases, DEFAULT_MODE)}
-    transact(
-        root,
-        contents,
-        modes,
-        removals,
-        dump_manifest(plan.new) if plan.new != plan.old else None,
-        backups,
-    )
-    return summary
+    manifest = dump_manifest(plan.new) if plan.new != plan.old else None
+    staged = stage(root, contents, modes, removals, manifest, backups)
+    try:
+        return StagedPlan(summary, staged)
+    except BaseException:  # an interrupt at its creation
+        staged.settle()
+        raise
+
+
+class WriteWhileValidating:
+    """Stage a plan in a thread while the tree validates; then commit it, or roll it back.
+
+    `start` once validation has read the disk (the stages are files in the tree); a plan
+    never started is staged by `commit`. Staging is most of a write's cost (creating
+    each file, fsyncs); validation mostly waits for kubectl, so both fit on two cores.
+    """
+
+    def __init__(self, plan: WritePlan, root: Path, force: bool = False) -> None:
+        self._args = (plan, root, force)
+        self._thread: threading.Thread | None = None
+        self._staged: StagedPlan | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._stage, name="clustergen-stage")
+            self._thread.start()
+
+    def _stage(self) -> None:
+        try:
+            self._staged = stage_plan(*self._args)
+        except BaseException as err:  # handed to the caller's thread by commit
+            self._error = err
+
+    def commit(self) -> WriteSummary:
+        """Write the plan (`apply_plan`'s errors)."""
+        if self._thread is None:
+            return apply_plan(*self._args)
+        try:
+            self._thread.join()
+        except BaseException:  # interrupted while the stages are still being written
+            self.abandon()
+            raise
+        if self._error is not None:
+            raise self._error
+        assert self._staged is not None
+        try:
+            return self._staged.commit()
+        finally:
+            self._staged.settle()
+
+    def abandon(self) -> None:
+        """Validation failed or was interrupted: remove whatever was staged."""
+        if self._thread is not None:
+            self._thread.join()
+            if self._staged is not None:
+                # The caller's error is the one to report; a stage the disk keeps now goes
+                # with the next run's recovery (the journal says `prepared`).
+                with contextlib.suppress(WriteError):
+                    self._staged.settle()
 
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:

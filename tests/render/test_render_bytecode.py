@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 import pytest
 
+from generator.render import bytecode
 from generator.render.bytecode import (
+    BUNDLE_FORMAT,
     TemplateBytecodeCache,
     default_cache_root,
+    pack,
     settings_tag,
+    unpack,
 )
 from generator.usercache import user_cache_root
 
@@ -32,7 +37,9 @@ def render(templates: Path, cache: TemplateBytecodeCache) -> tuple[str, int]:
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     env.compile = counting  # type: ignore[method-assign]
-    return env.get_template("t.j2").render(name="x"), compiled
+    text = env.get_template("t.j2").render(name="x")
+    cache.save()  # as render_tree does at its end
+    return text, compiled
 
 
 @pytest.fixture
@@ -59,12 +66,63 @@ def test_edited_template_is_recompiled(templates: Path, tmp_path: Path) -> None:
     assert render(templates, TemplateBytecodeCache("tag", cache_root)) == ("bye x\n", 1)
 
 
-def test_corrupt_entry_is_ignored(templates: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # torn: a crash before the data reached the disk
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # one bit flipped
+        lambda data: b"",
+        lambda data: data.replace(BUNDLE_FORMAT, b"clustergen-jinja-bundle-0\n"),
+    ],
+    ids=["torn", "flipped", "empty", "other-format"],
+)
+def test_damaged_bundle_means_compiling(
+    templates: Path, tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
     cache_root = tmp_path / "cache"
     render(templates, TemplateBytecodeCache("tag", cache_root))
-    for entry in (cache_root / "tag").iterdir():
-        entry.write_bytes(entry.read_bytes()[:20])
+    (bundle,) = (cache_root / "tag").iterdir()
+    bundle.write_bytes(damage(bundle.read_bytes()))
     assert render(templates, TemplateBytecodeCache("tag", cache_root)) == ("hello x\n", 1)
+    # ... and the compile is kept again.
+    assert render(templates, TemplateBytecodeCache("tag", cache_root)) == ("hello x\n", 0)
+
+
+def test_foreign_entry_in_a_sound_bundle_means_compiling(templates: Path, tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    render(templates, TemplateBytecodeCache("tag", cache_root))
+    (bundle,) = (cache_root / "tag").iterdir()
+    entries = unpack(bundle.read_bytes())
+    bundle.write_bytes(pack(dict.fromkeys(entries, b"not bytecode")))
+    assert render(templates, TemplateBytecodeCache("tag", cache_root)) == ("hello x\n", 1)
+
+
+def test_one_bundle_per_set_written_only_after_a_compile(templates: Path, tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    (templates / "u.j2").write_text("{{ name }}\n")
+    render(templates, TemplateBytecodeCache("tag", cache_root, name="a"))
+    render(templates, TemplateBytecodeCache("tag", cache_root, name="b"))
+    assert sorted(p.name for p in (cache_root / "tag").iterdir()) == ["a.bundle", "b.bundle"]
+    before = (cache_root / "tag" / "a.bundle").stat().st_mtime_ns
+    assert render(templates, TemplateBytecodeCache("tag", cache_root, name="a"))[1] == 0
+    assert (cache_root / "tag" / "a.bundle").stat().st_mtime_ns == before
+
+
+def test_bundle_keeps_other_templates_up_to_a_bound(
+    templates: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_root = tmp_path / "cache"
+    bundle = cache_root / "tag" / "templates.bundle"
+    render(templates, TemplateBytecodeCache("tag", cache_root))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "t.j2").write_text("other {{ name }}\n")
+    render(other, TemplateBytecodeCache("tag", cache_root))
+    assert len(unpack(bundle.read_bytes())) == 2  # both sets' entries
+    monkeypatch.setattr(bytecode, "MAX_ENTRIES", 1)
+    (other / "t.j2").write_text("edited {{ name }}\n")
+    render(other, TemplateBytecodeCache("tag", cache_root))
+    assert len(unpack(bundle.read_bytes())) == 1  # past the bound: what this run used
 
 
 def test_unusable_directory_means_compiling_every_time(templates: Path, tmp_path: Path) -> None:
@@ -76,6 +134,11 @@ def test_unusable_directory_means_compiling_every_time(templates: Path, tmp_path
     os.chmod(shared / "tag", 0o777)  # others could plant bytecode: not used
     assert render(templates, TemplateBytecodeCache("tag", shared)) == ("hello x\n", 1)
     assert list((shared / "tag").iterdir()) == []
+    theirs = tmp_path / "theirs"
+    (theirs / "tag").mkdir(parents=True)
+    render(templates, TemplateBytecodeCache("tag", theirs))
+    os.chmod(theirs / "tag", 0o770)  # the group could plant bytecode: not used
+    assert render(templates, TemplateBytecodeCache("tag", theirs)) == ("hello x\n", 1)
 
 
 def test_cache_root_follows_xdg_and_ignores_relative_values(

@@ -171,3 +171,37 @@ def test_old_entries_go_once_the_cache_is_large(
     left = sorted(p.name for p in cache.iterdir())
     assert "recent" in left and not [name for name in left if name.startswith("old-")]
     assert len(left) == 3  # recent + the two new builds
+
+
+def test_the_copy_goes_to_the_users_runtime_dir_and_falls_back_when_it_fails(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree kubectl reads is copied into $XDG_RUNTIME_DIR (RAM on most systems); a
+    copy that fails there (full, refused) is made in the usual temporary directory."""
+    runtime, default = tmp_path / "runtime", tmp_path / "default"
+    runtime.mkdir(mode=0o700)
+    default.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setattr(kubectl.tempfile, "tempdir", str(default))
+    no_cache = tmp_path / "not-a-directory"
+    no_cache.touch()
+    written: list[Path] = []
+    original = kubectl.materialize
+    full = False
+
+    def copy(files: dict[str, bytes], target: Path) -> None:
+        written.append(target.parent)
+        if full and target.is_relative_to(runtime):
+            raise OSError(28, "No space left on device")
+        original(files, target)
+
+    monkeypatch.setattr(kubectl, "materialize", copy)
+    assert build_all(TREE, ROOTS, None, cache_dir=no_cache) == []
+    assert written == [runtime]
+    full = True
+    written.clear()
+    broken = {**TREE, "kubernetes/apps/b/kustomization.yaml": b"resources: [missing.yaml]\n"}
+    findings = build_all(broken, ROOTS, None, cache_dir=no_cache)
+    assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
+    assert written == [runtime, default]
+    assert list(runtime.iterdir()) == []  # the failed copy is gone

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -13,9 +18,12 @@ from generator.write.journal import (
     FileWrite,
     Journal,
     Removal,
+    Staged,
+    deferred_signals,
     prune_candidates,
     recover,
     save_journal,
+    stage,
     stage_files,
     stage_name,
     transact,
@@ -243,3 +251,113 @@ def test_a_journal_naming_a_base_path_of_another_shape_is_refused(tmp_path: Path
     with pytest.raises(WriteError, match="which clustergen never writes"):
         recover(tmp_path)
     assert (tmp_path / ".clustergen/manifest.json").exists()
+
+
+def test_a_staged_write_changes_nothing_until_committed(tmp_path: Path) -> None:
+    """`stage` (configure's, while the tree validates) leaves every target as it was: a
+    `settle` removes the stages and the directories made for them, a crash leaves a
+    `prepared` journal the next run rolls back, a commit lands the write."""
+    write(tmp_path, TREE)
+    before = dirs_and_files(tmp_path)
+    new = {**{p: d + b"# changed\n" for p, d in TREE.items()}, "kubernetes/apps/c/ks.yaml": b"c\n"}
+
+    staged = stage(tmp_path, new, dict.fromkeys(new, 0o644), ["docs/runbooks/x.md"], None)
+    during = dirs_and_files(tmp_path)
+    assert {p: during[p] for p in before} == before  # every target as it was
+    staged.settle()
+    assert dirs_and_files(tmp_path) == before
+
+    stage(tmp_path, new, dict.fromkeys(new, 0o644), [], None)  # then the process dies
+    assert b'"prepared"' in (tmp_path / JOURNAL_PATH).read_bytes()
+    assert recover(tmp_path) is not None
+    assert dirs_and_files(tmp_path) == before
+
+    stage(tmp_path, new, dict.fromkeys(new, 0o644), [], None).commit()
+    assert {p: d for p, d in files(tmp_path).items() if p in new} == new
+
+
+def dirs_and_files(root: Path) -> dict[str, bytes | None]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_the_journal_holds_every_field_and_reads_back() -> None:
+    journal = Journal(
+        state="committed",
+        dirs=["kubernetes/c"],
+        writes=[FileWrite("kubernetes/c/x.yaml", "kubernetes/c/.clustergen-stage-0", 420)],
+        removals=[Removal("docs/x.md", "docs/.clustergen-old-1")],
+        manifest_stage=".clustergen/.clustergen-stage-2",
+        prune=["docs"],
+    )
+    assert json.loads(journal.dump()) == asdict(journal)
+    assert Journal.parse(journal.dump()) == journal
+
+
+@pytest.mark.parametrize("through", ["transact", "apply_plan"])
+def test_an_interrupt_before_the_commit_point_leaves_the_tree_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str
+) -> None:
+    """SIGINT (or SIGTERM, which the CLI turns into the same) raised as the commit starts,
+    before it holds signals back: the stages go, as after an interrupt while staging."""
+    write(tmp_path, TREE)
+    before = dirs_and_files(tmp_path)
+
+    def interrupted(self: Staged) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Staged, "_commit", interrupted)
+    new = {**{p: d + b"# changed\n" for p, d in TREE.items()}, "kubernetes/apps/c/ks.yaml": b"c\n"}
+    with pytest.raises(KeyboardInterrupt):
+        if through == "transact":
+            transact(tmp_path, new, dict.fromkeys(new, 0o644), [], None)
+        else:
+            write(tmp_path, new)
+    assert dirs_and_files(tmp_path) == before
+
+
+def test_an_interrupt_while_the_journal_is_saved_leaves_no_temporary_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal is written beside itself, then renamed: an interrupt in between (its
+    fsync takes a while) rolls back and leaves no `journal.json.tmp` either."""
+    write(tmp_path, TREE)
+    before = dirs_and_files(tmp_path)
+    rename = OutputRoot.rename
+
+    def interrupted(self: OutputRoot, rel: str, new_rel: str) -> None:
+        if new_rel == JOURNAL_PATH:
+            raise KeyboardInterrupt
+        rename(self, rel, new_rel)
+
+    monkeypatch.setattr(OutputRoot, "rename", interrupted)
+    new = {p: d + b"# changed\n" for p, d in TREE.items()}
+    with pytest.raises(KeyboardInterrupt):
+        transact(tmp_path, new, dict.fromkeys(new, 0o644), [], None)
+    assert dirs_and_files(tmp_path) == before
+
+
+def test_signals_are_held_back_even_when_another_thread_takes_them() -> None:
+    """The kernel may hand SIGINT to any thread not blocking it (a worker thread still
+    exiting); Python then runs the handler in the main thread all the same. Inside
+    `deferred_signals` that only notes it: KeyboardInterrupt comes at the end."""
+    ready, done = threading.Event(), threading.Event()
+    other = threading.Thread(target=lambda: (ready.set(), done.wait(10)))
+    other.start()
+    ready.wait(10)
+    steps: list[str] = []
+    try:
+        with pytest.raises(KeyboardInterrupt), deferred_signals():
+            assert other.ident is not None
+            signal.pthread_kill(other.ident, signal.SIGINT)
+            time.sleep(0.05)  # the handler runs in the main thread meanwhile
+            steps.append("the write went on")
+            time.sleep(0.01)
+            steps.append("to its end")
+    finally:
+        done.set()
+        other.join()
+    assert steps == ["the write went on", "to its end"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
