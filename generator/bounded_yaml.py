@@ -16,11 +16,6 @@ existing `except yaml.YAMLError` handle it) that says what is allowed:
 
 A double-quoted `\\ud83d\\ude00` pair is joined into its character; a lone
 surrogate is an error (it cannot be written as UTF-8 later).
-
-For speed, `nodes`, `load_all` and `load` first let libyaml compose in C a text too
-small to nest past C's stack (`_libyaml_documents`), measure the result against the
-same bounds, and build plain values directly; anything over a bound, or any error,
-is read again by the Python composer above, so what is refused, and how, is the same.
 """
 
 from __future__ import annotations
@@ -35,7 +30,7 @@ from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import Node, ScalarNode
 from yaml.resolver import Resolver
 
 # yaml.error.Mark, or libyaml's own Mark class; both have .line and .column.
@@ -240,223 +235,10 @@ class TreeLoader(BoundedComposer, BoundedConstructor, Resolver, CParser):
         return super().compose_document()
 
 
-class _LibyamlLoader(BoundedConstructor, Resolver, CParser):
-    """libyaml's parser and composer, both in C: no bounds while composing, so only
-    `_libyaml_documents` uses it, on text it has shown to stay within them."""
-
-    def __init__(self, stream: str | bytes, limits: Limits) -> None:
-        CParser.__init__(self, stream)
-        SafeConstructor.__init__(self)
-        Resolver.__init__(self)
-        self.limits = limits
-        # Documents with an alias: constructed by the constructor, which shares what the
-        # alias shares (one object for the anchored value), as TreeLoader's does.
-        self.aliased: set[int] = set()
-
-
-# libyaml's composer recurses in C, ~0.3-0.45 KB of stack per level: 1000 levels crash a
-# thread with a 256 KB stack (musl's default for threads is 128 KB). Only text shown to
-# nest at most this deep is composed there; anything else by the Python composer.
-_LIBYAML_MAX_DEPTH = 200
-# Block collections start at a line's indentation or after compact `- `, `? `, `: `
-# indicators: a line beginning with this many of those characters may start one there.
-_BLOCK_COLUMNS = 40
-_LATE_BLOCK_START = re.compile(rf"^[ \t?:-]{{{_BLOCK_COLUMNS + 1}}}", re.MULTILINE)
-_LATE_BLOCK_START_BYTES = re.compile(_LATE_BLOCK_START.pattern.encode(), re.MULTILINE)
-
-
-def _shallow(content: str | bytes) -> bool:
-    """Whether `content` provably nests at most _LIBYAML_MAX_DEPTH deep (aliases aside,
-    which libyaml does not compose again). Block collections nested in one another start
-    in columns that never decrease and repeat at most once (a sequence in its mapping
-    key's column), so with every start within _BLOCK_COLUMNS a chain of them is at most
-    2 × (_BLOCK_COLUMNS + 1) long; flow collections nest only through `[` and `{`."""
-    if isinstance(content, bytes):
-        flows = content.count(b"[") + content.count(b"{")
-        late = _LATE_BLOCK_START_BYTES.search(content) is not None
-    else:
-        flows = content.count("[") + content.count("{")
-        late = _LATE_BLOCK_START.search(content) is not None
-    return not late and 2 * (_BLOCK_COLUMNS + 1) + flows + 1 <= _LIBYAML_MAX_DEPTH
-
-
-def _libyaml_documents(
-    content: str | bytes, limits: Limits
-) -> tuple[_LibyamlLoader, list[Node | None]] | None:
-    """Every document's node as libyaml composes it in C (5-10× faster than the bounded
-    Python composer) with the loader to construct them, or None where the result could
-    differ from TreeLoader's: a stream that could nest too deep for C's stack, an alias
-    that refers to a value containing it, a bound crossed, or a failure to parse (the
-    caller then reads it with TreeLoader, which says what is wrong exactly as before).
-
-    libyaml composes an alias as a second reference to the anchored node, so TreeLoader's
-    counts are those of the graph with every shared node expanded where it is used: its
-    size (summed over the stream), its height, and the references beyond a node's first.
-    """
-    if too_large(len(content), limits) or not _shallow(content):
-        return None
-    loader = _LibyamlLoader(content, limits)
-    aliases_possible = b"*" in content if isinstance(content, bytes) else "*" in content
-    documents: list[Node | None] = []
-    total = aliases = 0
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            documents.append(node)
-            if node is None:
-                continue
-            measured = _tree_size(node, aliases_possible)
-            if measured is None:  # a node reached twice: an alias
-                measured = _expanded(node)
-            if measured is None:
-                return None
-            size, height, uses = measured
-            total += size
-            aliases += uses
-            if uses:
-                loader.aliased.add(id(node))
-            if (
-                height > limits.max_depth
-                or total > limits.max_nodes
-                or aliases > limits.max_aliases
-            ):
-                return None
-    except yaml.YAMLError:
-        return None
-    return loader, documents
-
-
-def _children(node: Node) -> list[Node]:
-    value = node.value
-    if not isinstance(value, list):
-        return []
-    if value and isinstance(value[0], tuple):
-        return [part for pair in value for part in pair]
-    return value
-
-
-def _tree_size(root: Node, aliases_possible: bool) -> tuple[int, int, int] | None:
-    """(nodes, height, 0) of the tree under `root`; None when a node is reached twice
-    (an alias: only possible where the text has a `*`)."""
-    seen: set[int] = set()
-    size = height = 0
-    stack = [(root, 1)]
-    push, pop = stack.append, stack.pop
-    while stack:  # inlined: it visits every value of every file read
-        node, depth = pop()
-        if aliases_possible:
-            if id(node) in seen:
-                return None
-            seen.add(id(node))
-        size += 1
-        if depth > height:
-            height = depth
-        value = node.value
-        if type(value) is list:
-            depth += 1
-            for item in value:
-                if type(item) is tuple:
-                    push((item[0], depth))
-                    push((item[1], depth))
-                else:
-                    push((item, depth))
-    return size, height, 0
-
-
-def _expanded(root: Node) -> tuple[int, int, int] | None:
-    """(nodes, height, alias uses) of the graph under `root` with every shared node
-    expanded where it is used; None for a cycle (an alias inside its own anchor)."""
-    measured: dict[int, tuple[int, int]] = {}  # id → (expanded nodes, height)
-    references: dict[int, int] = {}
-    open_nodes: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        children = _children(node)
-        if finished:
-            open_nodes.discard(key)
-            size, height = 1, 1
-            for child in children:
-                child_size, child_height = measured[id(child)]
-                size += child_size
-                height = max(height, child_height + 1)
-            measured[key] = (size, height)
-            continue
-        if key in measured:
-            continue  # a second reference, reached after the first was measured
-        open_nodes.add(key)
-        stack.append((node, True))
-        for child in children:
-            child_key = id(child)
-            if child_key in open_nodes:
-                return None
-            references[child_key] = references.get(child_key, 0) + 1
-            stack.append((child, False))
-    size, height = measured[id(root)]
-    return size, height, sum(count - 1 for count in references.values())
-
-
-_STR_TAG = "tag:yaml.org,2002:str"
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_KEY_TAGS_FLATTENED = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
-
-
-class _NotPlain(Exception):
-    """A node `_construct` leaves to the constructor."""
-
-
-def _construct(loader: _LibyamlLoader, root: Node) -> Any:
-    """The data of a document composed without aliases, as `loader.construct_document`
-    builds it: strings, mappings and sequences directly (most of a manifest), any other
-    value by the loader. Merge keys, other tags, collection keys and any error go to
-    construct_document, so what it raises (and which error first) is unchanged."""
-    if id(root) in loader.aliased:
-        return loader.construct_document(root)
-    try:
-        return _build(loader, root)
-    except (_NotPlain, yaml.YAMLError):
-        loader.constructed_objects = {}
-        loader.recursive_objects = {}
-        loader.deep_construct = False
-        return loader.construct_document(root)
-    finally:
-        loader.constructed_objects = {}
-
-
-def _build(loader: BoundedConstructor, node: Node) -> Any:
-    tag = node.tag
-    if isinstance(node, ScalarNode):
-        if tag != _STR_TAG:
-            return loader.construct_object(node)
-        return scalar_text(node) if node.style == '"' else node.value
-    if tag == _MAP_TAG and isinstance(node, MappingNode):
-        mapping = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or key_node.tag in _KEY_TAGS_FLATTENED:
-                raise _NotPlain
-            mapping[_build(loader, key_node)] = _build(loader, value_node)
-        return mapping
-    if tag == _SEQ_TAG and isinstance(node, SequenceNode):
-        return [_build(loader, item) for item in node.value]
-    raise _NotPlain
-
-
 def nodes(content: str | bytes, limits: Limits = TREE_LIMITS) -> Iterator[tuple[Node, Any]]:
     """(node, data) of each non-empty document, lazily, within `limits`: the node's marks
     give its lines and character span. yaml.YAMLError (LimitError for a bound) where a
     document does not load; the documents before it have been yielded."""
-    fast = _libyaml_documents(content, limits)
-    if fast is not None:
-        libyaml, documents = fast
-        try:
-            for node in documents:
-                if node is not None:
-                    yield node, _construct(libyaml, node)
-        finally:
-            libyaml.dispose()
-        return
     loader = TreeLoader(content, limits)
     try:
         while loader.check_node():
@@ -470,36 +252,19 @@ def nodes(content: str | bytes, limits: Limits = TREE_LIMITS) -> Iterator[tuple[
 def load_all(content: str | bytes, limits: Limits = TREE_LIMITS) -> list[Any]:
     """Every document of a rendered or committed file (None for an empty one),
     within `limits`; yaml.YAMLError (LimitError for a bound) if it does not load."""
-    fast = _libyaml_documents(content, limits)
-    if fast is not None:
-        libyaml, documents = fast
-        try:
-            return [None if node is None else _construct(libyaml, node) for node in documents]
-        finally:
-            libyaml.dispose()
     loader = TreeLoader(content, limits)
     try:
-        loaded = []
+        documents = []
         while loader.check_node():
             node = loader.get_node()
-            loaded.append(None if node is None else loader.construct_document(node))
-        return loaded
+            documents.append(None if node is None else loader.construct_document(node))
+        return documents
     finally:
         loader.dispose()
 
 
 def load(content: str | bytes, limits: Limits = TREE_LIMITS) -> Any:
     """The single document of `content` (None when empty), within `limits`."""
-    fast = _libyaml_documents(content, limits)
-    if fast is not None and len(fast[1]) <= 1:
-        libyaml, documents = fast
-        try:
-            node = documents[0] if documents else None
-            return None if node is None else _construct(libyaml, node)
-        finally:
-            libyaml.dispose()
-    if fast is not None:
-        fast[0].dispose()
     loader = TreeLoader(content, limits)
     try:
         return loader.get_single_data()
