@@ -365,17 +365,25 @@ class SchemaStore:
         path = Path(where.removeprefix("file://"))
         return path.read_bytes() if path.is_file() else None
 
+    @functools.cached_property
+    def _download_dir(self) -> Path | None:
+        # Only this user's directory: someone else's file could make a broken resource
+        # pass. Another one (or none) means downloading every run.
+        return private_dir(self.cache_dir)
+
     def _cached(self, url: str, *, offline: bool) -> bytes | None:
-        cached = self.cache_dir / urllib.parse.quote(url, safe="")
-        if cached.is_file():
-            return cached.read_bytes()
+        directory = self._download_dir
+        cached = directory / urllib.parse.quote(url, safe="") if directory else None
+        if cached is not None and cached.is_file():
+            with contextlib.suppress(OSError):
+                return cached.read_bytes()
         if offline:
             # Failed once already: the cache still answers, the network is not asked again.
             raise SchemaFetchError(f"not cached: {url}")
         raw = self._fetch(url)
-        if raw is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(cached, raw, 0o644)
+        if raw is not None and cached is not None:
+            with contextlib.suppress(OSError):  # a full or read-only cache costs a download
+                atomic_write(cached, raw, 0o644)
         return raw
 
     @staticmethod

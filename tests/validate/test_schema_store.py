@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +67,24 @@ def test_url_location_is_cached(tmp_path: Path) -> None:
         "https://schemas.example/other.io/ciliumnetworkpolicy_v1.json",
         "https://schemas.example/other.io/ciliumnetworkpolicy_v1.json",
     ]
+
+
+def test_downloads_are_kept_only_in_this_users_own_directory(tmp_path: Path) -> None:
+    """A schema file in a directory others may write could make a broken resource pass:
+    such a directory is neither read nor written; every run downloads instead."""
+    location = "https://schemas.example/{group}/{kind}_{version}.json"
+    cache = tmp_path / "schemas"
+    cache.mkdir(mode=0o770)
+    cache.chmod(0o770)
+    kept = cache / urllib.parse.quote(
+        "https://schemas.example/cilium.io/ciliumnetworkpolicy_v2.json", safe=""
+    )
+    kept.write_text("{}")  # anything goes
+    strict = json.dumps({"type": "object", "required": ["status"]}).encode()
+    for _ in range(2):
+        store = SchemaStore([location], cache_dir=cache, fetch=lambda url: strict)
+        assert store.check(POLICY).errors == [("'status' is a required property", False)]
+    assert kept.read_text() == "{}" and len(list(cache.iterdir())) == 1
 
 
 def test_offline_location_is_tried_once(tmp_path: Path) -> None:
