@@ -20,8 +20,9 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -155,10 +156,12 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]
 
 
 def _builds_together(base: Path, roots: Sequence[str]) -> bool:
-    with tempfile.TemporaryDirectory(prefix="clustergen-kustomize-all-", dir=_in_memory()) as tmp:
+    def listing(tmp: Path) -> None:
         # kustomize refuses absolute paths to other kustomizations, relative ones work.
         resources = [os.path.relpath(base / directory, tmp) for directory in roots]
-        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump({"resources": resources}))
+        materialize({"kustomization.yaml": yaml.safe_dump({"resources": resources}).encode()}, tmp)
+
+    with _scratch("clustergen-kustomize-all-", listing) as tmp:
         try:
             run(["kubectl", "kustomize", tmp], timeout=KUBECTL_TIMEOUT)
         except CommandError:
@@ -344,19 +347,26 @@ def _redacted(files: Mapping[str, bytes]) -> dict[str, bytes]:
 
 
 def _copy_of(files: Mapping[str, bytes]) -> tempfile.TemporaryDirectory[str]:
-    """A temporary copy of `files` (redacted), in memory when the system has a RAM-backed
-    directory: creating ~100-300 files on a disk filesystem costs more CPU than the build.
-    A full or refused RAM directory means the usual temporary directory."""
+    """A temporary copy of `files` (redacted): creating ~100-300 files on a disk
+    filesystem costs more CPU than the build, hence `_scratch`'s RAM directory."""
+    return _scratch("clustergen-kustomize-", lambda tmp: materialize(files, tmp))
+
+
+def _scratch(prefix: str, fill: Callable[[Path], None]) -> tempfile.TemporaryDirectory[str]:
+    """A temporary directory (mode 0700, as tempfile makes it) that `fill` has written,
+    in memory when the system has a RAM-backed directory (`_in_memory`). A RAM directory
+    that is full or refuses (OSError) means the usual temporary directory; an OSError
+    there is raised."""
     fast = _in_memory()
     for parent in (fast, None) if fast else (None,):
         try:
-            tmp = tempfile.TemporaryDirectory(prefix="clustergen-kustomize-", dir=parent)
+            tmp = tempfile.TemporaryDirectory(prefix=prefix, dir=parent)
         except OSError:
             if parent is None:
                 raise
             continue
         try:
-            materialize(files, Path(tmp.name))
+            fill(Path(tmp.name))
         except OSError:
             tmp.cleanup()
             if parent is None:
@@ -367,12 +377,29 @@ def _copy_of(files: Mapping[str, bytes]) -> tempfile.TemporaryDirectory[str]:
 
 
 def _in_memory() -> str | None:
-    """$XDG_RUNTIME_DIR (the user's own tmpfs), else /dev/shm, when writable; else None
-    (tempfile's default). Only redacted trees go there: secrets as key-only stand-ins."""
-    for candidate in (os.environ.get("XDG_RUNTIME_DIR", ""), "/dev/shm"):
-        if os.path.isabs(candidate) and os.access(candidate, os.W_OK | os.X_OK):
-            return candidate
-    return None
+    """$XDG_RUNTIME_DIR (the user's own tmpfs) when it is this user's alone, as the XDG
+    Base Directory spec requires of it (owned by the user, mode 0700); else /dev/shm
+    (sticky and world-writable by design: the directory made in it is 0700); either only
+    when writable; else None (tempfile's default). Only redacted trees go there: secrets
+    as key-only stand-ins. Spec: https://specifications.freedesktop.org/basedir-spec/latest/
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime) and _own_directory(runtime) and _writable(runtime):
+        return runtime
+    return "/dev/shm" if _writable("/dev/shm") else None
+
+
+def _own_directory(path: str) -> bool:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    owner = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    return stat.S_ISDIR(info.st_mode) and owner and not info.st_mode & 0o022
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
 
 
 def materialize(files: Mapping[str, bytes], target: Path) -> None:

@@ -21,14 +21,15 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jsonschema
 from referencing import Registry, Resource
+from referencing.exceptions import CannotDetermineSpecification, Unresolvable
 
 from generator.atomic import atomic_write
 from generator.errors import ClusterGenError, shown
-from generator.usercache import user_cache_root
+from generator.usercache import private_dir, user_cache_root
 from generator.validate.schema_results import ResultCache, code_identity
 
 if TYPE_CHECKING:
@@ -103,33 +104,66 @@ _DEFINITIONS = "_definitions.json"
 _DEFS_REF = "#/$defs/"
 
 
+class _Definitions(NamedTuple):
+    """The `$defs` a core kind's validator resolves its references in."""
+
+    identity: str  # which: the trimmed content's sha256, or the whole file's status
+    contents: Any
+
+
+# Part of the kept files' names: bump it when what they hold changes.
+_KEPT_FORMAT = "clustergen-core-definitions-2"
+
+
 @functools.cache
-def _core_registry(core_dir: Path, schema: Path, cache_dir: Path) -> Registry[Any]:
-    return Resource.from_contents(_definitions_for(core_dir, schema, cache_dir)) @ Registry()
-
-
-def _definitions_for(core_dir: Path, schema: Path, cache_dir: Path) -> Any:
+def _core_definitions(core_dir: Path, schema: Path, cache_dir: Path) -> _Definitions:
     """kubernetes-validate's _definitions.json as far as the kind's `schema` uses it: the
     `$defs` its `$ref`s reach. The whole file is 1.8 MB of JSON, read only when a kind is
-    first met; the part each kind needs is kept in `cache_dir/core-definitions`."""
+    first met; the part each kind needs is kept in `cache_dir/core-definitions` (this
+    user's only), named by this code and both files' status, as its sha256 and the JSON.
+    A kept file is used only when that sha256 matches and it holds exactly the `$defs`
+    the schema reaches through it; otherwise it is worked out (and kept) again."""
     definitions = core_dir / _DEFINITIONS
-    status = f"{_file_status(definitions)}\n{_file_status(schema)}"
-    name = hashlib.sha256(status.encode()).hexdigest()[:32]
-    cached = cache_dir / "core-definitions" / f"{name}.json"
-    try:
-        kept = json.loads(cached.read_bytes())
-        if isinstance(kept, dict) and isinstance(kept.get("$defs"), dict):
-            return kept
-    except (OSError, ValueError):
-        pass
-    whole = _read_json(definitions)
-    reached = _reachable(whole, _read_json(schema))
+    parts = (_KEPT_FORMAT, _CODE_IDENTITY, _file_status(definitions), _file_status(schema))
+    name = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    directory = cache_dir / "core-definitions"
+    kept_path = directory / f"{name}.json"
+    wanted = _read_json(schema)
+    # Not created for a lookup: only this user's directory is read.
+    if directory.is_dir() and private_dir(directory) and (kept := _kept(kept_path, wanted)):
+        return kept
+    reached = _reachable(_read_json(definitions), wanted)
     if reached is None:
-        return whole
+        return _whole_definitions(core_dir)
+    payload = json.dumps(reached).encode()
+    digest = hashlib.sha256(payload).hexdigest()
     with contextlib.suppress(OSError):
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cached, json.dumps(reached).encode(), 0o644, durable=False)
-    return reached
+        if private_dir(directory):
+            atomic_write(kept_path, digest.encode() + b"\n" + payload, durable=False)
+    return _Definitions(f"reached {digest}", reached)
+
+
+def _kept(path: Path, schema: Any) -> _Definitions | None:
+    """What `_core_definitions` kept at `path` for `schema`, when it is that; else None."""
+    try:
+        digest, _, payload = path.read_bytes().partition(b"\n")
+    except OSError:
+        return None
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        return None  # torn, or edited
+    try:
+        kept = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(kept, dict) or _reachable(kept, schema) != kept:
+        return None  # a reference it cannot resolve, or definitions the schema never uses
+    return _Definitions(f"reached {digest.decode()}", kept)
+
+
+@functools.cache
+def _whole_definitions(core_dir: Path) -> _Definitions:
+    definitions = core_dir / _DEFINITIONS
+    return _Definitions(f"whole {_file_status(definitions)}", _read_json(definitions))
 
 
 def _reachable(definitions: Any, schema: Any) -> dict[str, Any] | None:
@@ -179,12 +213,24 @@ def _core_schema(core_dir: Path, api_version: str, kind: str) -> Path | None:
 
 
 @functools.cache
-def _core_validator(core_dir: Path, api_version: str, kind: str, cache_dir: Path) -> Any:
-    """The compiled validator of a core kind, or None when kubernetes-validate has none."""
+def _core_validator(
+    core_dir: Path, api_version: str, kind: str, cache_dir: Path, *, whole: bool = False
+) -> Any:
+    """The compiled validator of a core kind, or None when kubernetes-validate has none.
+    `whole`: with the whole _definitions.json rather than the part the kind reaches."""
     path = _core_schema(core_dir, api_version, kind)
     if path is None:
         return None
-    registry = _core_registry(core_dir, path, cache_dir)
+    if whole:
+        definitions = _whole_definitions(core_dir)
+    else:
+        definitions = _core_definitions(core_dir, path, cache_dir)
+    try:
+        registry = Resource.from_contents(definitions.contents) @ Registry()
+    except CannotDetermineSpecification:
+        if whole:
+            raise
+        return _core_validator(core_dir, api_version, kind, cache_dir, whole=True)
     return jsonschema.Draft202012Validator(_read_json(path), registry=registry)
 
 
@@ -235,14 +281,25 @@ class SchemaStore:
                 return SchemaResult(True, kept)
         if key not in self._validators:
             self._validators[key] = self._core(api_version, kind) or self._custom(api_version, kind)
-        validator = self._validators[key]
-        if validator is None:
+        if self._validators[key] is None:
             return SchemaResult(found=False)
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+        errors = self._errors(key, data)
         result = SchemaResult(True, [_describe(e) for e in errors[:_MAX_ERRORS]])
         if entry is not None:
             self._results.put(entry, result.errors)
         return result
+
+    def _errors(self, key: tuple[str, str], data: dict[str, Any]) -> list[Any]:
+        validator = self._validators[key]
+        try:
+            return sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+        except (Unresolvable, CannotDetermineSpecification):
+            # A core kind's trimmed definitions that do not resolve: the whole file does.
+            whole = self._core(*key, whole=True)
+            if whole is None or whole is validator:
+                raise
+            self._validators[key] = whole
+            return sorted(whole.iter_errors(data), key=lambda e: list(map(str, e.path)))
 
     @property
     def results(self) -> ResultCache:
@@ -260,16 +317,19 @@ class SchemaStore:
         if key not in self._identities:  # once per kind: a CRD schema can be 100s of KB
             core = _core_schema(self.core_dir, api_version, kind)
             if core is not None:
-                definitions = _file_status(self.core_dir / "_definitions.json")
-                self._identities[key] = f"core {_file_status(core)} {definitions}"
+                # The definitions it is validated with, as kept: a result is never reused
+                # with others (a kept file replaced, the whole file used instead).
+                definitions = _core_definitions(self.core_dir, core, self.cache_dir).identity
+                status = _file_status(self.core_dir / _DEFINITIONS)
+                self._identities[key] = f"core {_file_status(core)} {status} {definitions}"
             else:
                 raw = self._custom_raw(api_version, kind)
                 found = None if raw is None else f"custom {hashlib.sha256(raw).hexdigest()}"
                 self._identities[key] = found
         return self._identities[key]
 
-    def _core(self, api_version: str, kind: str) -> Any:
-        return _core_validator(self.core_dir, api_version, kind, self.cache_dir)
+    def _core(self, api_version: str, kind: str, *, whole: bool = False) -> Any:
+        return _core_validator(self.core_dir, api_version, kind, self.cache_dir, whole=whole)
 
     def _custom(self, api_version: str, kind: str) -> Any:
         raw = self._custom_raw(api_version, kind)
@@ -305,17 +365,25 @@ class SchemaStore:
         path = Path(where.removeprefix("file://"))
         return path.read_bytes() if path.is_file() else None
 
+    @functools.cached_property
+    def _download_dir(self) -> Path | None:
+        # Only this user's directory: someone else's file could make a broken resource
+        # pass. Another one (or none) means downloading every run.
+        return private_dir(self.cache_dir)
+
     def _cached(self, url: str, *, offline: bool) -> bytes | None:
-        cached = self.cache_dir / urllib.parse.quote(url, safe="")
-        if cached.is_file():
-            return cached.read_bytes()
+        directory = self._download_dir
+        cached = directory / urllib.parse.quote(url, safe="") if directory else None
+        if cached is not None and cached.is_file():
+            with contextlib.suppress(OSError):
+                return cached.read_bytes()
         if offline:
             # Failed once already: the cache still answers, the network is not asked again.
             raise SchemaFetchError(f"not cached: {url}")
         raw = self._fetch(url)
-        if raw is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(cached, raw, 0o644)
+        if raw is not None and cached is not None:
+            with contextlib.suppress(OSError):  # a full or read-only cache costs a download
+                atomic_write(cached, raw, 0o644)
         return raw
 
     @staticmethod

@@ -3,6 +3,8 @@ errors, and the work is not lost when the worker fails."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from generator.render import environment, precompile
 from generator.render.environment import RenderError
 from generator.render.tree import render_tree
+from generator.write.lock import LOCK_PATH, writing
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here"),
@@ -189,3 +192,40 @@ def test_a_macro_only_the_workers_templates_import_is_compiled_there(
     files = render(templates)
     assert files["z.md"].strip() == b"- example.com"
     assert "macros/late.j2" not in compiles and "macros/m.j2" in compiles
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc to list descriptors")
+def test_the_worker_holds_no_descriptor_of_the_parents(
+    templates: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not `.clustergen/lock` (a stopped worker would keep it locked after the parent
+    died), not stdout or stderr (a caller reading them would wait for it): only its pipe,
+    and /dev/null as 0, 1 and 2."""
+    real = precompile._compile_and_send
+    report = tmp_path / "worker-fds.json"
+
+    def listing(env: object, cache: object, todo: list[tuple[str, str]], fd: int) -> None:
+        report.write_text(json.dumps({"pipe": fd, "held": _descriptors()}))
+        real(env, cache, todo, fd)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(precompile, "_compile_and_send", listing)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with writing(repo):
+        lock = str(repo / LOCK_PATH)
+        assert lock in _descriptors().values()
+        files = render(templates)
+    assert len(files) == COUNT
+    found = json.loads(report.read_text())
+    held = {int(fd): target for fd, target in found["held"].items()}
+    assert held.pop(found["pipe"]).startswith("pipe:")
+    assert held == {0: os.devnull, 1: os.devnull, 2: os.devnull}
+
+
+def _descriptors() -> dict[int, str]:
+    """This process's open descriptors: what each refers to."""
+    held = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # listdir's own descriptor, closed by now
+            held[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+    return held

@@ -5,10 +5,13 @@ kubectl is the real one, behind a wrapper on PATH that logs which directory it b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -197,11 +200,81 @@ def test_the_copy_goes_to_the_users_runtime_dir_and_falls_back_when_it_fails(
 
     monkeypatch.setattr(kubectl, "materialize", copy)
     assert build_all(TREE, ROOTS, None, cache_dir=no_cache) == []
-    assert written == [runtime]
+    assert written == [runtime, runtime]  # the copy, then the kustomization listing the roots
     full = True
     written.clear()
     broken = {**TREE, "kubernetes/apps/b/kustomization.yaml": b"resources: [missing.yaml]\n"}
     findings = build_all(broken, ROOTS, None, cache_dir=no_cache)
     assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
-    assert written == [runtime, default]
-    assert list(runtime.iterdir()) == []  # the failed copy is gone
+    assert written == [runtime, default, runtime, default]
+    assert list(runtime.iterdir()) == []  # the failed copies are gone
+
+
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of this user's (mode 0700, as $XDG_RUNTIME_DIR is) with no room left for
+    a file's data; directories can still be made in it. Mounting needs root."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "runtime"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mount)],
+        capture_output=True,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        with contextlib.suppress(OSError), (mount / "filler").open("wb") as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_runtime_dir_means_building_from_the_usual_temporary_directory(
+    built: Path, full_tmpfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both the copy of the tree and the kustomization listing the roots fall back when
+    the RAM directory is full (ENOSPC), and nothing is left in it."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(full_tmpfs))
+    assert kubectl._in_memory() == str(full_tmpfs)
+    assert build_all(TREE, ROOTS, None, cache_dir=tmp_path / "cache") == []
+    assert builds(built) == [f"together:{ROOTS[0]},{ROOTS[1]},"]
+    assert [p.name for p in full_tmpfs.iterdir()] == ["filler"]
+
+
+def test_a_runtime_dir_others_may_write_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$XDG_RUNTIME_DIR must be the user's alone (XDG Base Directory spec); another one
+    means /dev/shm or the usual temporary directory."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    assert kubectl._in_memory() == str(runtime)
+    runtime.chmod(0o770)
+    assert kubectl._in_memory() != str(runtime)
+    runtime.chmod(0o702)
+    assert kubectl._in_memory() != str(runtime)
+    runtime.chmod(0o700)
+    if os.geteuid() == 0:  # only root can give a directory away
+        os.chown(runtime, 65534, 65534)
+        assert kubectl._in_memory() != str(runtime)
+
+
+@pytest.mark.skipif(not os.access("/dev/shm", os.W_OK), reason="no writable /dev/shm")
+def test_the_copy_in_dev_shm_is_this_users_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/dev/shm is world-writable (sticky): the directory made in it is 0700."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert kubectl._in_memory() == "/dev/shm"
+    copy = kubectl._copy_of(TREE)
+    try:
+        where = Path(copy.name)
+        assert where.parent == Path("/dev/shm")
+        assert stat.S_IMODE(where.stat().st_mode) == 0o700
+        assert (where / ROOTS[0] / "cm.yaml").read_bytes() == TREE[f"{ROOTS[0]}/cm.yaml"]
+    finally:
+        copy.cleanup()

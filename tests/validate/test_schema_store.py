@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from generator.validate import schemas
+from generator.validate.schema_results import ResultCache
 from generator.validate.schemas import (
     SchemaFetchError,
     SchemaLocationError,
@@ -64,6 +67,24 @@ def test_url_location_is_cached(tmp_path: Path) -> None:
         "https://schemas.example/other.io/ciliumnetworkpolicy_v1.json",
         "https://schemas.example/other.io/ciliumnetworkpolicy_v1.json",
     ]
+
+
+def test_downloads_are_kept_only_in_this_users_own_directory(tmp_path: Path) -> None:
+    """A schema file in a directory others may write could make a broken resource pass:
+    such a directory is neither read nor written; every run downloads instead."""
+    location = "https://schemas.example/{group}/{kind}_{version}.json"
+    cache = tmp_path / "schemas"
+    cache.mkdir(mode=0o770)
+    cache.chmod(0o770)
+    kept = cache / urllib.parse.quote(
+        "https://schemas.example/cilium.io/ciliumnetworkpolicy_v2.json", safe=""
+    )
+    kept.write_text("{}")  # anything goes
+    strict = json.dumps({"type": "object", "required": ["status"]}).encode()
+    for _ in range(2):
+        store = SchemaStore([location], cache_dir=cache, fetch=lambda url: strict)
+        assert store.check(POLICY).errors == [("'status' is a required property", False)]
+    assert kept.read_text() == "{}" and len(list(cache.iterdir())) == 1
 
 
 def test_offline_location_is_tried_once(tmp_path: Path) -> None:
@@ -148,12 +169,12 @@ def test_core_kinds_find_the_same_errors_with_the_definitions_they_reach(
     whole_size = (core_schema_dir() / "_definitions.json").stat().st_size
     assert len(kept) == 1 and kept[0].stat().st_size < whole_size // 4
     # The next run (another process: nothing compiled yet) reads the kept part only.
-    schemas._core_validator.cache_clear()
-    schemas._core_registry.cache_clear()
+    _new_process()
     monkeypatch.setattr(schemas, "_read_json", _not_the_whole_file(schemas._read_json))
     assert SchemaStore([], cache_dir=tmp_path / "reached").check(bad).errors == reached
 
     monkeypatch.undo()
+    _new_process()
     monkeypatch.setattr(schemas, "_reachable", lambda definitions, schema: None)
     assert SchemaStore([], cache_dir=tmp_path / "whole").check(bad).errors == reached
     assert not (tmp_path / "whole" / "core-definitions").exists()
@@ -165,3 +186,119 @@ def _not_the_whole_file(read: Callable[[Path], object]) -> Callable[[Path], obje
         return read(path)
 
     return guarded
+
+
+def _new_process() -> None:
+    """As the next run: nothing compiled or read in this process yet."""
+    schemas._core_validator.cache_clear()
+    schemas._core_definitions.cache_clear()
+
+
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "s"},
+    "spec": {"ports": [{"port": "not-a-number"}]},
+}
+PORT_ERROR = "'not-a-number' is not of type 'integer'"
+SERVICE_PORT = "io.k8s.api.core.v1.ServicePort"
+
+
+def _kept_files(cache: Path) -> list[Path]:
+    """The kept core definitions after a first run found the Service's error."""
+    _new_process()
+    assert any(PORT_ERROR in m for m, _ in SchemaStore([], cache_dir=cache).check(SERVICE).errors)
+    return list((cache / "core-definitions").iterdir())
+
+
+def _keep(path: Path, definitions: object, *, sha256: bool, closed: bool = False) -> None:
+    """Replace a kept file: its JSON, after its sha256 as clustergen writes it when
+    `sha256`; `closed`: only the definitions the Service schema reaches through it."""
+    if closed:
+        schema = json.loads((core_schema_dir() / "service-v1.json").read_text())
+        definitions = schemas._reachable(definitions, schema)
+    payload = json.dumps(definitions).encode()
+    head = hashlib.sha256(payload).hexdigest().encode() + b"\n" if sha256 else b""
+    path.write_bytes(head + payload)
+
+
+def _emptied(kept: Path) -> dict[str, object]:
+    """Every definition replaced by {}: anything is valid."""
+    definitions = json.loads(kept.read_bytes().partition(b"\n")[2])
+    return {**definitions, "$defs": {name: {} for name in definitions["$defs"]}}
+
+
+def _service_errors(cache: Path, **kw: object) -> list[str]:
+    _new_process()
+    store = SchemaStore([], cache_dir=cache, **kw)  # type: ignore[arg-type]
+    return [m for m, _ in store.check(SERVICE, remember="results" in kw).errors]
+
+
+@pytest.mark.parametrize("sha256", [False, True], ids=["as-json", "with-its-sha256"])
+def test_kept_definitions_that_are_not_what_the_schema_reaches_are_not_used(
+    tmp_path: Path, sha256: bool
+) -> None:
+    """A kept file emptied ({"$defs": {}}) or with every definition replaced by {} (more
+    than the schema then reaches): the Service's error is still found, and the file is
+    written again."""
+    cache = tmp_path / "schemas"
+    [kept] = _kept_files(cache)
+    good = kept.read_bytes()
+    for poisoned in ({"$defs": {}}, _emptied(kept)):
+        _keep(kept, poisoned, sha256=sha256)
+        assert any(PORT_ERROR in m for m in _service_errors(cache))
+        assert kept.read_bytes() == good
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        pytest.param(lambda d: {"$defs": d["$defs"]}, id="no-$schema"),
+        pytest.param(
+            lambda d: {
+                **d,
+                "$defs": {**d["$defs"], SERVICE_PORT: {"$ref": f"#/$defs/{SERVICE_PORT}/nowhere"}},
+            },
+            id="unresolvable-ref",
+        ),
+    ],
+)
+def test_kept_definitions_that_do_not_resolve_mean_the_whole_file(
+    tmp_path: Path, poison: Callable[[dict[str, object]], dict[str, object]]
+) -> None:
+    """Even a kept file that passes the checks (its sha256, closed under its references)
+    but that referencing cannot use: the whole _definitions.json validates instead."""
+    cache = tmp_path / "schemas"
+    [kept] = _kept_files(cache)
+    poisoned = poison(json.loads(kept.read_bytes().partition(b"\n")[2]))
+    _keep(kept, poisoned, sha256=True, closed=True)
+    assert any(PORT_ERROR in m for m in _service_errors(cache))
+
+
+def test_a_definitions_directory_others_may_write_is_neither_read_nor_written(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "schemas"
+    [kept] = _kept_files(cache)
+    _keep(kept, _emptied(kept), sha256=True, closed=True)  # as clustergen would write it
+    assert _service_errors(cache) == []  # trusted in this user's own directory
+    (cache / "core-definitions").chmod(0o770)
+    assert any(PORT_ERROR in m for m in _service_errors(cache))
+    kept.unlink()
+    assert any(PORT_ERROR in m for m in _service_errors(cache))
+    assert list((cache / "core-definitions").iterdir()) == []
+
+
+def test_a_kept_result_is_not_reused_with_other_definitions(tmp_path: Path) -> None:
+    """The schema-results key covers the definitions validating: a pass found with
+    definitions since replaced is not what a later run answers."""
+    cache, results = tmp_path / "schemas", tmp_path / "results"
+    results.mkdir(mode=0o700)
+    [kept] = _kept_files(cache)
+    _keep(kept, _emptied(kept), sha256=True, closed=True)
+    store = ResultCache(results, code="test")
+    assert _service_errors(cache, results=store) == []
+    store.save()
+    kept.unlink()
+    errors = _service_errors(cache, results=ResultCache(results, code="test"))
+    assert any(PORT_ERROR in m for m in errors)
