@@ -54,7 +54,7 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def initialized(workdir: Path) -> Path:
     """`workdir` as `task init` leaves it (a copy of one `init` made once per process)."""
-    return configured_copy(workdir, "init", _init)
+    return configured_copy(workdir, "taskfile-init", _init)
 
 
 def _init(root: Path) -> None:
