@@ -252,9 +252,10 @@ def test_user_error_is_exit_1_on_one_screen(
     _assert_user_error(Outcome(returncode, captured.out, captured.err), case.expected)
 
 
-# The same path through a real process without a TTY, for a few representative cases.
-IN_A_PROCESS = ("unclosed bracket", "broken rules, all at once", "corrupt age.key", "missing sops",
-                "billion laughs", "lone surrogate", "manifest is a directory")  # fmt: skip
+# The same path through a real process without a TTY, for a few representative cases: a
+# YAML error, a character the process's stdout must encode, a tool that is not there, a
+# file system error (every case runs in this process above).
+IN_A_PROCESS = ("unclosed bracket", "missing sops", "lone surrogate", "manifest is a directory")
 
 
 def _run(workdir: Path, case: Case) -> Outcome:

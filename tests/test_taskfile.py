@@ -1,4 +1,7 @@
-"""Taskfile.yaml with the real `task` binary: non-interactive, and init runs when it is needed."""
+"""Taskfile.yaml with the real `task` binary: non-interactive, and init runs when it is needed.
+
+`task init` and `task configure` run for real in the first tests; the tests that only need
+their result start from a copy of one made once per process (tests/workdirs.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.process import KEY_VARIABLES
+from tests.workdirs import configured_copy, configured_sample
 
 TASKFILE = Path(__file__).resolve().parents[1] / "Taskfile.yaml"
 BIN = Path(sys.executable).parent
@@ -45,6 +51,21 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def initialized(workdir: Path) -> Path:
+    """`workdir` as `task init` leaves it (a copy of one `init` made once per process)."""
+    return configured_copy(workdir, "taskfile-init", _init)
+
+
+def _init(root: Path) -> None:
+    from generator.init_dir import init_workdir
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in KEY_VARIABLES:
+            patch.delenv(name, raising=False)
+        init_workdir(root)
+
+
 def test_nothing_prompts() -> None:
     tasks = yaml.safe_load(TASKFILE.read_text())["tasks"]
     for name, spec in tasks.items():
@@ -65,8 +86,8 @@ def test_configure_runs_init_only_when_a_file_is_missing(workdir: Path) -> None:
     assert runs_init(workdir)
 
 
-def test_ssh_repository_makes_init_create_the_deploy_key(workdir: Path) -> None:
-    assert task(workdir, "init").returncode == 0
+def test_ssh_repository_makes_init_create_the_deploy_key(initialized: Path) -> None:
+    workdir = initialized
     config = workdir / "cluster.yaml"
     config.write_text(
         config.read_text().replace("url: https://github.com/example/home-ops", f"url: {SSH_URL}")
@@ -80,8 +101,7 @@ def test_ssh_repository_makes_init_create_the_deploy_key(workdir: Path) -> None:
 def test_configure_in_a_clone_without_the_key_refuses_at_init(workdir: Path) -> None:
     # The repository already holds secrets for a key this checkout lacks: init-if-needed runs
     # (age.key is missing) and refuses, so configure never mints a new key.
-    assert task(workdir, "init").returncode == 0
-    assert task(workdir, "configure", "--", "--no-validate").returncode == 0
+    configured_sample(workdir)  # as `task init` and `task configure -- --no-validate` leave it
     (workdir / "age.key").rename(workdir.parent / "saved.key")
     result = task(workdir, "configure", "--", "--no-validate")
     assert result.returncode != 0
@@ -89,14 +109,13 @@ def test_configure_in_a_clone_without_the_key_refuses_at_init(workdir: Path) -> 
     assert not (workdir / "age.key").exists()
 
 
-def test_check_passes_strict_through(workdir: Path) -> None:
-    assert task(workdir, "init").returncode == 0
-    config = workdir / "cluster.yaml"
+def test_check_passes_strict_through(initialized: Path) -> None:
+    config = initialized / "cluster.yaml"
     marker = "    # Metrics stack, Grafana dashboards, alert rules. Default: false.\n"
     text = config.read_text().replace(marker + "    enabled: false", marker + "    enabled: true")
     config.write_text(text)
-    assert "warning: " in task(workdir, "check").stderr
-    assert task(workdir, "check", "--", "--strict").returncode != 0
+    assert "warning: " in task(initialized, "check").stderr
+    assert task(initialized, "check", "--", "--strict").returncode != 0
 
 
 def test_tasks_stay_thin() -> None:
@@ -110,12 +129,12 @@ def test_tasks_stay_thin() -> None:
     assert tasks["talos-secret"]["cmds"] == ["clustergen talos secret"]
 
 
-def test_exit_code_passes_clustergen_s_own_code_through(workdir: Path) -> None:
+def test_exit_code_passes_clustergen_s_own_code_through(initialized: Path) -> None:
     """go-task reports any failed command as 201; `-x` (--exit-code) passes clustergen's own
     code through, also from a task that calls another (configure → init-if-needed). go-task
     has no Taskfile, .taskrc or TASK_* setting for it (flag only, go-task v3.54), so the
     README spells it `uv run task -x check`."""
-    assert task(workdir, "init").returncode == 0
+    workdir = initialized
     config = workdir / "cluster.yaml"
     config.write_text(config.read_text().replace("node_cidr: ", "node_cidr: 10.0.0.5/8 #", 1))
 

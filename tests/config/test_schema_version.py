@@ -11,7 +11,7 @@ from generator.config import load_cluster, version
 from generator.config.schema import load_schema
 from generator.errors import ConfigError
 from tests.config.conftest import BASE
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_a_missing_version_points_at_the_top_of_the_file(tmp_path: Path) -> None
     sample = (Path(__file__).parents[2] / "cluster.sample.yaml").read_text()
     config = tmp_path / "cluster.yaml"
     config.write_text(sample.replace("schema_version: 2\n", ""))
-    result = run_clustergen(["check", "--config", str(config)], cwd=tmp_path)
+    result = clustergen_in_process(["check", "--config", str(config)], cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(
         "error: cluster.yaml:1:1 schema_version: the key is missing, so cluster.yaml is schema "

@@ -17,7 +17,7 @@ from generator.pipeline import render_in_memory
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import OLD_AGE_KEY_NAME
 from tests.older_render import as_if_clustergen_wrote
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process
 from tests.workdirs import configured_sample
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -36,7 +36,8 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def diff(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = run_clustergen(["diff", "--config", "cluster.yaml", *args], cwd=work)
+    # In this process: the child processes of this file are the terminal ones below.
+    result = clustergen_in_process(["diff", "--config", "cluster.yaml", *args], cwd=work)
     assert result.returncode in (0, 1), result.stdout + result.stderr
     return result
 

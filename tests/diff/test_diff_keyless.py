@@ -19,7 +19,7 @@ from generator.config import NOT_DECRYPTED, NOT_DECRYPTED_PROBE
 from generator.init_dir import init_workdir
 from generator.pipeline import configure
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 from tests.workdirs import configured_copy
 
 OVERLAY = "cluster.secrets.sops.yaml"
@@ -72,15 +72,22 @@ def committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     secrets in the overlay; the repository is a copy of one made once per process."""
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS"):
         monkeypatch.delenv(name, raising=False)
-    work = configured_copy(tmp_path / "work", "diff-keyless-committed", _committed)
+    configured_copy(tmp_path, "diff-keyless-committed", _committed_and_cloned)
     clone = tmp_path / "ci"
-    run(["git", "clone", "-q", work, clone])
     for name in KEY_FILES:
         assert not (clone / name).exists()
     return clone
 
 
+def _committed_and_cloned(root: Path) -> None:
+    """root/work configured and committed, root/ci its clone."""
+    work = root / "work"
+    _committed(work)
+    run(["git", "clone", "-q", work, root / "ci"])
+
+
 def _committed(work: Path) -> None:
+    work.mkdir()
     init_workdir(work)
     credentials = {
         "AccountTag": TUNNEL_ACCOUNT,
@@ -143,7 +150,7 @@ def test_committed_tunnel_repository_is_clean_without_keys(committed: Path) -> N
 def test_a_real_change_next_to_a_secret_derived_value_is_reported(committed: Path) -> None:
     dnsendpoint = committed / "kubernetes/apps/network/cloudflare-tunnel/app/dnsendpoint.yaml"
     dnsendpoint.write_text(dnsendpoint.read_text().replace("recordType: CNAME", "recordType: A"))
-    result = run_clustergen(["diff", "--check", "--config", "cluster.yaml"], cwd=committed)
+    result = clustergen_in_process(["diff", "--check", "--config", "cluster.yaml"], cwd=committed)
     assert result.returncode == 1, result.stdout + result.stderr
     # The file's own text, at its line numbers; the target derived from the tunnel ID is
     # masked on both sides: neither the committed value nor a placeholder is shown.
@@ -169,7 +176,7 @@ def test_hand_edits_and_taken_over_files_are_compared_not_called_secret_derived(
     work = committed.parent / "work"
     for name in KEY_FILES:
         (committed / name).write_bytes((work / name).read_bytes())
-    kept = run_clustergen(
+    kept = clustergen_in_process(
         ["configure", "--no-validate", "--keep-mine", str(cert_manager.relative_to(committed))],
         cwd=committed,
     )
@@ -177,8 +184,8 @@ def test_hand_edits_and_taken_over_files_are_compared_not_called_secret_derived(
     for name in KEY_FILES:
         (committed / name).unlink()
 
-    result = run_clustergen(["diff", "--config", "cluster.yaml"], cwd=committed)
-    check = run_clustergen(["upgrade", "--check", "--config", "cluster.yaml"], cwd=committed)
+    result = clustergen_in_process(["diff", "--config", "cluster.yaml"], cwd=committed)
+    check = clustergen_in_process(["upgrade", "--check", "--config", "cluster.yaml"], cwd=committed)
 
     assert result.returncode == 0 and check.returncode == 0, result.stderr + check.stderr
     notes = dict(re.findall(r"^not compared: (\S+) \((.*)\)$", result.stdout, flags=re.M))

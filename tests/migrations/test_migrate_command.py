@@ -1,4 +1,6 @@
-"""`clustergen migrate` through the CLI, as a process: what it rewrites, what it keeps."""
+"""`clustergen migrate` through the CLI: what it rewrites, what it keeps. The first migrate,
+the first refusal of each command and the read-only folder run clustergen as a process; the
+other tests call `cli.main` in this process (tests/process.py), the same code."""
 
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def test_configure_and_diff_refuse_version_1_and_write_nothing(
 def test_an_explicit_version_1_is_set_in_place(tmp_path: Path) -> None:
     text = V1.replace("network:\n", f"{version.KEY}: 1 # the first layout\nnetwork:\n", 1)
     config = _config(tmp_path, text)
-    assert run_clustergen(["migrate"], cwd=tmp_path).returncode == 0
+    assert clustergen_in_process(["migrate"], cwd=tmp_path).returncode == 0
     migrated = config.read_text(encoding="utf-8")
     assert f"\n{version.KEY}: 2 # the first layout\nnetwork:\n" in migrated
     assert "Schema version of this file" not in migrated
@@ -94,8 +96,8 @@ def test_an_explicit_version_1_is_set_in_place(tmp_path: Path) -> None:
 
 def test_dry_run_and_check_write_nothing(tmp_path: Path) -> None:
     config = _config(tmp_path, V1)
-    dry = run_clustergen(["migrate", "--dry-run"], cwd=tmp_path)
-    check = run_clustergen(["migrate", "--check"], cwd=tmp_path)
+    dry = clustergen_in_process(["migrate", "--dry-run"], cwd=tmp_path)
+    check = clustergen_in_process(["migrate", "--check"], cwd=tmp_path)
     assert (dry.returncode, check.returncode) == (0, 1)
     assert dry.stdout == check.stdout
     assert dry.stdout.startswith(
@@ -109,7 +111,7 @@ def test_a_current_file_is_left_alone(tmp_path: Path) -> None:
     config = _config(tmp_path, SAMPLE)
     before = config.stat().st_mtime_ns
     for args in (["migrate"], ["migrate", "--check"]):
-        result = run_clustergen(args, cwd=tmp_path)
+        result = clustergen_in_process(args, cwd=tmp_path)
         assert result.returncode == 0
         assert result.stdout == "cluster.yaml is schema version 2 already; nothing to migrate\n"
     assert config.stat().st_mtime_ns == before
@@ -124,7 +126,7 @@ def test_quoted_flow_crlf_bom_mode_and_symlink_are_kept(tmp_path: Path) -> None:
     real.write_bytes(b"\xef\xbb\xbf" + text.encode())
     real.chmod(0o640)
     (tmp_path / "cluster.yaml").symlink_to(real.name)
-    result = run_clustergen(["migrate"], cwd=tmp_path)
+    result = clustergen_in_process(["migrate"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cluster.yaml").is_symlink()
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
@@ -144,7 +146,7 @@ def test_quoted_flow_crlf_bom_mode_and_symlink_are_kept(tmp_path: Path) -> None:
 def test_a_line_separator_inside_a_value_does_not_shift_lines(tmp_path: Path) -> None:
     text = 'domain:\n  name: "a\u2028b"\nkubernetes:\n  svc_cidr: 10.43.0.0/16\n'
     config = _config(tmp_path, text)
-    result = run_clustergen(["migrate"], cwd=tmp_path)
+    result = clustergen_in_process(["migrate"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert config.read_text(encoding="utf-8").endswith(
         'domain:\n  name: "a\u2028b"\nkubernetes:\n  service_cidr: 10.43.0.0/16\n'
@@ -212,11 +214,11 @@ def test_what_cannot_be_migrated_is_refused_untouched(
 def test_another_config_path_is_named_in_the_command(tmp_path: Path) -> None:
     _config(tmp_path, V1)
     (tmp_path / "sub").mkdir()
-    result = run_clustergen(["check", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
+    result = clustergen_in_process(["check", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
     assert "run `uv run clustergen migrate --config sub/../cluster.yaml`" in result.stderr
-    result = run_clustergen(["migrate", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
+    result = clustergen_in_process(["migrate", "--config", "sub/../cluster.yaml"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert run_clustergen(["check"], cwd=tmp_path).returncode == 0
+    assert clustergen_in_process(["check"], cwd=tmp_path).returncode == 0
 
 
 @pytest.fixture
@@ -255,7 +257,7 @@ def test_a_changed_line_shows_no_secret_value(tmp_path: Path) -> None:
     )
     config = _config(tmp_path, text)
     for argv in (["migrate", "--dry-run"], ["migrate"]):
-        result = run_clustergen(argv, cwd=tmp_path)
+        result = clustergen_in_process(argv, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert token not in result.stdout + result.stderr
         assert "+{schema_version: 2, dns: {token: <secret>}, kubernetes: {service_cidr:" in (
@@ -285,7 +287,7 @@ def test_a_renamed_key_in_the_overlay_is_named_with_its_fix_and_nothing_is_migra
     before = (config.read_bytes(), overlay.read_bytes())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE")}
 
-    refused = run_clustergen(["migrate"], cwd=tmp_path, env=env)
+    refused = clustergen_in_process(["migrate"], cwd=tmp_path, env=env)
 
     assert refused.returncode == 1
     assert (config.read_bytes(), overlay.read_bytes()) == before, "nothing half-done"
@@ -305,8 +307,8 @@ def test_a_renamed_key_in_the_overlay_is_named_with_its_fix_and_nothing_is_migra
         env={**env, "EDITOR": str(editor)},
         check=True,
     )
-    migrated = run_clustergen(["migrate"], cwd=tmp_path, env=env)
+    migrated = clustergen_in_process(["migrate"], cwd=tmp_path, env=env)
     assert migrated.returncode == 0, migrated.stderr
-    checked = run_clustergen(["check"], cwd=tmp_path, env=env)
+    checked = clustergen_in_process(["check"], cwd=tmp_path, env=env)
     assert "svc_cidr" not in checked.stdout + checked.stderr
     assert checked.returncode == 0, checked.stderr

@@ -1,6 +1,8 @@
 """A lost or leaked key file, through the CLI with real sops and age: check, init and
 configure give one recovery, which creates the file 0600; loose modes are warned about;
-a leaked webhook token or deploy key is replaced by `secrets rotate --webhook-token`."""
+a leaked webhook token or deploy key is replaced by `secrets rotate --webhook-token`.
+The rotation runs as a child process; the other commands call `cli.main` in this process
+(tests/process.py), as they run in children elsewhere."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 
 from generator.pipeline import configure
 from generator.secrets.continuity import WEBHOOK_SECRET
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 from tests.workdirs import configured_sample
 
 SOPS = Path(sys.executable).parent / "sops"
@@ -45,7 +47,7 @@ def test_check_init_and_configure_give_one_recovery_that_makes_a_private_file(
     token = (configured / "webhook.token").read_text().strip()
     (configured / "webhook.token").unlink()
     said = {
-        argv[0]: run_clustergen(argv, cwd=configured, env=_env())
+        argv[0]: clustergen_in_process(argv, cwd=configured, env=_env())
         for argv in (["check"], ["init"], ["configure", "--no-validate"])
     }
     assert all(result.returncode == 1 for result in said.values())
@@ -59,17 +61,17 @@ def test_check_init_and_configure_give_one_recovery_that_makes_a_private_file(
     recovered = configured / "webhook.token"
     assert recovered.read_text().strip() == token
     assert recovered.stat().st_mode & 0o777 == 0o600
-    assert run_clustergen(["check"], cwd=configured, env=_env()).returncode == 0
+    assert clustergen_in_process(["check"], cwd=configured, env=_env()).returncode == 0
 
 
 def test_a_key_file_others_may_read_is_warned_about(configured: Path) -> None:
     (configured / "age.key").chmod(0o644)
-    result = run_clustergen(["check"], cwd=configured, env=_env())
+    result = clustergen_in_process(["check"], cwd=configured, env=_env())
     assert result.returncode == 0, result.stderr
     assert "warning: age.key: readable by others (mode 0644)" in result.stderr
     assert "`chmod 600 age.key`" in result.stderr
     (configured / "age.key").chmod(0o600)
-    assert "age.key" not in run_clustergen(["check"], cwd=configured, env=_env()).stderr
+    assert "age.key" not in clustergen_in_process(["check"], cwd=configured, env=_env()).stderr
 
 
 def test_rotate_webhook_token_replaces_it_and_configure_re_encrypts(configured: Path) -> None:
@@ -93,10 +95,12 @@ def test_rotate_webhook_token_replaces_it_and_configure_re_encrypts(configured: 
     new = configured / "webhook.token"
     assert new.read_text() != old_token and new.stat().st_mode & 0o777 == 0o600
     assert (configured / "webhook.token.old").read_text() == old_token
-    again = run_clustergen(["secrets", "rotate", "--webhook-token"], cwd=configured, env=_env())
+    again = clustergen_in_process(
+        ["secrets", "rotate", "--webhook-token"], cwd=configured, env=_env()
+    )
     assert again.returncode == 1 and "webhook.token.old" in again.stdout + again.stderr
     assert new.read_text() != old_token  # nothing changed by the refusal
-    done = run_clustergen(["configure", "--no-validate"], cwd=configured, env=_env())
+    done = clustergen_in_process(["configure", "--no-validate"], cwd=configured, env=_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert (configured / WEBHOOK_SECRET).read_bytes() != before
     # Grafana's admin password does not derive from the token: same plaintext, same bytes.

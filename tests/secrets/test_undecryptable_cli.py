@@ -1,5 +1,7 @@
 """A secret the held age key cannot decrypt fails every check that reads secrets; without
-any key (keyless CI) it is only "not compared". Through the CLI, with real sops and age."""
+any key (keyless CI) it is only "not compared". Through the CLI, with real sops and age:
+`validate` as a child process, the other commands call `cli.main` in this process (they
+run as children in tests/diff and tests/secrets/test_tracked_config_cli.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 from tests.workdirs import configured_sample
 
 SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
@@ -37,7 +39,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_diff_check_fails_with_the_key(corrupted: Path) -> None:
-    result = run_clustergen(["diff", "--check"], cwd=corrupted, env=_env())
+    result = clustergen_in_process(["diff", "--check"], cwd=corrupted, env=_env())
     assert result.returncode == 1, result.stdout + result.stderr
     assert SECRET in result.stdout and "cannot decrypt with the age key held" in result.stdout
 
@@ -45,7 +47,7 @@ def test_diff_check_fails_with_the_key(corrupted: Path) -> None:
 def test_diff_check_passes_without_any_key(corrupted: Path, tmp_path: Path) -> None:
     (corrupted / "age.key").rename(tmp_path / "age.key")
     try:
-        result = run_clustergen(["diff", "--check"], cwd=corrupted, env=_env())
+        result = clustergen_in_process(["diff", "--check"], cwd=corrupted, env=_env())
     finally:
         (tmp_path / "age.key").rename(corrupted / "age.key")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -53,7 +55,7 @@ def test_diff_check_passes_without_any_key(corrupted: Path, tmp_path: Path) -> N
 
 
 def test_secrets_check_names_the_file(corrupted: Path) -> None:
-    result = run_clustergen(["secrets", "check", "--dir", "."], cwd=corrupted, env=_env())
+    result = clustergen_in_process(["secrets", "check", "--dir", "."], cwd=corrupted, env=_env())
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{SECRET}: cannot be decrypted with the age key held" in result.stdout
 
@@ -61,7 +63,9 @@ def test_secrets_check_names_the_file(corrupted: Path) -> None:
 def test_secrets_check_without_a_key_says_it_did_not_look(corrupted: Path, tmp_path: Path) -> None:
     (corrupted / "age.key").rename(tmp_path / "age.key")
     try:
-        result = run_clustergen(["secrets", "check", "--dir", "."], cwd=corrupted, env=_env())
+        result = clustergen_in_process(
+            ["secrets", "check", "--dir", "."], cwd=corrupted, env=_env()
+        )
     finally:
         (tmp_path / "age.key").rename(corrupted / "age.key")
     assert result.returncode == 0, result.stdout + result.stderr

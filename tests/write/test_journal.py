@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
 import threading
 import time
@@ -348,15 +350,24 @@ def test_signals_are_held_back_even_when_another_thread_takes_them() -> None:
     other.start()
     ready.wait(10)
     steps: list[str] = []
+    # The C-level handler writes to the wakeup fd as it runs (in `other`): waited for, not
+    # slept for, so a busy machine that schedules `other` late does not fail the test.
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    previous = signal.set_wakeup_fd(wake)
     try:
         with pytest.raises(KeyboardInterrupt), deferred_signals():
             assert other.ident is not None
             signal.pthread_kill(other.ident, signal.SIGINT)
-            time.sleep(0.05)  # the handler runs in the main thread meanwhile
+            assert select.select([woken], [], [], 10)[0], "SIGINT never arrived"
+            time.sleep(0.01)  # the Python handler runs in the main thread meanwhile
             steps.append("the write went on")
             time.sleep(0.01)
             steps.append("to its end")
     finally:
+        signal.set_wakeup_fd(previous)
+        os.close(woken)
+        os.close(wake)
         done.set()
         other.join()
     assert steps == ["the write went on", "to its end"]

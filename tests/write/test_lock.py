@@ -11,7 +11,7 @@ import pytest
 
 from generator.write.fs import WriteError
 from generator.write.lock import LockHeld, writing
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 
 
 def test_a_second_run_waits_then_names_the_holder(tmp_path: Path) -> None:
@@ -42,7 +42,9 @@ def test_every_writing_command_takes_the_lock(tmp_path: Path) -> None:
             ["secrets", "inventory", "--dir", str(tmp_path)],
             ["configure", "--config", str(tmp_path / "cluster.yaml")],
         ):
-            result = run_clustergen(argv, env=env)
+            # In this process (the lock is per open file, so held here too); the test above
+            # takes it from a child process.
+            result = clustergen_in_process(argv, env=env)
             assert result.returncode == 1, argv
             assert "holds .clustergen/lock" in result.stderr, argv
     assert sorted(p.name for p in tmp_path.iterdir()) == [".clustergen", "cluster.yaml"]
