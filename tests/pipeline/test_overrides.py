@@ -1,13 +1,12 @@
-"""Overrides and merge patches through the CLI (a child process), on a real workdir with real
-sops and age keys: they survive later configures, a broken one names its own file and line
-and nothing is written. A built-in template changed since it was overridden (a newer
-clustergen) is noticed by check, configure and --strict: tests/upgrade/test_upgrade_path.py,
-on the real upgrade path.
+"""Overrides and merge patches through the CLI, on a real workdir with real sops and age keys:
+they survive later configures, a broken one names its own file and line and nothing is
+written. A built-in template changed since it was overridden (a newer clustergen) is noticed
+by check, configure and --strict: tests/upgrade/test_upgrade_path.py, on the real upgrade path.
 
-Each behaviour runs `clustergen` as a child process at least once; the further cases of a
-parametrized test (the same command, another broken file) and the setup runs call
-`cli.main` in this process (tests/process.py), which is the same code without the ~0.2 s
-CPU of a new interpreter importing the generator."""
+configure and check run as a child process here (the first configure of an override, and the
+first case of each parametrized test); every further run calls `cli.main` in this process
+(tests/process.py), which is the same code without the ~0.2 s CPU of a new interpreter
+importing the generator."""
 
 from __future__ import annotations
 
@@ -105,16 +104,16 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     edit(workdir / "cluster.yaml", repository__branch="trunk", spegel__enabled=False)
     nodes = yaml.safe_load((workdir / "cluster.yaml").read_text())["nodes"]
     edit(workdir / "cluster.yaml", nodes=nodes[:1])
-    report = configure(workdir, "--no-validate", child=True)
+    report = configure(workdir, "--no-validate")
     assert "in the way" not in report
     text = (workdir / ECHO).read_text()
     assert "memory: 96Mi  # mine: echo grew" in text
     assert values(workdir, ECHO)["controllers"]["echo"]["replicas"] == 1  # type: ignore[index]
-    assert configure(workdir, "--no-validate", child=True).startswith("0 changed")
+    assert configure(workdir, "--no-validate").startswith("0 changed")
     assert (workdir / ECHO_OVERRIDE).is_file(), "overrides are the user's: never removed"
 
     # The drift check renders with the overrides as configure does.
-    assert clustergen(["diff", "--check"], workdir, child=True).returncode == 0
+    assert clustergen(["diff", "--check"], workdir, child=False).returncode == 0
 
 
 def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
@@ -122,7 +121,7 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
 ) -> None:
     before = (workdir / CILIUM).read_text()
     write(workdir, PATCH, CILIUM_PATCH)
-    report = configure(workdir, child=True)
+    report = configure(workdir)
     assert f"~ {CILIUM}" in report and "validated: no errors" in report
     patched = values(workdir, CILIUM)
     assert patched["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
@@ -138,10 +137,10 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
     edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
-    configure(workdir, "--no-validate", child=True)
+    configure(workdir, "--no-validate")
     assert values(workdir, CILIUM)["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
     assert values(workdir, CILIUM)["loadBalancer"]["mode"] == "snat"  # type: ignore[index]
-    assert configure(workdir, "--no-validate", child=True).startswith("0 changed")
+    assert configure(workdir, "--no-validate").startswith("0 changed")
 
 
 @pytest.mark.parametrize(
@@ -302,7 +301,7 @@ def test_a_manifest_only_change_is_said_though_no_file_changes(workdir: Path) ->
     manifest = workdir / paths.MANIFEST_PATH
     before = manifest.read_bytes()
 
-    report = configure(workdir, "--no-validate", child=True)
+    report = configure(workdir, "--no-validate")
 
     assert manifest.read_bytes() != before
     assert report.splitlines()[:2] == [
@@ -320,7 +319,7 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     added = "kubernetes/apps/default/echo/app/extra-config.yaml"
     text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n"
     write(workdir, f"overrides/{added}", text)
-    assert f"+ {added}" in configure(workdir, "--no-validate", child=True)
+    assert f"+ {added}" in configure(workdir, "--no-validate")
     assert (workdir / added).read_text() == text
 
     (workdir / f"overrides/{added}").unlink()
@@ -423,7 +422,7 @@ def test_check_renders_overrides_in_memory_without_keys(
 
 def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
     typo = CILIUM.replace("helmrelease", "helmrelase")
-    result = clustergen(["configure", "--keep-mine", typo], workdir, child=True)
+    result = clustergen(["configure", "--keep-mine", typo], workdir, child=False)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "
@@ -455,7 +454,7 @@ def test_an_invalid_hand_edit_in_an_overridden_file_is_blamed_on_the_file_not_th
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = run_clustergen(["configure"], cwd=workdir, env=env())
+    result = clustergen(["configure"], workdir, child=False)
 
     assert result.returncode == 1, result.stdout
     blamed = [line for line in result.stderr.splitlines() if "bogus" in line]
@@ -476,7 +475,7 @@ def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: 
     override = (workdir / ECHO_OVERRIDE).read_text()
     (workdir / ECHO_OVERRIDE).write_text(override.replace("memory: 96Mi", "memory: 128Mi"))
 
-    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env())
+    result = clustergen(["configure", "--no-validate"], workdir, child=False)
 
     assert result.returncode == 1, result.stdout
     assert f"{ECHO}: edited by hand" in result.stderr, result.stderr
