@@ -4,8 +4,9 @@ is drift shown with configure's hunks; an edited file no longer rendered is kept
 you took over shows how its render differs; --take-theirs keeps your other edits.
 
 Every run calls `cli.main` in this process (tests/process.py): what is tested is that the
-commands agree; each of them runs as a child process in tests/pipeline/test_hand_edits.py
-and test_upgrade_check.py."""
+commands agree; each of them runs as a child process elsewhere (configure in
+tests/pipeline/test_hand_edits.py, upgrade --check in test_upgrade_check.py, diff in
+tests/diff/test_diff_cli.py)."""
 
 from __future__ import annotations
 
