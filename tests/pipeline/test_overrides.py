@@ -3,10 +3,10 @@ they survive later configures, a broken one names its own file and line and noth
 written. A built-in template changed since it was overridden (a newer clustergen) is noticed
 by check, configure and --strict: tests/upgrade/test_upgrade_path.py, on the real upgrade path.
 
-configure and check run as a child process here (the first configure of an override, and the
-first case of each parametrized test); every further run calls `cli.main` in this process
-(tests/process.py), which is the same code without the ~0.2 s CPU of a new interpreter
-importing the generator."""
+configure and check each run once as a child process here (the first configure of an
+override, the first case of test_check_finds_what_needs_no_render); every other run calls
+`cli.main` in this process (tests/process.py), which is the same code without the ~0.2 s
+CPU of a new interpreter importing the generator."""
 
 from __future__ import annotations
 
@@ -251,13 +251,13 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
     ],
 )
 def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(
-    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
+    workdir: Path, rel: str, text: str, expected: str
 ) -> None:
     write(workdir, rel, text)
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = clustergen(["configure"], workdir, child=first_case(request))
+    result = clustergen(["configure"], workdir, child=False)
 
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
@@ -268,7 +268,7 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
 
 @pytest.mark.parametrize("schemas", ["none", "crds"])
 def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
-    workdir: Path, tmp_path: Path, schemas: str, request: pytest.FixtureRequest
+    workdir: Path, tmp_path: Path, schemas: str
 ) -> None:
     # `chartRef: null` removes the key (RFC 7386): the HelmRelease has no chart at all,
     # which only the CRD's CEL rule says; `soon` is no Go duration.
@@ -283,9 +283,7 @@ def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
     location = str(empty) if schemas == "none" else CRD_SCHEMA_LOCATION
     before = snapshot(workdir)
 
-    result = clustergen(
-        ["configure"], workdir, child=first_case(request), CLUSTERGEN_SCHEMA_LOCATION=location
-    )
+    result = clustergen(["configure"], workdir, child=False, CLUSTERGEN_SCHEMA_LOCATION=location)
 
     assert result.returncode == 1, result.stdout
     where = f"{PATCH}:2 HelmRelease/cilium: "
@@ -404,7 +402,7 @@ def test_check_finds_what_needs_no_render(
     ],
 )
 def test_check_renders_overrides_in_memory_without_keys(
-    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
+    workdir: Path, rel: str, text: str, expected: str
 ) -> None:
     # A patch target and the YAML an override renders need a render: check does one in
     # memory, with placeholders for secrets (no age key needed, nothing written).
@@ -412,7 +410,7 @@ def test_check_renders_overrides_in_memory_without_keys(
     (workdir / "age.key").rename(workdir / "age.key.away")
     before = snapshot(workdir)
 
-    result = clustergen(["check"], workdir, child=first_case(request))
+    result = clustergen(["check"], workdir, child=False)
 
     assert result.returncode == 1, result.stdout
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
