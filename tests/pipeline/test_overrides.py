@@ -3,10 +3,11 @@ they survive later configures, a broken one names its own file and line and noth
 written. A built-in template changed since it was overridden (a newer clustergen) is noticed
 by check, configure and --strict: tests/upgrade/test_upgrade_path.py, on the real upgrade path.
 
-configure and check each run once as a child process here (the first configure of an
-override, the first case of test_check_finds_what_needs_no_render); every other run calls
-`cli.main` in this process (tests/process.py), which is the same code without the ~0.2 s
-CPU of a new interpreter importing the generator."""
+Every run calls `cli.main` in this process (tests/process.py), the same code without the
+~0.2 s CPU of a new interpreter importing the generator (and its schemas): what is tested is
+what configure and check make of overrides/, not the process boundary, which configure's
+and check's child-process tests cover (tests/pipeline/test_hand_edits.py,
+tests/migrations/test_migrate_command.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import yaml
 from generator import paths
 from tests.linters import lint, tool
 from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
-from tests.process import clean_env, clustergen_in_process, first_case, run_clustergen
+from tests.process import clean_env, clustergen_in_process
 from tests.shared import CRD_SCHEMA_LOCATION
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -52,12 +53,9 @@ def env(**extra: str) -> dict[str, str]:
     return clean_env(**{"CLUSTERGEN_SCHEMA_LOCATION": CRD_SCHEMA_LOCATION, **extra})
 
 
-def clustergen(
-    argv: Sequence[str], root: Path, *, child: bool, **extra: str
-) -> subprocess.CompletedProcess[str]:
-    """clustergen in `root`: a child process when `child`, else `cli.main` in this one."""
-    run = run_clustergen if child else clustergen_in_process
-    return run(argv, cwd=root, env=env(**extra))
+def clustergen(argv: Sequence[str], root: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """clustergen in `root`: `cli.main` in this process."""
+    return clustergen_in_process(argv, cwd=root, env=env(**extra))
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -78,8 +76,8 @@ def values(root: Path, rel: str) -> dict[str, object]:
     return release["spec"]["values"]
 
 
-def configure(root: Path, *args: str, child: bool = False) -> str:
-    result = clustergen(["configure", *args], root, child=child)
+def configure(root: Path, *args: str) -> str:
+    result = clustergen(["configure", *args], root)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -88,7 +86,7 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     workdir: Path,
 ) -> None:
     override_echo(workdir)
-    report = configure(workdir, child=True)  # validated: the override goes through every check
+    report = configure(workdir)  # validated: the override goes through every check
     assert f"~ {ECHO}" in report and "validated: no errors" in report
     assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
     recorded = json.loads((workdir / ".clustergen/manifest.json").read_text())["overrides"]
@@ -113,7 +111,7 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     assert (workdir / ECHO_OVERRIDE).is_file(), "overrides are the user's: never removed"
 
     # The drift check renders with the overrides as configure does.
-    assert clustergen(["diff", "--check"], workdir, child=False).returncode == 0
+    assert clustergen(["diff", "--check"], workdir).returncode == 0
 
 
 def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
@@ -257,7 +255,7 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = clustergen(["configure"], workdir, child=False)
+    result = clustergen(["configure"], workdir)
 
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
@@ -283,7 +281,7 @@ def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
     location = str(empty) if schemas == "none" else CRD_SCHEMA_LOCATION
     before = snapshot(workdir)
 
-    result = clustergen(["configure"], workdir, child=False, CLUSTERGEN_SCHEMA_LOCATION=location)
+    result = clustergen(["configure"], workdir, CLUSTERGEN_SCHEMA_LOCATION=location)
 
     assert result.returncode == 1, result.stdout
     where = f"{PATCH}:2 HelmRelease/cilium: "
@@ -357,11 +355,11 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     ],
 )
 def test_check_finds_what_needs_no_render(
-    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
+    workdir: Path, rel: str, text: str, expected: str
 ) -> None:
     write(workdir, rel, text)
 
-    result = clustergen(["check"], workdir, child=first_case(request))
+    result = clustergen(["check"], workdir)
 
     assert result.returncode == 1
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -410,7 +408,7 @@ def test_check_renders_overrides_in_memory_without_keys(
     (workdir / "age.key").rename(workdir / "age.key.away")
     before = snapshot(workdir)
 
-    result = clustergen(["check"], workdir, child=False)
+    result = clustergen(["check"], workdir)
 
     assert result.returncode == 1, result.stdout
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -420,7 +418,7 @@ def test_check_renders_overrides_in_memory_without_keys(
 
 def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
     typo = CILIUM.replace("helmrelease", "helmrelase")
-    result = clustergen(["configure", "--keep-mine", typo], workdir, child=False)
+    result = clustergen(["configure", "--keep-mine", typo], workdir)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "
@@ -452,7 +450,7 @@ def test_an_invalid_hand_edit_in_an_overridden_file_is_blamed_on_the_file_not_th
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = clustergen(["configure"], workdir, child=False)
+    result = clustergen(["configure"], workdir)
 
     assert result.returncode == 1, result.stdout
     blamed = [line for line in result.stderr.splitlines() if "bogus" in line]
@@ -473,7 +471,7 @@ def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: 
     override = (workdir / ECHO_OVERRIDE).read_text()
     (workdir / ECHO_OVERRIDE).write_text(override.replace("memory: 96Mi", "memory: 128Mi"))
 
-    result = clustergen(["configure", "--no-validate"], workdir, child=False)
+    result = clustergen(["configure", "--no-validate"], workdir)
 
     assert result.returncode == 1, result.stdout
     assert f"{ECHO}: edited by hand" in result.stderr, result.stderr
