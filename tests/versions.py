@@ -26,6 +26,7 @@ from generator.validate import SCHEMA_LOCATION_ENV
 from tests import process
 from tests.process import run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
+from tests.workdirs import configured_copy
 
 PROJECT = Path(__file__).resolve().parents[1]
 # What a checkout of the template holds besides tests: enough to run `python -m generator`.
@@ -181,20 +182,14 @@ def prepare_upgrade(tmp_path: Path, customize: Callable[[Path], None] | None = N
        override, a hand edit), and commits;
     3. the template repository commits the current release over it;
     4. the user pulls it: a merge commit, no conflicts.
+
+    Steps 1 and 2 up to `customize` are the same for every caller: they run once per test
+    process and each caller gets a copy (tests/workdirs.py), its clone pointed at its own
+    copy of the template repository.
     """
-    upstream = build_previous_release(tmp_path / "upstream")
-    git("init", "--quiet", cwd=upstream)
-    git("add", "--all", cwd=upstream)
-    git("commit", "--quiet", "-m", "release 1", cwd=upstream)
-    repo = tmp_path / "repo"
-    git("clone", "--quiet", str(upstream), str(repo), cwd=tmp_path)
-    for argv in (["init"], ["configure", "--no-validate"]):
-        result = clustergen(*argv, cwd=repo)
-        assert result.returncode == 0, result.stderr
-        if argv == ["init"]:
-            config = repo / "cluster.yaml"
-            text = config.read_text(encoding="utf-8")
-            config.write_text(text.replace("\nkubernetes:\n", f"\n{USER_COMMENT}kubernetes:\n"))
+    configured_copy(tmp_path, "upgrade-release-1", _release_1_clone)
+    upstream, repo = tmp_path / "upstream", tmp_path / "repo"
+    git("remote", "set-url", "origin", str(upstream), cwd=repo)
     if customize is not None:
         customize(repo)
     git("add", "--all", cwd=repo)
@@ -216,6 +211,24 @@ def prepare_upgrade(tmp_path: Path, customize: Callable[[Path], None] | None = N
     git("commit", "--quiet", "-m", "release 2", cwd=upstream)
     git("pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main", cwd=repo)
     return Upgrade(upstream, repo, rendered)
+
+
+def _release_1_clone(root: Path) -> None:
+    """`root`/upstream: the template repository at the previous release; `root`/repo: the
+    user's clone of it, initialized, commented and configured by that release."""
+    upstream = build_previous_release(root / "upstream")
+    git("init", "--quiet", cwd=upstream)
+    git("add", "--all", cwd=upstream)
+    git("commit", "--quiet", "-m", "release 1", cwd=upstream)
+    repo = root / "repo"
+    git("clone", "--quiet", str(upstream), str(repo), cwd=root)
+    for argv in (["init"], ["configure", "--no-validate"]):
+        result = clustergen(*argv, cwd=repo)
+        assert result.returncode == 0, result.stderr
+        if argv == ["init"]:
+            config = repo / "cluster.yaml"
+            text = config.read_text(encoding="utf-8")
+            config.write_text(text.replace("\nkubernetes:\n", f"\n{USER_COMMENT}kubernetes:\n"))
 
 
 # A comment the user wrote in their cluster.yaml; every migration must keep it.

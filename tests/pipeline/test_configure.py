@@ -11,7 +11,7 @@ import pytest
 from generator.cli import main
 from generator.pipeline import configure
 from generator.secrets.sops import Sops
-from tests.process import clustergen_in_process, run_clustergen
+from tests.process import clustergen_in_process
 
 from .conftest import SECRET_TOKEN, edit, snapshot
 
@@ -182,10 +182,10 @@ def test_a_user_app_broken_with_nothing_to_write_still_fails(workdir: Path) -> N
     # README step 3: configure validates "your own manifests included", also when it
     # writes nothing: a new app folder missing its OCIRepository is refused every time.
     config = ["configure", "--config", str(workdir / "cluster.yaml")]
-    first = run_clustergen(config)
+    first = clustergen_in_process(config)  # cli.main here: configure's child runs are elsewhere
     assert first.returncode == 0, first.stderr
     assert "validated: no errors" in first.stdout
-    again = clustergen_in_process(config)  # the later runs: cli.main here, the same code
+    again = clustergen_in_process(config)
     assert "validation skipped" in again.stdout  # the same tree: no second validation
 
     echo = workdir / "kubernetes/apps/default/echo"
@@ -195,9 +195,9 @@ def test_a_user_app_broken_with_nothing_to_write_still_fails(workdir: Path) -> N
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(source.read_text().replace("echo", "hello"))
     (hello / "app/ocirepository.yaml").unlink()
-    for run in (run_clustergen, clustergen_in_process):
+    for _ in range(2):
         # The refusal writes nothing, so the next run must not skip either.
-        broken = run(config)
+        broken = clustergen_in_process(config)
         assert broken.returncode == 1, broken.stdout
         assert "hello/app/kustomization.yaml" in broken.stderr
         assert '"./ocirepository.yaml" does not exist' in broken.stderr

@@ -4,19 +4,24 @@ is drift shown with configure's hunks; an edited file no longer rendered is kept
 you took over shows how its render differs; --take-theirs keeps your other edits.
 
 Every run calls `cli.main` in this process (tests/process.py): what is tested is that the
-commands agree; each of them runs as a child process in tests/pipeline/test_hand_edits.py
-and test_upgrade_check.py."""
+commands agree; each of them runs as a child process elsewhere (configure in
+tests/pipeline/test_hand_edits.py, upgrade --check in test_upgrade_check.py, diff in
+tests/diff/test_diff_cli.py)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+
+import pytest
 
 from generator.secrets.sops import Sops
 from tests.pipeline.conftest import edit
 from tests.pipeline.test_hand_edits import CILIUM, DNS_SECRET, HUBBLE_UI, conflict, env, hand_edit
 from tests.process import clustergen_in_process
 from tests.test_sidefiles import TUNNEL
+from tests.workdirs import configured_copy
 
 TUNNEL_RELEASE = "kubernetes/apps/network/cloudflare-tunnel/app/helmrelease.yaml"
 RENDERED_CIDR = 'ipv4NativeRoutingCIDR: "10.42.0.0/16"\n'
@@ -53,8 +58,20 @@ def cidr_conflict_after_a_merged_edit(workdir: Path) -> None:
     edit(workdir / "cluster.yaml", kubernetes__pod_cidr="10.44.0.0/16")
 
 
-def test_a_conflict_is_drift_shown_with_configures_hunks(workdir: Path) -> None:
-    cidr_conflict_after_a_merged_edit(workdir)
+@pytest.fixture
+def cidr_conflict(workdir: Path, tmp_path: Path) -> Path:
+    """A copy of `workdir` in `cidr_conflict_after_a_merged_edit`'s state, made once per
+    process for the three tests that start from it (tests/workdirs.py)."""
+
+    def make(root: Path) -> None:
+        shutil.copytree(workdir, root, symlinks=True, dirs_exist_ok=True)
+        cidr_conflict_after_a_merged_edit(root)
+
+    return configured_copy(tmp_path / "conflict", "pipeline-cidr-conflict", make)
+
+
+def test_a_conflict_is_drift_shown_with_configures_hunks(cidr_conflict: Path) -> None:
+    workdir = cidr_conflict
 
     status, out, _err = clustergen(workdir, "diff", "--check")
     refused, _out, refusal = configure(workdir, "--no-validate")
@@ -80,9 +97,9 @@ def test_a_conflict_is_drift_shown_with_configures_hunks(workdir: Path) -> None:
 
 
 def test_take_theirs_resolves_conflicting_lines_only_and_keeps_your_other_edits(
-    workdir: Path,
+    cidr_conflict: Path,
 ) -> None:
-    cidr_conflict_after_a_merged_edit(workdir)
+    workdir = cidr_conflict
     edited = (workdir / CILIUM).read_text()
     refused, _out, refusal = configure(workdir, "--no-validate")
     assert refused == 1
@@ -104,8 +121,8 @@ def test_take_theirs_resolves_conflicting_lines_only_and_keeps_your_other_edits(
     assert clustergen(workdir, "diff", "--check")[0] == 0
 
 
-def test_force_replaces_the_whole_file(workdir: Path) -> None:
-    cidr_conflict_after_a_merged_edit(workdir)
+def test_force_replaces_the_whole_file(cidr_conflict: Path) -> None:
+    workdir = cidr_conflict
 
     status, out, err = configure(workdir, "--no-validate", "--force")
 

@@ -1,13 +1,13 @@
-"""Overrides and merge patches through the CLI (a child process), on a real workdir with real
-sops and age keys: they survive later configures, a broken one names its own file and line
-and nothing is written. A built-in template changed since it was overridden (a newer
-clustergen) is noticed by check, configure and --strict: tests/upgrade/test_upgrade_path.py,
-on the real upgrade path.
+"""Overrides and merge patches through the CLI, on a real workdir with real sops and age keys:
+they survive later configures, a broken one names its own file and line and nothing is
+written. A built-in template changed since it was overridden (a newer clustergen) is noticed
+by check, configure and --strict: tests/upgrade/test_upgrade_path.py, on the real upgrade path.
 
-Each behaviour runs `clustergen` as a child process at least once; the further cases of a
-parametrized test (the same command, another broken file) and the setup runs call
-`cli.main` in this process (tests/process.py), which is the same code without the ~0.2 s
-CPU of a new interpreter importing the generator."""
+Every run calls `cli.main` in this process (tests/process.py), the same code without the
+~0.2 s CPU of a new interpreter importing the generator (and its schemas): what is tested is
+what configure and check make of overrides/, not the process boundary, which configure's
+and check's child-process tests cover (tests/pipeline/test_hand_edits.py,
+tests/migrations/test_migrate_command.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import yaml
 from generator import paths
 from tests.linters import lint, tool
 from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
-from tests.process import clean_env, clustergen_in_process, first_case, run_clustergen
+from tests.process import clean_env, clustergen_in_process
 from tests.shared import CRD_SCHEMA_LOCATION
 
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
@@ -53,12 +53,9 @@ def env(**extra: str) -> dict[str, str]:
     return clean_env(**{"CLUSTERGEN_SCHEMA_LOCATION": CRD_SCHEMA_LOCATION, **extra})
 
 
-def clustergen(
-    argv: Sequence[str], root: Path, *, child: bool, **extra: str
-) -> subprocess.CompletedProcess[str]:
-    """clustergen in `root`: a child process when `child`, else `cli.main` in this one."""
-    run = run_clustergen if child else clustergen_in_process
-    return run(argv, cwd=root, env=env(**extra))
+def clustergen(argv: Sequence[str], root: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    """clustergen in `root`: `cli.main` in this process."""
+    return clustergen_in_process(argv, cwd=root, env=env(**extra))
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -79,8 +76,8 @@ def values(root: Path, rel: str) -> dict[str, object]:
     return release["spec"]["values"]
 
 
-def configure(root: Path, *args: str, child: bool = False) -> str:
-    result = clustergen(["configure", *args], root, child=child)
+def configure(root: Path, *args: str) -> str:
+    result = clustergen(["configure", *args], root)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -89,7 +86,7 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     workdir: Path,
 ) -> None:
     override_echo(workdir)
-    report = configure(workdir, child=True)  # validated: the override goes through every check
+    report = configure(workdir)  # validated: the override goes through every check
     assert f"~ {ECHO}" in report and "validated: no errors" in report
     assert "memory: 96Mi  # mine: echo grew" in (workdir / ECHO).read_text()
     recorded = json.loads((workdir / ".clustergen/manifest.json").read_text())["overrides"]
@@ -105,16 +102,16 @@ def test_an_override_of_the_echo_helmrelease_survives_every_later_configure(
     edit(workdir / "cluster.yaml", repository__branch="trunk", spegel__enabled=False)
     nodes = yaml.safe_load((workdir / "cluster.yaml").read_text())["nodes"]
     edit(workdir / "cluster.yaml", nodes=nodes[:1])
-    report = configure(workdir, "--no-validate", child=True)
+    report = configure(workdir, "--no-validate")
     assert "in the way" not in report
     text = (workdir / ECHO).read_text()
     assert "memory: 96Mi  # mine: echo grew" in text
     assert values(workdir, ECHO)["controllers"]["echo"]["replicas"] == 1  # type: ignore[index]
-    assert configure(workdir, "--no-validate", child=True).startswith("0 changed")
+    assert configure(workdir, "--no-validate").startswith("0 changed")
     assert (workdir / ECHO_OVERRIDE).is_file(), "overrides are the user's: never removed"
 
     # The drift check renders with the overrides as configure does.
-    assert clustergen(["diff", "--check"], workdir, child=True).returncode == 0
+    assert clustergen(["diff", "--check"], workdir).returncode == 0
 
 
 def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
@@ -122,7 +119,7 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
 ) -> None:
     before = (workdir / CILIUM).read_text()
     write(workdir, PATCH, CILIUM_PATCH)
-    report = configure(workdir, child=True)
+    report = configure(workdir)
     assert f"~ {CILIUM}" in report and "validated: no errors" in report
     patched = values(workdir, CILIUM)
     assert patched["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
@@ -138,10 +135,10 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
     edit(workdir / "cluster.yaml", cilium__loadbalancer_mode="snat")
-    configure(workdir, "--no-validate", child=True)
+    configure(workdir, "--no-validate")
     assert values(workdir, CILIUM)["k8sClientRateLimit"] == {"qps": 50, "burst": 100}
     assert values(workdir, CILIUM)["loadBalancer"]["mode"] == "snat"  # type: ignore[index]
-    assert configure(workdir, "--no-validate", child=True).startswith("0 changed")
+    assert configure(workdir, "--no-validate").startswith("0 changed")
 
 
 @pytest.mark.parametrize(
@@ -252,13 +249,13 @@ def test_a_merge_patch_adds_a_cilium_helm_value_that_survives_later_configures(
     ],
 )
 def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothing(
-    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
+    workdir: Path, rel: str, text: str, expected: str
 ) -> None:
     write(workdir, rel, text)
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = clustergen(["configure"], workdir, child=first_case(request))
+    result = clustergen(["configure"], workdir)
 
     assert result.returncode == 1, result.stdout
     assert "Traceback" not in result.stderr
@@ -269,7 +266,7 @@ def test_a_broken_override_or_patch_names_its_own_file_and_line_and_writes_nothi
 
 @pytest.mark.parametrize("schemas", ["none", "crds"])
 def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
-    workdir: Path, tmp_path: Path, schemas: str, request: pytest.FixtureRequest
+    workdir: Path, tmp_path: Path, schemas: str
 ) -> None:
     # `chartRef: null` removes the key (RFC 7386): the HelmRelease has no chart at all,
     # which only the CRD's CEL rule says; `soon` is no Go duration.
@@ -284,9 +281,7 @@ def test_a_patch_that_breaks_a_helmrelease_is_refused_with_or_without_schemas(
     location = str(empty) if schemas == "none" else CRD_SCHEMA_LOCATION
     before = snapshot(workdir)
 
-    result = clustergen(
-        ["configure"], workdir, child=first_case(request), CLUSTERGEN_SCHEMA_LOCATION=location
-    )
+    result = clustergen(["configure"], workdir, CLUSTERGEN_SCHEMA_LOCATION=location)
 
     assert result.returncode == 1, result.stdout
     where = f"{PATCH}:2 HelmRelease/cilium: "
@@ -302,7 +297,7 @@ def test_a_manifest_only_change_is_said_though_no_file_changes(workdir: Path) ->
     manifest = workdir / paths.MANIFEST_PATH
     before = manifest.read_bytes()
 
-    report = configure(workdir, "--no-validate", child=True)
+    report = configure(workdir, "--no-validate")
 
     assert manifest.read_bytes() != before
     assert report.splitlines()[:2] == [
@@ -320,7 +315,7 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     added = "kubernetes/apps/default/echo/app/extra-config.yaml"
     text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n"
     write(workdir, f"overrides/{added}", text)
-    assert f"+ {added}" in configure(workdir, "--no-validate", child=True)
+    assert f"+ {added}" in configure(workdir, "--no-validate")
     assert (workdir / added).read_text() == text
 
     (workdir / f"overrides/{added}").unlink()
@@ -360,11 +355,11 @@ def test_an_override_that_adds_a_file_is_owned_like_a_rendered_one(workdir: Path
     ],
 )
 def test_check_finds_what_needs_no_render(
-    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
+    workdir: Path, rel: str, text: str, expected: str
 ) -> None:
     write(workdir, rel, text)
 
-    result = clustergen(["check"], workdir, child=first_case(request))
+    result = clustergen(["check"], workdir)
 
     assert result.returncode == 1
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -405,7 +400,7 @@ def test_check_finds_what_needs_no_render(
     ],
 )
 def test_check_renders_overrides_in_memory_without_keys(
-    workdir: Path, rel: str, text: str, expected: str, request: pytest.FixtureRequest
+    workdir: Path, rel: str, text: str, expected: str
 ) -> None:
     # A patch target and the YAML an override renders need a render: check does one in
     # memory, with placeholders for secrets (no age key needed, nothing written).
@@ -413,7 +408,7 @@ def test_check_renders_overrides_in_memory_without_keys(
     (workdir / "age.key").rename(workdir / "age.key.away")
     before = snapshot(workdir)
 
-    result = clustergen(["check"], workdir, child=first_case(request))
+    result = clustergen(["check"], workdir)
 
     assert result.returncode == 1, result.stdout
     assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
@@ -423,7 +418,7 @@ def test_check_renders_overrides_in_memory_without_keys(
 
 def test_keep_mine_suggests_the_path_meant(workdir: Path) -> None:
     typo = CILIUM.replace("helmrelease", "helmrelase")
-    result = clustergen(["configure", "--keep-mine", typo], workdir, child=True)
+    result = clustergen(["configure", "--keep-mine", typo], workdir)
     assert result.returncode == 1
     assert result.stderr == (
         f"error: {typo}: clustergen does not render that path, so there is nothing to keep or "
@@ -455,7 +450,7 @@ def test_an_invalid_hand_edit_in_an_overridden_file_is_blamed_on_the_file_not_th
     edit(workdir / "cluster.yaml", repository__branch="trunk")  # something to write
     before = snapshot(workdir)
 
-    result = run_clustergen(["configure"], cwd=workdir, env=env())
+    result = clustergen(["configure"], workdir)
 
     assert result.returncode == 1, result.stdout
     blamed = [line for line in result.stderr.splitlines() if "bogus" in line]
@@ -476,7 +471,7 @@ def test_a_conflict_in_an_overridden_file_advises_editing_the_override(workdir: 
     override = (workdir / ECHO_OVERRIDE).read_text()
     (workdir / ECHO_OVERRIDE).write_text(override.replace("memory: 96Mi", "memory: 128Mi"))
 
-    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=env())
+    result = clustergen(["configure", "--no-validate"], workdir)
 
     assert result.returncode == 1, result.stdout
     assert f"{ECHO}: edited by hand" in result.stderr, result.stderr

@@ -1,4 +1,7 @@
-"""The committed manifest is input a pull request can edit: it proves only what it can."""
+"""The committed manifest is input a pull request can edit: it proves only what it can.
+
+clustergen runs in this process (`cli.main`, tests/process.py), but for the poisoned
+manifest's configure: a child process, as CI runs it on a pull request."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from generator.pipeline import configure
 from generator.secrets.sops import Sops
 from generator.write.manifest import sha256_hex
 from tests.pipeline.conftest import SECRET_TOKEN, snapshot
-from tests.process import clean_env, run_clustergen
+from tests.process import clean_env, clustergen_in_process, run_clustergen
 
 MANIFEST = ".clustergen/manifest.json"
 DNS_SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
@@ -62,7 +65,7 @@ def test_a_swapped_ciphertext_is_detected_without_decrypting(workdir: Path) -> N
     forged = swap_ciphertext(workdir, DNS_SECRET, "attacker-token")
     before = snapshot(workdir)
 
-    result = run_clustergen(["configure", "--no-validate"], cwd=workdir, env=clean_env())
+    result = clustergen_in_process(["configure", "--no-validate"], cwd=workdir, env=clean_env())
 
     assert result.returncode == 1
     assert result.stderr.startswith(
@@ -86,7 +89,7 @@ def test_force_replaces_a_swapped_ciphertext_and_later_runs_are_clean(workdir: P
     assert SECRET_TOKEN.encode() in sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
     # The kept copy is never taken for a secret of the tree: nothing blocks the next runs.
     assert configure(workdir / "cluster.yaml").startswith("0 changed")
-    check = run_clustergen(["secrets", "check"], cwd=workdir, env=clean_env())
+    check = clustergen_in_process(["secrets", "check"], cwd=workdir, env=clean_env())
     assert check.returncode == 0, check.stdout
 
 
@@ -100,7 +103,7 @@ def test_force_over_a_hand_edited_secret_does_not_block_later_runs(workdir: Path
     assert not (workdir / f"{DNS_SECRET}.orig").exists()
     validated = configure(workdir / "cluster.yaml")
     assert validated.startswith("0 changed")
-    again = run_clustergen(["configure"], cwd=workdir, env=clean_env())
+    again = clustergen_in_process(["configure"], cwd=workdir, env=clean_env())
     assert again.returncode == 0, again.stderr
 
 
