@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.rendering import EVERY_CHART, copy_templates
+from tests.rendering import EVERY_CHART, shared_templates
 from tests.templates.conftest import CORE_DIRS, ContextFor, Render, Tree, make_renderer
 
 OBSERVABILITY_DIRS = ("kubernetes/apps/observability", "docs/runbooks")
@@ -23,8 +23,7 @@ def observability_renderer(
 ) -> Render:
     """Renders of the core namespaces plus OBSERVABILITY_DIRS, cached by their changes."""
     directories = (*CORE_DIRS, *OBSERVABILITY_DIRS)
-    root = copy_templates(tmp_path_factory.mktemp("obs") / "config", directories)
-    return make_renderer(root, context_for)
+    return make_renderer(shared_templates(directories), context_for)
 
 
 def render_everything(
@@ -36,6 +35,5 @@ def render_everything(
     rendered too (the docs read the Talos and Kubernetes versions from its talenv.yaml),
     then left out: the tree is read as Kubernetes objects."""
     directories = ("kubernetes", "docs", "talos")
-    root = copy_templates(tmp_path_factory.mktemp("all") / "config", directories)
-    tree = make_renderer(root, context_for)({**EVERY_CHART, **changes})
+    tree = make_renderer(shared_templates(directories), context_for)({**EVERY_CHART, **changes})
     return {path: data for path, data in tree.items() if not path.startswith("talos/")}

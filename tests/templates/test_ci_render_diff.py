@@ -30,7 +30,7 @@ from generator.pipeline import configure
 from generator.render.tree import render_tree
 from generator.sidefiles import read_side_files
 from tests.older_render import as_if_clustergen_wrote
-from tests.rendering import copy_templates, sample_with, write_config
+from tests.rendering import sample_with, shared_templates, write_config
 from tests.templates.conftest import ContextFor
 
 pytestmark = pytest.mark.slow
@@ -215,8 +215,8 @@ SIDE_FILE_CASES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def workflow_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_templates(tmp_path_factory.mktemp("workflow-templates") / "config", (".github",))
+def workflow_templates() -> Path:
+    return shared_templates((".github",))
 
 
 @pytest.mark.parametrize("case", sorted(SIDE_FILE_CASES))
