@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.process import git, run_clustergen
+from tests.process import clean_env, clustergen_in_process, git
 
 ROOT = Path(__file__).resolve().parents[2]
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
@@ -63,8 +63,11 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if (ROOT / name).is_file():  # a tracked file deleted in the work tree is skipped
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
-    assert run_clustergen(["init"], cwd=repo).returncode == 0
-    configured = run_clustergen(["configure", "--no-validate"], cwd=repo)
+    # In this process: the pre-commit run is what is tested here, and clustergen's own
+    # process boundary is tested by tests/test_cli.py and the pipeline's CLI tests.
+    env = clean_env()
+    assert clustergen_in_process(["init"], cwd=repo, env=env).returncode == 0
+    configured = clustergen_in_process(["configure", "--no-validate"], cwd=repo, env=env)
     assert configured.returncode == 0, configured.stderr
     git(repo, "init", "-q")
     git(repo, "add", "-A")
