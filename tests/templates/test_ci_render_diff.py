@@ -27,10 +27,9 @@ from generator.config import load_cluster
 from generator.errors import SideFileError
 from generator.init_dir import init_workdir
 from generator.pipeline import configure
-from generator.render.tree import render_tree
 from generator.sidefiles import read_side_files
 from tests.older_render import as_if_clustergen_wrote
-from tests.rendering import sample_with, shared_templates, write_config
+from tests.rendering import render_context, sample_with, shared_templates, write_config
 from tests.templates.conftest import ContextFor
 
 pytestmark = pytest.mark.slow
@@ -227,7 +226,7 @@ def test_workflow_asks_for_exactly_the_side_files_clustergen_reads(
     tmp_path: Path,
 ) -> None:
     context = context_for(SIDE_FILE_CASES[case])
-    text = render_tree(context, template_root=workflow_templates).files[WORKFLOW].decode()
+    text = render_context(context, workflow_templates).files[WORKFLOW].decode()
     steps = yaml.safe_load(text)["jobs"]["render-diff"]["steps"]
     install = next(s for s in steps if s["name"] == "Install the keys")
     written = re.findall(r"^printf '%s\\n' \"\$\{(\w+)\}\" > (\S+)$", install["run"], re.MULTILINE)
