@@ -37,6 +37,12 @@ def _pre_commit(repo: Path, *files: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT_"))}
     if "PRE_COMMIT_HOME" in os.environ:
         env["PRE_COMMIT_HOME"] = os.environ["PRE_COMMIT_HOME"]
+    # pre-commit installs each local hook as a stub package (its own setup.py) plus the
+    # hook's pinned wheels. Built without isolation, uv builds the stub with the setuptools
+    # `uv venv --seed` put into the hook's environment instead of making a build
+    # environment for each of the four hooks (~0.9 s CPU of the run); the hooks' wheels
+    # come from PyPI (or uv's cache) as for any user.
+    env["UV_NO_BUILD_ISOLATION"] = "1"
     selection = ("--files", *files) if files else ("--all-files",)
     return subprocess.run(
         [str(PRE_COMMIT), "run", *selection, "--color", "never"],
