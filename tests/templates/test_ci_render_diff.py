@@ -25,12 +25,11 @@ import yaml
 from generator import paths
 from generator.config import load_cluster
 from generator.errors import SideFileError
-from generator.init_dir import init_workdir
-from generator.pipeline import configure
 from generator.sidefiles import read_side_files
 from tests.older_render import as_if_clustergen_wrote
 from tests.rendering import render_context, sample_with, shared_templates, write_config
 from tests.templates.conftest import ContextFor
+from tests.workdirs import configured_sample
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +46,9 @@ exec "{python}" -m generator "$@"
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample, initialised and configured: what the user commits, plus their keys."""
-    root = tmp_path_factory.mktemp("user-repo")
-    shutil.copy(paths.SAMPLE_CONFIG, root / paths.CONFIG_NAME)
-    init_workdir(root)
-    configure(root / paths.CONFIG_NAME, validate=False)
-    return root
+    """The sample, initialised and configured: what the user commits, plus their keys
+    (tests/workdirs.py: made once per process, copied here)."""
+    return configured_sample(tmp_path_factory.mktemp("user-repo"))
 
 
 @pytest.fixture(scope="module")
