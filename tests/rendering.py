@@ -7,12 +7,17 @@ config loader (defaults, rules, derived values) and rendered by the real rendere
 
 Render through `render_sample` wherever a test only needs the files: each scenario
 is rendered once per test process (per pytest-xdist worker), whichever file asks.
+`render_config` renders a template context once per process too, for the full template
+tree and the copies `shared_templates` makes (trees nobody edits), whatever changes or
+file it came from: equal contexts render equal trees. Each caller gets its own copy.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -84,8 +89,53 @@ def render_config(
     side: SideFiles | SideFor = side_files,
     template_root: Path = paths.TEMPLATE_TREE,
 ) -> RenderedTree:
-    """The rendered tree of `config` (every template unless `template_root` says otherwise)."""
-    return render_tree(context_of(config, side), template_root=template_root)
+    """The rendered tree of `config` (every template unless `template_root` says otherwise);
+    rendered once per process for each distinct context when `template_root` is the full
+    tree or a `shared_templates` copy."""
+    return render_context(context_of(config, side), template_root)
+
+
+# Template roots no test edits: the project's own tree and shared_templates' copies.
+_STABLE_ROOTS: set[Path] = {paths.TEMPLATE_TREE}
+_trees: dict[tuple[str, Path], RenderedTree] = {}
+
+
+def render_context(context: Mapping[str, Any], template_root: Path) -> RenderedTree:
+    """render_tree(context, template_root), made once per process for each context (by
+    value, key order included) and stable root; a fresh RenderedTree for every caller.
+    A render that fails is not kept: it fails again for the next caller."""
+    key = _context_digest(context)
+    if key is None or template_root not in _STABLE_ROOTS:
+        return render_tree(context, template_root=template_root)
+    if (key, template_root) not in _trees:
+        _trees[key, template_root] = render_tree(context, template_root=template_root)
+    tree = _trees[key, template_root]
+    return dataclasses.replace(
+        tree,
+        files=dict(tree.files),
+        modes=dict(tree.modes),
+        origins=dict(tree.origins),
+        shadowed=dict(tree.shadowed),
+    )
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _context_digest(context: Mapping[str, Any]) -> str | None:
+    """A digest of `context`'s value, or None when it holds anything but YAML's plain data
+    (whose repr says all it is: no object's address that a later one could reuse)."""
+
+    def plain(node: object) -> bool:
+        if isinstance(node, dict):
+            return all(plain(k) and plain(v) for k, v in node.items())
+        if isinstance(node, list | tuple):
+            return all(plain(item) for item in node)
+        return isinstance(node, _PLAIN)
+
+    if not plain(context):
+        return None
+    return hashlib.sha256(repr(context).encode()).hexdigest()
 
 
 _rendered: dict[tuple[str, str, object], dict[str, bytes]] = {}
@@ -105,6 +155,17 @@ def render_sample(
         _rendered[key] = render_config(config, side, template_root).files
         shutil.rmtree(workdir, ignore_errors=True)
     return dict(_rendered[key])
+
+
+@functools.cache
+def shared_templates(names: tuple[str, ...]) -> Path:
+    """A template root holding only `names` of templates/config (copy_templates), one per
+    process for each `names`: every file asking for the same subset shares it, its
+    compiled templates and its renders (render_config). Nobody may edit it; a test that
+    changes templates makes its own copy with copy_templates."""
+    root = copy_templates(Path(tempfile.mkdtemp(prefix="templates-")) / "config", names)
+    _STABLE_ROOTS.add(root)
+    return root
 
 
 def copy_templates(root: Path, names: tuple[str, ...]) -> Path:

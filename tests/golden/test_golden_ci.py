@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes import GOLDEN_SIDE
 from tests.golden.snapshot import GoldenSnapshots
-from tests.rendering import copy_templates, render_config, sample_with, write_config
+from tests.rendering import render_config, sample_with, shared_templates, write_config
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "ci-validate-render-diff-off": {
@@ -35,9 +35,8 @@ def ci_files(tree: Mapping[str, bytes]) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def ci_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ci-golden") / "config"
-    return copy_templates(root, (".github", ".renovaterc.json5.j2"))
+def ci_templates() -> Path:
+    return shared_templates((".github", ".renovaterc.json5.j2"))
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from generator.validate.schemas import SchemaStore
-from tests.rendering import context_of, copy_templates, render_sample, sample_with, write_config
+from tests.rendering import context_of, render_sample, sample_with, shared_templates, write_config
 from tests.shared import CRD_SCHEMA_LOCATION, CRD_SCHEMAS
 
 Tree = dict[str, bytes]
@@ -38,17 +38,16 @@ CORE_DIRS = (
 
 
 @pytest.fixture(scope="session")
-def kubernetes_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def kubernetes_templates() -> Path:
     """A template root holding only CORE_DIRS, so that templates of other areas (and work in
     progress there) can neither break nor satisfy these tests."""
-    return copy_templates(tmp_path_factory.mktemp("templates") / "config", CORE_DIRS)
+    return shared_templates(CORE_DIRS)
 
 
 @pytest.fixture(scope="session")
-def ci_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ci_templates() -> Path:
     """The CI templates (and talos/, whose annotations Renovate reads) without the rest."""
-    root = tmp_path_factory.mktemp("ci-templates") / "config"
-    return copy_templates(root, (".github", "talos", ".renovaterc.json5.j2"))
+    return shared_templates((".github", "talos", ".renovaterc.json5.j2"))
 
 
 @pytest.fixture(scope="session")

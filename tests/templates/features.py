@@ -3,6 +3,7 @@ name a feature, and renders with a feature switched off (tests/features.py has t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +34,19 @@ def without(feature: str) -> dict[str, Any]:
 
 
 def guarded_folders(feature: str, root: Path = paths.TEMPLATE_TREE) -> list[str]:
-    """Output folders (posix, relative, with a trailing /) whose guard names `feature`."""
+    """Output folders (posix, relative, with a trailing /) whose guard names `feature`;
+    for the project's own template tree (which no test edits) looked up once per process."""
+    if root == paths.TEMPLATE_TREE:
+        return list(_guarded_in_template_tree(feature))
+    return _guarded_folders(feature, root)
+
+
+@functools.cache
+def _guarded_in_template_tree(feature: str) -> tuple[str, ...]:
+    return tuple(_guarded_folders(feature, paths.TEMPLATE_TREE))
+
+
+def _guarded_folders(feature: str, root: Path) -> list[str]:
     mention = re.compile(rf"\bfeatures\.{feature}\b")
     found = [
         guard.parent.relative_to(root).as_posix() + "/"

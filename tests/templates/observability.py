@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.rendering import EVERY_CHART, copy_templates
+from tests.rendering import EVERY_CHART, render_sample, shared_templates
 from tests.templates.conftest import CORE_DIRS, ContextFor, Render, Tree, make_renderer
 
 OBSERVABILITY_DIRS = ("kubernetes/apps/observability", "docs/runbooks")
@@ -23,8 +23,7 @@ def observability_renderer(
 ) -> Render:
     """Renders of the core namespaces plus OBSERVABILITY_DIRS, cached by their changes."""
     directories = (*CORE_DIRS, *OBSERVABILITY_DIRS)
-    root = copy_templates(tmp_path_factory.mktemp("obs") / "config", directories)
-    return make_renderer(root, context_for)
+    return make_renderer(shared_templates(directories), context_for)
 
 
 def render_everything(
@@ -32,10 +31,9 @@ def render_everything(
     context_for: ContextFor,
     changes: Mapping[str, Any],
 ) -> Tree:
-    """The whole kubernetes/ and docs/ trees with EVERY_CHART and `changes`. talos/ is
-    rendered too (the docs read the Talos and Kubernetes versions from its talenv.yaml),
-    then left out: the tree is read as Kubernetes objects."""
-    directories = ("kubernetes", "docs", "talos")
-    root = copy_templates(tmp_path_factory.mktemp("all") / "config", directories)
-    tree = make_renderer(root, context_for)({**EVERY_CHART, **changes})
-    return {path: data for path, data in tree.items() if not path.startswith("talos/")}
+    """The whole kubernetes/ and docs/ trees with EVERY_CHART and `changes`, from a render of
+    the full template tree (the docs read the Talos and Kubernetes versions from talos/,
+    and other files' renders of the same config share it, tests/rendering.py), then only
+    those two: the tree is read as Kubernetes objects and their docs."""
+    tree = render_sample({**EVERY_CHART, **changes})
+    return {path: data for path, data in tree.items() if path.startswith(("kubernetes/", "docs/"))}

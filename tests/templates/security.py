@@ -8,16 +8,14 @@ by the real config loader and renderer (tests/rendering.py, side files from test
 
 from __future__ import annotations
 
-import functools
 import posixpath
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from tests import documents
 from tests.features import all_features_changes
-from tests.rendering import copy_templates, render_sample
+from tests.rendering import render_sample, shared_templates
 
 Tree = dict[str, bytes]
 Doc = dict[str, Any]
@@ -60,11 +58,10 @@ TUNNEL: dict[str, Any] = {"ingress.mode": "cloudflare-tunnel"}
 NS_LABEL = "k8s:io.kubernetes.pod.namespace"
 
 
-@functools.cache
 def _templates() -> Path:
     # One copy of TEMPLATE_DIRS per process: templates elsewhere can neither break nor
     # satisfy these tests.
-    return copy_templates(Path(tempfile.mkdtemp(prefix="security-")) / "config", TEMPLATE_DIRS)
+    return shared_templates(TEMPLATE_DIRS)
 
 
 def render(changes: Mapping[str, Any], workdir: Path | None = None) -> Tree:

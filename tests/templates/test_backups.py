@@ -21,10 +21,9 @@ from generator import paths
 from generator.config import load_cluster
 from generator.errors import ConfigError
 from generator.render.environment import make_environment
-from generator.render.tree import render_tree
 from generator.secrets.files import is_secret_path as is_secret
 from tests import documents
-from tests.rendering import sample_with, write_config
+from tests.rendering import render_context, sample_with, write_config
 from tests.shared import CRD_SCHEMAS
 
 VELERO = "kubernetes/apps/velero"
@@ -57,7 +56,7 @@ class Renderer:
         key = repr(sorted(merged.items()))
         if key not in self._cache:
             context = self._context_for(merged)
-            self._cache[key] = (context, render_tree(context).files)
+            self._cache[key] = (context, render_context(context, paths.TEMPLATE_TREE).files)
         return self._cache[key]
 
     def __call__(self, *changes: Mapping[str, Any]) -> Tree:

@@ -25,13 +25,11 @@ import yaml
 from generator import paths
 from generator.config import load_cluster
 from generator.errors import SideFileError
-from generator.init_dir import init_workdir
-from generator.pipeline import configure
-from generator.render.tree import render_tree
 from generator.sidefiles import read_side_files
 from tests.older_render import as_if_clustergen_wrote
-from tests.rendering import copy_templates, sample_with, write_config
+from tests.rendering import render_context, sample_with, shared_templates, write_config
 from tests.templates.conftest import ContextFor
+from tests.workdirs import configured_sample
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +46,9 @@ exec "{python}" -m generator "$@"
 
 @pytest.fixture(scope="module")
 def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample, initialised and configured: what the user commits, plus their keys."""
-    root = tmp_path_factory.mktemp("user-repo")
-    shutil.copy(paths.SAMPLE_CONFIG, root / paths.CONFIG_NAME)
-    init_workdir(root)
-    configure(root / paths.CONFIG_NAME, validate=False)
-    return root
+    """The sample, initialised and configured: what the user commits, plus their keys
+    (tests/workdirs.py: made once per process, copied here)."""
+    return configured_sample(tmp_path_factory.mktemp("user-repo"))
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +210,8 @@ SIDE_FILE_CASES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def workflow_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_templates(tmp_path_factory.mktemp("workflow-templates") / "config", (".github",))
+def workflow_templates() -> Path:
+    return shared_templates((".github",))
 
 
 @pytest.mark.parametrize("case", sorted(SIDE_FILE_CASES))
@@ -227,7 +222,7 @@ def test_workflow_asks_for_exactly_the_side_files_clustergen_reads(
     tmp_path: Path,
 ) -> None:
     context = context_for(SIDE_FILE_CASES[case])
-    text = render_tree(context, template_root=workflow_templates).files[WORKFLOW].decode()
+    text = render_context(context, workflow_templates).files[WORKFLOW].decode()
     steps = yaml.safe_load(text)["jobs"]["render-diff"]["steps"]
     install = next(s for s in steps if s["name"] == "Install the keys")
     written = re.findall(r"^printf '%s\\n' \"\$\{(\w+)\}\" > (\S+)$", install["run"], re.MULTILINE)

@@ -24,9 +24,8 @@ import yaml
 
 from generator import paths
 from generator.render.context import load_versions
-from generator.render.tree import render_tree
 from tests import documents
-from tests.rendering import render_config, render_sample, write_config
+from tests.rendering import render_config, render_context, render_sample, write_config
 from tests.templates.conftest import ContextFor
 
 RENOVATE = ".renovaterc.json5"
@@ -48,7 +47,7 @@ def _python_regex(pattern: str) -> re.Pattern[str]:
 
 @pytest.fixture(scope="module")
 def ci_files(ci_templates: Path, context_for: ContextFor) -> dict[str, str]:
-    files = render_tree(context_for({}), template_root=ci_templates).files
+    files = render_context(context_for({}), ci_templates).files
     return {path: content.decode() for path, content in files.items()}
 
 

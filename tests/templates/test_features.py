@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from generator.render.tree import render_tree
+from generator import paths
 from tests import documents
 from tests.features import FEATURES, all_features_changes
-from tests.rendering import context_of, sample_with, write_config
+from tests.rendering import context_of, render_context, sample_with, write_config
 from tests.templates.features import guarded_folders, published, without
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -33,7 +33,7 @@ def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
         if key not in cache:
             config = write_config(sample_with(changes), tmp_path_factory.mktemp("features"))
             context = context_of(config)
-            cache[key] = (render_tree(context).files, context)
+            cache[key] = (render_context(context, paths.TEMPLATE_TREE).files, context)
         return cache[key]
 
     return _render

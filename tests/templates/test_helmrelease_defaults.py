@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from generator import paths
 from generator.command import run
-from generator.render.tree import render_tree
 from generator.validate.kubectl import kubectl_available, materialize
 from generator.validate.schemas import SchemaStore
 from tests import documents
+from tests.rendering import render_context
 from tests.templates.conftest import ContextFor, Tree
 from tests.templates.manifests import dig, docs
 from tests.templates.test_rendered_trees_validate import all_on
@@ -90,8 +91,9 @@ def _without_defaults(release: dict[str, Any]) -> dict[str, Any]:
 def test_every_helmrelease_gets_the_defaults(
     context_for: ContextFor, schemas: SchemaStore, tmp_path: Path, stack: str
 ) -> None:
-    tree = render_tree(
-        context_for({**all_on(stack, "enforce"), "ingress.mode": "cloudflare-tunnel"})
+    tree = render_context(
+        context_for({**all_on(stack, "enforce"), "ingress.mode": "cloudflare-tunnel"}),
+        paths.TEMPLATE_TREE,
     ).files
     rendered = {
         d["metadata"]["name"]: d
@@ -113,7 +115,7 @@ def test_every_helmrelease_gets_the_defaults(
 
 def test_the_patch_reaches_every_child(context_for: ContextFor, tmp_path: Path) -> None:
     """No label selector or name on the target: a child added later is patched too."""
-    tree = render_tree(context_for({})).files
+    tree = render_context(context_for({}), paths.TEMPLATE_TREE).files
     outer = docs(tree, ROOT_KS)[0]["spec"]["patches"]
     carriers = [p for p in outer if "HelmRelease" in p["patch"]]
     assert len(carriers) == 1

@@ -1,6 +1,8 @@
 """The whole rendered tree passes the ecosystem's linters: yamllint with the rendered
 `.yamllint.yaml`, shellcheck on every script, actionlint (with shellcheck) on the workflows.
 
+yamllint runs through its own command line in this process (tests/linters.py), the
+others as the executables; the fresh clone's pre-commit run starts yamllint as a process.
 Two trees, each rendered once per session: the sample and the all-features fixture
 (tests/config/fixtures/valid/all-features.yaml). Secrets are written as rendered
 (plaintext, fake values): the rendered yamllint config skips `*.sops.*`, because sops
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 from generator.secrets.files import is_secret_path
-from tests.linters import lint, tool
+from tests.linters import lint, tool, yamllint
 from tests.rendering import render_config, sample_with, write_config
 
 ALL_FEATURES = Path(__file__).parents[1] / "config/fixtures/valid/all-features.yaml"
@@ -44,7 +46,7 @@ def tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_yamllint_finds_the_rendered_config_and_lints_every_area(tree: Path) -> None:
-    listed = lint([tool("yamllint"), "--list-files", "."], tree)
+    listed = yamllint(["--list-files", "."], tree)
     assert listed.returncode == 0, listed.stderr
     files = {Path(line).as_posix().removeprefix("./") for line in listed.stdout.split()}
     for area in ("kubernetes/", "bootstrap/", "talos/patches/", ".github/workflows/"):
@@ -55,7 +57,7 @@ def test_yamllint_finds_the_rendered_config_and_lints_every_area(tree: Path) -> 
 
 def test_yamllint_strict(tree: Path) -> None:
     # No -c: yamllint picks up the rendered .yamllint.yaml, as it does in the user's clone.
-    result = lint([tool("yamllint"), "--strict", "-f", "parsable", "."], tree)
+    result = yamllint(["--strict", "-f", "parsable", "."], tree)
     assert result.returncode == 0 and not result.stdout, result.stdout + result.stderr
 
 
@@ -64,10 +66,7 @@ def test_yamllint_strict_on_secret_plaintext(tree: Path) -> None:
     del rules["ignore"]
     secrets = sorted(str(p.relative_to(tree)) for p in tree.rglob("*.sops.yaml"))
     assert secrets
-    result = lint(
-        [tool("yamllint"), "--strict", "-f", "parsable", "-d", yaml.safe_dump(rules), *secrets],
-        tree,
-    )
+    result = yamllint(["--strict", "-f", "parsable", "-d", yaml.safe_dump(rules), *secrets], tree)
     assert result.returncode == 0 and not result.stdout, result.stdout + result.stderr
 
 
@@ -99,7 +98,7 @@ def test_yamllint_skips_what_is_not_the_cluster(tree: Path, tmp_path: Path) -> N
     for path in (*ignored, "kubernetes/apps/x/bad.yaml"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text("a: {b:  c}\n")  # no `---`, braces: two findings each
-    result = lint([tool("yamllint"), "--strict", "-f", "parsable", "."], tmp_path)
+    result = yamllint(["--strict", "-f", "parsable", "."], tmp_path)
     reported = {line.split(":", 1)[0].removeprefix("./") for line in result.stdout.splitlines()}
     assert reported == {"kubernetes/apps/x/bad.yaml"}, result.stdout
 
@@ -109,5 +108,5 @@ def test_yamllint_passes_the_template_repository_it_is_rendered_into(tree: Path)
     # clone's own tracked files (the e2e variants, workflows, fixtures) reports nothing.
     root = Path(__file__).resolve().parents[2]
     config = str(tree / ".yamllint.yaml")
-    result = lint([tool("yamllint"), "--strict", "-f", "parsable", "-c", config, "."], root)
+    result = yamllint(["--strict", "-f", "parsable", "-c", config, "."], root)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rendering import copy_templates, render_config, sample_with, write_config
+from tests.rendering import render_config, sample_with, shared_templates, write_config
 from tests.templates.security import ALL_ON, TUNNEL, Tree, Trees, dig, find, helm_values, of_kind
 from tests.templates.security_charts import CHART_LABELS
 
@@ -172,7 +172,7 @@ def test_each_gateways_proxies_spread_on_their_own(tree: Callable[..., Tree]) ->
 def test_controllers_take_workloads(tmp_path: Path) -> None:
     """replicas_any_node counts the controllers because Talos lets workloads run on them;
     if the controller patch stopped doing so, the replica rule in config/derive.py must too."""
-    root = copy_templates(tmp_path / "templates" / "config", ("talos",))
+    root = shared_templates(("talos",))
     files = render_config(write_config(sample_with({}), tmp_path), template_root=root).files
     patch = yaml.safe_load(files["talos/patches/controller/cluster.yaml"])
     assert patch["cluster"]["allowSchedulingOnControlPlanes"] is True

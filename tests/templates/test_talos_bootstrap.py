@@ -27,7 +27,7 @@ from generator.render.tree import RenderedTree
 from tests import documents
 from tests.fakes import side_files
 from tests.linters import tool as linter
-from tests.rendering import copy_templates, render_config, sample_with, write_config
+from tests.rendering import render_config, sample_with, shared_templates, write_config
 from tests.shared import CRD_SCHEMAS
 
 KUSTOMIZATION_SCHEMA = CRD_SCHEMAS / "kustomize.toolkit.fluxcd.io/kustomization_v1.json"
@@ -56,8 +56,8 @@ OWN = (".sops.yaml.j2", "talos", "bootstrap", "kubernetes/flux", "kubernetes/com
 
 
 @pytest.fixture(scope="session")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_templates(tmp_path_factory.mktemp("templates") / "config", OWN)
+def own() -> Path:
+    return shared_templates(OWN)
 
 
 def render(tmp_path: Path, root: Path = paths.TEMPLATE_TREE, **changes: Any) -> RenderedTree:
