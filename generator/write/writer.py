@@ -18,7 +18,7 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -27,7 +27,8 @@ from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
 from generator.write.bases import base_path, bases_for, committed_copy, read_base, stored
 from generator.write.fs import WriteError, os_reason, symlinked_directory
-from generator.write.journal import SECRET_BACKUP_DIR, Staged, stage
+from generator.write.journal import SECRET_BACKUP_DIR, Staged, deferred_signals, stage
+from generator.write.lock import keep_locked
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.manifest_notes import manifest_notes
 from generator.write.merge import Hunk, merge3, merge_taking_theirs
@@ -350,8 +351,14 @@ class StagedPlan:
             self._staged.settle()
 
 
-def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
-    """`apply_plan` up to the commit point: conflicts refused, every file staged."""
+def stage_plan(
+    plan: WritePlan,
+    root: Path,
+    force: bool = False,
+    cancelled: Callable[[], bool] | None = None,
+) -> StagedPlan:
+    """`apply_plan` up to the commit point: conflicts refused, every file staged
+    (`cancelled`: as journal.stage's)."""
     plan.refuse_conflicts(force)
     summary = WriteSummary(
         created=list(plan.create),
@@ -383,7 +390,7 @@ def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
         return StagedPlan(summary, None)
     modes = {**plan.modes, **dict.fromkeys(plan.bases, DEFAULT_MODE)}
     manifest = dump_manifest(plan.new) if plan.new != plan.old else None
-    staged = stage(root, contents, modes, removals, manifest, backups)
+    staged = stage(root, contents, modes, removals, manifest, backups, cancelled)
     try:
         return StagedPlan(summary, staged)
     except BaseException:  # an interrupt at its creation
@@ -397,6 +404,13 @@ class WriteWhileValidating:
     `start` once validation has read the disk (the stages are files in the tree); a plan
     never started is staged by `commit`. Staging is most of a write's cost (creating
     each file, fsyncs); validation mostly waits for kubectl, so both fit on two cores.
+
+    The main thread never leaves `commit` or `abandon` while the thread still stages: it
+    waits with SIGINT/SIGTERM held back (journal.deferred_signals), and one that comes
+    meanwhile cuts staging short (between two files) before it is raised. (`Thread.join`
+    cannot be used: on CPython 3.11 a join that an interrupt cuts short marks the thread
+    stopped while it runs on, so a second join returns at once.) The thread keeps the
+    directory's lock (lock.keep_locked) until it ends, however the main thread unwinds.
     """
 
     def __init__(self, plan: WritePlan, root: Path, force: bool = False) -> None:
@@ -404,25 +418,61 @@ class WriteWhileValidating:
         self._thread: threading.Thread | None = None
         self._staged: StagedPlan | None = None
         self._error: BaseException | None = None
+        self._cancelled = False
+        self._finished = False
+        # Held from `start` until the thread ends: a wait on it wakes at the thread's end.
+        self._running = threading.Lock()
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._stage, name="clustergen-stage")
-            self._thread.start()
+        if self._thread is not None:
+            return
+        # No interrupt between starting the thread and knowing it started.
+        with deferred_signals():
+            unlock = keep_locked(self._args[1])
+            thread = threading.Thread(target=self._stage, args=(unlock,), name="clustergen-stage")
+            self._running.acquire()
+            try:
+                thread.start()
+            except BaseException:  # not started (no interrupt comes here)
+                self._running.release()
+                unlock()
+                raise
+            self._thread = thread
 
-    def _stage(self) -> None:
+    def _stage(self, unlock: Callable[[], None]) -> None:
+        plan, root, force = self._args
         try:
-            self._staged = stage_plan(*self._args)
+            self._staged = stage_plan(plan, root, force, cancelled=self._is_cancelled)
         except BaseException as err:  # handed to the caller's thread by commit
             self._error = err
+        finally:
+            unlock()
+            self._finished = True
+            self._running.release()
+
+    def _is_cancelled(self) -> bool:
+        return self._cancelled
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+
+    def _wait(self) -> None:
+        """Until the thread has ended (call with signals held back)."""
+        while not self._finished:
+            # Only a wake-up: `_finished` says whether the thread ended.
+            if self._running.acquire(timeout=0.05):
+                self._running.release()
 
     def commit(self) -> WriteSummary:
         """Write the plan (`apply_plan`'s errors)."""
         if self._thread is None:
             return apply_plan(*self._args)
         try:
-            self._thread.join()
-        except BaseException:  # interrupted while the stages are still being written
+            # An interrupt while the stages are still being written stops staging, then is
+            # raised here.
+            with deferred_signals(self._cancel):
+                self._wait()
+        except BaseException:
             self.abandon()
             raise
         if self._error is not None:
@@ -434,9 +484,12 @@ class WriteWhileValidating:
             self._staged.settle()
 
     def abandon(self) -> None:
-        """Validation failed or was interrupted: remove whatever was staged."""
-        if self._thread is not None:
-            self._thread.join()
+        """Validation failed or was interrupted: stop staging, remove whatever was staged."""
+        if self._thread is None:
+            return
+        self._cancelled = True
+        with deferred_signals():
+            self._wait()
             if self._staged is not None:
                 # The caller's error is the one to report; a stage the disk keeps now goes
                 # with the next run's recovery (the journal says `prepared`).
