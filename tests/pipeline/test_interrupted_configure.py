@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,11 +49,13 @@ def go_back_and_check(repo: Repo, reference: dict[str, bytes]) -> str:
 
 
 def _kill_when(proc: subprocess.Popen[str], journal: Path, trigger: str, sig: int) -> None:
-    """Send sig once the journal shows `trigger` ("prepared"/"committed"), or the process ends."""
+    """Send sig once the journal shows `trigger` ("prepared"/"committed"), or the process ends
+    (sig 0: only wait for that moment)."""
     while proc.poll() is None:
         try:
             if trigger.encode() in journal.read_bytes():
-                proc.send_signal(sig)
+                if sig:
+                    proc.send_signal(sig)
                 return
         except OSError:
             pass
@@ -112,6 +115,47 @@ def test_kill_loop(tmp_path: Path) -> None:
         recovered += [line for line in report.splitlines() if line.startswith("recovered")]
     # The journal-timed kills land inside the write: at least one run had to recover.
     assert recovered, "no kill landed inside a write"
+
+
+def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None:
+    """With warm caches validation ends before the write's staging thread does: Ctrl-C then
+    lands while configure waits for that thread. It stops staging and removes every stage
+    before it exits; once, a thread that ran on after the process gave up left 100+ stage
+    files and the journal (CPython 3.11's interrupted Thread.join)."""
+    repo = Repo.create(tmp_path / "repo")
+    reference = repo.files()
+    env = clean_env(CI="true")
+    repo.use(repo.all_features)
+    warm = run_clustergen(["configure"], cwd=repo.root, env=env)  # schemas, kustomize cached
+    assert warm.returncode == 0, warm.stderr
+    go_back_and_check(repo, reference)  # also forgets the validated tree: validation runs
+    journal = repo.root / JOURNAL
+    codes = []
+    for delay in (0.0, 0.02, 0.04, 0.06, 0.08, 0.1):  # after the journal says "prepared"
+        repo.use(repo.all_features)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "generator", "configure"],
+            cwd=repo.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        _kill_when(proc, journal, "prepared", 0)  # only waits
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        # Written whole when the signal came after the write (at exit, ignored), or not at all.
+        assert (proc.returncode, err) in ((130, "interrupted\n"), (0, "")), err
+        codes.append(proc.returncode)
+        assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+        if proc.returncode == 0:
+            assert_consistent(repo)
+        assert_no_plaintext(repo)
+        go_back_and_check(repo, reference)
+    assert 130 in codes
 
 
 def test_two_configures_at_once_take_turns(tmp_path: Path) -> None:
