@@ -9,6 +9,7 @@ broken run left behind.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -156,6 +157,68 @@ def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None
         assert_no_plaintext(repo)
         go_back_and_check(repo, reference)
     assert 130 in codes
+
+
+# configure in a child whose disk is slow: staging waits for the file `go` (validation
+# ends first), and the file `waiting` says the main thread is in the commit, waiting for it.
+_SLOW_DISK = """
+import sys, time
+from pathlib import Path
+from generator.cli import main
+from generator.write import journal, writer
+flags = Path(sys.argv[1])
+real_stage_files, real_commit = journal.stage_files, writer.WriteWhileValidating.commit
+def stage_files(*args):
+    deadline = time.monotonic() + 60
+    while not (flags / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    real_stage_files(*args)
+def commit(self):
+    (flags / "waiting").touch()
+    return real_commit(self)
+journal.stage_files, writer.WriteWhileValidating.commit = stage_files, commit
+sys.argv[1:] = ["configure"]
+raise SystemExit(main())
+"""
+
+
+def test_ctrl_c_while_the_commit_waits_for_staging(tmp_path: Path) -> None:
+    """Ctrl-C, twice, while configure waits for its write's staging thread: it waits on,
+    stops staging and removes every stage, says "interrupted" once and exits 130; the
+    lock is held until then."""
+    repo = Repo.create(tmp_path / "repo")
+    reference = repo.files()
+    repo.use(repo.all_features)
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_DISK, str(flags)],
+        cwd=repo.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(CI="true"),
+    )
+    deadline = time.monotonic() + 120
+    while not (flags / "waiting").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for _ in range(2):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    lock = os.open(repo.root / ".clustergen" / "lock", os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):  # held while the thread may still write
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(lock)
+    assert proc.poll() is None  # waiting for the staging thread
+    (flags / "go").touch()
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+    go_back_and_check(repo, reference)
 
 
 def test_two_configures_at_once_take_turns(tmp_path: Path) -> None:
