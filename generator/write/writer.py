@@ -115,6 +115,15 @@ class Resolutions:
                 )
 
 
+# A file as the plan read it: inode, size, modification time (ns). A save in place changes
+# size or time, an editor's save by rename the inode; staging's extra link changes none.
+Seen = tuple[int, int, int]
+
+
+def _seen(st: os.stat_result) -> Seen:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass
 class WritePlan:
     files: Mapping[str, bytes]
@@ -138,6 +147,9 @@ class WritePlan:
     # Rendered path → the override or merge patch that produced it (RenderedTree.origins):
     # the conflict advice then says to edit that, never to copy a render over it.
     origins: dict[str, str] = field(default_factory=dict)
+    # Each path the write replaces or removes → its file as planned (`Seen`), None where
+    # nothing was there: what the commit checks it still finds.
+    seen: dict[str, Seen | None] = field(default_factory=dict)
 
     @property
     def changes(self) -> bool:
@@ -286,8 +298,11 @@ def plan_write(
         if on_disk is None:
             plan.create.append(rel)
             plan.modes[rel] = DEFAULT_MODE if want is None else want
+            plan.seen[rel] = None
             continue
-        plan.modes[rel] = stat.S_IMODE(target.stat().st_mode)
+        st = target.stat()
+        plan.modes[rel] = stat.S_IMODE(st.st_mode)
+        plan.seen[rel] = _seen(st)
         if on_disk == new:
             plan.unchanged.append(rel)  # ours, or adopted as ours
         elif ours is None:
@@ -317,6 +332,8 @@ def plan_write(
             continue
         untouched = sha256_hex(data) == manifest.files[rel]
         (plan.remove if untouched else plan.kept).append(rel)
+        if untouched:
+            plan.seen[rel] = _seen(target.stat())
     return plan
 
 
@@ -334,16 +351,40 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
 class StagedPlan:
     """A plan whose new files wait beside their targets (journal.stage); nothing applied."""
 
-    def __init__(self, summary: WriteSummary, staged: Staged | None) -> None:
+    def __init__(
+        self,
+        summary: WriteSummary,
+        staged: Staged | None,
+        root: Path | None = None,
+        seen: Mapping[str, Seen | None] | None = None,
+    ) -> None:
         self._summary = summary
         self._staged = staged
+        self._root = root
+        self._seen = dict(seen or {})
 
     def commit(self) -> WriteSummary:
-        """Apply the write (journal's commit point on); WriteError as `apply_plan`. Called
-        in a `try` whose `finally` calls `settle` (journal.stage says why)."""
+        """Apply the write (journal's commit point on); WriteError as `apply_plan`;
+        WriteConflict, nothing written, when a file it replaces or removes changed since
+        it was planned (a hand edit saved while the tree validated). Called in a `try`
+        whose `finally` calls `settle` (journal.stage says why)."""
         if self._staged is not None:
+            self._refuse_changed()
             self._staged.commit()
         return self._summary
+
+    def _refuse_changed(self) -> None:
+        if self._root is None:
+            return
+        changed = [rel for rel, seen in self._seen.items() if _now(self._root / rel) != seen]
+        if changed:
+            raise WriteConflict(
+                "\n".join(
+                    [f"{len(changed)} file(s) changed while configure ran; nothing was written:"]
+                    + [f"  {rel}" for rel in sorted(changed)]
+                    + ["Run configure again: it then plans with them as they are now."]
+                )
+            )
 
     def settle(self) -> None:
         """Unless committed, remove every stage: the tree is as it was."""
@@ -390,9 +431,11 @@ def stage_plan(
         return StagedPlan(summary, None)
     modes = {**plan.modes, **dict.fromkeys(plan.bases, DEFAULT_MODE)}
     manifest = dump_manifest(plan.new) if plan.new != plan.old else None
+    touched = [*writes, *plan.merged, *plan.remove]
+    seen = {rel: plan.seen[rel] for rel in touched if rel in plan.seen}
     staged = stage(root, contents, modes, removals, manifest, backups, cancelled)
     try:
-        return StagedPlan(summary, staged)
+        return StagedPlan(summary, staged, root, seen)
     except BaseException:  # an interrupt at its creation
         staged.settle()
         raise
@@ -619,6 +662,15 @@ def _relative(root: Path, typed: str) -> str:
         raise ClusterGenError(
             f"{typed}: not inside {root}, where configure writes; give a path inside it"
         ) from None
+
+
+def _now(target: Path) -> Seen | None:
+    """`Seen` of target now, None when nothing (or no plain file) is there."""
+    try:
+        st = target.lstat()
+    except OSError:
+        return None
+    return _seen(st) if stat.S_ISREG(st.st_mode) else None
 
 
 def _read(target: Path, rel: str) -> bytes | None:

@@ -572,3 +572,28 @@ def test_the_lock_stays_held_while_the_write_still_stages(
         blocked.go_on.set()
         os.close(fd)
     assert _temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize("save", ["in place", "by rename", "a new file"])
+def test_a_file_saved_after_planning_is_never_overwritten(tmp_path: Path, save: str) -> None:
+    # configure plans, then validates for seconds: a save meanwhile must not be lost.
+    configure(tmp_path, TREE)
+    new = {p: d + b"# changed\n" for p, d in TREE.items()} | {"docs/new.md": b"new\n"}
+    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES | {"docs/new.md": 0o644})
+    rel = "docs/new.md" if save == "a new file" else "README.md"
+    target = tmp_path / rel
+    if save == "by rename":  # as editors save: a temporary file renamed over the target
+        (tmp_path / ".README.md.swp").write_bytes(b"mine\n")
+        os.rename(tmp_path / ".README.md.swp", target)
+    else:
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(b"mine\n")
+    before = snapshot(tmp_path)
+
+    with pytest.raises(
+        WriteConflict, match=f"changed while configure ran; nothing was written:\n  {rel}\n"
+    ):
+        apply_plan(plan, tmp_path)
+
+    assert snapshot(tmp_path) == before  # the save kept, no stage or journal left
+    assert _temporaries(tmp_path) == []
