@@ -14,6 +14,7 @@ A file the user took over (`Resolutions.keep_mine`, then the manifest's
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import stat
@@ -452,8 +453,9 @@ class WriteWhileValidating:
     waits with SIGINT/SIGTERM held back (journal.deferred_signals), and one that comes
     meanwhile cuts staging short (between two files) before it is raised. (`Thread.join`
     cannot be used: on CPython 3.11 a join that an interrupt cuts short marks the thread
-    stopped while it runs on, so a second join returns at once.) The thread keeps the
-    directory's lock (lock.keep_locked) until it ends, however the main thread unwinds.
+    stopped while it runs on, so a second join returns at once.) A copy of the directory's
+    lock (lock.keep_locked) is held until the stages are committed or removed, however
+    the main thread unwinds.
     """
 
     def __init__(self, plan: WritePlan, root: Path, force: bool = False) -> None:
@@ -465,33 +467,47 @@ class WriteWhileValidating:
         self._finished = False
         # Held from `start` until the thread ends: a wait on it wakes at the thread's end.
         self._running = threading.Lock()
+        self._unlock: Callable[[], None] | None = None
 
     def start(self) -> None:
         if self._thread is not None:
             return
         # No interrupt between starting the thread and knowing it started.
         with deferred_signals():
-            unlock = keep_locked(self._args[1])
-            thread = threading.Thread(target=self._stage, args=(unlock,), name="clustergen-stage")
+            self._unlock = keep_locked(self._args[1])
+            thread = threading.Thread(target=self._stage, name="clustergen-stage")
             self._running.acquire()
             try:
                 thread.start()
             except BaseException:  # not started (no interrupt comes here)
                 self._running.release()
-                unlock()
+                self._release_lock()
                 raise
             self._thread = thread
+            # A second interrupt can skip the caller's `abandon` (while the first unwinds
+            # validation); the interpreter then waits for the thread at exit, and this
+            # removes what it staged.
+            atexit.register(self.abandon)
 
-    def _stage(self, unlock: Callable[[], None]) -> None:
+    def _stage(self) -> None:
         plan, root, force = self._args
         try:
             self._staged = stage_plan(plan, root, force, cancelled=self._is_cancelled)
         except BaseException as err:  # handed to the caller's thread by commit
             self._error = err
         finally:
-            unlock()
             self._finished = True
             self._running.release()
+
+    def _done(self) -> None:
+        """The stages are committed or removed: the lock copy and the exit hook go."""
+        atexit.unregister(self.abandon)
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        unlock, self._unlock = self._unlock, None
+        if unlock is not None:
+            unlock()
 
     def _is_cancelled(self) -> bool:
         return self._cancelled
@@ -518,13 +534,16 @@ class WriteWhileValidating:
         except BaseException:
             self.abandon()
             raise
-        if self._error is not None:
-            raise self._error
-        assert self._staged is not None
         try:
-            return self._staged.commit()
+            if self._error is not None:
+                raise self._error
+            assert self._staged is not None
+            try:
+                return self._staged.commit()
+            finally:
+                self._staged.settle()
         finally:
-            self._staged.settle()
+            self._done()
 
     def abandon(self) -> None:
         """Validation failed or was interrupted: stop staging, remove whatever was staged."""
@@ -538,6 +557,7 @@ class WriteWhileValidating:
                 # with the next run's recovery (the journal says `prepared`).
                 with contextlib.suppress(WriteError):
                     self._staged.settle()
+        self._done()
 
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -597,3 +598,31 @@ def test_a_file_saved_after_planning_is_never_overwritten(tmp_path: Path, save: 
 
     assert snapshot(tmp_path) == before  # the save kept, no stage or journal left
     assert _temporaries(tmp_path) == []
+
+
+_SKIPPED_ABANDON = """
+import sys, time
+from pathlib import Path
+from generator.write.lock import writing
+from generator.write.manifest import load_manifest
+from generator.write.writer import WriteWhileValidating, plan_write
+root = Path(sys.argv[1])
+tree = {f"kubernetes/apps/a{n}.yaml": b"a: 1\\n" for n in range(50)}
+with writing(root):
+    write = WriteWhileValidating(plan_write(tree, root, load_manifest(root)), root)
+    write.start()
+    while not write._finished:  # staged whole: the stages wait in the tree
+        time.sleep(0.01)
+    raise SystemExit(130)  # an interrupt that skipped the caller's abandon
+"""
+
+
+def test_stages_whose_abandon_was_skipped_are_removed_at_exit(tmp_path: Path) -> None:
+    (tmp_path / ".clustergen").mkdir()
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    done = subprocess.run(
+        [sys.executable, "-c", _SKIPPED_ABANDON, str(tmp_path)], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (130, "")
+    after = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert [p for p in after if p not in before] == [".clustergen/lock"]
