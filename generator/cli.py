@@ -385,12 +385,18 @@ def _terminated(signum: int, _frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line (`argv`; None: this process's own, which then exits)."""
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt:
-        # A signal between the command's end and the handler's restore (see _run).
+        # Said here only, once: a second Ctrl-C while the first unwinds is the same interrupt.
         print("interrupted", file=sys.stderr)
-        return 130
+        code = 130
+    if argv is None and threading.current_thread() is threading.main_thread():
+        # The process exits now: a further Ctrl-C would only break off the interpreter's
+        # own clean-up (a temporary directory's finalizer) with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -418,9 +424,6 @@ def _run(args: argparse.Namespace) -> int:
     except ClusterGenError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # The reader left (`| head`): not our error. Later flushes go nowhere, so the
         # interpreter's exit does not fail on the closed pipe again.

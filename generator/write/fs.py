@@ -268,8 +268,13 @@ def _each_concurrently(sync: Callable[[int], None], files: list[tuple[int, str]]
     if len(fds) <= 1:
         failures = [attempt(fd) for fd in fds]
     else:
-        with ThreadPoolExecutor(min(_SYNC_THREADS, len(fds))) as pool:
-            failures = list(pool.map(attempt, fds))
+        try:
+            with ThreadPoolExecutor(min(_SYNC_THREADS, len(fds))) as pool:
+                failures = list(pool.map(attempt, fds))
+        except RuntimeError:
+            # No new thread at the interpreter's exit (a write settled there, writer.py),
+            # or none at all: one by one (an fsync again is harmless).
+            failures = [attempt(fd) for fd in fds]
     for err, (_, name) in zip(failures, files, strict=True):
         if err is not None:
             raise write_error(name, err) from None

@@ -35,7 +35,7 @@ import re
 import signal
 import stat
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +55,10 @@ _BACKUP = re.compile(r"\.orig(\.[0-9]+)?$")
 SECRET_BACKUP_DIR = ".clustergen/orig"
 # Staged files kept open until their fsync (well under the usual limit of 1024 fds).
 _OPEN_STAGES = 256
+
+
+class Cancelled(Exception):
+    """Staging stopped early because its caller gave the write up (`stage`'s `cancelled`)."""
 
 
 @dataclass
@@ -137,6 +141,7 @@ def stage(
     removals: list[str],
     manifest: bytes | None,
     backups: Mapping[str, tuple[str, int]] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Staged:
     """Steps 1 and 2 of `transact`: the journal (`prepared`) and every stage, fsynced. The
     tree itself is not changed yet: `Staged.commit` changes it, `Staged.settle` (or the
@@ -146,7 +151,10 @@ def stage(
     The caller calls `commit` in a `try` whose `finally` calls `settle`, right where this
     returns: an interrupt (SIGINT, or SIGTERM as the CLI raises it) is raised in Python at
     a function's entry, so one at `commit`'s own entry, before it holds signals back, is
-    settled by the caller's `finally`."""
+    settled by the caller's `finally`.
+
+    `cancelled` is asked between files: once it says True, staging stops, the stages are
+    removed and Cancelled is raised (a write staged in a thread that its caller gave up)."""
     journal = Journal()
     n = 0
     out = OutputRoot(root)
@@ -174,7 +182,7 @@ def stage(
         try:
             journal.dirs = _missing_dirs(out, [w.path for w in journal.writes])
             save_journal(out, journal)
-            stage_files(out, journal, staged_data)
+            stage_files(out, journal, staged_data, cancelled)
             return Staged(out, journal)  # here: an interrupt at its creation rolls back too
         except WriteError as err:
             _roll_back(out, journal)
@@ -308,13 +316,15 @@ def _check_journal(journal: Journal) -> None:
 
 
 @contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
+def deferred_signals(on_signal: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold SIGINT/SIGTERM back while the journal and the tree disagree; one that came
     meanwhile is raised again at the end.
 
     The main thread blocks them, and its Python handlers only note them: the kernel may
     hand a signal to any thread that does not block it (a worker thread that is still
     exiting, say), and Python then runs the handler in the main thread all the same.
+    `on_signal` is called (in the main thread) for each one noted, e.g. to cut short
+    what the block waits for.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # Python handlers can be set from the main thread only; it takes the signals
@@ -323,6 +333,8 @@ def deferred_signals() -> Iterator[None]:
 
     def note(signum: int, _frame: object) -> None:
         noted.append(signum)
+        if on_signal is not None:
+            on_signal()
 
     handlers = {signum: signal.signal(signum, note) for signum in _DEFERRED}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
@@ -336,7 +348,12 @@ def deferred_signals() -> Iterator[None]:
             signal.raise_signal(noted[0])
 
 
-def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) -> None:
+def stage_files(
+    out: OutputRoot,
+    journal: Journal,
+    data: Mapping[str, bytes],
+    cancelled: Callable[[], bool] | None = None,
+) -> None:
     made: list[str] = []
     try:
         for rel in journal.dirs:
@@ -352,6 +369,8 @@ def stage_files(out: OutputRoot, journal: Journal, data: Mapping[str, bytes]) ->
     unsynced: list[tuple[int, str]] = []
     try:
         for write in journal.writes:
+            if cancelled is not None and cancelled():
+                raise Cancelled
             if _parent(write.path) not in fresh:
                 _check_target(out, write.path)
             out.create(

@@ -15,7 +15,7 @@ import fcntl
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from generator.errors import ClusterGenError
@@ -27,6 +27,8 @@ STATE_DIR = ".clustergen"
 WAIT_ENV = "CLUSTERGEN_LOCK_WAIT"
 DEFAULT_WAIT = 5.0  # seconds
 _POLL = 0.1
+# The lock's descriptor for each root `writing` holds it for in this process (keep_locked).
+_HELD: dict[Path, int] = {}
 
 
 class LockHeld(ClusterGenError):
@@ -67,6 +69,7 @@ def writing(root: Path, wait: float | None = None) -> Iterator[str | None]:
     """Hold the lock for root; yields the one-line report of a recovered write, or None."""
     directory = state_dir(root, create=True)
     lock = directory / "lock"
+    held = root.resolve()
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as err:
@@ -77,9 +80,27 @@ def writing(root: Path, wait: float | None = None) -> Iterator[str | None]:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[held] = fd
         yield recover(root)
     finally:
-        os.close(fd)  # releases the lock
+        if _HELD.get(held) == fd:
+            del _HELD[held]
+        os.close(fd)  # releases the lock, unless a `keep_locked` copy is still open
+
+
+def keep_locked(root: Path) -> Callable[[], None]:
+    """Keep the lock `writing(root)` holds in this process until the returned function is
+    called, even when `writing` ends first: for a thread that writes into root, so that an
+    interrupt unwinding the main thread never hands the lock over while it still writes.
+    A no-op when this process does not hold the lock for root.
+
+    A flock belongs to the open file, which stays locked while any descriptor of it is open
+    (flock(2)); the copy is not inherited by child processes."""
+    fd = _HELD.get(root.resolve())
+    if fd is None:
+        return lambda: None
+    copy = os.dup(fd)
+    return lambda: os.close(copy)
 
 
 def _acquire(fd: int, root: Path, wait: float) -> None:

@@ -14,11 +14,12 @@ A file the user took over (`Resolutions.keep_mine`, then the manifest's
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import stat
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -27,7 +28,8 @@ from generator.errors import ClusterGenError, WriteConflict
 from generator.secrets.files import is_secret_path
 from generator.write.bases import base_path, bases_for, committed_copy, read_base, stored
 from generator.write.fs import WriteError, os_reason, symlinked_directory
-from generator.write.journal import SECRET_BACKUP_DIR, Staged, stage
+from generator.write.journal import SECRET_BACKUP_DIR, Staged, deferred_signals, stage
+from generator.write.lock import keep_locked
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.manifest_notes import manifest_notes
 from generator.write.merge import Hunk, merge3, merge_taking_theirs
@@ -114,6 +116,15 @@ class Resolutions:
                 )
 
 
+# A file as the plan read it: inode, size, modification time (ns). A save in place changes
+# size or time, an editor's save by rename the inode; staging's extra link changes none.
+Seen = tuple[int, int, int]
+
+
+def _seen(st: os.stat_result) -> Seen:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 @dataclass
 class WritePlan:
     files: Mapping[str, bytes]
@@ -137,6 +148,9 @@ class WritePlan:
     # Rendered path → the override or merge patch that produced it (RenderedTree.origins):
     # the conflict advice then says to edit that, never to copy a render over it.
     origins: dict[str, str] = field(default_factory=dict)
+    # Each path the write replaces or removes → its file as planned (`Seen`), None where
+    # nothing was there: what the commit checks it still finds.
+    seen: dict[str, Seen | None] = field(default_factory=dict)
 
     @property
     def changes(self) -> bool:
@@ -285,8 +299,11 @@ def plan_write(
         if on_disk is None:
             plan.create.append(rel)
             plan.modes[rel] = DEFAULT_MODE if want is None else want
+            plan.seen[rel] = None
             continue
-        plan.modes[rel] = stat.S_IMODE(target.stat().st_mode)
+        st = target.stat()
+        plan.modes[rel] = stat.S_IMODE(st.st_mode)
+        plan.seen[rel] = _seen(st)
         if on_disk == new:
             plan.unchanged.append(rel)  # ours, or adopted as ours
         elif ours is None:
@@ -316,6 +333,8 @@ def plan_write(
             continue
         untouched = sha256_hex(data) == manifest.files[rel]
         (plan.remove if untouched else plan.kept).append(rel)
+        if untouched:
+            plan.seen[rel] = _seen(target.stat())
     return plan
 
 
@@ -333,16 +352,40 @@ def apply_plan(plan: WritePlan, root: Path, force: bool = False) -> WriteSummary
 class StagedPlan:
     """A plan whose new files wait beside their targets (journal.stage); nothing applied."""
 
-    def __init__(self, summary: WriteSummary, staged: Staged | None) -> None:
+    def __init__(
+        self,
+        summary: WriteSummary,
+        staged: Staged | None,
+        root: Path | None = None,
+        seen: Mapping[str, Seen | None] | None = None,
+    ) -> None:
         self._summary = summary
         self._staged = staged
+        self._root = root
+        self._seen = dict(seen or {})
 
     def commit(self) -> WriteSummary:
-        """Apply the write (journal's commit point on); WriteError as `apply_plan`. Called
-        in a `try` whose `finally` calls `settle` (journal.stage says why)."""
+        """Apply the write (journal's commit point on); WriteError as `apply_plan`;
+        WriteConflict, nothing written, when a file it replaces or removes changed since
+        it was planned (a hand edit saved while the tree validated). Called in a `try`
+        whose `finally` calls `settle` (journal.stage says why)."""
         if self._staged is not None:
+            self._refuse_changed()
             self._staged.commit()
         return self._summary
+
+    def _refuse_changed(self) -> None:
+        if self._root is None:
+            return
+        changed = [rel for rel, seen in self._seen.items() if _now(self._root / rel) != seen]
+        if changed:
+            raise WriteConflict(
+                "\n".join(
+                    [f"{len(changed)} file(s) changed while configure ran; nothing was written:"]
+                    + [f"  {rel}" for rel in sorted(changed)]
+                    + ["Run configure again: it then plans with them as they are now."]
+                )
+            )
 
     def settle(self) -> None:
         """Unless committed, remove every stage: the tree is as it was."""
@@ -350,8 +393,14 @@ class StagedPlan:
             self._staged.settle()
 
 
-def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
-    """`apply_plan` up to the commit point: conflicts refused, every file staged."""
+def stage_plan(
+    plan: WritePlan,
+    root: Path,
+    force: bool = False,
+    cancelled: Callable[[], bool] | None = None,
+) -> StagedPlan:
+    """`apply_plan` up to the commit point: conflicts refused, every file staged
+    (`cancelled`: as journal.stage's)."""
     plan.refuse_conflicts(force)
     summary = WriteSummary(
         created=list(plan.create),
@@ -383,9 +432,11 @@ def stage_plan(plan: WritePlan, root: Path, force: bool = False) -> StagedPlan:
         return StagedPlan(summary, None)
     modes = {**plan.modes, **dict.fromkeys(plan.bases, DEFAULT_MODE)}
     manifest = dump_manifest(plan.new) if plan.new != plan.old else None
-    staged = stage(root, contents, modes, removals, manifest, backups)
+    touched = [*writes, *plan.merged, *plan.remove]
+    seen = {rel: plan.seen[rel] for rel in touched if rel in plan.seen}
+    staged = stage(root, contents, modes, removals, manifest, backups, cancelled)
     try:
-        return StagedPlan(summary, staged)
+        return StagedPlan(summary, staged, root, seen)
     except BaseException:  # an interrupt at its creation
         staged.settle()
         raise
@@ -397,6 +448,14 @@ class WriteWhileValidating:
     `start` once validation has read the disk (the stages are files in the tree); a plan
     never started is staged by `commit`. Staging is most of a write's cost (creating
     each file, fsyncs); validation mostly waits for kubectl, so both fit on two cores.
+
+    The main thread never leaves `commit` or `abandon` while the thread still stages: it
+    waits with SIGINT/SIGTERM held back (journal.deferred_signals), and one that comes
+    meanwhile cuts staging short (between two files) before it is raised. (`Thread.join`
+    cannot be used: on CPython 3.11 a join that an interrupt cuts short marks the thread
+    stopped while it runs on, so a second join returns at once.) A copy of the directory's
+    lock (lock.keep_locked) is held until the stages are committed or removed, however
+    the main thread unwinds.
     """
 
     def __init__(self, plan: WritePlan, root: Path, force: bool = False) -> None:
@@ -404,44 +463,101 @@ class WriteWhileValidating:
         self._thread: threading.Thread | None = None
         self._staged: StagedPlan | None = None
         self._error: BaseException | None = None
+        self._cancelled = False
+        self._finished = False
+        # Held from `start` until the thread ends: a wait on it wakes at the thread's end.
+        self._running = threading.Lock()
+        self._unlock: Callable[[], None] | None = None
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._stage, name="clustergen-stage")
-            self._thread.start()
+        if self._thread is not None:
+            return
+        # No interrupt between starting the thread and knowing it started.
+        with deferred_signals():
+            self._unlock = keep_locked(self._args[1])
+            thread = threading.Thread(target=self._stage, name="clustergen-stage")
+            self._running.acquire()
+            try:
+                thread.start()
+            except BaseException:  # not started (no interrupt comes here)
+                self._running.release()
+                self._release_lock()
+                raise
+            self._thread = thread
+            # A second interrupt can skip the caller's `abandon` (while the first unwinds
+            # validation); the interpreter then waits for the thread at exit, and this
+            # removes what it staged.
+            atexit.register(self.abandon)
 
     def _stage(self) -> None:
+        plan, root, force = self._args
         try:
-            self._staged = stage_plan(*self._args)
+            self._staged = stage_plan(plan, root, force, cancelled=self._is_cancelled)
         except BaseException as err:  # handed to the caller's thread by commit
             self._error = err
+        finally:
+            self._finished = True
+            self._running.release()
+
+    def _done(self) -> None:
+        """The stages are committed or removed: the lock copy and the exit hook go."""
+        atexit.unregister(self.abandon)
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        unlock, self._unlock = self._unlock, None
+        if unlock is not None:
+            unlock()
+
+    def _is_cancelled(self) -> bool:
+        return self._cancelled
+
+    def _cancel(self) -> None:
+        self._cancelled = True
+
+    def _wait(self) -> None:
+        """Until the thread has ended (call with signals held back)."""
+        while not self._finished:
+            # Only a wake-up: `_finished` says whether the thread ended.
+            if self._running.acquire(timeout=0.05):
+                self._running.release()
 
     def commit(self) -> WriteSummary:
         """Write the plan (`apply_plan`'s errors)."""
         if self._thread is None:
             return apply_plan(*self._args)
         try:
-            self._thread.join()
-        except BaseException:  # interrupted while the stages are still being written
+            # An interrupt while the stages are still being written stops staging, then is
+            # raised here.
+            with deferred_signals(self._cancel):
+                self._wait()
+        except BaseException:
             self.abandon()
             raise
-        if self._error is not None:
-            raise self._error
-        assert self._staged is not None
         try:
-            return self._staged.commit()
+            if self._error is not None:
+                raise self._error
+            assert self._staged is not None
+            try:
+                return self._staged.commit()
+            finally:
+                self._staged.settle()
         finally:
-            self._staged.settle()
+            self._done()
 
     def abandon(self) -> None:
-        """Validation failed or was interrupted: remove whatever was staged."""
-        if self._thread is not None:
-            self._thread.join()
+        """Validation failed or was interrupted: stop staging, remove whatever was staged."""
+        if self._thread is None:
+            return
+        self._cancelled = True
+        with deferred_signals():
+            self._wait()
             if self._staged is not None:
                 # The caller's error is the one to report; a stage the disk keeps now goes
                 # with the next run's recovery (the journal says `prepared`).
                 with contextlib.suppress(WriteError):
                     self._staged.settle()
+        self._done()
 
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:
@@ -566,6 +682,15 @@ def _relative(root: Path, typed: str) -> str:
         raise ClusterGenError(
             f"{typed}: not inside {root}, where configure writes; give a path inside it"
         ) from None
+
+
+def _now(target: Path) -> Seen | None:
+    """`Seen` of target now, None when nothing (or no plain file) is there."""
+    try:
+        st = target.lstat()
+    except OSError:
+        return None
+    return _seen(st) if stat.S_ISREG(st.st_mode) else None
 
 
 def _read(target: Path, rel: str) -> bytes | None:

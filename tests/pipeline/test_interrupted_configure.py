@@ -9,10 +9,12 @@ broken run left behind.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,11 +50,13 @@ def go_back_and_check(repo: Repo, reference: dict[str, bytes]) -> str:
 
 
 def _kill_when(proc: subprocess.Popen[str], journal: Path, trigger: str, sig: int) -> None:
-    """Send sig once the journal shows `trigger` ("prepared"/"committed"), or the process ends."""
+    """Send sig once the journal shows `trigger` ("prepared"/"committed"), or the process ends
+    (sig 0: only wait for that moment)."""
     while proc.poll() is None:
         try:
             if trigger.encode() in journal.read_bytes():
-                proc.send_signal(sig)
+                if sig:
+                    proc.send_signal(sig)
                 return
         except OSError:
             pass
@@ -116,6 +120,109 @@ def test_kill_loop(tmp_path: Path) -> None:
         recovered += [line for line in report.splitlines() if line.startswith("recovered")]
     # The journal-timed kills land inside the write: at least one run had to recover.
     assert recovered, "no kill landed inside a write"
+
+
+def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None:
+    """With warm caches validation ends before the write's staging thread does: Ctrl-C then
+    lands while configure waits for that thread. It stops staging and removes every stage
+    before it exits; once, a thread that ran on after the process gave up left 100+ stage
+    files and the journal (CPython 3.11's interrupted Thread.join)."""
+    repo = Repo.create(tmp_path / "repo")
+    reference = repo.files()
+    env = clean_env(CI="true")
+    repo.use(repo.all_features)
+    warm = run_clustergen(["configure"], cwd=repo.root, env=env)  # schemas, kustomize cached
+    assert warm.returncode == 0, warm.stderr
+    go_back_and_check(repo, reference)  # also forgets the validated tree: validation runs
+    journal = repo.root / JOURNAL
+    codes = []
+    for delay in (0.0, 0.02, 0.04, 0.06, 0.08, 0.1):  # after the journal says "prepared"
+        repo.use(repo.all_features)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "generator", "configure"],
+            cwd=repo.root,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        _kill_when(proc, journal, "prepared", 0)  # only waits
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        # Written whole when the signal came after the write (at exit, ignored), or not at all.
+        assert (proc.returncode, err) in ((130, "interrupted\n"), (0, "")), err
+        codes.append(proc.returncode)
+        assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+        if proc.returncode == 0:
+            assert_consistent(repo)
+        assert_no_plaintext(repo)
+        go_back_and_check(repo, reference)
+    assert 130 in codes
+
+
+# configure in a child whose disk is slow: staging waits for the file `go` (validation
+# ends first), and the file `waiting` says the main thread is in the commit, waiting for it.
+_SLOW_DISK = """
+import sys, time
+from pathlib import Path
+from generator.cli import main
+from generator.write import journal, writer
+flags = Path(sys.argv[1])
+real_stage_files, real_commit = journal.stage_files, writer.WriteWhileValidating.commit
+def stage_files(*args):
+    deadline = time.monotonic() + 60
+    while not (flags / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    real_stage_files(*args)
+def commit(self):
+    (flags / "waiting").touch()
+    return real_commit(self)
+journal.stage_files, writer.WriteWhileValidating.commit = stage_files, commit
+sys.argv[1:] = ["configure"]
+raise SystemExit(main())
+"""
+
+
+def test_ctrl_c_while_the_commit_waits_for_staging(tmp_path: Path) -> None:
+    """Ctrl-C, twice, while configure waits for its write's staging thread: it waits on,
+    stops staging and removes every stage, says "interrupted" once and exits 130; the
+    lock is held until then."""
+    repo = Repo.create(tmp_path / "repo")
+    reference = repo.files()
+    repo.use(repo.all_features)
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_DISK, str(flags)],
+        cwd=repo.root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(CI="true"),
+    )
+    deadline = time.monotonic() + 120
+    while not (flags / "waiting").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for _ in range(2):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    lock = os.open(repo.root / ".clustergen" / "lock", os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):  # held while the thread may still write
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(lock)
+    assert proc.poll() is None  # waiting for the staging thread
+    (flags / "go").touch()
+    _, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (130, "interrupted\n")
+    assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+    go_back_and_check(repo, reference)
 
 
 def test_two_configures_at_once_take_turns(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import generator.validate
+from generator.errors import WriteConflict
 from generator.init_dir import init_workdir
 from generator.pipeline import WriteBlocked, configure
 from generator.validate.documents import Finding
@@ -107,3 +108,19 @@ def test_a_passing_validation_lands_the_staged_write(
     # Nothing of the tree changed during validation but clustergen's own stages.
     staged = {p for p in seen[0] if p not in after}
     assert staged and all(".clustergen-stage-" in p or p == JOURNAL for p in staged)
+
+
+def test_a_file_saved_while_the_tree_validates_is_never_overwritten(
+    fresh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = fresh / "kubernetes/flux/cluster/ks.yaml"
+
+    def save() -> list[Finding]:
+        target.write_text("# mine, saved while configure validated\n")
+        return []
+
+    validating(monkeypatch, fresh, save)
+    with pytest.raises(WriteConflict, match="changed while configure ran; nothing was written"):
+        configure(fresh / "cluster.yaml")
+    assert target.read_text() == "# mine, saved while configure validated\n"
+    assert JOURNAL not in tree(fresh) and not _staged(fresh)

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from generator.errors import ClusterGenError, WriteConflict
+from generator.write import journal
 from generator.write.bases import blob_id
+from generator.write.fs import OutputRoot
+from generator.write.lock import writing
 from generator.write.manifest import load_manifest, sha256_hex
-from generator.write.writer import HAND_EDITED, Resolutions, WriteSummary, apply_plan, plan_write
+from generator.write.writer import (
+    HAND_EDITED,
+    Resolutions,
+    WriteSummary,
+    WriteWhileValidating,
+    apply_plan,
+    plan_write,
+)
 from tests.write.saved import save_manifest
 
 TREE = {
@@ -461,3 +477,152 @@ def test_the_conflict_advice_edits_an_existing_override_never_copies_over_it(
         "      kubernetes/apps/a/ks.yaml: edit overrides/kubernetes/apps/a/ks.yaml.j2\n"
         "      kubernetes/apps/b/ks.yaml: edit overrides/patches/b.yaml (the patch at line 3)\n"
     ) in message
+
+
+class BlockedStaging:
+    """journal.stage_files held at its start until `release` (a slow disk), then real."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started, self.go_on = threading.Event(), threading.Event()
+        real = journal.stage_files
+
+        def stage_files(
+            out: OutputRoot,
+            record: journal.Journal,
+            data: Mapping[str, bytes],
+            cancelled: Callable[[], bool] | None = None,
+        ) -> None:
+            self.started.set()
+            self.go_on.wait(30)
+            real(out, record, data, cancelled)
+
+        monkeypatch.setattr(journal, "stage_files", stage_files)
+
+
+def _temporaries(root: Path) -> list[str]:
+    return [
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.name.startswith(".clustergen-") or p.name.startswith("journal")
+    ]
+
+
+def test_an_interrupt_while_the_write_stages_waits_for_it_and_removes_every_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On CPython 3.11 an interrupted Thread.join marks the thread stopped while it runs
+    # on; commit then returned (and the process exited) mid-staging, stages left behind.
+    (tmp_path / ".clustergen").mkdir()
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    blocked = BlockedStaging(monkeypatch)
+    write = WriteWhileValidating(plan_write(TREE, tmp_path, load_manifest(tmp_path)), tmp_path)
+    waiting = threading.Event()
+    real_wait = WriteWhileValidating._wait
+
+    def wait(self: WriteWhileValidating) -> None:
+        waiting.set()
+        real_wait(self)
+
+    monkeypatch.setattr(WriteWhileValidating, "_wait", wait)
+    main = threading.get_ident()
+    order: list[str] = []
+
+    def two_interrupts_then_the_disk() -> None:
+        waiting.wait(30)
+        for _ in range(2):  # a double Ctrl-C
+            signal.pthread_kill(main, signal.SIGINT)
+            time.sleep(0.1)
+        order.append("staging goes on")
+        blocked.go_on.set()
+
+    write.start()
+    assert blocked.started.wait(30)
+    other = threading.Thread(target=two_interrupts_then_the_disk)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write.commit()
+        order.append("commit raised")
+    finally:
+        blocked.go_on.set()
+        other.join()
+    assert order == ["staging goes on", "commit raised"]  # it waited for the thread
+    assert write._thread is not None and not write._thread.is_alive()
+    # Cut short before the first file: nothing staged, nothing left, no directory made.
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_lock_stays_held_while_the_write_still_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = BlockedStaging(monkeypatch)
+    with writing(tmp_path):
+        write = WriteWhileValidating(plan_write(TREE, tmp_path, load_manifest(tmp_path)), tmp_path)
+        write.start()
+        assert blocked.started.wait(30)
+    # `writing` has ended (an interrupt unwinding past a skipped abandon, say).
+    fd = os.open(tmp_path / ".clustergen" / "lock", os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        blocked.go_on.set()
+        write.abandon()
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once the thread has ended
+    finally:
+        blocked.go_on.set()
+        os.close(fd)
+    assert _temporaries(tmp_path) == []
+
+
+@pytest.mark.parametrize("save", ["in place", "by rename", "a new file"])
+def test_a_file_saved_after_planning_is_never_overwritten(tmp_path: Path, save: str) -> None:
+    # configure plans, then validates for seconds: a save meanwhile must not be lost.
+    configure(tmp_path, TREE)
+    new = {p: d + b"# changed\n" for p, d in TREE.items()} | {"docs/new.md": b"new\n"}
+    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES | {"docs/new.md": 0o644})
+    rel = "docs/new.md" if save == "a new file" else "README.md"
+    target = tmp_path / rel
+    if save == "by rename":  # as editors save: a temporary file renamed over the target
+        (tmp_path / ".README.md.swp").write_bytes(b"mine\n")
+        os.rename(tmp_path / ".README.md.swp", target)
+    else:
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(b"mine\n")
+    before = snapshot(tmp_path)
+
+    with pytest.raises(
+        WriteConflict, match=f"changed while configure ran; nothing was written:\n  {rel}\n"
+    ):
+        apply_plan(plan, tmp_path)
+
+    assert snapshot(tmp_path) == before  # the save kept, no stage or journal left
+    assert _temporaries(tmp_path) == []
+
+
+_SKIPPED_ABANDON = """
+import sys, time
+from pathlib import Path
+from generator.write.lock import writing
+from generator.write.manifest import load_manifest
+from generator.write.writer import WriteWhileValidating, plan_write
+root = Path(sys.argv[1])
+tree = {f"kubernetes/apps/a{n}.yaml": b"a: 1\\n" for n in range(50)}
+with writing(root):
+    write = WriteWhileValidating(plan_write(tree, root, load_manifest(root)), root)
+    write.start()
+    while not write._finished:  # staged whole: the stages wait in the tree
+        time.sleep(0.01)
+    raise SystemExit(130)  # an interrupt that skipped the caller's abandon
+"""
+
+
+def test_stages_whose_abandon_was_skipped_are_removed_at_exit(tmp_path: Path) -> None:
+    (tmp_path / ".clustergen").mkdir()
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    done = subprocess.run(
+        [sys.executable, "-c", _SKIPPED_ABANDON, str(tmp_path)], capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (130, "")
+    after = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert [p for p in after if p not in before] == [".clustergen/lock"]
