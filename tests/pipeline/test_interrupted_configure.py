@@ -23,7 +23,7 @@ import pytest
 
 from generator.pipeline import configure
 from tests.pipeline.transaction import Repo, assert_consistent, assert_no_plaintext
-from tests.process import clean_env
+from tests.process import clean_env, run_clustergen
 
 JOURNAL = ".clustergen/journal.json"
 
