@@ -6,9 +6,13 @@ nothing changed) can use it without loading jinja or the validator.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 CACHE_ENV = "XDG_CACHE_HOME"
 
@@ -58,3 +62,71 @@ def prune(cache: Path, *, above: int = 4096, age: float = 30 * 24 * 3600.0) -> N
                 os.unlink(entry.path)
     except OSError:
         pass  # another run pruned first, or the cache went away: nothing to keep small
+
+
+class JsonRecord:
+    """A JSON object kept in one file of the user cache: read on first use, written once
+    by `save` when something was set, the newest `keep` entries kept.
+
+    `directory` is the cache subdirectory (None: `user_cache_root()/<subdir>`, looked up
+    on first use, so a record never used touches no disk); only a `private_dir` is read
+    or written. `decode(value)` returns an entry as read back, or None to drop it (a file
+    another version or a torn write left). Reads and writes are best effort: without a
+    usable cache only time is lost.
+    """
+
+    def __init__(
+        self,
+        subdir: str,
+        name: str,
+        decode: Callable[[object], Any],
+        *,
+        directory: Path | None = None,
+        keep: int = 4096,
+    ) -> None:
+        self._subdir, self._name, self._decode, self._keep = subdir, name, decode, keep
+        self._resolved = directory is not None
+        self._dir = directory
+        self._entries: dict[str, Any] | None = None
+        self._added = False
+
+    def get(self, key: str) -> Any:
+        return self._loaded().get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        entries = self._loaded()
+        entries.pop(key, None)  # re-set: the newest again
+        entries[key] = value
+        self._added = True
+
+    def save(self, encode: Callable[[Any], object] = lambda value: value) -> None:
+        path = self._file()
+        if not self._added or path is None or self._entries is None:
+            return
+        self._added = False
+        newest = list(self._entries.items())[-self._keep :]
+        from generator.atomic import atomic_write
+
+        with contextlib.suppress(OSError):
+            data = json.dumps({k: encode(v) for k, v in newest}).encode()
+            atomic_write(path, data, durable=False)
+
+    def _file(self) -> Path | None:
+        if not self._resolved:
+            self._resolved = True
+            base = user_cache_root()
+            self._dir = private_dir(base / self._subdir) if base is not None else None
+        return self._dir / self._name if self._dir is not None else None
+
+    def _loaded(self) -> dict[str, Any]:
+        if self._entries is None:
+            self._entries = {}
+            path = self._file()
+            with contextlib.suppress(OSError, ValueError):
+                raw = json.loads(path.read_bytes()) if path is not None else {}
+                if isinstance(raw, dict):
+                    for key, value in raw.items():
+                        decoded = self._decode(value)
+                        if isinstance(key, str) and decoded is not None:
+                            self._entries[key] = decoded
+        return self._entries

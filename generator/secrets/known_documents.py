@@ -14,7 +14,6 @@ equal documents and equal canonical JSON are the same thing.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -24,7 +23,7 @@ from typing import Any
 import yaml
 
 from generator.secrets.metadata import is_dotenv, load_documents
-from generator.usercache import private_dir, user_cache_root
+from generator.usercache import JsonRecord
 
 _LABEL = b"clustergen-secret-documents\0"
 _MAX_ENTRIES = 1024
@@ -59,13 +58,18 @@ class KnownDocuments:
 
     def __init__(self, key: bytes, directory: Path | None = None) -> None:
         self._key = key
-        self._dir = directory
-        self._entries: dict[str, str] | None = None
-        self._added = False
+        name = f"{hashlib.sha256(_LABEL + key).hexdigest()[:32]}.json"
+        self._record = JsonRecord(
+            "secret-documents",
+            name,
+            lambda value: value if isinstance(value, str) else None,
+            directory=directory,
+            keep=_MAX_ENTRIES,
+        )
 
     def differ(self, path: str, ciphertext: bytes, plaintext: bytes) -> bool:
         """Whether `ciphertext` is known to hold other documents than `plaintext`."""
-        recorded = self._loaded().get(hashlib.sha256(ciphertext).hexdigest())
+        recorded = self._record.get(hashlib.sha256(ciphertext).hexdigest())
         if recorded is None:
             return False
         digest = documents_digest(self._key, path, plaintext)
@@ -75,39 +79,8 @@ class KnownDocuments:
         """Remember that `ciphertext` holds the documents of `plaintext`."""
         digest = documents_digest(self._key, path, plaintext)
         if digest is not None:
-            entries = self._loaded()
-            entries.pop(hashlib.sha256(ciphertext).hexdigest(), None)
-            entries[hashlib.sha256(ciphertext).hexdigest()] = digest
-            self._added = True
+            self._record.set(hashlib.sha256(ciphertext).hexdigest(), digest)
 
     def save(self) -> None:
         """Write what `add` added (best effort: without a cache, only time is lost)."""
-        path = self._file()
-        if not self._added or path is None or self._entries is None:
-            return
-        self._added = False
-        newest = dict(list(self._entries.items())[-_MAX_ENTRIES:])
-        from generator.atomic import atomic_write
-
-        with contextlib.suppress(OSError):
-            atomic_write(path, json.dumps(newest).encode(), durable=False)
-
-    def _file(self) -> Path | None:
-        if self._dir is None:
-            root = user_cache_root()
-            self._dir = private_dir(root / "secret-documents") if root is not None else None
-        if self._dir is None:
-            return None
-        return self._dir / f"{hashlib.sha256(_LABEL + self._key).hexdigest()[:32]}.json"
-
-    def _loaded(self) -> dict[str, str]:
-        if self._entries is None:
-            self._entries = {}
-            path = self._file()
-            with contextlib.suppress(OSError, ValueError):
-                raw = json.loads(path.read_bytes()) if path is not None else {}
-                if isinstance(raw, dict):
-                    self._entries = {
-                        k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)
-                    }
-        return self._entries
+        self._record.save()

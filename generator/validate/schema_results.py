@@ -13,14 +13,13 @@ non-string key) is not remembered either: its canonical form would be ambiguous.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from generator.usercache import private_dir, user_cache_root
+from generator.usercache import JsonRecord
 
 _FORMAT = "clustergen-schema-results-1"
 _FILE = "results.json"
@@ -39,18 +38,11 @@ class ResultCache:
     MAX_ENTRIES = 4096
 
     def __init__(self, directory: Path | None = None, code: str = "") -> None:
-        self._resolved = directory is not None
-        self._dir: Path | None = directory
         self._code = code
-        self._entries: dict[str, Errors] | None = None
-        self._added = False
-
-    def _file(self) -> Path | None:
-        if not self._resolved:  # on first use: a store that never remembers touches no disk
-            self._resolved = True
-            base = user_cache_root()
-            self._dir = private_dir(base / "schema-results") if base is not None else None
-        return self._dir / _FILE if self._dir is not None else None
+        # On first use: a store that never remembers touches no disk.
+        self._record = JsonRecord(
+            "schema-results", _FILE, _errors, directory=directory, keep=self.MAX_ENTRIES
+        )
 
     def key(self, identity: str, data: Any) -> str | None:
         """The entry name for `data` checked against the schema `identity`; None when the
@@ -65,39 +57,15 @@ class ResultCache:
         return digest.hexdigest()
 
     def get(self, key: str) -> Errors | None:
-        return self._loaded().get(key)
+        found: Errors | None = self._record.get(key)
+        return found
 
     def put(self, key: str, errors: Errors) -> None:
-        entries = self._loaded()
-        entries[key] = list(errors)
-        self._added = True
+        self._record.set(key, list(errors))
 
     def save(self) -> None:
         """Write what `put` added (best effort: a read-only or full cache only costs time)."""
-        path = self._file()
-        if not self._added or path is None or self._entries is None:
-            return
-        self._added = False
-        newest = list(self._entries.items())[-self.MAX_ENTRIES :]
-        data = json.dumps({k: [[m, u] for m, u in v] for k, v in newest}).encode()
-        from generator.atomic import atomic_write
-
-        with contextlib.suppress(OSError):
-            atomic_write(path, data, durable=False)
-
-    def _loaded(self) -> dict[str, Errors]:
-        if self._entries is None:
-            self._entries = {}
-            path = self._file()
-            try:
-                raw = json.loads(path.read_bytes()) if path is not None else {}
-            except (OSError, ValueError):
-                raw = {}
-            if isinstance(raw, dict):
-                self._entries = {k: v for k, v in raw.items() if _errors(v)}
-                for key, value in self._entries.items():
-                    self._entries[key] = [(str(m), bool(u)) for m, u in value]
-        return self._entries
+        self._record.save(lambda errors: [[m, u] for m, u in errors])
 
 
 def code_identity(*modules: str) -> str:
@@ -112,11 +80,14 @@ def code_identity(*modules: str) -> str:
     return "\n".join(parts)
 
 
-def _errors(value: Any) -> bool:
-    return isinstance(value, list) and all(
+def _errors(value: object) -> Errors | None:
+    """An entry as read back, or None when it is not a list of [message, bool] pairs."""
+    if isinstance(value, list) and all(
         isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], bool)
         for e in value
-    )
+    ):
+        return [(m, u) for m, u in value]
+    return None
 
 
 def _plain(node: Any) -> bool:
