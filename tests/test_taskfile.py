@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.process import KEY_VARIABLES
-from tests.workdirs import configured_copy, configured_sample
+from tests import workdirs
+from tests.workdirs import configured_sample
 
 TASKFILE = Path(__file__).resolve().parents[1] / "Taskfile.yaml"
 BIN = Path(sys.executable).parent
@@ -54,16 +54,7 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def initialized(workdir: Path) -> Path:
     """`workdir` as `task init` leaves it (a copy of one `init` made once per process)."""
-    return configured_copy(workdir, "taskfile-init", _init)
-
-
-def _init(root: Path) -> None:
-    from generator.init_dir import init_workdir
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name in KEY_VARIABLES:
-            patch.delenv(name, raising=False)
-        init_workdir(root)
+    return workdirs.initialized(workdir)
 
 
 def test_nothing_prompts() -> None:

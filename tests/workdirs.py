@@ -40,7 +40,13 @@ def configured_sample(target: Path) -> Path:
     return configured_copy(target, "sample", _init_and_configure)
 
 
-def _init_and_configure(root: Path) -> None:
+def initialized(target: Path) -> Path:
+    """`target` as `clustergen init` leaves it, copied from one made once per process;
+    returns `target`."""
+    return configured_copy(target, "init", _init)
+
+
+def _init(root: Path, *, configured: bool = False) -> None:
     from generator.init_dir import init_workdir
     from generator.pipeline import configure
     from tests.process import KEY_VARIABLES
@@ -49,4 +55,9 @@ def _init_and_configure(root: Path) -> None:
         for name in KEY_VARIABLES:
             patch.delenv(name, raising=False)
         init_workdir(root)
-        configure(root / "cluster.yaml", validate=False)
+        if configured:
+            configure(root / "cluster.yaml", validate=False)
+
+
+def _init_and_configure(root: Path) -> None:
+    _init(root, configured=True)
