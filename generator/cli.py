@@ -393,9 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         code = 130
     if argv is None and threading.current_thread() is threading.main_thread():
-        # The process exits now: a further Ctrl-C would only break off the interpreter's
-        # own clean-up (a temporary directory's finalizer) with a traceback.
+        # The process exits now: a further Ctrl-C or SIGTERM would only break off the
+        # interpreter's own clean-up (a temporary directory's finalizer, the wait for a
+        # staging thread) with a traceback or a kill.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code
 
 

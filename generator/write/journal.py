@@ -185,10 +185,12 @@ def stage(
             stage_files(out, journal, staged_data, cancelled)
             return Staged(out, journal)  # here: an interrupt at its creation rolls back too
         except WriteError as err:
-            _roll_back(out, journal)
+            with deferred_signals():
+                _roll_back(out, journal)
             raise WriteError(f"{err}; nothing was changed") from None
         except BaseException:
-            _roll_back(out, journal)
+            with deferred_signals():
+                _roll_back(out, journal)
             raise
     except BaseException:
         out.close()
@@ -234,7 +236,8 @@ class Staged:
         if self._settled:
             return
         self._settled = True
-        with self._out:
+        # Held back: a Ctrl-C half way through the roll-back would leave stages behind.
+        with self._out, deferred_signals():
             if self._journal.state == "prepared":
                 _roll_back(self._out, self._journal)
 

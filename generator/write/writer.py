@@ -379,13 +379,7 @@ class StagedPlan:
             return
         changed = [rel for rel, seen in self._seen.items() if _now(self._root / rel) != seen]
         if changed:
-            raise WriteConflict(
-                "\n".join(
-                    [f"{len(changed)} file(s) changed while configure ran; nothing was written:"]
-                    + [f"  {rel}" for rel in sorted(changed)]
-                    + ["Run configure again: it then plans with them as they are now."]
-                )
-            )
+            raise _changed_while_running(changed)
 
     def settle(self) -> None:
         """Unless committed, remove every stage: the tree is as it was."""
@@ -421,7 +415,10 @@ def stage_plan(
         )
     backups: dict[str, tuple[str, int]] = {}
     for conflict in plan.conflicts:
-        backup, mode = _backup_for(root, conflict.path)
+        try:
+            backup, mode = _backup_for(root, conflict.path)
+        except FileNotFoundError:  # removed since it was planned (staging runs beside it)
+            raise _changed_while_running([conflict.path]) from None
         backups[conflict.path] = (backup, mode)
         summary.backups[conflict.path] = backup
     writes = [*plan.create, *plan.update, *(c.path for c in plan.conflicts)]
@@ -434,6 +431,8 @@ def stage_plan(
     manifest = dump_manifest(plan.new) if plan.new != plan.old else None
     touched = [*writes, *plan.merged, *plan.remove]
     seen = {rel: plan.seen[rel] for rel in touched if rel in plan.seen}
+    # A backup name was free when chosen: a file saved there since must not be overwritten.
+    seen.update({backup: None for backup, _ in backups.values()})
     staged = stage(root, contents, modes, removals, manifest, backups, cancelled)
     try:
         return StagedPlan(summary, staged, root, seen)
@@ -550,14 +549,27 @@ class WriteWhileValidating:
         if self._thread is None:
             return
         self._cancelled = True
-        with deferred_signals():
-            self._wait()
-            if self._staged is not None:
-                # The caller's error is the one to report; a stage the disk keeps now goes
-                # with the next run's recovery (the journal says `prepared`).
-                with contextlib.suppress(WriteError):
-                    self._staged.settle()
-        self._done()
+        try:
+            with deferred_signals():
+                self._wait()
+                if self._staged is not None:
+                    # The caller's error is the one to report; a stage the disk keeps now
+                    # goes with the next run's recovery (the journal says `prepared`).
+                    with contextlib.suppress(WriteError):
+                        self._staged.settle()
+        finally:  # a signal held back above is raised on leaving: the lock copy goes anyway
+            self._done()
+
+
+def _changed_while_running(paths: Iterable[str]) -> WriteConflict:
+    changed = sorted(paths)
+    return WriteConflict(
+        "\n".join(
+            [f"{len(changed)} file(s) changed while configure ran; nothing was written:"]
+            + [f"  {rel}" for rel in changed]
+            + ["Run configure again: it then plans with them as they are now."]
+        )
+    )
 
 
 def _merge_into(plan: WritePlan, root: Path, rel: str, on_disk: bytes) -> None:

@@ -29,6 +29,7 @@ from generator.write.writer import (
     WriteWhileValidating,
     apply_plan,
     plan_write,
+    stage_plan,
 )
 from tests.write.saved import save_manifest
 
@@ -626,3 +627,61 @@ def test_stages_whose_abandon_was_skipped_are_removed_at_exit(tmp_path: Path) ->
     assert (done.returncode, done.stderr) == (130, "")
     after = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
     assert [p for p in after if p not in before] == [".clustergen/lock"]
+
+
+def test_a_file_saved_at_the_backup_name_after_staging_is_never_overwritten(
+    tmp_path: Path,
+) -> None:
+    # --force picks a free `.orig` name while staging; a save there before the commit
+    # would otherwise be replaced by the backup.
+    configure(tmp_path, TREE)
+    (tmp_path / "kubernetes/apps/a/ks.yaml").write_bytes(b"a: edited\n")
+    new = TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n"}
+    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES)
+    staged = stage_plan(plan, tmp_path, force=True)
+    try:
+        (tmp_path / "kubernetes/apps/a/ks.yaml.orig").write_bytes(b"mine\n")
+        with pytest.raises(WriteConflict, match=r"kubernetes/apps/a/ks\.yaml\.orig"):
+            staged.commit()
+    finally:
+        staged.settle()
+
+    assert (tmp_path / "kubernetes/apps/a/ks.yaml.orig").read_bytes() == b"mine\n"
+    assert (tmp_path / "kubernetes/apps/a/ks.yaml").read_bytes() == b"a: edited\n"
+    assert _temporaries(tmp_path) == []
+
+
+def test_a_conflicting_file_removed_before_staging_is_a_conflict_not_an_error(
+    tmp_path: Path,
+) -> None:
+    configure(tmp_path, TREE)
+    (tmp_path / "kubernetes/apps/a/ks.yaml").write_bytes(b"a: edited\n")
+    new = TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n"}
+    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES)
+    (tmp_path / "kubernetes/apps/a/ks.yaml").unlink()  # while the tree validates
+
+    with pytest.raises(WriteConflict, match="changed while configure ran"):
+        stage_plan(plan, tmp_path, force=True)
+    assert _temporaries(tmp_path) == []
+
+
+def test_an_interrupt_while_abandon_waits_removes_the_stages_and_lets_the_lock_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(tmp_path, TREE)
+    new = {p: d + b"# changed\n" for p, d in TREE.items()}
+    with pytest.raises(KeyboardInterrupt), writing(tmp_path):
+        write = WriteWhileValidating(plan_write(new, tmp_path, load_manifest(tmp_path)), tmp_path)
+        write.start()
+        waited = write._wait
+
+        def wait_then_ctrl_c() -> None:
+            waited()
+            os.kill(os.getpid(), signal.SIGINT)  # held back, raised when abandon is done
+
+        monkeypatch.setattr(write, "_wait", wait_then_ctrl_c)
+        write.abandon()
+
+    assert _temporaries(tmp_path) == []
+    with writing(tmp_path):  # in this same process: the lock's copy was let go too
+        pass
