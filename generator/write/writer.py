@@ -294,6 +294,8 @@ def plan_write(
     plan.drop_bases = sorted(base_path(b) for b in have - set(bases.values()))
     for rel in sorted(ours_files):
         new, target, ours = files[rel], targets[rel], manifest.files.get(rel)
+        # Looked at before it is read: a save in between is then a change the commit sees.
+        seen = _now(target)
         on_disk = _read(target, rel)
         want = modes.get(rel, DEFAULT_MODE) if modes is not None else None
         if on_disk is None:
@@ -301,9 +303,8 @@ def plan_write(
             plan.modes[rel] = DEFAULT_MODE if want is None else want
             plan.seen[rel] = None
             continue
-        st = target.stat()
-        plan.modes[rel] = stat.S_IMODE(st.st_mode)
-        plan.seen[rel] = _seen(st)
+        plan.modes[rel] = stat.S_IMODE(target.stat().st_mode) if seen else DEFAULT_MODE
+        plan.seen[rel] = seen
         if on_disk == new:
             plan.unchanged.append(rel)  # ours, or adopted as ours
         elif ours is None:
@@ -328,13 +329,14 @@ def plan_write(
             # Replaced by a link or a directory since we wrote it: the user's now.
             plan.kept.append(rel)
             continue
+        seen = _now(target)
         data = _read(target, rel)
         if data is None:
             continue
         untouched = sha256_hex(data) == manifest.files[rel]
         (plan.remove if untouched else plan.kept).append(rel)
         if untouched:
-            plan.seen[rel] = _seen(target.stat())
+            plan.seen[rel] = seen
     return plan
 
 

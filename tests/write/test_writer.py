@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from generator.errors import ClusterGenError, WriteConflict
-from generator.write import journal
+from generator.write import journal, writer
 from generator.write.bases import blob_id
 from generator.write.fs import OutputRoot
 from generator.write.lock import writing
@@ -685,3 +685,27 @@ def test_an_interrupt_while_abandon_waits_removes_the_stages_and_lets_the_lock_g
     assert _temporaries(tmp_path) == []
     with writing(tmp_path):  # in this same process: the lock's copy was let go too
         pass
+
+
+def test_a_save_right_after_planning_read_the_file_is_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plan looks at a file before it reads it: what it records is never newer than
+    # the bytes it planned with.
+    configure(tmp_path, TREE)
+    real_read = writer._read
+
+    def read_then_saved(target: Path, rel: str) -> bytes | None:
+        data = real_read(target, rel)
+        if rel == "README.md":
+            target.write_bytes(b"mine, saved just now\n")
+        return data
+
+    monkeypatch.setattr(writer, "_read", read_then_saved)
+    new = {p: d + b"# changed\n" for p, d in TREE.items()}
+    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES)
+    monkeypatch.undo()
+
+    with pytest.raises(WriteConflict, match="changed while configure ran"):
+        apply_plan(plan, tmp_path)
+    assert (tmp_path / "README.md").read_bytes() == b"mine, saved just now\n"
