@@ -25,6 +25,7 @@ from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.writer import (
     HAND_EDITED,
     Resolutions,
+    WritePlan,
     WriteSummary,
     WriteWhileValidating,
     apply_plan,
@@ -629,16 +630,20 @@ def test_stages_whose_abandon_was_skipped_are_removed_at_exit(tmp_path: Path) ->
     assert [p for p in after if p not in before] == [".clustergen/lock"]
 
 
+def _a_hand_edit_to_force(root: Path) -> WritePlan:
+    """The plan of a render that conflicts with a hand edit of kubernetes/apps/a/ks.yaml."""
+    configure(root, TREE)
+    (root / "kubernetes/apps/a/ks.yaml").write_bytes(b"a: edited\n")
+    new = TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n"}
+    return plan_write(new, root, load_manifest(root), MODES)
+
+
 def test_a_file_saved_at_the_backup_name_after_staging_is_never_overwritten(
     tmp_path: Path,
 ) -> None:
     # --force picks a free `.orig` name while staging; a save there before the commit
     # would otherwise be replaced by the backup.
-    configure(tmp_path, TREE)
-    (tmp_path / "kubernetes/apps/a/ks.yaml").write_bytes(b"a: edited\n")
-    new = TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n"}
-    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES)
-    staged = stage_plan(plan, tmp_path, force=True)
+    staged = stage_plan(_a_hand_edit_to_force(tmp_path), tmp_path, force=True)
     try:
         (tmp_path / "kubernetes/apps/a/ks.yaml.orig").write_bytes(b"mine\n")
         with pytest.raises(WriteConflict, match=r"kubernetes/apps/a/ks\.yaml\.orig"):
@@ -654,10 +659,7 @@ def test_a_file_saved_at_the_backup_name_after_staging_is_never_overwritten(
 def test_a_conflicting_file_removed_before_staging_is_a_conflict_not_an_error(
     tmp_path: Path,
 ) -> None:
-    configure(tmp_path, TREE)
-    (tmp_path / "kubernetes/apps/a/ks.yaml").write_bytes(b"a: edited\n")
-    new = TREE | {"kubernetes/apps/a/ks.yaml": b"a: 2\n"}
-    plan = plan_write(new, tmp_path, load_manifest(tmp_path), MODES)
+    plan = _a_hand_edit_to_force(tmp_path)
     (tmp_path / "kubernetes/apps/a/ks.yaml").unlink()  # while the tree validates
 
     with pytest.raises(WriteConflict, match="changed while configure ran"):
