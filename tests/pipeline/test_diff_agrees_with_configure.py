@@ -16,9 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from generator.secrets.sops import Sops
 from tests.pipeline.conftest import edit
-from tests.pipeline.test_hand_edits import CILIUM, DNS_SECRET, HUBBLE_UI, conflict, env, hand_edit
+from tests.pipeline.test_hand_edits import (
+    CILIUM,
+    DNS_SECRET,
+    HUBBLE_UI,
+    conflict,
+    edit_the_dns_secret,
+    env,
+    hand_edit,
+)
 from tests.process import clustergen_in_process
 from tests.test_sidefiles import TUNNEL
 from tests.workdirs import configured_copy
@@ -185,10 +192,7 @@ def test_a_file_you_took_over_shows_how_its_render_differs(workdir: Path) -> Non
 
 
 def test_a_hand_edited_secret_is_a_conflict_for_all_three(workdir: Path) -> None:
-    sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
-    plaintext = sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
-    (workdir / DNS_SECRET).write_bytes(sops.encrypt(b"# mine\n" + plaintext, DNS_SECRET))
-    edit(workdir / "cluster.yaml", dns__token="another-token-Lk2p")
+    edit_the_dns_secret(workdir)
     why = (
         "edited by hand since clustergen wrote it; secrets are never merged: they are "
         "rendered from cluster.yaml (put the value there)"

@@ -94,6 +94,16 @@ def conflict(workdir: Path) -> str:
     return edited
 
 
+def edit_the_dns_secret(workdir: Path) -> Sops:
+    """A hand edit of the DNS secret (a comment added, re-encrypted) and a config change
+    that renders it anew; returns the sops that opens it."""
+    sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
+    plaintext = sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
+    (workdir / DNS_SECRET).write_bytes(sops.encrypt(b"# mine\n" + plaintext, DNS_SECRET))
+    edit(workdir / "cluster.yaml", dns__token="another-token-Lk2p")
+    return sops
+
+
 def test_a_conflicting_edit_writes_nothing_and_shows_the_hunk(workdir: Path) -> None:
     edited = conflict(workdir)
     line = edited.splitlines().index('      mode: "hybrid"') + 1
@@ -148,10 +158,7 @@ def test_take_theirs_writes_the_render_and_keeps_yours_as_orig(workdir: Path) ->
 
 
 def test_a_hand_edited_secret_never_merges(workdir: Path) -> None:
-    sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
-    plaintext = sops.decrypt((workdir / DNS_SECRET).read_bytes(), DNS_SECRET)
-    (workdir / DNS_SECRET).write_bytes(sops.encrypt(b"# mine\n" + plaintext, DNS_SECRET))
-    edit(workdir / "cluster.yaml", dns__token="another-token-Lk2p")
+    sops = edit_the_dns_secret(workdir)
     before = snapshot(workdir)
 
     status, _out, err = configure(workdir, "--no-validate")
