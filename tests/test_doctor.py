@@ -59,6 +59,16 @@ def row(output: str, tool: str) -> list[str]:
     return line
 
 
+def at_bootstrap_apps(root: Path, stubs: Path, *, yq: str, kubectl: str) -> None:
+    """A rendered repository with a kubeconfig (the nodes are up), and the tools the apps'
+    bootstrap runs: helm and helmfile as pinned, `yq` and `kubectl` printing these."""
+    render_marker(root)
+    (root / "kubeconfig").write_text("apiVersion: v1\n")
+    tools = {"helm": "v3.19.0+g1234567", "helmfile": "helmfile version 1.1.7"}
+    for name, output in {**tools, "yq": yq, "kubectl": kubectl}.items():
+        stub(stubs, name, output)
+
+
 def render_marker(root: Path, talos: str = TALOS) -> None:
     (root / "talos").mkdir()
     (root / "talos" / "talconfig.yaml").write_text("---\nclusterName: home\n")
@@ -114,15 +124,12 @@ def test_a_version_other_than_the_pinned_one_warns(tmp_path: Path, stubs: Path) 
 
 
 def test_bootstrap_apps_and_kubectl_skew(tmp_path: Path, stubs: Path) -> None:
-    render_marker(tmp_path)
-    (tmp_path / "kubeconfig").write_text("apiVersion: v1\n")
-    for name, output in {
-        "helm": "v3.19.0+g1234567",
-        "helmfile": "helmfile version 1.1.7",
-        "yq": "yq (https://github.com/mikefarah/yq/) version v4.47.1",
-        "kubectl": f"Client Version: v{K8S_MAJOR}.{K8S_MINOR - 1}.2\nKustomize Version: v5.7.1",
-    }.items():
-        stub(stubs, name, output)
+    at_bootstrap_apps(
+        tmp_path,
+        stubs,
+        yq="yq (https://github.com/mikefarah/yq/) version v4.47.1",
+        kubectl=f"Client Version: v{K8S_MAJOR}.{K8S_MINOR - 1}.2\nKustomize Version: v5.7.1",
+    )
     result = doctor(tmp_path, stubs)
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("next step: bootstrap:apps")
@@ -144,15 +151,9 @@ def test_bootstrap_apps_and_kubectl_skew(tmp_path: Path, stubs: Path) -> None:
 def test_the_python_yq_is_the_wrong_yq(tmp_path: Path, stubs: Path) -> None:
     """kislyuk's yq (pip's `yq`) has the name but not the syntax bootstrap-apps.sh uses: the
     script refuses it, so doctor does not call it ok."""
-    render_marker(tmp_path)
-    (tmp_path / "kubeconfig").write_text("apiVersion: v1\n")
-    for name, output in {
-        "helm": "v3.19.0+g1234567",
-        "helmfile": "helmfile version 1.1.7",
-        "yq": "yq 3.4.3",
-        "kubectl": f"Client Version: v{K8S_MAJOR}.{K8S_MINOR}.2",
-    }.items():
-        stub(stubs, name, output)
+    at_bootstrap_apps(
+        tmp_path, stubs, yq="yq 3.4.3", kubectl=f"Client Version: v{K8S_MAJOR}.{K8S_MINOR}.2"
+    )
     result = doctor(tmp_path, stubs)
     assert result.returncode == 1, result.stdout
     assert row(result.stdout, "yq")[:2] == ["WRONG", "yq"]
