@@ -62,8 +62,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def _install() -> None:
     import generator.config
     import generator.validate
+    import generator.validate.tree
 
-    generator.validate.validate_tree = _recording_validate(generator.validate.validate_tree)  # type: ignore[assignment]
+    # The package's name (configure) and the module's own (`clustergen validate`).
+    recording = _recording_validate(generator.validate.tree.validate_tree)
+    generator.validate.validate_tree = recording  # type: ignore[assignment]
+    generator.validate.tree.validate_tree = recording  # type: ignore[assignment]
     generator.config.load_cluster = _recording_load(generator.config.load_cluster)  # type: ignore[assignment]
 
 

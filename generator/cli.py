@@ -59,12 +59,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
-    from generator.pipeline import configure
+    from generator import validation_worker
 
-    report = configure(
-        args.config, force=args.force, validate=not args.no_validate, warn=_warn,
-        strict=args.strict, keep_mine=args.keep_mine, take_theirs=args.take_theirs,
-    )  # fmt: skip
+    # Forked before the pipeline's imports, which it then overlaps (validation_worker.py);
+    # only for a process of its own: an in-process caller's state stays in its process.
+    if args.own_process:
+        validation_worker.start()
+    try:
+        from generator.pipeline import configure
+
+        report = configure(
+            args.config, force=args.force, validate=not args.no_validate, warn=_warn,
+            strict=args.strict, keep_mine=args.keep_mine, take_theirs=args.take_theirs,
+        )  # fmt: skip
+    finally:
+        validation_worker.stop()
     print(report)
     return 0
 
@@ -404,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = argv is None  # this process runs one command, then exits
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     # One short run allocates many long-lived objects (modules, templates, schemas) and

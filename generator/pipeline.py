@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator import paths
+from generator import paths, validation_worker
 from generator.config import NOT_DECRYPTED_PROBE, load_cluster
 from generator.config.model import Cluster
 from generator.errors import (
@@ -37,6 +37,7 @@ from generator.secrets.encrypt import (
 )
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import HeldKey, discover_age_key
+from generator.secrets.known_plaintext import KnownPlaintext
 from generator.secrets.sops import Sops, decrypt_in_rotation
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
@@ -56,6 +57,7 @@ from generator.write.writer import Resolutions, WritePlan, WriteWhileValidating,
 if TYPE_CHECKING:
     # jinja2 is loaded only when rendering: a configure with nothing changed does not render.
     from generator.render.tree import RenderedTree
+    from generator.validate.documents import Finding
 
 Decrypt = Callable[[str, bytes], bytes | None]
 Warn = Callable[[Problem], None]
@@ -321,20 +323,9 @@ def _configure_locked(
     return [str(summary), *report, *steps]
 
 
-def _known_plaintext(files: Mapping[str, bytes], result: RenderResult) -> Decrypt:
-    """Decrypt for validation: a secret about to be written (new ciphertext or kept) is
-    the plaintext just rendered, which needs no sops run; anything else goes to sops."""
-
-    def decrypt(path: str, ciphertext: bytes) -> bytes | None:
-        if files.get(path) == ciphertext and path in result.tree.files:
-            return result.tree.files[path]
-        return result.decrypt(path, ciphertext)
-
-    return decrypt
-
-
 def _load_validation() -> None:
-    import generator.validate  # noqa: F401
+    if not validation_worker.running():  # else the worker has loaded it, not this process
+        import generator.validate.tree  # noqa: F401
 
 
 def validate_planned(
@@ -359,12 +350,16 @@ def validate_planned(
     if stamp == last_validated(result.workdir):
         report.append(VALIDATION_SKIPPED)
         return stamp
-    # Imported here: validation (kubernetes-validate, schemas) is only needed when files change.
-    from generator.validate import raise_for_errors, validate_tree
+    from generator.validate.report import raise_for_errors
 
-    findings = validate_tree(
-        tree, schema_locations=locations, decrypt=_known_plaintext(files, result)
-    )
+    decrypt = KnownPlaintext(files, result.tree.files, result.sops, result.workdir)
+    findings: list[Finding] = validation_worker.submit(
+        # The package's name, so a test's monkeypatch of it is what runs in-process.
+        "generator.validate:validate_tree",
+        tree,
+        schema_locations=locations,
+        decrypt=decrypt,
+    ).result()
     try:
         raise_for_errors(findings)
     except ValidationFailed as err:

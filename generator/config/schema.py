@@ -109,6 +109,11 @@ def _validator() -> Validator:
     return validator
 
 
+def warm_up() -> None:
+    """Build the validator (jsonschema's import and our schema) ahead of `validate`."""
+    _validator()
+
+
 def is_multiline(path: KeyPath) -> bool:
     """Whether the key at `path` takes several lines (`x-multiline` in the schema)."""
     schema = property_schema(path)

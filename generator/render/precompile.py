@@ -17,8 +17,6 @@ error as it always does. No fork without `os.fork`, or when another thread runs
 
 from __future__ import annotations
 
-import fcntl
-import gc
 import marshal
 import os
 import re
@@ -31,6 +29,7 @@ from typing import NamedTuple
 
 import jinja2
 
+from generator.forked import can_fork, detach
 from generator.render.bytecode import TemplateBytecodeCache, entry
 
 # Fewer templates to compile than this (a warm cache, a few edits) are not worth a fork.
@@ -51,12 +50,7 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     that `env`'s cache does not hold yet, and the macros only that part imports; `env`'s
     cache then waits for each of them when it is loaded. True when one was started."""
     cache = env.bytecode_cache
-    if (
-        not isinstance(cache, TemplateBytecodeCache)
-        or env.loader is None
-        or not hasattr(os, "fork")
-        or not _single_threaded()
-    ):
+    if not isinstance(cache, TemplateBytecodeCache) or env.loader is None or not can_fork():
         return False
     found = {name: t for name in names if (t := _template(env, cache, name)) is not None}
     todo = [(name, t) for name, t in found.items() if not t.cached]
@@ -86,7 +80,7 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     if pid == 0:  # the child: compile, answer, exit without running anything of the parent's
         status = 1
         try:
-            write_end = _detach(write_end)
+            (write_end,) = detach(write_end)
             _compile_and_send(env, cache, theirs_todo, write_end)
             status = 0
         finally:
@@ -94,42 +88,6 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     os.close(write_end)
     cache.expect([key for _, key in theirs_todo], _Worker(pid, read_end))
     return True
-
-
-def _detach(keep: int) -> int:
-    """In the child: close every descriptor but `keep` (the pipe's write end), with 0, 1
-    and 2 on /dev/null; returns `keep`'s number now. Inherited, `.clustergen/lock` would
-    stay locked, and a caller's pipe on stdout open, as long as a stopped child lives on
-    after the parent."""
-    # Objects made before the fork may own descriptors closed here: never collected in
-    # the child, none of them closes a number a template's file is opened under later.
-    gc.freeze()
-    if keep <= 2:
-        keep = fcntl.fcntl(keep, fcntl.F_DUPFD, 3)
-    os.closerange(0, keep)
-    os.closerange(keep + 1, _open_max())
-    null = os.open(os.devnull, os.O_RDWR)  # 0: the lowest number free
-    for fd in (1, 2):
-        os.dup2(null, fd)
-    return keep
-
-
-def _open_max() -> int:
-    """Past the highest descriptor number this process may hold (as subprocess finds it)."""
-    try:
-        return max(256, os.sysconf("SC_OPEN_MAX"))
-    except (OSError, ValueError):
-        return 256
-
-
-def _single_threaded() -> bool:
-    """No other thread, Python's or a library's (Linux lists every thread of a process)."""
-    if threading.active_count() > 1:
-        return False
-    try:
-        return len(os.listdir("/proc/self/task")) == 1
-    except OSError:  # no /proc (macOS): Python's count is what is known
-        return True
 
 
 class _Template(NamedTuple):

@@ -47,7 +47,7 @@ def templates(tmp_path: Path) -> Path:
 def forks(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pytest-xdist worker runs execnet's I/O thread, which a compile never touches;
     `clustergen` itself renders with no other thread (the check is tested below)."""
-    monkeypatch.setattr(precompile, "_single_threaded", lambda: True)
+    monkeypatch.setattr(precompile, "can_fork", lambda: True)
 
 
 @pytest.fixture

@@ -1,0 +1,258 @@
+"""configure's validation in a second process, forked before configure imports anything.
+
+Validation needs jsonschema and every check module: ~40 ms of imports, then the schema
+of cluster.yaml and the checks of the tree, all on one core while the other waits for
+sops and kubectl. `configure` forks this worker first thing, so the child imports all of
+that while the parent imports the pipeline and renders; the parent then hands it
+cluster.yaml's schema check and, later, the tree as it will be written, and reads back
+plain data (findings).
+
+Only the command line starts a worker, for `configure` in its own process
+(`cli.main()` with no argv); everything else, tests calling `cli.main(argv)` included,
+runs the same functions in-process. Anything that goes wrong with the worker (it could
+not fork, died, sent something unreadable) only means the parent runs the function
+itself: the result is the same, only slower. A failure inside the function is never
+taken from the child; the parent runs the function again and raises what it raises,
+with its usual message.
+
+Frames on the pipes: an 8-byte big-endian length, then a pickle. Requests are
+`("module:function", args, kwargs)`; answers `(True, result)` or `(False, None)`.
+Both ends are this program, forked from one process: nothing else writes these pipes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pickle
+import signal
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+
+from generator.forked import can_fork, detach
+
+# What the child loads while the parent imports and renders: the tree's checks, what the
+# tree's request holds (its decrypt), and the schema of cluster.yaml in its validator.
+WARM_UP = (
+    "generator.validate.tree",
+    "generator.secrets.known_plaintext",
+    "generator.config.schema:warm_up",
+)
+# How long a stopped worker in the middle of a request gets to clean up (kubectl's copy
+# of the tree) after SIGTERM, before SIGKILL.
+STOP_GRACE = 2.0
+_LENGTH = struct.Struct(">Q")
+
+
+class _Gone(Exception):
+    """The worker cannot answer: the parent runs the request itself."""
+
+
+class _Worker:
+    """The parent's end: one request at a time, answered in order."""
+
+    def __init__(self, pid: int, requests: int, answers: int) -> None:
+        self.pid = pid
+        self._requests = requests
+        self._answers = answers
+        self.busy = False
+
+    def ask(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        frame = pickle.dumps((target, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        self.busy = True
+        try:
+            _write_frame(self._requests, frame)
+        except OSError as err:
+            raise _Gone from err
+
+    def answer(self) -> Any:
+        try:
+            frame = _read_frame(self._answers)
+        except OSError as err:
+            raise _Gone from err
+        self.busy = False
+        if frame is None:
+            raise _Gone
+        try:
+            done, result = pickle.loads(frame)
+        except Exception as err:  # torn or unreadable: ours to redo
+            raise _Gone from err
+        if not done:
+            raise _Gone
+        return result
+
+    def stop(self) -> None:
+        """Close the pipes (an idle child reads the end and exits) and reap the child; one
+        still working is stopped like a configure (SIGTERM), then killed."""
+        for fd in (self._requests, self._answers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.busy:
+            _signal(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + (STOP_GRACE if self.busy else 0.0)
+        while True:
+            try:
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                return
+            if time.monotonic() >= deadline:
+                _signal(self.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+                return
+            time.sleep(0.005)
+
+
+_worker: _Worker | None = None
+
+
+def start() -> bool:
+    """Fork the worker for this process, once; False when this process cannot fork safely
+    (another thread runs) or the fork failed: requests then run in-process."""
+    global _worker
+    if _worker is not None:
+        return True
+    if not can_fork():
+        return False
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (requests_read, requests_write, answers_read, answers_write):
+            os.close(fd)
+        return False
+    if pid == 0:
+        status = 1
+        try:
+            _serve(*detach(requests_read, answers_write))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(requests_read)
+    os.close(answers_write)
+    _worker = _Worker(pid, requests_write, answers_read)
+    return True
+
+
+def stop() -> None:
+    """End this process's worker, if it has one (idempotent)."""
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.stop()
+
+
+def running() -> bool:
+    """Whether requests go to a worker (so this process need not load what it loads)."""
+    return _worker is not None
+
+
+class Pending:
+    """A request handed to the worker, or already run here; `result()` gives its value."""
+
+    def __init__(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._call = (target, args, kwargs)
+        self._asked: _Worker | None = None
+        self._value: Any = None
+        worker = _worker
+        if worker is not None and not worker.busy:
+            try:
+                worker.ask(target, args, kwargs)
+                self._asked = worker
+                return
+            except _Gone:
+                stop()
+            except Exception:  # arguments that do not pickle: run here
+                pass
+        # Here and now, as an in-process caller always did: before the caller goes on
+        # (and perhaps changes the arguments).
+        self._value = _resolve(target)(*args, **kwargs)
+
+    def result(self) -> Any:
+        asked, self._asked = self._asked, None
+        if asked is None:
+            return self._value
+        try:
+            return asked.answer()
+        except _Gone:
+            if asked is _worker:
+                stop()
+            target, args, kwargs = self._call
+            return _resolve(target)(*args, **kwargs)
+        except BaseException:
+            if asked is _worker:  # interrupted while waiting: the child is mid-request
+                stop()
+            raise
+
+
+def submit(target: str, *args: Any, **kwargs: Any) -> Pending:
+    """Run `target` ("module:function", a module-level function whose arguments and
+    result pickle) in the worker if this process has one, else here at once. Named,
+    not passed, so the parent never imports what only the child needs."""
+    return Pending(target, args, kwargs)
+
+
+def _resolve(target: str) -> Callable[..., Any]:
+    module, _, name = target.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return function
+
+
+def _serve(requests: int, answers: int) -> None:
+    """The child: load what validation needs, then answer requests until the parent
+    closes its end. An interrupt (Ctrl-C reaches the whole process group; configure's
+    SIGTERM handler is inherited) ends the child quietly: the parent decides."""
+    global _worker
+    _worker = None
+    try:
+        for target in WARM_UP:
+            module, _, name = target.partition(":")
+            loaded = importlib.import_module(module)
+            if name:
+                getattr(loaded, name)()
+        while (frame := _read_frame(requests)) is not None:
+            try:
+                target, args, kwargs = pickle.loads(frame)
+                answer = pickle.dumps((True, _resolve(target)(*args, **kwargs)), protocol=-1)
+            except Exception:
+                answer = pickle.dumps((False, None))
+            _write_frame(answers, answer)
+    except (KeyboardInterrupt, OSError):
+        pass
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signum)
+
+
+def _write_frame(fd: int, frame: bytes) -> None:
+    data = memoryview(_LENGTH.pack(len(frame)) + frame)
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _read_frame(fd: int) -> bytes | None:
+    """One frame, or None at the end of the pipe (also in the middle of a frame)."""
+    head = _read_exactly(fd, _LENGTH.size)
+    if head is None:
+        return None
+    return _read_exactly(fd, _LENGTH.unpack(head)[0])
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
