@@ -85,8 +85,10 @@ class _Worker:
         return result
 
     def stop(self) -> None:
-        """Close the pipes (an idle child reads the end and exits) and reap the child; one
-        still working is stopped like a configure (SIGTERM), then killed."""
+        """Close the pipes and reap the child. An idle one holds nothing to clean up and is
+        killed at once unless it has ended already; one still working is stopped as a
+        configure is (SIGTERM: it unwinds, removing kubectl's copy of the tree), then
+        killed after STOP_GRACE."""
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -151,7 +151,7 @@ def test_configure_blocked_through_the_worker_reads_as_in_process(tmp_path: Path
     assert reports[0] == reports[1]
 
 
-def test_stop_reaps_an_idle_child_without_signals() -> None:
+def test_stop_reaps_an_idle_child() -> None:
     done = _script(
         """
         import signal
