@@ -354,8 +354,8 @@ def validate_planned(
 
     decrypt = KnownPlaintext(files, result.tree.files, result.sops, result.workdir)
     findings: list[Finding] = validation_worker.submit(
-        # The package's name, so a test's monkeypatch of it is what runs in-process.
-        "generator.validate:validate_tree",
+        # With what the worker checked ahead, if it did (generator/validate/ahead.py).
+        "generator.validate.ahead:validate_tree",
         tree,
         schema_locations=locations,
         decrypt=decrypt,

@@ -16,16 +16,20 @@ taken from the child; the parent runs the function again and raises what it rais
 with its usual message.
 
 Frames on the pipes: an 8-byte big-endian length, then a pickle. Requests are
-`("module:function", args, kwargs)`; answers `(True, result)` or `(False, None)`.
-Both ends are this program, forked from one process: nothing else writes these pipes.
+`("module:function", args, kwargs, answer)`; answers, for requests that want one,
+`(True, result)` or `(False, None)`. A request without an answer (`post`) is work ahead
+of time: queued without waiting for the pipe, dropped with the worker. Both ends are
+this program, forked from one process: nothing else writes these pipes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import os
 import pickle
+import select
 import signal
 import struct
 import time
@@ -38,6 +42,7 @@ from generator.forked import can_fork, detach
 # tree's request holds (its decrypt), and the schema of cluster.yaml in its validator.
 WARM_UP = (
     "generator.validate.tree",
+    "generator.validate.ahead",
     "generator.secrets.known_plaintext",
     "generator.config.schema:warm_up",
 )
@@ -45,6 +50,8 @@ WARM_UP = (
 # of the tree) after SIGTERM, before SIGKILL.
 STOP_GRACE = 2.0
 _LENGTH = struct.Struct(">Q")
+# The request pipe's size asked for (Linux's default limit for an unprivileged process).
+PIPE_SIZE = 1 << 20
 
 
 class _Gone(Exception):
@@ -52,21 +59,42 @@ class _Gone(Exception):
 
 
 class _Worker:
-    """The parent's end: one request at a time, answered in order."""
+    """The parent's end: requests in order, one waiting for its answer at a time. The
+    request pipe does not block: what it cannot take yet waits in `_outbox` until the
+    next request, so a `post` never holds up the caller."""
 
     def __init__(self, pid: int, requests: int, answers: int) -> None:
         self.pid = pid
         self._requests = requests
         self._answers = answers
+        self._outbox = b""
         self.busy = False
+        os.set_blocking(requests, False)
 
     def ask(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        frame = pickle.dumps((target, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        frame = _frame((target, args, kwargs, True))
         self.busy = True
         try:
-            _write_frame(self._requests, frame)
+            self._send(frame, block=True)
         except OSError as err:
             raise _Gone from err
+
+    def post(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            self._send(_frame((target, args, kwargs, False)), block=False)
+        except OSError as err:
+            raise _Gone from err
+
+    def _send(self, frame: bytes, *, block: bool) -> None:
+        data = memoryview(self._outbox + frame)
+        while data:
+            try:
+                data = data[os.write(self._requests, data) :]
+            except BlockingIOError:
+                if not block:
+                    break
+                select.select([], [self._requests], [])
+        self._outbox = bytes(data)
 
     def answer(self) -> Any:
         try:
@@ -123,6 +151,10 @@ def start() -> bool:
         return False
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
+    # Room for what configure posts while it renders (~0.5 MB of files), where Linux
+    # lets a pipe grow: posting then never waits for the worker.
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(requests_write, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     try:
         pid = os.fork()
     except OSError:
@@ -193,6 +225,19 @@ class Pending:
             raise
 
 
+def post(target: str, *args: Any, **kwargs: Any) -> None:
+    """Hand `target` to the worker to run when it gets to it, wanting no answer (work
+    that makes a later request faster); nothing without a worker, or while one waits
+    for an answer. What it raises in the worker is ignored."""
+    worker = _worker
+    if worker is None or worker.busy:
+        return
+    try:
+        worker.post(target, args, kwargs)
+    except _Gone:
+        stop()
+
+
 def submit(target: str, *args: Any, **kwargs: Any) -> Pending:
     """Run `target` ("module:function", a module-level function whose arguments and
     result pickle) in the worker if this process has one, else here at once. Named,
@@ -220,11 +265,15 @@ def _serve(requests: int, answers: int) -> None:
                 getattr(loaded, name)()
         while (frame := _read_frame(requests)) is not None:
             try:
-                target, args, kwargs = pickle.loads(frame)
-                answer = pickle.dumps((True, _resolve(target)(*args, **kwargs)), protocol=-1)
+                target, args, kwargs, wanted = pickle.loads(frame)
             except Exception:
-                answer = pickle.dumps((False, None))
-            _write_frame(answers, answer)
+                return  # unreadable: the parent runs what it asked itself
+            try:
+                answer = _frame((True, _resolve(target)(*args, **kwargs)))
+            except Exception:
+                answer = _frame((False, None))
+            if wanted:
+                _write_all(answers, answer)
     except (KeyboardInterrupt, OSError):
         pass
 
@@ -234,10 +283,15 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _write_frame(fd: int, frame: bytes) -> None:
-    data = memoryview(_LENGTH.pack(len(frame)) + frame)
-    while data:
-        data = data[os.write(fd, data) :]
+def _frame(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _read_frame(fd: int) -> bytes | None:

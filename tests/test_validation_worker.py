@@ -69,6 +69,26 @@ def test_a_failure_in_the_child_is_raised_by_the_parent_running_it_again() -> No
     assert done.stdout.strip() == "raised here: JSONDecodeError", done.stderr
 
 
+def test_posts_run_in_order_before_the_next_request_without_answers() -> None:
+    done = _script(
+        """
+        import time
+        w.start()
+        w.post("json:loads", "not json")  # fails in the child: nothing comes back
+        started = time.monotonic()
+        w.post("builtins:len", "x" * 3_000_000)  # more than the pipe holds: queued
+        assert time.monotonic() - started < 1, "post waited for the worker"
+        w.post("os:getpid")  # its answer is never sent
+        assert w.submit("json:loads", "[1]").result() == [1]
+        assert w.submit("os:getpid").result() != os.getpid()
+        w.stop()
+        w.post("os:getpid")  # no worker: nothing
+        print("ok")
+        """
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_a_dead_child_means_the_parent_runs_the_request_itself() -> None:
     done = _script(
         """

@@ -26,7 +26,7 @@ def check_objects(
             if not is_object(doc):
                 continue
             result = store.check(
-                _without_sops(doc.data), remember=remember and doc.kind != "Secret"
+                without_sops(doc.data), remember=remember and doc.kind != "Secret"
             )
             flux = spec_problems(doc.api_version, doc.kind, doc.data, schema_checked=result.found)
             findings += [doc.finding(message) for message in flux]
@@ -68,8 +68,8 @@ def _short_location(location: str) -> str:
     return location.split("{", 1)[0].rstrip("/") + "/…" if "{" in location else location
 
 
-def _without_sops(data: dict[str, Any]) -> dict[str, Any]:
-    # sops metadata is stripped by kustomize-controller before apply.
+def without_sops(data: dict[str, Any]) -> dict[str, Any]:
+    """The object as applied: kustomize-controller strips sops metadata first."""
     return {k: v for k, v in data.items() if k != "sops"} if "sops" in data else data
 
 

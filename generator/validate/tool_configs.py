@@ -105,12 +105,17 @@ def check_tool_configs(
     (every parsed YAML file of the tree, by path); `unparsable` files are already reported.
     `results`: where a workflow's findings are kept between runs (they hold no secret)."""
     for path in sorted(set(docs) - set(unparsable)):
-        if path.startswith(WORKFLOWS_DIR) and path.count("/") == 2:
+        if is_workflow(path):
             yield from _workflow(path, _as_yaml_1_2(docs[path]), results)
         elif path == TALCONFIG:
             yield from _against(path, docs[path], _talconfig_validator(), "talhelper config")
         elif path.startswith(TALOS_PATCHES_DIR):
             yield from _patch_shape(path, docs[path])
+
+
+def is_workflow(path: str) -> bool:
+    """A GitHub workflow file: directly in .github/workflows/."""
+    return path.startswith(WORKFLOWS_DIR) and path.count("/") == 2
 
 
 def _against(

@@ -1,0 +1,113 @@
+"""Checks ahead (configure's validation worker checks each file as it renders): the tree's
+validation then finds exactly what it finds from scratch, and secrets are never checked
+ahead."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from generator.validate import ahead
+from generator.validate.schemas import SchemaStore
+from generator.validate.tree import validate_tree
+from tests.validate.conftest import ECHO_APP, Decrypt, Tree, edit
+
+HELMRELEASE = f"{ECHO_APP}/helmrelease.yaml"
+POLICY = f"{ECHO_APP}/networkpolicy.yaml"
+
+
+@pytest.fixture(autouse=True)
+def no_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a fresh worker does: nothing checked ahead."""
+    monkeypatch.setattr(ahead, "_stores", {})
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The kinds validated against a schema here (a result kept from a check ahead, or an
+    earlier run, is not validated again)."""
+    kinds: list[str] = []
+    original = SchemaStore._errors
+
+    def counting(self: SchemaStore, key: tuple[str, str], data: dict[str, Any]) -> list[Any]:
+        kinds.append(key[1])
+        return original(self, key, data)
+
+    monkeypatch.setattr(SchemaStore, "_errors", counting)
+    return kinds
+
+
+def test_the_findings_are_those_of_a_validation_from_scratch(
+    clean_tree: Tree, decrypt: Decrypt, schema_location: str
+) -> None:
+    for path, content in clean_tree.items():
+        ahead.check_file(path, content, [schema_location])
+    # Then the write changes two files: one wrong now, one wrong only as rendered.
+    final = dict(clean_tree)
+    edit(final, HELMRELEASE, "interval: 1h", "interval: hourly")
+    rendered_wrong = dict(clean_tree)
+    edit(rendered_wrong, POLICY, "protocol: TCP", "protocol: HTTP")
+    ahead.check_file(POLICY, rendered_wrong[POLICY], [schema_location])
+
+    found = ahead.validate_tree(final, schema_locations=[schema_location], decrypt=decrypt)
+    scratch = validate_tree(
+        final,
+        schema_locations=[schema_location],
+        decrypt=decrypt,
+        store=SchemaStore([schema_location]),
+    )
+    assert [str(f) for f in found] == [str(f) for f in scratch]
+    assert [f.obj for f in found if f.severity == "error"] == ["HelmRelease/echo"]
+
+
+def test_objects_checked_ahead_are_not_validated_again(
+    clean_tree: Tree, decrypt: Decrypt, schema_location: str, checked: list[str]
+) -> None:
+    # An object no earlier run kept a result for.
+    edit(
+        clean_tree, POLICY, "  name: echo\n", f"  name: echo\n  labels:\n    run: {uuid.uuid4()}\n"
+    )
+    ahead.check_file(POLICY, clean_tree[POLICY], [schema_location])
+    assert checked == ["CiliumNetworkPolicy"]
+    checked.clear()
+    ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
+    assert "CiliumNetworkPolicy" not in checked
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("bootstrap/sops-age.sops.yaml", b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n"),
+        (
+            "kubernetes/apps/x/cm.yaml",
+            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${A}\n",
+        ),
+        ("docs/notes.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: n\n"),
+        ("kubernetes/apps/x/broken.yaml", b"apiVersion: v1\nkind: [\n"),
+    ],
+    ids=["secret", "flux-variables", "not-a-manifest", "invalid-yaml"],
+)
+def test_nothing_is_checked_ahead_that_validation_would_not_remember(
+    path: str, content: bytes, schema_location: str, checked: list[str]
+) -> None:
+    ahead.check_file(path, content, [schema_location])
+    assert checked == [] and ahead._stores == {}
+
+
+def test_a_secret_object_outside_a_sops_file_is_not_checked_ahead(
+    schema_location: str, checked: list[str]
+) -> None:
+    content = f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {uuid.uuid4()}\n".encode()
+    ahead.check_file("kubernetes/apps/x/secret.yaml", content, [schema_location])
+    assert checked == []
+
+
+def test_without_checks_ahead_validation_uses_a_store_of_its_own(
+    clean_tree: Tree, decrypt: Decrypt, schema_location: str
+) -> None:
+    assert (
+        ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt) == []
+    )
+    assert ahead._stores == {}  # in-process callers share no store between runs
