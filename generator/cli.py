@@ -63,7 +63,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
     # Forked before the pipeline's imports, which it then overlaps (validation_worker.py);
     # only for a process of its own: an in-process caller's state stays in its process.
-    if args.own_process:
+    if args.own_process and not args.no_validate:
         validation_worker.start()
     try:
         from generator.pipeline import configure
