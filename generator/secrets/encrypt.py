@@ -148,7 +148,8 @@ class EncryptionInFlight:
         self.close()
 
     def rendered(self, path: str, content: bytes) -> None:
-        """render_tree's per-file callback (render.tree.FileRendered)."""
+        """render_tree's per-file callback (render.tree.FileRendered), called in the
+        rendering thread: `path` in the tree, `content` as first rendered."""
         if path == SOPS_CONFIG:
             try:
                 self._rules = (content, parse_rules(content))
@@ -167,36 +168,33 @@ class EncryptionInFlight:
         """`files` (the final render) with every `*.sops.*` file encrypted, as encrypt_tree
         documents it; call once, after the render. SecretsError ("…; nothing was written")
         when any secret fails."""
-        secrets = sorted(path for path in files if is_secret_path(path))
-        if not secrets:
-            return dict(files)
-        rules_bytes = _rules_bytes(files, self._sops)
-        rules = parse_rules(rules_bytes)
         out = dict(files)
         futures: dict[str, Future[bytes]] = {}
-        # Checked before any sops run of its own, so a warm run needs neither sops nor
-        # the temporary rules.
-        for path in secrets:
-            early = self._early.pop(path, None)
-            if early is not None and early.holds_for(files[path], rules_bytes):
-                decision = early
-            else:
-                decision = self._decide(path, files[path], rules_bytes, rules)
-            if isinstance(decision.outcome, bytes):
-                out[path] = decision.outcome
-            else:
-                futures[path] = decision.outcome
-        if not futures:
-            return out
         try:
-            if meanwhile is not None:
-                meanwhile()
-            _, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
-            if pending:  # something failed: start nothing new
-                for fut in pending:
+            secrets = sorted(path for path in files if is_secret_path(path))
+            if not secrets:
+                return out
+            rules_bytes = _rules_bytes(files, self._sops)
+            rules = parse_rules(rules_bytes)
+            for path in secrets:
+                early = self._early.pop(path, None)
+                if early is not None and early.holds_for(files[path], rules_bytes):
+                    decision = early
+                else:
+                    decision = self._decide(path, files[path], rules_bytes, rules)
+                if isinstance(decision.outcome, bytes):
+                    out[path] = decision.outcome
+                else:
+                    futures[path] = decision.outcome
+            if futures:
+                if meanwhile is not None:
+                    meanwhile()
+                _, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
+                for fut in pending:  # something failed: start nothing new
                     fut.cancel()
         finally:
-            self.close()  # early runs whose plaintext changed since are cancelled, or waited
+            # Early runs whose plaintext changed since are cancelled, or waited for.
+            self.close()
         failed = [p for p, fut in futures.items() if not fut.cancelled() and fut.exception()]
         if failed:
             raise _failure(failed, futures)
@@ -213,6 +211,7 @@ class EncryptionInFlight:
         temporary creation rules. Idempotent."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         # Only once no sops call runs: they read the rules.
         for rules_dir in self._rules_dirs:
             shutil.rmtree(rules_dir, ignore_errors=True)
