@@ -16,6 +16,7 @@ import yaml
 from sops_helpers import CountingSops, KeyPair, rules_for
 from test_encrypt_tree import BOOT, K8S, TALOS, files_under, secret, tree, write
 
+from generator.errors import SecretsError
 from generator.secrets.encrypt import EncryptionInFlight, Written, encrypt_tree, fingerprints_for
 from generator.secrets.files import is_secret_path
 from generator.secrets.sops import Sops
@@ -156,3 +157,18 @@ def test_leaving_early_stops_every_sops_run_and_removes_the_rules(
             os.kill(pid, 0)
     assert list(private_tmp.iterdir()) == []
     assert not workdir.exists() or files_under(workdir) == {}
+
+
+def test_a_secret_without_a_rule_fails_at_collect_as_encrypt_tree_fails(
+    age: KeyPair, tmp_path: Path, private_tmp: Path
+) -> None:
+    files = {**tree(age.key.public), "apps/stray.sops.yaml": b"a: b\n"}
+    with EncryptionInFlight(tmp_path, Sops(age_key_file=age.path)) as flight:
+        render(flight, files)
+        with pytest.raises(SecretsError) as early:
+            flight.collect(files)
+    with pytest.raises(SecretsError) as late:
+        encrypt_tree(files, tmp_path, Sops(age_key_file=age.path))
+    assert "apps/stray.sops.yaml: no creation rule" in str(early.value)
+    assert str(early.value) == str(late.value)
+    assert list(private_tmp.iterdir()) == []
