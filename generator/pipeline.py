@@ -1,7 +1,8 @@
 """configure, end to end, in this order: lock (settling a write a crash left) → refuse lost
-keys → inputs (cluster.yaml + overlay, side files, versions) → render in memory → warnings
-(--strict) → trust the manifest → encrypt → plan and refuse conflicts → validate the tree as
-it will be → write in one transaction.
+keys → inputs (cluster.yaml + overlay, side files, versions) → trust the manifest → render in
+memory, each secret's encryption starting as it renders → warnings (--strict) → collect the
+encrypted secrets → plan and refuse conflicts → validate the tree as it will be → write in
+one transaction.
 
 Each step lives in its own module; this one only strings them together and
 decides what happens when one fails (nothing is written before every secret is
@@ -11,6 +12,7 @@ encrypted and the planned tree validates, so a failure leaves the working tree a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,13 +28,13 @@ from generator.errors import (
     ValidationFailed,
     WriteConflict,
 )
-from generator.inputs import load_inputs
+from generator.inputs import Inputs, load_inputs
 from generator.lifecycle import talos_changes
 from generator.secrets.continuity import refuse_lost_keys
 from generator.secrets.encrypt import (
+    EncryptionInFlight,
     Written,
     config_digest_for,
-    encrypt_tree,
     fingerprints_for,
 )
 from generator.secrets.files import is_secret_path
@@ -50,13 +52,13 @@ from generator.validation_scope import (
     tree_stamp,
 )
 from generator.write.lock import state_dir, writing
-from generator.write.manifest import load_manifest
+from generator.write.manifest import Manifest, ManifestError, load_manifest
 from generator.write.ownership import report_line, trusted
 from generator.write.writer import Resolutions, WritePlan, WriteWhileValidating, plan_write
 
 if TYPE_CHECKING:
     # jinja2 is loaded only when rendering: a configure with nothing changed does not render.
-    from generator.render.tree import RenderedTree
+    from generator.render.tree import FileRendered, RenderedTree
     from generator.validate.documents import Finding
 
 Decrypt = Callable[[str, bytes], bytes | None]
@@ -170,12 +172,24 @@ def render_in_memory(
     (`probe`), so a comparison can tell what derives from secret values. `held`: the age
     key the caller discovered (keys.discover_age_key); discovered here if not given.
     """
+    inputs = load_inputs(config_path, keyless=keyless, held=held)
+    return render_loaded(inputs, config_path, keyless=keyless)
+
+
+def render_loaded(
+    inputs: Inputs,
+    config_path: Path,
+    *,
+    keyless: bool = False,
+    on_rendered: FileRendered | None = None,
+) -> RenderResult:
+    """render_in_memory for inputs already loaded from `config_path`; `on_rendered` is
+    render_tree's per-file callback (configure's: encryption in flight)."""
     from generator.render.overrides.files import find_overrides
     from generator.render.tree import render_tree
 
-    inputs = load_inputs(config_path, keyless=keyless, held=held)
     overrides = find_overrides(inputs.workdir)
-    tree = render_tree(inputs.context, overrides=overrides)
+    tree = render_tree(inputs.context, overrides=overrides, on_rendered=on_rendered)
     probe = None
     if keyless and inputs.sops is None:
         other = load_inputs(config_path, keyless=True, placeholder=NOT_DECRYPTED_PROBE)
@@ -261,31 +275,43 @@ def _configure_locked(
     last: LastRun,
     loose: list[Problem],
 ) -> list[str]:
-    result = render_in_memory(config_path, held=held)
-    workdir = result.workdir
-    from generator.render.overrides.stale import stale_warnings
-
-    committed = load_manifest(workdir)
-    stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
-    # talos/ as on disk (what the nodes were given) against the new render
-    fixed = talos_changes.fixed_networks(workdir, result.tree.files, result.cluster.path)
-    report_warnings([*result.cluster.warnings, *stale, *loose, *fixed], warn, strict=strict)
-    if result.sops is None:
-        raise SecretsError(
-            f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
-            "to create it, or restore your saved key"
+    inputs = load_inputs(config_path, held=held)
+    workdir = inputs.workdir
+    # Read and trusted before the render, so that each secret is encrypted as it renders.
+    committed = _readable_manifest(workdir)
+    with ExitStack() as stack:  # leaving it stops the sops runs in flight
+        flight: EncryptionInFlight | None = None
+        if committed is not None and inputs.sops is not None:
+            # The committed manifest only proves what passes the scope and seal checks.
+            manifest, distrusted = trusted(committed, inputs.sops.fingerprint_key)
+            # Its digests and fingerprints let unchanged secrets skip sops entirely.
+            written = Written(manifest.files, manifest.fingerprints)
+            flight = stack.enter_context(EncryptionInFlight(workdir, inputs.sops, written=written))
+        result = render_loaded(
+            inputs, config_path, on_rendered=_on_rendered(flight, check_ahead=validate)
         )
-    key = result.sops.fingerprint_key
-    # The committed manifest only proves what passes the scope and seal checks.
-    manifest, distrusted = trusted(committed, key)
-    ignored = [report_line(path, why) for path, why in distrusted.items()]
-    # The manifest's digests and fingerprints let unchanged secrets skip sops entirely.
-    written = Written(manifest.files, manifest.fingerprints)
-    # While sops runs (only when a secret changed, so files will too), load the validator.
-    meanwhile = _load_validation if validate else None
-    files = encrypt_tree(
-        result.tree.files, workdir, result.sops, written=written, meanwhile=meanwhile
-    )
+        from generator.render.overrides.stale import stale_warnings
+
+        if committed is None:
+            committed = load_manifest(workdir)  # raises, as ever after the render
+        stale = stale_warnings(workdir, committed)  # before the manifest records the new digests
+        # talos/ as on disk (what the nodes were given) against the new render
+        fixed = talos_changes.fixed_networks(workdir, result.tree.files, result.cluster.path)
+        report_warnings([*result.cluster.warnings, *stale, *loose, *fixed], warn, strict=strict)
+        if result.sops is None:
+            raise SecretsError(
+                f"{workdir / paths.AGE_KEY_NAME} is missing; run `uv run task init` "
+                "to create it, or restore your saved key"
+            )
+        key = result.sops.fingerprint_key
+        if flight is None:  # the manifest became readable during the render
+            manifest, distrusted = trusted(committed, key)
+            written = Written(manifest.files, manifest.fingerprints)
+            flight = stack.enter_context(EncryptionInFlight(workdir, result.sops, written=written))
+        ignored = [report_line(path, why) for path, why in distrusted.items()]
+        # While sops runs (only when a secret changed, so files will too), load the validator.
+        meanwhile = _load_validation if validate else None
+        files = flight.collect(result.tree.files, meanwhile=meanwhile)
     plan = plan_write(
         files,
         workdir,
@@ -321,6 +347,40 @@ def _configure_locked(
     changed = [*summary.updated, *summary.merged, *summary.removed]
     steps = talos_changes.next_step(summary.created, changed)
     return [str(summary), *report, *steps]
+
+
+def _on_rendered(flight: EncryptionInFlight | None, *, check_ahead: bool) -> FileRendered | None:
+    """What the render hands each file to as it is made: its secret's encryption starts
+    (`flight`), and with `check_ahead` the validation worker, if there is one, checks its
+    objects while the rest renders (validate/ahead.py)."""
+    calls: list[FileRendered] = [flight.rendered] if flight is not None else []
+    if check_ahead and validation_worker.running():
+        locations = locations_from_env()
+
+        def ahead(path: str, content: bytes) -> None:
+            if path.endswith((".yaml", ".yml")) and not is_secret_path(path):
+                validation_worker.post(
+                    "generator.validate.ahead:check_file", path, content, locations
+                )
+
+        calls.append(ahead)
+    if len(calls) < 2:
+        return calls[0] if calls else None
+
+    def each(path: str, content: bytes) -> None:
+        for call in calls:
+            call(path, content)
+
+    return each
+
+
+def _readable_manifest(workdir: Path) -> Manifest | None:
+    """The committed manifest, or None when it cannot be read: configure then raises the
+    ManifestError where it always has, after the render (a template's error comes first)."""
+    try:
+        return load_manifest(workdir)
+    except ManifestError:
+        return None
 
 
 def _load_validation() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -42,6 +42,11 @@ _TEMPLATE_FAILURES = (
     yaml.YAMLError,  # from_yaml_all over what another template rendered
     RecursionError,  # an include or macro that calls itself (an override can)
 )
+# Told each output path and its bytes as soon as that file's own render is done, in render
+# order (not the documents, which render last from the final files); merge patches may
+# still change the bytes (RenderedTree holds the final ones). How configure starts
+# encrypting secrets while the rest renders: a callback, so rendering knows nothing of sops.
+FileRendered = Callable[[str, bytes], None]
 
 
 @dataclass
@@ -65,14 +70,19 @@ def render_tree(
     template_root: Path = paths.TEMPLATE_TREE,
     macro_root: Path = paths.TEMPLATES,
     overrides: Overrides | None = None,
+    *,
+    on_rendered: FileRendered | None = None,
 ) -> RenderedTree:
     """Render every template under `template_root`, each replaced by its override if
     `overrides` has one (generator/render/overrides/), then apply its merge patches, then
     render the documents (`*.md`) from those final files (generator/render/rendered.py);
-    raise RenderError listing all failures (an override's with its own path)."""
+    raise RenderError listing all failures (an override's with its own path).
+
+    `on_rendered` (FileRendered) is called with each file as its own render is done; what
+    it raises stops the render."""
     env = make_environment([template_root, macro_root], globals=context)
     try:
-        return _render(env, template_root, macro_root, overrides or Overrides(Path()))
+        return _render(env, template_root, macro_root, overrides or Overrides(Path()), on_rendered)
     finally:
         # What compiled is kept for the next run, even when a template failed.
         if isinstance(env.bytecode_cache, TemplateBytecodeCache):
@@ -80,7 +90,11 @@ def render_tree(
 
 
 def _render(
-    env: jinja2.Environment, template_root: Path, macro_root: Path, overrides: Overrides
+    env: jinja2.Environment,
+    template_root: Path,
+    macro_root: Path,
+    overrides: Overrides,
+    on_rendered: FileRendered | None,
 ) -> RenderedTree:
     if overrides:
         env.loader = overrides.loader(env.loader)
@@ -146,6 +160,8 @@ def _render(
             problems.append(step)
         else:
             _render_file(env, *step, files, modes, problems, shown)
+            if on_rendered is not None and step.out in files:
+                on_rendered(step.out, files[step.out])
     origins = {out: overrides.shown(by) for out, by in overrides.files.items() if out in files}
     if overrides.patches and not problems:
         patched, refused = apply_patches(files, overrides.patches, overrides.shown)

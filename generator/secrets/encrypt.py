@@ -12,6 +12,7 @@ manifest) and the plaintext's keyed fingerprint matches the one recorded then
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
@@ -90,73 +91,172 @@ def encrypt_tree(
     `meanwhile` is called in this thread while sops processes run, and only when
     some do: work (e.g. imports) that would otherwise wait for them.
     """
-    secrets = sorted(path for path in files if is_secret_path(path))
-    if not secrets:
-        return dict(files)
-    rules_bytes = _rules_bytes(files, sops)
-    rules = parse_rules(rules_bytes)
-    out = dict(files)
-    key = sops.fingerprint_key if written is not None else None
-    known = _Known(key, written) if key is not None and written is not None else None
-    # Checked before any sops run, so a warm run needs neither sops nor the temporary rules.
-    to_encrypt, likely_changed, different = [], set(), set()
-    documents = KnownDocuments(key) if key is not None else None
-    for path in secrets:
-        kept = _kept_without_sops(path, files[path], workdir, rule_for(rules, path), known)
-        if kept is not None:
-            out[path] = kept
-        else:
-            to_encrypt.append(path)
-            existing = _read_existing(workdir / path) if known is not None else None
-            if (
-                known
-                and existing is not None
-                and known.plaintext_changed(path, existing, files[path])
-            ):
-                likely_changed.add(path)
-                # Known to hold other documents: decrypting to compare would decide nothing.
-                if documents is not None and documents.differ(path, existing, files[path]):
-                    different.add(path)
-    if not to_encrypt:
-        return out
-    # sops reads creation rules only from a file; they hold no secrets, so a temp copy is fine.
-    rules_dir = Path(tempfile.mkdtemp(prefix="clustergen-sops-"))
-    try:
-        (rules_dir / SOPS_CONFIG).write_bytes(rules_bytes)
-        configured = sops.with_config(rules_dir / SOPS_CONFIG)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {
-                path: pool.submit(
-                    _encrypt_one,
-                    path,
-                    files[path],
-                    workdir,
-                    configured,
-                    rule_for(rules, path),
-                    speculate=path in likely_changed,
-                    known_different=path in different,
-                )
-                for path in to_encrypt
-            }
-            if meanwhile is not None:
-                meanwhile()
-            _, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
-            if pending:  # something failed: start nothing new
-                for fut in pending:
+    with EncryptionInFlight(workdir, sops, written=written, workers=workers) as flight:
+        return flight.collect(files, meanwhile=meanwhile)
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What one secret came to for its plaintext under creation rules (`.sops.yaml`'s
+    bytes): its existing ciphertext, kept without sops, or the sops run making new."""
+
+    plaintext: bytes
+    rules: bytes
+    outcome: bytes | Future[bytes]
+
+    def holds_for(self, plaintext: bytes, rules: bytes) -> bool:
+        return plaintext == self.plaintext and rules == self.rules
+
+
+class EncryptionInFlight:
+    """encrypt_tree, begun while the tree still renders: sops runs (a Go process each)
+    on the other core while Python renders the rest.
+
+    Give `rendered` to render_tree as its `on_rendered`: once `.sops.yaml` has rendered,
+    each secret (`*.sops.*`) that renders after it is decided at once (kept without sops,
+    as encrypt_tree decides) and, when it needs sops, its run starts in a pool of
+    `workers` threads. Then `collect(final files)` returns exactly what
+    `encrypt_tree(final files, …)` returns: an early decision counts only for the same
+    path, byte-identical plaintext and byte-identical creation rules (a merge patch can
+    change either after its first render); any other secret is decided then. A failed
+    early decision (SecretsError, OSError) is left to `collect`, which raises it as
+    encrypt_tree does.
+
+    Use it as a context manager: leaving it, however, cancels runs not yet started, waits
+    for those running (no sops process outlives it) and removes the temporary creation
+    rules; it writes nothing else, and plaintext goes to sops on stdin only.
+    """
+
+    def __init__(
+        self, workdir: Path, sops: Sops, *, written: Written | None = None, workers: int = 4
+    ) -> None:
+        self._workdir, self._sops, self._workers = workdir, sops, max(1, workers)
+        key = sops.fingerprint_key if written is not None else None
+        self._known = _Known(key, written) if key is not None and written is not None else None
+        self._documents = KnownDocuments(key) if key is not None else None
+        # The rendered .sops.yaml (bytes, parsed) once it has rendered and parses.
+        self._rules: tuple[bytes, list[CreationRule]] | None = None
+        self._early: dict[str, _Decision] = {}
+        self._configured: dict[bytes, Sops] = {}  # creation rules → sops reading a copy
+        self._rules_dirs: list[Path] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> EncryptionInFlight:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rendered(self, path: str, content: bytes) -> None:
+        """render_tree's per-file callback (render.tree.FileRendered), called in the
+        rendering thread: `path` in the tree, `content` as first rendered."""
+        if path == SOPS_CONFIG:
+            try:
+                self._rules = (content, parse_rules(content))
+            except SecretsError:
+                self._rules = None  # collect raises it, if the final rules are these
+            return
+        if self._rules is None or not is_secret_path(path):
+            return
+        # Should it fail, collect decides again, and raises what encrypt_tree raises.
+        with contextlib.suppress(SecretsError, OSError):
+            self._early[path] = self._decide(path, content, *self._rules)
+
+    def collect(
+        self, files: Mapping[str, bytes], *, meanwhile: Callable[[], object] | None = None
+    ) -> dict[str, bytes]:
+        """`files` (the final render) with every `*.sops.*` file encrypted, as encrypt_tree
+        documents it; call once, after the render. SecretsError ("…; nothing was written")
+        when any secret fails."""
+        out = dict(files)
+        futures: dict[str, Future[bytes]] = {}
+        try:
+            secrets = sorted(path for path in files if is_secret_path(path))
+            if not secrets:
+                return out
+            rules_bytes = _rules_bytes(files, self._sops)
+            rules = parse_rules(rules_bytes)
+            for path in secrets:
+                early = self._early.pop(path, None)
+                if early is not None and early.holds_for(files[path], rules_bytes):
+                    decision = early
+                else:
+                    decision = self._decide(path, files[path], rules_bytes, rules)
+                if isinstance(decision.outcome, bytes):
+                    out[path] = decision.outcome
+                else:
+                    futures[path] = decision.outcome
+            if futures:
+                if meanwhile is not None:
+                    meanwhile()
+                _, pending = wait(futures.values(), return_when=FIRST_EXCEPTION)
+                for fut in pending:  # something failed: start nothing new
                     fut.cancel()
-    finally:
-        # Leaving the pool's block waited for running sops calls; only then remove the rules.
-        shutil.rmtree(rules_dir, ignore_errors=True)
-    failed = [p for p, fut in futures.items() if not fut.cancelled() and fut.exception()]
-    if failed:
-        raise _failure(failed, futures)
-    for path, fut in futures.items():
-        out[path] = fut.result()
-        if documents is not None:
-            documents.add(path, out[path], files[path])
-    if documents is not None:
-        documents.save()
-    return out
+        finally:
+            # Early runs whose plaintext changed since are cancelled, or waited for.
+            self.close()
+        failed = [p for p, fut in futures.items() if not fut.cancelled() and fut.exception()]
+        if failed:
+            raise _failure(failed, futures)
+        for path, fut in futures.items():
+            out[path] = fut.result()
+            if self._documents is not None:
+                self._documents.add(path, out[path], files[path])
+        if self._documents is not None:
+            self._documents.save()
+        return out
+
+    def close(self) -> None:
+        """Cancel the sops runs not started, wait for the running ones, then remove the
+        temporary creation rules. Idempotent."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        # Only once no sops call runs: they read the rules.
+        for rules_dir in self._rules_dirs:
+            shutil.rmtree(rules_dir, ignore_errors=True)
+        self._rules_dirs.clear()
+        self._configured.clear()
+
+    def _decide(
+        self, path: str, plaintext: bytes, rules_bytes: bytes, rules: list[CreationRule]
+    ) -> _Decision:
+        rule = rule_for(rules, path)
+        known = self._known
+        kept = _kept_without_sops(path, plaintext, self._workdir, rule, known)
+        if kept is not None:
+            return _Decision(plaintext, rules_bytes, kept)
+        likely_changed = different = False
+        existing = _read_existing(self._workdir / path) if known is not None else None
+        if known and existing is not None and known.plaintext_changed(path, existing, plaintext):
+            likely_changed = True
+            # Known to hold other documents: decrypting to compare would decide nothing.
+            different = self._documents is not None and self._documents.differ(
+                path, existing, plaintext
+            )
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._workers)
+        future = self._pool.submit(
+            _encrypt_one,
+            path,
+            plaintext,
+            self._workdir,
+            self._configured_with(rules_bytes),
+            rule,
+            speculate=likely_changed,
+            known_different=different,
+        )
+        return _Decision(plaintext, rules_bytes, future)
+
+    def _configured_with(self, rules_bytes: bytes) -> Sops:
+        """sops reading these creation rules: it reads them only from a file; they hold
+        no secrets, so a temporary copy is fine (removed by `close`)."""
+        if rules_bytes not in self._configured:
+            rules_dir = Path(tempfile.mkdtemp(prefix="clustergen-sops-"))
+            self._rules_dirs.append(rules_dir)
+            (rules_dir / SOPS_CONFIG).write_bytes(rules_bytes)
+            self._configured[rules_bytes] = self._sops.with_config(rules_dir / SOPS_CONFIG)
+        return self._configured[rules_bytes]
 
 
 def fingerprints_for(files: Mapping[str, bytes], sops: Sops) -> dict[str, str]:

@@ -25,9 +25,7 @@ def check_objects(
             findings += object_shape_findings(doc)
             if not is_object(doc):
                 continue
-            result = store.check(
-                without_sops(doc.data), remember=remember and doc.kind != "Secret"
-            )
+            result = store.check(without_sops(doc.data), remember=remember and doc.kind != "Secret")
             flux = spec_problems(doc.api_version, doc.kind, doc.data, schema_checked=result.found)
             findings += [doc.finding(message) for message in flux]
             if not result.found:

@@ -226,6 +226,37 @@ def test_a_patch_merges_into_one_document_and_keeps_the_rest_of_the_file(repo: P
     assert tree.origins == {f"{APP}/release.yaml": "overrides/patches/app.yaml:2"}
 
 
+def test_on_rendered_is_told_the_first_render_and_the_tree_holds_the_patched_bytes(
+    repo: Path,
+) -> None:
+    put(
+        repo,
+        "overrides/patches/app.yaml",
+        "---\ntarget: {kind: ConfigMap, name: app}\npatch:\n  data: {b: '2'}\n",
+    )
+    put(
+        repo,
+        f"templates/config/{APP}/release.yaml.j2",
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: '1'}\n",
+    )
+    told: dict[str, bytes] = {}
+
+    tree = render_tree(
+        CONTEXT,
+        repo / "templates/config",
+        repo / "templates",
+        find_overrides(repo),
+        on_rendered=told.__setitem__,
+    )
+
+    release = f"{APP}/release.yaml"
+    assert yaml.safe_load(told[release])["data"] == {"a": "1"}
+    assert yaml.safe_load(tree.files[release])["data"] == {"a": "1", "b": "2"}
+    assert {path: told[path] for path in told if path != release} == {
+        path: data for path, data in tree.files.items() if path != release
+    }
+
+
 def test_a_patch_matching_two_objects_names_both_and_file_narrows_it(repo: Path) -> None:
     doc = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\n"
     put(repo, f"templates/config/{APP}/a.yaml", doc)

@@ -228,3 +228,29 @@ def test_150_templates_share_one_macro_import(templates: Path) -> None:
     tree = render(templates)
     assert len(tree) == 150
     assert tree["apps/a149/ks.yaml"].startswith(b"name: a149\n")
+
+
+def test_on_rendered_is_told_each_file_in_render_order_but_the_documents(
+    templates: Path,
+) -> None:
+    put(templates, "config/.sops.yaml.j2", "creation_rules: []\n")
+    put(templates, "config/bootstrap/secret.sops.yaml.j2", "token: #{ domain }#\n")
+    put(templates, "config/b/ks.yaml.j2", "domain: #{ domain }#\n")
+    put(templates, "config/b/blank.yaml.j2", "#% if false %#x#% endif %#\n")
+    put(templates, "config/docs/README.md.j2", "# #{ domain }#\n")
+    told: list[tuple[str, bytes]] = []
+
+    tree = render_tree(
+        CONTEXT,
+        templates / "config",
+        templates,
+        on_rendered=lambda path, content: told.append((path, content)),
+    )
+
+    # Root files first, then directories in sorted order: .sops.yaml before every secret.
+    assert told == [
+        (".sops.yaml", b"creation_rules: []\n"),
+        ("b/ks.yaml", b"domain: example.com\n"),
+        ("bootstrap/secret.sops.yaml", b"token: example.com\n"),
+    ]
+    assert set(tree.files) == {path for path, _ in told} | {"docs/README.md"}
