@@ -23,8 +23,8 @@ def user_cache_root() -> Path | None:
     """`$XDG_CACHE_HOME/clustergen`, else `~/.cache/clustergen`; None without a home.
 
     The one place that decides where clustergen's caches live (template bytecode,
-    kustomize build results, downloaded schemas, the last clean configure's inputs),
-    each in its own subdirectory.
+    kustomize build results, downloaded schemas, schema results, YAML parses, the last
+    clean configure's inputs), each in its own subdirectory.
     """
     base = os.environ.get(CACHE_ENV, "")
     if not os.path.isabs(base):  # the XDG spec: relative values are ignored
