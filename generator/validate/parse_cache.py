@@ -16,10 +16,10 @@ is used (`usercache.private_dir`). The newest `MAX_ENTRIES` are kept, those this
 used last.
 
 Never kept, so that no plaintext secret reaches the cache: a secret file's parse
-(`*.sops.*`, plaintext in an in-memory render), a file holding a Secret object. Nor
-what marshal cannot write (a YAML timestamp's datetime) or a file that is not UTF-8
-(its finding names the path). Only the tree's own files are looked up here
-(`documents.parse_tree` with `ParseCache.parse`): text made from decrypted values (a
+(`*.sops.*`, plaintext in an in-memory render), a file holding a Secret object. Nor data
+marshal cannot write back exactly (a YAML timestamp's datetime, a `!!set`), nor a file
+that is not UTF-8 (its finding names the path). Only the tree's own files are looked up
+here (`documents.parse_tree` with `ParseCache.parse`): text made from decrypted values (a
 decrypted Secret, a document after Flux substitution) goes to `parse_documents`, never here.
 """
 
@@ -135,13 +135,12 @@ class ParseCache:
 def _packed(parsed: Parsed) -> bytes | None:
     """The entry for `parsed`; None when it is not to be kept (see the module docstring)."""
     spans, error = parsed
-    if any(_holds_secret(data) for _, data, _, _ in spans):
+    if any(_holds_secret(data) or not _exact(data) for _, data, _, _ in spans):
         return None
     try:
-        # marshal writes dict order, and bool, int and float apart; it refuses what it
-        # cannot read back as it was (a datetime), and subclasses.
+        # marshal writes dict order, and bool, int and float apart.
         return marshal.dumps((spans, error))
-    except ValueError:
+    except ValueError:  # nested deeper than marshal goes
         return None
 
 
@@ -170,6 +169,27 @@ def _is_span(span: object) -> bool:
     return (
         isinstance(span, tuple) and len(span) == 4 and all(type(span[i]) is int for i in (0, 2, 3))
     )
+
+
+_CONTAINERS = (dict, list, tuple)
+_SCALARS = (str, int, float, bool, bytes, type(None))
+
+
+def _exact(data: Any) -> bool:
+    """Only values marshal reads back exactly as they were: no datetime (a YAML timestamp)
+    and no set (`!!set`: rebuilt in another order, it may iterate in another order)."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            stack.extend(node)
+            stack.extend(node.values())
+        elif kind in _CONTAINERS:
+            stack.extend(node)
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 def _holds_secret(data: Any) -> bool:
