@@ -7,10 +7,12 @@ nothing changed) can use it without loading jinja or the validator.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import marshal
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,8 @@ def user_cache_root() -> Path | None:
     """`$XDG_CACHE_HOME/clustergen`, else `~/.cache/clustergen`; None without a home.
 
     The one place that decides where clustergen's caches live (template bytecode,
-    kustomize build results, downloaded schemas, the last clean configure's inputs),
-    each in its own subdirectory.
+    kustomize build results, downloaded schemas, schema results, YAML parses, the last
+    clean configure's inputs), each in its own subdirectory.
     """
     base = os.environ.get(CACHE_ENV, "")
     if not os.path.isabs(base):  # the XDG spec: relative values are ignored
@@ -62,6 +64,30 @@ def prune(cache: Path, *, above: int = 4096, age: float = 30 * 24 * 3600.0) -> N
                 os.unlink(entry.path)
     except OSError:
         pass  # another run pruned first, or the cache went away: nothing to keep small
+
+
+def pack_bundle(header: bytes, entries: Mapping[str, bytes]) -> bytes:
+    """One cache file of many entries: `header` (a line naming everything the entries
+    depend on), the sha256 of the payload, the marshalled {key: entry}."""
+    payload = marshal.dumps(dict(entries))
+    return header + hashlib.sha256(payload).digest() + payload
+
+
+def unpack_bundle(header: bytes, data: bytes) -> dict[str, bytes]:
+    """The entries of a `pack_bundle` file with this `header`; {} for anything torn, foreign
+    or of another header. Unmarshals: read only files of a `private_dir`."""
+    digest, payload = data[len(header) : len(header) + 32], data[len(header) + 32 :]
+    if not data.startswith(header) or hashlib.sha256(payload).digest() != digest:
+        return {}
+    try:
+        loaded = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, bytes) for k, v in loaded.items()
+    ):
+        return {}
+    return loaded
 
 
 class JsonRecord:

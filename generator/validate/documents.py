@@ -6,7 +6,7 @@ Plain data for every other check: a `Doc` is one parsed YAML document and a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -96,6 +96,14 @@ def is_yaml(path: str) -> bool:
     return path.endswith((".yaml", ".yml"))
 
 
+# What one file's text parses to: (line, data, start, end) of each non-empty document,
+# `start:end` its span in the text, and (problem, line) of the YAML error that stopped
+# parsing (the documents before it are kept), or None. Plain data: parse_cache keeps it.
+Span = tuple[int, Any, int, int]
+Parsed = tuple[list[Span], tuple[str, int | None] | None]
+Parse = Callable[[str, bytes], tuple[list[Doc], list[Finding]]]
+
+
 def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]]:
     """Every non-empty document of one file, or the finding that stops parsing."""
     try:
@@ -103,27 +111,44 @@ def parse_documents(path: str, content: bytes) -> tuple[list[Doc], list[Finding]
     except UnicodeDecodeError as err:
         undecodable = not_utf8(path, content, err)
         return [], [Finding(path, undecodable.message, undecodable.line)]
-    docs: list[Doc] = []
+    return as_docs(path, text, parse_text(text))
+
+
+def parse_text(text: str) -> Parsed:
+    """What `text` parses to (see `Parsed`)."""
+    spans: list[Span] = []
     try:
         for node, data in nodes(text):
             if data is None:
                 continue
             start, end = node.start_mark, node.end_mark
-            docs.append(Doc(path, start.line + 1, len(docs), data, text[start.index : end.index]))
+            spans.append((start.line + 1, data, start.index, end.index))
     except yaml.YAMLError as err:
-        problem, line = syntax_error(err, text)
-        return docs, [Finding(path, f"invalid YAML: {problem}", line)]
-    return docs, []
+        return spans, syntax_error(err, text)
+    return spans, None
 
 
-def parse_tree(files: Mapping[str, bytes]) -> tuple[dict[str, list[Doc]], list[Finding]]:
-    """Parse every YAML file of the tree; findings for files that are not valid YAML."""
+def as_docs(path: str, text: str, parsed: Parsed) -> tuple[list[Doc], list[Finding]]:
+    """The `Doc`s and the finding of `parsed`, the parse of `text`, the content of `path`."""
+    spans, error = parsed
+    docs = [Doc(path, line, i, data, text[s:e]) for i, (line, data, s, e) in enumerate(spans)]
+    if error is None:
+        return docs, []
+    problem, line = error
+    return docs, [Finding(path, f"invalid YAML: {problem}", line)]
+
+
+def parse_tree(
+    files: Mapping[str, bytes], parse: Parse = parse_documents
+) -> tuple[dict[str, list[Doc]], list[Finding]]:
+    """Parse every YAML file of the tree; findings for files that are not valid YAML.
+    `parse` is `parse_documents` or one that remembers (`parse_cache.ParseCache.parse`)."""
     docs: dict[str, list[Doc]] = {}
     findings: list[Finding] = []
     for path in sorted(files):
         if not is_yaml(path):
             continue
-        parsed, problems = parse_documents(path, files[path])
+        parsed, problems = parse(path, files[path])
         docs[path] = parsed
         findings.extend(problems)
     return docs, findings

@@ -17,7 +17,13 @@ from generator.errors import shown
 from generator.validate.documents import Doc, Finding, is_object
 from generator.validate.kustomize import KustomizeDir, Tree, flux_build, normalize
 from generator.validate.patches import apply_parent_patches
-from generator.validate.substitute import Decrypt, Variables, substitute_doc, values_of
+from generator.validate.substitute import (
+    Decrypt,
+    Decrypted,
+    Variables,
+    substitute_doc,
+    values_of,
+)
 
 FLUX_KS_GROUP = "kustomize.toolkit.fluxcd.io"
 # What Flux applies lives here; bootstrap/ is applied by helmfile.
@@ -51,6 +57,8 @@ class Model:
     generated: set[tuple[str, str | None, str]] = field(default_factory=set)
     own_source: str = "flux-system"
     findings: list[Finding] = field(default_factory=list)
+    # Parses of the Secrets decrypted for substitution (plaintext: this run's memory only).
+    decrypted: Decrypted = field(default_factory=dict)
     _applied: list[Doc] | None = None
     _by_name: dict[tuple[str, str], list[Doc]] = field(default_factory=dict)
     # Per file, its objects and their (kind, name) index: made again after set_docs, as
@@ -284,7 +292,7 @@ def _variables(model: Model, ks: FluxKs, decrypt: Decrypt | None) -> Variables |
         doc = model.find(kind, name, ks.namespace)
         if doc is None:
             continue  # Reported by the reference checks (unless optional).
-        values = values_of(doc, decrypt, model.files.get(doc.path, b""))
+        values = values_of(doc, decrypt, model.files.get(doc.path, b""), model.decrypted)
         if values is None:
             result.unreadable.append(f"{kind} {name} ({doc.path}) could not be decrypted")
         else:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from generator.validate.documents import Doc, parse_documents
+from generator.validate.documents import Doc, Finding, parse_documents
 
 Decrypt = Callable[[str, bytes], bytes | None]
 
@@ -94,14 +94,25 @@ def substitute_doc(
     return Doc(doc.path, doc.line, doc.index, new.data, text, dict(doc.meta)), missing
 
 
-def values_of(doc: Doc, decrypt: Decrypt | None, content: bytes) -> dict[str, str] | None:
-    """String values of a ConfigMap or Secret; None when it is encrypted and cannot be read."""
+# Decrypted files parsed in one run, by (path, plaintext): several Kustomizations
+# substitute from the same Secret. In memory only: never written anywhere.
+Decrypted = dict[tuple[str, bytes], tuple[list[Doc], list[Finding]]]
+
+
+def values_of(
+    doc: Doc, decrypt: Decrypt | None, content: bytes, decrypted: Decrypted | None = None
+) -> dict[str, str] | None:
+    """String values of a ConfigMap or Secret; None when it is encrypted and cannot be read.
+    `decrypted` keeps the parses of decrypted files between calls of one run."""
     source = doc
     if doc.get("sops") is not None:
         plain = decrypt(doc.path, content) if decrypt else None
         if plain is None:
             return None
-        docs, problems = parse_documents(doc.path, plain)
+        parsed = decrypted if decrypted is not None else {}
+        if (doc.path, plain) not in parsed:
+            parsed[(doc.path, plain)] = parse_documents(doc.path, plain)
+        docs, problems = parsed[(doc.path, plain)]
         if problems or doc.index >= len(docs):
             return None
         source = docs[doc.index]

@@ -25,6 +25,7 @@ from generator.validate.kustomize import (
     load_kustomizations,
 )
 from generator.validate.objects import check_objects
+from generator.validate.parse_cache import ParseCache
 from generator.validate.policies import check_applied, check_encrypted, check_network_policies
 from generator.validate.references import check_references
 from generator.validate.report import format_report
@@ -55,15 +56,17 @@ def validate_tree(
     if decrypt is not None:
         decrypt = _memoized(decrypt)
     tree = Tree(files)
+    parses = ParseCache()  # each file parsed once, this run or an earlier one
     with ThreadPoolExecutor(max_workers=1) as background:
         # kubectl runs while the checks below run in Python: two cores, not one after the
         # other. It is the longest step and needs only the kustomization files: first.
         builds = (
-            background.submit(Builds(files, build_roots(_kustomizations(tree)), root).run)
+            background.submit(Builds(files, build_roots(_kustomizations(tree, parses)), root).run)
             if kubectl and kubectl_available()
             else None
         )
-        docs, findings = parse_tree(files)
+        docs, findings = parse_tree(files, parses.parse)
+        parses.save()
         unparsable = {f.path for f in findings}
         kdirs, kustomize_findings = load_kustomizations(tree, docs)
         findings += kustomize_findings
@@ -115,12 +118,12 @@ def _checks(
     return findings
 
 
-def _kustomizations(tree: Tree) -> dict[str, KustomizeDir]:
+def _kustomizations(tree: Tree, parses: ParseCache) -> dict[str, KustomizeDir]:
     """`load_kustomizations` over the kustomization files alone (all it reads)."""
     names = {
         p: data for p, data in tree.files.items() if p.rpartition("/")[2] in KUSTOMIZATION_NAMES
     }
-    return load_kustomizations(tree, parse_tree(names)[0])[0]
+    return load_kustomizations(tree, parse_tree(names, parses.parse)[0])[0]
 
 
 def _memoized(decrypt: Decrypt) -> Decrypt:
