@@ -45,6 +45,7 @@ def validate_tree(
     root: Path | None = None,
     secrets_encrypted: bool = True,
     store: SchemaStore | None = None,
+    parses: ParseCache | None = None,
 ) -> list[Finding]:
     """Every problem in the tree, errors and warnings.
 
@@ -56,7 +57,7 @@ def validate_tree(
     if decrypt is not None:
         decrypt = _memoized(decrypt)
     tree = Tree(files)
-    parses = ParseCache()  # each file parsed once, this run or an earlier one
+    parses = parses or ParseCache()  # each file parsed once, this run or an earlier one
     with ThreadPoolExecutor(max_workers=1) as background:
         # kubectl runs while the checks below run in Python: two cores, not one after the
         # other. It is the longest step and needs only the kustomization files: first.

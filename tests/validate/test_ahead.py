@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from generator.validate import ahead
+from generator.validate import ahead, documents, parse_cache
 from generator.validate.schemas import SchemaStore
 from generator.validate.tree import validate_tree
 from tests.validate.conftest import ECHO_APP, Decrypt, Tree, edit
@@ -22,6 +22,7 @@ POLICY = f"{ECHO_APP}/networkpolicy.yaml"
 def no_stores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts as a fresh worker does: nothing checked ahead."""
     monkeypatch.setattr(ahead, "_stores", {})
+    monkeypatch.setattr(ahead, "_parses", [])
 
 
 @pytest.fixture
@@ -111,3 +112,23 @@ def test_without_checks_ahead_validation_uses_a_store_of_its_own(
         ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt) == []
     )
     assert ahead._stores == {}  # in-process callers share no store between runs
+
+
+def test_files_parsed_ahead_are_not_parsed_again(
+    clean_tree: Tree, decrypt: Decrypt, schema_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bytes no earlier run parsed, in a file that holds no object.
+    path = "kubernetes/apps/default/kustomization.yaml"
+    clean_tree[path] += f"# {uuid.uuid4()}\n".encode()
+    ahead.check_file(path, clean_tree[path], [schema_location])
+    parsed: list[str] = []
+    original = documents.parse_text
+
+    def counting(text: str) -> documents.Parsed:
+        parsed.append(text)
+        return original(text)
+
+    monkeypatch.setattr(documents, "parse_text", counting)
+    monkeypatch.setattr(parse_cache, "parse_text", counting)
+    ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
+    assert clean_tree[path].decode() not in parsed
