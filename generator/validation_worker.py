@@ -38,13 +38,14 @@ from typing import Any
 
 from generator.forked import can_fork, detach
 
-# What the child loads while the parent imports and renders: the tree's checks, what the
-# tree's request holds (its decrypt), and the schema of cluster.yaml in its validator.
+# What the child loads while the parent imports and renders, in the order the parent
+# needs it: the schema of cluster.yaml in its validator (jsonschema with it), the checks
+# ahead, the tree's checks, what the tree's request holds (its decrypt).
 WARM_UP = (
-    "generator.validate.tree",
-    "generator.validate.ahead",
-    "generator.secrets.known_plaintext",
     "generator.config.schema:warm_up",
+    "generator.validate.ahead",
+    "generator.validate.tree",
+    "generator.secrets.known_plaintext",
 )
 # How long a stopped worker in the middle of a request gets to clean up (kubectl's copy
 # of the tree) after SIGTERM, before SIGKILL.
@@ -252,18 +253,24 @@ def _resolve(target: str) -> Callable[..., Any]:
 
 
 def _serve(requests: int, answers: int) -> None:
-    """The child: load what validation needs, then answer requests until the parent
-    closes its end. An interrupt (Ctrl-C reaches the whole process group; configure's
-    SIGTERM handler is inherited) ends the child quietly: the parent decides."""
+    """The child: load what validation needs (WARM_UP, whenever no request waits) and
+    answer requests until the parent closes its end. An interrupt (Ctrl-C reaches the
+    whole process group; configure's SIGTERM handler is inherited) ends the child
+    quietly: the parent decides."""
     global _worker
     _worker = None
+    warm_up = list(WARM_UP)
     try:
-        for target in WARM_UP:
-            module, _, name = target.partition(":")
-            loaded = importlib.import_module(module)
-            if name:
-                getattr(loaded, name)()
-        while (frame := _read_frame(requests)) is not None:
+        while True:
+            # A request waiting goes first: the rest loads between requests.
+            if warm_up and not select.select([requests], [], [], 0)[0]:
+                module, _, name = warm_up.pop(0).partition(":")
+                loaded = importlib.import_module(module)
+                if name:
+                    getattr(loaded, name)()
+                continue
+            if (frame := _read_frame(requests)) is None:
+                return
             try:
                 target, args, kwargs, wanted = pickle.loads(frame)
             except Exception:
