@@ -17,7 +17,7 @@ import base64
 import hashlib
 import ipaddress
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,23 @@ def bytecode_cache(search_paths: Sequence[Path]) -> TemplateBytecodeCache:
     return _BYTECODE_CACHES[key]
 
 
+class _Loader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that reads each template once per environment: the compile
+    split (precompile.py) reads every template's source to weigh it and check the cache
+    just before the render loads each one. Templates do not change during a render."""
+
+    def __init__(self, search_paths: Sequence[str]) -> None:
+        super().__init__(list(search_paths))
+        self._read: dict[str, tuple[str, str, Callable[[], bool]]] = {}
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        if template not in self._read:
+            self._read[template] = super().get_source(environment, template)
+        return self._read[template]
+
+
 def make_environment(
     search_paths: Sequence[Path], globals: Mapping[str, Any] | None = None
 ) -> jinja2.Environment:
@@ -259,7 +276,7 @@ def make_environment(
     cache keeps that cheap.
     """
     env = _Sandbox(
-        loader=jinja2.FileSystemLoader([str(p) for p in search_paths]),
+        loader=_Loader([str(p) for p in search_paths]),
         bytecode_cache=bytecode_cache(search_paths),
         **_OPTIONS,
     )

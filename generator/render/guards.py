@@ -26,6 +26,9 @@ from pathlib import Path
 
 import jinja2
 import yaml
+from jinja2 import nodes
+from jinja2.environment import TemplateExpression
+from jinja2.parser import Parser
 
 from generator.errors import Problem
 from generator.render.environment import RenderError
@@ -34,18 +37,13 @@ from generator.render.namespaces import NAMESPACE_FILE
 GUARD_NAME = "_when.j2"
 FOLDER_GUARDS = "_folder_guards.yaml"
 NEVER_RENDERED = frozenset({GUARD_NAME, FOLDER_GUARDS, NAMESPACE_FILE, ".keep", ".gitkeep"})
+# Where a guard's compiled code is kept in the bytecode cache: no template has this name.
+GUARD_KEY = "<guard> "
 
 
 def guard_expression(text: str) -> str:
     lines = (line.strip() for line in text.splitlines())
     return " ".join(line for line in lines if line and not line.startswith("#"))
-
-
-def evaluate_guard(env: jinja2.Environment, guard_file: Path, shown_as: str) -> bool:
-    """True when the directory holding `guard_file` should be rendered."""
-    return evaluate_expression(
-        env, guard_expression(guard_file.read_text(encoding="utf-8")), shown_as
-    )
 
 
 def evaluate_expression(env: jinja2.Environment, expression: str, shown_as: str) -> bool:
@@ -62,13 +60,43 @@ def evaluate_expression(env: jinja2.Environment, expression: str, shown_as: str)
             ]
         )
     try:
-        # undefined_to_none=False: a misspelt bare name must fail, not read as false.
-        result = env.compile_expression(expression, undefined_to_none=False)()
-        return bool(result)
+        return bool(_compiled(env, expression)())
     except jinja2.TemplateError as err:
         raise RenderError(
             [Problem("", f"guard `{expression}` failed: {err.message or err}", shown_as, 1)]
         ) from err
+
+
+def _compiled(env: jinja2.Environment, expression: str) -> TemplateExpression:
+    """`env.compile_expression(expression, undefined_to_none=False)` (a misspelt bare name
+    must fail, not read as false), its code kept in `env`'s bytecode cache as a template's
+    is: compiling the guards was a tenth of a render that compiles nothing else. Raises
+    TemplateSyntaxError as compile_expression does."""
+    cache = env.bytecode_cache
+    bucket = cache.get_bucket(env, GUARD_KEY + expression, None, expression) if cache else None
+    code = bucket.code if bucket is not None else None
+    if code is None:
+        code = env.compile(_expression_template(env, expression))
+        if cache is not None and bucket is not None:
+            bucket.code = code
+            cache.set_bucket(bucket)
+    template = env.template_class.from_code(env, code, env.make_globals(None))
+    return TemplateExpression(template, undefined_to_none=False)
+
+
+def _expression_template(env: jinja2.Environment, expression: str) -> nodes.Template:
+    """The template `Environment.compile_expression` compiles for `expression` (jinja2
+    3.1, src/jinja2/environment.py): `result` set to the expression, which must be all of
+    the text."""
+    parser = Parser(env, expression, state="variable")
+    parsed = parser.parse_expression()
+    if not parser.stream.eos:
+        raise jinja2.TemplateSyntaxError(
+            "chunk after expression", parser.stream.current.lineno, None, None
+        )
+    parsed.set_environment(env)
+    body: list[nodes.Node] = [nodes.Assign(nodes.Name("result", "store"), parsed, lineno=1)]
+    return nodes.Template(body, lineno=1)
 
 
 class DirectoryGuards:
@@ -84,6 +112,7 @@ class DirectoryGuards:
         self._roots = [Path(r) for r in roots]
         self._show = show
         self._verdicts: dict[Path, bool] = {}
+        self._truths: dict[str, bool] = {}  # expression → its value (the context is fixed)
         self._by_name: dict[str, tuple[str, str]] = {}
         for root in self._roots:
             self._by_name.update(_folder_guards(root / FOLDER_GUARDS, self._show))
@@ -92,12 +121,19 @@ class DirectoryGuards:
         """This directory's own guard and its name's (ancestors are the caller's business)."""
         if directory not in self._verdicts:
             guard = directory / GUARD_NAME
-            verdict = not guard.is_file() or evaluate_guard(self._env, guard, self._show(guard))
+            verdict = not guard.is_file() or self._truth(
+                guard_expression(guard.read_text(encoding="utf-8")), self._show(guard)
+            )
             if verdict and directory.name in self._by_name:
-                expression, shown_as = self._by_name[directory.name]
-                verdict = evaluate_expression(self._env, expression, shown_as)
+                verdict = self._truth(*self._by_name[directory.name])
             self._verdicts[directory] = verdict
         return self._verdicts[directory]
+
+    def _truth(self, expression: str, shown_as: str) -> bool:
+        # A folder guard applies to every folder of its name: evaluated once.
+        if expression not in self._truths:
+            self._truths[expression] = evaluate_expression(self._env, expression, shown_as)
+        return self._truths[expression]
 
     def wanted(self, path: Path) -> bool:
         """False for guard files, placeholders and anything under a false guard."""

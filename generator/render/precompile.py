@@ -52,6 +52,9 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     cache = env.bytecode_cache
     if not isinstance(cache, TemplateBytecodeCache) or env.loader is None or not can_fork():
         return False
+    # Most runs find (nearly) everything compiled: know that before weighing anything.
+    if sum(not _cached(env, cache, name) for name in names) < MIN_TEMPLATES:
+        return False
     found = {name: t for name in names if (t := _template(env, cache, name)) is not None}
     todo = [(name, t) for name, t in found.items() if not t.cached]
     if len(todo) < MIN_TEMPLATES:
@@ -99,16 +102,34 @@ class _Template(NamedTuple):
 
 def _template(env: jinja2.Environment, cache: TemplateBytecodeCache, name: str) -> _Template | None:
     """What compiling `name` takes; None when it cannot be read (the render reports that)."""
+    found = _source(env, cache, name)
+    if found is None:
+        return None
+    source, key, cached = found
+    # Compile time follows the number of tags far closer than the size of the text.
+    tags = sum(source.count(start) for start in (env.block_start_string, env.variable_start_string))
+    return _Template(key, 1 + tags, frozenset(_IMPORT.findall(source)), cached)
+
+
+def _cached(env: jinja2.Environment, cache: TemplateBytecodeCache, name: str) -> bool:
+    """Whether the cache holds `name`'s bytecode (one that cannot be read counts as held:
+    the render reports it)."""
+    found = _source(env, cache, name)
+    return found is None or found[2]
+
+
+def _source(
+    env: jinja2.Environment, cache: TemplateBytecodeCache, name: str
+) -> tuple[str, str, bool] | None:
+    """`name`'s source, its cache key and whether the cache holds its bytecode; None when
+    it cannot be read."""
     assert env.loader is not None
     try:
         source, filename, _ = env.loader.get_source(env, name)
     except Exception:
         return None
     key = cache.get_cache_key(name, filename)
-    # Compile time follows the number of tags far closer than the size of the text.
-    tags = sum(source.count(start) for start in (env.block_start_string, env.variable_start_string))
-    cached = cache.has(key, cache.get_source_checksum(source))
-    return _Template(key, 1 + tags, frozenset(_IMPORT.findall(source)), cached)
+    return source, key, cache.has(key, cache.get_source_checksum(source))
 
 
 def _imported(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from generator.render.environment import RenderError
@@ -97,6 +98,44 @@ def test_misspelt_guard_is_an_error_not_a_skip(templates: Path) -> None:
     put(templates, "config/monitoring/ks.yaml.j2", "x: 1\n")
 
     with pytest.raises(RenderError, match=r"templates/config/monitoring/_when\.j2:1.*featurez"):
+        render(templates)
+
+
+def test_a_guard_compiles_once_and_keeps_its_verdicts_and_errors(
+    templates: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guard's code is kept with the templates' bytecode: a later render (a new
+    environment, as every configure makes) compiles no guard, and answers the same."""
+    put(templates, "config/monitoring/_when.j2", "features.monitoring.enabled\n")
+    put(templates, "config/monitoring/ks.yaml.j2", "x: 1\n")
+    put(templates, "config/backups/_when.j2", "features.backups.enabled and domain")
+    put(templates, "config/backups/ks.yaml.j2", "x: 1\n")
+    assert set(render(templates)) == {"backups/ks.yaml"}
+
+    compiled: list[object] = []
+    original = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: object, *args: object, **kw: object) -> object:
+        compiled.append(source)
+        return original(self, source, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    assert set(
+        render(
+            templates,
+            {
+                **CONTEXT,
+                "features": {"monitoring": {"enabled": True}, "backups": {"enabled": True}},
+            },
+        )
+    ) == {
+        "backups/ks.yaml",
+        "monitoring/ks.yaml",
+    }
+    assert compiled == ["x: 1\n"]  # monitoring/ks.yaml's first render; no guard
+    # A guard that no longer parses is still the error compile_expression gives.
+    put(templates, "config/backups/_when.j2", "features.backups.enabled enabled")
+    with pytest.raises(RenderError, match=r"backups/_when\.j2:1.*chunk after expression"):
         render(templates)
 
 
