@@ -8,6 +8,7 @@ Handlers import their modules lazily so `clustergen check` stays fast.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import os
 import signal
@@ -407,7 +408,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         # staging thread) with a traceback or a kill.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if threading.active_count() == 1:
+            _exit(code)
     return code
+
+
+def _exit(code: int) -> NoReturn:
+    """End this process without the interpreter's teardown, which frees every object one
+    by one (~15 ms: as long as a whole configure with nothing to do takes to get to work).
+    What of it matters is done here: the exit handlers (temporary directories' finalizers
+    among them) and flushing stdout and stderr. Only once no other thread runs: a thread
+    would be cut off."""
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except BrokenPipeError:
+        code = 141  # the reader left: as `_run` reports it
+    os._exit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -143,3 +143,31 @@ def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
+def test_a_process_run_ends_with_its_exit_handlers_run_and_its_output_flushed(
+    tmp_path: Path,
+) -> None:
+    """`main()` ends its process without the interpreter's teardown (cli._exit): what the
+    teardown would have done that matters still happens."""
+    marker = tmp_path / "handler-ran"
+    script = (
+        "import atexit, pathlib, sys\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        f"sys.argv = ['clustergen', 'check', '--config', {str(SAMPLE_CONFIG)!r}]\n"
+        "from generator.cli import main\n"
+        "main()\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,  # a pipe: stdout is block-buffered until flushed
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ") and "not reached" not in done.stdout
+    assert marker.read_text() == "yes"
