@@ -288,7 +288,7 @@ def _configure_locked(
             written = Written(manifest.files, manifest.fingerprints)
             flight = stack.enter_context(EncryptionInFlight(workdir, inputs.sops, written=written))
         result = render_loaded(
-            inputs, config_path, on_rendered=_on_rendered(flight, check_ahead=validate)
+            inputs, config_path, on_rendered=_on_rendered(flight, workdir, ahead=validate)
         )
         from generator.render.overrides.stale import stale_warnings
 
@@ -349,21 +349,15 @@ def _configure_locked(
     return [str(summary), *report, *steps]
 
 
-def _on_rendered(flight: EncryptionInFlight | None, *, check_ahead: bool) -> FileRendered | None:
+def _on_rendered(
+    flight: EncryptionInFlight | None, workdir: Path, *, ahead: bool
+) -> FileRendered | None:
     """What the render hands each file to as it is made: its secret's encryption starts
-    (`flight`), and with `check_ahead` the validation worker, if there is one, checks its
-    objects while the rest renders (validate/ahead.py)."""
+    (`flight`), and with `ahead` the validation worker, if there is one, works ahead
+    (`_Ahead`)."""
     calls: list[FileRendered] = [flight.rendered] if flight is not None else []
-    if check_ahead and validation_worker.running():
-        locations = locations_from_env()
-
-        def ahead(path: str, content: bytes) -> None:
-            if path.endswith((".yaml", ".yml")) and not is_secret_path(path):
-                validation_worker.post(
-                    "generator.validate.ahead:check_file", path, content, locations
-                )
-
-        calls.append(ahead)
+    if ahead and validation_worker.running():
+        calls.append(_Ahead(workdir))
     if len(calls) < 2:
         return calls[0] if calls else None
 
@@ -372,6 +366,35 @@ def _on_rendered(flight: EncryptionInFlight | None, *, check_ahead: bool) -> Fil
             call(path, content)
 
     return each
+
+
+class _Ahead:
+    """Hands the validation worker what it can do before the tree is final
+    (validate/ahead.py): each YAML file but the secrets to check as it renders, and once
+    the render has left the directories kubectl builds (it walks them before scripts/
+    and talos/), everything rendered so far, to start those builds."""
+
+    BUILT = ("bootstrap/", "kubernetes/")
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._locations = locations_from_env()
+        self._rendered: dict[str, bytes] = {}
+        self._state = "before"  # → "building" (a built directory seen) → "posted"
+
+    def __call__(self, path: str, content: bytes) -> None:
+        built = path.startswith(self.BUILT)
+        if self._state == "building" and not built:
+            self._state = "posted"
+            target = "generator.validate.ahead:build"
+            validation_worker.post(target, self._rendered, str(self._workdir))
+        elif built and self._state == "before":
+            self._state = "building"
+        if self._state != "posted":
+            self._rendered[path] = content
+        if path.endswith((".yaml", ".yml")) and not is_secret_path(path):
+            target = "generator.validate.ahead:check_file"
+            validation_worker.post(target, path, content, self._locations)
 
 
 def _readable_manifest(workdir: Path) -> Manifest | None:

@@ -9,25 +9,45 @@ changes afterwards (a hand edit merged in) is simply parsed and checked again: t
 findings are the ones a validation from scratch gives. Secrets are never handled here,
 and only what the tree's validation would remember is checked: no object of a file with
 Flux variables, nothing outside the manifests and workflows.
+
+Once the render has left the directories kubectl builds, the worker is handed what it
+rendered so far (`build`) and starts kubectl's builds of it in a thread, while the rest
+renders and the parent plans; `validate_tree`'s builds wait for them and then find in
+kubectl.py's cache, keyed by every input, whatever the write did not change.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from generator.secrets.files import is_secret_path
 from generator.validate.documents import Finding, is_object, is_yaml, may_hold_objects
+from generator.validate.kubectl import Builds, kubectl_available
+from generator.validate.kustomize import Tree
 from generator.validate.objects import without_sops
 from generator.validate.parse_cache import ParseCache
 from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
 from generator.validate.substitute import Decrypt
 from generator.validate.tool_configs import check_tool_configs, is_workflow
+from generator.validate.tree import kustomize_roots
+from generator.validation_scope import in_validation_scope, read_tree
 
 # The store of this process's checks ahead, by schema locations; none until one is made.
 _stores: dict[tuple[str, ...], SchemaStore] = {}
 # The parses of this process's checks ahead (parse_cache.py), made with the first.
 _parses: list[ParseCache] = []
+# kubectl's builds ahead (`build`), while they run.
+_building: list[threading.Thread] = []
+
+
+def _parse_cache() -> ParseCache:
+    if not _parses:
+        _parses.append(ParseCache())
+    return _parses[0]
 
 
 def _store(locations: Sequence[str]) -> SchemaStore:
@@ -44,9 +64,7 @@ def check_file(path: str, content: bytes, schema_locations: Sequence[str]) -> No
     tree's validation would keep are checked: none in a file with Flux variables."""
     if is_secret_path(path) or not is_yaml(path):
         return
-    if not _parses:
-        _parses.append(ParseCache())
-    docs, problems = _parses[0].parse(path, content)
+    docs, problems = _parse_cache().parse(path, content)
     objects = may_hold_objects(path)
     if problems or b"${" in content or not (objects or is_workflow(path)):
         return
@@ -58,6 +76,37 @@ def check_file(path: str, content: bytes, schema_locations: Sequence[str]) -> No
     for doc in docs:
         if is_object(doc) and doc.kind != "Secret":
             store.check(without_sops(doc.data), remember=True)
+
+
+def build(rendered: Mapping[str, bytes], workdir: str) -> None:
+    """Start kubectl's builds of the tree as rendered so far (the user's files as they are
+    on disk, ours as just rendered) in a thread of their own, and return: what builds is
+    remembered (kubectl.py's cache, keyed by every input; secrets are key-only stand-ins,
+    the same for plaintext and ciphertext), so `validate_tree` skips what the write does
+    not change. A secret file that is not YAML is left as it is on disk: its plaintext
+    would be written to kubectl's copy."""
+    if _building or not kubectl_available():
+        return
+    tree = read_tree(Path(workdir))
+    tree.update(
+        (path, content)
+        for path, content in rendered.items()
+        if in_validation_scope(path) and (is_yaml(path) or not is_secret_path(path))
+    )
+    roots = kustomize_roots(Tree(tree), _parse_cache())
+    building = threading.Thread(target=_build, args=(tree, roots), daemon=True)
+    building.start()
+    _building.append(building)
+
+
+def _build(tree: Mapping[str, bytes], roots: list[str]) -> None:
+    with contextlib.suppress(Exception):  # only ever a head start
+        Builds(tree, roots, None).run()
+
+
+def _built() -> None:
+    for building in _building:
+        building.join()
 
 
 def validate_tree(
@@ -73,5 +122,6 @@ def validate_tree(
         decrypt=decrypt,
         store=_stores.get(key),
         parses=_parses[0] if _parses else None,
+        built_ahead=_built if _building else None,
     )
     return findings

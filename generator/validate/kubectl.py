@@ -40,8 +40,10 @@ from generator.validate.kustomize import KUSTOMIZATION_NAMES, normalize
 KUBECTL_TIMEOUT = 60.0
 _MAX_REASON = 300
 _KEEP = frozenset({"apiVersion", "kind", "metadata", "type"})
+# The key sops adds to each document it encrypts.
+_SOPS_METADATA = "sops"
 # Part of every cache key: bump it when what a key covers changes.
-_CACHE_FORMAT = "kustomize-build-1"
+_CACHE_FORMAT = "kustomize-build-2"
 # Past this many entries, those not written for PRUNE_AGE seconds are removed.
 PRUNE_ABOVE = 4096
 PRUNE_AGE = 30 * 24 * 3600.0
@@ -410,12 +412,17 @@ def materialize(files: Mapping[str, bytes], target: Path) -> None:
 
 
 def _redact(content: bytes) -> bytes:
+    """A secret file's key-only stand-in: the same for its plaintext and its sops
+    ciphertext (whose metadata, which kustomize-controller strips before applying, is left
+    out), so a build of the tree as rendered serves the tree as written."""
     try:
         docs = [d for d in bounded_yaml.load_all(content) if d is not None]
     except yaml.YAMLError:
         return b""
     kept = [
-        {k: (v if k in _KEEP else _blank(v)) for k, v in d.items()} if isinstance(d, dict) else ""
+        {k: (v if k in _KEEP else _blank(v)) for k, v in d.items() if k != _SOPS_METADATA}
+        if isinstance(d, dict)
+        else ""
         for d in docs
     ]
     return yaml.safe_dump_all(kept, sort_keys=False).encode()

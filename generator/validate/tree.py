@@ -7,7 +7,7 @@ the CLI's entry: it reads a directory, prints the report and returns the exit co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,13 +46,16 @@ def validate_tree(
     secrets_encrypted: bool = True,
     store: SchemaStore | None = None,
     parses: ParseCache | None = None,
+    built_ahead: Callable[[], object] | None = None,
 ) -> list[Finding]:
     """Every problem in the tree, errors and warnings.
 
     `decrypt(path, ciphertext)` reads encrypted substitution sources (None: no
     key). `root` is where the tree lies on disk, for kubectl; without it kubectl
     gets a temporary copy with secret values blanked. `secrets_encrypted=False`
-    for an in-memory render whose secrets are still plaintext.
+    for an in-memory render whose secrets are still plaintext. `store` and `parses`:
+    schemas and parses to use (default: new ones). `built_ahead` waits for builds
+    started earlier (validate/ahead.py) before kubectl's are looked up in their cache.
     """
     if decrypt is not None:
         decrypt = _memoized(decrypt)
@@ -61,11 +64,13 @@ def validate_tree(
     with ThreadPoolExecutor(max_workers=1) as background:
         # kubectl runs while the checks below run in Python: two cores, not one after the
         # other. It is the longest step and needs only the kustomization files: first.
-        builds = (
-            background.submit(Builds(files, build_roots(_kustomizations(tree, parses)), root).run)
-            if kubectl and kubectl_available()
-            else None
-        )
+        builds = None
+        if kubectl and kubectl_available():
+            roots = kustomize_roots(tree, parses)
+            if built_ahead is None:
+                builds = background.submit(Builds(files, roots, root).run)
+            else:
+                builds = background.submit(_after, built_ahead, lambda: Builds(files, roots, root))
         docs, findings = parse_tree(files, parses.parse)
         parses.save()
         unparsable = {f.path for f in findings}
@@ -119,12 +124,19 @@ def _checks(
     return findings
 
 
-def _kustomizations(tree: Tree, parses: ParseCache) -> dict[str, KustomizeDir]:
-    """`load_kustomizations` over the kustomization files alone (all it reads)."""
+def kustomize_roots(tree: Tree, parses: ParseCache) -> list[str]:
+    """The directories kubectl builds (kustomize.build_roots), from the kustomization
+    files alone (all that decides them)."""
     names = {
         p: data for p, data in tree.files.items() if p.rpartition("/")[2] in KUSTOMIZATION_NAMES
     }
-    return load_kustomizations(tree, parse_tree(names, parses.parse)[0])[0]
+    return build_roots(load_kustomizations(tree, parse_tree(names, parses.parse)[0])[0])
+
+
+def _after(ahead: Callable[[], object], builds: Callable[[], Builds]) -> list[Finding]:
+    # In the builds' thread: the cache lookup waits for the builds ahead, not the checks.
+    ahead()
+    return builds().run()
 
 
 def _memoized(decrypt: Decrypt) -> Decrypt:

@@ -6,6 +6,9 @@ encrypted with the real sops binary and a fresh age key once per session.
 
 from __future__ import annotations
 
+import re
+import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +25,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 Tree = dict[str, bytes]
 Decrypt = Callable[[str, bytes], bytes | None]
+
+KUBECTL = shutil.which("kubectl")
 
 ECHO_KS = "kubernetes/apps/default/echo/ks.yaml"
 ECHO_APP = "kubernetes/apps/default/echo/app"
@@ -87,3 +92,38 @@ def schema_location() -> str:
 def store(schema_location: str) -> SchemaStore:
     """One store for the session: schemas are compiled once."""
     return SchemaStore([schema_location])
+
+
+@pytest.fixture
+def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The log of the directories kubectl was asked to build, one per line."""
+    if KUBECTL is None:
+        pytest.skip("kubectl not on PATH")
+    bin_dir, log = tmp_path / "bin", tmp_path / "built.log"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "kubectl"
+    # One line per build: the directory, or "together:" and the directories listed.
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in\n'
+        '  *clustergen-kustomize-all-*) echo "together:$(grep -o "kubernetes/[a-z/]*" '
+        f'"$2/kustomization.yaml" | tr "\\n" ,)" >> {log} ;;\n'
+        f'  *) echo "$2" >> {log} ;;\n'
+        "esac\n"
+        f'exec {KUBECTL} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(str(KUBECTL)).parent}")
+    log.touch()
+    return log
+
+
+def builds(log: Path) -> list[str]:
+    """The builds since the last call: tree directories, or "together:a,b," for one
+    build of several."""
+    lines = [
+        re.sub(r"^.*/clustergen-kustomize-[^/]+/", "", line)
+        for line in log.read_text().splitlines()
+    ]
+    log.write_text("")
+    return sorted(lines)

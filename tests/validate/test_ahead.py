@@ -5,14 +5,16 @@ ahead."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from generator.secrets.files import is_secret_path
 from generator.validate import ahead, documents, parse_cache
 from generator.validate.schemas import SchemaStore
 from generator.validate.tree import validate_tree
-from tests.validate.conftest import ECHO_APP, Decrypt, Tree, edit
+from tests.validate.conftest import ECHO_APP, Decrypt, Tree, builds, edit
 
 HELMRELEASE = f"{ECHO_APP}/helmrelease.yaml"
 POLICY = f"{ECHO_APP}/networkpolicy.yaml"
@@ -23,6 +25,7 @@ def no_stores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts as a fresh worker does: nothing checked ahead."""
     monkeypatch.setattr(ahead, "_stores", {})
     monkeypatch.setattr(ahead, "_parses", [])
+    monkeypatch.setattr(ahead, "_building", [])
 
 
 @pytest.fixture
@@ -132,3 +135,48 @@ def test_files_parsed_ahead_are_not_parsed_again(
     monkeypatch.setattr(parse_cache, "parse_text", counting)
     ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
     assert clean_tree[path].decode() not in parsed
+
+
+def test_builds_ahead_of_the_rendered_tree_serve_the_written_one(
+    clean_tree: Tree,
+    decrypt: Decrypt,
+    schema_location: str,
+    built: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kubectl builds the tree as rendered (secrets in plaintext) while the rest renders;
+    the tree as written (secrets encrypted) then needs no build of its own: the secrets'
+    stand-ins are the same either way."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no build kept yet
+    secrets = [p for p in clean_tree if is_secret_path(p)]
+    assert secrets
+    rendered = {p: decrypt(p, c) or b"" if p in secrets else c for p, c in clean_tree.items()}
+    (tmp_path / "workdir").mkdir()
+    ahead.build(rendered, str(tmp_path / "workdir"))
+    ahead._built()
+    assert builds(built)  # kubectl ran, ahead
+    found = ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
+    assert found == []
+    assert builds(built) == []
+
+
+def test_a_tree_written_otherwise_than_rendered_is_built_again(
+    clean_tree: Tree,
+    decrypt: Decrypt,
+    schema_location: str,
+    built: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "workdir").mkdir()
+    ahead.build(clean_tree, str(tmp_path / "workdir"))
+    ahead._built()
+    builds(built)
+    # A hand edit merged into the written file breaks its build: reported, not hidden.
+    edit(clean_tree, f"{ECHO_APP}/kustomization.yaml", "./helmrelease.yaml", "./missing.yaml")
+    found = ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
+    failed = [f for f in found if "kubectl kustomize failed" in f.message]
+    assert [f.path for f in failed] == [f"{ECHO_APP}/kustomization.yaml"]
+    assert builds(built)  # built again, not taken from the build ahead

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -18,8 +17,8 @@ import pytest
 
 from generator.validate import kubectl
 from generator.validate.kubectl import build_all
+from tests.validate.conftest import KUBECTL, builds
 
-KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl not on PATH")
 
 COMPONENT = b"""apiVersion: kustomize.config.k8s.io/v1alpha1
@@ -39,39 +38,6 @@ components: [../../components/common]
     "kubernetes/components/common/kustomization.yaml": COMPONENT,
 }
 ROOTS = ["kubernetes/apps/a", "kubernetes/apps/b"]
-
-
-@pytest.fixture
-def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The log of the directories kubectl was asked to build, one per line."""
-    bin_dir, log = tmp_path / "bin", tmp_path / "built.log"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "kubectl"
-    # One line per build: the directory, or "together:" and the directories listed.
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case "$2" in\n'
-        '  *clustergen-kustomize-all-*) echo "together:$(grep -o "kubernetes/[a-z/]*" '
-        f'"$2/kustomization.yaml" | tr "\\n" ,)" >> {log} ;;\n'
-        f'  *) echo "$2" >> {log} ;;\n'
-        "esac\n"
-        f'exec {KUBECTL} "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(str(KUBECTL)).parent}")
-    log.touch()
-    return log
-
-
-def builds(log: Path) -> list[str]:
-    """The builds since the last call: tree directories, or "together:a,b," for one
-    build of several."""
-    lines = [
-        re.sub(r"^.*/clustergen-kustomize-[^/]+/", "", line)
-        for line in log.read_text().splitlines()
-    ]
-    log.write_text("")
-    return sorted(lines)
 
 
 def test_a_clean_build_is_not_repeated(built: Path, tmp_path: Path) -> None:
