@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 from generator import __version__
 from generator.errors import ClusterGenError, Problem
 from generator.lifecycle import APPLY_MODES, NODE_TIMEOUT
+from generator.paths import SECRETS_CONFIG_NAME
 
 if TYPE_CHECKING:
     from generator.report import Report
@@ -61,10 +62,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_configure(args: argparse.Namespace) -> int:
     from generator import validation_worker
+    from generator.validation_scope import may_validate
 
     # Forked before the pipeline's imports, which it then overlaps (validation_worker.py);
     # only for a process of its own: an in-process caller's state stays in its process.
-    if args.own_process and not args.no_validate:
+    config = Path(args.config).absolute()
+    inputs = [config, config.parent / SECRETS_CONFIG_NAME]
+    if args.own_process and not args.no_validate and may_validate(config.parent, inputs):
         validation_worker.start()
     try:
         from generator.pipeline import configure

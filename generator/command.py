@@ -10,9 +10,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from generator.errors import CommandError
+from generator.errors import CommandError, CommandInterrupted
 
 DEFAULT_TIMEOUT = 60.0
+# A program ended by SIGINT or SIGTERM, by the signal itself or by a shell's 128 + signal.
+_INTERRUPTED = frozenset(
+    code for signum in (signal.SIGINT, signal.SIGTERM) for code in (-signum, 128 + signum)
+)
 
 
 def run(
@@ -45,6 +49,8 @@ def run(
         raise _cannot_start(argv[0], err) from err
     except subprocess.TimeoutExpired as err:
         raise CommandError(f"{Path(argv[0]).name} did not finish within {timeout:.0f}s") from err
+    if result.returncode not in ok_codes and result.returncode in _INTERRUPTED:
+        raise CommandInterrupted(f"{Path(argv[0]).name} was interrupted")
     if result.returncode not in ok_codes:
         stderr = result.stderr.decode(errors="replace").strip()
         detail = stderr.splitlines()[-1] if stderr else "no error output"

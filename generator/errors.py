@@ -66,6 +66,11 @@ class CommandError(ClusterGenError):
     """An external program failed or is missing."""
 
 
+class CommandInterrupted(CommandError):
+    """An external program was stopped by SIGINT or SIGTERM (a Ctrl-C reaches the whole
+    process group): what it was doing did not fail, it was cut short."""
+
+
 class WriteConflict(ClusterGenError):
     """Generated files were edited by hand since the last configure."""
 

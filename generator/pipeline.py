@@ -40,7 +40,7 @@ from generator.secrets.encrypt import (
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.known_plaintext import KnownPlaintext
-from generator.secrets.sops import Sops, decrypt_in_rotation
+from generator.secrets.sops import Sops
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.validation_scope import (
@@ -158,9 +158,7 @@ class RenderResult:
     def decrypt(self, path: str, ciphertext: bytes) -> bytes | None:
         """Plaintext of an on-disk secret (during a key rotation, with age.key.old when
         age.key cannot open it), or None when we hold no key for it."""
-        if self.sops is None:
-            return None
-        return decrypt_in_rotation(self.sops, ciphertext, path, self.workdir)
+        return KnownPlaintext({}, {}, self.sops, self.workdir)(path, ciphertext)
 
 
 def render_in_memory(

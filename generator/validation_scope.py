@@ -11,6 +11,7 @@ run whose validation passed, and cleared by a write that skipped validation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -96,6 +97,22 @@ def last_validated(root: Path) -> str | None:
         return (root / STAMP_PATH).read_text(encoding="ascii").strip() or None
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def may_validate(root: Path, inputs: Iterable[Path]) -> bool:
+    """A guess, made before anything is loaded, whether a configure of `root` validates:
+    no tree validated there yet, or one of `inputs` (cluster.yaml, its secrets overlay)
+    changed since. It only decides whether the validation worker is worth forking
+    (generator/validation_worker.py): a wrong guess costs time, never a finding."""
+    try:
+        validated = (root / STAMP_PATH).stat().st_mtime_ns
+    except OSError:
+        return True
+    for path in inputs:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime_ns >= validated:
+                return True
+    return False
 
 
 def record_validated(root: Path, stamp: str | None) -> None:

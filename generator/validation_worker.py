@@ -1,11 +1,12 @@
 """configure's validation in a second process, forked before configure imports anything.
 
-Validation needs jsonschema and every check module: ~40 ms of imports, then the schema
-of cluster.yaml and the checks of the tree, all on one core while the other waits for
-sops and kubectl. `configure` forks this worker first thing, so the child imports all of
-that while the parent imports the pipeline and renders; the parent then hands it
-cluster.yaml's schema check and, later, the tree as it will be written, and reads back
-plain data (findings).
+Validation needs jsonschema and every check module (~0.1 s of CPU to import), then the
+schema of cluster.yaml and the checks of the tree, all on one core while the other
+waits for sops and kubectl. `configure` forks this worker first thing when the run is
+likely to validate (validation_scope.may_validate), so the child loads all of that while
+the parent imports the pipeline and renders; the parent then hands it cluster.yaml's
+schema check, work ahead on the files as they render (`post`), and the tree as it will
+be written, and reads back plain data (findings).
 
 Only the command line starts a worker, for `configure` in its own process
 (`cli.main()` with no argv); everything else, tests calling `cli.main(argv)` included,
@@ -13,13 +14,15 @@ runs the same functions in-process. Anything that goes wrong with the worker (it
 not fork, died, sent something unreadable) only means the parent runs the function
 itself: the result is the same, only slower. A failure inside the function is never
 taken from the child; the parent runs the function again and raises what it raises,
-with its usual message.
+with its usual message; only our own errors (ClusterGenError), which say the same
+wherever they are raised, come back from the child as they are.
 
 Frames on the pipes: an 8-byte big-endian length, then a pickle. Requests are
 `("module:function", args, kwargs, answer)`; answers, for requests that want one,
-`(True, result)` or `(False, None)`. A request without an answer (`post`) is work ahead
-of time: queued without waiting for the pipe, dropped with the worker. Both ends are
-this program, forked from one process: nothing else writes these pipes.
+`("returned", result)`, `("raised", error)` (one of our errors, ClusterGenError) or
+`("failed", None)`. A request without an answer (`post`) is work ahead of time: queued
+without waiting for the pipe, dropped with the worker. Both ends are this program,
+forked from one process: nothing else writes these pipes.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ import pickle
 import select
 import signal
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from generator.errors import ClusterGenError
 from generator.forked import can_fork, detach
 
 # What the child loads while the parent imports and renders, in the order the parent
@@ -47,16 +52,23 @@ WARM_UP = (
     "generator.validate.tree",
     "generator.secrets.known_plaintext",
 )
-# How long a stopped worker in the middle of a request gets to clean up (kubectl's copy
-# of the tree) after SIGTERM, before SIGKILL.
-STOP_GRACE = 2.0
+# How long a stopped worker may take to unwind (a kubectl build it waits for has its own
+# timeout, generator/validate/kubectl.py KUBECTL_TIMEOUT) before SIGKILL.
+STOP_TIMEOUT = 90.0
 _LENGTH = struct.Struct(">Q")
+# How a request ended, first in its answer.
+_RETURNED, _RAISED, _FAILED = "returned", "raised", "failed"
 # The request pipe's size asked for (Linux's default limit for an unprivileged process).
 PIPE_SIZE = 1 << 20
 
 
 class _Gone(Exception):
-    """The worker cannot answer: the parent runs the request itself."""
+    """The worker cannot answer: the parent runs the request itself, and the rest."""
+
+
+class _Failed(Exception):
+    """The request failed in the worker other than with one of our errors: the parent
+    runs it again itself, to raise what it raises there."""
 
 
 class _Worker:
@@ -94,7 +106,7 @@ class _Worker:
             except BlockingIOError:
                 if not block:
                     break
-                select.select([], [self._requests], [])
+                _wait_for(self._requests, select.POLLOUT)
         self._outbox = bytes(data)
 
     def answer(self) -> Any:
@@ -106,37 +118,42 @@ class _Worker:
         if frame is None:
             raise _Gone
         try:
-            done, result = pickle.loads(frame)
+            outcome, result = pickle.loads(frame)
         except Exception as err:  # torn or unreadable: ours to redo
             raise _Gone from err
-        if not done:
-            raise _Gone
+        if outcome == _RAISED:
+            raise result
+        if outcome != _RETURNED:
+            raise _Failed
         return result
 
     def stop(self) -> None:
-        """Close the pipes and reap the child. An idle one holds nothing to clean up and is
-        killed at once unless it has ended already; one still working is stopped as a
-        configure is (SIGTERM: it unwinds, removing kubectl's copy of the tree), then
-        killed after STOP_GRACE."""
+        """Close the pipes and stop the child as a configure is stopped (SIGTERM: it
+        unwinds, kubectl's copies of the tree removed, the builds ahead waited for), then
+        reap it; SIGKILL only past STOP_TIMEOUT. Ctrl-C and SIGTERM are held back
+        meanwhile (raised again after): a child left running would outlive configure."""
+        from generator.write.journal import deferred_signals
+
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if self.busy:
+        with deferred_signals():
             _signal(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + (STOP_GRACE if self.busy else 0.0)
-        while True:
-            try:
-                pid, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid:
-                return
-            if time.monotonic() >= deadline:
-                _signal(self.pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, 0)
-                return
-            time.sleep(0.005)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while not _reaped(self.pid):
+                if time.monotonic() >= deadline:
+                    _signal(self.pid, signal.SIGKILL)
+                    with contextlib.suppress(ChildProcessError):
+                        os.waitpid(self.pid, 0)
+                    return
+                time.sleep(0.002)
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
 
 
 _worker: _Worker | None = None
@@ -203,7 +220,7 @@ class Pending:
                 return
             except _Gone:
                 stop()
-            except Exception:  # arguments that do not pickle: run here
+            except (pickle.PicklingError, TypeError, AttributeError):  # does not pickle
                 pass
         # Here and now, as an in-process caller always did: before the caller goes on
         # (and perhaps changes the arguments).
@@ -215,8 +232,8 @@ class Pending:
             return self._value
         try:
             return asked.answer()
-        except _Gone:
-            if asked is _worker:
+        except (_Gone, _Failed) as err:
+            if isinstance(err, _Gone) and asked is _worker:
                 stop()
             target, args, kwargs = self._call
             return _resolve(target)(*args, **kwargs)
@@ -254,16 +271,19 @@ def _resolve(target: str) -> Callable[..., Any]:
 
 def _serve(requests: int, answers: int) -> None:
     """The child: load what validation needs (WARM_UP, whenever no request waits) and
-    answer requests until the parent closes its end. An interrupt (Ctrl-C reaches the
-    whole process group; configure's SIGTERM handler is inherited) ends the child
-    quietly: the parent decides."""
+    answer requests until the parent closes its end or stops it. The first Ctrl-C
+    (it reaches the whole process group) or SIGTERM (the parent's stop) unwinds it, the
+    next ones are ignored so that nothing cuts the unwinding short; it ends once its own
+    threads (builds ahead) have."""
     global _worker
     _worker = None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _unwind)
     warm_up = list(WARM_UP)
     try:
         while True:
             # A request waiting goes first: the rest loads between requests.
-            if warm_up and not select.select([requests], [], [], 0)[0]:
+            if warm_up and not _wait_for(requests, select.POLLIN, timeout=0):
                 module, _, name = warm_up.pop(0).partition(":")
                 loaded = importlib.import_module(module)
                 if name:
@@ -275,14 +295,51 @@ def _serve(requests: int, answers: int) -> None:
                 target, args, kwargs, wanted = pickle.loads(frame)
             except Exception:
                 return  # unreadable: the parent runs what it asked itself
-            try:
-                answer = _frame((True, _resolve(target)(*args, **kwargs)))
-            except Exception:
-                answer = _frame((False, None))
+            answer = _run(target, args, kwargs)
             if wanted:
                 _write_all(answers, answer)
     except (KeyboardInterrupt, OSError):
         pass
+    finally:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread():
+                thread.join()
+
+
+def _run(target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """The answer frame to one request: its result; one of our errors, which says the
+    same wherever it is raised (a sops failure must not run sops twice); or a failure
+    the parent reproduces itself."""
+    try:
+        return _frame((_RETURNED, _resolve(target)(*args, **kwargs)))
+    except ClusterGenError as err:
+        with contextlib.suppress(Exception):
+            frame = _frame((_RAISED, err))
+            pickle.loads(frame[_LENGTH.size :])  # raised in the parent as it is here
+            return frame
+    except Exception:
+        pass
+    return _frame((_FAILED, None))
+
+
+def _unwind(signum: int, _frame: object) -> None:
+    # Later ones are noted and dropped: not SIG_IGN, which the programs started while
+    # unwinding would inherit (a kubectl that Ctrl-C could not stop).
+    for each in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(each, _unwinding)
+    raise KeyboardInterrupt
+
+
+def _unwinding(signum: int, _frame: object) -> None:
+    """The child is ending already."""
+
+
+def _wait_for(fd: int, event: int, timeout: int | None = None) -> bool:
+    """Whether `fd` is ready for `event` (select.POLLIN/POLLOUT) within `timeout` ms
+    (None: until it is); poll, unlike select, takes any descriptor number."""
+    poller = select.poll()
+    poller.register(fd, event)
+    return bool(poller.poll(timeout))
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -7,24 +7,30 @@ fresh interpreter here (a script in a child process), as `clustergen configure` 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from generator import validation_worker
+from generator.validation_scope import may_validate
 from tests.process import clean_env, clustergen_in_process, run_clustergen
 from tests.workdirs import configured_sample
 
 
-def _script(body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `body` in a fresh interpreter (one thread, as `clustergen` starts)."""
+def _script(body: str, timeout: float = 60) -> str:
+    """Run `body` in a fresh interpreter (one thread, as `clustergen` starts), which must
+    succeed; its stdout."""
     code = "from generator import validation_worker as w\nimport os, sys\n" + textwrap.dedent(body)
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
@@ -33,6 +39,8 @@ def _script(body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env=clean_env(),
         cwd=Path(__file__).parent.parent,
     )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_a_request_runs_in_the_child_and_its_result_comes_back() -> None:
@@ -49,7 +57,7 @@ def test_a_request_runs_in_the_child_and_its_result_comes_back() -> None:
         print("ok")
         """
     )
-    assert done.stdout.strip() == "ok", done.stderr
+    assert done == "ok"
 
 
 def test_a_failure_in_the_child_is_raised_by_the_parent_running_it_again() -> None:
@@ -66,7 +74,7 @@ def test_a_failure_in_the_child_is_raised_by_the_parent_running_it_again() -> No
         w.stop()
         """
     )
-    assert done.stdout.strip() == "raised here: JSONDecodeError", done.stderr
+    assert done == "raised here: JSONDecodeError"
 
 
 def test_posts_run_in_order_before_the_next_request_without_answers() -> None:
@@ -86,7 +94,7 @@ def test_posts_run_in_order_before_the_next_request_without_answers() -> None:
         print("ok")
         """
     )
-    assert done.stdout.strip() == "ok", done.stderr
+    assert done == "ok"
 
 
 def test_a_dead_child_means_the_parent_runs_the_request_itself() -> None:
@@ -101,7 +109,7 @@ def test_a_dead_child_means_the_parent_runs_the_request_itself() -> None:
         print("ok")
         """
     )
-    assert done.stdout.strip() == "ok", done.stderr
+    assert done == "ok"
 
 
 def test_an_interrupted_wait_stops_the_busy_child() -> None:
@@ -124,7 +132,7 @@ def test_an_interrupted_wait_stops_the_busy_child() -> None:
         """,
         timeout=20,
     )
-    assert done.stdout.strip() == "child gone", done.stderr
+    assert done == "child gone"
 
 
 def test_no_worker_where_another_thread_runs() -> None:
@@ -152,23 +160,138 @@ def test_without_a_worker_a_request_runs_at_once_in_this_process() -> None:
         del sys.modules[__name__].record  # type: ignore[attr-defined]
 
 
+def test_one_of_our_errors_comes_back_as_it_is_without_a_second_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    done = _script(
+        f"""
+        from generator.errors import SecretsError
+        def fails():
+            with open({str(runs)!r}, "a") as log:
+                log.write(f"{{os.getpid()}}\\n")
+            raise SecretsError("sops could not decrypt it")
+        w.start()
+        try:
+            w.submit("__main__:fails").result()
+        except SecretsError as err:
+            print(err)
+        w.stop()
+        """
+    )
+    assert done == "sops could not decrypt it"
+    ran = runs.read_text().split()
+    assert len(ran) == 1 and int(ran[0]) != os.getpid()
+
+
+def _traced_configure(workdir: Path, trace: Path) -> subprocess.CompletedProcess[str]:
+    """`clustergen configure` in `workdir`, as its own process, writing to `trace` which
+    requests went to the worker: [[target, asked], ...]."""
+    script = (
+        "import atexit, json, sys\n"
+        "from generator import validation_worker as w\n"
+        "asked = []\n"
+        "original = w.Pending.__init__\n"
+        "def init(self, target, args, kwargs):\n"
+        "    original(self, target, args, kwargs)\n"
+        "    asked.append([target, self._asked is not None])\n"
+        "w.Pending.__init__ = init\n"
+        f"atexit.register(lambda: open({str(trace)!r}, 'w').write(json.dumps(asked)))\n"
+        "sys.argv = ['clustergen', 'configure']\n"
+        "from generator.cli import main\n"
+        "main()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=clean_env(CI="true"),
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.slow
 def test_configure_blocked_through_the_worker_reads_as_in_process(tmp_path: Path) -> None:
     """The same findings, the same report, whether the tree validated in the worker (a
     process of its own) or in-process; and no process of the run outlives it (its
     descriptors would hold the captured pipes open, and the run would not return)."""
     reports = []
-    for name, run in (("worker", run_clustergen), ("in-process", clustergen_in_process)):
+    for name in ("worker", "in-process"):
         workdir = configured_sample(tmp_path / name)
         mine = workdir / "kubernetes/apps/default/mine.yaml"
         mine.parent.mkdir(parents=True, exist_ok=True)
         mine.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\ndata: [1]\n")
-        done = run(["configure"], cwd=workdir)
+        if name == "worker":
+            trace = tmp_path / "trace.json"
+            done = _traced_configure(workdir, trace)
+            asked = dict(json.loads(trace.read_text()))
+            assert asked == {
+                "generator.config.schema:validate": True,
+                "generator.validate.ahead:validate_tree": True,
+            }
+        else:
+            done = clustergen_in_process(["configure"], cwd=workdir)
         assert done.returncode == 1, done.stderr
         reports.append(done.stderr)
     assert "kubernetes/apps/default/mine.yaml" in reports[0]
     assert "nothing was written" in reports[0]
     assert reports[0] == reports[1]
+
+
+def test_a_configure_with_nothing_to_do_forks_no_worker(tmp_path: Path) -> None:
+    workdir = configured_sample(tmp_path / "w")
+    assert run_clustergen(["configure"], cwd=workdir).returncode == 0  # validates: the stamp
+    trace = tmp_path / "trace.json"
+    done = _traced_configure(workdir, trace)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(trace.read_text()) == []  # no schema check: the warm path
+    # What decided it, before anything was loaded: no input newer than the last validation.
+    inputs = [workdir / "cluster.yaml", workdir / "cluster.secrets.sops.yaml"]
+    assert not may_validate(workdir, inputs)
+    os.utime(workdir / "cluster.yaml")
+    assert may_validate(workdir, inputs)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not on PATH")
+def test_ctrl_c_while_kubectl_builds_leaves_no_copy_and_no_kubectl(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the worker unwinds like configure does,
+    kubectl's copy of the tree is removed and no kubectl outlives the run."""
+    workdir = configured_sample(tmp_path / "w")
+    (workdir / "cluster.yaml").touch()  # validates, through the worker
+    runtime = tmp_path / "runtime"  # where kubectl's copies go (validate/kubectl.py)
+    runtime.mkdir(mode=0o700)
+    started, bin_dir = tmp_path / "kubectl-started", tmp_path / "bin"
+    bin_dir.mkdir()
+    # A kubectl that takes its time, and says when it started. (One started just after
+    # the Ctrl-C, which it never gets, is waited for: seconds, not the 60 s of a hang.)
+    (bin_dir / "kubectl").write_text(
+        f"#!/bin/sh\necho $$ >> {started}\nexec sleep 3\n"
+    )
+    (bin_dir / "kubectl").chmod(0o755)
+    env = clean_env(CI="true", XDG_RUNTIME_DIR=str(runtime))
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "generator", "configure"],
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert started.exists(), run.communicate()
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and "Traceback" not in err, err
+    assert list(runtime.iterdir()) == []
+    for pid in started.read_text().split():
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
 
 
 def test_stop_reaps_an_idle_child() -> None:
@@ -186,4 +309,4 @@ def test_stop_reaps_an_idle_child() -> None:
             print("reaped")
         """
     )
-    assert done.stdout.strip() == "reaped", done.stderr
+    assert done == "reaped"

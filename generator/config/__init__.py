@@ -76,15 +76,16 @@ def load_cluster(path: Path, overlay: Mapping[str, Any] | None = None) -> Cluste
         overlay_positions=_overlay_positions(path.parent / SECRETS_CONFIG_NAME) if overlay else {},
     )
 
-    # In configure's validation worker when it has one: the rules below run meanwhile.
+    # In configure's validation worker when it has one: the rules run meanwhile.
     checked = validation_worker.submit("generator.config.schema:validate", data)
     values = derive.apply_defaults(data)
     derive.complete(values)
+    judged = list(rules.check(values, data))
     # A number too long to read is reported as that, not as text where a number goes.
     findings = [(p, m) for p, m in checked.result() if p not in long_numbers]
     findings += long_numbers.items()
     flagged = {key_path for key_path, _ in findings}
-    for key_path, message in rules.check(values, data):
+    for key_path, message in judged:
         # A value the schema rejected is not judged again by the rules.
         if not any(key_path[:end] in flagged for end in range(len(key_path) + 1)):
             findings.append((key_path, message))

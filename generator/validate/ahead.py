@@ -30,7 +30,7 @@ from generator.validate.kubectl import Builds, kubectl_available
 from generator.validate.kustomize import Tree
 from generator.validate.objects import without_sops
 from generator.validate.parse_cache import ParseCache
-from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
+from generator.validate.schemas import SchemaStore, effective_locations
 from generator.validate.substitute import Decrypt
 from generator.validate.tool_configs import check_tool_configs, is_workflow
 from generator.validate.tree import kustomize_roots
@@ -51,7 +51,7 @@ def _parse_cache() -> ParseCache:
 
 
 def _store(locations: Sequence[str]) -> SchemaStore:
-    key = tuple(locations) or (DEFAULT_LOCATION,)
+    key = effective_locations(locations)
     if key not in _stores:
         _stores[key] = SchemaStore(key)
     return _stores[key]
@@ -115,7 +115,7 @@ def validate_tree(
     """`generator.validate.validate_tree` (looked up by that name, as an in-process caller
     does), with the store the checks ahead filled when there were any."""
     validate = importlib.import_module("generator.validate").validate_tree
-    key = tuple(schema_locations) or (DEFAULT_LOCATION,)
+    key = effective_locations(schema_locations)
     findings: list[Finding] = validate(
         files,
         schema_locations=schema_locations,

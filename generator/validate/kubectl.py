@@ -10,7 +10,8 @@ as kubectl sees them, and the kubectl binary; the next run with the same key
 skips the build. Only successes are kept: a failure (or a timeout on a busy
 machine) is built again every time, so a cached entry can never hide a problem.
 The roots left are built by one kubectl process together, and one by one (one
-per CPU at a time) only when that fails, to name each failing root.
+per CPU at a time) only when that fails, to name each failing root; a kubectl stopped by
+a signal (Ctrl-C reaches the whole process group) ends the builds instead.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import yaml
 
 from generator import bounded_yaml
 from generator.command import run
-from generator.errors import CommandError
+from generator.errors import CommandError, CommandInterrupted
 from generator.secrets.files import is_secret_path
 from generator.usercache import private_dir, prune, user_cache_root
 from generator.validate.documents import Finding, is_yaml
@@ -146,6 +147,8 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]
     def build(directory: str) -> Finding | None:
         try:
             run(["kubectl", "kustomize", base / directory], timeout=KUBECTL_TIMEOUT)
+        except CommandInterrupted:
+            raise  # cut short, not failed: no finding, and no more builds
         except CommandError as err:
             where = f"{directory}/kustomization.yaml" if directory else "kustomization.yaml"
             return Finding(where, f"kubectl kustomize failed: {_short(err, base)}")
@@ -153,7 +156,13 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]
 
     # Threads only wait on kubectl processes; the processes run in parallel.
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(build, roots))
+        futures = [pool.submit(build, directory) for directory in roots]
+        try:
+            results = [future.result() for future in futures]
+        except CommandInterrupted:
+            for future in futures:
+                future.cancel()  # those not started: the run is being stopped
+            raise
     return {d: f for d, f in zip(roots, results, strict=True) if f is not None}
 
 
@@ -166,6 +175,8 @@ def _builds_together(base: Path, roots: Sequence[str]) -> bool:
     with _scratch("clustergen-kustomize-all-", listing) as tmp:
         try:
             run(["kubectl", "kustomize", tmp], timeout=KUBECTL_TIMEOUT)
+        except CommandInterrupted:
+            raise  # not a failure to look into root by root
         except CommandError:
             return False
     return True

@@ -240,6 +240,11 @@ def _file_status(path: Path) -> str:
     return f"{path} {info.st_size} {info.st_mtime_ns}"
 
 
+def effective_locations(locations: Sequence[str]) -> tuple[str, ...]:
+    """The schema locations a check uses: those given, else DEFAULT_LOCATION."""
+    return tuple(locations) or (DEFAULT_LOCATION,)
+
+
 class SchemaStore:
     def __init__(
         self,

@@ -7,6 +7,7 @@ the CLI's entry: it reads a directory, prints the report and returns the exit co
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +30,7 @@ from generator.validate.parse_cache import ParseCache
 from generator.validate.policies import check_applied, check_encrypted, check_network_policies
 from generator.validate.references import check_references
 from generator.validate.report import format_report
-from generator.validate.schemas import DEFAULT_LOCATION, SchemaStore
+from generator.validate.schemas import SchemaStore, effective_locations
 from generator.validate.substitute import Decrypt
 from generator.validate.tool_configs import check_tool_configs
 from generator.validation_scope import TREE_DIRS, locations_from_env, read_tree
@@ -65,31 +66,38 @@ def validate_tree(
         # kubectl runs while the checks below run in Python: two cores, not one after the
         # other. It is the longest step and needs only the kustomization files: first.
         builds = None
+        stopping = threading.Event()  # the checks were cut short: start no kubectl now
         if kubectl and kubectl_available():
             roots = kustomize_roots(tree, parses)
             if built_ahead is None:
                 builds = background.submit(Builds(files, roots, root).run)
             else:
-                builds = background.submit(_after, built_ahead, lambda: Builds(files, roots, root))
-        docs, findings = parse_tree(files, parses.parse)
-        parses.save()
-        unparsable = {f.path for f in findings}
-        kdirs, kustomize_findings = load_kustomizations(tree, docs)
-        findings += kustomize_findings
-        findings += _checks(
-            files,
-            docs,
-            unparsable,
-            tree,
-            kdirs,
-            schema_locations,
-            strict,
-            decrypt,
-            store,
-            secrets_encrypted,
-        )
-        if builds is not None:
-            findings += builds.result()
+                builds = background.submit(
+                    _after, built_ahead, stopping, lambda: Builds(files, roots, root)
+                )
+        try:
+            docs, findings = parse_tree(files, parses.parse)
+            parses.save()
+            unparsable = {f.path for f in findings}
+            kdirs, kustomize_findings = load_kustomizations(tree, docs)
+            findings += kustomize_findings
+            findings += _checks(
+                files,
+                docs,
+                unparsable,
+                tree,
+                kdirs,
+                schema_locations,
+                strict,
+                decrypt,
+                store,
+                secrets_encrypted,
+            )
+            if builds is not None:
+                findings += builds.result()
+        except BaseException:
+            stopping.set()
+            raise
     return findings
 
 
@@ -113,7 +121,7 @@ def _checks(
     findings += model.findings
     data_files = {path for kdir in kdirs.values() for path in kdir.data_files}
     object_paths = [p for p in sorted(model.docs) if may_hold_objects(p) and p not in data_files]
-    store = store or SchemaStore(schema_locations or (DEFAULT_LOCATION,))
+    store = store or SchemaStore(effective_locations(schema_locations))
     findings += check_objects(model, object_paths, store, strict=strict)
     findings += check_graph(model)
     findings += check_references(model)
@@ -133,10 +141,12 @@ def kustomize_roots(tree: Tree, parses: ParseCache) -> list[str]:
     return build_roots(load_kustomizations(tree, parse_tree(names, parses.parse)[0])[0])
 
 
-def _after(ahead: Callable[[], object], builds: Callable[[], Builds]) -> list[Finding]:
+def _after(
+    ahead: Callable[[], object], stopping: threading.Event, builds: Callable[[], Builds]
+) -> list[Finding]:
     # In the builds' thread: the cache lookup waits for the builds ahead, not the checks.
     ahead()
-    return builds().run()
+    return [] if stopping.is_set() else builds().run()
 
 
 def _memoized(decrypt: Decrypt) -> Decrypt:
