@@ -24,7 +24,7 @@ from generator.config import version
 from generator.migrations import VERSION_COMMENT, renamed_keys
 from generator.validate import SCHEMA_LOCATION_ENV
 from tests import process
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 from tests.workdirs import configured_copy
 
@@ -140,12 +140,28 @@ def git(*args: str, cwd: Path) -> str:
 def clustergen(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`python -m generator *argv` in `cwd`: the clustergen of the checkout in `cwd`
     (its generator/ comes first on sys.path, and finds its own templates beside it)."""
-    env = {**os.environ, SCHEMA_LOCATION_ENV: CRD_SCHEMA_LOCATION}
+    env = _release_env()
     env["PYTHONPYCACHEPREFIX"] = str(_bytecode_dir(cwd / "generator"))
+    return run_clustergen(argv, cwd=cwd, env=env, timeout=600)
+
+
+def current_clustergen(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`clustergen *argv` in `cwd` as `clustergen` runs it, but this release's `cli.main`
+    in this process (tests/process.py): for a checkout that holds the current release
+    (`prepare_upgrade`'s repo after its pull), whose generator/ and templates/ are copies
+    of this project's, so it is the same code and the same templates, without a child's
+    interpreter start, imports and schema loading."""
+    return clustergen_in_process(argv, cwd=cwd, env=_release_env())
+
+
+def _release_env() -> dict[str, str]:
+    """This process's environment, with the test CRD schemas and without a developer's
+    age key sources or Python path."""
+    env = {**os.environ, SCHEMA_LOCATION_ENV: CRD_SCHEMA_LOCATION}
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "PYTHONPATH",
                  "PYTHONDONTWRITEBYTECODE"):  # fmt: skip
         env.pop(name, None)
-    return run_clustergen(argv, cwd=cwd, env=env, timeout=600)
+    return env
 
 
 def _bytecode_dir(generator: Path) -> Path:
