@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -32,6 +33,13 @@ def load(content: bytes | str) -> Any:
     if len(docs) > 1:
         raise yaml.YAMLError("expected a single document, found more")
     return _copy(docs[0]) if docs else None
+
+
+def dump(data: Any, **options: Any) -> str:
+    """`yaml.safe_dump(data, **options)`, with libyaml's emitter when PyYAML has it: the
+    same text for the plain data tests write (cluster.yaml and its edits), in a fifth of
+    the time."""
+    return yaml.dump(data, Dumper=_Dumper, **options)
 
 
 def _copy(node: Any) -> Any:

@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from generator.init_dir import init_workdir
 from generator.pipeline import configure, render_in_memory
 from generator.secrets.encrypt import same_content
@@ -21,6 +19,7 @@ from generator.secrets.fingerprint import key_from_file
 from generator.secrets.sops import Sops
 from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
+from tests import documents
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
 from tests.process import clean_env, clustergen_in_process
 from tests.workdirs import configured_copy
@@ -33,9 +32,9 @@ USER_FILES = {"cluster.yaml", "age.key", "webhook.token", "cloudflare-tunnel.jso
 
 
 def _with_token(text: str) -> str:
-    data = yaml.safe_load(text)
+    data = documents.load(text)
     data["dns"]["token"] = TOKEN
-    return yaml.safe_dump(data, sort_keys=False)
+    return documents.dump(data, sort_keys=False)
 
 
 @dataclass
