@@ -116,6 +116,19 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _go_collector_off() -> Iterator[None]:
+    # sops, kubectl, task, actionlint are Go programs the suite starts ~1000 times, each for
+    # ~30 ms: their garbage collector runs for nothing in a process that short. Off (with a
+    # memory limit that turns it back on), each does the same work in ~20 % less CPU (sops
+    # 14 -> 11 ms, kubectl kustomize 37 -> 30 ms). A developer's own settings win.
+    with pytest.MonkeyPatch.context() as patch:
+        if "GOGC" not in os.environ and "GOMEMLIMIT" not in os.environ:
+            patch.setenv("GOGC", "off")
+            patch.setenv("GOMEMLIMIT", "1GiB")
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _no_cluster_env() -> Iterator[None]:
     # `task test` runs under the Taskfile's env: block, which points KUBECONFIG, TALOSCONFIG
     # and SOPS_AGE_KEY_FILE at this checkout's files: no test may pick them (or a
