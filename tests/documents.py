@@ -9,6 +9,7 @@ caller gets its own copy, so a test may change what it got.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -25,6 +26,13 @@ def _parsed(content: bytes | str) -> tuple[Any, ...]:
 def load_all(content: bytes | str) -> list[Any]:
     """Every document of `content`, as yaml.safe_load_all gives them (None for empty ones)."""
     return [_copy(doc) for doc in _parsed(content)]
+
+
+def load_all_where(content: bytes | str, keep: Callable[[Any], bool]) -> list[Any]:
+    """The documents of `content` that `keep` accepts, each a copy: `keep` sees the parsed
+    document itself (it must not change it), so one looking for a few kinds in a whole tree
+    copies only those."""
+    return [_copy(doc) for doc in _parsed(content) if keep(doc)]
 
 
 def load(content: bytes | str) -> Any:
