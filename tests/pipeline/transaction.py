@@ -86,9 +86,10 @@ def _configured_sample(root: Path) -> None:
     configure(root / "cluster.yaml", validate=False)
 
 
-def assert_no_plaintext(repo: Repo) -> None:
-    """The secret value is nowhere but in cluster.yaml; every *.sops.* file is ciphertext."""
-    for rel, data in repo.files().items():
+def assert_no_plaintext(repo: Repo, files: Mapping[str, bytes] | None = None) -> None:
+    """The secret value is nowhere but in cluster.yaml; every *.sops.* file is ciphertext.
+    `files`: `repo.files()` as the caller just read it (else read here)."""
+    for rel, data in (repo.files() if files is None else files).items():
         if rel in USER_FILES:
             continue
         assert TOKEN.encode() not in data, f"plaintext secret in {rel}"
@@ -96,9 +97,10 @@ def assert_no_plaintext(repo: Repo) -> None:
             assert b"ENC[AES256_GCM," in data and b"sops:" in data, f"{rel} is not ciphertext"
 
 
-def assert_consistent(repo: Repo) -> None:
+def assert_consistent(repo: Repo) -> dict[str, bytes]:
     """No clustergen temp file or journal; the manifest lists exactly the generated files,
-    with their digests and valid seals; every secret decrypts to what the config renders."""
+    with their digests and valid seals; every secret decrypts to what the config renders.
+    Returns `repo.files()` as checked."""
     files = repo.files()
     leftovers = [
         p for p in files if "/.clustergen-" in f"/{p}" or p.startswith(".clustergen/journal")
@@ -112,7 +114,8 @@ def assert_consistent(repo: Repo) -> None:
     assert on_disk == set(manifest.files)
     assert {p: sha256_hex(files[p]) for p in on_disk} == manifest.files
     assert_secrets_match_config(repo, set(manifest.fingerprints))
-    assert_no_plaintext(repo)
+    assert_no_plaintext(repo, files)
+    return files
 
 
 # The loops check the same few states again and again: a render is a function of the user's
