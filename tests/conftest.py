@@ -10,11 +10,14 @@ through `monkeypatch`, which undoes it after the test.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +116,21 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         patch.setenv("TMPDIR", str(tmp))
         patch.setattr(tempfile, "tempdir", str(tmp))
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_bytecode_of_temporary_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # Python run from this session's temporary directories (the release checkouts of
+    # tests/versions.py) keeps its bytecode under PYTHONPYCACHEPREFIX, keyed by paths that
+    # are gone after the run: removed with them, or the cache grows by megabytes a run.
+    yield
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX", "")
+    if os.path.isabs(prefix):
+        basetemp = tmp_path_factory.getbasetemp().resolve()
+        cached = Path(prefix) / basetemp.relative_to(basetemp.anchor)
+        shutil.rmtree(cached, ignore_errors=True)
+        with contextlib.suppress(OSError):  # and the folders above it, once empty
+            os.removedirs(cached.parent)
 
 
 @pytest.fixture(autouse=True, scope="session")
