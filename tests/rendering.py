@@ -31,6 +31,7 @@ from generator.config import load_cluster
 from generator.render.context import build_context, load_versions
 from generator.render.tree import RenderedTree, render_tree
 from generator.sidefiles import SideFiles
+from tests import documents
 from tests.fakes import side_files
 from tests.features import all_features_changes
 
@@ -73,7 +74,7 @@ def write_config(data: Mapping[str, Any], directory: Path) -> Path:
     """`directory`/cluster.yaml holding `data`."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / paths.CONFIG_NAME
-    config.write_text(yaml.safe_dump(dict(data), sort_keys=False), encoding="utf-8")
+    config.write_text(documents.dump(dict(data), sort_keys=False), encoding="utf-8")
     return config
 
 

@@ -7,6 +7,7 @@ plugin; an import inside a function hides such a cycle from Python, not from thi
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import generator
@@ -32,8 +33,10 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
-    """{module: the generator modules it imports anywhere in its body}."""
+    """{module: the generator modules it imports anywhere in its body} (made once; callers
+    only read it)."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():

@@ -9,7 +9,6 @@ names, and one template value different (`CHANGED`), so an upgrade has something
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from generator.config import version
 from generator.migrations import VERSION_COMMENT, renamed_keys
 from generator.validate import SCHEMA_LOCATION_ENV
 from tests import process
-from tests.process import run_clustergen
+from tests.process import clustergen_in_process, run_clustergen
 from tests.shared import CRD_SCHEMA_LOCATION
 from tests.workdirs import configured_copy
 
@@ -140,27 +139,58 @@ def git(*args: str, cwd: Path) -> str:
 def clustergen(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`python -m generator *argv` in `cwd`: the clustergen of the checkout in `cwd`
     (its generator/ comes first on sys.path, and finds its own templates beside it)."""
-    env = {**os.environ, SCHEMA_LOCATION_ENV: CRD_SCHEMA_LOCATION}
-    env["PYTHONPYCACHEPREFIX"] = str(_bytecode_dir(cwd / "generator"))
-    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "PYTHONPATH",
-                 "PYTHONDONTWRITEBYTECODE"):  # fmt: skip
-        env.pop(name, None)
+    env = _release_env()
+    env["PYTHONPYCACHEPREFIX"] = str(_bytecode_dir())
     return run_clustergen(argv, cwd=cwd, env=env, timeout=600)
 
 
-def _bytecode_dir(generator: Path) -> Path:
-    """A bytecode cache for the release whose generator/ is `generator`, named by the digest
-    of its sources (under this process's temporary directory, tests/conftest.py).
+def current_clustergen(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`clustergen *argv` in `cwd` as `clustergen` runs it, but this release's `cli.main`
+    in this process (tests/process.py): for a checkout that holds the current release
+    (`prepare_upgrade`'s repo after its pull), whose generator/ and templates/ are copies
+    of this project's, so it is the same code and the same templates, without a child's
+    interpreter start, imports and schema loading."""
+    return clustergen_in_process(argv, cwd=cwd, env=_release_env())
 
-    One per release, not one for all: `git pull` rewrites version.py with the same size
-    within the same second, and Python would take the previous release's .pyc (checked by
-    mtime and size) for it. Not none at all either: every process would compile every
-    module it imports (jinja2, jsonschema, the generator), ~0.3 s CPU each time."""
-    digest = hashlib.sha256()
-    for path in sorted(generator.rglob("*.py")):
-        digest.update(f"{path.relative_to(generator).as_posix()}\0".encode())
-        digest.update(path.read_bytes())
-    return Path(tempfile.gettempdir()) / "release-bytecode" / digest.hexdigest()[:16]
+
+def _release_env() -> dict[str, str]:
+    """This process's environment, with the test CRD schemas and without a developer's
+    age key sources or Python path."""
+    env = {**os.environ, SCHEMA_LOCATION_ENV: CRD_SCHEMA_LOCATION}
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_RECIPIENTS", "PYTHONPATH",
+                 "PYTHONDONTWRITEBYTECODE"):  # fmt: skip
+        env.pop(name, None)
+    return env
+
+
+def _bytecode_dir() -> Path:
+    """Where the releases' processes keep their bytecode: this process's own cache
+    (PYTHONPYCACHEPREFIX, as the Taskfile sets it), else one under this process's temporary
+    directory (tests/conftest.py). Never none: every process would compile every module it
+    imports (jinja2, jsonschema, the generator), ~0.3 s CPU each time. One for every
+    release, so the libraries are compiled once: a .pyc is keyed by its source's path, and
+    where one path holds two releases of a module in turn, `prepare_upgrade` makes the
+    pulled file's mtime tell them apart (`_pulled_modules_look_new`)."""
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX")
+    if prefix and os.path.isabs(prefix):
+        return Path(prefix)
+    return Path(tempfile.gettempdir()) / "release-bytecode"
+
+
+def _module_mtimes(generator: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in generator.rglob("*.py")}
+
+
+def _pulled_modules_look_new(generator: Path, before: dict[Path, int]) -> None:
+    """Python takes a cached .pyc whose recorded source mtime (whole seconds) and size
+    match the source's: `git pull` rewrites version.py (CURRENT = 1 → 2, the same size)
+    possibly within the second release 1's .pyc recorded. A module the pull rewrote in
+    that same second gets an mtime one second on, so it is compiled again."""
+    second = 1_000_000_000
+    for path, now in _module_mtimes(generator).items():
+        old = before.get(path)
+        if old is not None and now != old and now // second == old // second:
+            os.utime(path, ns=(now, (old // second + 1) * second))
 
 
 @dataclass(frozen=True)
@@ -209,7 +239,9 @@ def prepare_upgrade(tmp_path: Path, customize: Callable[[Path], None] | None = N
             shutil.copy2(source, target)
     git("add", "--all", cwd=upstream)
     git("commit", "--quiet", "-m", "release 2", cwd=upstream)
+    before = _module_mtimes(repo / "generator")
     git("pull", "--quiet", "--no-rebase", "--no-edit", "origin", "main", cwd=repo)
+    _pulled_modules_look_new(repo / "generator", before)
     return Upgrade(upstream, repo, rendered)
 
 

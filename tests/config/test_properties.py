@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from generator.config import load_cluster
 from generator.errors import ConfigError
+from tests import documents
 from tests.features import FEATURES, values_required
 
 Config = dict[str, Any]
@@ -108,7 +108,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _write(workdir: Path, config: Config) -> Path:
     path = workdir / "cluster.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.write_text(documents.dump(config, sort_keys=False), encoding="utf-8")
     return path
 
 

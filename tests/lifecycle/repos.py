@@ -10,16 +10,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from generator import paths
 from generator.write.manifest import Manifest, Shadowed, dump_manifest, manifest_path, sha256_hex
+from tests import documents
 from tests.rendering import copy_templates, render_config, sample_with, write_config
 
 OWN_SCHEMATIC = "b" * 64
 CLUSTER_SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
-TALOS_VERSION = yaml.safe_load(paths.VERSIONS_FILE.read_text())["talos"]["version"]
-KUBERNETES_VERSION = yaml.safe_load(paths.VERSIONS_FILE.read_text())["kubernetes"]["version"]
+_VERSIONS = documents.load(paths.VERSIONS_FILE.read_text())
+TALOS_VERSION = _VERSIONS["talos"]["version"]
+KUBERNETES_VERSION = _VERSIONS["kubernetes"]["version"]
 
 
 def _worker(index: int) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def rendered_repo(directory: Path, shape: str, *, live: bool = True) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
     if live:
-        talconfig = yaml.safe_load((directory / "talos/talconfig.yaml").read_text())
+        talconfig = documents.load((directory / "talos/talconfig.yaml").read_text())
         live_files = ["kubeconfig", "age.key", "talos/talsecret.sops.yaml",
                       "talos/clusterconfig/talosconfig"]  # fmt: skip
         live_files += [f"talos/clusterconfig/kubernetes-{n['hostname']}.yaml"
@@ -118,5 +118,5 @@ def record_render(
 
 def node_addresses(directory: Path) -> Mapping[str, str]:
     """{name: address} from cluster.yaml, as the user wrote them."""
-    data = yaml.safe_load((directory / paths.CONFIG_NAME).read_text())
+    data = documents.load((directory / paths.CONFIG_NAME).read_text())
     return {n["name"]: n["address"] for n in data["nodes"]}

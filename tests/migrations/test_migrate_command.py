@@ -1,6 +1,7 @@
-"""`clustergen migrate` through the CLI: what it rewrites, what it keeps. The first migrate,
-the first refusal of each command and the read-only folder run clustergen as a process; the
-other tests call `cli.main` in this process (tests/process.py), the same code."""
+"""`clustergen migrate` through the CLI: what it rewrites, what it keeps. The first migrate
+and the first refusal of what cannot be migrated run clustergen as a process; the other
+tests call `cli.main` in this process (tests/process.py), the same code (check, configure
+and diff run as processes in tests/test_cli.py, tests/pipeline and tests/diff)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_a_version_1_sample_becomes_the_current_sample_byte_for_byte(tmp_path: P
 
 def test_check_refuses_version_1_before_any_schema_error(tmp_path: Path) -> None:
     _config(tmp_path, V1)
-    result = run_clustergen(["check"], cwd=tmp_path)
+    result = clustergen_in_process(["check"], cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr == (
         "error: cluster.yaml:1:1 schema_version: the key is missing, so cluster.yaml is schema "
@@ -75,7 +76,7 @@ def test_configure_and_diff_refuse_version_1_and_write_nothing(
     tmp_path: Path, command: list[str]
 ) -> None:
     config = _config(tmp_path, V1.replace("# yaml", f"{version.KEY}: 1\n# yaml", 1))
-    result = run_clustergen(command, cwd=tmp_path)
+    result = clustergen_in_process(command, cwd=tmp_path)
     assert result.returncode == 1
     assert (
         "cluster.yaml:1:1 schema_version: cluster.yaml is schema version 1; this clustergen "
@@ -239,7 +240,9 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_config_that_cannot_be_rewritten_is_an_error_and_stays(read_only_dir: Path) -> None:
-    result = run_clustergen(["migrate", "--config", "ro/cluster.yaml"], cwd=read_only_dir.parent)
+    result = clustergen_in_process(
+        ["migrate", "--config", "ro/cluster.yaml"], cwd=read_only_dir.parent
+    )
 
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr

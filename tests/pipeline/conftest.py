@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from generator.init_dir import init_workdir
 from generator.pipeline import configure
+from tests import documents
 from tests.workdirs import configured_copy
 
 SECRET_TOKEN = "cf-token-Zq8nV3kQ1wLx"
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def edit(config: Path, **changes: object) -> None:
     """Set dotted keys in cluster.yaml (comments are lost; fine for tests)."""
-    data = yaml.safe_load(config.read_text())
+    data = documents.load(config.read_text())
     for dotted, value in changes.items():
         node = data
         *parents, leaf = dotted.split("__")
@@ -33,7 +33,7 @@ def edit(config: Path, **changes: object) -> None:
                 node[key] = {}
             node = node[key]
         node[leaf] = value
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    config.write_text(documents.dump(data, sort_keys=False))
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:

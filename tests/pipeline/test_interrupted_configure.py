@@ -41,8 +41,7 @@ def go_back_and_check(repo: Repo, reference: dict[str, bytes]) -> str:
     assert back.returncode == 0, back.stderr
     again = configure(repo.root / "cluster.yaml", validate=False)
     assert again.startswith("0 changed"), again
-    assert_consistent(repo)
-    files = repo.files()
+    files = assert_consistent(repo)
     assert set(files) == set(reference)  # nothing of the interrupted run left behind
     changed = [p for p in reference if files[p] != reference[p] and ".sops." not in p]
     assert changed == [] or changed == [".clustergen/manifest.json"]
@@ -104,11 +103,12 @@ def test_kill_loop(tmp_path: Path) -> None:
         if (sig, when) == TIMING_KILL:
             duration = time.monotonic() - started
         assert "Traceback" not in err and "internal error" not in err, err
-        assert_no_plaintext(repo)
+        files = repo.files()
+        assert_no_plaintext(repo, files)
         if sig != signal.SIGKILL:
             # An interrupt is held back while the tree and journal disagree, then unwinds:
             # the write landed whole or not at all, and no temporary file is left.
-            assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+            assert not any(".clustergen-" in p or "journal" in p for p in files)
             assert list(tmpdir.iterdir()) == []
         shutil.rmtree(tmpdir)
         tmpdir.mkdir()
@@ -155,10 +155,11 @@ def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None
         # Written whole when the signal came after the write (at exit, ignored), or not at all.
         assert (proc.returncode, err) in ((130, "interrupted\n"), (0, "")), err
         codes.append(proc.returncode)
-        assert not any(".clustergen-" in p or "journal" in p for p in repo.files())
+        files = repo.files()
+        assert not any(".clustergen-" in p or "journal" in p for p in files)
         if proc.returncode == 0:
             assert_consistent(repo)
-        assert_no_plaintext(repo)
+        assert_no_plaintext(repo, files)
         go_back_and_check(repo, reference)
     assert 130 in codes
 

@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from generator.init_dir import init_workdir
 from generator.pipeline import configure, render_in_memory
 from generator.secrets.encrypt import same_content
@@ -21,6 +19,7 @@ from generator.secrets.fingerprint import key_from_file
 from generator.secrets.sops import Sops
 from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
+from tests import documents
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
 from tests.process import clean_env, clustergen_in_process
 from tests.workdirs import configured_copy
@@ -33,9 +32,9 @@ USER_FILES = {"cluster.yaml", "age.key", "webhook.token", "cloudflare-tunnel.jso
 
 
 def _with_token(text: str) -> str:
-    data = yaml.safe_load(text)
+    data = documents.load(text)
     data["dns"]["token"] = TOKEN
-    return yaml.safe_dump(data, sort_keys=False)
+    return documents.dump(data, sort_keys=False)
 
 
 @dataclass
@@ -87,9 +86,10 @@ def _configured_sample(root: Path) -> None:
     configure(root / "cluster.yaml", validate=False)
 
 
-def assert_no_plaintext(repo: Repo) -> None:
-    """The secret value is nowhere but in cluster.yaml; every *.sops.* file is ciphertext."""
-    for rel, data in repo.files().items():
+def assert_no_plaintext(repo: Repo, files: Mapping[str, bytes] | None = None) -> None:
+    """The secret value is nowhere but in cluster.yaml; every *.sops.* file is ciphertext.
+    `files`: `repo.files()` as the caller just read it (else read here)."""
+    for rel, data in (repo.files() if files is None else files).items():
         if rel in USER_FILES:
             continue
         assert TOKEN.encode() not in data, f"plaintext secret in {rel}"
@@ -97,9 +97,10 @@ def assert_no_plaintext(repo: Repo) -> None:
             assert b"ENC[AES256_GCM," in data and b"sops:" in data, f"{rel} is not ciphertext"
 
 
-def assert_consistent(repo: Repo) -> None:
+def assert_consistent(repo: Repo) -> dict[str, bytes]:
     """No clustergen temp file or journal; the manifest lists exactly the generated files,
-    with their digests and valid seals; every secret decrypts to what the config renders."""
+    with their digests and valid seals; every secret decrypts to what the config renders.
+    Returns `repo.files()` as checked."""
     files = repo.files()
     leftovers = [
         p for p in files if "/.clustergen-" in f"/{p}" or p.startswith(".clustergen/journal")
@@ -113,7 +114,8 @@ def assert_consistent(repo: Repo) -> None:
     assert on_disk == set(manifest.files)
     assert {p: sha256_hex(files[p]) for p in on_disk} == manifest.files
     assert_secrets_match_config(repo, set(manifest.fingerprints))
-    assert_no_plaintext(repo)
+    assert_no_plaintext(repo, files)
+    return files
 
 
 # The loops check the same few states again and again: a render is a function of the user's

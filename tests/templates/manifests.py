@@ -27,7 +27,19 @@ def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def of_kind(tree: Mapping[str, bytes], kind: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(p, d) for p, d in objects(tree) if d["kind"] == kind]
+    """`objects` of `kind` (only those copied out of the parse cache)."""
+
+    def wanted(doc: Any) -> bool:
+        return doc is not None and doc["kind"] == kind
+
+    return [
+        (path, doc)
+        for path, content in tree.items()
+        if path.endswith(".yaml") and posixpath.basename(path) != "kustomization.yaml"
+        for doc in documents.load_all_where(
+            content.decode().replace("${SECRET_DOMAIN}", DOMAIN), wanted
+        )
+    ]
 
 
 def find(tree: Mapping[str, bytes], kind: str, name: str) -> dict[str, Any]:

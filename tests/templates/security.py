@@ -82,7 +82,17 @@ def objects(tree: Mapping[str, bytes]) -> Iterator[tuple[str, Doc]]:
 
 
 def of_kind(tree: Mapping[str, bytes], *kinds: str) -> list[Doc]:
-    return [d for _, d in objects(tree) if d["kind"] in kinds]
+    """`objects` of `kinds` (only those copied out of the parse cache)."""
+
+    def wanted(doc: Any) -> bool:
+        return isinstance(doc, dict) and "kind" in doc and doc["kind"] in kinds
+
+    return [
+        doc
+        for path, content in sorted(tree.items())
+        if path.endswith(".yaml") and posixpath.basename(path) != "kustomization.yaml"
+        for doc in documents.load_all_where(content, wanted)
+    ]
 
 
 def find(tree: Mapping[str, bytes], kind: str, name: str) -> Doc:

@@ -30,7 +30,7 @@ from generator.validate.flux_tree import build_model
 from generator.validate.kustomize import Tree, load_kustomizations
 from generator.validate.references import check_references
 from tests.fakes import side_files
-from tests.rendering import sample_with, write_config
+from tests.rendering import sample_with, shared_templates, write_config
 from tests.templates.manifests import objects, of_kind, unlisted_or_dangling
 
 NODE_CIDR = ipaddress.IPv4Network("192.168.1.0/24")
@@ -99,12 +99,18 @@ def _outcome(
     except ConfigError as err:
         return err
     context = build_context(cluster, side_files(cluster), load_versions(paths.VERSIONS_FILE))
-    files = render_tree(context).files
-    return {
-        path: content
-        for path, content in files.items()
-        if path.startswith(("kubernetes/", "bootstrap/"))
-    }
+    return _served(render_tree(context, template_root=shared_templates(SERVING)).files)
+
+
+# What serves the modes: the Flux tree and its bootstrap. Rendered on their own (a quarter
+# less to render for each combination); test_the_serving_templates_render_as_in_the_whole_tree
+# shows they render as in the whole tree.
+SERVING = ("kubernetes", "bootstrap")
+
+
+def _served(files: dict[str, bytes]) -> dict[str, bytes]:
+    folders = tuple(f"{name}/" for name in SERVING)
+    return {path: content for path, content in files.items() if path.startswith(folders)}
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +247,13 @@ def test_a_loadbalancer_range_is_pooled_and_announced(
 def test_the_walk_renders_and_rejects() -> None:
     rejected = [c for c in COMBINATIONS if _expected_rejections(c)]
     assert 0 < len(rejected) < len(COMBINATIONS)
+
+
+def test_the_serving_templates_render_as_in_the_whole_tree(workdir: Path) -> None:
+    """The combination that turns on the most (tunnel, BGP, off-link gateways, workers)."""
+    combo = ("cloudflare-tunnel", "cloudflare", True, False, 3, 2)
+    outcome = _outcome(combo, workdir)
+    assert not isinstance(outcome, ConfigError), str(outcome)
+    cluster = load_cluster(write_config(_config(combo), workdir / "whole")).context()
+    context = build_context(cluster, side_files(cluster), load_versions(paths.VERSIONS_FILE))
+    assert _served(render_tree(context).files) == outcome

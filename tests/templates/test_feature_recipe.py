@@ -80,6 +80,13 @@ def _add_feature(root: Path, *, facts: bool = True, policies: bool = True) -> Pa
 
 
 @pytest.fixture(scope="module")
+def with_feature(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`_add_feature` with its facts and policies, once for the tests that only render it
+    (nobody edits it): one copy of the templates, compiled once."""
+    return _add_feature(tmp_path_factory.mktemp("recipe-templates") / "config")
+
+
+@pytest.fixture(scope="module")
 def base_context(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     config = write_config(sample_with(all_features_changes()), tmp_path_factory.mktemp("recipe"))
     return context_of(config)
@@ -102,9 +109,9 @@ def _docs(tree: dict[str, bytes]) -> Iterator[dict[str, Any]]:
 
 
 def test_the_new_namespace_is_classified_policed_and_backed_up_through_published_data(
-    tmp_path: Path, base_context: dict[str, Any]
+    with_feature: Path, base_context: dict[str, Any]
 ) -> None:
-    root = _add_feature(tmp_path / "config")
+    root = with_feature
     context = _context(base_context, enabled=True)
     tree = render_tree(context, template_root=root).files
     [ns] = [n for n in published(context, root) if n["name"] == NAMESPACE]
@@ -134,8 +141,10 @@ def test_the_new_namespace_is_classified_policed_and_backed_up_through_published
     assert f"./{APP}/ks.yaml" in ks["resources"]
 
 
-def test_off_the_new_feature_leaves_no_trace(tmp_path: Path, base_context: dict[str, Any]) -> None:
-    root = _add_feature(tmp_path / "config")
+def test_off_the_new_feature_leaves_no_trace(
+    with_feature: Path, base_context: dict[str, Any]
+) -> None:
+    root = with_feature
     tree = render_tree(_context(base_context, enabled=False), template_root=root).files
     assert [p for p, c in tree.items() if NAMESPACE in p or NAMESPACE.encode() in c] == []
 

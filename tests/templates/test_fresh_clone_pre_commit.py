@@ -3,8 +3,8 @@
 A clone is this repository's files (tracked and new, as `git ls-files` lists them) with
 `clustergen init` + `configure` run in it and everything committed, as a user's first
 commit. pre-commit installs every hook of the rendered `.pre-commit-config.yaml` from PyPI
-into its own cache (~/.cache/pre-commit, or $PRE_COMMIT_HOME; in the suite a private one per
-worker, see tests/conftest.py), so the first run needs PyPI. pre-commit-uv (a dev dependency)
+into its own cache (~/.cache/pre-commit, or $PRE_COMMIT_HOME; the suite uses the user's, see
+tests/conftest.py), so the first run needs PyPI. pre-commit-uv (a dev dependency)
 makes those installs with uv, from uv's cache when `uv sync` fetched the same versions.
 """
 

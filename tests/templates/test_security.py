@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from generator.validate.schemas import SchemaStore
+from tests import documents
 from tests.shared import CRD_SCHEMAS
 from tests.templates.security import (
     ALL_ON,
@@ -229,8 +230,8 @@ def test_every_object_is_valid_for_the_api(
     }
     checked = set()
     for path, doc in objects(mine):
-        text = yaml.safe_dump(doc).replace("${SECRET_DOMAIN}", "example.com")
-        result = schemas.check(yaml.safe_load(text))
+        text = documents.dump(doc).replace("${SECRET_DOMAIN}", "example.com")
+        result = schemas.check(documents.load(text))
         assert result.found, f"{path}: no schema for {doc['apiVersion']} {doc['kind']}"
         assert result.errors == [], f"{path}: {result.errors}"
         checked.add(doc["kind"])

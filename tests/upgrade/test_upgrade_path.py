@@ -15,7 +15,14 @@ import pytest
 from generator.config import version
 from generator.migrations import VERSION_COMMENT
 from tests.pipeline.conftest import snapshot
-from tests.versions import CHANGED, USER_COMMENT, clustergen, git, prepare_upgrade
+from tests.versions import (
+    CHANGED,
+    USER_COMMENT,
+    clustergen,
+    current_clustergen,
+    git,
+    prepare_upgrade,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -105,10 +112,12 @@ def _override_and_hand_edit(repo: Path) -> None:
 def test_upgrade_names_an_override_of_a_changed_template_and_keeps_hand_edits(
     tmp_path: Path,
 ) -> None:
+    """After the pull, the current release runs in this process (`current_clustergen`):
+    the test above runs every step of the upgrade as a child process."""
     repo = prepare_upgrade(tmp_path, customize=_override_and_hand_edit).repo
-    assert clustergen("migrate", cwd=repo).returncode == 0
+    assert current_clustergen("migrate", cwd=repo).returncode == 0
 
-    checked = clustergen("upgrade", "--check", cwd=repo)
+    checked = current_clustergen("upgrade", "--check", cwd=repo)
     assert checked.returncode == 0, checked.stderr
     notice = f"templates/config/{CHANGED.template} changed since you overrode it: review {OVERRIDE}"
     assert f"overrides of a changed built-in template:\n  {notice}\n" in checked.stdout
@@ -116,14 +125,14 @@ def test_upgrade_names_an_override_of_a_changed_template_and_keeps_hand_edits(
 
     # check names it too; under --strict it refuses, and nothing is written.
     warning = f"warning: {OVERRIDE}: {notice}"
-    checked = clustergen("check", cwd=repo)
+    checked = current_clustergen("check", cwd=repo)
     assert checked.returncode == 0 and warning in checked.stderr.splitlines(), checked.stderr
     before = snapshot(repo)
-    strict = clustergen("configure", "--strict", "--no-validate", cwd=repo)
+    strict = current_clustergen("configure", "--strict", "--no-validate", cwd=repo)
     assert strict.returncode == 1 and warning in strict.stderr.splitlines(), strict.stderr
     assert snapshot(repo) == before
 
-    configured = clustergen("configure", cwd=repo)
+    configured = current_clustergen("configure", cwd=repo)
     assert configured.returncode == 0, configured.stderr
     assert warning in configured.stderr.splitlines()
     # No file changes (the override wins), but the manifest does: the summary says so.
@@ -137,5 +146,5 @@ def test_upgrade_names_an_override_of_a_changed_template_and_keeps_hand_edits(
     assert MARK in rendered and CHANGED.previous in rendered
     assert HAND_EDIT in (repo / HAND_EDITED).read_text()
     # Said once: the manifest now records the new template.
-    again = clustergen("configure", cwd=repo)
+    again = current_clustergen("configure", cwd=repo)
     assert again.returncode == 0 and "changed since you overrode it" not in again.stderr
