@@ -42,6 +42,7 @@ from typing import Any
 
 from generator.errors import ClusterGenError
 from generator.forked import can_fork, detach
+from generator.held_signals import deferred_signals
 
 # What the child loads while the parent imports and renders, in the order the parent
 # needs it: the schema of cluster.yaml in its validator (jsonschema with it), the checks
@@ -132,8 +133,6 @@ class _Worker:
         unwinds, kubectl's copies of the tree removed, the builds ahead waited for), then
         reap it; SIGKILL only past STOP_TIMEOUT. Ctrl-C and SIGTERM are held back
         meanwhile (raised again after): a child left running would outlive configure."""
-        from generator.write.journal import deferred_signals
-
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)

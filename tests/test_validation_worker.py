@@ -265,9 +265,7 @@ def test_ctrl_c_while_kubectl_builds_leaves_no_copy_and_no_kubectl(tmp_path: Pat
     bin_dir.mkdir()
     # A kubectl that takes its time, and says when it started. (One started just after
     # the Ctrl-C, which it never gets, is waited for: seconds, not the 60 s of a hang.)
-    (bin_dir / "kubectl").write_text(
-        f"#!/bin/sh\necho $$ >> {started}\nexec sleep 3\n"
-    )
+    (bin_dir / "kubectl").write_text(f"#!/bin/sh\necho $$ >> {started}\nexec sleep 3\n")
     (bin_dir / "kubectl").chmod(0o755)
     env = clean_env(CI="true", XDG_RUNTIME_DIR=str(runtime))
     env["PATH"] = f"{bin_dir}:{env['PATH']}"

@@ -32,13 +32,12 @@ import contextlib
 import json
 import os
 import re
-import signal
 import stat
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
+from generator.held_signals import deferred_signals
 from generator.write.bases import BASE_PATH
 from generator.write.fs import OutputRoot, WriteError, os_reason
 from generator.write.ownership import output_scope
@@ -48,7 +47,6 @@ JOURNAL_TEMP = JOURNAL_PATH + ".tmp"
 MANIFEST_REL = ".clustergen/manifest.json"
 STAGE_PREFIX = ".clustergen-stage-"
 OLD_PREFIX = ".clustergen-old-"
-_DEFERRED = {signal.SIGINT, signal.SIGTERM}
 _TEMP = re.compile(r"\.clustergen-(stage|old)-[0-9]+")
 _BACKUP = re.compile(r"\.orig(\.[0-9]+)?$")
 # Where a secret's replaced version goes under --force (writer.py keeps it in step).
@@ -316,39 +314,6 @@ def _check_journal(journal: Journal) -> None:
     }
     if not {*journal.dirs, *journal.prune} <= parents:
         raise ValueError("it names directories no file of the write is in")
-
-
-@contextlib.contextmanager
-def deferred_signals(on_signal: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back while the journal and the tree disagree; one that came
-    meanwhile is raised again at the end.
-
-    The main thread blocks them, and its Python handlers only note them: the kernel may
-    hand a signal to any thread that does not block it (a worker thread that is still
-    exiting, say), and Python then runs the handler in the main thread all the same.
-    `on_signal` is called (in the main thread) for each one noted, e.g. to cut short
-    what the block waits for.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # Python handlers can be set from the main thread only; it takes the signals
-        return
-    noted: list[int] = []
-
-    def note(signum: int, _frame: object) -> None:
-        noted.append(signum)
-        if on_signal is not None:
-            on_signal()
-
-    handlers = {signum: signal.signal(signum, note) for signum in _DEFERRED}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending one is noted now
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        if noted:
-            signal.raise_signal(noted[0])
 
 
 def stage_files(

@@ -25,10 +25,11 @@ from pathlib import Path, PurePosixPath
 
 from generator import __version__, paths
 from generator.errors import ClusterGenError, WriteConflict
+from generator.held_signals import deferred_signals
 from generator.secrets.files import is_secret_path
 from generator.write.bases import base_path, bases_for, committed_copy, read_base, stored
 from generator.write.fs import WriteError, os_reason, symlinked_directory
-from generator.write.journal import SECRET_BACKUP_DIR, Staged, deferred_signals, stage
+from generator.write.journal import SECRET_BACKUP_DIR, Staged, stage
 from generator.write.lock import keep_locked
 from generator.write.manifest import Manifest, dump_manifest, sha256_hex
 from generator.write.manifest_notes import manifest_notes
@@ -451,7 +452,7 @@ class WriteWhileValidating:
     each file, fsyncs); validation mostly waits for kubectl, so both fit on two cores.
 
     The main thread never leaves `commit` or `abandon` while the thread still stages: it
-    waits with SIGINT/SIGTERM held back (journal.deferred_signals), and one that comes
+    waits with SIGINT/SIGTERM held back (held_signals.deferred_signals), and one that comes
     meanwhile cuts staging short (between two files) before it is raised. (`Thread.join`
     cannot be used: on CPython 3.11 a join that an interrupt cuts short marks the thread
     stopped while it runs on, so a second join returns at once.) A copy of the directory's
