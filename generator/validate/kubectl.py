@@ -33,6 +33,7 @@ import yaml
 from generator import bounded_yaml
 from generator.command import run
 from generator.errors import CommandError, CommandInterrupted
+from generator.render.rendered import is_document
 from generator.secrets.files import is_secret_path
 from generator.usercache import private_dir, prune, user_cache_root
 from generator.validate.documents import Finding, is_yaml
@@ -230,10 +231,10 @@ def _cache_key(inputs: _Inputs, directory: str, kubectl: str, *, disk: bool) -> 
 class _Inputs:
     """What each build may read, worked out once per tree.
 
-    Generous on purpose: every file below each directory a build reaches, and every
-    path any string of a kustomization.yaml names (resources, components, patches,
-    generator files, replacements, ...), followed recursively. A file too many only
-    costs a rebuild; a file too few would serve a stale result.
+    Generous on purpose: every file below each directory a build reaches but the
+    documents (*.md), and every path any string of a kustomization.yaml names (resources,
+    components, patches, generator files, replacements, ...), followed recursively. A
+    file too many only costs a rebuild; a file too few would serve a stale result.
     """
 
     def __init__(self, files: Mapping[str, bytes], disk: Path | None = None) -> None:
@@ -258,7 +259,7 @@ class _Inputs:
             if current in reached:
                 continue
             reached.add(current)
-            below = [current] if current in self.files else self._below.get(current, [])
+            below = [current] if current in self.files else self._below_read(current)
             for path in below:
                 if path in found:
                     continue
@@ -268,6 +269,11 @@ class _Inputs:
                     return None
                 pending.extend(refs)
         return found
+
+    def _below_read(self, directory: str) -> list[str]:
+        # kustomize reads a file only when a kustomization names it; the documents (*.md)
+        # beside the manifests, rendered last, are never that, unless named explicitly.
+        return [p for p in self._below.get(directory, []) if not is_document(p)]
 
     def digest(self, path: str) -> bytes:
         if path not in self._digests:

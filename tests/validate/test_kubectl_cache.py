@@ -244,3 +244,27 @@ def test_the_copy_in_dev_shm_is_this_users_only(monkeypatch: pytest.MonkeyPatch)
         assert (where / ROOTS[0] / "cm.yaml").read_bytes() == TREE[f"{ROOTS[0]}/cm.yaml"]
     finally:
         copy.cleanup()
+
+
+def test_a_document_beside_the_manifests_is_no_input_unless_named(
+    built: Path, tmp_path: Path
+) -> None:
+    """The documents (*.md) render last; kustomize reads a file only when a kustomization
+    names it, so a README beside the manifests does not make a build ahead of it stale."""
+    cache = tmp_path / "cache"
+    build_all(TREE, ROOTS, None, cache_dir=cache)
+    builds(built)
+    with_readme = {**TREE, "kubernetes/apps/a/README.md": b"# a\n"}
+    assert build_all(with_readme, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == []
+    named = {
+        **with_readme,
+        "kubernetes/apps/b/kustomization.yaml": b"resources: [cm.yaml]\n"
+        b"configMapGenerator: [{name: docs, files: [README.md]}]\n",
+        "kubernetes/apps/b/README.md": b"# b\n",
+    }
+    assert build_all(named, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ["kubernetes/apps/b"]
+    named["kubernetes/apps/b/README.md"] = b"# b, edited\n"
+    assert build_all(named, ROOTS, None, cache_dir=cache) == []
+    assert builds(built) == ["kubernetes/apps/b"]
