@@ -54,6 +54,14 @@ def pytest_configure(config: pytest.Config) -> None:
         tempfile.tempdir = None  # computed again from TMPDIR
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Files with slow tests first: pytest-xdist gives each worker whole files
+    # (--dist loadfile), and a long one handed out last would leave one worker running
+    # alone at the end.
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: each file's order stays
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # What collection made (modules, test items) lives to the end: out of the collector's
     # sight, so no later collection walks it.

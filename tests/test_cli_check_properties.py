@@ -23,6 +23,8 @@ from generator import cli
 from generator.config.schema import load_schema, resolve
 from generator.paths import SAMPLE_CONFIG
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 # 50 examples a property: each is a whole `check` (~25 ms); in CI (derandomized) the same
 # 50 every run, on a developer's machine new ones each run. Random subtrees of the sample get
 # 40: every key of the schema also gets each odd value in turn (the last test).

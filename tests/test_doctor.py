@@ -19,6 +19,8 @@ from generator.paths import TEMPLATE_TREE, VERSIONS_FILE
 from generator.render.context import load_versions
 from tests.process import clustergen_in_process, run_clustergen
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 VENV_BIN = Path(sys.executable).parent
 VERSIONS = load_versions(VERSIONS_FILE)
 TALOS = str(VERSIONS["talos"]["version"])  # e.g. v1.13.7

@@ -17,6 +17,8 @@ import yaml
 from tests import workdirs
 from tests.workdirs import configured_sample
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 TASKFILE = Path(__file__).resolve().parents[1] / "Taskfile.yaml"
 BIN = Path(sys.executable).parent
 SSH_URL = "ssh://git@github.com/example/home-ops.git"

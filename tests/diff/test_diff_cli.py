@@ -20,6 +20,8 @@ from tests.older_render import as_if_clustergen_wrote
 from tests.process import clustergen_in_process
 from tests.workdirs import configured_sample
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.M)
 OLD_TOKEN = "fake-cloudflare-token-replace-me"

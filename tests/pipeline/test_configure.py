@@ -15,6 +15,8 @@ from tests.process import clustergen_in_process
 
 from .conftest import SECRET_TOKEN, edit, snapshot
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 
 def test_second_run_changes_nothing(workdir: Path) -> None:
     before = snapshot(workdir)

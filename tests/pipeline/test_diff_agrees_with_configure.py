@@ -30,6 +30,8 @@ from tests.process import clustergen_in_process
 from tests.test_sidefiles import TUNNEL
 from tests.workdirs import configured_copy
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 TUNNEL_RELEASE = "kubernetes/apps/network/cloudflare-tunnel/app/helmrelease.yaml"
 RENDERED_CIDR = 'ipv4NativeRoutingCIDR: "10.42.0.0/16"\n'
 MY_CIDR = 'ipv4NativeRoutingCIDR: "10.45.0.0/16"  # mine\n'

@@ -171,6 +171,8 @@ import sys, time
 from pathlib import Path
 from generator.cli import main
 from generator.write import journal, writer
+
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
 flags = Path(sys.argv[1])
 real_stage_files, real_commit = journal.stage_files, writer.WriteWhileValidating.commit
 def stage_files(*args):

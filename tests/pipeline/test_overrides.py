@@ -26,6 +26,8 @@ from tests.pipeline.conftest import SECRET_TOKEN, edit, snapshot
 from tests.process import clean_env, clustergen_in_process
 from tests.shared import CRD_SCHEMA_LOCATION
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 ECHO = "kubernetes/apps/default/echo/app/helmrelease.yaml"
 ECHO_OVERRIDE = f"overrides/{ECHO}.j2"
 ECHO_TEMPLATE = paths.TEMPLATE_TREE / f"{ECHO}.j2"

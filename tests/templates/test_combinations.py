@@ -33,6 +33,8 @@ from tests.fakes import side_files
 from tests.rendering import sample_with, shared_templates, write_config
 from tests.templates.manifests import objects, of_kind, unlisted_or_dangling
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 NODE_CIDR = ipaddress.IPv4Network("192.168.1.0/24")
 ON_LINK = ("192.168.1.21", "192.168.1.22", "192.168.1.23")
 OFF_LINK = ("10.99.0.1", "10.99.0.2", "10.99.0.3")
