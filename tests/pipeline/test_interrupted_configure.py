@@ -25,6 +25,8 @@ from generator.pipeline import configure
 from tests.pipeline.transaction import Repo, assert_consistent, assert_no_plaintext
 from tests.process import clean_env, run_clustergen
 
+pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
+
 JOURNAL = ".clustergen/journal.json"
 
 
@@ -171,8 +173,6 @@ import sys, time
 from pathlib import Path
 from generator.cli import main
 from generator.write import journal, writer
-
-pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
 flags = Path(sys.argv[1])
 real_stage_files, real_commit = journal.stage_files, writer.WriteWhileValidating.commit
 def stage_files(*args):
