@@ -204,6 +204,17 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return _emit(doctor(args.dir, step=args.step))
 
 
+def _parser() -> argparse.ArgumentParser:
+    # One per process (per `build_parser`, which a test may replace): a process calling
+    # `main` again and again (the tests) builds it once.
+    if build_parser not in _PARSERS:
+        _PARSERS[build_parser] = build_parser()
+    return _PARSERS[build_parser]
+
+
+_PARSERS: dict[Callable[[], argparse.ArgumentParser], argparse.ArgumentParser] = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="clustergen",
@@ -434,8 +445,7 @@ def _exit(code: int) -> NoReturn:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     args.own_process = argv is None  # this process runs one command, then exits
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
