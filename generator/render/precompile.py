@@ -52,9 +52,6 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     cache = env.bytecode_cache
     if not isinstance(cache, TemplateBytecodeCache) or env.loader is None or not can_fork():
         return False
-    # Most runs find (nearly) everything compiled: know that before weighing anything.
-    if sum(not _cached(env, cache, name) for name in names) < MIN_TEMPLATES:
-        return False
     found = {name: t for name in names if (t := _template(env, cache, name)) is not None}
     todo = [(name, t) for name, t in found.items() if not t.cached]
     if len(todo) < MIN_TEMPLATES:
@@ -95,8 +92,8 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
 
 class _Template(NamedTuple):
     key: str  # the cache's key
-    weight: int  # compile work: tags
-    imports: frozenset[str]  # the macro files it imports
+    weight: int  # compile work: tags (0 when cached)
+    imports: frozenset[str]  # the macro files it imports (not looked for when cached)
     cached: bool  # the cache holds its bytecode
 
 
@@ -106,16 +103,11 @@ def _template(env: jinja2.Environment, cache: TemplateBytecodeCache, name: str) 
     if found is None:
         return None
     source, key, cached = found
+    if cached:  # most runs find (nearly) everything compiled: weigh only what is not
+        return _Template(key, 0, frozenset(), cached)
     # Compile time follows the number of tags far closer than the size of the text.
     tags = sum(source.count(start) for start in (env.block_start_string, env.variable_start_string))
     return _Template(key, 1 + tags, frozenset(_IMPORT.findall(source)), cached)
-
-
-def _cached(env: jinja2.Environment, cache: TemplateBytecodeCache, name: str) -> bool:
-    """Whether the cache holds `name`'s bytecode (one that cannot be read counts as held:
-    the render reports it)."""
-    found = _source(env, cache, name)
-    return found is None or found[2]
 
 
 def _source(
