@@ -61,18 +61,19 @@ def check_file(path: str, content: bytes, schema_locations: Sequence[str]) -> No
     """Parse one rendered YAML file ahead and check its objects (or workflow), keeping
     both for `validate_tree`. A secret is left alone, a file that does not parse is left
     to the tree's validation (which reports it), and only objects whose results the
-    tree's validation would keep are checked: none in a file with Flux variables."""
+    tree's validation would keep are checked: none in a manifest with Flux variables."""
     if is_secret_path(path) or not is_yaml(path):
         return
     docs, problems = _parse_cache().parse(path, content)
-    objects = may_hold_objects(path)
-    if problems or b"${" in content or not (objects or is_workflow(path)):
+    if problems:
         return
-    store = _store(schema_locations)
-    if not objects:
-        for _ in check_tool_configs({path: docs}, (), store.results):
+    if is_workflow(path):  # its `${{ }}` are GitHub's expressions, kept as they are
+        for _ in check_tool_configs({path: docs}, (), _store(schema_locations).results):
             pass
         return
+    if b"${" in content or not may_hold_objects(path):
+        return
+    store = _store(schema_locations)
     for doc in docs:
         if is_object(doc) and doc.kind != "Secret":
             store.check(without_sops(doc.data), remember=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from generator.secrets.files import is_secret_path
-from generator.validate import ahead, documents, parse_cache
+from generator.validate import ahead, documents, parse_cache, tool_configs
 from generator.validate.schemas import SchemaStore
 from generator.validate.tree import validate_tree
 from tests.validate.conftest import ECHO_APP, Decrypt, Tree, builds, edit
@@ -180,3 +180,25 @@ def test_a_tree_written_otherwise_than_rendered_is_built_again(
     failed = [f for f in found if "kubectl kustomize failed" in f.message]
     assert [f.path for f in failed] == [f"{ECHO_APP}/kustomization.yaml"]
     assert builds(built)  # built again, not taken from the build ahead
+
+
+def test_a_workflow_is_checked_ahead_with_its_github_expressions(
+    clean_tree: Tree, decrypt: Decrypt, schema_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`${{ }}` in a workflow is GitHub's syntax, not a Flux variable: checked ahead."""
+    path = ".github/workflows/build.yaml"
+    clean_tree[path] = (
+        "name: build\non: [push]\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n"
+        f"      - run: echo ${{{{ github.sha }}}} {uuid.uuid4()}\n"
+    ).encode()
+    ahead.check_file(path, clean_tree[path], [schema_location])
+    validated: list[str] = []
+    original = tool_configs._against
+
+    def counting(where: str, *args: Any) -> Any:
+        validated.append(where)
+        return original(where, *args)
+
+    monkeypatch.setattr(tool_configs, "_against", counting)
+    found = ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
+    assert found == [] and path not in validated
