@@ -33,7 +33,7 @@ import jinja2
 import jinja2.bccache
 
 from generator.atomic import atomic_write
-from generator.usercache import private_dir, user_cache_root
+from generator.usercache import pack_bundle, private_dir, unpack_bundle, user_cache_root
 
 BUNDLE_FORMAT = b"clustergen-jinja-bundle-1\n"
 _SUFFIX = ".bundle"
@@ -82,25 +82,12 @@ def entry(checksum: str, code: CodeType) -> bytes:
 
 def pack(entries: Mapping[str, bytes]) -> bytes:
     """A bundle: the format line, the sha256 of the payload, the marshalled {key: entry}."""
-    payload = marshal.dumps(dict(entries))
-    return BUNDLE_FORMAT + hashlib.sha256(payload).digest() + payload
+    return pack_bundle(BUNDLE_FORMAT, entries)
 
 
 def unpack(data: bytes) -> dict[str, bytes]:
     """The entries of a bundle; {} for anything torn, foreign or of another format."""
-    head = len(BUNDLE_FORMAT)
-    digest, payload = data[head : head + 32], data[head + 32 :]
-    if not data.startswith(BUNDLE_FORMAT) or hashlib.sha256(payload).digest() != digest:
-        return {}
-    try:
-        loaded = marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return {}
-    if not isinstance(loaded, dict) or not all(
-        isinstance(k, str) and isinstance(v, bytes) for k, v in loaded.items()
-    ):
-        return {}
-    return loaded
+    return unpack_bundle(BUNDLE_FORMAT, data)
 
 
 class TemplateBytecodeCache(jinja2.BytecodeCache):

@@ -39,22 +39,21 @@ def eventually(condition: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.01)
 
 
-def written_by(
-    workdir: Path, first: dict[str, bytes], plain: dict[str, bytes], key: KeyPair
-) -> Written:
-    """Write `first` (`plain` encrypted) and return what the manifest records of it."""
+def configured_once(workdir: Path, key: KeyPair) -> tuple[dict[str, bytes], Written]:
+    """The tree encrypted and written to `workdir` as a first configure leaves it, and
+    what the manifest records of it."""
+    plain = tree(key.key.public)
+    first = encrypt_tree(plain, workdir, Sops(age_key_file=key.path))
     write(workdir, first)
     digests = {p: hashlib.sha256(data).hexdigest() for p, data in first.items()}
-    return Written(digests, fingerprints_for(plain, Sops(age_key_file=key.path)))
+    return first, Written(digests, fingerprints_for(plain, Sops(age_key_file=key.path)))
 
 
 def test_early_runs_give_exactly_what_encrypt_tree_gives(
     age: KeyPair, tmp_path: Path, private_tmp: Path
 ) -> None:
     workdir = tmp_path / "repo"
-    plain = tree(age.key.public)
-    first = encrypt_tree(plain, workdir, Sops(age_key_file=age.path))
-    written = written_by(workdir, first, plain, age)
+    first, written = configured_once(workdir, age)
     changed = tree(age.key.public, webhook="webhook-v4lue-2")
 
     reference_sops = CountingSops(age_key_file=age.path)
@@ -84,9 +83,7 @@ def test_a_secret_changed_after_its_render_is_encrypted_from_its_final_bytes(
     age: KeyPair, tmp_path: Path, private_tmp: Path
 ) -> None:
     workdir = tmp_path / "repo"
-    plain = tree(age.key.public)
-    first = encrypt_tree(plain, workdir, Sops(age_key_file=age.path))
-    written = written_by(workdir, first, plain, age)
+    first, written = configured_once(workdir, age)
     # As a merge patch would: the final bytes differ from the first render's.
     rendered = tree(age.key.public, webhook="first-render-v4lue")
     final = tree(age.key.public, webhook="patched-v4lue")

@@ -137,6 +137,14 @@ def test_files_parsed_ahead_are_not_parsed_again(
     assert clean_tree[path].decode() not in parsed
 
 
+def _build_ahead(rendered: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl's builds ahead of `rendered`, with no build kept yet, to their end."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "workdir").mkdir()
+    ahead.build(rendered, str(tmp_path / "workdir"))
+    ahead._built()
+
+
 def test_builds_ahead_of_the_rendered_tree_serve_the_written_one(
     clean_tree: Tree,
     decrypt: Decrypt,
@@ -148,13 +156,10 @@ def test_builds_ahead_of_the_rendered_tree_serve_the_written_one(
     """kubectl builds the tree as rendered (secrets in plaintext) while the rest renders;
     the tree as written (secrets encrypted) then needs no build of its own: the secrets'
     stand-ins are the same either way."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no build kept yet
     secrets = [p for p in clean_tree if is_secret_path(p)]
     assert secrets
     rendered = {p: decrypt(p, c) or b"" if p in secrets else c for p, c in clean_tree.items()}
-    (tmp_path / "workdir").mkdir()
-    ahead.build(rendered, str(tmp_path / "workdir"))
-    ahead._built()
+    _build_ahead(rendered, tmp_path, monkeypatch)
     assert builds(built)  # kubectl ran, ahead
     found = ahead.validate_tree(clean_tree, schema_locations=[schema_location], decrypt=decrypt)
     assert found == []
@@ -169,10 +174,7 @@ def test_a_tree_written_otherwise_than_rendered_is_built_again(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    (tmp_path / "workdir").mkdir()
-    ahead.build(clean_tree, str(tmp_path / "workdir"))
-    ahead._built()
+    _build_ahead(clean_tree, tmp_path, monkeypatch)
     builds(built)
     # A hand edit merged into the written file breaks its build: reported, not hidden.
     edit(clean_tree, f"{ECHO_APP}/kustomization.yaml", "./helmrelease.yaml", "./missing.yaml")
