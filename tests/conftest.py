@@ -79,13 +79,16 @@ _COMPILE_FIRST = "clustergen_compile_first"  # the workers' input (from the cont
 _SOME_MODULE = Path(__file__).parents[1] / "generator" / "__init__.py"
 
 
+# Judged once, before any worker starts (a later look might see the first one's work).
+_COLD = not sys.dont_write_bytecode and not os.path.exists(
+    importlib.util.cache_from_source(str(_SOME_MODULE))
+)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist's hook, in the controller, for each worker it starts."""
-    cold = not sys.dont_write_bytecode and not os.path.exists(
-        importlib.util.cache_from_source(str(_SOME_MODULE))
-    )
-    node.workerinput[_COMPILE_FIRST] = cold
+    node.workerinput[_COMPILE_FIRST] = _COLD
 
 
 def _collected_flag(config: pytest.Config) -> Path | None:
