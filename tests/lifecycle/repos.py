@@ -8,6 +8,7 @@ import functools
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from generator import paths
@@ -69,14 +70,21 @@ def _talos_templates() -> Path:
     return copy_templates(Path(tempfile.mkdtemp(prefix="talos-templates-")), ("talos",))
 
 
+@functools.cache
+def _talos_render(shape: str) -> Mapping[str, bytes]:
+    """The rendered talos/ files of `shape`, once per process: a render is a function of
+    cluster.yaml's content (the side files are tests/fakes'), and ~80 tests ask for one of
+    four shapes."""
+    config = write_config(config_of(shape), Path(tempfile.mkdtemp(prefix=f"talos-{shape}-")))
+    return MappingProxyType(render_config(config, template_root=_talos_templates()).files)
+
+
 def rendered_repo(directory: Path, shape: str, *, live: bool = True) -> Path:
     """`directory` holding cluster.yaml of `shape` and its rendered talos/ files; with
     `live`, also what bootstrap leaves (talosconfig, kubeconfig, talsecret, node configs,
     age.key): stand-ins, the stub tools never read them."""
-    config = write_config(config_of(shape), directory)
-    templates = _talos_templates()
-    files = render_config(config, template_root=templates).files
-    for relative, content in files.items():
+    write_config(config_of(shape), directory)
+    for relative, content in _talos_render(shape).items():
         target = directory / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)

@@ -23,7 +23,7 @@ import pytest
 
 from generator.pipeline import configure
 from tests.pipeline.transaction import Repo, assert_consistent, assert_no_plaintext
-from tests.process import clean_env, run_clustergen
+from tests.process import clean_env, clustergen_in_process
 
 pytestmark = pytest.mark.slow  # seconds of work: scheduled first (tests/conftest.py)
 
@@ -133,7 +133,8 @@ def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None
     reference = repo.files()
     env = clean_env(CI="true")
     repo.use(repo.all_features)
-    warm = run_clustergen(["configure"], cwd=repo.root, env=env)  # schemas, kustomize cached
+    # Schemas and kustomize builds cached on disk (in this process: it only warms them).
+    warm = clustergen_in_process(["configure"], cwd=repo.root, env=env)
     assert warm.returncode == 0, warm.stderr
     go_back_and_check(repo, reference)  # also forgets the validated tree: validation runs
     journal = repo.root / JOURNAL

@@ -21,6 +21,7 @@ from generator.write.manifest import load_manifest, sha256_hex
 from generator.write.ownership import output_scope, trusted
 from tests import documents
 from tests.fakes import TUNNEL_ACCOUNT, TUNNEL_ID, TUNNEL_SECRET
+from tests.pipeline.conftest import tree_files
 from tests.process import clean_env, clustergen_in_process
 from tests.workdirs import configured_copy
 
@@ -71,11 +72,12 @@ class Repo:
 
     def files(self) -> dict[str, bytes]:
         """Every file but the lock (it holds the last writer's PID)."""
-        return {
-            p.relative_to(self.root).as_posix(): p.read_bytes()
-            for p in sorted(self.root.rglob("*"))
-            if p.is_file() and p.name != "lock"
-        }
+        return {rel: _read(path) for rel, path in tree_files(self.root, skip=("lock",))}
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def _configured_sample(root: Path) -> None:
