@@ -236,6 +236,8 @@ class Pending:
                 stop()
             target, args, kwargs = self._call
             return _resolve(target)(*args, **kwargs)
+        except ClusterGenError:
+            raise  # one of ours, raised in the child: the worker itself is well
         except BaseException:
             if asked is _worker:  # interrupted while waiting: the child is mid-request
                 stop()
