@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     from generator.render.tree import FileRendered, RenderedTree
     from generator.validate.documents import Finding
 
-Decrypt = Callable[[str, bytes], bytes | None]
 Warn = Callable[[Problem], None]
 
 
