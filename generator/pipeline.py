@@ -383,8 +383,9 @@ class _Ahead:
         built = path.startswith(self.BUILT)
         if self._state == "building" and not built:
             self._state = "posted"
+            # Ahead of the checks still waiting: kubectl is the longest step.
             target = "generator.validate.ahead:build"
-            validation_worker.post(target, self._rendered, str(self._workdir))
+            validation_worker.post_first(target, self._rendered, str(self._workdir))
         elif built and self._state == "before":
             self._state = "building"
         if self._state != "posted":

@@ -18,10 +18,11 @@ with its usual message; only our own errors (ClusterGenError), which say the sam
 wherever they are raised, come back from the child as they are.
 
 Frames on the pipes: an 8-byte big-endian length, then a pickle. Requests are
-`("module:function", args, kwargs, answer)`; answers, for requests that want one,
+`("module:function", args, kwargs, answer, first)`; answers, for requests that want one,
 `("returned", result)`, `("raised", error)` (one of our errors, ClusterGenError) or
 `("failed", None)`. A request without an answer (`post`) is work ahead of time: queued
-without waiting for the pipe, dropped with the worker. Both ends are this program,
+without waiting for the pipe, dropped with the worker; one posted `first` runs before the
+posts still waiting (never before a request that wants an answer). Both ends are this program,
 forked from one process: nothing else writes these pipes.
 """
 
@@ -37,6 +38,7 @@ import signal
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -86,16 +88,16 @@ class _Worker:
         os.set_blocking(requests, False)
 
     def ask(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        frame = _frame((target, args, kwargs, True))
+        frame = _frame((target, args, kwargs, True, False))
         self.busy = True
         try:
             self._send(frame, block=True)
         except OSError as err:
             raise _Gone from err
 
-    def post(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def post(self, target: str, args: tuple[Any, ...], kwargs: dict[str, Any], first: bool) -> None:
         try:
-            self._send(_frame((target, args, kwargs, False)), block=False)
+            self._send(_frame((target, args, kwargs, False, first)), block=False)
         except OSError as err:
             raise _Gone from err
 
@@ -248,11 +250,21 @@ def post(target: str, *args: Any, **kwargs: Any) -> None:
     """Hand `target` to the worker to run when it gets to it, wanting no answer (work
     that makes a later request faster); nothing without a worker, or while one waits
     for an answer. What it raises in the worker is ignored."""
+    _post(target, args, kwargs, first=False)
+
+
+def post_first(target: str, *args: Any, **kwargs: Any) -> None:
+    """`post`, run before the posts still waiting in the worker (never before a request
+    that wants an answer): work that starts something long, such as kubectl's builds."""
+    _post(target, args, kwargs, first=True)
+
+
+def _post(target: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, first: bool) -> None:
     worker = _worker
     if worker is None or worker.busy:
         return
     try:
-        worker.post(target, args, kwargs)
+        worker.post(target, args, kwargs, first)
     except _Gone:
         stop()
 
@@ -281,21 +293,25 @@ def _serve(requests: int, answers: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _unwind)
     warm_up = list(WARM_UP)
+    queue: deque[_Request] = deque()  # read, not run yet
     try:
         while True:
-            # A request waiting goes first: the rest loads between requests.
-            if warm_up and not _wait_for(requests, select.POLLIN, timeout=0):
-                module, _, name = warm_up.pop(0).partition(":")
-                loaded = importlib.import_module(module)
-                if name:
-                    getattr(loaded, name)()
-                continue
-            if (frame := _read_frame(requests)) is None:
-                return
-            try:
-                target, args, kwargs, wanted = pickle.loads(frame)
-            except Exception:
-                return  # unreadable: the parent runs what it asked itself
+            # What the parent has written so far, without waiting for more.
+            while _wait_for(requests, select.POLLIN, timeout=0):
+                if (request := _read_request(requests)) is None:
+                    return
+                queue.append(request)
+            if not queue:
+                if warm_up:  # between requests, what is still to load
+                    module, _, name = warm_up.pop(0).partition(":")
+                    loaded = importlib.import_module(module)
+                    if name:
+                        getattr(loaded, name)()
+                    continue
+                if (request := _read_request(requests)) is None:
+                    return
+                queue.append(request)
+            target, args, kwargs, wanted, _ = _next(queue)
             answer = _run(target, args, kwargs)
             if wanted:
                 _write_all(answers, answer)
@@ -305,6 +321,33 @@ def _serve(requests: int, answers: int) -> None:
         for thread in threading.enumerate():
             if thread is not threading.current_thread():
                 thread.join()
+
+
+# (target, args, kwargs, wants an answer, goes before the posts waiting)
+_Request = tuple[str, tuple[Any, ...], dict[str, Any], bool, bool]
+
+
+def _read_request(fd: int) -> _Request | None:
+    """The next request, or None at the end of the pipe or for one that does not unpickle
+    (the parent then runs what it asked itself)."""
+    if (frame := _read_frame(fd)) is None:
+        return None
+    try:
+        request: _Request = pickle.loads(frame)
+    except Exception:
+        return None
+    return request
+
+
+def _next(queue: deque[_Request]) -> _Request:
+    """The first `post_first` ahead of any request that wants an answer, else the oldest."""
+    for index, request in enumerate(queue):
+        if request[3]:
+            break
+        if request[4]:
+            del queue[index]
+            return request
+    return queue.popleft()
 
 
 def _run(target: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:

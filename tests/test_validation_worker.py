@@ -97,6 +97,33 @@ def test_posts_run_in_order_before_the_next_request_without_answers() -> None:
     assert done == "ok"
 
 
+def test_a_post_first_runs_before_the_posts_waiting_never_before_a_request(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log"
+    done = _script(
+        f"""
+        def note(what):
+            with open({str(log)!r}, "a") as out:
+                out.write(what + "\\n")
+        w.start()
+        w.submit("time:sleep", 0).result()  # loaded: what follows queues up behind a sleep
+        w.post("time:sleep", 0.5)
+        for n in range(3):
+            w.post("__main__:note", f"post {{n}}")
+        w.post_first("__main__:note", "first")
+        assert w.submit("__main__:note", "asked").result() is None
+        w.post_first("__main__:note", "after the request")
+        w.submit("os:getpid").result()
+        w.stop()
+        """
+    )
+    assert done == ""
+    assert log.read_text().split("\n")[:-1] == [
+        "first", "post 0", "post 1", "post 2", "asked", "after the request"
+    ]  # fmt: skip
+
+
 def test_a_dead_child_means_the_parent_runs_the_request_itself() -> None:
     done = _script(
         """
