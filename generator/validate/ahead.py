@@ -94,15 +94,21 @@ def build(rendered: Mapping[str, bytes], workdir: str) -> None:
         for path, content in rendered.items()
         if in_validation_scope(path) and (is_yaml(path) or not is_secret_path(path))
     )
-    roots = kustomize_roots(Tree(tree), _parse_cache())
-    building = threading.Thread(target=_build, args=(tree, roots), daemon=True)
+    try:
+        # The Python part (stand-ins, kubectl's copy) here, at once; only kubectl waits
+        # in the thread: beside the checks still to run, a thread would get half the
+        # interpreter and start kubectl that much later.
+        builds = Builds(tree, kustomize_roots(Tree(tree), _parse_cache()), None)
+    except Exception:
+        return  # only ever a head start
+    building = threading.Thread(target=_run, args=(builds,), daemon=True)
     building.start()
     _building.append(building)
 
 
-def _build(tree: Mapping[str, bytes], roots: list[str]) -> None:
+def _run(builds: Builds) -> None:
     with contextlib.suppress(Exception):  # only ever a head start
-        Builds(tree, roots, None).run()
+        builds.run()
 
 
 def _built() -> None:
