@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import errno
 import gc
 import os
 import signal
@@ -22,7 +24,6 @@ from typing import TYPE_CHECKING, NoReturn
 from generator import __version__
 from generator.errors import ClusterGenError, Problem
 from generator.lifecycle import APPLY_MODES, NODE_TIMEOUT
-from generator.paths import SECRETS_CONFIG_NAME
 
 if TYPE_CHECKING:
     from generator.report import Report
@@ -62,13 +63,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_configure(args: argparse.Namespace) -> int:
     from generator import validation_worker
-    from generator.validation_scope import may_validate
+    from generator.validation_scope import may_validate, stamp_inputs
 
     # Forked before the pipeline's imports, which it then overlaps (validation_worker.py);
     # only for a process of its own: an in-process caller's state stays in its process.
     config = Path(args.config).absolute()
-    inputs = [config, config.parent / SECRETS_CONFIG_NAME]
-    if args.own_process and not args.no_validate and may_validate(config.parent, inputs):
+    if (
+        args.own_process
+        and not args.no_validate
+        and may_validate(config.parent, stamp_inputs(config))
+    ):
         validation_worker.start()
     try:
         from generator.pipeline import configure
@@ -441,6 +445,8 @@ def _exit(code: int) -> NoReturn:
                 stream.flush()
     except BrokenPipeError:
         code = 141  # the reader left: as `_run` reports it
+    except OSError as err:
+        code = _no_room(err) if err.errno in _NO_ROOM else code or 1
     os._exit(code)
 
 
@@ -474,16 +480,37 @@ def _run(args: argparse.Namespace) -> int:
         # interpreter's exit does not fail on the closed pipe again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # what a shell reports for a command its pipe's SIGPIPE ended
+    except OSError as err:
+        if err.errno not in _NO_ROOM:
+            return _internal_error(args)
+        # Where the output goes is full (`> /dev/full`, a full disk): the output is lost,
+        # not the run; unwritten output must not fail the exit again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _no_room(err)
     except Exception:
-        if args.debug:
-            traceback.print_exc()
-        else:
-            print(
-                "clustergen hit an internal error; sorry. "
-                "Rerun with --debug for the traceback and report it.",
-                file=sys.stderr,
-            )
-        return 2
+        return _internal_error(args)
+
+
+# The errors of a write with no room left: what `_no_room` reports.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _no_room(err: OSError) -> int:
+    with contextlib.suppress(OSError):
+        os.write(2, f"error: cannot write the output: {err.strerror or err}\n".encode())
+    return 1
+
+
+def _internal_error(args: argparse.Namespace) -> int:
+    if args.debug:
+        traceback.print_exc()
+    else:
+        print(
+            "clustergen hit an internal error; sorry. "
+            "Rerun with --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
+    return 2
 
 
 if __name__ == "__main__":

@@ -46,9 +46,11 @@ from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
 from generator.validation_scope import (
     last_validated,
     locations_from_env,
+    may_validate,
     planned_tree,
     read_tree,
     record_validated,
+    stamp_inputs,
     tree_stamp,
 )
 from generator.write.lock import state_dir, writing
@@ -230,7 +232,7 @@ def configure(
         # nor is a user's file, so a validated run skips only a tree validated as it is.
         loose = loose_key_files(workdir)
         skip = last.unchanged is not None and not chosen and not loose
-        if skip and (not validate or _validated_as_is(workdir)):
+        if skip and (not validate or _validated_as_is(config_path)):
             if not validate:
                 record_validated(workdir, None)  # as a full run without validation does
             return "\n".join([*report, *last.report(validate)])
@@ -254,11 +256,18 @@ def refuse_before_render(config_path: Path, held: HeldKey | None, *, keyless: bo
     refuse_tracked_plaintext(config_path.resolve())
 
 
-def _validated_as_is(workdir: Path) -> bool:
+def _validated_as_is(config_path: Path) -> bool:
     """Whether the tree in validation scope on disk (ours and the user's files) is the one
-    the last validated run recorded."""
+    the last validated run recorded. If so, and cluster.yaml is newer than that record (a
+    save that changed nothing), the record's time is brought up to date, so the next runs
+    fork no validation worker (validation_scope.may_validate)."""
+    workdir = config_path.resolve().parent
     stamp = tree_stamp(read_tree(workdir), locations_from_env())
-    return stamp == last_validated(workdir)
+    if stamp != last_validated(workdir):
+        return False
+    if may_validate(workdir, stamp_inputs(config_path)):
+        record_validated(workdir, stamp)
+    return True
 
 
 def _configure_locked(

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from generator import __version__
+from generator.paths import SECRETS_CONFIG_NAME
 from generator.secrets.files import SKIP_DIRS, in_secret_scope, is_secret_path
 
 # Top-level directories whose every file kustomize may read.
@@ -99,6 +100,12 @@ def last_validated(root: Path) -> str | None:
         return None
 
 
+def stamp_inputs(config_path: Path) -> list[Path]:
+    """The files whose change `may_validate` takes for a run that validates: cluster.yaml
+    and its secrets overlay."""
+    return [config_path, config_path.parent / SECRETS_CONFIG_NAME]
+
+
 def may_validate(root: Path, inputs: Iterable[Path]) -> bool:
     """A guess, made before anything is loaded, whether a configure of `root` validates:
     no tree validated there yet, or one of `inputs` (cluster.yaml, its secrets overlay)
@@ -120,6 +127,8 @@ def record_validated(root: Path, stamp: str | None) -> None:
     cannot be written only means the next run validates again."""
     path = root / STAMP_PATH
     if stamp is not None and stamp == last_validated(root) and not path.is_symlink():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # as new as the run: `may_validate` compares the inputs with it
         return
     try:
         path.unlink(missing_ok=True)  # never write through a link planted there

@@ -318,6 +318,10 @@ def _serve(requests: int, answers: int) -> None:
     except (KeyboardInterrupt, OSError):
         pass
     finally:
+        # Ending for any reason (the parent closed its end, or stopped it): a signal now
+        # must not cut short the wait for its threads, which clean up after kubectl.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _unwinding)
         for thread in threading.enumerate():
             if thread is not threading.current_thread():
                 thread.join()

@@ -171,3 +171,20 @@ def test_a_process_run_ends_with_its_exit_handlers_run_and_its_output_flushed(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ") and "not reached" not in done.stdout
     assert marker.read_text() == "yes"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_output_that_cannot_be_written_is_an_error_not_an_internal_one() -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "generator", "check", "--config", str(SAMPLE_CONFIG)],
+            stdin=subprocess.DEVNULL,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CI": "true"},
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: cannot write the output: No space left"), done.stderr

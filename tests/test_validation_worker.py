@@ -124,6 +124,28 @@ def test_a_post_first_runs_before_the_posts_waiting_never_before_a_request(
     ]  # fmt: skip
 
 
+def test_stop_waits_for_what_the_worker_started(tmp_path: Path) -> None:
+    """The builds ahead run in a thread of the worker: stopping it waits for them to end
+    (and clean up), however the worker learns it is done."""
+    finished = tmp_path / "finished"
+    done = _script(
+        f"""
+        import threading, time
+        def slow():
+            def work():
+                time.sleep(1)
+                open({str(finished)!r}, "w").write("yes")
+            threading.Thread(target=work, daemon=True).start()
+        w.start()
+        w.post("__main__:slow")
+        w.submit("os:getpid").result()  # the post has run: its thread is working
+        w.stop()
+        print(os.path.exists({str(finished)!r}))
+        """
+    )
+    assert done == "True"
+
+
 def test_a_dead_child_means_the_parent_runs_the_request_itself() -> None:
     done = _script(
         """
@@ -279,6 +301,10 @@ def test_a_configure_with_nothing_to_do_forks_no_worker(tmp_path: Path) -> None:
     assert not may_validate(workdir, inputs)
     os.utime(workdir / "cluster.yaml")
     assert may_validate(workdir, inputs)
+    # A run that finds the tree validated as it is (an editor saved cluster.yaml unchanged)
+    # brings the record up to date: the next runs fork no worker again.
+    assert "validation skipped" in clustergen_in_process(["configure"], cwd=workdir).stdout
+    assert not may_validate(workdir, inputs)
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not on PATH")

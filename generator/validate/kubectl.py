@@ -49,6 +49,8 @@ _CACHE_FORMAT = "kustomize-build-2"
 # Past this many entries, those not written for PRUNE_AGE seconds are removed.
 PRUNE_ABOVE = 4096
 PRUNE_AGE = 30 * 24 * 3600.0
+# Generators, whose `files` and `envs` may name a file as `key=path`.
+_GENERATOR_KEYS = frozenset({"configMapGenerator", "secretGenerator"})
 # Keys whose entries name a whole kustomization (a directory) rather than a file in it.
 _RESOURCE_KEYS = frozenset({"resources", "components", "bases", "crds"})
 
@@ -295,16 +297,19 @@ class _Inputs:
         except yaml.YAMLError:
             return None  # what kustomize makes of it is unknown: always build
         refs = []
-        for key, ref in _strings(doc):
-            target = _reference(base, key, ref)
-            if target is _OUTSIDE:
-                return None
-            if not isinstance(target, str):
-                continue
-            if target in self.files or target in self._below:
-                refs.append(target)
-            elif self.disk is not None and (self.disk / target).exists():
-                return None  # read from disk, but not part of the key: always build
+        for key, found in _strings(doc):
+            # A generator's `key=path` names `path` (kustomize.py `_generator_files`).
+            named = found.partition("=")[2] if key in _GENERATOR_KEYS else ""
+            for ref in {found, named} - {""}:
+                target = _reference(base, key, ref)
+                if target is _OUTSIDE:
+                    return None
+                if not isinstance(target, str):
+                    continue
+                if target in self.files or target in self._below:
+                    refs.append(target)
+                elif self.disk is not None and (self.disk / target).exists():
+                    return None  # read from disk, but not part of the key: always build
         return refs
 
 

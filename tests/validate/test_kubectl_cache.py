@@ -268,3 +268,20 @@ def test_a_document_beside_the_manifests_is_no_input_unless_named(
     named["kubernetes/apps/b/README.md"] = b"# b, edited\n"
     assert build_all(named, ROOTS, None, cache_dir=cache) == []
     assert builds(built) == ["kubernetes/apps/b"]
+
+
+def test_a_document_a_generator_names_as_key_equals_path_is_an_input(
+    built: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    named = {
+        **TREE,
+        "kubernetes/apps/b/kustomization.yaml": b"resources: [cm.yaml]\n"
+        b"configMapGenerator: [{name: docs, files: [notes=NOTES.md]}]\n",
+        "kubernetes/apps/b/NOTES.md": b"# b\n",
+    }
+    assert build_all(named, ROOTS, None, cache_dir=cache) == []
+    builds(built)
+    del named["kubernetes/apps/b/NOTES.md"]  # the build now fails: not a cached success
+    findings = build_all(named, ROOTS, None, cache_dir=cache)
+    assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
