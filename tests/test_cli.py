@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -130,19 +131,24 @@ def test_a_reader_that_leaves_is_not_an_internal_error() -> None:
     read, write = os.pipe()
     os.close(read)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "generator", "check", "--config", str(SAMPLE_CONFIG)],
-            stdin=subprocess.DEVNULL,
-            stdout=write,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "CI": "true"},
-            timeout=60,
-            check=False,
-        )
+        done = _check_writing_to(write)
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
+def _check_writing_to(stdout: int | IO[str]) -> subprocess.CompletedProcess[str]:
+    """`clustergen check` of the sample in a child whose stdout is `stdout`."""
+    return subprocess.run(
+        [sys.executable, "-m", "generator", "check", "--config", str(SAMPLE_CONFIG)],
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_process_run_ends_with_its_exit_handlers_run_and_its_output_flushed(
@@ -176,15 +182,6 @@ def test_a_process_run_ends_with_its_exit_handlers_run_and_its_output_flushed(
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
 def test_output_that_cannot_be_written_is_an_error_not_an_internal_one() -> None:
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [sys.executable, "-m", "generator", "check", "--config", str(SAMPLE_CONFIG)],
-            stdin=subprocess.DEVNULL,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "CI": "true"},
-            timeout=60,
-            check=False,
-        )
+        done = _check_writing_to(full)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("error: cannot write the output: No space left"), done.stderr
