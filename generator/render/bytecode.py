@@ -105,6 +105,7 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
         self._resolved = False
         self._bundle: dict[str, bytes] | None = None
         self._memory: dict[str, bytes] = {}
+        self._code: dict[str, tuple[bytes, str, CodeType]] = {}  # key → (entry, checksum, code)
         self._used: set[str] = set()
         self._dirty = False
         self._pending: set[str] = set()
@@ -152,11 +153,19 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
         code = self._memory.get(bucket.key) or self._loaded().get(bucket.key)
         if code is None:
             return
-        try:
-            bucket.bytecode_from_string(code)
-        except Exception:  # a foreign entry: compile instead
-            bucket.reset()
-            return
+        # The code an entry unmarshalled to, for the next environment of this process
+        # (code objects are immutable; the tests render hundreds of times).
+        known = self._code.get(bucket.key)
+        if known is not None and known[0] is code and known[1] == bucket.checksum:
+            bucket.code = known[2]
+        else:
+            try:
+                bucket.bytecode_from_string(code)
+            except Exception:  # a foreign entry: compile instead
+                bucket.reset()
+                return
+            if bucket.code is not None:
+                self._code[bucket.key] = (code, bucket.checksum, bucket.code)
         if bucket.code is not None:
             self._memory[bucket.key] = code
             self._used.add(bucket.key)
@@ -186,6 +195,7 @@ class TemplateBytecodeCache(jinja2.BytecodeCache):
 
     def clear(self) -> None:
         self._memory.clear()
+        self._code.clear()
         self._bundle = {}
         self._used.clear()
         if (path := self._path()) is not None:

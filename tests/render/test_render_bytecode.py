@@ -59,6 +59,28 @@ def test_second_process_loads_instead_of_compiling(templates: Path, tmp_path: Pa
     assert render(templates, TemplateBytecodeCache("tag", cache_root)) == ("hello x\n", 0)
 
 
+def test_another_environment_of_the_process_reuses_the_code(
+    templates: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What one environment unmarshalled, the next of the same process takes as it is, for
+    a template still as compiled; an edited one is compiled again."""
+    cache = TemplateBytecodeCache("tag", tmp_path / "cache")
+    render(templates, cache)
+    render(templates, cache)  # its entry now in memory
+    unmarshalled: list[str] = []
+    original = jinja2.bccache.Bucket.bytecode_from_string
+
+    def counting(self: jinja2.bccache.Bucket, string: bytes) -> None:
+        unmarshalled.append(self.key)
+        original(self, string)
+
+    monkeypatch.setattr(jinja2.bccache.Bucket, "bytecode_from_string", counting)
+    assert render(templates, cache) == ("hello x\n", 0)
+    assert unmarshalled == []
+    (templates / "t.j2").write_text("bye {{ name }}\n")
+    assert render(templates, cache) == ("bye x\n", 1)
+
+
 def test_edited_template_is_recompiled(templates: Path, tmp_path: Path) -> None:
     cache_root = tmp_path / "cache"
     render(templates, TemplateBytecodeCache("tag", cache_root))
