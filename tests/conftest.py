@@ -94,9 +94,10 @@ def pytest_configure_node(node: Any) -> None:
 def _collected_flag(config: pytest.Config) -> Path | None:
     """The file the first worker creates once it has collected (beside the workers' own
     temporary directories, in this run's), or None unless the controller asked for it."""
-    if not getattr(config, "workerinput", {}).get(_COMPILE_FIRST):
+    basetemp = config.option.basetemp  # None for a worker xdist did not start locally
+    if not getattr(config, "workerinput", {}).get(_COMPILE_FIRST) or basetemp is None:
         return None
-    return Path(config.option.basetemp).parent / "first-worker-collected"
+    return Path(basetemp).parent / "first-worker-collected"
 
 
 def _wait_for_the_first_worker_s_bytecode(config: pytest.Config) -> None:
