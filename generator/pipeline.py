@@ -43,6 +43,7 @@ from generator.secrets.known_plaintext import KnownPlaintext
 from generator.secrets.sops import Sops
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
+from generator.validate.documents import OBJECT_ROOTS, is_yaml
 from generator.validation_scope import (
     last_validated,
     locations_from_env,
@@ -380,8 +381,6 @@ class _Ahead:
     the render has left the directories kubectl builds (it walks them before scripts/
     and talos/), everything rendered so far, to start those builds."""
 
-    BUILT = ("bootstrap/", "kubernetes/")
-
     def __init__(self, workdir: Path) -> None:
         self._workdir = workdir
         self._locations = locations_from_env()
@@ -389,7 +388,7 @@ class _Ahead:
         self._state = "before"  # → "building" (a built directory seen) → "posted"
 
     def __call__(self, path: str, content: bytes) -> None:
-        built = path.startswith(self.BUILT)
+        built = path.startswith(OBJECT_ROOTS)  # where kubectl's build roots are
         if self._state == "building" and not built:
             self._state = "posted"
             # Ahead of the checks still waiting: kubectl is the longest step.
@@ -399,7 +398,7 @@ class _Ahead:
             self._state = "building"
         if self._state != "posted":
             self._rendered[path] = content
-        if path.endswith((".yaml", ".yml")) and not is_secret_path(path):
+        if is_yaml(path) and not is_secret_path(path):
             target = "generator.validate.ahead:check_file"
             validation_worker.post(target, path, content, self._locations)
 
