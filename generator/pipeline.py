@@ -43,7 +43,6 @@ from generator.secrets.known_plaintext import KnownPlaintext
 from generator.secrets.sops import Sops
 from generator.secrets.tracked import loose_key_files, refuse_tracked_plaintext
 from generator.unchanged import VALIDATION_SKIPPED, LastRun, last_run
-from generator.validate.documents import OBJECT_ROOTS, is_yaml
 from generator.validation_scope import (
     last_validated,
     locations_from_env,
@@ -382,13 +381,18 @@ class _Ahead:
     and talos/), everything rendered so far, to start those builds."""
 
     def __init__(self, workdir: Path) -> None:
+        # Here, not at the top: a configure with nothing changed loads no validator.
+        from generator.validate.documents import OBJECT_ROOTS, is_yaml
+
+        self._built_roots = OBJECT_ROOTS
+        self._is_yaml = is_yaml
         self._workdir = workdir
         self._locations = locations_from_env()
         self._rendered: dict[str, bytes] = {}
         self._state = "before"  # → "building" (a built directory seen) → "posted"
 
     def __call__(self, path: str, content: bytes) -> None:
-        built = path.startswith(OBJECT_ROOTS)  # where kubectl's build roots are
+        built = path.startswith(self._built_roots)  # where kubectl's build roots are
         if self._state == "building" and not built:
             self._state = "posted"
             # Ahead of the checks still waiting: kubectl is the longest step.
@@ -398,7 +402,7 @@ class _Ahead:
             self._state = "building"
         if self._state != "posted":
             self._rendered[path] = content
-        if is_yaml(path) and not is_secret_path(path):
+        if self._is_yaml(path) and not is_secret_path(path):
             target = "generator.validate.ahead:check_file"
             validation_worker.post(target, path, content, self._locations)
 
