@@ -3,6 +3,7 @@ while one is readable by other users."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,6 +31,9 @@ PRIVATE_FILES = (
 )
 
 _NOT_A_REPO = 128
+# Set, any of these can put a directory without a `.git` above it in a repository: git
+# decides then (git(1), ENVIRONMENT VARIABLES).
+_REPOSITORY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CEILING_DIRECTORIES")
 # How to replace each private file once it has leaked.
 REPLACE_HOW = {
     AGE_KEY_NAME: ROTATION_HINT,
@@ -45,6 +49,8 @@ REPLACE_HOW = {
 def tracked_files(workdir: Path, names: Iterable[str]) -> list[str]:
     """Those of names that git tracks in workdir; [] outside a repository or without git."""
     wanted = list(names)
+    if not _maybe_in_a_repository(workdir):
+        return []
     try:
         result = run(
             ["git", "ls-files", "--cached", "-z", "--", *wanted],
@@ -58,6 +64,16 @@ def tracked_files(workdir: Path, names: Iterable[str]) -> list[str]:
         return []
     listed = {Path(p).name for p in result.stdout.decode().split("\0") if p}
     return [name for name in wanted if name in listed]
+
+
+def _maybe_in_a_repository(workdir: Path) -> bool:
+    """False only where git would find no repository: no `.git` (a directory, or a
+    worktree's file) in workdir or above it, and no GIT_* variable that points elsewhere.
+    Every configure and check asks; outside a repository this spares a git process."""
+    if any(os.environ.get(name) for name in _REPOSITORY_ENV):
+        return True
+    start = workdir.resolve()
+    return any(os.path.lexists(directory / ".git") for directory in (start, *start.parents))
 
 
 def refuse_tracked_keys(workdir: Path, names: Iterable[str] = PRIVATE_FILES) -> None:
