@@ -54,7 +54,16 @@ def sops(tmp_path_factory: pytest.TempPathFactory) -> Sops:
 
 @pytest.fixture(scope="session")
 def decrypt(sops: Sops) -> Decrypt:
-    return lambda path, data: sops.decrypt(data, path)
+    """sops' decrypt, each (path, ciphertext) run once a session: the same fixture secrets
+    are decrypted by test after test, always to the same plaintext."""
+    plaintexts: dict[tuple[str, bytes], bytes] = {}
+
+    def decrypted(path: str, data: bytes) -> bytes:
+        if (path, data) not in plaintexts:
+            plaintexts[(path, data)] = sops.decrypt(data, path)
+        return plaintexts[(path, data)]
+
+    return decrypted
 
 
 def load_fixture(name: str, sops: Sops) -> Tree:
