@@ -28,6 +28,7 @@ from generator.secrets.tracked import (
 )
 from generator.write.journal import transact
 from generator.write.lock import writing
+from generator.write.ownership import vouched_by
 
 INVENTORY_PATH = Path("docs/SECRETS.md")
 WORKERS = 4
@@ -68,7 +69,10 @@ def check(workdir: Path) -> Report:
     sops = decryptor(workdir)
     if sops is not None:
         problems += [
-            undecryptable_message(p, why) for p, why in undecryptable(workdir, files, sops)
+            undecryptable_message(p, why)
+            for p, why in undecryptable(
+                workdir, files, sops, vouched_by(workdir, sops.fingerprint_key)
+            )
         ]
     if _stale_inventory(workdir):
         problems.append(

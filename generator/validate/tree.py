@@ -189,13 +189,15 @@ def _undecryptable(root: Path) -> list[Finding]:
     that could not look is no pass); without any key (keyless CI) nothing is said."""
     from generator.secrets.audit import scan
     from generator.secrets.readable import decryptor, undecryptable, undecryptable_message
+    from generator.write.ownership import vouched_by
 
     sops = decryptor(root)
     if sops is None:
         return []
+    written = vouched_by(root, sops.fingerprint_key)
     return [
         Finding(path, undecryptable_message(path, why).removeprefix(f"{path}: "))
-        for path, why in undecryptable(root, scan(root, None), sops)
+        for path, why in undecryptable(root, scan(root, None), sops, written)
     ]
 
 

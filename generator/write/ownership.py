@@ -29,8 +29,9 @@ from pathlib import Path, PurePosixPath
 
 from generator import paths
 from generator.secrets.files import is_secret_path
+from generator.secrets.fingerprint import Written
 from generator.secrets.keys import OLD_AGE_KEY_NAME
-from generator.write.manifest import Manifest
+from generator.write.manifest import Manifest, ManifestError, load_manifest
 
 # The user's own files beside cluster.yaml: never clustergen's, even if a template
 # of that name appeared at the root.
@@ -145,6 +146,19 @@ def trusted(manifest: Manifest, key: bytes | None) -> tuple[Manifest, dict[str, 
         if fp is not None and recorded is not None:
             fingerprints[path] = fp
     return replace(manifest, files=files, fingerprints=fingerprints), dropped
+
+
+def vouched_by(workdir: Path, key: bytes | None) -> Written:
+    """The digests and fingerprints of workdir's committed manifest that pass `trusted`
+    with `key`: what secrets/fingerprint.py lets a command prove without sops. Empty
+    without a key or a readable manifest."""
+    if key is None:
+        return Written()
+    try:
+        manifest, _ = trusted(load_manifest(workdir), key)
+    except ManifestError:
+        return Written()
+    return Written(manifest.files, manifest.fingerprints)
 
 
 def report_line(path: str, reason: str) -> str:

