@@ -268,9 +268,8 @@ def plan_write(
         if p in files and not is_secret_path(p)  # a secret is always rendered from config
     }
     ours_files = {p: b for p, b in files.items() if p not in released}
-    real_root = root.resolve()
     inside: dict[Path, bool] = {}
-    targets = {rel: _target(root, real_root, rel, inside) for rel in ours_files}
+    targets = {rel: _target(root, rel, inside) for rel in ours_files}
     recorded = {p: f for p, f in (fingerprints or {}).items() if p in ours_files}
     bases = bases_for(ours_files)
     new_manifest = Manifest(
@@ -325,7 +324,7 @@ def plan_write(
         if not scope.renders(rel):
             continue  # never ours to remove, whatever the manifest says (ownership.py)
         try:
-            target = _target(root, real_root, rel, inside)
+            target = _target(root, rel, inside)
         except ClusterGenError:
             # Replaced by a link or a directory since we wrote it: the user's now.
             plan.kept.append(rel)
@@ -739,7 +738,7 @@ def _backup_for(root: Path, rel: str) -> tuple[str, int]:
     return candidate.as_posix(), mode
 
 
-def _target(root: Path, real_root: Path, rel: str, inside: dict[Path, bool] | None = None) -> Path:
+def _target(root: Path, rel: str, inside: dict[Path, bool] | None = None) -> Path:
     """`root/rel`, refusing anything that could land outside root or on a link.
 
     `inside` memoises the (syscall-heavy) symlink check of each parent directory
@@ -755,15 +754,9 @@ def _target(root: Path, real_root: Path, rel: str, inside: dict[Path, bool] | No
     ):
         raise ClusterGenError(f"refusing to write {rel!r}: not a plain path inside the output")
     target = root / rel
-    parent = target.parent
-    ok = inside.get(parent) if inside is not None else None
-    if ok is None:
-        # A real directory resolves to itself: any symlink on the way (even one that
-        # points back inside) would let a swap redirect the write.
-        ok = parent.resolve() == real_root.joinpath(*parts[:-1])
-        if inside is not None:
-            inside[parent] = ok
-    if not ok:
+    # Any symlink on the way below root (even one that points back inside) would let a
+    # swap redirect the write.
+    if not _no_link_below(root, target.parent, {} if inside is None else inside):
         raise _symlinked_dir(root, parts[:-1])
     try:
         mode = target.lstat().st_mode
@@ -775,6 +768,18 @@ def _target(root: Path, real_root: Path, rel: str, inside: dict[Path, bool] | No
             "move it away and run again"
         )
     return target
+
+
+def _no_link_below(root: Path, directory: Path, inside: dict[Path, bool]) -> bool:
+    """No directory from `directory` up to (not including) `root` is a symlink: one lstat
+    per directory, each memoised in `inside` across the files of one plan."""
+    if directory == root:
+        return True
+    ok = inside.get(directory)
+    if ok is None:
+        ok = not directory.is_symlink() and _no_link_below(root, directory.parent, inside)
+        inside[directory] = ok
+    return ok
 
 
 def _symlinked_dir(root: Path, dirs: list[str]) -> WriteError:

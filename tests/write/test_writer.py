@@ -240,6 +240,23 @@ def test_symlinked_directory_leading_out_of_root_is_refused(tmp_path: Path) -> N
     assert list(outside.iterdir()) == []
 
 
+def test_a_deeper_symlink_back_inside_the_root_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "kubernetes" / "apps" / "real").mkdir(parents=True)
+    (root / "kubernetes" / "apps" / "link").symlink_to(root / "kubernetes" / "apps" / "real")
+    files = {"kubernetes/apps/a.yaml": b"x", "kubernetes/apps/link/b.yaml": b"x"}
+    with pytest.raises(ClusterGenError, match="through kubernetes/apps/link: it is a symlink"):
+        plan_write(files, root, load_manifest(root))
+
+
+def test_a_root_reached_through_a_symlink_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    plan = plan_write({"kubernetes/apps/a.yaml": b"x"}, tmp_path / "via", load_manifest(tmp_path))
+    apply_plan(plan, tmp_path / "via")
+    assert (tmp_path / "real" / "kubernetes" / "apps" / "a.yaml").read_bytes() == b"x"
+
+
 def test_symlink_at_target_is_refused(tmp_path: Path) -> None:
     (tmp_path / "real.yaml").write_text("mine\n")
     (tmp_path / "link.yaml").symlink_to(tmp_path / "real.yaml")
