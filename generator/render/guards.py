@@ -22,6 +22,7 @@ network policies each namespace keeps in its own `network-policies/` folder.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import jinja2
@@ -46,15 +47,19 @@ def guard_expression(text: str) -> str:
     return " ".join(line for line in lines if line and not line.startswith("#"))
 
 
-def evaluate_expression(env: jinja2.Environment, expression: str, shown_as: str) -> bool:
-    """The truth of one guard expression; RenderError naming `shown_as` when it fails."""
+def evaluate_expression(
+    env: jinja2.Environment, expression: str, shown_as: Callable[[], str]
+) -> bool:
+    """The truth of one guard expression; RenderError naming the file `shown_as()` says (asked
+    only then: resolving a path for a message nobody sees was a render's largest syscall
+    cost) when it fails."""
     if not expression:
         raise RenderError(
             [
                 Problem(
                     "",
                     "empty guard; write one expression, e.g. features.monitoring.enabled",
-                    file=shown_as,
+                    file=shown_as(),
                     line=1,
                 )
             ]
@@ -63,7 +68,7 @@ def evaluate_expression(env: jinja2.Environment, expression: str, shown_as: str)
         return bool(_compiled(env, expression)())
     except jinja2.TemplateError as err:
         raise RenderError(
-            [Problem("", f"guard `{expression}` failed: {err.message or err}", shown_as, 1)]
+            [Problem("", f"guard `{expression}` failed: {err.message or err}", shown_as(), 1)]
         ) from err
 
 
@@ -122,14 +127,15 @@ class DirectoryGuards:
         if directory not in self._verdicts:
             guard = directory / GUARD_NAME
             verdict = not guard.is_file() or self._truth(
-                guard_expression(guard.read_text(encoding="utf-8")), self._show(guard)
+                guard_expression(guard.read_text(encoding="utf-8")), partial(self._show, guard)
             )
             if verdict and directory.name in self._by_name:
-                verdict = self._truth(*self._by_name[directory.name])
+                expression, shown_as = self._by_name[directory.name]
+                verdict = self._truth(expression, partial(str, shown_as))
             self._verdicts[directory] = verdict
         return self._verdicts[directory]
 
-    def _truth(self, expression: str, shown_as: str) -> bool:
+    def _truth(self, expression: str, shown_as: Callable[[], str]) -> bool:
         # A folder guard applies to every folder of its name: evaluated once.
         if expression not in self._truths:
             self._truths[expression] = evaluate_expression(self._env, expression, shown_as)
