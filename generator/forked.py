@@ -10,7 +10,12 @@ from __future__ import annotations
 import fcntl
 import gc
 import os
+import signal
 import threading
+from collections.abc import Callable
+
+# What the command line turns into KeyboardInterrupt (generator/cli.py).
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
 
 def can_fork() -> bool:
@@ -22,6 +27,32 @@ def can_fork() -> bool:
         return len(os.listdir("/proc/self/task")) == 1  # Linux lists every thread
     except OSError:  # no /proc (macOS): Python's count is what is known
         return True
+
+
+def fork(child: Callable[[], object]) -> int:
+    """Fork a child that runs `child()` and exits (status 0 once it returns, else 1; it
+    never returns into the caller's frames), with Ctrl-C and SIGTERM held back across the
+    fork; the child's pid. Python runs the at-fork handlers of its libraries around a fork
+    (logging's lock, for one): an interrupt raised inside one is printed as an ignored
+    exception's traceback and leaves its lock as it was. In the parent, one that came
+    meanwhile is taken right after the fork; in the child, inside `child`. OSError as
+    os.fork."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
+    if pid == 0:
+        status = 1
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            child()
+            status = 0
+        finally:
+            os._exit(status)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return pid
 
 
 def detach(*keep: int) -> tuple[int, ...]:

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from generator.errors import ClusterGenError
-from generator.forked import can_fork, detach
+from generator.forked import can_fork, detach, fork
 from generator.held_signals import deferred_signals
 
 # What the child loads while the parent imports and renders, in the order the parent
@@ -175,18 +175,11 @@ def start() -> bool:
     with contextlib.suppress(OSError, AttributeError):
         fcntl.fcntl(requests_write, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     try:
-        pid = os.fork()
+        pid = fork(lambda: _serve(*detach(requests_read, answers_write)))
     except OSError:
         for fd in (requests_read, requests_write, answers_read, answers_write):
             os.close(fd)
         return False
-    if pid == 0:
-        status = 1
-        try:
-            _serve(*detach(requests_read, answers_write))
-            status = 0
-        finally:
-            os._exit(status)
     os.close(requests_read)
     os.close(answers_write)
     _worker = _Worker(pid, requests_write, answers_read)

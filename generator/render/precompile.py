@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import jinja2
 
-from generator.forked import can_fork, detach
+from generator.forked import can_fork, detach, fork
 from generator.render.bytecode import TemplateBytecodeCache, entry
 
 # Fewer templates to compile than this (a warm cache, a few edits) are not worth a fork.
@@ -71,20 +71,17 @@ def compile_elsewhere(env: jinja2.Environment, names: Sequence[str]) -> bool:
     theirs_todo = [(m, macros[m].key) for m in sorted(only_theirs) if not macros[m].cached]
     theirs_todo += [(name, t.key) for name, t in todo[first:]]
     read_end, write_end = os.pipe()
+
+    def child() -> None:  # compile, answer, exit without running anything of the parent's
+        (answers,) = detach(write_end)
+        _compile_and_send(env, cache, theirs_todo, answers)
+
     try:
-        pid = os.fork()
+        pid = fork(child)
     except OSError:
         os.close(read_end)
         os.close(write_end)
         return False
-    if pid == 0:  # the child: compile, answer, exit without running anything of the parent's
-        status = 1
-        try:
-            (write_end,) = detach(write_end)
-            _compile_and_send(env, cache, theirs_todo, write_end)
-            status = 0
-        finally:
-            os._exit(status)
     os.close(write_end)
     cache.expect([key for _, key in theirs_todo], _Worker(pid, read_end))
     return True
