@@ -36,6 +36,17 @@ def _no_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def _stderr_once_ended(proc: subprocess.Popen[str]) -> str:
+    """The run's stderr once it has ended. One still running 120 s after its signal fails
+    the test with its threads' stacks (PYTHONFAULTHANDLER in its environment dumps them on
+    SIGABRT), where a bare timeout would say nothing of where it hung."""
+    try:
+        return proc.communicate(timeout=120)[1]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        pytest.fail(f"configure hung after its signal; its threads:\n{proc.communicate()[1]}")
+
+
 def go_back_and_check(repo: Repo, reference: dict[str, bytes]) -> str:
     """Back to the sample: exit 0, then 0 changed, consistent, the sample's file set."""
     repo.use(repo.sample)
@@ -89,7 +100,7 @@ def test_kill_loop(tmp_path: Path) -> None:
     recovered = []
     tmpdir = tmp_path / "tmp"  # the run's own temporary directory, to see what it leaves
     tmpdir.mkdir()
-    env = clean_env(CI="true", TMPDIR=str(tmpdir))
+    env = clean_env(CI="true", TMPDIR=str(tmpdir), PYTHONFAULTHANDLER="1")
     for sig, when in KILLS:
         repo.use(repo.all_features)
         started = time.monotonic()
@@ -101,7 +112,7 @@ def test_kill_loop(tmp_path: Path) -> None:
                 proc.send_signal(sig)
         else:
             _kill_when(proc, repo.root / JOURNAL, when, sig)
-        _, err = proc.communicate(timeout=120)
+        err = _stderr_once_ended(proc)
         if (sig, when) == TIMING_KILL:
             duration = time.monotonic() - started
         assert "Traceback" not in err and "internal error" not in err, err
@@ -131,7 +142,7 @@ def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None
     files and the journal (CPython 3.11's interrupted Thread.join)."""
     repo = Repo.create(tmp_path / "repo")
     reference = repo.files()
-    env = clean_env(CI="true")
+    env = clean_env(CI="true", PYTHONFAULTHANDLER="1")
     repo.use(repo.all_features)
     # Schemas and kustomize builds cached on disk (in this process: it only warms them).
     warm = clustergen_in_process(["configure"], cwd=repo.root, env=env)
@@ -154,7 +165,7 @@ def test_ctrl_c_while_the_write_stages_beside_validation(tmp_path: Path) -> None
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        err = _stderr_once_ended(proc)
         # Written whole when the signal came after the write (at exit, ignored), or not at all.
         assert (proc.returncode, err) in ((130, "interrupted\n"), (0, "")), err
         codes.append(proc.returncode)
