@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from generator import __version__
 from generator.errors import ClusterGenError, Problem
+from generator.interrupts import interrupted
 from generator.lifecycle import APPLY_MODES, NODE_TIMEOUT
 
 if TYPE_CHECKING:
@@ -454,7 +455,15 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     args.own_process = argv is None  # this process runs one command, then exits
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    # Its own process ends within a bound of the first interrupt, whatever its clean-up
+    # does (generator/interrupts.py); a caller's process keeps its own Ctrl-C, and one
+    # started with Ctrl-C ignored (`nohup`, a script's background job) keeps ignoring it.
+    on_term = interrupted if args.own_process else _terminated
+    previous = signal.signal(signal.SIGTERM, on_term) if main_thread else None
+    ctrl_c_is_ours = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous_int = None
+    if main_thread and args.own_process and ctrl_c_is_ours:
+        previous_int = signal.signal(signal.SIGINT, interrupted)
     # One short run allocates many long-lived objects (modules, templates, schemas) and
     # few cycles: collecting them over and over costs more than it frees.
     collecting = gc.isenabled()
@@ -466,6 +475,8 @@ def _main(argv: Sequence[str] | None) -> int:
             gc.enable()
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _run(args: argparse.Namespace) -> int:
