@@ -1,6 +1,13 @@
 """Ctrl-C and SIGTERM in a process that runs one command (generator/cli.py): each unwinds
-as KeyboardInterrupt, and the process ends within STOP_WITHIN seconds of the first,
-whatever its clean-up does.
+as KeyboardInterrupt, raised where it is safe, and the process ends within STOP_WITHIN
+seconds of the first, whatever its clean-up does.
+
+Python runs a signal's handler between any two bytecodes of the main thread. Raised inside
+the interpreter's import machinery, a weakref or at-fork callback, or the standard
+library's lock handling, an interrupt is printed as an ignored exception's traceback and
+lost, or leaves a lock held that another thread then waits on for ever. There it is put
+off: the signal comes again a few milliseconds later, until the main thread is in code
+that may be interrupted (ours, a library's, or one of the standard library's waits).
 
 The clean-up after an interrupt waits for what must not be cut short (sops runs, a staging
 thread, a write's journal, held_signals.py) and the command line then ignores further
@@ -15,21 +22,72 @@ from __future__ import annotations
 import _thread
 import faulthandler
 import os
+import signal
+import threading
 import time
-from typing import NoReturn
+from types import FrameType
 
 from generator.usercache import user_cache_root
 
 STOP_WITHIN = 60.0  # seconds from the first interrupt to the end of the process
 INTERRUPTED = 130  # the exit status of a run ended by Ctrl-C
 
+RETRY_AFTER = 0.005  # seconds before an interrupt put off comes again
+# Modules whose code an interrupt must not be raised inside ...
+_UNSAFE_MODULES = frozenset(
+    {
+        "importlib._bootstrap",
+        "importlib._bootstrap_external",
+        "logging",
+        "threading",
+        "weakref",
+        "_weakrefset",
+        "queue",
+        "concurrent.futures._base",
+        "concurrent.futures.thread",
+    }
+)
+# ... but for their waits, which expect it (each restores its lock as it unwinds).
+_WAITS = frozenset(
+    {
+        ("threading", "wait"),  # Condition.wait, Event.wait
+        ("threading", "_wait_for_tstate_lock"),  # Thread.join
+        ("queue", "get"),
+        ("concurrent.futures._base", "result"),
+        ("concurrent.futures._base", "exception"),
+    }
+)
+_OURS = "generator."
+
 _watching = False
 
 
-def interrupted(signum: int, _frame: object) -> NoReturn:
-    """The handler for SIGINT and SIGTERM: start the watch (once), then unwind."""
+def interrupted(signum: int, frame: FrameType | None) -> None:
+    """The handler for SIGINT and SIGTERM: start the watch (once), then unwind with
+    KeyboardInterrupt, or, where that is not safe, have the signal come again."""
     watch()
-    raise KeyboardInterrupt
+    if _safe_to_raise(frame):
+        raise KeyboardInterrupt
+    _thread.start_new_thread(_again, (signum, threading.main_thread().ident))
+
+
+def _safe_to_raise(frame: FrameType | None) -> bool:
+    """Whether the main thread, stopped at `frame`, may unwind from there: the innermost
+    of our frames, a standard-library wait, or an unsafe module decides."""
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if (module, frame.f_code.co_name) in _WAITS or module.startswith(_OURS):
+            return True
+        if module in _UNSAFE_MODULES or frame.f_code.co_filename.startswith("<frozen importlib"):
+            return False
+        frame = frame.f_back
+    return True
+
+
+def _again(signum: int, main: int | None) -> None:
+    time.sleep(RETRY_AFTER)
+    if main is not None:
+        signal.pthread_kill(main, signum)
 
 
 def watch() -> None:

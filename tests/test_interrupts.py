@@ -97,3 +97,39 @@ def test_a_run_started_with_ctrl_c_ignored_ignores_it(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert (proc.returncode, out, err) == (0, "finished\n", "")
+
+
+# Ctrl-C while Python runs a weakref callback (as it does for a module lock of importlib,
+# or a temporary directory's finalizer): raised there, it would be printed and lost.
+_IN_A_CALLBACK = """
+import os, signal, time, weakref
+from generator import interrupts
+signal.signal(signal.SIGINT, interrupts.interrupted)
+class Thing:
+    pass
+def callback():
+    os.kill(os.getpid(), signal.SIGINT)
+    sum(range(10000))  # Python code, where the handler runs
+thing = Thing()
+weakref.finalize(thing, callback)
+try:
+    del thing  # the callback runs now
+    for _ in range(2000):
+        time.sleep(0.001)
+    print("the interrupt was lost")
+except KeyboardInterrupt:
+    print("interrupted after the callback")
+"""
+
+
+def test_an_interrupt_inside_a_callback_is_raised_after_it(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _IN_A_CALLBACK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
+        check=False,
+    )
+    assert (done.stdout, done.stderr) == ("interrupted after the callback\n", "")
