@@ -20,6 +20,7 @@ run, as after a crash (write/journal.py).
 from __future__ import annotations
 
 import _thread
+import contextlib
 import faulthandler
 import os
 import signal
@@ -87,7 +88,8 @@ def _safe_to_raise(frame: FrameType | None) -> bool:
 def _again(signum: int, main: int | None) -> None:
     time.sleep(RETRY_AFTER)
     if main is not None:
-        signal.pthread_kill(main, signum)
+        with contextlib.suppress(OSError):  # the main thread has ended meanwhile
+            signal.pthread_kill(main, signum)
 
 
 def watch() -> None:
