@@ -106,7 +106,7 @@ def _end_after(seconds: float) -> None:
     saved = _save_stacks()
     where = f"their stacks are in {saved}" if saved else "no file could hold their stacks"
     message = (
-        f"error: clustergen did not stop within {seconds:.0f} s of the interrupt and stops "
+        f"error: clustergen did not stop within {seconds:g} s of the interrupt and stops "
         "now; the next run finishes or undoes a write it cut off. This is a bug: please "
         f"report it with what you ran ({where})\n"
     )
