@@ -14,6 +14,8 @@ import signal
 import threading
 from collections.abc import Callable
 
+from generator.interrupts import INTERRUPTED
+
 # What the command line turns into KeyboardInterrupt (generator/cli.py).
 _INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 
@@ -30,13 +32,15 @@ def can_fork() -> bool:
 
 
 def fork(child: Callable[[], object]) -> int:
-    """Fork a child that runs `child()` and exits (status 0 once it returns, else 1; it
-    never returns into the caller's frames), with Ctrl-C and SIGTERM held back across the
-    fork; the child's pid. Python runs the at-fork handlers of its libraries around a fork
-    (logging's lock, for one): an interrupt raised inside one is printed as an ignored
-    exception's traceback and leaves its lock as it was. In the parent, one that came
-    meanwhile is taken right after the fork; in the child, inside `child`. OSError as
-    os.fork."""
+    """Fork a child that runs `child()` and exits, never returning into the caller's
+    frames: status 0 once it returns, INTERRUPTED when KeyboardInterrupt ended it, else 1.
+    Returns the child's pid; OSError as os.fork.
+
+    Ctrl-C and SIGTERM are held back across the fork. Python runs the at-fork handlers of
+    its libraries around it (logging's lock, for one): an interrupt raised inside one is
+    printed as an ignored exception's traceback and leaves its lock as it was. In the
+    parent, one that came meanwhile is taken right after the fork; in the child, inside
+    `child`."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
     try:
         pid = os.fork()
@@ -49,6 +53,8 @@ def fork(child: Callable[[], object]) -> int:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
             child()
             status = 0
+        except KeyboardInterrupt:
+            status = INTERRUPTED  # the parent can tell an interrupt from a failure
         finally:
             os._exit(status)
     signal.pthread_sigmask(signal.SIG_SETMASK, previous)

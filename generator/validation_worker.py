@@ -45,6 +45,7 @@ from typing import Any
 from generator.errors import ClusterGenError
 from generator.forked import can_fork, detach, fork
 from generator.held_signals import deferred_signals
+from generator.interrupts import INTERRUPTED
 
 # What the child loads while the parent imports and renders, in the order the parent
 # needs it: the schema of cluster.yaml in its validator (jsonschema with it), the checks
@@ -130,31 +131,35 @@ class _Worker:
             raise _Failed
         return result
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
         """Close the pipes and stop the child as a configure is stopped (SIGTERM: it
         unwinds, kubectl's copies of the tree removed, the builds ahead waited for), then
         reap it; SIGKILL only past STOP_TIMEOUT. Ctrl-C and SIGTERM are held back
-        meanwhile (raised again after): a child left running would outlive configure."""
+        meanwhile (raised again after): a child left running would outlive configure.
+        Its exit code, None when unknown."""
         for fd in (self._requests, self._answers):
             with contextlib.suppress(OSError):
                 os.close(fd)
         with deferred_signals():
             _signal(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
-            while not _reaped(self.pid):
+            while not (ended := _reaped(self.pid))[0]:
                 if time.monotonic() >= deadline:
                     _signal(self.pid, signal.SIGKILL)
                     with contextlib.suppress(ChildProcessError):
                         os.waitpid(self.pid, 0)
-                    return
+                    return None
                 time.sleep(0.002)
+            return ended[1]
 
 
-def _reaped(pid: int) -> bool:
+def _reaped(pid: int) -> tuple[bool, int | None]:
+    """(whether the child has ended, its exit code: None when not ours to know)."""
     try:
-        return os.waitpid(pid, os.WNOHANG)[0] != 0
+        reaped, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return True
+        return True, None
+    return (False, None) if reaped == 0 else (True, os.waitstatus_to_exitcode(status))
 
 
 _worker: _Worker | None = None
@@ -194,6 +199,16 @@ def stop() -> None:
         worker.stop()
 
 
+def _stop_gone() -> None:
+    """`stop` for a worker that can no longer answer; KeyboardInterrupt when a Ctrl-C or
+    SIGTERM ended it: it reached the whole process group, so it is this run's too (even
+    before this process has taken it), and the request is not run again here."""
+    global _worker
+    worker, _worker = _worker, None
+    if worker is not None and worker.stop() == INTERRUPTED:
+        raise KeyboardInterrupt
+
+
 def running() -> bool:
     """Whether requests go to a worker (so this process need not load what it loads)."""
     return _worker is not None
@@ -213,7 +228,7 @@ class Pending:
                 self._asked = worker
                 return
             except _Gone:
-                stop()
+                _stop_gone()
             except (pickle.PicklingError, TypeError, AttributeError):  # does not pickle
                 pass
         # Here and now, as an in-process caller always did: before the caller goes on
@@ -228,7 +243,7 @@ class Pending:
             return asked.answer()
         except (_Gone, _Failed) as err:
             if isinstance(err, _Gone) and asked is _worker:
-                stop()
+                _stop_gone()
             target, args, kwargs = self._call
             return _resolve(target)(*args, **kwargs)
         except ClusterGenError:
@@ -308,8 +323,8 @@ def _serve(requests: int, answers: int) -> None:
             answer = _run(target, args, kwargs)
             if wanted:
                 _write_all(answers, answer)
-    except (KeyboardInterrupt, OSError):
-        pass
+    except OSError:
+        pass  # the parent is gone (an interrupt goes on up: the child's exit code says it)
     finally:
         # Ending for any reason (the parent closed its end, or stopped it): a signal now
         # must not cut short the wait for its threads, which clean up after kubectl.

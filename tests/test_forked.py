@@ -21,7 +21,7 @@ def handler():
 
 os.register_at_fork(after_in_parent=handler, after_in_child=handler)
 try:
-    fork(lambda: os._exit(7))  # an interrupt ends the child before this: status 1
+    fork(lambda: os._exit(7))  # an interrupt ends the child before this: status 130
 except KeyboardInterrupt:
     _, status = os.wait()
     code = os.waitstatus_to_exitcode(status)
@@ -36,7 +36,7 @@ def test_an_interrupt_during_a_fork_is_taken_after_it() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.stdout == ("the parent was interrupted after the fork; the child exited 1\n"), (
+    assert done.stdout == ("the parent was interrupted after the fork; the child exited 130\n"), (
         done.stderr
     )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

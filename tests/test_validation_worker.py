@@ -161,6 +161,26 @@ def test_a_dead_child_means_the_parent_runs_the_request_itself() -> None:
     assert done == "ok"
 
 
+def test_a_child_an_interrupt_ended_ends_the_request_as_one() -> None:
+    # Ctrl-C reaches the whole process group, the child first here: the request is not
+    # run again in this process (a kubectl started so would never get the signal).
+    done = _script(
+        """
+        import signal, time
+        w.start()
+        w.submit("os:getpid").result()  # ready, waiting for requests
+        os.kill(w._worker.pid, signal.SIGINT)
+        time.sleep(0.2)
+        try:
+            w.submit("os:getpid").result()
+            print("ran it here")
+        except KeyboardInterrupt:
+            print("interrupted", w.running())
+        """
+    )
+    assert done == "interrupted False"
+
+
 def test_an_interrupted_wait_stops_the_busy_child() -> None:
     done = _script(
         """
