@@ -133,7 +133,7 @@ def test_stop_waits_for_what_the_worker_started(tmp_path: Path) -> None:
         import threading, time
         def slow():
             def work():
-                time.sleep(1)
+                time.sleep(0.3)  # still asleep when stop comes, milliseconds later
                 open({str(finished)!r}, "w").write("yes")
             threading.Thread(target=work, daemon=True).start()
         w.start()
