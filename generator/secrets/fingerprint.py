@@ -103,6 +103,11 @@ class Vouched:
             and not matches(self.key, path, plaintext, self.written.fingerprints[path])
         )
 
+    def sealed(self, path: str, existing: bytes) -> bool:
+        """`existing` is what we wrote at `path`, and its entry is sealed with the key (only
+        a sealed entry keeps its fingerprint)."""
+        return path in self.written.fingerprints and self._ours(path, existing)
+
     def _ours(self, path: str, existing: bytes) -> bool:
         digest = self.written.digests.get(path)
         return digest is not None and hashlib.sha256(existing).hexdigest() == digest

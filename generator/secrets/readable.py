@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from hashlib import sha256
 from pathlib import Path
 
 from generator.errors import SecretsError, SideFileError
 from generator.secrets.audit import SecretFile
 from generator.secrets.files import SOPS_CONFIG
-from generator.secrets.fingerprint import Written
+from generator.secrets.fingerprint import Vouched, Written
 from generator.secrets.keys import held_age_key, key_in_env, read_age_key
 from generator.secrets.sops import Sops, decrypt_in_rotation
 
@@ -68,22 +67,20 @@ def undecryptable(
 def _vouched_for(sops: Sops, written: Written) -> Callable[[SecretFile], bool]:
     """Whether a file is proven to decrypt with `sops`' key file without running sops
     (the module docstring); never for a key from the environment."""
-    if sops.age_key_file is None or not written.fingerprints:
+    key = sops.fingerprint_key
+    if key is None or sops.age_key_file is None or not written.fingerprints:
         return lambda item: False
     try:
         public = (sops.identity or read_age_key(sops.age_key_file)).public
     except SideFileError:
         return lambda item: False
+    vouched = Vouched(key, written)
 
-    def vouched(item: SecretFile) -> bool:
-        return (
-            item.path in written.fingerprints  # its seal was checked with this key
-            and item.meta is not None
-            and public in item.meta.recipients
-            and sha256(item.content).hexdigest() == written.digests.get(item.path)
-        )
+    def readable(item: SecretFile) -> bool:
+        recipients = item.meta.recipients if item.meta is not None else frozenset()
+        return public in recipients and vouched.sealed(item.path, item.content)
 
-    return vouched
+    return readable
 
 
 def undecryptable_message(path: str, why: str) -> str:
