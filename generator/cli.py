@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from generator import __version__
 from generator.errors import ClusterGenError, Problem
-from generator.interrupts import interrupted
+from generator.interrupts import INTERRUPTED, interrupted
 from generator.lifecycle import APPLY_MODES, NODE_TIMEOUT
 
 if TYPE_CHECKING:
@@ -421,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Said here only, once: a second Ctrl-C while the first unwinds is the same interrupt.
         print("interrupted", file=sys.stderr)
-        code = 130
+        code = INTERRUPTED
     if argv is None and threading.current_thread() is threading.main_thread():
         # The process exits now: a further Ctrl-C or SIGTERM would only break off the
         # interpreter's own clean-up (a temporary directory's finalizer, the wait for a

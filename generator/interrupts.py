@@ -28,7 +28,7 @@ import threading
 import time
 from types import FrameType
 
-from generator.usercache import user_cache_root
+from generator.usercache import private_dir, user_cache_root
 
 STOP_WITHIN = 60.0  # seconds from the first interrupt to the end of the process
 INTERRUPTED = 130  # the exit status of a run ended by Ctrl-C
@@ -116,12 +116,12 @@ def _end_after(seconds: float) -> None:
 
 def _save_stacks() -> str | None:
     """Every thread's stack in a new file under the user cache; its path, or None."""
-    cache = user_cache_root()
+    root = user_cache_root()
+    cache = private_dir(root) if root is not None else None
     if cache is None:
         return None
     path = cache / f"stuck-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     try:
-        cache.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
         return None

@@ -191,21 +191,19 @@ def start() -> bool:
     return True
 
 
-def stop() -> None:
-    """End this process's worker, if it has one (idempotent)."""
+def stop() -> int | None:
+    """End this process's worker, if it has one (idempotent); its exit code, None when
+    there was none or it is not known."""
     global _worker
     worker, _worker = _worker, None
-    if worker is not None:
-        worker.stop()
+    return worker.stop() if worker is not None else None
 
 
 def _stop_gone() -> None:
     """`stop` for a worker that can no longer answer; KeyboardInterrupt when a Ctrl-C or
     SIGTERM ended it: it reached the whole process group, so it is this run's too (even
     before this process has taken it), and the request is not run again here."""
-    global _worker
-    worker, _worker = _worker, None
-    if worker is not None and worker.stop() == INTERRUPTED:
+    if stop() == INTERRUPTED:
         raise KeyboardInterrupt
 
 
