@@ -157,12 +157,12 @@ class RenderResult:
         age.key cannot open it), or None when we hold no key for it."""
         return KnownPlaintext({}, {}, self.sops, self.workdir)(path, ciphertext)
 
-    def decrypt_vouched(self, manifest: Manifest) -> KnownPlaintext:
-        """`decrypt`, except that a file `manifest` vouches for (trusted with this key:
-        its bytes are what configure wrote from the plaintext just rendered) is answered
-        with that plaintext, without sops."""
+    def decrypt_vouched(self, written: Written) -> KnownPlaintext:
+        """`decrypt`, except that a file `written` vouches for (from the manifest trusted
+        with this key, write/ownership.py `vouched_by`: its bytes are what configure wrote
+        from the plaintext just rendered) is answered with that plaintext, without sops."""
         key = self.sops.fingerprint_key if self.sops is not None else None
-        vouched = Vouched(key, Written(manifest.files, manifest.fingerprints)) if key else None
+        vouched = Vouched(key, written) if key else None
         return KnownPlaintext({}, self.tree.files, self.sops, self.workdir, vouched)
 
 

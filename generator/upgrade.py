@@ -36,6 +36,7 @@ from generator.render.overrides.stale import stale_overrides
 from generator.report import Report
 from generator.secrets.encrypt import config_digest_for
 from generator.secrets.files import is_secret_path
+from generator.secrets.fingerprint import Written
 from generator.secrets.keys import discover_age_key
 from generator.write.manifest import Manifest, load_manifest
 from generator.write.ownership import trusted
@@ -176,7 +177,7 @@ def _secrets(result: RenderResult, manifest: Manifest, workdir: Path) -> Secrets
     """Each rendered secret: new, changed (its plaintext), or edited by hand since written."""
     rendered = {p: b for p, b in result.tree.files.items() if is_secret_path(p)}
     # A file still as configure wrote it from this very plaintext needs no sops run.
-    decrypt = result.decrypt_vouched(manifest)
+    decrypt = result.decrypt_vouched(Written(manifest.files, manifest.fingerprints))
     created: list[str] = []
     changed: list[str] = []
     edited: list[Conflict] = []

@@ -24,7 +24,7 @@ from generator.report import Report
 from generator.secrets.files import SOPS_CONFIG
 from generator.secrets.metadata import parse_rules, rule_for
 from generator.write.manifest import Manifest, load_manifest, sha256_hex
-from generator.write.ownership import trusted
+from generator.write.ownership import trusted, vouched_by
 from generator.write.writer import (
     Conflict,
     WritePlan,
@@ -195,8 +195,7 @@ def run_diff(
     # without a sops run; any other one is decrypted, with age.key.old during a rotation.
     decrypt = None
     if result.sops:
-        vouching, _ = trusted(load_manifest(result.workdir), result.sops.fingerprint_key)
-        decrypt = result.decrypt_vouched(vouching)
+        decrypt = result.decrypt_vouched(vouched_by(result.workdir, result.sops.fingerprint_key))
     diff = compare(result.tree.files, result.workdir, against, decrypt, result.probe)
     text = FORMATS[output_format](diff, color)
     return Report(text, status=1 if check and diff.differs else 0)
