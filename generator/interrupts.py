@@ -115,12 +115,15 @@ def _end_after(seconds: float) -> None:
 
 
 def _save_stacks() -> str | None:
-    """Every thread's stack in a new file under the user cache; its path, or None."""
+    """Every thread's stack in a new file under the user cache (`stuck/`); its path, or
+    None."""
     root = user_cache_root()
-    cache = private_dir(root) if root is not None else None
+    # A subdirectory of its own, as every cache of ours: private_dir checks the directory
+    # it is given, and the cache root may have been made by anything with any mode.
+    cache = private_dir(root / "stuck") if root is not None else None
     if cache is None:
         return None
-    path = cache / f"stuck-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    path = cache / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
