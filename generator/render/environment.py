@@ -17,7 +17,7 @@ import base64
 import hashlib
 import ipaddress
 import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +101,63 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
 _BlockDumper.add_representer(str, _represent_str)
 
 
+# to_yaml and to_yaml_scalar are pure, and PyYAML's emitter is most of their cost: a render
+# dumps the same values again and again (one securityContext per workload: of the 374 dumps
+# of an all-features render, 244 differ), and so do later renders in the same process.
+# Each dump is kept by a key that tells apart whatever the dumper writes differently.
+_DUMPS: dict[Hashable, str] = {}
+_MAX_DUMPS = 4096
+
+
+def _dump_key(value: Any) -> Hashable | None:
+    """A key equal only for values `to_yaml` writes the same (`_plain`'s conversions
+    included): True, 1 and 1.0 apart, 0.0 and -0.0 apart, a str and a str subclass apart;
+    None for a value of any other type (it is dumped, or refused, every time)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return (kind, value)
+    if kind is float:
+        return (kind, repr(value))
+    if isinstance(value, Mapping):
+        items = []
+        for k, v in value.items():
+            pair = (_dump_key(k), _dump_key(v))
+            if pair[0] is None or pair[1] is None:
+                return None
+            items.append(pair)
+        return (dict, tuple(items))
+    if isinstance(value, list | tuple):
+        keys = []
+        for v in value:
+            if (key := _dump_key(v)) is None:
+                return None
+            keys.append(key)
+        return (list, tuple(keys))
+    return None
+
+
+def _kept(function: Callable[[Any], str], key: Hashable | None, value: Any) -> str:
+    if key is None:
+        return function(value)
+    key = (function, key)
+    if (text := _DUMPS.get(key)) is None:
+        text = function(value)
+        if len(_DUMPS) >= _MAX_DUMPS:
+            _DUMPS.clear()
+        _DUMPS[key] = text
+    return text
+
+
 def to_yaml(value: Any) -> str:
     """Block-style YAML, keys in their given order, no document markers, no trailing newline.
 
     Without the trailing newline `#{ x | to_yaml | indent(4) }#` on its own line
     leaves no blank line behind.
     """
+    return _kept(_block_yaml, _dump_key(value), value)
+
+
+def _block_yaml(value: Any) -> str:
     text = yaml.dump(
         _plain(value),
         Dumper=_BlockDumper,
@@ -138,6 +189,10 @@ def to_yaml_scalar(value: str | bool | int | float | None) -> str:
         raise TypeError(f"to_yaml_scalar takes a string, number, boolean or null, not {value!r}")
     if isinstance(value, str):
         value = str(value)  # a macro's output is a Markup, which SafeDumper does not know
+    return _kept(_flow_scalar, _dump_key(value), value)
+
+
+def _flow_scalar(value: str | bool | int | float | None) -> str:
     text = yaml.dump(
         value,
         Dumper=yaml.SafeDumper,

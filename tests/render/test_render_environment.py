@@ -50,6 +50,51 @@ def test_to_yaml_block_style_in_given_order_without_markers() -> None:
     assert to_yaml(types.MappingProxyType({"b": (1, 2)})) == "b:\n  - 1\n  - 2"
 
 
+def _typed(value: object) -> object:
+    """value with the type of every part spelled out: 1, True and 1.0 differ, as do 0.0
+    and -0.0 (Python's == takes each pair as equal)."""
+    if isinstance(value, dict):
+        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
+    if isinstance(value, list | tuple):
+        return ("list", [_typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+# Values equal to Python, but each written as itself; each pair in both orders.
+_LOOK_ALIKE = [0, False, 0.0, -0.0, "0", None, 1, True, 1.0, "1", [1], [True], {"a": 1}]
+_LOOK_ALIKE += [{"a": True}, {"a": 1.0}, {1: "a"}, {True: "a"}, {"b": 2, "a": 1}, {"a": 1, "b": 2}]
+
+
+def test_to_yaml_writes_each_value_as_itself_however_often_an_equal_one_came() -> None:
+    for value in _LOOK_ALIKE + _LOOK_ALIKE[::-1]:
+        assert _typed(yaml.safe_load(to_yaml(value) + "\n")) == _typed(value)
+        if not isinstance(value, list | dict):
+            assert _typed(yaml.safe_load(f"k: {to_yaml_scalar(value)}")["k"]) == _typed(value)
+    assert to_yaml(types.MappingProxyType({"a": (1,)})) == to_yaml({"a": [1]}) == "a:\n  - 1"
+
+
+_SMALL_TEXT = st.text(alphabet="ab :#-\n", max_size=6)
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from([0.0, -0.0, 1.0])
+)
+_VALUES = st.recursive(
+    st.one_of(_SCALARS, _SMALL_TEXT),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.one_of(st.booleans(), st.integers(-2, 2), _SMALL_TEXT), inner, max_size=3
+        )
+    ),
+    max_leaves=6,
+)
+
+
+@given(st.lists(_VALUES, min_size=2, max_size=6))
+def test_to_yaml_gives_equal_values_of_other_types_their_own_text(values: list[object]) -> None:
+    for value in values + values[::-1]:
+        assert _typed(yaml.safe_load(to_yaml(value) + "\n")) == _typed(value)
+
+
 # Text YAML can hold: every code point but surrogates (not encodable as UTF-8).
 _TEXT = st.text(st.characters(exclude_categories=["Cs"]))
 
