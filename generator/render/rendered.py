@@ -11,6 +11,7 @@ Templates reach this as the global `rendered`:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +19,13 @@ from generator.bounded_yaml import load_all
 
 # The second pass: documentation, which describes the files and is never patched.
 DOCUMENT_SUFFIX = ".md"
+
+# Parses by the file's bytes, for the process: a later render of the same files (diff and
+# upgrade render twice, a test process hundreds of times) copies instead of parsing with
+# the pure-Python loader, ~10x slower. Handed out only as copies: a template may change
+# what it reads (`doc.spec.update(...)`), and that must not reach another render.
+_PARSES: dict[bytes, list[Any]] = {}
+_MAX_PARSES = 512
 
 
 def is_document(out: str) -> bool:
@@ -57,8 +65,7 @@ class RenderedFiles:
         if path not in self._parsed:
             if path not in self._files:
                 raise LookupError(f"rendered.yaml({path!r}): no rendered file has this path")
-            docs = load_all(self._files[path])
-            self._parsed[path] = [doc for doc in docs if doc is not None]
+            self._parsed[path] = _parse(self._files[path])
         return self._parsed[path]
 
     def _check_open(self, path: str) -> None:
@@ -67,3 +74,13 @@ class RenderedFiles:
                 f"rendered ({path!r}) is read by documents (*{DOCUMENT_SUFFIX}) only: they "
                 "render after every other file; read it from a Markdown template"
             )
+
+
+def _parse(content: bytes) -> list[Any]:
+    """The non-empty YAML documents of `content`: a copy of the process's parse."""
+    if (docs := _PARSES.get(content)) is None:
+        docs = [doc for doc in load_all(content) if doc is not None]
+        if len(_PARSES) >= _MAX_PARSES:
+            _PARSES.clear()
+        _PARSES[content] = docs
+    return copy.deepcopy(docs)

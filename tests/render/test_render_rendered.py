@@ -48,3 +48,18 @@ def test_a_document_naming_a_file_nothing_renders_is_a_template_error(tmp_path: 
     root = _tree(tmp_path, {"doc.md.j2": "#{ rendered.yaml('gone.yaml') }#\n"})
     with pytest.raises(RenderError, match=r"doc\.md\.j2.*no rendered file has this path"):
         render_tree({}, root / "config", root)
+
+
+def test_what_a_document_changes_in_a_file_it_read_stays_in_its_render(tmp_path: Path) -> None:
+    # The same bytes parse once per process; each render still gets documents of its own.
+    root = _tree(
+        tmp_path,
+        {
+            "doc.md.j2": "#% set facts = rendered.yaml('facts.yaml') | first %#"
+            "#{ facts.seen | length }##% set _ = facts.seen.append(1) %#"
+            "#{ (rendered.yaml('facts.yaml') | first).seen | length }#\n",
+            "facts.yaml.j2": "---\nseen: []\n",
+        },
+    )
+    for _ in range(3):
+        assert render_tree({}, root / "config", root).files["doc.md"] == b"01\n"
