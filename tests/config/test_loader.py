@@ -269,3 +269,19 @@ def test_an_integer_too_long_for_a_number_keeps_its_text_and_its_message(tmp_pat
 def test_aliases_within_the_bounds_still_load(tmp_path: Path) -> None:
     loaded = load_yaml(write(tmp_path, _laughs(4)))
     assert loaded.data["l3"][9][9][9][9] == "lol"
+
+
+def test_loading_the_same_text_again_gives_a_copy_of_its_own(tmp_path: Path) -> None:
+    # The text parses once per process; what one caller completes reaches no other.
+    path = write(tmp_path, "network:\n  mtu: 1500\nnodes:\n  - name: a\n")
+    first = load_yaml(path)
+    first.data["network"]["mtu"] = 9000
+    first.data["nodes"].append({"name": "b"})
+    first.positions.clear()
+    again = load_yaml(path)
+    assert again.data == {"network": {"mtu": 1500}, "nodes": [{"name": "a"}]}
+    assert again.positions[("network", "mtu")] == (2, 3)
+    path.write_text("network:\n  mtu: [\n")
+    for _ in range(2):  # an error is found again, each time
+        with pytest.raises(ConfigError, match=r"cluster\.yaml:2:"):
+            load_yaml(path)
