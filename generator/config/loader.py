@@ -35,6 +35,7 @@ from generator.bounded_yaml import (
 )
 from generator.config.locate import KeyPath, Position, format_path
 from generator.errors import ConfigError, Problem
+from generator.process_memo import ProcessMemo
 
 
 @dataclass(frozen=True)
@@ -96,24 +97,16 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _MERGED = "!clustergen/merged"
 
 
-# What each text parsed to, for the process: a command that loads the config again (and a
-# test process, hundreds of times) copies instead of parsing with the pure-Python loader,
-# ~15x slower. Handed out only as copies, since callers complete what they get; errors
-# are not kept.
-_LOADED: dict[tuple[str, str], LoadedYaml] = {}
-_MAX_LOADED = 64
+# What each text parsed to (generator/process_memo.py), handed out only as copies:
+# callers complete what they get.
+_LOADED: ProcessMemo[LoadedYaml] = ProcessMemo(64)
 
 
 def load_yaml(path: Path) -> LoadedYaml:
     """Parse the file at `path`; raise ConfigError with file:line:col on any malformation."""
     name = path.name
     text = _read_text(path)
-    if (loaded := _LOADED.get((name, text))) is None:
-        loaded = _parse(name, text)
-        if len(_LOADED) >= _MAX_LOADED:
-            _LOADED.clear()
-        _LOADED[name, text] = loaded
-    return copy.deepcopy(loaded)
+    return copy.deepcopy(_LOADED.get((name, text), lambda: _parse(name, text)))
 
 
 def _parse(name: str, text: str) -> LoadedYaml:

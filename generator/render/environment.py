@@ -27,6 +27,7 @@ import yaml
 
 from generator.bounded_yaml import load_all
 from generator.errors import ProblemsError
+from generator.process_memo import ProcessMemo
 from generator.render.bytecode import TemplateBytecodeCache, set_name, settings_tag
 
 BLOCK_START, BLOCK_END = "#%", "%#"
@@ -105,8 +106,7 @@ _BlockDumper.add_representer(str, _represent_str)
 # dumps the same values again and again (one securityContext per workload: of the 374 dumps
 # of an all-features render, 244 differ), and so do later renders in the same process.
 # Each dump is kept by a key that tells apart whatever the dumper writes differently.
-_DUMPS: dict[Hashable, str] = {}
-_MAX_DUMPS = 4096
+_DUMPS: ProcessMemo[str] = ProcessMemo(4096)
 
 
 def _dump_key(value: Any) -> Hashable | None:
@@ -139,13 +139,7 @@ def _dump_key(value: Any) -> Hashable | None:
 def _kept(function: Callable[[Any], str], key: Hashable | None, value: Any) -> str:
     if key is None:
         return function(value)
-    key = (function, key)
-    if (text := _DUMPS.get(key)) is None:
-        text = function(value)
-        if len(_DUMPS) >= _MAX_DUMPS:
-            _DUMPS.clear()
-        _DUMPS[key] = text
-    return text
+    return _DUMPS.get((function, key), lambda: function(value))
 
 
 def to_yaml(value: Any) -> str:

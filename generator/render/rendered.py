@@ -16,16 +16,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from generator.bounded_yaml import load_all
+from generator.process_memo import ProcessMemo
 
 # The second pass: documentation, which describes the files and is never patched.
 DOCUMENT_SUFFIX = ".md"
 
-# Parses by the file's bytes, for the process: a later render of the same files (diff and
-# upgrade render twice, a test process hundreds of times) copies instead of parsing with
-# the pure-Python loader, ~10x slower. Handed out only as copies: a template may change
-# what it reads (`doc.spec.update(...)`), and that must not reach another render.
-_PARSES: dict[bytes, list[Any]] = {}
-_MAX_PARSES = 512
+# Parses by the file's bytes (generator/process_memo.py), handed out only as copies: a
+# template may change what it reads (`doc.spec.update(...)`), and that must not reach
+# another render.
+_PARSES: ProcessMemo[list[Any]] = ProcessMemo(512)
 
 
 def is_document(out: str) -> bool:
@@ -78,9 +77,5 @@ class RenderedFiles:
 
 def _parse(content: bytes) -> list[Any]:
     """The non-empty YAML documents of `content`: a copy of the process's parse."""
-    if (docs := _PARSES.get(content)) is None:
-        docs = [doc for doc in load_all(content) if doc is not None]
-        if len(_PARSES) >= _MAX_PARSES:
-            _PARSES.clear()
-        _PARSES[content] = docs
+    docs = _PARSES.get(content, lambda: [doc for doc in load_all(content) if doc is not None])
     return copy.deepcopy(docs)
