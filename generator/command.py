@@ -17,12 +17,6 @@ DEFAULT_TIMEOUT = 60.0
 _INTERRUPTED = frozenset(
     code for signum in (signal.SIGINT, signal.SIGTERM) for code in (-signum, 128 + signum)
 )
-# The Go runtime's collector, for a short batch job (a sops encryption, a `kubectl
-# kustomize`: 15–45 ms and a few MB of heap): off below a soft memory limit, so such a job
-# never collects the garbage its exit drops anyway, and one that grows still collects as it
-# nears the limit (https://go.dev/doc/gc-guide#Memory_limit). Measured on 2 cores: sops
-# 16.8 → 14.8 ms of CPU a run, kubectl kustomize 46 → 38 ms, the same peak memory.
-_GO_BATCH_JOB = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
 
 
 def run(
@@ -65,15 +59,6 @@ def run(
             f"(exit {result.returncode}): {detail}"
         )
     return result
-
-
-def go_batch_env() -> dict[str, str]:
-    """The environment to add (`run`'s `env`) for a Go program run as a short batch job
-    (sops, `kubectl kustomize`): its collector off below a 256 MiB soft limit. Empty when
-    the user set GOGC or GOMEMLIMIT: their settings stand as they are."""
-    if any(name in os.environ for name in _GO_BATCH_JOB):
-        return {}
-    return dict(_GO_BATCH_JOB)
 
 
 def run_head(

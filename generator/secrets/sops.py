@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.command import go_batch_env, run
+from generator.command import run
 from generator.errors import CommandError, SecretsError, SideFileError
 from generator.secrets.keys import (
     OLD_AGE_KEY_NAME,
@@ -183,13 +183,7 @@ class Sops:
             override,
         ]
         try:
-            result = run(
-                argv,
-                input=data,
-                env={**go_batch_env(), **env},
-                timeout=self.timeout,
-                ok_codes=_ANY_EXIT,
-            )
+            result = run(argv, input=data, env=env, timeout=self.timeout, ok_codes=_ANY_EXIT)
         except CommandError as err:
             raise SecretsError(f"cannot {action} {filename}: {err}") from None
         if result.returncode != 0:

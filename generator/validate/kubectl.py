@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from generator import bounded_yaml
-from generator.command import go_batch_env, run
+from generator.command import run
 from generator.errors import CommandError, CommandInterrupted
 from generator.render.rendered import is_document
 from generator.secrets.files import is_secret_path
@@ -149,11 +149,7 @@ def _build_in(base: Path, roots: Sequence[str], jobs: int) -> dict[str, Finding]
 
     def build(directory: str) -> Finding | None:
         try:
-            run(
-                ["kubectl", "kustomize", base / directory],
-                env=go_batch_env(),
-                timeout=KUBECTL_TIMEOUT,
-            )
+            run(["kubectl", "kustomize", base / directory], timeout=KUBECTL_TIMEOUT)
         except CommandInterrupted:
             raise  # cut short, not failed: no finding, and no more builds
         except CommandError as err:
@@ -181,7 +177,7 @@ def _builds_together(base: Path, roots: Sequence[str]) -> bool:
 
     with _scratch("clustergen-kustomize-all-", listing) as tmp:
         try:
-            run(["kubectl", "kustomize", tmp], env=go_batch_env(), timeout=KUBECTL_TIMEOUT)
+            run(["kubectl", "kustomize", tmp], timeout=KUBECTL_TIMEOUT)
         except CommandInterrupted:
             raise  # not a failure to look into root by root
         except CommandError:

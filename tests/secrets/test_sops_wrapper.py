@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ from sops_helpers import KeyPair, encrypt_for, write_rules
 
 from generator.errors import SecretsError
 from generator.secrets.metadata import read_metadata
-from generator.secrets.sops import MissingKey, Sops, find_sops
+from generator.secrets.sops import MissingKey, Sops
 
 SECRET = (
     b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: demo\nstringData:\n  token: s3cr3t-v4lue\n"
@@ -101,25 +100,3 @@ def test_an_age_key_saved_with_a_byte_order_mark_and_crlf_still_decrypts(
     key.write_bytes(b"\xef\xbb\xbf" + age.path.read_bytes().replace(b"\n", b"\r\n"))
     plain = Sops(age_key_file=key).decrypt(encrypted, "kubernetes/apps/demo/secret.sops.yaml")
     assert b"s3cr3t-v4lue" in plain
-
-
-@pytest.mark.parametrize("user_gogc", [None, "50"])
-def test_sops_runs_with_the_go_collector_off_unless_the_user_set_it(
-    user_gogc: str | None, age: KeyPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The real sops, through a script that notes the collector settings it was given."""
-    log, wrapper = tmp_path / "env.log", tmp_path / "sops"
-    wrapper.write_text(
-        f'#!/bin/sh\necho "${{GOGC-}} ${{GOMEMLIMIT-}}" >> {log}\nexec {find_sops()} "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    if user_gogc is None:
-        monkeypatch.delenv("GOGC", raising=False)
-    else:
-        monkeypatch.setenv("GOGC", user_gogc)
-    sops = Sops(binary=wrapper, age_key_file=age.path, config=write_rules(tmp_path, age.key.public))
-    out = sops.encrypt(SECRET, "kubernetes/x.sops.yaml")
-    assert yaml.safe_load(sops.decrypt(out, "kubernetes/x.sops.yaml")) == yaml.safe_load(SECRET)
-    given = "off 256MiB" if user_gogc is None else f"{user_gogc} "
-    assert log.read_text().splitlines() == [given, given]

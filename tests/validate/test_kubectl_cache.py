@@ -285,23 +285,3 @@ def test_a_document_a_generator_names_as_key_equals_path_is_an_input(
     del named["kubernetes/apps/b/NOTES.md"]  # the build now fails: not a cached success
     findings = build_all(named, ROOTS, None, cache_dir=cache)
     assert [f.path for f in findings] == ["kubernetes/apps/b/kustomization.yaml"]
-
-
-def test_kubectl_builds_with_the_go_collector_off(
-    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each build (together, then one by one after a failure) is a short batch job."""
-    monkeypatch.delenv("GOGC", raising=False)
-    monkeypatch.delenv("GOMEMLIMIT", raising=False)
-    seen = tmp_path / "env.log"
-    wrapper = Path(shutil.which("kubectl") or "")
-    wrapper.write_text(
-        wrapper.read_text().replace(
-            "#!/bin/sh\n", f'#!/bin/sh\necho "$GOGC $GOMEMLIMIT" >> {seen}\n'
-        )
-    )
-    broken = {**TREE, "kubernetes/apps/b/kustomization.yaml": b"resources: [missing.yaml]\n"}
-    assert [f.path for f in build_all(broken, ROOTS, None, cache_dir=tmp_path / "c")] == [
-        "kubernetes/apps/b/kustomization.yaml"
-    ]
-    assert seen.read_text().splitlines() == ["off 256MiB"] * 3
