@@ -10,9 +10,10 @@ never kept, so they are found again each time.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 _V = TypeVar("_V")
+_MISSING: object = object()
 
 
 class ProcessMemo(Generic[_V]):
@@ -25,8 +26,9 @@ class ProcessMemo(Generic[_V]):
 
     def get(self, key: Hashable, make: Callable[[], _V]) -> _V:
         """The result kept for `key`, else `make()`'s, kept (what `make` raises is not)."""
-        if (found := self._kept.get(key)) is not None:
-            return found
+        found = self._kept.get(key, _MISSING)
+        if found is not _MISSING:
+            return cast(_V, found)
         made = make()
         if len(self._kept) >= self._size:
             self._kept.clear()

@@ -42,3 +42,11 @@ def test_a_failure_is_not_kept() -> None:
         with pytest.raises(ValueError, match="bad input"):
             memo.get("k", fail)
     assert len(calls) == 2
+
+
+def test_a_none_result_is_kept_like_any_other() -> None:
+    memo: ProcessMemo[None] = ProcessMemo(2)
+    calls = []
+    for _ in range(2):
+        assert memo.get("k", lambda: calls.append(1)) is None
+    assert calls == [1]
