@@ -98,8 +98,9 @@ _MERGED = "!clustergen/merged"
 
 
 # What each text parsed to (generator/process_memo.py), handed out only as copies:
-# callers complete what they get.
-_LOADED: ProcessMemo[LoadedYaml] = ProcessMemo(64)
+# callers complete what they get. A few: a command loads one config (and the text may be
+# up to 1 MiB).
+_LOADED: ProcessMemo[LoadedYaml] = ProcessMemo(16)
 
 
 def load_yaml(path: Path) -> LoadedYaml:

@@ -23,8 +23,10 @@ DOCUMENT_SUFFIX = ".md"
 
 # Parses by the file's bytes (generator/process_memo.py), handed out only as copies: a
 # template may change what it reads (`doc.spec.update(...)`), and that must not reach
-# another render.
-_PARSES: ProcessMemo[list[Any]] = ProcessMemo(512)
+# another render. A render's documents read ~40 files of a few KB; a larger one (an
+# override's can be up to 16 MiB) is parsed each time rather than held for the process.
+_PARSES: ProcessMemo[list[Any]] = ProcessMemo(128)
+_MAX_KEPT_BYTES = 256 * 1024
 
 
 def is_document(out: str) -> bool:
@@ -77,5 +79,10 @@ class RenderedFiles:
 
 def _parse(content: bytes) -> list[Any]:
     """The non-empty YAML documents of `content`: a copy of the process's parse."""
-    docs = _PARSES.get(content, lambda: [doc for doc in load_all(content) if doc is not None])
-    return copy.deepcopy(docs)
+
+    def parse() -> list[Any]:
+        return [doc for doc in load_all(content) if doc is not None]
+
+    if len(content) > _MAX_KEPT_BYTES:
+        return parse()
+    return copy.deepcopy(_PARSES.get(content, parse))

@@ -50,15 +50,19 @@ def test_a_document_naming_a_file_nothing_renders_is_a_template_error(tmp_path: 
         render_tree({}, root / "config", root)
 
 
-def test_what_a_document_changes_in_a_file_it_read_stays_in_its_render(tmp_path: Path) -> None:
-    # The same bytes parse once per process; each render still gets documents of its own.
+@pytest.mark.parametrize("padding", [0, 300_000], ids=["kept for the process", "too large"])
+def test_what_a_document_changes_in_a_file_it_read_stays_in_its_render(
+    tmp_path: Path, padding: int
+) -> None:
+    # The same bytes parse once per process (unless large); each render still gets
+    # documents of its own.
     root = _tree(
         tmp_path,
         {
             "doc.md.j2": "#% set facts = rendered.yaml('facts.yaml') | first %#"
             "#{ facts.seen | length }##% set _ = facts.seen.append(1) %#"
             "#{ (rendered.yaml('facts.yaml') | first).seen | length }#\n",
-            "facts.yaml.j2": "---\nseen: []\n",
+            "facts.yaml.j2": f"---\nseen: []\npad: {'x' * padding}\n",
         },
     )
     for _ in range(3):
