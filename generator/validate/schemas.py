@@ -33,6 +33,7 @@ from generator.usercache import private_dir, user_cache_root
 from generator.validate.schema_results import ResultCache, code_identity
 
 if TYPE_CHECKING:
+    import ssl
     from importlib.resources.abc import Traversable
 
 DEFAULT_LOCATION = (
@@ -398,7 +399,8 @@ class SchemaStore:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT) as response:
+            context = _https_context()
+            with urllib.request.urlopen(url, timeout=_FETCH_TIMEOUT, context=context) as response:
                 body: bytes = response.read()
                 return body
         except urllib.error.HTTPError as err:
@@ -409,6 +411,17 @@ class SchemaStore:
             reason = str(getattr(err, "reason", err))
             # "[Errno -2] Name or service not known": the errno says nothing to a person.
             raise SchemaFetchError(re.sub(r"^\[Errno -?\d+\] ", "", reason)) from err
+
+
+@functools.cache
+def _https_context() -> ssl.SSLContext:
+    """One TLS context for the process's downloads: urllib makes a new one for every
+    connection without it, and loading the system's CA certificates is ~25 ms each time.
+    The same settings as urllib's own: certificates and host names verified
+    (https://docs.python.org/3/library/ssl.html#ssl.create_default_context)."""
+    import ssl
+
+    return ssl.create_default_context()
 
 
 class SchemaLocationError(ClusterGenError):

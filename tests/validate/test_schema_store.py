@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
+import shutil
+import ssl
+import subprocess
+import threading
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -302,3 +307,29 @@ def test_a_kept_result_is_not_reused_with_other_definitions(tmp_path: Path) -> N
     kept.unlink()
     errors = _service_errors(cache, results=ResultCache(results, code="test"))
     assert any(PORT_ERROR in m for m in errors)
+
+
+def test_a_download_verifies_the_servers_certificate_every_time(tmp_path: Path) -> None:
+    """The TLS context downloads share (made once per process) checks certificates: a
+    server whose certificate no authority signed is refused, on the first download and
+    on the next."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a self-signed certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=localhost", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://localhost:{server.server_address[1]}/schema.json"
+        for _ in range(2):
+            with pytest.raises(SchemaFetchError, match="CERTIFICATE_VERIFY_FAILED"):
+                SchemaStore._download(url)
+    finally:
+        server.shutdown()
