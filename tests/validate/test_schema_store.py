@@ -325,7 +325,7 @@ def test_a_download_verifies_the_servers_certificate_every_time(tmp_path: Path) 
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
     server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:
         url = f"https://localhost:{server.server_address[1]}/schema.json"
         for _ in range(2):
