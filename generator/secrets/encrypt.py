@@ -13,7 +13,6 @@ manifest) and the plaintext's keyed fingerprint matches the one recorded then
 from __future__ import annotations
 
 import contextlib
-import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -31,7 +30,6 @@ from generator.secrets.fingerprint import (
     keyed_config_digest,
     secret_fingerprints,
 )
-from generator.secrets.known_ciphertexts import KnownCiphertexts
 from generator.secrets.known_documents import KnownDocuments
 from generator.secrets.metadata import (
     CreationRule,
@@ -103,9 +101,6 @@ class EncryptionInFlight:
         key = sops.fingerprint_key if written is not None else None
         self._known = Vouched(key, written) if key is not None and written is not None else None
         self._documents = KnownDocuments(key) if key is not None else None
-        # Whenever the key is held, a first configure's ciphertexts included.
-        held = sops.fingerprint_key
-        self._ciphertexts = KnownCiphertexts(held) if held is not None else None
         # The rendered .sops.yaml (bytes, parsed) once it has rendered and parses.
         self._rules: tuple[bytes, list[CreationRule]] | None = None
         self._early: dict[str, _Decision] = {}
@@ -176,8 +171,6 @@ class EncryptionInFlight:
                 self._documents.add(path, out[path], files[path])
         if self._documents is not None:
             self._documents.save()
-        if self._ciphertexts is not None:
-            self._ciphertexts.save()
         return out
 
     def close(self) -> None:
@@ -210,22 +203,15 @@ class EncryptionInFlight:
             )
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self._workers)
-        sops = self._configured_with(rules_bytes)
-        encrypt = sops.encrypt
-        if self._ciphertexts is not None and rule is not None:
-            encrypt = functools.partial(
-                self._ciphertexts.encrypt, sops, rules=rules_bytes, rule=rule
-            )
         future = self._pool.submit(
             _encrypt_one,
             path,
             plaintext,
             self._workdir,
-            sops,
+            self._configured_with(rules_bytes),
             rule,
             speculate=likely_changed,
             known_different=different,
-            encrypt=encrypt,
         )
         return _Decision(plaintext, rules_bytes, future)
 
@@ -289,24 +275,20 @@ def _encrypt_one(
     *,
     speculate: bool = False,
     known_different: bool = False,
-    encrypt: Callable[[bytes, str], bytes] | None = None,
 ) -> bytes:
     """`speculate`: the plaintext is known to differ byte-wise from what the file holds,
     so it most likely needs new ciphertext: encrypt while the decrypt that decides runs
     (two sops processes at once instead of one after the other). `known_different`: the
     file is known to hold other documents (known_documents.py): encrypt, without that
-    decrypt. `encrypt(plaintext, path)` makes the new ciphertext once that is decided
-    (default `sops.encrypt`; configure's gives back one made before for the same
-    plaintext: known_ciphertexts.py)."""
+    decrypt."""
     if rule is None:
         raise SecretsError(f"cannot encrypt {path}: no creation rule in .sops.yaml matches it")
-    encrypt = encrypt or sops.encrypt
     existing = _read_existing(workdir / path)
     if known_different or existing is None or not is_current(read_metadata(existing, path), rule):
-        return encrypt(plaintext, path)
+        return sops.encrypt(plaintext, path)
     # Leaving the block waits for the speculative sops run, whatever happens here.
     with ThreadPoolExecutor(max_workers=1) as spare:
-        fresh = spare.submit(encrypt, plaintext, path) if speculate else None
+        fresh = spare.submit(sops.encrypt, plaintext, path) if speculate else None
         try:
             old_plaintext = sops.decrypt(existing, path)
         except MissingKey:
@@ -317,7 +299,7 @@ def _encrypt_one(
         if old_plaintext is not None and same_content(old_plaintext, plaintext, path):
             # Same documents in other bytes (e.g. formatting): the exact ciphertext stays.
             return existing
-        return fresh.result() if fresh is not None else encrypt(plaintext, path)
+        return fresh.result() if fresh is not None else sops.encrypt(plaintext, path)
 
 
 def _read_existing(path: Path) -> bytes | None:

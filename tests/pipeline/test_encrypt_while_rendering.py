@@ -24,10 +24,7 @@ NEW_TOKEN = "cf-token-while-rendering-42"
 
 def watched_sops(directory: Path, monkeypatch: pytest.MonkeyPatch, *, delay: float = 0) -> Path:
     """Make configure's sops a wrapper that logs `<pid> <path>` for each encryption, then
-    (after `delay` seconds) runs the real sops in that same process. Returns the log.
-    The user cache becomes one of this test's own: a ciphertext an earlier test made for
-    the same plaintext would be given back without sops (known_ciphertexts.py)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(directory / "cache"))
+    (after `delay` seconds) runs the real sops in that same process. Returns the log."""
     log = directory / "encryptions"
     wrapper = directory / "sops"
     wrapper.write_text(

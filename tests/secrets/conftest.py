@@ -33,14 +33,3 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     return scratch
-
-
-@pytest.fixture
-def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A user cache of this test's own. The tests share one age key (`age`) and the same
-    plaintexts, and a ciphertext made for a path, rules and plaintext comes back from
-    the cache (known_ciphertexts.py): where a test counts sops runs, none may come from
-    another test."""
-    cache = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    return cache

