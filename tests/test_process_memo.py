@@ -50,3 +50,13 @@ def test_a_none_result_is_kept_like_any_other() -> None:
     for _ in range(2):
         assert memo.get("k", lambda: calls.append(1)) is None
     assert calls == [1]
+
+
+def test_with_copies_no_caller_gets_the_result_kept() -> None:
+    memo: ProcessMemo[dict[str, list[int]]] = ProcessMemo(2, copies=True)
+    first = memo.get("k", lambda: {"a": [1]})
+    first["a"].append(2)
+    again = memo.get("k", lambda: {"a": [0]})
+    assert again == {"a": [1]}
+    again["a"].clear()
+    assert memo.get("k", lambda: {"a": [0]}) == {"a": [1]}

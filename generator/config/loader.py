@@ -14,7 +14,6 @@ ConfigError with the line, never a traceback.
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,17 +96,17 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _MERGED = "!clustergen/merged"
 
 
-# What each text parsed to (generator/process_memo.py), handed out only as copies:
-# callers complete what they get. A few: a command loads one config (and the text may be
+# What each text parsed to (generator/process_memo.py), handed out as copies: callers
+# complete what they get. A few: a command loads one config (and the text may be
 # up to 1 MiB).
-_LOADED: ProcessMemo[LoadedYaml] = ProcessMemo(16)
+_LOADED: ProcessMemo[LoadedYaml] = ProcessMemo(16, copies=True)
 
 
 def load_yaml(path: Path) -> LoadedYaml:
     """Parse the file at `path`; raise ConfigError with file:line:col on any malformation."""
     name = path.name
     text = _read_text(path)
-    return copy.deepcopy(_LOADED.get((name, text), lambda: _parse(name, text)))
+    return _LOADED.get((name, text), lambda: _parse(name, text))
 
 
 def _parse(name: str, text: str) -> LoadedYaml:

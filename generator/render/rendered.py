@@ -11,7 +11,6 @@ Templates reach this as the global `rendered`:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,11 +20,11 @@ from generator.process_memo import ProcessMemo
 # The second pass: documentation, which describes the files and is never patched.
 DOCUMENT_SUFFIX = ".md"
 
-# Parses by the file's bytes (generator/process_memo.py), handed out only as copies: a
+# Parses by the file's bytes (generator/process_memo.py), handed out as copies: a
 # template may change what it reads (`doc.spec.update(...)`), and that must not reach
 # another render. A render's documents read ~40 files of a few KB; a larger one (an
 # override's can be up to 16 MiB) is parsed each time rather than held for the process.
-_PARSES: ProcessMemo[list[Any]] = ProcessMemo(128)
+_PARSES: ProcessMemo[list[Any]] = ProcessMemo(128, copies=True)
 _MAX_KEPT_BYTES = 256 * 1024
 
 
@@ -85,4 +84,4 @@ def _parse(content: bytes) -> list[Any]:
 
     if len(content) > _MAX_KEPT_BYTES:
         return parse()
-    return copy.deepcopy(_PARSES.get(content, parse))
+    return _PARSES.get(content, parse)
