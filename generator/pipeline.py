@@ -350,6 +350,7 @@ def _configure_locked(
     except BaseException:
         write.abandon()
         raise
+    validation_worker.finish()  # it ends while the write lands
     summary = write.commit()
     record_validated(workdir, validated)  # after the write; None (--no-validate) clears it
     if not (result.cluster.warnings or stale or loose or fixed or distrusted):

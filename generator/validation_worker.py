@@ -131,15 +131,23 @@ class _Worker:
             raise _Failed
         return result
 
+    def finish(self) -> None:
+        """Close the request pipe: the child, at its end, ends on its own."""
+        requests, self._requests = self._requests, -1
+        self._outbox = b""  # posts not sent yet: nobody waits for them any more
+        if requests >= 0:
+            with contextlib.suppress(OSError):
+                os.close(requests)
+
     def stop(self) -> int | None:
         """Close the pipes and stop the child as a configure is stopped (SIGTERM: it
         unwinds, kubectl's copies of the tree removed, the builds ahead waited for), then
         reap it; SIGKILL only past STOP_TIMEOUT. Ctrl-C and SIGTERM are held back
         meanwhile (raised again after): a child left running would outlive configure.
         Its exit code, None when unknown."""
-        for fd in (self._requests, self._answers):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self.finish()
+        with contextlib.suppress(OSError):
+            os.close(self._answers)
         with deferred_signals():
             _signal(self.pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
@@ -189,6 +197,14 @@ def start() -> bool:
     os.close(answers_write)
     _worker = _Worker(pid, requests_write, answers_read)
     return True
+
+
+def finish() -> None:
+    """No more requests for this process's worker, if it has one: it ends on its own, its
+    cleanup (kubectl's copies of the tree) alongside what the caller does next, and
+    `stop` then finds it ended. A request after this runs in-process."""
+    if _worker is not None:
+        _worker.finish()
 
 
 def stop() -> int | None:
