@@ -422,7 +422,8 @@ class _Ahead:
                 self._held.append((path, content))
 
     def _check(self, path: str, content: bytes) -> None:
-        validation_worker.post("generator.validate.ahead:check_file", path, content, self._locations)
+        target = "generator.validate.ahead:check_file"
+        validation_worker.post(target, path, content, self._locations)
 
 
 def _readable_manifest(workdir: Path) -> Manifest | None:
