@@ -285,6 +285,11 @@ def _configure_locked(
     last: LastRun,
     loose: list[Problem],
 ) -> list[str]:
+    # The renderer's modules first (~15 ms): the validation worker, still loading its own,
+    # then answers cluster.yaml's schema check as soon as load_inputs asks for it.
+    import generator.render.overrides.files
+    import generator.render.tree  # noqa: F401
+
     inputs = load_inputs(config_path, held=held)
     workdir = inputs.workdir
     # Read and trusted before the render, so that each secret is encrypted as it renders.
