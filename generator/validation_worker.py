@@ -170,7 +170,8 @@ def _reaped(pid: int) -> tuple[bool, int | None]:
     return (False, None) if reaped == 0 else (True, os.waitstatus_to_exitcode(status))
 
 
-_worker: _Worker | None = None
+_worker: _Worker | None = None  # takes requests
+_ending: _Worker | None = None  # told there are no more (`finish`), not reaped yet
 
 
 def start() -> bool:
@@ -202,16 +203,20 @@ def start() -> bool:
 def finish() -> None:
     """No more requests for this process's worker, if it has one: it ends on its own, its
     cleanup (kubectl's copies of the tree) alongside what the caller does next, and
-    `stop` then finds it ended. A request after this runs in-process."""
-    if _worker is not None:
-        _worker.finish()
+    `stop` then finds it ended. From here on requests run in-process, as without one."""
+    global _worker, _ending
+    worker, _worker = _worker, None
+    if worker is not None:
+        worker.finish()
+        _ending = worker
 
 
 def stop() -> int | None:
     """End this process's worker, if it has one (idempotent); its exit code, None when
     there was none or it is not known."""
-    global _worker
-    worker, _worker = _worker, None
+    global _worker, _ending
+    worker = _worker or _ending
+    _worker = _ending = None
     return worker.stop() if worker is not None else None
 
 

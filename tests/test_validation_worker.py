@@ -383,3 +383,29 @@ def test_stop_reaps_an_idle_child() -> None:
         """
     )
     assert done == "reaped"
+
+
+def test_after_finish_requests_run_here_and_the_child_ends_on_its_own() -> None:
+    # The child is still busy with a post when told there is nothing more: a request
+    # then runs in this process (no interrupt raised from a child stopped mid-post), and
+    # the child ends without being stopped.
+    done = _script(
+        """
+        import time
+        w.start()
+        pid = w._worker.pid
+        w.post("time:sleep", 0.5)
+        w.finish()
+        assert not w.running()
+        here = w.submit("os:getpid").result()
+        for _ in range(200):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.01)
+        else:
+            print("still running")
+        w.stop()
+        print("here" if here == os.getpid() else "in the child")
+        """
+    )
+    assert done == "here"

@@ -17,6 +17,7 @@ error as it always does. No fork without `os.fork`, or when another thread runs
 
 from __future__ import annotations
 
+import functools
 import marshal
 import os
 import re
@@ -40,6 +41,8 @@ MIN_TEMPLATES = 24
 CHILD_SHARE = 0.45
 # `import 'macros/x.j2'` and `from "macros/x.j2" import ...`: what a template imports.
 _IMPORT = re.compile(r"""['"](macros/[^'"]+)['"]""")
+# Tags that open a block a render may skip or never call; each closes with `end<word>`.
+_OPENS = frozenset({"if", "for", "macro", "call", "filter", "block", "with"})
 # A child that has not answered by then is stopped; this process compiles instead.
 TIMEOUT = 60.0
 _LENGTH = struct.Struct(">I")
@@ -104,7 +107,30 @@ def _template(env: jinja2.Environment, cache: TemplateBytecodeCache, name: str) 
         return _Template(key, 0, frozenset(), cached)
     # Compile time follows the number of tags far closer than the size of the text.
     tags = sum(source.count(start) for start in (env.block_start_string, env.variable_start_string))
-    return _Template(key, 1 + tags, frozenset(_IMPORT.findall(source)), cached)
+    return _Template(key, 1 + tags, _imports(env, source), cached)
+
+
+def _imports(env: jinja2.Environment, source: str) -> frozenset[str]:
+    """The macro files `source` imports outside any block: those every render of it loads.
+    One imported inside a block (a feature's macros, inside that feature's `if`) may never
+    be, so it is left to the render, which compiles it if it gets there. A miscount here
+    (a tag written inside a comment) costs only time: the render compiles what it needs."""
+    depth, found = 0, set()
+    for match in _tags(env.block_start_string, env.block_end_string).finditer(source):
+        word, rest = match.groups()
+        if word in _OPENS or (word == "set" and "=" not in rest):  # `set x` ... `endset`
+            depth += 1
+        elif word.startswith("end"):
+            depth = max(0, depth - 1)
+        elif depth == 0 and word in ("import", "from", "include"):
+            found.update(_IMPORT.findall(rest))
+    return frozenset(found)
+
+
+@functools.cache
+def _tags(start: str, end: str) -> re.Pattern[str]:
+    """A block tag between these delimiters: its first word and the rest."""
+    return re.compile(rf"{re.escape(start)}[-+]?\s*(\w+)(.*?)[-+]?{re.escape(end)}", re.S)
 
 
 def _source(

@@ -194,6 +194,26 @@ def test_a_macro_only_the_workers_templates_import_is_compiled_there(
     assert "macros/late.j2" not in compiles and "macros/m.j2" in compiles
 
 
+def test_a_macro_imported_inside_an_if_is_left_to_the_render(templates: Path) -> None:
+    """A feature's macros imported inside the feature's `if`: a render where it is off
+    never loads them, so the worker does not compile them either."""
+    (templates / "macros" / "off.j2").write_text("#% macro x() %#off#% endmacro %#\n")
+    (templates / "config" / "z.md.j2").write_text(
+        "#% if items | length > 5 %#\n#% import 'macros/off.j2' as o %#\n#{ o.x() }#\n"
+        "#% endif %#\n#{ domain }#\n"
+    )
+    files = render(templates)
+    assert files["z.md"].strip() == b"example.com"
+    cache = environment.bytecode_cache([templates / "config", templates])
+    source = (templates / "macros" / "off.j2").read_text()
+    key = cache.get_cache_key("macros/off.j2", str(templates / "macros" / "off.j2"))
+    assert not cache.has(key, cache.get_source_checksum(source))
+    # What the worker did compile is there: the test would see it.
+    z = templates / "config" / "z.md.j2"
+    z_key = cache.get_cache_key("z.md.j2", str(z))
+    assert cache.has(z_key, cache.get_source_checksum(z.read_text()))
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc to list descriptors")
 def test_the_worker_holds_no_descriptor_of_the_parents(
     templates: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
