@@ -12,6 +12,7 @@ tests/test_init_dir.py run it for real.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -94,3 +95,18 @@ def _init(root: Path, *, configured: bool = False) -> None:
 
 def _init_and_configure(root: Path) -> None:
     _init(root, configured=True)
+
+
+def corrupt_ciphertext(path: Path, key: str) -> None:
+    """Make `key`'s sops value in the file at `path` undecryptable: its first base64
+    character replaced by one it is not (a fixed replacement would leave the value as it
+    was whenever it already was that character, one run in 64). AssertionError unless
+    exactly one such value is there."""
+    text, count = re.subn(
+        rf"^(\s*{re.escape(key)}: ENC\[AES256_GCM,data:)(.)",
+        lambda m: m.group(1) + ("Y" if m.group(2) == "X" else "X"),
+        path.read_text(),
+        flags=re.M,
+    )
+    assert count == 1, f"{path}: {count} values of {key}"
+    path.write_text(text)

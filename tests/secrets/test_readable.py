@@ -12,7 +12,7 @@ from generator.secrets.audit import scan
 from generator.secrets.fingerprint import Written
 from generator.secrets.readable import decryptor, undecryptable
 from generator.write.ownership import vouched_by
-from tests.workdirs import configured_sample
+from tests.workdirs import configured_sample, corrupt_ciphertext
 
 SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
 
@@ -46,9 +46,7 @@ def test_files_as_configure_wrote_them_need_no_sops(tmp_path: Path, counted: Pat
 
 def test_a_corrupted_value_is_still_found(tmp_path: Path, counted: Path) -> None:
     work = configured_sample(tmp_path / "repo")
-    path = work / SECRET
-    text = re.sub(r"^(  api-token: ENC\[AES256_GCM,data:)(.)", _other, path.read_text(), flags=re.M)
-    path.write_text(text)
+    corrupt_ciphertext(work / SECRET, "api-token")
     assert [p for p, _ in _check(work)] == [SECRET]
     assert _calls(counted) == 1  # that file alone went to sops
 
@@ -57,9 +55,7 @@ def test_a_forged_manifest_vouches_for_nothing(tmp_path: Path, counted: Path) ->
     # Digests written into the manifest by hand break its seals: sops decides again.
     work = configured_sample(tmp_path / "repo")
     path = work / SECRET
-    path.write_text(
-        re.sub(r"^(  api-token: ENC\[AES256_GCM,data:)(.)", _other, path.read_text(), flags=re.M)
-    )
+    corrupt_ciphertext(path, "api-token")
     manifest = work / ".clustergen" / "manifest.json"
     from generator.write.manifest import sha256_hex
 
@@ -67,7 +63,3 @@ def test_a_forged_manifest_vouches_for_nothing(tmp_path: Path, counted: Path) ->
     assert old is not None
     manifest.write_text(manifest.read_text().replace(old.group(1), sha256_hex(path.read_bytes())))
     assert [p for p, _ in _check(work)] == [SECRET]
-
-
-def _other(match: re.Match[str]) -> str:
-    return match.group(1) + ("Y" if match.group(2) == "X" else "X")

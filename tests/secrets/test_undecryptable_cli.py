@@ -6,13 +6,12 @@ run as children in tests/diff and tests/secrets/test_tracked_config_cli.py)."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from tests.process import clustergen_in_process, run_clustergen
-from tests.workdirs import configured_sample
+from tests.workdirs import configured_sample, corrupt_ciphertext
 
 SECRET = "kubernetes/apps/network/cloudflare-dns/app/secret.sops.yaml"
 
@@ -22,17 +21,7 @@ def corrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A configured repository whose api-token value was corrupted (one ciphertext byte)."""
     work = tmp_path_factory.mktemp("corrupted")
     configured_sample(work)
-    path = work / SECRET
-    # The first base64 character of the value, replaced by one it is not: the ciphertext
-    # always changes (a fixed replacement left it as it was whenever it was that character).
-    text, count = re.subn(
-        r"^(  api-token: ENC\[AES256_GCM,data:)(.)",
-        lambda m: m.group(1) + ("Y" if m.group(2) == "X" else "X"),
-        path.read_text(),
-        flags=re.M,
-    )
-    assert count == 1
-    path.write_text(text)
+    corrupt_ciphertext(work / SECRET, "api-token")
     return work
 
 
