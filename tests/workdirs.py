@@ -103,7 +103,7 @@ def corrupt_ciphertext(path: Path, key: str) -> None:
     was whenever it already was that character, one run in 64). AssertionError unless
     exactly one such value is there."""
     text, count = re.subn(
-        rf"^(\s*{re.escape(key)}: ENC\[AES256_GCM,data:)(.)",
+        rf"^( *{re.escape(key)}: ENC\[AES256_GCM,data:)(.)",
         lambda m: m.group(1) + ("Y" if m.group(2) == "X" else "X"),
         path.read_text(),
         flags=re.M,
