@@ -120,7 +120,7 @@ def _imports(env: jinja2.Environment, source: str) -> frozenset[str]:
         word, rest = match.groups()
         if word in _OPENS or (word == "set" and "=" not in rest):  # `set x` ... `endset`
             depth += 1
-        elif word.startswith("end"):
+        elif word.removeprefix("end") in _OPENS or word == "endset":
             depth = max(0, depth - 1)
         elif depth == 0 and word in ("import", "from", "include"):
             found.update(_IMPORT.findall(rest))
