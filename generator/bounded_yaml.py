@@ -191,7 +191,8 @@ class BoundedComposer(Composer):
 
 class BoundedConstructor(SafeConstructor):
     """SafeConstructor whose failures on odd values (a 13th month, a 5000-digit integer,
-    a lone surrogate) are yaml errors with the value's position, not ValueErrors."""
+    a lone surrogate, `!!bool maybe`) are yaml errors with the value's position, not
+    ValueErrors or KeyErrors."""
 
     limits: Limits
 
@@ -208,9 +209,13 @@ class BoundedConstructor(SafeConstructor):
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError) as err:
-            raise ConstructorError(
-                None, None, f"cannot read this value: {err}", node.start_mark
-            ) from None
+            problem = f"cannot read this value: {err}"
+        except (LookupError, AttributeError):
+            # How PyYAML's constructors for an explicit tag fail on a value they cannot
+            # read: `!!bool maybe` (KeyError), `!!float ""` (IndexError), `!!timestamp x`
+            # (AttributeError: its pattern did not match).
+            problem = f"cannot read this value as !!{str(node.tag).rpartition(':')[2]}"
+        raise ConstructorError(None, None, problem, node.start_mark)
 
 
 class TreeLoader(BoundedComposer, BoundedConstructor, Resolver, CParser):

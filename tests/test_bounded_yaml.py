@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,16 @@ REFUSED: dict[str, tuple[str, str]] = {
 def test_a_collection_tag_on_a_scalar_is_a_yaml_error(content: str) -> None:
     with pytest.raises(yaml.YAMLError):
         bounded_yaml.load_all(content)
+
+
+# Every tag PyYAML's SafeConstructor builds, on values it cannot read: each once failed
+# with its constructor's own KeyError (`!!bool x`), IndexError (`!!float ""`) or
+# AttributeError (`!!timestamp x`), an internal error where a file said something odd.
+@pytest.mark.parametrize("tag", sorted(t for t in yaml.SafeLoader.yaml_constructors if t))
+@pytest.mark.parametrize("value", ["x", '""', "[1]", "{a: 1}"])
+def test_an_explicit_tag_on_a_value_it_cannot_read_is_a_yaml_error(tag: str, value: str) -> None:
+    with contextlib.suppress(yaml.YAMLError):  # `!!str x` loads; no other error may escape
+        bounded_yaml.load(f"k: !<{tag}> {value}\n")
 
 
 @pytest.mark.parametrize(("content", "expected"), REFUSED.values(), ids=REFUSED.keys())

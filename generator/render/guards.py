@@ -26,11 +26,11 @@ from functools import partial
 from pathlib import Path
 
 import jinja2
-import yaml
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
 from jinja2.parser import Parser
 
+from generator import bounded_yaml
 from generator.errors import Problem
 from generator.render.environment import RenderError
 from generator.render.namespaces import NAMESPACE_FILE
@@ -161,7 +161,7 @@ def _folder_guards(path: Path, show: Callable[[Path], str]) -> dict[str, tuple[s
     """{folder name: (expression, where it is written)} from a `_folder_guards.yaml`."""
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = bounded_yaml.load(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in data.items()
     ):

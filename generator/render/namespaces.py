@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from generator import bounded_yaml
 from generator.errors import Problem, shown
 from generator.render.environment import RenderError
 
@@ -93,7 +94,7 @@ def publish_namespaces(
             continue
         name_in_tree = facts_file.relative_to(template_root).as_posix()
         try:
-            facts = yaml.safe_load(env.get_template(name_in_tree).render())
+            facts = bounded_yaml.load(env.get_template(name_in_tree).render())
         except (jinja2.TemplateError, yaml.YAMLError) as err:
             problems.append(Problem("", f"{type(err).__name__}: {err}", show(facts_file)))
             continue

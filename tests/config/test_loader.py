@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from generator.config.loader import load_yaml
+from generator.config import loader
+from generator.config.loader import LoadedYaml, load_yaml
 from generator.errors import ConfigError
 from tests.config.conftest import write
 
@@ -26,6 +31,16 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
         'domain:\n  name: "example.com\nnodes: []\n',
         "cluster.yaml:3:10: invalid YAML: found unexpected end of stream at the end of the file "
         "(while scanning a quoted scalar on line 2); close the quote",
+    ),
+    "a tab after a value": (
+        "network:\n  node_cidr: 10.0.0.0/24\t\n",
+        "cluster.yaml:2:25: invalid YAML: found character '\\t' that cannot start any token; "
+        "indent with spaces, not tabs",
+    ),
+    "a tag the value does not fit": (
+        "network: !!timestamp soon\n",
+        "cluster.yaml:1:10: invalid YAML: cannot read this value as !!timestamp; "
+        "remove the '!!' tag; plain values only",
     ),
     "bad indentation": (
         "network:\n  node_cidr: 10.0.0.0/24\n    dns_servers: []\n",
@@ -285,3 +300,48 @@ def test_loading_the_same_text_again_gives_a_copy_of_its_own(tmp_path: Path) -> 
     for _ in range(2):  # an error is found again, each time
         with pytest.raises(ConfigError, match=r"cluster\.yaml:2:"):
             load_yaml(path)
+
+
+# YAML's moving parts, for texts that stress where libyaml and PyYAML's Python parser could
+# disagree: indentation, flow collections, quoting and escapes, anchors, tags, directives,
+# document markers, line breaks YAML 1.1 knows (\x85, \u2028) and characters it refuses.
+_FRAGMENTS = st.sampled_from(
+    ["a", "b", "1", "0x1F", "010", "1e3", ".inf", "~", "null", "yes", "true", "2024-01-01",
+     ":", ": ", ":\n", "\n", "\n  ", "\n    ", " ", "\t", "- ", "-", "?", "? ", ",", "#", " #c",
+     "[", "]", "{", "}", '"', "'", "\\", "\\u00e9", "\\ud83d", "\\ude00", "\\/", "\\x41", "\\N",
+     "&x ", "*x", "&y ", "*y", "<<: ", "!!str ", "!t ", "!!int ", "%YAML 1.1\n", "%YAML 1.3\n",
+     "%TAG ! tag:a,2000:\n", "---", "---\n", "...\n", "|", "|-\n", ">+\n", "é", "😀", "\x85",
+     "\u2028", "\ufeff", "\x00", "\x1b", "\r\n"]
+)  # fmt: skip
+_TEXTS = st.one_of(
+    st.lists(_FRAGMENTS, max_size=40).map("".join),
+    # The sample's first lines, cut, repeated or spliced with a fragment.
+    st.tuples(st.integers(0, 900), st.integers(0, 900), _FRAGMENTS).map(
+        lambda cut: _SAMPLE_HEAD[: cut[0]] + cut[2] + _SAMPLE_HEAD[cut[1] :]
+    ),
+)
+_SAMPLE_HEAD = (Path(__file__).parents[2] / "cluster.sample.yaml").read_text()[:900]
+
+
+def _outcome(parse: Callable[[str], LoadedYaml], text: str) -> LoadedYaml | str:
+    try:
+        return parse(text)
+    except ConfigError as err:
+        return str(err)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_TEXTS)
+@example(text="a:\n\ufeff  b: 1\n")  # libyaml: {a: {b: 1}}; PyYAML: a BOM then two spaces in a key
+@example(text="k:\n- \n- a: \n  b:\n")  # empty values: their marks
+@example(text="a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n")
+def test_wherever_pyyaml_reads_the_text_libyaml_reads_the_same(text: str) -> None:
+    """load_yaml parses with libyaml (the fast path) and falls back to PyYAML's parser in
+    Python: where PyYAML reads the text, the outcome must be PyYAML's, to every value,
+    position, written number text and problem. Where it refuses the text, libyaml may read
+    more (a block scalar's `|#`, a `?` inside a flow scalar): not compared."""
+    try:
+        python = _outcome(lambda t: loader._build("c.yaml", loader._Loader(t)), text)
+    except yaml.YAMLError:
+        return
+    assert _outcome(lambda t: loader._parse("c.yaml", t), text) == python
