@@ -168,6 +168,18 @@ def test_environments_are_independent(tmp_path: Path) -> None:
     assert "env" not in first.globals  # no os.environ behind the renderer's back
 
 
+def test_a_global_set_after_a_template_loaded_reaches_it_and_its_imports(tmp_path: Path) -> None:
+    # render_tree publishes `namespaces` and `rendered` after the namespace facts loaded.
+    (tmp_path / "m.j2").write_text("#% macro shown() %##{ late }##% endmacro %#")
+    (tmp_path / "t.j2").write_text('#% import "m.j2" as m %##{ early }#-#{ m.shown() }#')
+    env = make_environment([tmp_path], globals={"early": "a"})
+    template = env.get_template("t.j2")
+    env.globals["late"] = "b"
+    assert template.render() == "a-b"
+    assert template.render(early="c") == "c-b"
+    assert env.get_template("t.j2").render() == "a-b"  # a render's own values stay its own
+
+
 def test_edited_template_is_recompiled(tmp_path: Path) -> None:
     template = tmp_path / "t.j2"
     template.write_text("old")
