@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import ScalarEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from generator.bounded_yaml import (
@@ -107,6 +108,13 @@ class _FastLoader(TreeLoader):
     def __init__(self, text: str) -> None:
         super().__init__(text, CONFIG_LIMITS)
 
+    def compose_scalar_node(self, anchor: Any) -> ScalarNode:
+        event = self.peek_event()
+        if isinstance(event, ScalarEvent) and event.tag == "!" and event.value == "":
+            # `key: !` is an empty value (null) to PyYAML, an explicit "" to libyaml.
+            event.implicit = (True, False)
+        return super().compose_scalar_node(anchor)
+
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -159,7 +167,9 @@ def _parse_with_libyaml(name: str, text: str) -> LoadedYaml | None:
     sample); None where only PyYAML's parser may read the text: where libyaml would read
     it otherwise, and where it is not one mapping (the error is then said in PyYAML's
     words, with its marks)."""
-    if _FAST_UNLIKE_PYTHON.search(text):
+    # Without a final line break, libyaml marks an empty last value on the line after the
+    # last; PyYAML, after its key.
+    if _FAST_UNLIKE_PYTHON.search(text) or not text.endswith("\n"):
         return None
     loader = _FastLoader(text)
     try:

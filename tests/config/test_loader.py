@@ -309,8 +309,8 @@ _FRAGMENTS = st.sampled_from(
     ["a", "b", "1", "0x1F", "010", "1e3", ".inf", "~", "null", "yes", "true", "2024-01-01",
      ":", ": ", ":\n", "\n", "\n  ", "\n    ", " ", "\t", "- ", "-", "?", "? ", ",", "#", " #c",
      "[", "]", "{", "}", '"', "'", "\\", "\\u00e9", "\\ud83d", "\\ude00", "\\/", "\\x41", "\\N",
-     "&x ", "*x", "&y ", "*y", "<<: ", "!!str ", "!t ", "!!int ", "%YAML 1.1\n", "%YAML 1.3\n",
-     "%TAG ! tag:a,2000:\n", "---", "---\n", "...\n", "|", "|-\n", ">+\n", "é", "😀", "\x85",
+     "&x ", "*x", "&y ", "*y", "<<: ", "? <<", "!!str ", "!t ", "!!int ", "! ", "!",
+     "%YAML 1.1\n", "%YAML 1.3\n", "%TAG ! tag:a,2000:\n", "---", "---\n", "...\n", "|", "|-\n", ">+\n", "é", "😀", "\x85",
      "\u2028", "\ufeff", "\x00", "\x1b", "\r\n"]
 )  # fmt: skip
 _TEXTS = st.one_of(
@@ -335,6 +335,8 @@ def _outcome(parse: Callable[[str], LoadedYaml], text: str) -> LoadedYaml | str:
 @example(text="a:\n\ufeff  b: 1\n")  # libyaml: {a: {b: 1}}; PyYAML: a BOM then two spaces in a key
 @example(text="k:\n- \n- a: \n  b:\n")  # empty values: their marks
 @example(text="a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n")
+@example(text="a: !\nb:\n- !\nc: &x !\nd: *x\n")  # libyaml: "" for an empty `!` value
+@example(text="a: 1\n? <<")  # no final newline: libyaml marks the empty value a line later
 def test_wherever_pyyaml_reads_the_text_libyaml_reads_the_same(text: str) -> None:
     """load_yaml parses with libyaml (the fast path) and falls back to PyYAML's parser in
     Python: where PyYAML reads the text, the outcome must be PyYAML's, to every value,
